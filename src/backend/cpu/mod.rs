@@ -1,0 +1,110 @@
+//! The CPU backend: f64 twins of the WGSL kernels, parallel over fixed-size chunks (rayon) so
+//! that results do not depend on the number of threads.
+
+mod edge_action;
+pub mod reciprocal_triangles;
+
+pub use edge_action::edge_action;
+
+use super::{ActionEval, Backend, DeviceInfo};
+use crate::error::Result;
+use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::fit::problem::ActionProblem;
+use ndarray::Array1;
+
+pub struct CpuBackend {
+    info: DeviceInfo,
+}
+
+impl CpuBackend {
+    pub fn new(reason: &str) -> Self {
+        let threads = rayon::current_num_threads();
+        CpuBackend {
+            info: DeviceInfo {
+                backend: "cpu",
+                adapter: format!(
+                    "{threads} CPU thread{}",
+                    if threads == 1 { "" } else { "s" }
+                ),
+                reason: reason.to_string(),
+            },
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
+        let mut gradient = vec![0.0; problem.n_states];
+        let mut scratch = vec![0.0; problem.n_edges()];
+        let value = edge_action(problem, v, &mut scratch, &mut gradient);
+        Ok(ActionEval { value, gradient })
+    }
+
+    fn minimize_action(
+        &self,
+        problem: &ActionProblem,
+        v0: &[f64],
+        opts: &LbfgsOptions,
+    ) -> Result<LbfgsOutcome> {
+        let mut space = HostSpace {
+            problem,
+            scratch: vec![0.0; problem.n_edges()],
+            inverse_diagonal: Array1::from(problem.inverse_weight_diagonal()),
+        };
+        lbfgs::minimize(&mut space, v0, opts)
+    }
+}
+
+/// L-BFGS vectors in host memory.
+struct HostSpace<'a> {
+    problem: &'a ActionProblem,
+    scratch: Vec<f64>,
+    inverse_diagonal: Array1<f64>,
+}
+
+impl VectorSpace for HostSpace<'_> {
+    type Vector = Array1<f64>;
+
+    fn upload(&mut self, x: &[f64]) -> Result<Array1<f64>> {
+        Ok(Array1::from(x.to_vec()))
+    }
+    fn download(&mut self, x: &Array1<f64>) -> Result<Vec<f64>> {
+        Ok(x.to_vec())
+    }
+    fn zeros(&mut self) -> Result<Array1<f64>> {
+        Ok(Array1::zeros(self.problem.n_states))
+    }
+    fn value_grad(&mut self, x: &Array1<f64>, grad: &mut Array1<f64>) -> Result<f64> {
+        let (x, grad) = (
+            x.as_slice().expect("contiguous"),
+            grad.as_slice_mut().expect("contiguous"),
+        );
+        Ok(edge_action(self.problem, x, &mut self.scratch, grad))
+    }
+    fn dot(&mut self, a: &Array1<f64>, b: &Array1<f64>) -> Result<f64> {
+        Ok(a.dot(b))
+    }
+    fn norm_inf(&mut self, a: &Array1<f64>) -> Result<f64> {
+        Ok(a.fold(0.0, |m, v| m.max(v.abs())))
+    }
+    fn axpy(&mut self, alpha: f64, x: &Array1<f64>, y: &mut Array1<f64>) -> Result<()> {
+        y.scaled_add(alpha, x);
+        Ok(())
+    }
+    fn scale(&mut self, alpha: f64, x: &mut Array1<f64>) -> Result<()> {
+        *x *= alpha;
+        Ok(())
+    }
+    fn assign(&mut self, src: &Array1<f64>, dst: &mut Array1<f64>) -> Result<()> {
+        dst.assign(src);
+        Ok(())
+    }
+    fn precondition(&mut self, x: &mut Array1<f64>) -> Result<()> {
+        *x *= &self.inverse_diagonal;
+        Ok(())
+    }
+}

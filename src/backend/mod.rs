@@ -1,0 +1,70 @@
+//! The compute seam: every kernel is one method of [`Backend`], implemented on the CPU (f64, the
+//! reference that verifies) and on the GPU (WGSL through wgpu). Stages above this module never
+//! know which backend runs.
+
+pub mod cpu;
+
+use crate::error::{Error, Result};
+use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use crate::fit::problem::ActionProblem;
+
+/// Which backend the user asked for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// A hardware GPU when one exists, otherwise the CPU.
+    Auto,
+    Cpu,
+    /// Any GPU adapter, software ones (lavapipe) included; an error when there is none.
+    Gpu,
+}
+
+/// The backend actually used, and why; printed in the summary and the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceInfo {
+    /// `"cpu"` or `"gpu"`.
+    pub backend: &'static str,
+    /// Adapter name (GPU) or processor description (CPU).
+    pub adapter: String,
+    /// Why this backend was chosen.
+    pub reason: String,
+}
+
+/// Value and gradient of the action at one point.
+#[derive(Debug, Clone)]
+pub struct ActionEval {
+    pub value: f64,
+    pub gradient: Vec<f64>,
+}
+
+/// One method per kernel.
+pub trait Backend {
+    fn info(&self) -> &DeviceInfo;
+
+    /// Kernel `edge_action`: the action and its gradient at `v`.
+    fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval>;
+
+    /// Minimises the action by L-BFGS with the optimiser's vectors held by this backend.
+    fn minimize_action(
+        &self,
+        problem: &ActionProblem,
+        v0: &[f64],
+        opts: &LbfgsOptions,
+    ) -> Result<LbfgsOutcome>;
+}
+
+/// The backend for a choice. `Auto` never fails: without a usable hardware GPU it returns the CPU
+/// backend and says why in [`DeviceInfo::reason`].
+pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Box::new(cpu::CpuBackend::new("--device cpu was asked for"))),
+        DeviceChoice::Auto => Ok(Box::new(cpu::CpuBackend::new(
+            "no GPU backend is built into this version",
+        ))),
+        DeviceChoice::Gpu => Err(Error::Gpu(
+            "no GPU backend is built into this version".into(),
+        )),
+    }
+}

@@ -1,0 +1,300 @@
+//! Fitting the potential `V` (METHOD.md §3, §6).
+//!
+//! Three estimators:
+//! - `least-action` (the paper's): weighted Bradley–Terry action
+//!   `S = Σ_{f→g} w(f→g) K(V_f − V_g)`, `K(x) = log(1 + e^(−x))`, with the paper's weights
+//!   `w = min(1, n(f→g)/N0(f))`: observed exposure `N0 = N(f)` (states with `N0 ≤ threshold`
+//!   dropped with their edges) or uniform exposure `N0 = attempts / states`;
+//! - `counts`: the same action with `w = n(f→g)`, the ordinary Bradley–Terry MLE;
+//! - `reversible-mle`: the maximum-likelihood reversible Markov chain, `V = −log π`
+//!   (see [`reversible`]).
+//!
+//! A finite minimiser of the action exists only on strongly connected components (SCCs) of the
+//! kept edges, and is unique there up to a constant: edges between components push their ends
+//! apart without bound (their terms vanish in the limit). So the fit uses the edges inside
+//! non-trivial SCCs only, all components at once (they are independent), the reported action is
+//! the infimum of the paper's action over all kept edges, and each component's potential is
+//! centred to mean zero. States outside a non-trivial SCC are not identifiable and get no value.
+//! With a ridge `λ > 0` the problem is strictly convex everywhere: every kept state gets a finite
+//! MAP value, all edges are used, and no centring is applied.
+//!
+//! ```
+//! use detbal::{backend::cpu::CpuBackend, graph::GraphBuilder, fit::{fit, FitSettings}};
+//! let mut b = GraphBuilder::default();
+//! let (hi, lo) = (b.intern("hi"), b.intern("lo"));
+//! b.add(hi, lo, 30, 0).unwrap();
+//! b.add(lo, hi, 10, 1).unwrap();
+//! let g = b.finish();
+//! let (v, _) = fit(&g, &FitSettings { threshold: 0.0, ..Default::default() }, &CpuBackend::new("doc")).unwrap();
+//! let dv = v.value[0].unwrap() - v.value[1].unwrap();
+//! assert!((dv - 3f64.ln()).abs() < 1e-6); // log T(hi→lo)/T(lo→hi)
+//! ```
+
+pub mod lbfgs;
+pub mod problem;
+pub mod reversible;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::graph::{Components, TransitionGraph, strongly_connected_components};
+use lbfgs::LbfgsOptions;
+use problem::{ActionProblem, softplus_neg};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Estimator {
+    LeastAction,
+    Counts,
+    ReversibleMle,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    /// `N0(f) = N(f)` (the reference's "low_reject").
+    Observed,
+    /// `N0(f) = attempts / states` (the reference's "high_reject").
+    Uniform,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FitSettings {
+    pub estimator: Estimator,
+    pub exposure: Exposure,
+    /// Agent attempts, for uniform exposure.
+    pub attempts: Option<u64>,
+    /// States with `N0 ≤ threshold` are dropped (least-action weighting only).
+    pub threshold: f64,
+    /// Ridge `λ`.
+    pub l2: f64,
+    /// Converged when the gradient's infinity norm is below `grad_tol` times the largest total
+    /// weight incident to one state (so the tolerance does not depend on the log's size).
+    pub grad_tol: f64,
+    pub max_iterations: usize,
+}
+
+impl Default for FitSettings {
+    fn default() -> Self {
+        FitSettings {
+            estimator: Estimator::LeastAction,
+            exposure: Exposure::Observed,
+            attempts: None,
+            threshold: 1.0,
+            l2: 0.0,
+            grad_tol: 1e-10,
+            max_iterations: 20_000,
+        }
+    }
+}
+
+/// Why a state has no potential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Identifiability {
+    Identifiable,
+    /// Dropped by the exposure threshold.
+    BelowThreshold,
+    /// Not on any cycle of kept edges (its own strongly connected component).
+    NotOnCycle,
+}
+
+/// The fitted potential, one entry per state of the graph.
+#[derive(Debug, Clone)]
+pub struct Potential {
+    /// `βV`, centred per component; `None` when not identifiable.
+    pub value: Vec<Option<f64>>,
+    pub status: Vec<Identifiability>,
+    /// Strongly connected component of each state in the fitted graph (the gauge group).
+    pub component: Vec<u32>,
+}
+
+impl Potential {
+    pub fn identifiable(&self) -> usize {
+        self.value.iter().filter(|v| v.is_some()).count()
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FitReport {
+    pub estimator: Estimator,
+    pub converged: bool,
+    pub status: String,
+    pub iterations: usize,
+    pub evaluations: usize,
+    /// The estimator's objective at the optimum: the paper's action per kept state (`S/M`) for
+    /// the action estimators, the negative log-likelihood per transition for `reversible-mle`.
+    pub action: f64,
+    /// Gradient infinity norm of `S` (action estimators) or the last relative change of `π`.
+    pub grad_norm: f64,
+    pub identifiable_states: usize,
+    /// Components with a fitted potential (each has its own additive constant).
+    pub components: usize,
+    /// States kept by the threshold (`M`).
+    pub kept_states: usize,
+    /// Edges in the fitted problem.
+    pub fitted_edges: usize,
+    pub seconds: f64,
+}
+
+/// Fits the potential of `graph`.
+pub fn fit(
+    graph: &TransitionGraph,
+    settings: &FitSettings,
+    backend: &dyn Backend,
+) -> Result<(Potential, FitReport)> {
+    let start = std::time::Instant::now();
+    let (potential, mut report) = match settings.estimator {
+        Estimator::ReversibleMle => reversible::fit(graph, settings)?,
+        Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend)?,
+    };
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok((potential, report))
+}
+
+/// Edge weights of the action estimators; `None` for edges touching a dropped state.
+fn action_weights(
+    graph: &TransitionGraph,
+    settings: &FitSettings,
+) -> Result<(Vec<Option<f64>>, Vec<bool>)> {
+    let n = graph.n_states();
+    let in_graph: Vec<bool> = (0..n)
+        .map(|f| graph.out_ptr[f] < graph.out_ptr[f + 1] || graph.in_ptr[f] < graph.in_ptr[f + 1])
+        .collect();
+    let (exposure, threshold): (Box<dyn Fn(usize) -> f64>, f64) =
+        match (settings.estimator, settings.exposure) {
+            (Estimator::Counts, _) => (Box::new(|_| 1.0), f64::NEG_INFINITY),
+            (_, Exposure::Observed) => {
+                (Box::new(|f| graph.out_count[f] as f64), settings.threshold)
+            }
+            (_, Exposure::Uniform) => {
+                let attempts = settings.attempts.ok_or_else(|| {
+                    Error::settings("uniform exposure needs the number of agent attempts")
+                        .hint("pass --attempts N")
+                })?;
+                let states = in_graph.iter().filter(|&&x| x).count().max(1);
+                let n0 = attempts as f64 / states as f64;
+                (Box::new(move |_| n0), settings.threshold.min(0.0))
+            }
+        };
+    let kept: Vec<bool> = (0..n)
+        .map(|f| in_graph[f] && exposure(f) > threshold)
+        .collect();
+    let weights = (0..graph.n_edges())
+        .map(|e| {
+            let (s, d) = (graph.src[e] as usize, graph.dst[e] as usize);
+            (kept[s] && kept[d]).then(|| match settings.estimator {
+                Estimator::Counts => graph.count[e] as f64,
+                _ => (graph.count[e] as f64 / exposure(s)).min(1.0),
+            })
+        })
+        .collect();
+    Ok((weights, kept))
+}
+
+fn fit_action(
+    graph: &TransitionGraph,
+    settings: &FitSettings,
+    backend: &dyn Backend,
+) -> Result<(Potential, FitReport)> {
+    let n = graph.n_states();
+    let (weights, kept) = action_weights(graph, settings)?;
+    let sccs = strongly_connected_components(graph, |e| weights[e].is_some());
+    let ridge = settings.l2 > 0.0;
+    // Without a ridge only edges inside non-trivial components enter the fit.
+    let used = |e: usize| {
+        weights[e].is_some()
+            && (ridge || sccs.id[graph.src[e] as usize] == sccs.id[graph.dst[e] as usize])
+    };
+    let edges: Vec<usize> = (0..graph.n_edges()).filter(|&e| used(e)).collect();
+    let problem = ActionProblem::new(
+        n,
+        edges.iter().map(|&e| graph.src[e]).collect(),
+        edges.iter().map(|&e| graph.dst[e]).collect(),
+        edges.iter().map(|&e| weights[e].unwrap()).collect(),
+        settings.l2,
+    )?;
+    let mut incident = vec![0.0f64; n];
+    for e in 0..problem.n_edges() {
+        incident[problem.src[e] as usize] += problem.weight[e];
+        incident[problem.dst[e] as usize] += problem.weight[e];
+    }
+    let scale = incident
+        .iter()
+        .fold(0.0f64, |m, &w| m.max(w))
+        .max(settings.l2)
+        .max(f64::MIN_POSITIVE);
+    let opts = LbfgsOptions {
+        grad_tol: settings.grad_tol * scale,
+        max_iterations: settings.max_iterations,
+        ..Default::default()
+    };
+    let outcome = backend.minimize_action(&problem, &vec![0.0; n], &opts)?;
+
+    let status: Vec<Identifiability> = (0..n)
+        .map(|f| {
+            if !kept[f] {
+                Identifiability::BelowThreshold
+            } else if ridge || sccs.size[sccs.id[f] as usize] > 1 {
+                Identifiability::Identifiable
+            } else {
+                Identifiability::NotOnCycle
+            }
+        })
+        .collect();
+    let mut value: Vec<Option<f64>> = (0..n)
+        .map(|f| (status[f] == Identifiability::Identifiable).then_some(outcome.x[f]))
+        .collect();
+    if !ridge {
+        center_per_component(&mut value, &sccs);
+    }
+    // The paper's action at the optimum (inter-component terms vanish in the limit), per kept state.
+    let action_sum: f64 = (0..problem.n_edges())
+        .map(|e| {
+            let d = outcome.x[problem.src[e] as usize] - outcome.x[problem.dst[e] as usize];
+            problem.weight[e] * softplus_neg(d)
+        })
+        .sum();
+    let kept_states = kept.iter().filter(|&&k| k).count();
+    let potential = Potential {
+        value,
+        status,
+        component: sccs.id.clone(),
+    };
+    let report = FitReport {
+        estimator: settings.estimator,
+        converged: outcome.converged,
+        status: outcome.status,
+        iterations: outcome.iterations,
+        evaluations: outcome.evaluations,
+        action: action_sum / kept_states.max(1) as f64,
+        grad_norm: outcome.grad_norm,
+        identifiable_states: potential.identifiable(),
+        components: if ridge { 1 } else { sccs.nontrivial() },
+        kept_states,
+        fitted_edges: problem.n_edges(),
+        seconds: 0.0,
+    };
+    Ok((potential, report))
+}
+
+/// Shifts each component's values to mean zero.
+pub(crate) fn center_per_component(value: &mut [Option<f64>], components: &Components) {
+    let mut sum = vec![0.0; components.count()];
+    let mut members = vec![0usize; components.count()];
+    for (f, v) in value.iter().enumerate() {
+        if let Some(v) = v {
+            sum[components.id[f] as usize] += v;
+            members[components.id[f] as usize] += 1;
+        }
+    }
+    for (f, v) in value.iter_mut().enumerate() {
+        if let Some(v) = v {
+            let c = components.id[f] as usize;
+            *v -= sum[c] / members[c] as f64;
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The transition graph: state dictionary, counts `n(f→g)`, `N(f)`, CSR adjacency by source and
+//! by target, reciprocal pairs and strongly connected components.
+//!
+//! Conventions (METHOD.md §1): a transition `f → g` with `f ≠ g` is an edge; a self-transition
+//! `f → f` counts in `N(f)` ([`TransitionGraph::out_count`]) and is never an edge.
+//!
+//! State ids follow the reference code's node order, so that `--paper` can reproduce it: states
+//! in order of first appearance in a transition with `source ≠ target` (source before target
+//! within a row), then states seen only in self-transitions, in order of first appearance.
+//!
+//! ```
+//! use detbal::graph::GraphBuilder;
+//! let mut b = GraphBuilder::default();
+//! let (a, c) = (b.intern("a"), b.intern("c"));
+//! b.add(a, c, 3, 0).unwrap();
+//! b.add(c, a, 1, 1).unwrap();
+//! b.add(a, a, 2, 2).unwrap();
+//! let g = b.finish();
+//! assert_eq!(g.n_edges(), 2);
+//! assert_eq!(g.out_count[0], 5); // N(a) = 3 + 2 self-transitions
+//! ```
+
+use crate::error::{Error, Result};
+use rustc_hash::FxHashMap;
+
+/// Accumulates transitions row by row; [`GraphBuilder::finish`] yields the [`TransitionGraph`].
+#[derive(Default)]
+pub struct GraphBuilder {
+    names: Vec<Box<str>>,
+    ids: FxHashMap<Box<str>, u32>,
+    tallies: FxHashMap<u64, Tally>,
+    rows: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Tally {
+    count: u64,
+    first_row: u64,
+}
+
+impl GraphBuilder {
+    /// The id of a state name, assigning the next id on first sight.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).expect("more than 2^32 distinct states");
+        let boxed: Box<str> = name.into();
+        self.names.push(boxed.clone());
+        self.ids.insert(boxed, id);
+        id
+    }
+
+    /// Number of distinct states interned so far.
+    pub fn n_states(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Adds `count` transitions `source → target` read at global row index `row` (rows order the
+    /// states as the reference does). Fails only when a count sum would overflow `u64`.
+    pub fn add(&mut self, source: u32, target: u32, count: u64, row: u64) -> Result<()> {
+        self.rows += 1;
+        let key = (u64::from(source) << 32) | u64::from(target);
+        let tally = self.tallies.entry(key).or_insert(Tally {
+            count: 0,
+            first_row: row,
+        });
+        tally.count = tally.count.checked_add(count).ok_or_else(|| {
+            Error::Numerical(format!(
+                "the count of transitions {} → {} exceeds 2^64",
+                self.names[source as usize], self.names[target as usize]
+            ))
+        })?;
+        tally.first_row = tally.first_row.min(row);
+        Ok(())
+    }
+
+    /// Builds the graph; state ids are relabelled to the reference node order.
+    pub fn finish(self) -> TransitionGraph {
+        let n = self.names.len();
+        // Order key per state: 2·row (+1 as a target) of its first non-self transition; states
+        // seen only in self-transitions come after every other state.
+        let mut key = vec![u64::MAX; n];
+        for (&k, t) in &self.tallies {
+            let (s, d) = ((k >> 32) as usize, (k & 0xffff_ffff) as usize);
+            if s == d {
+                key[s] = key[s].min((1 << 63) + t.first_row);
+            } else {
+                key[s] = key[s].min(2 * t.first_row);
+                key[d] = key[d].min(2 * t.first_row + 1);
+            }
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&s| (key[s as usize], s));
+        let mut new_id = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old as usize] = new as u32;
+        }
+        let mut names_opt: Vec<Option<Box<str>>> = self.names.into_iter().map(Some).collect();
+        let names: Vec<String> = order
+            .iter()
+            .map(|&old| names_opt[old as usize].take().unwrap().into())
+            .collect();
+
+        let mut out_count = vec![0u64; n];
+        let mut self_count = vec![0u64; n];
+        let mut edges: Vec<(u32, u32, u64)> = Vec::with_capacity(self.tallies.len());
+        for (&k, t) in &self.tallies {
+            let (s, d) = (
+                new_id[(k >> 32) as usize],
+                new_id[(k & 0xffff_ffff) as usize],
+            );
+            out_count[s as usize] += t.count;
+            if s == d {
+                self_count[s as usize] += t.count;
+            } else {
+                edges.push((s, d, t.count));
+            }
+        }
+        edges.sort_unstable_by_key(|&(s, d, _)| (s, d));
+        TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
+    }
+}
+
+/// Counts and adjacency of a transition log. Edges are sorted by `(source, target)`.
+#[derive(Debug, Clone)]
+pub struct TransitionGraph {
+    /// State names by id.
+    pub names: Vec<String>,
+    /// `N(f)`: transitions leaving `f`, self-transitions included.
+    pub out_count: Vec<u64>,
+    /// Transitions entering `f` from other states.
+    pub in_count: Vec<u64>,
+    /// Self-transitions `f → f`.
+    pub self_count: Vec<u64>,
+    /// Edge sources, sorted.
+    pub src: Vec<u32>,
+    /// Edge targets, sorted within each source.
+    pub dst: Vec<u32>,
+    /// `n(f→g)` per edge.
+    pub count: Vec<u64>,
+    /// CSR by source: edges of `f` are `out_ptr[f]..out_ptr[f+1]`.
+    pub out_ptr: Vec<usize>,
+    /// CSR by target: `in_edges[in_ptr[g]..in_ptr[g+1]]` are the edges entering `g`.
+    pub in_ptr: Vec<usize>,
+    pub in_edges: Vec<u32>,
+    /// Index of the reverse edge `g → f` of each edge, or `u32::MAX` when it was never seen.
+    pub reverse: Vec<u32>,
+    /// Rows (records) read to build the graph.
+    pub rows: u64,
+}
+
+/// Marks an absent reverse edge in [`TransitionGraph::reverse`].
+pub const NO_EDGE: u32 = u32::MAX;
+
+impl TransitionGraph {
+    /// Builds the adjacency from edges sorted by `(source, target)` without self-loops.
+    pub fn from_sorted_edges(
+        names: Vec<String>,
+        out_count: Vec<u64>,
+        self_count: Vec<u64>,
+        edges: Vec<(u32, u32, u64)>,
+        rows: u64,
+    ) -> Self {
+        let n = names.len();
+        let m = edges.len();
+        let (mut src, mut dst, mut count) = (
+            Vec::with_capacity(m),
+            Vec::with_capacity(m),
+            Vec::with_capacity(m),
+        );
+        let mut out_ptr = vec![0usize; n + 1];
+        let mut in_ptr = vec![0usize; n + 1];
+        let mut in_count = vec![0u64; n];
+        for &(s, d, c) in &edges {
+            debug_assert!(s != d);
+            src.push(s);
+            dst.push(d);
+            count.push(c);
+            out_ptr[s as usize + 1] += 1;
+            in_ptr[d as usize + 1] += 1;
+            in_count[d as usize] += c;
+        }
+        for i in 0..n {
+            out_ptr[i + 1] += out_ptr[i];
+            in_ptr[i + 1] += in_ptr[i];
+        }
+        let mut fill = in_ptr.clone();
+        let mut in_edges = vec![0u32; m];
+        for (e, &d) in dst.iter().enumerate() {
+            in_edges[fill[d as usize]] = e as u32;
+            fill[d as usize] += 1;
+        }
+        let mut graph = TransitionGraph {
+            names,
+            out_count,
+            in_count,
+            self_count,
+            src,
+            dst,
+            count,
+            out_ptr,
+            in_ptr,
+            in_edges,
+            reverse: Vec::new(),
+            rows,
+        };
+        graph.reverse = (0..m)
+            .map(|e| {
+                graph
+                    .find_edge(graph.dst[e], graph.src[e])
+                    .map_or(NO_EDGE, |r| r as u32)
+            })
+            .collect();
+        graph
+    }
+
+    pub fn n_states(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn n_edges(&self) -> usize {
+        self.src.len()
+    }
+
+    /// Total transitions, self-transitions included.
+    pub fn transitions(&self) -> u64 {
+        self.out_count.iter().sum()
+    }
+
+    pub fn self_transitions(&self) -> u64 {
+        self.self_count.iter().sum()
+    }
+
+    /// The index of edge `f → g`, if it was observed.
+    pub fn find_edge(&self, f: u32, g: u32) -> Option<usize> {
+        let range = self.out_ptr[f as usize]..self.out_ptr[f as usize + 1];
+        self.dst[range.clone()]
+            .binary_search(&g)
+            .ok()
+            .map(|i| range.start + i)
+    }
+
+    /// Edges `f → g` with `f < g` whose reverse was also observed: one per reciprocal pair.
+    pub fn reciprocal_pairs(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n_edges()).filter(|&e| self.reverse[e] != NO_EDGE && self.src[e] < self.dst[e])
+    }
+
+    /// Empirical kernel `T(f→g) = n(f→g) / N(f)` of edge `e`.
+    pub fn kernel(&self, e: usize) -> f64 {
+        self.count[e] as f64 / self.out_count[self.src[e] as usize] as f64
+    }
+}
+
+/// Strongly connected components of a subgraph.
+#[derive(Debug, Clone)]
+pub struct Components {
+    /// Component id per state, numbered in reverse topological order of the condensation.
+    pub id: Vec<u32>,
+    /// Size of each component.
+    pub size: Vec<u32>,
+}
+
+impl Components {
+    pub fn count(&self) -> usize {
+        self.size.len()
+    }
+
+    pub fn largest(&self) -> u32 {
+        self.size.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Components of more than one state (the only ones where a potential can be fitted).
+    pub fn nontrivial(&self) -> usize {
+        self.size.iter().filter(|&&s| s > 1).count()
+    }
+}
+
+/// Tarjan's algorithm without recursion, over the edges of `graph` for which `keep(e)` holds.
+pub fn strongly_connected_components(
+    graph: &TransitionGraph,
+    keep: impl Fn(usize) -> bool,
+) -> Components {
+    const UNSEEN: u32 = u32::MAX;
+    let n = graph.n_states();
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    let mut id = vec![UNSEEN; n];
+    let mut size: Vec<u32> = Vec::new();
+    let mut next_index = 0u32;
+    // Call stack of (node, next edge to look at).
+    let mut calls: Vec<(u32, usize)> = Vec::new();
+    for root in 0..n as u32 {
+        if index[root as usize] != UNSEEN {
+            continue;
+        }
+        calls.push((root, graph.out_ptr[root as usize]));
+        index[root as usize] = next_index;
+        low[root as usize] = next_index;
+        next_index += 1;
+        stack.push(root);
+        on_stack[root as usize] = true;
+        while let Some(&mut (v, ref mut e)) = calls.last_mut() {
+            let end = graph.out_ptr[v as usize + 1];
+            let mut descended = false;
+            while *e < end {
+                let edge = *e;
+                *e += 1;
+                if !keep(edge) {
+                    continue;
+                }
+                let w = graph.dst[edge];
+                if index[w as usize] == UNSEEN {
+                    index[w as usize] = next_index;
+                    low[w as usize] = next_index;
+                    next_index += 1;
+                    stack.push(w);
+                    on_stack[w as usize] = true;
+                    calls.push((w, graph.out_ptr[w as usize]));
+                    descended = true;
+                    break;
+                } else if on_stack[w as usize] {
+                    low[v as usize] = low[v as usize].min(index[w as usize]);
+                }
+            }
+            if descended {
+                continue;
+            }
+            calls.pop();
+            if let Some(&(parent, _)) = calls.last() {
+                low[parent as usize] = low[parent as usize].min(low[v as usize]);
+            }
+            if low[v as usize] == index[v as usize] {
+                let c = size.len() as u32;
+                let mut members = 0;
+                loop {
+                    let w = stack.pop().unwrap();
+                    on_stack[w as usize] = false;
+                    id[w as usize] = c;
+                    members += 1;
+                    if w == v {
+                        break;
+                    }
+                }
+                size.push(members);
+            }
+        }
+    }
+    Components { id, size }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(edges: &[(&str, &str, u64)]) -> TransitionGraph {
+        let mut b = GraphBuilder::default();
+        for (row, &(s, t, c)) in edges.iter().enumerate() {
+            let (s, t) = (b.intern(s), b.intern(t));
+            b.add(s, t, c, row as u64).unwrap();
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn reference_node_order_and_counts() {
+        let g = graph(&[
+            ("x", "x", 4),
+            ("b", "a", 1),
+            ("a", "b", 2),
+            ("a", "c", 5),
+            ("b", "a", 3),
+        ]);
+        assert_eq!(g.names, ["b", "a", "c", "x"]);
+        assert_eq!(g.out_count, [4, 7, 0, 4]);
+        assert_eq!(g.self_count, [0, 0, 0, 4]);
+        assert_eq!(g.in_count, [2, 4, 5, 0]);
+        let ab = g.find_edge(1, 0).unwrap();
+        assert_eq!(g.count[ab], 2);
+        assert_eq!(g.reciprocal_pairs().count(), 1);
+        assert_eq!(g.reverse[g.find_edge(1, 2).unwrap()], NO_EDGE);
+    }
+
+    #[test]
+    fn scc_of_cycle_plus_tail() {
+        let g = graph(&[
+            ("a", "b", 1),
+            ("b", "c", 1),
+            ("c", "a", 1),
+            ("c", "d", 1),
+            ("e", "e", 1),
+        ]);
+        let c = strongly_connected_components(&g, |_| true);
+        assert_eq!(c.count(), 3);
+        assert_eq!(c.largest(), 3);
+        assert_eq!(c.id[0], c.id[2]);
+        assert_ne!(c.id[0], c.id[3]);
+    }
+
+    #[test]
+    fn scc_deep_chain_needs_no_recursion() {
+        let n = 200_000u32;
+        let mut b = GraphBuilder::default();
+        let ids: Vec<u32> = (0..n).map(|i| b.intern(&i.to_string())).collect();
+        for i in 0..n as usize {
+            b.add(ids[i], ids[(i + 1) % n as usize], 1, i as u64)
+                .unwrap();
+        }
+        let c = strongly_connected_components(&b.finish(), |_| true);
+        assert_eq!(c.count(), 1);
+    }
+
+    #[test]
+    fn count_overflow_is_an_error() {
+        let mut b = GraphBuilder::default();
+        let (a, c) = (b.intern("a"), b.intern("c"));
+        b.add(a, c, u64::MAX, 0).unwrap();
+        assert!(b.add(a, c, 1, 1).is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! Kolmogorov 3-cycle test (METHOD.md §4b): needs no potential.
+//!
+//! For each reciprocal triangle `a < b < c`: `fwd = Σ log T` along `a→b→c→a`, `bwd` along
+//! `a→c→b→a`, affinity `A = fwd − bwd = log(n_ab n_bc n_ca / (n_ba n_cb n_ac))` (the `N` terms
+//! cancel); detailed balance says `A = 0` on every cycle.
+//!
+//! Reference statistic: triangles whose nine counts (six arcs, three `N`) all exceed
+//! `threshold` and whose `σ²_fwd + σ²_bwd = Σ_arcs (1/n + 1/N_source) < 100`;
+//! `χ²/ndf = Σ A² / (σ²_fwd + σ²_bwd) / cycles`.
+//!
+//! Corrected statistic: the multinomial delta method gives `Var A = Σ_arcs 1/n` (the `1/N` terms
+//! cancel around a cycle), and per-cycle `z = A / √Var A`. Triangles share arcs, so their
+//! `z²` are not independent; the joint test uses the cycle space instead. On the graph `H` of the
+//! pairs of triangles whose six counts are ≥ `min_count`, with `ψ_uv = log(n_uv / n_vu)` and
+//! `Var ψ_uv = 1/n_uv + 1/n_vu`, a gradient field (`ψ_uv = U_u − U_v`) is exactly "every cycle of
+//! `H` has zero affinity"; its weighted least-squares residual is `χ²` with
+//! `ndf = |E_H| − |V_H| + components(H)`, the number of independent cycles.
+//! Per-cycle flags use Benjamini–Hochberg q-values of the per-cycle z-scores.
+
+use super::detailed_balance::vertices_and_components;
+use super::{benjamini_hochberg, chi2_sf, two_sided_p};
+use crate::backend::cpu::reciprocal_triangles::{OrientedReciprocal, reciprocal_triangles};
+use crate::graph::TransitionGraph;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CycleSettings {
+    /// Reference filter: every count involved must exceed it.
+    pub threshold: f64,
+    /// Smallest arc count for the corrected statistics.
+    pub min_count: u64,
+    /// False-discovery rate for per-cycle flags.
+    pub fdr: f64,
+}
+
+impl Default for CycleSettings {
+    fn default() -> Self {
+        CycleSettings {
+            threshold: 1.0,
+            min_count: 5,
+            fdr: 0.05,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Triangle {
+    pub states: [u32; 3],
+    /// Arc counts `n_ab, n_bc, n_ca, n_ac, n_cb, n_ba`.
+    pub counts: [u64; 6],
+    pub forward: f64,
+    pub backward: f64,
+    pub affinity: f64,
+    /// `σ²_fwd + σ²_bwd` of the reference.
+    pub variance_reference: f64,
+    /// `Σ 1/n` over the six arcs.
+    pub variance: f64,
+    pub z: f64,
+    pub p_value: f64,
+    /// Benjamini–Hochberg q-value among corrected triangles; `None` for the others.
+    pub q_value: Option<f64>,
+    pub kept_reference: bool,
+    pub corrected: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CycleTest {
+    /// Triangles kept by the reference filters.
+    pub n: usize,
+    pub chi2_ndf_reference: Option<f64>,
+    /// All reciprocal triangles.
+    pub triangles: usize,
+    /// Triangles in the corrected statistics.
+    pub n_corrected: usize,
+    pub chi2: f64,
+    pub ndf: i64,
+    pub p_value: Option<f64>,
+    /// Triangles with q-value ≤ `fdr`.
+    pub flagged: usize,
+    pub fdr: f64,
+    pub min_count: u64,
+}
+
+pub fn cycle_test(graph: &TransitionGraph, settings: &CycleSettings) -> (Vec<Triangle>, CycleTest) {
+    let oriented = OrientedReciprocal::new(graph);
+    let count = |u: u32, v: u32| graph.count[graph.find_edge(u, v).expect("reciprocal arcs exist")];
+    let big_n = |u: u32| graph.out_count[u as usize] as f64;
+    let mut triangles: Vec<Triangle> = reciprocal_triangles(&oriented)
+        .into_iter()
+        .map(|states| {
+            let [a, b, c] = states;
+            let counts = [
+                count(a, b),
+                count(b, c),
+                count(c, a),
+                count(a, c),
+                count(c, b),
+                count(b, a),
+            ];
+            let sources = [a, b, c, a, c, b];
+            let log_t = |i: usize| (counts[i] as f64 / big_n(sources[i])).ln();
+            let forward = log_t(0) + log_t(1) + log_t(2);
+            let backward = log_t(3) + log_t(4) + log_t(5);
+            let variance_reference: f64 = (0..6)
+                .map(|i| 1.0 / counts[i] as f64 + 1.0 / big_n(sources[i]))
+                .sum();
+            let variance: f64 = counts.iter().map(|&n| 1.0 / n as f64).sum();
+            let smallest = counts
+                .iter()
+                .map(|&n| n as f64)
+                .chain([big_n(a), big_n(b), big_n(c)])
+                .fold(f64::INFINITY, f64::min);
+            let affinity = forward - backward;
+            let z = affinity / variance.sqrt();
+            Triangle {
+                states,
+                counts,
+                forward,
+                backward,
+                affinity,
+                variance_reference,
+                variance,
+                z,
+                p_value: two_sided_p(z),
+                q_value: None,
+                kept_reference: smallest > settings.threshold && variance_reference < 100.0,
+                corrected: counts.iter().all(|&n| n >= settings.min_count),
+            }
+        })
+        .collect();
+
+    let kept = triangles.iter().filter(|t| t.kept_reference).count();
+    let chi2_ndf_reference = (kept > 0).then(|| {
+        let chi2: f64 = triangles
+            .iter()
+            .filter(|t| t.kept_reference)
+            .map(|t| (t.backward - t.forward).powi(2) / (t.variance_reference + 1e-10))
+            .sum();
+        chi2 / kept as f64
+    });
+
+    let corrected: Vec<usize> = (0..triangles.len())
+        .filter(|&i| triangles[i].corrected)
+        .collect();
+    let q = benjamini_hochberg(
+        &corrected
+            .iter()
+            .map(|&i| triangles[i].p_value)
+            .collect::<Vec<_>>(),
+    );
+    for (&i, q) in corrected.iter().zip(q) {
+        triangles[i].q_value = Some(q);
+    }
+    let flagged = triangles
+        .iter()
+        .filter(|t| t.q_value.is_some_and(|q| q <= settings.fdr))
+        .count();
+
+    let mut pairs: Vec<(u32, u32)> = corrected
+        .iter()
+        .flat_map(|&i| {
+            let [a, b, c] = triangles[i].states;
+            [(a, b), (b, c), (a, c)]
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let chi2 = gradient_field_residual(graph, &pairs);
+    let (vertices, components) = vertices_and_components(graph.n_states(), &pairs);
+    let ndf = pairs.len() as i64 - vertices as i64 + components as i64;
+    let test = CycleTest {
+        n: kept,
+        chi2_ndf_reference,
+        triangles: triangles.len(),
+        n_corrected: corrected.len(),
+        chi2,
+        ndf,
+        p_value: chi2_sf(chi2, ndf as f64),
+        flagged,
+        fdr: settings.fdr,
+        min_count: settings.min_count,
+    };
+    (triangles, test)
+}
+
+/// Weighted least-squares residual `min_U Σ (ψ_uv − U_u + U_v)² / Var ψ_uv` over `pairs`
+/// (`u < v`), by conjugate gradients on the weighted graph Laplacian with a Jacobi preconditioner.
+fn gradient_field_residual(graph: &TransitionGraph, pairs: &[(u32, u32)]) -> f64 {
+    let n = graph.n_states();
+    let edges: Vec<(usize, usize, f64, f64)> = pairs
+        .iter()
+        .map(|&(u, v)| {
+            let (a, b) = (
+                graph.count[graph.find_edge(u, v).unwrap()] as f64,
+                graph.count[graph.find_edge(v, u).unwrap()] as f64,
+            );
+            (
+                u as usize,
+                v as usize,
+                (a / b).ln(),
+                1.0 / (1.0 / a + 1.0 / b),
+            )
+        })
+        .collect();
+    let laplacian = |x: &[f64], out: &mut [f64]| {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for &(u, v, _, w) in &edges {
+            let d = w * (x[u] - x[v]);
+            out[u] += d;
+            out[v] -= d;
+        }
+    };
+    let mut b = vec![0.0; n];
+    let mut diag = vec![0.0; n];
+    for &(u, v, psi, w) in &edges {
+        b[u] += w * psi;
+        b[v] -= w * psi;
+        diag[u] += w;
+        diag[v] += w;
+    }
+    let precondition = |r: &[f64], z: &mut [f64]| {
+        for i in 0..n {
+            z[i] = if diag[i] > 0.0 { r[i] / diag[i] } else { 0.0 };
+        }
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+    let mut x = vec![0.0; n];
+    let mut r = b.clone();
+    let mut z = vec![0.0; n];
+    precondition(&r, &mut z);
+    let mut p = z.clone();
+    let mut rz = dot(&r, &z);
+    let target = 1e-13 * dot(&b, &b).sqrt().max(1e-300);
+    let mut ap = vec![0.0; n];
+    for _ in 0..10 * n.max(10) {
+        if dot(&r, &r).sqrt() <= target {
+            break;
+        }
+        laplacian(&p, &mut ap);
+        let pap = dot(&p, &ap);
+        if pap <= 0.0 {
+            break;
+        }
+        let alpha = rz / pap;
+        x.iter_mut().zip(&p).for_each(|(x, p)| *x += alpha * p);
+        r.iter_mut().zip(&ap).for_each(|(r, ap)| *r -= alpha * ap);
+        precondition(&r, &mut z);
+        let rz_new = dot(&r, &z);
+        let beta = rz_new / rz;
+        rz = rz_new;
+        p.iter_mut().zip(&z).for_each(|(p, z)| *p = z + beta * *p);
+    }
+    edges
+        .iter()
+        .map(|&(u, v, psi, w)| w * (psi - x[u] + x[v]).powi(2))
+        .sum()
+}
