@@ -80,7 +80,12 @@ pub fn minimize<S: VectorSpace>(
     opts: &LbfgsOptions,
 ) -> Result<LbfgsOutcome> {
     const ARMIJO: f64 = 1e-4;
+    const CURVATURE: f64 = 0.9;
+    /// Relative size of the rounding error of an objective value (a sum of many terms).
+    const ROUNDING: f64 = 1e-12;
     const MAX_BACKTRACKS: usize = 50;
+    /// Iterations without a decrease of the gradient norm after which the run counts as stalled.
+    const MAX_STALLED: usize = 50;
     let mut x = space.upload(x0)?;
     let mut g = space.zeros()?;
     let mut f = space.value_grad(&x, &mut g)?;
@@ -99,6 +104,7 @@ pub fn minimize<S: VectorSpace>(
     let mut alphas = vec![0.0; opts.memory];
     let mut gamma = 1.0;
     let mut iterations = 0;
+    let (mut best_grad_norm, mut stalled) = (grad_norm, 0);
     let status = loop {
         if grad_norm <= opts.grad_tol {
             break "gradient norm below tolerance".to_string();
@@ -133,9 +139,12 @@ pub fn minimize<S: VectorSpace>(
             space.scale(-1.0 / norm.max(1.0), &mut d)?;
             slope = space.dot(&g, &d)?;
         }
-        // Armijo backtracking from the unit step.
+        // Armijo backtracking from the unit step. Near the optimum the decrease falls below the
+        // rounding error of `f`; there the approximate Wolfe test of Hager & Zhang (2005), which
+        // reads the directional derivative instead, decides.
         let mut t = 1.0;
         let mut accepted = None;
+        let rounding = ROUNDING * (f.abs() + 1.0);
         for _ in 0..MAX_BACKTRACKS {
             space.assign(&x, &mut x_new)?;
             space.axpy(t, &d, &mut x_new)?;
@@ -144,6 +153,13 @@ pub fn minimize<S: VectorSpace>(
             if f_trial.is_finite() && f_trial <= f + ARMIJO * t * slope {
                 accepted = Some(f_trial);
                 break;
+            }
+            if f_trial.is_finite() && f_trial <= f + rounding {
+                let slope_trial = space.dot(&g_new, &d)?;
+                if CURVATURE * slope <= slope_trial && slope_trial <= (2.0 * ARMIJO - 1.0) * slope {
+                    accepted = Some(f_trial);
+                    break;
+                }
             }
             let curvature = f_trial - f - slope * t;
             let t_quad = if f_trial.is_finite() && curvature > 0.0 {
@@ -190,6 +206,14 @@ pub fn minimize<S: VectorSpace>(
         check_finite(f_new, iterations)?;
         f = f_new;
         grad_norm = space.norm_inf(&g)?;
+        if grad_norm < best_grad_norm {
+            (best_grad_norm, stalled) = (grad_norm, 0);
+        } else {
+            stalled += 1;
+            if stalled >= MAX_STALLED {
+                break format!("no progress in {MAX_STALLED} iterations (floating-point limit)");
+            }
+        }
     };
     Ok(LbfgsOutcome {
         x: space.download(&x)?,

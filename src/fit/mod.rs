@@ -32,6 +32,7 @@
 
 pub mod lbfgs;
 pub mod problem;
+mod reference;
 pub mod reversible;
 
 use crate::backend::Backend;
@@ -75,6 +76,8 @@ pub struct FitSettings {
     /// weight incident to one state (so the tolerance does not depend on the log's size).
     pub grad_tol: f64,
     pub max_iterations: usize,
+    /// Retrace the reference code's optimiser (see `reference`) instead of converging.
+    pub paper: bool,
 }
 
 impl Default for FitSettings {
@@ -87,6 +90,7 @@ impl Default for FitSettings {
             l2: 0.0,
             grad_tol: 1e-10,
             max_iterations: 20_000,
+            paper: false,
         }
     }
 }
@@ -100,6 +104,16 @@ pub enum Identifiability {
     BelowThreshold,
     /// Not on any cycle of kept edges (its own strongly connected component).
     NotOnCycle,
+}
+
+impl Identifiability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Identifiability::Identifiable => "identifiable",
+            Identifiability::BelowThreshold => "below-threshold",
+            Identifiability::NotOnCycle => "not-on-cycle",
+        }
+    }
 }
 
 /// The fitted potential, one entry per state of the graph.
@@ -232,8 +246,6 @@ fn fit_action(
         max_iterations: settings.max_iterations,
         ..Default::default()
     };
-    let outcome = backend.minimize_action(&problem, &vec![0.0; n], &opts)?;
-
     let status: Vec<Identifiability> = (0..n)
         .map(|f| {
             if !kept[f] {
@@ -245,6 +257,18 @@ fn fit_action(
             }
         })
         .collect();
+    let kept_states = kept.iter().filter(|&&k| k).count();
+    if settings.paper {
+        return Ok(reference_fit(
+            graph,
+            &weights,
+            status,
+            sccs,
+            kept_states,
+            settings,
+        ));
+    }
+    let outcome = backend.minimize_action(&problem, &vec![0.0; n], &opts)?;
     let mut value: Vec<Option<f64>> = (0..n)
         .map(|f| (status[f] == Identifiability::Identifiable).then_some(outcome.x[f]))
         .collect();
@@ -258,7 +282,6 @@ fn fit_action(
             problem.weight[e] * softplus_neg(d)
         })
         .sum();
-    let kept_states = kept.iter().filter(|&&k| k).count();
     let potential = Potential {
         value,
         status,
@@ -279,6 +302,50 @@ fn fit_action(
         seconds: 0.0,
     };
     Ok((potential, report))
+}
+
+/// `--paper`: the reference's fit over every kept edge, stopped where its optimiser stops.
+fn reference_fit(
+    graph: &TransitionGraph,
+    weights: &[Option<f64>],
+    status: Vec<Identifiability>,
+    sccs: Components,
+    kept_states: usize,
+    settings: &FitSettings,
+) -> (Potential, FitReport) {
+    let edges: Vec<usize> = (0..graph.n_edges())
+        .filter(|&e| weights[e].is_some())
+        .collect();
+    let fitted = reference::fit(graph, &edges, weights, kept_states);
+    let value = (0..graph.n_states())
+        .map(|f| {
+            if status[f] == Identifiability::Identifiable {
+                fitted.value[f]
+            } else {
+                None
+            }
+        })
+        .collect();
+    let potential = Potential {
+        value,
+        status,
+        component: sccs.id,
+    };
+    let report = FitReport {
+        estimator: settings.estimator,
+        converged: fitted.converged,
+        status: "stopped by the reference's L-BFGS-B criteria (--paper)".into(),
+        iterations: fitted.iterations,
+        evaluations: fitted.evaluations,
+        action: fitted.action,
+        grad_norm: fitted.grad_norm,
+        identifiable_states: potential.identifiable(),
+        components: sccs.size.iter().filter(|&&s| s > 1).count(),
+        kept_states,
+        fitted_edges: edges.len(),
+        seconds: 0.0,
+    };
+    (potential, report)
 }
 
 /// Shifts each component's values to mean zero.

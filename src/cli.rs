@@ -1,0 +1,131 @@
+//! Command-line interface (clap derive). Doc comments are the help text.
+
+use crate::backend::DeviceChoice;
+use crate::fit::{Estimator, Exposure};
+use crate::simulate::SimMode;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// detbal: is an LLM agent's dynamics in detailed balance, and with what potential?
+///
+/// Reads transition logs (Parquet, CSV, the reference JSON database), fits a potential V over
+/// states by least action (or another estimator), and tests detailed balance pairwise and on
+/// cycles, on the GPU (wgpu) or the CPU.
+#[derive(Debug, Parser)]
+#[command(name = "detbal", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit the potential and test detailed balance; writes report.json and Parquet tables.
+    Analyze(AnalyzeArgs),
+    /// Write a synthetic transition log with a planted potential and a truth sidecar.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Decide from the file extension and columns.
+    Auto,
+    /// One row per transition: source, target[, count][, run].
+    Transitions,
+    /// One row per step: run, step, state.
+    Trajectory,
+    /// The reference code's JSON database.
+    ReferenceJson,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Input files, directories or glob patterns (together one dataset).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(short, long, default_value = "detbal-out")]
+    pub output: PathBuf,
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    #[arg(long, default_value = "source")]
+    pub source_column: String,
+    #[arg(long, default_value = "target")]
+    pub target_column: String,
+    /// Pre-aggregated transition counts (optional column).
+    #[arg(long, default_value = "count")]
+    pub count_column: String,
+    #[arg(long, default_value = "run")]
+    pub run_column: String,
+    #[arg(long, default_value = "step")]
+    pub step_column: String,
+    #[arg(long, default_value = "state")]
+    pub state_column: String,
+    /// Skip rows with a null state (counted and reported) instead of failing.
+    #[arg(long)]
+    pub drop_null_states: bool,
+
+    /// Estimator of the potential.
+    #[arg(long, value_enum, default_value_t = Estimator::LeastAction)]
+    pub estimator: Estimator,
+    /// Exposure N0(f) of the least-action weights w = min(1, n(f→g)/N0(f)).
+    #[arg(long, value_enum, default_value_t = Exposure::Observed)]
+    pub exposure: Exposure,
+    /// Number of agent attempts, for --exposure uniform (N0 = attempts / states).
+    #[arg(long)]
+    pub attempts: Option<u64>,
+    /// Drop states with N0 ≤ threshold (observed exposure).
+    #[arg(long, default_value_t = 1.0)]
+    pub threshold: f64,
+    /// Ridge λ: a finite MAP potential for every kept state.
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Relative gradient tolerance of the fit.
+    #[arg(long, default_value_t = 1e-10)]
+    pub grad_tol: f64,
+    #[arg(long, default_value_t = 20_000)]
+    pub max_iterations: usize,
+
+    /// Smallest count in either direction for the corrected pair and cycle statistics.
+    #[arg(long, default_value_t = 5)]
+    pub min_count: u64,
+    /// False-discovery rate for per-cycle flags.
+    #[arg(long, default_value_t = 0.05)]
+    pub fdr: f64,
+    /// Significance level of the verdict.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Reproduce the reference code: observed exposure, its threshold, its filters.
+    #[arg(long)]
+    pub paper: bool,
+
+    /// Where kernels run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Print the report as JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[arg(long, value_enum, default_value_t = SimMode::Reversible)]
+    pub mode: SimMode,
+    /// Transitions (rows) to write.
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: u64,
+    /// Number of states (the mode's default when absent).
+    #[arg(long)]
+    pub states: Option<u32>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output Parquet file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Truth sidecar (JSON); defaults to the output with `.truth.json`.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+}

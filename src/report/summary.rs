@@ -1,0 +1,136 @@
+//! The terminal summary: what was read, what was fitted, what the tests say, in ten lines.
+
+use crate::analyze::Analysis;
+use std::fmt::Write;
+
+/// `12345678` → `12,345,678`.
+fn thousands(n: impl Into<u64>) -> String {
+    let digits = n.into().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn p_text(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 1e-300 => "p < 1e-300".into(),
+        Some(p) if p < 1e-3 => format!("p = {p:.1e}"),
+        Some(p) => format!("p = {p:.3}"),
+        None => "no p-value (no degrees of freedom)".into(),
+    }
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("n/a".into(), |x| format!("{x:.digits$}"))
+}
+
+pub fn summary(a: &Analysis) -> String {
+    let g = &a.graph;
+    let f = &a.fit;
+    let (pt, ct) = (&a.pair_test, &a.cycle_test);
+    let mut s = String::new();
+    let dropped = if a.input.dropped_rows > 0 {
+        format!(", {} rows dropped", thousands(a.input.dropped_rows))
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "Input      {} transitions ({} self), {} states, {} edges, {} reciprocal pairs{dropped}",
+        thousands(g.transitions()),
+        thousands(g.self_transitions()),
+        thousands(g.n_states() as u64),
+        thousands(g.n_edges() as u64),
+        thousands(g.reciprocal_pairs().count() as u64)
+    );
+    let _ = writeln!(
+        s,
+        "Device     {}: {} ({})",
+        a.device.backend, a.device.adapter, a.device.reason
+    );
+    let estimator =
+        clap::ValueEnum::to_possible_value(&f.estimator).expect("every estimator has a name");
+    let _ = writeln!(
+        s,
+        "Potential  {}: {} of {} states identifiable in {} component{}; {} after {} iterations (|∇|∞ = {:.1e}); action {:.6}",
+        estimator.get_name(),
+        thousands(f.identifiable_states as u64),
+        thousands(g.n_states() as u64),
+        f.components,
+        if f.components == 1 { "" } else { "s" },
+        if f.converged {
+            "converged"
+        } else {
+            "NOT CONVERGED"
+        },
+        f.iterations,
+        f.grad_norm,
+        f.action
+    );
+    if let Some((low, high)) = extremes(a) {
+        let _ = writeln!(
+            s,
+            "           deepest attractor {low}; highest state {high}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Pairs      {} pairs: r = {}, χ²/ndf (reference) = {}; corrected on {} pairs: χ² = {:.1} / {} ndf, {}, slope {} [{}]",
+        pt.n,
+        opt(pt.pearson_r, 3),
+        opt(pt.chi2_ndf_reference, 3),
+        pt.n_corrected,
+        pt.chi2,
+        pt.ndf,
+        p_text(pt.p_value),
+        opt(pt.slope, 3),
+        pt.slope_ci
+            .map_or("n/a".into(), |[l, h]| format!("{l:.3}, {h:.3}"))
+    );
+    let _ = writeln!(
+        s,
+        "Cycles     {} reciprocal triangles, {} kept: χ²/ndf (reference) = {}; cycle space on {}: χ² = {:.1} / {} ndf, {}; {} flagged at FDR {}",
+        thousands(ct.triangles as u64),
+        thousands(ct.n as u64),
+        opt(ct.chi2_ndf_reference, 3),
+        thousands(ct.n_corrected as u64),
+        ct.chi2,
+        ct.ndf,
+        p_text(ct.p_value),
+        ct.flagged,
+        ct.fdr
+    );
+    let _ = writeln!(
+        s,
+        "Entropy    {:.3e} nats per transition over {} reciprocal pairs ({:.1} % of transitions on one-way arcs)",
+        a.entropy.nats_per_transition,
+        a.entropy.reciprocal_pairs,
+        100.0 * a.entropy.one_way_fraction
+    );
+    let _ = writeln!(s, "Verdict    {}", a.verdict().sentence);
+    s
+}
+
+/// The lowest- and highest-potential identifiable states with their values.
+fn extremes(a: &Analysis) -> Option<(String, String)> {
+    let values = a
+        .potential
+        .value
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)));
+    let low = values.clone().min_by(|x, y| x.1.total_cmp(&y.1))?;
+    let high = values.max_by(|x, y| x.1.total_cmp(&y.1))?;
+    let label = |(i, v): (usize, f64)| {
+        format!(
+            "{} (V = {v:.2}, component {})",
+            a.graph.names[i], a.potential.component[i]
+        )
+    };
+    Some((label(low), label(high)))
+}

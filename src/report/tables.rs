@@ -1,0 +1,130 @@
+//! The Parquet tables: `potentials.parquet` (one row per state), `pairs.parquet` (one row per
+//! tested pair) and `cycles.parquet` (one row per reciprocal triangle).
+
+use crate::analyze::Analysis;
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::sync::Arc;
+
+type Columns = Vec<(&'static str, ArrayRef)>;
+
+fn write(file: File, columns: Columns) -> Result<(), String> {
+    let batch = RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn names<'a>(a: &'a Analysis, ids: impl Iterator<Item = u32>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(
+        ids.map(|i| a.graph.names[i as usize].as_str()),
+    ))
+}
+
+fn f64s(values: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter_values(values))
+}
+
+fn u64s(values: impl Iterator<Item = u64>) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(values))
+}
+
+fn bools(values: impl Iterator<Item = bool>) -> ArrayRef {
+    Arc::new(BooleanArray::from_iter(values.map(Some)))
+}
+
+pub fn write_potentials(a: &Analysis, file: File) -> Result<(), String> {
+    let g = &a.graph;
+    let p = &a.potential;
+    let n = g.n_states() as u32;
+    write(
+        file,
+        vec![
+            ("state", names(a, 0..n)),
+            ("potential", Arc::new(Float64Array::from(p.value.clone()))),
+            ("identifiable", bools(p.value.iter().map(|v| v.is_some()))),
+            (
+                "status",
+                Arc::new(StringArray::from_iter_values(
+                    p.status.iter().map(|s| s.as_str()),
+                )),
+            ),
+            (
+                "component",
+                Arc::new(UInt32Array::from(p.component.clone())),
+            ),
+            ("out_count", u64s(g.out_count.iter().copied())),
+            ("in_count", u64s(g.in_count.iter().copied())),
+            ("self_count", u64s(g.self_count.iter().copied())),
+        ],
+    )
+}
+
+pub fn write_pairs(a: &Analysis, file: File) -> Result<(), String> {
+    let ps = &a.pairs;
+    let out = |s: u32| a.graph.out_count[s as usize];
+    write(
+        file,
+        vec![
+            ("source", names(a, ps.iter().map(|p| p.f))),
+            ("target", names(a, ps.iter().map(|p| p.g))),
+            ("n_forward", u64s(ps.iter().map(|p| p.n_fg))),
+            ("n_backward", u64s(ps.iter().map(|p| p.n_gf))),
+            ("out_count_source", u64s(ps.iter().map(|p| out(p.f)))),
+            ("out_count_target", u64s(ps.iter().map(|p| out(p.g)))),
+            ("log_ratio", f64s(ps.iter().map(|p| p.x))),
+            ("potential_difference", f64s(ps.iter().map(|p| p.y))),
+            (
+                "sigma_reference",
+                f64s(ps.iter().map(|p| p.sigma_reference)),
+            ),
+            ("sigma", f64s(ps.iter().map(|p| p.sigma))),
+            ("corrected", bools(ps.iter().map(|p| p.corrected))),
+        ],
+    )
+}
+
+pub fn write_cycles(a: &Analysis, file: File) -> Result<(), String> {
+    let ts = &a.triangles;
+    let mut columns: Columns = vec![
+        ("a", names(a, ts.iter().map(|t| t.states[0]))),
+        ("b", names(a, ts.iter().map(|t| t.states[1]))),
+        ("c", names(a, ts.iter().map(|t| t.states[2]))),
+    ];
+    for (i, name) in ["n_ab", "n_bc", "n_ca", "n_ac", "n_cb", "n_ba"]
+        .into_iter()
+        .enumerate()
+    {
+        columns.push((name, u64s(ts.iter().map(|t| t.counts[i]))));
+    }
+    columns.extend([
+        ("forward", f64s(ts.iter().map(|t| t.forward))),
+        ("backward", f64s(ts.iter().map(|t| t.backward))),
+        ("affinity", f64s(ts.iter().map(|t| t.affinity))),
+        (
+            "variance_reference",
+            f64s(ts.iter().map(|t| t.variance_reference)),
+        ),
+        ("variance", f64s(ts.iter().map(|t| t.variance))),
+        ("z", f64s(ts.iter().map(|t| t.z))),
+        ("p_value", f64s(ts.iter().map(|t| t.p_value))),
+        (
+            "q_value",
+            Arc::new(Float64Array::from(
+                ts.iter().map(|t| t.q_value).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        ("kept_reference", bools(ts.iter().map(|t| t.kept_reference))),
+        ("corrected", bools(ts.iter().map(|t| t.corrected))),
+    ]);
+    write(file, columns)
+}

@@ -1,0 +1,67 @@
+//! Subcommand drivers behind the binary; each returns the process exit code.
+
+use crate::analyze::analyze;
+use crate::cli::{AnalyzeArgs, Command, SimulateArgs};
+use crate::error::Result;
+use crate::report;
+use crate::settings::analyze_settings;
+use crate::simulate::{SimParams, simulate};
+
+/// Exit code when the fit did not converge (the outputs are still written).
+pub const EXIT_NOT_CONVERGED: u8 = 4;
+
+pub fn run(command: Command) -> Result<u8> {
+    match command {
+        Command::Analyze(args) => run_analyze(&args),
+        Command::Simulate(args) => run_simulate(&args),
+    }
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
+    let settings = analyze_settings(args)?;
+    let analysis = analyze(&args.inputs, &settings)?;
+    report::write_outputs(&analysis, &args.output)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::report_json(&analysis))
+                .expect("report serialises")
+        );
+    } else if !args.quiet {
+        print!("{}", report::summary(&analysis));
+        println!("Outputs    {}", args.output.display());
+    }
+    if !analysis.fit.converged {
+        eprintln!(
+            "warning: the fit did not converge ({}; gradient norm {:.3e}); results are written but provisional",
+            analysis.fit.status, analysis.fit.grad_norm
+        );
+        return Ok(EXIT_NOT_CONVERGED);
+    }
+    Ok(0)
+}
+
+fn run_simulate(args: &SimulateArgs) -> Result<u8> {
+    let mut params = SimParams::new(args.mode);
+    params.rows = args.rows;
+    params.seed = args.seed;
+    if let Some(states) = args.states {
+        params.states = states;
+    }
+    params.validate()?;
+    let truth = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| args.output.with_extension("truth.json"));
+    let summary = simulate(&params, &args.output, &truth)?;
+    println!(
+        "wrote {} rows in {} runs over {} states to {} (truth: {}) in {:.2} s",
+        summary.rows,
+        summary.runs,
+        summary.states_seen,
+        args.output.display(),
+        truth.display(),
+        summary.seconds
+    );
+    Ok(0)
+}

@@ -1,0 +1,107 @@
+//! Command-line arguments → validated [`AnalyzeSettings`]. Every check happens here, before any
+//! file is read or any computation starts.
+
+use crate::analyze::AnalyzeSettings;
+use crate::cli::{AnalyzeArgs, FormatArg};
+use crate::error::{Error, Result};
+use crate::fit::{Estimator, Exposure, FitSettings};
+use crate::io::{InputFormat, LoadOptions};
+use crate::stats::cycles::CycleSettings;
+use crate::stats::detailed_balance::PairSettings;
+
+pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
+    let probability = |name: &str, x: f64| {
+        if x > 0.0 && x < 1.0 {
+            Ok(x)
+        } else {
+            Err(Error::settings(format!(
+                "--{name} must lie strictly between 0 and 1, got {x}"
+            )))
+        }
+    };
+    let alpha = probability("alpha", args.alpha)?;
+    let fdr = probability("fdr", args.fdr)?;
+    if !(args.threshold >= 0.0) {
+        return Err(Error::settings(format!(
+            "--threshold must be ≥ 0, got {}",
+            args.threshold
+        )));
+    }
+    if !(args.l2 >= 0.0 && args.l2.is_finite()) {
+        return Err(Error::settings(format!(
+            "--l2 must be a finite number ≥ 0, got {}",
+            args.l2
+        )));
+    }
+    if !(args.grad_tol > 0.0 && args.grad_tol < 1.0) {
+        return Err(Error::settings(format!(
+            "--grad-tol must lie in (0, 1), got {}",
+            args.grad_tol
+        )));
+    }
+    if args.min_count < 1 {
+        return Err(Error::settings("--min-count must be at least 1"));
+    }
+    match (args.exposure, args.attempts) {
+        (Exposure::Uniform, None) => {
+            return Err(
+                Error::settings("--exposure uniform needs the number of agent attempts")
+                    .hint("add --attempts N"),
+            );
+        }
+        (Exposure::Uniform, Some(0)) => {
+            return Err(Error::settings("--attempts must be at least 1"));
+        }
+        (Exposure::Observed, Some(_)) => {
+            return Err(Error::settings(
+                "--attempts only applies to --exposure uniform",
+            ));
+        }
+        _ => {}
+    }
+    if args.paper && args.estimator != Estimator::LeastAction {
+        return Err(Error::settings(
+            "--paper reproduces the reference's least-action fit; drop --estimator",
+        ));
+    }
+    let format = match args.format {
+        FormatArg::Auto => InputFormat::Auto,
+        FormatArg::Transitions => InputFormat::Transitions,
+        FormatArg::Trajectory => InputFormat::Trajectory,
+        FormatArg::ReferenceJson => InputFormat::ReferenceJson,
+    };
+    Ok(AnalyzeSettings {
+        load: LoadOptions {
+            format,
+            source_column: args.source_column.clone(),
+            target_column: args.target_column.clone(),
+            count_column: args.count_column.clone(),
+            run_column: args.run_column.clone(),
+            step_column: args.step_column.clone(),
+            state_column: args.state_column.clone(),
+            drop_null_states: args.drop_null_states,
+        },
+        fit: FitSettings {
+            estimator: args.estimator,
+            exposure: args.exposure,
+            attempts: args.attempts,
+            threshold: args.threshold,
+            l2: args.l2,
+            grad_tol: args.grad_tol,
+            max_iterations: args.max_iterations,
+            paper: args.paper,
+        },
+        pairs: PairSettings {
+            paper: args.paper,
+            min_count: args.min_count,
+        },
+        cycles: CycleSettings {
+            threshold: args.threshold,
+            min_count: args.min_count,
+            fdr,
+        },
+        device: args.device,
+        alpha,
+        paper: args.paper,
+    })
+}
