@@ -18,7 +18,7 @@
 //! Per-cycle flags use Benjamini–Hochberg q-values of the per-cycle z-scores.
 
 use super::detailed_balance::vertices_and_components;
-use super::{benjamini_hochberg, chi2_sf, two_sided_p};
+use super::{Difference, benjamini_hochberg, chi2_sf, gradient_field_residual, two_sided_p};
 use crate::backend::cpu::reciprocal_triangles::{OrientedReciprocal, reciprocal_triangles};
 use crate::graph::TransitionGraph;
 
@@ -164,7 +164,20 @@ pub fn cycle_test(graph: &TransitionGraph, settings: &CycleSettings) -> (Vec<Tri
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let chi2 = gradient_field_residual(graph, &pairs);
+    let differences: Vec<Difference> = pairs
+        .iter()
+        .map(|&(u, v)| {
+            let forward = graph.count[graph.find_edge(u, v).expect("reciprocal")] as f64;
+            let backward = graph.count[graph.find_edge(v, u).expect("reciprocal")] as f64;
+            Difference {
+                u,
+                v,
+                value: (forward / backward).ln(),
+                variance: 1.0 / forward + 1.0 / backward,
+            }
+        })
+        .collect();
+    let chi2 = gradient_field_residual(graph.n_states(), &differences);
     let (vertices, components) = vertices_and_components(graph.n_states(), &pairs);
     let ndf = pairs.len() as i64 - vertices as i64 + components as i64;
     let test = CycleTest {
@@ -180,77 +193,4 @@ pub fn cycle_test(graph: &TransitionGraph, settings: &CycleSettings) -> (Vec<Tri
         min_count: settings.min_count,
     };
     (triangles, test)
-}
-
-/// Weighted least-squares residual `min_U Σ (ψ_uv − U_u + U_v)² / Var ψ_uv` over `pairs`
-/// (`u < v`), by conjugate gradients on the weighted graph Laplacian with a Jacobi preconditioner.
-fn gradient_field_residual(graph: &TransitionGraph, pairs: &[(u32, u32)]) -> f64 {
-    let n = graph.n_states();
-    let edges: Vec<(usize, usize, f64, f64)> = pairs
-        .iter()
-        .map(|&(u, v)| {
-            let (a, b) = (
-                graph.count[graph.find_edge(u, v).unwrap()] as f64,
-                graph.count[graph.find_edge(v, u).unwrap()] as f64,
-            );
-            (
-                u as usize,
-                v as usize,
-                (a / b).ln(),
-                1.0 / (1.0 / a + 1.0 / b),
-            )
-        })
-        .collect();
-    let laplacian = |x: &[f64], out: &mut [f64]| {
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for &(u, v, _, w) in &edges {
-            let d = w * (x[u] - x[v]);
-            out[u] += d;
-            out[v] -= d;
-        }
-    };
-    let mut b = vec![0.0; n];
-    let mut diag = vec![0.0; n];
-    for &(u, v, psi, w) in &edges {
-        b[u] += w * psi;
-        b[v] -= w * psi;
-        diag[u] += w;
-        diag[v] += w;
-    }
-    let precondition = |r: &[f64], z: &mut [f64]| {
-        for i in 0..n {
-            z[i] = if diag[i] > 0.0 { r[i] / diag[i] } else { 0.0 };
-        }
-    };
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
-    let mut x = vec![0.0; n];
-    let mut r = b.clone();
-    let mut z = vec![0.0; n];
-    precondition(&r, &mut z);
-    let mut p = z.clone();
-    let mut rz = dot(&r, &z);
-    let target = 1e-13 * dot(&b, &b).sqrt().max(1e-300);
-    let mut ap = vec![0.0; n];
-    for _ in 0..10 * n.max(10) {
-        if dot(&r, &r).sqrt() <= target {
-            break;
-        }
-        laplacian(&p, &mut ap);
-        let pap = dot(&p, &ap);
-        if pap <= 0.0 {
-            break;
-        }
-        let alpha = rz / pap;
-        x.iter_mut().zip(&p).for_each(|(x, p)| *x += alpha * p);
-        r.iter_mut().zip(&ap).for_each(|(r, ap)| *r -= alpha * ap);
-        precondition(&r, &mut z);
-        let rz_new = dot(&r, &z);
-        let beta = rz_new / rz;
-        rz = rz_new;
-        p.iter_mut().zip(&z).for_each(|(p, z)| *p = z + beta * *p);
-    }
-    edges
-        .iter()
-        .map(|&(u, v, psi, w)| w * (psi - x[u] + x[v]).powi(2))
-        .sum()
 }

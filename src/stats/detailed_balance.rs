@@ -7,12 +7,16 @@
 //! Reference statistics: Pearson `r(x, y)` and the unweighted `Σ (y − x)² / pairs`.
 //! Corrected statistics on pairs whose counts are all ≥ `min_count` (the delta method needs
 //! counts of a few at least): binomial variance `σ² = 1/n(f→g) − 1/N(f) + 1/n(g→f) − 1/N(g)`,
-//! weighted `χ² = Σ (x − y)²/σ²` with `ndf = pairs − (states − components)` of the pair graph
-//! (the potential's free parameters), its p-value, the orientation-invariant correlation
+//! weighted `χ² = min_V Σ (x − ΔV)²/σ²` with `ndf = pairs − (states − components)` of the pair
+//! graph (the potential's free parameters), and its p-value. The minimum over `V` is the
+//! weighted least-squares potential of these pairs, the efficient one under detailed balance:
+//! measured against another estimator's `V` the residual is larger than `χ²_ndf` predicts (by
+//! 5 % on a reversible simulation with 7,000 pairs), so a p-value there would reject true
+//! detailed balance. The estimator's own `V` enters the orientation-invariant correlation
 //! `Σxy / √(Σx² Σy²)`, and the weighted slope `β̂` of `x` on `y` through the origin with a 95 %
 //! interval (its standard error inflated by the residual dispersion when that exceeds one).
 
-use super::{chi2_sf, pearson};
+use super::{Difference, chi2_sf, gradient_field_residual, pearson};
 use crate::fit::Potential;
 use crate::graph::TransitionGraph;
 
@@ -125,11 +129,19 @@ pub fn pair_test(
         .iter()
         .filter(|p| p.corrected && p.sigma > 0.0)
         .collect();
-    let (mut chi2, mut sxy, mut syy, mut sxx_u, mut sxy_u, mut syy_u) =
-        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let differences: Vec<Difference> = used
+        .iter()
+        .map(|p| Difference {
+            u: p.f,
+            v: p.g,
+            value: p.x,
+            variance: p.sigma * p.sigma,
+        })
+        .collect();
+    let chi2 = gradient_field_residual(graph.n_states(), &differences);
+    let (mut sxy, mut syy, mut sxx_u, mut sxy_u, mut syy_u) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in &used {
         let w = 1.0 / (p.sigma * p.sigma);
-        chi2 += w * (p.x - p.y).powi(2);
         sxy += w * p.x * p.y;
         syy += w * p.y * p.y;
         sxx_u += p.x * p.x;

@@ -47,6 +47,76 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     q
 }
 
+/// An observed difference `value ≈ U_u − U_v` with its variance.
+pub struct Difference {
+    pub u: u32,
+    pub v: u32,
+    pub value: f64,
+    pub variance: f64,
+}
+
+/// The weighted least-squares residual `min_U Σ (value − U_u + U_v)² / variance`: the χ² of the
+/// hypothesis that the differences form a gradient field (every cycle sums to zero). Conjugate
+/// gradients on the weighted graph Laplacian with a Jacobi preconditioner.
+pub fn gradient_field_residual(n_states: usize, differences: &[Difference]) -> f64 {
+    let n = n_states;
+    let weight = |d: &Difference| 1.0 / d.variance;
+    let mut b = vec![0.0; n];
+    let mut diag = vec![0.0; n];
+    for d in differences {
+        let (u, v, w) = (d.u as usize, d.v as usize, weight(d));
+        b[u] += w * d.value;
+        b[v] -= w * d.value;
+        diag[u] += w;
+        diag[v] += w;
+    }
+    let laplacian = |x: &[f64], out: &mut [f64]| {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for d in differences {
+            let (u, v) = (d.u as usize, d.v as usize);
+            let flow = weight(d) * (x[u] - x[v]);
+            out[u] += flow;
+            out[v] -= flow;
+        }
+    };
+    let precondition = |r: &[f64], z: &mut [f64]| {
+        for i in 0..n {
+            z[i] = if diag[i] > 0.0 { r[i] / diag[i] } else { 0.0 };
+        }
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+    let mut x = vec![0.0; n];
+    let mut r = b.clone();
+    let mut z = vec![0.0; n];
+    precondition(&r, &mut z);
+    let mut p = z.clone();
+    let mut rz = dot(&r, &z);
+    let target = 1e-13 * dot(&b, &b).sqrt();
+    let mut ap = vec![0.0; n];
+    for _ in 0..10 * n.max(10) {
+        if dot(&r, &r).sqrt() <= target {
+            break;
+        }
+        laplacian(&p, &mut ap);
+        let pap = dot(&p, &ap);
+        if pap <= 0.0 {
+            break;
+        }
+        let alpha = rz / pap;
+        x.iter_mut().zip(&p).for_each(|(x, p)| *x += alpha * p);
+        r.iter_mut().zip(&ap).for_each(|(r, ap)| *r -= alpha * ap);
+        precondition(&r, &mut z);
+        let rz_new = dot(&r, &z);
+        let beta = rz_new / rz;
+        rz = rz_new;
+        p.iter_mut().zip(&z).for_each(|(p, z)| *p = z + beta * *p);
+    }
+    differences
+        .iter()
+        .map(|d| weight(d) * (d.value - x[d.u as usize] + x[d.v as usize]).powi(2))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,132 @@
+//! Known answers: the paper's published check value and the reference code's output on the
+//! parity fixture (../shared/fixtures/paper_parity), reproduced by `--paper`.
+
+use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
+use detbal::backend::cpu::CpuBackend;
+use detbal::fit::{Exposure, FitSettings, Identifiability, fit};
+use detbal::graph::GraphBuilder;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/paper_parity")
+        .join(name)
+}
+
+/// METHOD.md §3: published counts of the Claude-4 word agent, uniform exposure, 20,000 attempts.
+#[test]
+fn paper_check_value_claude_word_agent() {
+    let counts = [
+        ("PERSONAL", "ATTITUDE", 3879),
+        ("ATTITUDE", "PERSONAL", 66),
+        ("PROBLEMS", "ATTITUDE", 3558),
+        ("ATTITUDE", "PROBLEMS", 20),
+        ("BUZZY", "ATTITUDE", 3859),
+        ("TURKEY", "ATTITUDE", 4122),
+        ("BUZZY", "TURKEY", 238),
+    ];
+    let mut b = GraphBuilder::default();
+    for (row, (f, g, n)) in counts.into_iter().enumerate() {
+        let (f, g) = (b.intern(f), b.intern(g));
+        b.add(f, g, n, row as u64).unwrap();
+    }
+    let graph = b.finish();
+    let settings = FitSettings {
+        exposure: Exposure::Uniform,
+        attempts: Some(20_000),
+        ..Default::default()
+    };
+    let (v, report) = fit(&graph, &settings, &CpuBackend::new("test")).unwrap();
+    assert!(report.converged, "{}", report.status);
+    let id = |name: &str| graph.names.iter().position(|n| n == name).unwrap();
+    let value = |name: &str| v.value[id(name)];
+    let attitude = value("ATTITUDE").unwrap();
+    let personal = value("PERSONAL").unwrap() - attitude;
+    let problems = value("PROBLEMS").unwrap() - attitude;
+    assert!(
+        (personal - 4.07).abs() <= 0.01,
+        "PERSONAL − ATTITUDE = {personal}"
+    );
+    assert!(
+        (problems - 5.18).abs() <= 0.01,
+        "PROBLEMS − ATTITUDE = {problems}"
+    );
+    for name in ["TURKEY", "BUZZY"] {
+        assert_eq!(value(name), None, "{name} must not be identifiable");
+        assert_eq!(v.status[id(name)], Identifiability::NotOnCycle);
+    }
+    assert_eq!(report.identifiable_states, 3);
+}
+
+fn paper_settings() -> AnalyzeSettings {
+    let mut s = AnalyzeSettings {
+        paper: true,
+        ..Default::default()
+    };
+    s.fit.paper = true;
+    s.pairs.paper = true;
+    s
+}
+
+fn relative(a: f64, b: f64) -> f64 {
+    (a / b - 1.0).abs()
+}
+
+#[test]
+fn paper_mode_reproduces_the_reference_output_from_json_and_parquet() {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
+    let reference_action = expected["final_action"].as_f64().unwrap();
+    for input in ["parity_driven.json", "parity_driven.parquet"] {
+        let a = analyze(&[fixture(input)], &paper_settings()).unwrap();
+        assert_eq!(a.graph.transitions(), 20_000, "{input}");
+        assert_eq!(
+            a.cycle_test.n as u64,
+            expected["loops"]["n"].as_u64().unwrap(),
+            "{input}: loops"
+        );
+        assert!(
+            relative(
+                a.cycle_test.chi2_ndf_reference.unwrap(),
+                expected["loops"]["chi2_ndf"].as_f64().unwrap()
+            ) < 1e-6
+        );
+        assert_eq!(
+            a.pair_test.n as u64,
+            expected["pairs"]["n"].as_u64().unwrap(),
+            "{input}: pairs"
+        );
+        let r = a.pair_test.pearson_r.unwrap();
+        assert!(
+            relative(r, expected["pairs"]["pearson_r"].as_f64().unwrap()) < 1e-6,
+            "{input}: r = {r}"
+        );
+        let chi2 = a.pair_test.chi2_ndf_reference.unwrap();
+        assert!(
+            relative(chi2, expected["pairs"]["chi2_ndf"].as_f64().unwrap()) < 1e-6,
+            "{input}: χ²/ndf = {chi2}"
+        );
+        assert!(
+            relative(a.fit.action, reference_action) < 1e-9,
+            "{input}: action {}",
+            a.fit.action
+        );
+
+        // The converged fit reaches the reference's action or lower.
+        let converged = analyze_graph(
+            a.graph.clone(),
+            a.input.clone(),
+            &CpuBackend::new("test"),
+            &AnalyzeSettings::default(),
+            0.0,
+            std::time::Instant::now(),
+        )
+        .unwrap();
+        assert!(converged.fit.converged);
+        assert!(
+            converged.fit.action <= reference_action,
+            "{} > {reference_action}",
+            converged.fit.action
+        );
+    }
+}
