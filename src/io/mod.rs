@@ -1,0 +1,384 @@
+//! Input: reads transition logs into one [`TransitionGraph`] and an [`InputSummary`] of what
+//! was read.
+//!
+//! Every later stage takes the graph and never looks at a file again, so all parsing, checking
+//! and messages about the input live here. One call to [`load`] reads one dataset, whatever the
+//! number of files it is split into.
+//!
+//! **Inputs.** Each entry of `inputs` is a file, a directory (every `*.parquet`, `*.pq`, `*.csv`
+//! and `*.json` below it, recursively, sorted by path; Hive-style `key=value/` folders are simply
+//! walked, their keys are not turned into columns; names starting with `.` or `_` are skipped) or
+//! a glob pattern (matches with those extensions). Together they form one dataset: every file
+//! must have the same layout, and row indices run on across files in order.
+//!
+//! **Forms** (METHOD.md §1; one log row = one transition):
+//! - *transitions* (Parquet or CSV): columns `source`, `target`, optional `count` (integer ≥ 1,
+//!   default 1) and `run` (counted, see [`InputSummary::runs`]). States may be any Arrow string
+//!   type, a dictionary of strings, or integers (named by their decimal text).
+//! - *trajectory* (Parquet or CSV): `run`, `step`, `state`; within each run, rows ordered by
+//!   `step` (ties keep file order) give one transition per consecutive pair `f → g`. Chosen when a
+//!   file has these columns but not `source` and `target`.
+//! - *reference JSON*: the reference code's database, an array of records
+//!   `{"target_expression": str, "source_expressions": [{"expression": str}, …], …}`; each source
+//!   gives one transition `source → target`.
+//!
+//! The file type follows the extension (`.parquet`/`.pq`, `.csv`, `.json`); the form follows the
+//! columns unless [`LoadOptions::format`] says otherwise. A null state is an error unless
+//! [`LoadOptions::drop_null_states`] is set. Locations in messages: `row group g, row r` for
+//! Parquet (`r` counts from 0 within the file), `line n` for CSV (from 1, the header is line 1),
+//! `record i` for JSON (from 0).
+//!
+//! ```no_run
+//! use detbal::io::{load, LoadOptions};
+//! let log = load(&["runs/".into()], &LoadOptions::default())?;
+//! println!("{} transitions from {} files", log.summary.transitions, log.summary.files);
+//! # Ok::<(), detbal::error::Error>(())
+//! ```
+
+mod csv;
+mod json;
+mod parquet;
+mod table;
+mod trajectory;
+
+use crate::error::{Error, Result};
+use crate::graph::{GraphBuilder, TransitionGraph};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use table::{Layout, NameIds};
+use trajectory::Trajectory;
+
+/// How to read the inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputFormat {
+    /// From the extension, then the columns.
+    #[default]
+    Auto,
+    /// One row per transition (Parquet or CSV).
+    Transitions,
+    /// One row per step of a run (Parquet or CSV).
+    Trajectory,
+    /// The reference code's JSON database, whatever the extension.
+    ReferenceJson,
+}
+
+/// Settings of [`load`]: the form and the column names.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub format: InputFormat,
+    pub source_column: String,
+    pub target_column: String,
+    pub count_column: String,
+    pub run_column: String,
+    pub step_column: String,
+    pub state_column: String,
+    /// Skip (and count) rows with a null state instead of failing.
+    pub drop_null_states: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            format: InputFormat::Auto,
+            source_column: "source".into(),
+            target_column: "target".into(),
+            count_column: "count".into(),
+            run_column: "run".into(),
+            step_column: "step".into(),
+            state_column: "state".into(),
+            drop_null_states: false,
+        }
+    }
+}
+
+/// A loaded dataset.
+#[derive(Clone, Debug)]
+pub struct LoadedLog {
+    pub graph: TransitionGraph,
+    pub summary: InputSummary,
+}
+
+/// What was read, for the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputSummary {
+    /// The files read, in order.
+    pub paths: Vec<String>,
+    pub files: usize,
+    /// Rows read (records for JSON), dropped ones included.
+    pub rows: u64,
+    /// Transitions added to the graph (counts summed).
+    pub transitions: u64,
+    pub dropped_rows: u64,
+    /// Why rows were dropped, with how many each.
+    pub dropped_reasons: Vec<(String, u64)>,
+    /// Distinct non-null runs, when the files have a run column.
+    pub runs: Option<u64>,
+    /// BLAKE3 of the files' bytes, concatenated in order, as hex.
+    pub content_hash: String,
+    /// File types and form, e.g. `parquet/transitions`, `csv+parquet/trajectory`, `json/reference`.
+    pub format: String,
+}
+
+/// Reads `inputs` (files, directories or glob patterns) as one dataset.
+pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
+    let files = resolve_inputs(inputs)?;
+    let mut sink = Sink::new(opts);
+    let mut hasher = blake3::Hasher::new();
+    let mut types: Vec<&str> = Vec::new();
+    for path in &files {
+        let read_error = |source| Error::Read {
+            path: path.clone(),
+            source,
+        };
+        hasher
+            .update_reader(File::open(path).map_err(read_error)?)
+            .map_err(read_error)?;
+        let file_type = FileType::of(path, opts.format)?;
+        match file_type {
+            FileType::Parquet => parquet::read(path, &mut sink)?,
+            FileType::Csv => csv::read(path, &mut sink)?,
+            FileType::Json => json::read(path, &mut sink)?,
+        }
+        if !types.contains(&file_type.name()) {
+            types.push(file_type.name());
+        }
+    }
+    types.sort_unstable();
+    let form = match sink.layout.as_ref().map(|(_, layout)| layout.form) {
+        Some(table::Form::Trajectory) => "trajectory",
+        Some(table::Form::ReferenceJson) => "reference",
+        _ => "transitions",
+    };
+    let format = format!("{}/{form}", types.join("+"));
+    sink.finish(&files, hasher.finalize().to_hex().to_string(), format)
+}
+
+/// The container of one file.
+#[derive(Clone, Copy)]
+enum FileType {
+    Parquet,
+    Csv,
+    Json,
+}
+
+/// Extensions of the files taken from directories and glob patterns.
+const EXTENSIONS: [&str; 4] = ["parquet", "pq", "csv", "json"];
+
+impl FileType {
+    fn of(path: &Path, format: InputFormat) -> Result<FileType> {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let file_type = match (format, extension.as_deref()) {
+            (InputFormat::ReferenceJson, _) | (_, Some("json")) => FileType::Json,
+            (_, Some("parquet" | "pq")) => FileType::Parquet,
+            (_, Some("csv")) => FileType::Csv,
+            _ => {
+                return Err(Error::bad_input(
+                    path,
+                    "unknown file type: expected a .parquet, .pq, .csv or .json file",
+                )
+                .hint("rename the file, or pass --format reference-json for a JSON database"));
+            }
+        };
+        if let (FileType::Json, InputFormat::Transitions | InputFormat::Trajectory) =
+            (file_type, format)
+        {
+            return Err(Error::bad_input(
+                path,
+                "a .json file holds the reference JSON database, not transition or trajectory rows",
+            )
+            .hint("use Parquet or CSV for transition and trajectory rows"));
+        }
+        Ok(file_type)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FileType::Parquet => "parquet",
+            FileType::Csv => "csv",
+            FileType::Json => "json",
+        }
+    }
+}
+
+/// The files named by `inputs`, in order, each once.
+fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if inputs.is_empty() {
+        return Err(Error::settings("no input files given"));
+    }
+    let mut files = Vec::new();
+    for input in inputs {
+        let found = if input.is_dir() {
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
+            found
+        } else if input.exists() {
+            vec![input.clone()]
+        } else if input.to_str().is_some_and(|s| s.contains(['*', '?', '['])) {
+            glob_files(input)?
+        } else {
+            let source =
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory");
+            return Err(Error::Read {
+                path: input.clone(),
+                source,
+            });
+        };
+        if found.is_empty() {
+            let what = if input.is_dir() {
+                "in this directory"
+            } else {
+                "matching this pattern"
+            };
+            return Err(Error::bad_input(
+                input,
+                format!("no .parquet, .pq, .csv or .json files {what}"),
+            ));
+        }
+        for file in found {
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Data files below `dir`, sorted by path.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+    let read_error = |source| Error::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let path = entry.map_err(read_error)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.starts_with(['.', '_']) {
+            entries.push(path);
+        }
+    }
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if is_data_file(&path) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn is_data_file(path: &Path) -> bool {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    extension.is_some_and(|e| EXTENSIONS.contains(&e.as_str()))
+}
+
+/// Data files matching a glob pattern (directories it matches are walked), sorted by path.
+fn glob_files(pattern: &Path) -> Result<Vec<PathBuf>> {
+    let text = pattern.to_string_lossy();
+    let matches = glob::glob(&text)
+        .map_err(|e| Error::bad_input(pattern, format!("invalid glob pattern: {e}")))?;
+    let mut found = Vec::new();
+    for m in matches {
+        let path = m.map_err(|e| Error::Read {
+            path: e.path().to_owned(),
+            source: e.into(),
+        })?;
+        if path.is_dir() {
+            walk(&path, &mut found)?;
+        } else if is_data_file(&path) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Everything read so far, across files; the readers add to it.
+struct Sink<'o> {
+    opts: &'o LoadOptions,
+    graph: GraphBuilder,
+    states: NameIds,
+    /// Run labels, only counted: a name table (no transitions are added to it).
+    run_names: GraphBuilder,
+    run_ids: NameIds,
+    has_runs: bool,
+    trajectory: Trajectory,
+    /// The first file and its layout, which every other file must match.
+    layout: Option<(PathBuf, Layout)>,
+    /// Global row index of the next row: it orders the states (see [`GraphBuilder::add`]).
+    next_row: u64,
+    rows: u64,
+    transitions: u64,
+    dropped_rows: u64,
+    dropped_reasons: Vec<(String, u64)>,
+}
+
+impl<'o> Sink<'o> {
+    fn new(opts: &'o LoadOptions) -> Self {
+        Sink {
+            opts,
+            graph: GraphBuilder::default(),
+            states: NameIds::default(),
+            run_names: GraphBuilder::default(),
+            run_ids: NameIds::default(),
+            has_runs: false,
+            trajectory: Trajectory::default(),
+            layout: None,
+            next_row: 0,
+            rows: 0,
+            transitions: 0,
+            dropped_rows: 0,
+            dropped_reasons: Vec::new(),
+        }
+    }
+
+    /// Checks that the file at `path` has the dataset's layout (the first file's).
+    fn begin_file(&mut self, path: &Path, layout: &Layout) -> Result<()> {
+        match &self.layout {
+            None => self.layout = Some((path.to_owned(), layout.clone())),
+            Some((first, expected)) if expected.to_string() != layout.to_string() => {
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "schema ({layout}) differs from that of {} ({expected})",
+                        first.display()
+                    ),
+                )
+                .hint("all inputs form one dataset and need the same columns"));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        files: &[PathBuf],
+        content_hash: String,
+        format: String,
+    ) -> Result<LoadedLog> {
+        self.transitions += self.trajectory.add_pairs(&mut self.graph)?;
+        let summary = InputSummary {
+            paths: files.iter().map(|p| p.display().to_string()).collect(),
+            files: files.len(),
+            rows: self.rows,
+            transitions: self.transitions,
+            dropped_rows: self.dropped_rows,
+            dropped_reasons: self.dropped_reasons,
+            runs: self.has_runs.then(|| self.run_names.n_states() as u64),
+            content_hash,
+            format,
+        };
+        Ok(LoadedLog {
+            graph: self.graph.finish(),
+            summary,
+        })
+    }
+}

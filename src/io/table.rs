@@ -1,0 +1,484 @@
+//! The tabular path shared by Parquet and CSV: which columns a file is read through
+//! ([`Layout`]), how an Arrow column becomes state ids ([`NameIds`]), and how a batch of rows
+//! becomes transitions ([`Sink::add_batch`]).
+//!
+//! Both readers hand over Arrow arrays, so every type rule and every message about a column's
+//! content is written once, here. Names are never copied per row: strings are looked up as
+//! `&str`, integers through a cache of their decimal text, dictionaries once per distinct value.
+
+use super::{InputFormat, LoadOptions, Sink};
+use crate::error::{Error, Result};
+use crate::graph::GraphBuilder;
+use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray};
+use arrow::datatypes::{
+    DataType, Int8Type, Int16Type, Int32Type, Int64Type, Schema, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
+};
+use rustc_hash::FxHashMap;
+use std::fmt::{self, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Id of a null name in the vectors [`NameIds::map`] fills.
+pub(super) const NULL: u32 = u32::MAX;
+
+/// How the rows of a file are turned into transitions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Form {
+    /// One row per transition `source → target` (optionally with a count).
+    Transitions,
+    /// One row per agent step; consecutive states of a run form the transitions.
+    Trajectory,
+    /// The reference code's JSON database (no columns).
+    ReferenceJson,
+}
+
+/// What a column is used for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Role {
+    Source,
+    Target,
+    Count,
+    Run,
+    Step,
+    State,
+}
+
+/// The two column kinds a log may use: names (any string type) and integers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    Text,
+    Integer,
+}
+
+impl Kind {
+    /// The kind of an Arrow type, or `None` when the reader cannot use it.
+    pub(super) fn of(data_type: &DataType) -> Option<Kind> {
+        match data_type {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(Kind::Text),
+            DataType::Dictionary(key, value) if key.is_integer() => Kind::of(value),
+            t if t.is_integer() => Some(Kind::Integer),
+            _ => None,
+        }
+    }
+}
+
+/// One column a file is read through.
+#[derive(Clone, Debug)]
+pub(super) struct Column {
+    pub role: Role,
+    pub name: String,
+    pub kind: Kind,
+    /// Index in the file's schema.
+    pub index: usize,
+}
+
+/// The form of a file and the columns it is read through, in role order
+/// (`source, target[, count][, run]` or `run, step, state`).
+#[derive(Clone, Debug)]
+pub(super) struct Layout {
+    pub form: Form,
+    pub columns: Vec<Column>,
+}
+
+impl Layout {
+    pub(super) fn reference_json() -> Self {
+        Layout {
+            form: Form::ReferenceJson,
+            columns: Vec::new(),
+        }
+    }
+
+    /// Chooses the form of a table with `schema` and checks the types of the columns it uses.
+    pub(super) fn resolve(schema: &Schema, opts: &LoadOptions, path: &Path) -> Result<Layout> {
+        let has = |name: &str| schema.index_of(name).is_ok();
+        let form = match opts.format {
+            InputFormat::Trajectory => Form::Trajectory,
+            InputFormat::Auto
+                if !(has(&opts.source_column) && has(&opts.target_column))
+                    && [&opts.run_column, &opts.step_column, &opts.state_column]
+                        .into_iter()
+                        .all(|c| has(c)) =>
+            {
+                Form::Trajectory
+            }
+            _ => Form::Transitions,
+        };
+        let wanted: Vec<(Role, &str, bool)> = match form {
+            Form::Trajectory => vec![
+                (Role::Run, &opts.run_column, true),
+                (Role::Step, &opts.step_column, true),
+                (Role::State, &opts.state_column, true),
+            ],
+            _ => vec![
+                (Role::Source, &opts.source_column, true),
+                (Role::Target, &opts.target_column, true),
+                (Role::Count, &opts.count_column, false),
+                (Role::Run, &opts.run_column, false),
+            ],
+        };
+        let mut columns = Vec::with_capacity(wanted.len());
+        for (role, name, required) in wanted {
+            let Ok(index) = schema.index_of(name) else {
+                if !required {
+                    continue;
+                }
+                return Err(missing_column(schema, name, opts.format, path));
+            };
+            let data_type = schema.field(index).data_type();
+            let kind = Kind::of(data_type);
+            let expected = match role {
+                Role::Count | Role::Step => "an integer column",
+                _ => "a string or integer column",
+            };
+            let kind = match (role, kind) {
+                (Role::Count | Role::Step, Some(Kind::Integer)) => Kind::Integer,
+                (Role::Count | Role::Step, _) | (_, None) => {
+                    return Err(Error::bad_input(
+                        path,
+                        format!("expected {expected}, found {data_type}"),
+                    )
+                    .at(format!("column `{name}`")));
+                }
+                (_, Some(kind)) => kind,
+            };
+            columns.push(Column {
+                role,
+                name: name.to_owned(),
+                kind,
+                index,
+            });
+        }
+        Ok(Layout { form, columns })
+    }
+
+    /// Position in [`Layout::columns`] of the column with `role`.
+    pub(super) fn find(&self, role: Role) -> Option<usize> {
+        self.columns.iter().position(|c| c.role == role)
+    }
+
+    /// Distinct schema indices of the columns, ascending: the projection to read. Readers return
+    /// projected columns in this order; [`Layout::positions`] maps each column into it.
+    pub(super) fn projection(&self) -> Vec<usize> {
+        let mut indices: Vec<usize> = self.columns.iter().map(|c| c.index).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        indices
+    }
+
+    /// For each column, its position in a batch read with [`Layout::projection`].
+    pub(super) fn positions(&self) -> Vec<usize> {
+        let projection = self.projection();
+        self.columns
+            .iter()
+            .map(|c| projection.partition_point(|&i| i < c.index))
+            .collect()
+    }
+}
+
+/// Shown when files disagree, e.g. `transitions: source (text), target (text), count (integer)`.
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let form = match self.form {
+            Form::Transitions => "transitions",
+            Form::Trajectory => "trajectory",
+            Form::ReferenceJson => "reference JSON records",
+        };
+        f.write_str(form)?;
+        for (i, c) in self.columns.iter().enumerate() {
+            let kind = match c.kind {
+                Kind::Text => "text",
+                Kind::Integer => "integer",
+            };
+            write!(f, "{} {} ({kind})", if i == 0 { ":" } else { "," }, c.name)?;
+        }
+        Ok(())
+    }
+}
+
+fn missing_column(schema: &Schema, name: &str, format: InputFormat, path: &Path) -> Error {
+    let present: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect();
+    let present = if present.is_empty() {
+        "none".to_owned()
+    } else {
+        present.join(", ")
+    };
+    let hint = match format {
+        InputFormat::Auto => {
+            "a transition log needs `source` and `target` columns (and may have `count`, `run`); \
+             a trajectory log needs `run`, `step` and `state`; other column names can be set in \
+             the load options (--source-column, --target-column, …)"
+        }
+        _ => "other column names can be set in the load options (--source-column, …)",
+    };
+    Error::bad_input(
+        path,
+        format!("missing column `{name}`; the columns present are {present}"),
+    )
+    .at(format!("column `{name}`"))
+    .hint(hint)
+}
+
+/// Dense ids for the names in Arrow columns of one namespace (states, or run labels).
+#[derive(Default)]
+pub(super) struct NameIds {
+    /// Integer name → id, so that integer names are formatted once.
+    ints: FxHashMap<i128, u32>,
+    /// Recently seen dictionaries (kept alive, compared by pointer) and the ids of their values.
+    dictionaries: Vec<(ArrayRef, Vec<u32>)>,
+    text: String,
+}
+
+/// Dictionaries remembered at once: enough for every column of a layout.
+const DICTIONARIES: usize = 4;
+
+impl NameIds {
+    /// Replaces `out` with the id of each row's name in `table` ([`NULL`] for nulls). `array` must
+    /// have a type for which [`Kind::of`] is `Some` (checked by [`Layout::resolve`]).
+    pub(super) fn map(&mut self, array: &dyn Array, table: &mut GraphBuilder, out: &mut Vec<u32>) {
+        out.clear();
+        out.reserve(array.len());
+        let mut push_text = |name: Option<&str>| out.push(name.map_or(NULL, |s| table.intern(s)));
+        match array.data_type() {
+            DataType::Utf8 => array.as_string::<i32>().iter().for_each(&mut push_text),
+            DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(&mut push_text),
+            DataType::Utf8View => array.as_string_view().iter().for_each(&mut push_text),
+            DataType::Dictionary(..) => {
+                let dictionary = array.as_any_dictionary();
+                let values = self.dictionary_ids(dictionary.values(), table);
+                let keys = dictionary.normalized_keys();
+                match dictionary.keys().nulls() {
+                    None => out.extend(keys.iter().map(|&k| values[k])),
+                    Some(nulls) => out.extend(
+                        keys.iter()
+                            .zip(nulls.iter())
+                            .map(|(&k, ok)| if ok { values[k] } else { NULL }),
+                    ),
+                }
+            }
+            _ => {
+                let (ints, text) = (&mut self.ints, &mut self.text);
+                let is_integer = for_each_int(array, |value| {
+                    out.push(value.map_or(NULL, |v| {
+                        *ints.entry(v).or_insert_with(|| {
+                            text.clear();
+                            write!(text, "{v}").expect("writing to a String cannot fail");
+                            table.intern(text)
+                        })
+                    }))
+                });
+                debug_assert!(is_integer, "unchecked column type {}", array.data_type());
+            }
+        }
+    }
+
+    /// Ids of a dictionary's values, computed once per distinct dictionary array.
+    fn dictionary_ids(&mut self, values: &ArrayRef, table: &mut GraphBuilder) -> &[u32] {
+        let found = self
+            .dictionaries
+            .iter()
+            .position(|(seen, _)| Arc::ptr_eq(seen, values));
+        let at = match found {
+            Some(at) => at,
+            None => {
+                let mut ids = Vec::new();
+                self.map(values.as_ref(), table, &mut ids);
+                if self.dictionaries.len() == DICTIONARIES {
+                    self.dictionaries.remove(0);
+                }
+                self.dictionaries.push((values.clone(), ids));
+                self.dictionaries.len() - 1
+            }
+        };
+        &self.dictionaries[at].1
+    }
+}
+
+/// Calls `f` with each row of an integer array (`None` for nulls); false when `array` does not
+/// hold integers.
+fn for_each_int(array: &dyn Array, mut f: impl FnMut(Option<i128>)) -> bool {
+    fn each<T>(array: &dyn Array, f: &mut impl FnMut(Option<i128>))
+    where
+        T: ArrowPrimitiveType,
+        T::Native: Into<i128>,
+    {
+        array
+            .as_primitive::<T>()
+            .iter()
+            .for_each(|v| f(v.map(Into::into)));
+    }
+    match array.data_type() {
+        DataType::Int8 => each::<Int8Type>(array, &mut f),
+        DataType::Int16 => each::<Int16Type>(array, &mut f),
+        DataType::Int32 => each::<Int32Type>(array, &mut f),
+        DataType::Int64 => each::<Int64Type>(array, &mut f),
+        DataType::UInt8 => each::<UInt8Type>(array, &mut f),
+        DataType::UInt16 => each::<UInt16Type>(array, &mut f),
+        DataType::UInt32 => each::<UInt32Type>(array, &mut f),
+        DataType::UInt64 => each::<UInt64Type>(array, &mut f),
+        _ => return false,
+    }
+    true
+}
+
+/// The values of an integer column converted by `convert`; on a null or a value `convert`
+/// rejects, the first such row and the value's text.
+fn integers<T>(
+    array: &dyn Array,
+    convert: impl Fn(i128) -> Option<T>,
+) -> std::result::Result<Vec<T>, (usize, String)> {
+    let mut out = Vec::with_capacity(array.len());
+    let mut bad = None;
+    for_each_int(array, |v| match v.and_then(&convert) {
+        Some(v) => out.push(v),
+        None => {
+            let text = v.map_or_else(|| "null".to_owned(), |v| v.to_string());
+            bad.get_or_insert((out.len(), text));
+        }
+    });
+    bad.map_or(Ok(out), Err)
+}
+
+impl Sink<'_> {
+    /// Adds the rows of one batch. `columns` are the batch's arrays in [`Layout::columns`] order;
+    /// `locate(i)` names row `i` of the batch in its file (e.g. `row group 2, row 8193`).
+    pub(super) fn add_batch(
+        &mut self,
+        path: &Path,
+        layout: &Layout,
+        columns: &[&dyn Array],
+        locate: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
+        let n = columns.first().map_or(0, |c| c.len());
+        let at = |i: usize, c: usize| format!("{}, column `{}`", locate(i), layout.columns[c].name);
+        let bad_number = |(i, value): (usize, String), c: usize, expected: &str| {
+            Error::bad_input(path, format!("expected {expected}, found {value}")).at(at(i, c))
+        };
+        let mut runs = Vec::new();
+        if let Some(c) = layout.find(Role::Run) {
+            self.run_ids.map(columns[c], &mut self.run_names, &mut runs);
+            self.has_runs = true;
+        }
+        if layout.form == Form::Trajectory {
+            // Columns: run, step, state.
+            let steps = integers(columns[1], |v| i64::try_from(v).ok())
+                .map_err(|bad| bad_number(bad, 1, "an integer step within the range of i64"))?;
+            let mut states = Vec::new();
+            self.states.map(columns[2], &mut self.graph, &mut states);
+            for i in 0..n {
+                if runs[i] == NULL {
+                    return Err(Error::bad_input(path, "null run").at(at(i, 0)));
+                }
+                if states[i] == NULL {
+                    self.null_state(path, "null state", || at(i, 2))?;
+                    continue;
+                }
+                let row = self.next_row + i as u64;
+                self.trajectory.push(runs[i], steps[i], states[i], row);
+            }
+        } else {
+            // Columns: source, target[, count][, run].
+            let counts = match layout.find(Role::Count) {
+                Some(c) => Some(
+                    integers(columns[c], |v| u64::try_from(v).ok().filter(|&v| v >= 1))
+                        .map_err(|bad| bad_number(bad, c, "a count ≥ 1"))?,
+                ),
+                None => None,
+            };
+            let (mut sources, mut targets) = (Vec::new(), Vec::new());
+            self.states.map(columns[0], &mut self.graph, &mut sources);
+            self.states.map(columns[1], &mut self.graph, &mut targets);
+            for i in 0..n {
+                let (source, target) = (sources[i], targets[i]);
+                if source == NULL || target == NULL {
+                    let c = usize::from(source != NULL);
+                    self.null_state(path, "null source or target", || at(i, c))?;
+                    continue;
+                }
+                let count = counts.as_ref().map_or(1, |counts| counts[i]);
+                self.graph
+                    .add(source, target, count, self.next_row + i as u64)?;
+                self.transitions += count;
+            }
+        }
+        self.next_row += n as u64;
+        self.rows += n as u64;
+        Ok(())
+    }
+
+    /// A row with a null state: skipped and counted under `reason` with `drop_null_states`, an
+    /// error otherwise.
+    fn null_state(&mut self, path: &Path, reason: &str, at: impl Fn() -> String) -> Result<()> {
+        if !self.opts.drop_null_states {
+            return Err(Error::bad_input(path, reason)
+                .at(at())
+                .hint("pass --drop-null-states to skip rows with a null state"));
+        }
+        self.dropped_rows += 1;
+        match self.dropped_reasons.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.dropped_reasons.push((reason.to_owned(), 1)),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{
+        DictionaryArray, Int64Array, LargeStringArray, StringArray, StringViewArray, UInt8Array,
+    };
+
+    fn ids(array: &dyn Array) -> Vec<u32> {
+        let mut out = Vec::new();
+        NameIds::default().map(array, &mut GraphBuilder::default(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_string_type_maps_alike() {
+        let names = [Some("b"), None, Some("a"), Some("b")];
+        let expected = vec![0, NULL, 1, 0];
+        assert_eq!(ids(&StringArray::from(names.to_vec())), expected);
+        assert_eq!(ids(&LargeStringArray::from(names.to_vec())), expected);
+        assert_eq!(ids(&StringViewArray::from(names.to_vec())), expected);
+        let dictionary: DictionaryArray<arrow::datatypes::UInt8Type> = names.into_iter().collect();
+        assert_eq!(ids(&dictionary), expected);
+    }
+
+    #[test]
+    fn integers_are_named_by_their_decimal_text() {
+        let mut table = GraphBuilder::default();
+        let mut out = Vec::new();
+        let mut names = NameIds::default();
+        names.map(
+            &Int64Array::from(vec![Some(-7), None, Some(12)]),
+            &mut table,
+            &mut out,
+        );
+        assert_eq!(out, [0, NULL, 1]);
+        // The same number in another integer type is the same state.
+        names.map(&UInt8Array::from(vec![12]), &mut table, &mut out);
+        assert_eq!(out, [1]);
+        assert_eq!(table.intern("-7"), 0);
+        assert_eq!(table.n_states(), 2);
+    }
+
+    #[test]
+    fn a_dictionary_is_mapped_once_and_reused() {
+        let mut table = GraphBuilder::default();
+        let mut names = NameIds::default();
+        let mut out = Vec::new();
+        let dictionary: DictionaryArray<Int32Type> = vec!["x", "y", "x"].into_iter().collect();
+        names.map(&dictionary, &mut table, &mut out);
+        let sliced = dictionary.slice(1, 2);
+        names.map(&sliced, &mut table, &mut out);
+        assert_eq!(out, [1, 0]);
+        assert_eq!(names.dictionaries.len(), 1);
+    }
+}
