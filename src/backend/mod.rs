@@ -3,6 +3,9 @@
 //! know which backend runs.
 
 pub mod cpu;
+pub mod gpu;
+pub mod tolerance;
+pub mod verify;
 
 use crate::error::{Error, Result};
 use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
@@ -56,15 +59,15 @@ pub trait Backend {
 }
 
 /// The backend for a choice. `Auto` never fails: without a usable hardware GPU it returns the CPU
-/// backend and says why in [`DeviceInfo::reason`].
+/// backend and says why in [`DeviceInfo::reason`]; `Gpu` fails when no adapter can be used.
 pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
     match choice {
         DeviceChoice::Cpu => Ok(Box::new(cpu::CpuBackend::new("--device cpu was asked for"))),
-        DeviceChoice::Auto => Ok(Box::new(cpu::CpuBackend::new(
-            "no GPU backend is built into this version",
-        ))),
-        DeviceChoice::Gpu => Err(Error::Gpu(
-            "no GPU backend is built into this version".into(),
-        )),
+        DeviceChoice::Gpu => Ok(Box::new(gpu::GpuBackend::new(DeviceChoice::Gpu)?)),
+        DeviceChoice::Auto => match gpu::GpuBackend::new(DeviceChoice::Auto) {
+            Ok(gpu) => Ok(Box::new(gpu)),
+            Err(Error::Gpu(why)) => Ok(Box::new(cpu::CpuBackend::new(&why))),
+            Err(other) => Err(other),
+        },
     }
 }

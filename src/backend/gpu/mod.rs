@@ -1,0 +1,391 @@
+//! The GPU backend: the kernels of [`Backend`] as WGSL compute shaders run through wgpu, each
+//! checked against its CPU twin (tests/gpu_agreement.rs, `--verify`).
+//!
+//! Data flow: the problem is uploaded once ([`buffers::ProblemBuffers`]); an evaluation of the
+//! action records edge_action (per-edge `w K'(d)` and partial values), gather_gradient (the
+//! gradient as a segmented reduction over the incidence list, every loop bounded) and the
+//! reductions into one command buffer, submits once and reads back one or two scalars. The
+//! optimiser is the generic [`lbfgs::minimize`] over [`GpuSpace`], whose vectors are device
+//! buffers: element-wise operations are only recorded, dot products and norms submit and read
+//! back one scalar each. One device serves every kernel.
+//!
+//! Precision, chosen when the device is opened:
+//! - [`Precision::F64`] (devices with `SHADER_F64`, lavapipe included): V, gradient, L-BFGS
+//!   vectors and every sum are f64; `K` and `σ` are evaluated with f64 + − * / only (f64
+//!   `exp`/`log` are broken on lavapipe and RADV), to a few ulp. Results match the CPU to
+//!   ~1e-12 relative; the fit converges to the same tolerances as on the CPU.
+//! - [`Precision::F32`] (no `SHADER_F64`, or `DETBAL_GPU_PRECISION=f32`): vectors and per-edge
+//!   terms are f32 with f32 `exp`; sums are compensated (two-sum) f32 pairs, read back as f64.
+//!   Per-state gradients are good to ~1e-6 of the incident weight; see
+//!   [`crate::backend::tolerance`].
+//!
+//! `--device auto` takes only hardware adapters; under it a graph too large for the device is
+//! fitted on the CPU instead, with one message on stderr and [`DeviceInfo`] saying so.
+
+mod buffers;
+mod context;
+mod edge_action;
+mod gather_gradient;
+mod reduce;
+mod shaders;
+mod vector_ops;
+
+use super::cpu::CpuBackend;
+use super::{ActionEval, Backend, DeviceChoice, DeviceInfo};
+use crate::error::{Error, Result};
+use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::fit::problem::ActionProblem;
+use buffers::{ProblemBuffers, Recorder, UploadError};
+use context::GpuContext;
+use std::sync::OnceLock;
+use vector_ops::VectorOp;
+
+/// Element type of the device's vectors and per-edge terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+impl Precision {
+    /// Bytes of one sum (`Acc`): an f64, or an (f32, f32) compensated pair.
+    pub const ACC_BYTES: u64 = 8;
+
+    /// Bytes of one vector element (`Real`).
+    pub fn real_bytes(self) -> u64 {
+        match self {
+            Precision::F64 => 8,
+            Precision::F32 => 4,
+        }
+    }
+
+    /// How this precision is described in [`DeviceInfo::reason`].
+    pub fn describe(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64 vectors and sums (SHADER_F64)",
+            Precision::F32 => "f32 vectors, compensated f32 sums",
+        }
+    }
+
+    /// The precision of a backend, from its [`DeviceInfo`] (the CPU computes in f64).
+    pub fn of(info: &DeviceInfo) -> Precision {
+        if info.backend == "gpu" && info.reason.ends_with(Precision::F32.describe()) {
+            Precision::F32
+        } else {
+            Precision::F64
+        }
+    }
+
+    fn encode(self, x: &[f64]) -> Vec<u8> {
+        match self {
+            Precision::F64 => bytemuck::cast_slice(x).to_vec(),
+            Precision::F32 => x.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect(),
+        }
+    }
+
+    fn decode_real(self, raw: &[u8]) -> Vec<f64> {
+        match self {
+            Precision::F64 => raw
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect(),
+            Precision::F32 => raw
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
+                .collect(),
+        }
+    }
+
+    fn decode_acc(self, raw: &[u8]) -> Vec<f64> {
+        match self {
+            Precision::F64 => self.decode_real(raw),
+            Precision::F32 => Precision::F32
+                .decode_real(raw)
+                .chunks_exact(2)
+                .map(|p| p[0] + p[1])
+                .collect(),
+        }
+    }
+}
+
+/// Settings of the GPU backend beyond the device choice.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// `None`: f64 when the device has `SHADER_F64`, else f32.
+    pub precision: Option<Precision>,
+    /// Largest buffer per binding, in bytes; `None`: the device's limit. Smaller values force
+    /// the batched paths (tests).
+    pub max_binding_bytes: Option<u64>,
+}
+
+impl GpuOptions {
+    /// Reads `DETBAL_GPU_PRECISION` (`f32`, `f64` or `auto`).
+    pub fn from_env() -> Result<Self> {
+        let precision = match std::env::var("DETBAL_GPU_PRECISION").as_deref() {
+            Err(_) | Ok("auto") | Ok("") => None,
+            Ok("f64") => Some(Precision::F64),
+            Ok("f32") => Some(Precision::F32),
+            Ok(other) => {
+                return Err(Error::settings(format!(
+                    "DETBAL_GPU_PRECISION is {other:?}; expected f32, f64 or auto"
+                )));
+            }
+        };
+        Ok(GpuOptions {
+            precision,
+            max_binding_bytes: None,
+        })
+    }
+}
+
+struct Kernels {
+    edge_action: edge_action::EdgeAction,
+    gather_gradient: gather_gradient::GatherGradient,
+    reduce: reduce::Reduce,
+    vector_ops: vector_ops::VectorOps,
+}
+
+pub struct GpuBackend {
+    ctx: GpuContext,
+    kernels: Kernels,
+    info: DeviceInfo,
+    max_binding: u64,
+    /// Under `--device auto`: the backend for graphs too large for the device.
+    fallback: Option<CpuBackend>,
+    /// Set when `fallback` was used.
+    fell_back: OnceLock<DeviceInfo>,
+}
+
+impl GpuBackend {
+    /// The GPU backend for `choice` (`Auto`: hardware adapters only; `Gpu`: software ones too),
+    /// with options from the environment. An [`Error::Gpu`] says why no GPU could be used.
+    pub fn new(choice: DeviceChoice) -> Result<Self> {
+        Self::with_options(choice, GpuOptions::from_env()?)
+    }
+
+    pub fn with_options(choice: DeviceChoice, options: GpuOptions) -> Result<Self> {
+        let (allow_software, why) = match choice {
+            DeviceChoice::Cpu => return Err(Error::Gpu("--device cpu was asked for".into())),
+            DeviceChoice::Gpu => (true, "--device gpu was asked for"),
+            DeviceChoice::Auto => (false, "--device auto found a hardware GPU"),
+        };
+        let ctx = GpuContext::open(allow_software, options.precision)?;
+        let kernels = Kernels {
+            edge_action: edge_action::EdgeAction::new(&ctx)?,
+            gather_gradient: gather_gradient::GatherGradient::new(&ctx)?,
+            reduce: reduce::Reduce::new(&ctx)?,
+            vector_ops: vector_ops::VectorOps::new(&ctx)?,
+        };
+        let device_max = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
+        let info = DeviceInfo {
+            backend: "gpu",
+            adapter: ctx.describe(),
+            reason: format!("{why}; {}", ctx.precision.describe()),
+        };
+        Ok(GpuBackend {
+            max_binding: options
+                .max_binding_bytes
+                .unwrap_or(device_max)
+                .min(device_max),
+            fallback: (choice == DeviceChoice::Auto).then(|| CpuBackend::new("fallback")),
+            fell_back: OnceLock::new(),
+            ctx,
+            kernels,
+            info,
+        })
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.ctx.precision
+    }
+
+    /// Uploads `problem` and returns the optimiser's vector space over it (the action and its
+    /// gradient stay on the device; see [`GpuSpace`]).
+    pub fn space(&self, problem: &ActionProblem) -> Result<GpuSpace<'_>> {
+        Ok(GpuSpace::new(self, problem)?)
+    }
+
+    /// The GPU space for `problem`, or the CPU fallback when it is too large under `--device auto`.
+    fn runner(&self, problem: &ActionProblem) -> Result<Runner<'_>> {
+        let why = match GpuSpace::new(self, problem) {
+            Ok(space) => return Ok(Runner::Gpu(Box::new(space))),
+            Err(UploadError::TooLarge(why)) => why,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(cpu) = &self.fallback else {
+            return Err(Error::Gpu(why));
+        };
+        self.fell_back.get_or_init(|| {
+            let reason = format!(
+                "{why}; --device auto used the CPU instead of {}",
+                self.info.adapter
+            );
+            eprintln!("warning: {reason}");
+            DeviceInfo {
+                backend: "cpu",
+                adapter: cpu.info().adapter.clone(),
+                reason,
+            }
+        });
+        Ok(Runner::Cpu(cpu))
+    }
+}
+
+enum Runner<'a> {
+    Gpu(Box<GpuSpace<'a>>),
+    Cpu(&'a CpuBackend),
+}
+
+impl Backend for GpuBackend {
+    fn info(&self) -> &DeviceInfo {
+        self.fell_back.get().unwrap_or(&self.info)
+    }
+
+    fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
+        let mut space = match self.runner(problem)? {
+            Runner::Gpu(space) => space,
+            Runner::Cpu(cpu) => return cpu.edge_action(problem, v),
+        };
+        let x = space.upload(v)?;
+        let mut grad = space.zeros()?;
+        let value = space.value_grad(&x, &mut grad)?;
+        Ok(ActionEval {
+            value,
+            gradient: space.download(&grad)?,
+        })
+    }
+
+    fn minimize_action(
+        &self,
+        problem: &ActionProblem,
+        v0: &[f64],
+        opts: &LbfgsOptions,
+    ) -> Result<LbfgsOutcome> {
+        match self.runner(problem)? {
+            Runner::Gpu(mut space) => lbfgs::minimize(&mut *space, v0, opts),
+            Runner::Cpu(cpu) => cpu.minimize_action(problem, v0, opts),
+        }
+    }
+}
+
+/// A vector of the [`GpuSpace`]: one state per element, `Real` (f64 or f32) on the device.
+pub struct GpuVector(wgpu::Buffer);
+
+/// L-BFGS vectors in device buffers over one uploaded problem. Element-wise operations are
+/// recorded, not submitted; `value_grad`, `dot` and `norm_inf` submit everything recorded and
+/// read back one or two scalars.
+pub struct GpuSpace<'a> {
+    backend: &'a GpuBackend,
+    problem: ProblemBuffers,
+    rec: Recorder<'a>,
+}
+
+impl<'a> GpuSpace<'a> {
+    fn new(backend: &'a GpuBackend, problem: &ActionProblem) -> Result<Self, UploadError> {
+        let buffers = ProblemBuffers::upload(&backend.ctx, problem, backend.max_binding)?;
+        let max_items = buffers.n_states.max(buffers.n_partials);
+        Ok(GpuSpace {
+            backend,
+            rec: Recorder::new(&backend.ctx, max_items),
+            problem: buffers,
+        })
+    }
+
+    fn n(&self) -> u32 {
+        self.problem.n_states
+    }
+
+    fn op(&mut self, op: VectorOp, x: &wgpu::Buffer, y: &GpuVector) {
+        let n = self.n();
+        self.backend
+            .kernels
+            .vector_ops
+            .record(&mut self.rec, op, x, &y.0, n);
+    }
+}
+
+impl VectorSpace for GpuSpace<'_> {
+    type Vector = GpuVector;
+
+    fn upload(&mut self, x: &[f64]) -> Result<GpuVector> {
+        assert_eq!(x.len(), self.n() as usize, "vector length");
+        let ctx = &self.backend.ctx;
+        Ok(GpuVector(buffers::storage_init(
+            ctx,
+            "vector",
+            &ctx.precision.encode(x),
+        )))
+    }
+
+    fn download(&mut self, x: &GpuVector) -> Result<Vec<f64>> {
+        let n = self.n();
+        self.rec.download(&x.0, n)
+    }
+
+    fn zeros(&mut self) -> Result<GpuVector> {
+        let ctx = &self.backend.ctx;
+        let bytes = u64::from(self.n()) * ctx.precision.real_bytes();
+        Ok(GpuVector(buffers::storage_zeroed(ctx, "vector", bytes)))
+    }
+
+    fn value_grad(&mut self, x: &GpuVector, grad: &mut GpuVector) -> Result<f64> {
+        let (k, p, rec) = (&self.backend.kernels, &self.problem, &mut self.rec);
+        k.edge_action.record(rec, p, &x.0);
+        k.gather_gradient.record(rec, p, &x.0, &grad.0);
+        k.reduce.sums(rec, &p.partials, p.n_partials, 0);
+        if p.l2 > 0.0 {
+            k.reduce.dot(rec, &x.0, &x.0, p.n_states, 1);
+            let s = rec.read_scalars(2)?;
+            Ok(s[0] + 0.5 * p.l2 * s[1])
+        } else {
+            Ok(rec.read_scalars(1)?[0])
+        }
+    }
+
+    fn dot(&mut self, a: &GpuVector, b: &GpuVector) -> Result<f64> {
+        let n = self.n();
+        self.backend
+            .kernels
+            .reduce
+            .dot(&mut self.rec, &a.0, &b.0, n, 0);
+        Ok(self.rec.read_scalars(1)?[0])
+    }
+
+    fn norm_inf(&mut self, a: &GpuVector) -> Result<f64> {
+        let n = self.n();
+        self.backend
+            .kernels
+            .reduce
+            .max_abs(&mut self.rec, &a.0, n, 0);
+        Ok(self.rec.read_scalars(1)?[0])
+    }
+
+    fn axpy(&mut self, alpha: f64, x: &GpuVector, y: &mut GpuVector) -> Result<()> {
+        self.op(VectorOp::Axpy(alpha), &x.0, y);
+        Ok(())
+    }
+
+    fn scale(&mut self, alpha: f64, x: &mut GpuVector) -> Result<()> {
+        // The shader's `x` binding is not read by `Scale`; any other vector fills it.
+        let unused = self.problem.preconditioner.clone();
+        self.op(VectorOp::Scale(alpha), &unused, x);
+        Ok(())
+    }
+
+    fn assign(&mut self, src: &GpuVector, dst: &mut GpuVector) -> Result<()> {
+        let bytes = u64::from(self.n()) * self.backend.ctx.precision.real_bytes();
+        if bytes > 0 {
+            self.rec.copy(&src.0, &dst.0, bytes);
+        }
+        Ok(())
+    }
+
+    fn precondition(&mut self, x: &mut GpuVector) -> Result<()> {
+        let p = self.problem.preconditioner.clone();
+        self.op(VectorOp::Mul, &p, x);
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! The WGSL sources. Each kernel is `shaders/<stem>.wgsl` with one entry point `main`; it is
+//! compiled after a precision prelude (`shaders/precision/f64.wgsl` or `f32.wgsl`, which define
+//! the vector element type `Real` and the sum type `Acc`) and `shaders/common.wgsl` (dispatch
+//! parameters, grid index). The sources are embedded at compile time, so the binary needs no
+//! shader files, and validated by naga in a plain unit test that needs no GPU.
+
+use super::Precision;
+
+/// One WGSL kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct Kernel {
+    pub stem: &'static str,
+    source: &'static str,
+}
+
+macro_rules! kernel {
+    ($stem:literal) => {
+        Kernel {
+            stem: $stem,
+            source: include_str!(concat!("../../../shaders/", $stem, ".wgsl")),
+        }
+    };
+}
+
+pub const EDGE_ACTION: Kernel = kernel!("edge_action");
+pub const GATHER_GRADIENT: Kernel = kernel!("gather_gradient");
+pub const GATHER_GRADIENT_CARRIES: Kernel = kernel!("gather_gradient_carries");
+pub const GATHER_GRADIENT_FINISH: Kernel = kernel!("gather_gradient_finish");
+pub const REDUCE: Kernel = kernel!("reduce");
+pub const REDUCE_VECTOR: Kernel = kernel!("reduce_vector");
+pub const VECTOR_OPS: Kernel = kernel!("vector_ops");
+
+#[cfg(test)]
+const ALL: [Kernel; 7] = [
+    EDGE_ACTION,
+    GATHER_GRADIENT,
+    GATHER_GRADIENT_CARRIES,
+    GATHER_GRADIENT_FINISH,
+    REDUCE,
+    REDUCE_VECTOR,
+    VECTOR_OPS,
+];
+
+const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+const PRELUDE_F64: &str = include_str!("../../../shaders/precision/f64.wgsl");
+const PRELUDE_F32: &str = include_str!("../../../shaders/precision/f32.wgsl");
+
+/// Invocations per workgroup; kept in sync with `WG` in shaders/common.wgsl.
+pub const WG: u32 = 256;
+/// Entries (or carries) reduced by one invocation; kept in sync with `RUN` in
+/// shaders/gather_gradient.wgsl and shaders/gather_gradient_carries.wgsl.
+pub const RUN: u32 = 32;
+/// Inputs per invocation of a reduction; kept in sync with `ITEMS` in shaders/reduce.wgsl and
+/// shaders/reduce_vector.wgsl.
+pub const ITEMS: u32 = 4;
+
+impl Kernel {
+    /// The complete module: precision prelude, common definitions, kernel.
+    pub fn source(&self, precision: Precision) -> String {
+        let prelude = match precision {
+            Precision::F64 => PRELUDE_F64,
+            Precision::F32 => PRELUDE_F32,
+        };
+        format!("{prelude}\n{COMMON}\n{}", self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gpu::buffers::Params;
+
+    fn parse(kernel: &Kernel, precision: Precision) -> (naga::Module, naga::valid::ModuleInfo) {
+        let source = kernel.source(precision);
+        let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| {
+            panic!(
+                "{}.wgsl ({precision:?}): {}",
+                kernel.stem,
+                e.emit_to_string(&source)
+            )
+        });
+        let caps = match precision {
+            Precision::F64 => naga::valid::Capabilities::FLOAT64,
+            Precision::F32 => naga::valid::Capabilities::empty(),
+        };
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}.wgsl ({precision:?}): {}",
+                    kernel.stem,
+                    e.emit_to_string(&source)
+                )
+            });
+        (module, info)
+    }
+
+    #[test]
+    fn every_kernel_parses_and_validates_in_both_precisions() {
+        for kernel in ALL {
+            for precision in [Precision::F64, Precision::F32] {
+                let (module, _) = parse(&kernel, precision);
+                let entry: Vec<_> = module.entry_points.iter().map(|e| &e.name).collect();
+                assert_eq!(entry, ["main"], "{}.wgsl entry points", kernel.stem);
+            }
+        }
+    }
+
+    #[test]
+    fn every_wgsl_file_is_a_registered_kernel() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "wgsl") {
+                let stem = path.file_stem().unwrap().to_str().unwrap();
+                assert!(
+                    stem == "common" || ALL.iter().any(|k| k.stem == stem),
+                    "shaders/{stem}.wgsl is not listed in shaders::ALL"
+                );
+            }
+        }
+    }
+
+    /// A constant of `kernel` as the shader sees it.
+    fn shader_u32(kernel: &Kernel, name: &str) -> u32 {
+        let (module, _) = parse(kernel, Precision::F32);
+        let (_, constant) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{}.wgsl has no constant {name}", kernel.stem));
+        match module.global_expressions[constant.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref other => panic!("{name} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rust_constants_match_the_shaders() {
+        assert_eq!(shader_u32(&EDGE_ACTION, "WG"), WG);
+        assert_eq!(shader_u32(&GATHER_GRADIENT, "RUN"), RUN);
+        assert_eq!(shader_u32(&GATHER_GRADIENT_CARRIES, "RUN"), RUN);
+        assert_eq!(shader_u32(&REDUCE, "ITEMS"), ITEMS);
+        assert_eq!(shader_u32(&REDUCE_VECTOR, "ITEMS"), ITEMS);
+    }
+
+    #[test]
+    fn params_struct_has_the_same_size_in_rust_and_wgsl() {
+        for precision in [Precision::F64, Precision::F32] {
+            let (module, _) = parse(&EDGE_ACTION, precision);
+            let mut layouter = naga::proc::Layouter::default();
+            layouter.update(module.to_ctx()).unwrap();
+            let (handle, _) = module
+                .types
+                .iter()
+                .find(|(_, t)| t.name.as_deref() == Some("Params"))
+                .expect("Params in common.wgsl");
+            assert_eq!(
+                layouter[handle].size as usize,
+                std::mem::size_of::<Params>()
+            );
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Binds and dispatches shaders/vector_ops.wgsl, the element-wise L-BFGS operations.
+
+use super::buffers::{Params, Recorder, groups_for};
+use super::context::{Access, GpuContext, Pipeline};
+use super::shaders::{self, WG};
+use crate::error::Result;
+
+/// One element-wise operation on `y` (values of the shader's `OP`).
+#[derive(Clone, Copy)]
+pub enum VectorOp {
+    /// `y ← y + α x`.
+    Axpy(f64),
+    /// `y ← α y`.
+    Scale(f64),
+    /// `y ← x ∘ y`.
+    Mul,
+}
+
+pub struct VectorOps {
+    axpy: Pipeline,
+    scale: Pipeline,
+    mul: Pipeline,
+}
+
+impl VectorOps {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        use Access::*;
+        let access = [Read, ReadWrite];
+        Ok(VectorOps {
+            axpy: ctx.pipeline(shaders::VECTOR_OPS, &access, Some(0))?,
+            scale: ctx.pipeline(shaders::VECTOR_OPS, &access, Some(1))?,
+            mul: ctx.pipeline(shaders::VECTOR_OPS, &access, Some(2))?,
+        })
+    }
+
+    /// Records `op` on the first `n` elements; `x` must differ from `y` (for `Scale` it is bound
+    /// but not read).
+    pub fn record(
+        &self,
+        rec: &mut Recorder,
+        op: VectorOp,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        n: u32,
+    ) {
+        let (kernel, alpha) = match op {
+            VectorOp::Axpy(alpha) => (&self.axpy, alpha),
+            VectorOp::Scale(alpha) => (&self.scale, alpha),
+            VectorOp::Mul => (&self.mul, 1.0),
+        };
+        let group = kernel.bind(rec.ctx(), &[x, y]);
+        rec.dispatch(
+            kernel,
+            &group,
+            Params::new(n).alpha(alpha),
+            groups_for(n, WG),
+        );
+    }
+}

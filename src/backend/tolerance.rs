@@ -1,0 +1,95 @@
+//! Every CPU–GPU tolerance in one place, with its unit and why it has that size.
+//!
+//! Units. Errors are measured against the scale of the quantity's terms, not the quantity itself
+//! (a hub's gradient is a small difference of large sums; a relative error of the difference
+//! means nothing):
+//! - action value: relative to `Σ_e w_e (1 + |V_src| + |V_dst|) + ½λ Σ V²` ([`value_scale`]),
+//!   which bounds `Σ_e w_e K(d_e)` because `K(d) ≤ |d| + log 2`;
+//! - gradient entry `f`: relative to `Σ_{e ∋ f} w_e (1 + |V_src| + |V_dst|) + λ |V_f|`
+//!   ([`gradient_scale`]), which bounds the sum of the absolute values of its terms;
+//! - fitted potential: absolute, after centring each component to mean zero.
+//!
+//! `u` is the unit roundoff: `u32 = 2⁻²⁴ ≈ 6.0e-8`, `u64 = 2⁻⁵³ ≈ 1.1e-16`.
+
+use super::gpu::Precision;
+use crate::fit::problem::ActionProblem;
+
+const U32: f64 = f32::EPSILON as f64 / 2.0;
+const U64: f64 = f64::EPSILON / 2.0;
+
+/// Action value, relative to [`value_scale`].
+///
+/// - f64: per term both sides evaluate `K` to a few ulp (GPU: series in f64 + − * /; CPU:
+///   libm), but the CPU adds runs of 16,384 terms in sequence: worst case 16,384 u64 ≈ 1.8e-12
+///   of the scale, plus ~40 u64 for the GPU's trees. 1e5 u64 ≈ 1.1e-11 leaves a factor 6.
+/// - f32: per edge, V rounded to f32 and `d` in f32 move `d` by ≤ 2u(|V_src| + |V_dst|) and `K`
+///   by as much (|K'| ≤ 1); Vulkan bounds f32 `exp(x)` by 3 + 2|x| ulp, which moves
+///   `log(1 + e^(−|d|))` by ≤ 6u; series, additions and the f32 weight add ≤ 6u `w K`. That is
+///   ≤ 12u of the edge's scale; the compensated sum adds ~2u. 32 u32 ≈ 1.9e-6 leaves a factor 2.
+pub fn action_value(precision: Precision) -> f64 {
+    match precision {
+        Precision::F64 => 1e5 * U64,
+        Precision::F32 => 32.0 * U32,
+    }
+}
+
+/// Gradient entries, relative to [`gradient_scale`] of each state.
+///
+/// - f64: the CPU adds a node's terms in incidence order: worst case `degree × u64`; the GPU
+///   adds runs of 32 and then per-level carries (~100 u64). 2e6 u64 ≈ 2.2e-10 covers the worst
+///   case up to a degree of 2e6; in practice the error grows like √degree (tests/gpu_agreement.rs measures
+///   it on a hub of degree 4e5).
+/// - f32: per edge, `|σ'| ≤ 1/4` turns the f32 rounding of `d` into ≤ u(|V_src| + |V_dst|)/2;
+///   f32 `exp` (3 + 2|x| ulp) moves `σ(−|d|)` by ≤ 6u; division, negation and the f32 weight add
+///   ≤ 5u `w`. That is ≤ 11u of the edge's scale; the compensated sum and the final rounding of
+///   the gradient to f32 add ~3u. 32 u32 ≈ 1.9e-6 leaves a factor 2.
+pub fn gradient(precision: Precision) -> f64 {
+    match precision {
+        Precision::F64 => 2e6 * U64,
+        Precision::F32 => 32.0 * U32,
+    }
+}
+
+/// Fitted potentials after centring, absolute, when both backends run L-BFGS to
+/// `‖∇S‖_∞ ≤ 1e-9 × (largest incident weight)`.
+///
+/// - f64: the GPU's values and gradients equal the CPU's to ~1e-13, so both runs take the same
+///   steps (same iteration counts in tests/gpu_agreement.rs) and stop at the same point; 1e-6
+///   only leaves room for rounding in badly conditioned components.
+/// - f32: the value is known to ~u per term, so near the optimum the line search of
+///   `fit::lbfgs` (which assumes value rounding of 1e-12 relative) cannot see a decrease below
+///   ~u √(edges) × (mean term) and stops at the "floating-point limit" with ‖∇S‖_∞ ~1e-2 × the
+///   largest incident weight, not at the f32 gradient floor (~1e-6): the potentials are then
+///   off by up to 2e-3 on the 300-state test graph. 5e-3 covers that. With the line search
+///   given the space's value rounding (~1e-6 relative for f32), the same graph converges to
+///   ‖∇S‖_∞ ~6e-6 and every potential agrees to 1e-4.
+pub fn potential(precision: Precision) -> f64 {
+    match precision {
+        Precision::F64 => 1e-6,
+        Precision::F32 => 5e-3,
+    }
+}
+
+/// Scale of the action value at `v` (see the module documentation).
+pub fn value_scale(problem: &ActionProblem, v: &[f64]) -> f64 {
+    let edges: f64 = (0..problem.n_edges())
+        .map(|e| edge_scale(problem, v, e))
+        .sum();
+    edges + 0.5 * problem.l2 * v.iter().map(|x| x * x).sum::<f64>()
+}
+
+/// Scale of each gradient entry at `v` (see the module documentation).
+pub fn gradient_scale(problem: &ActionProblem, v: &[f64]) -> Vec<f64> {
+    let mut scale: Vec<f64> = v.iter().map(|x| problem.l2 * x.abs()).collect();
+    for e in 0..problem.n_edges() {
+        let s = edge_scale(problem, v, e);
+        scale[problem.src[e] as usize] += s;
+        scale[problem.dst[e] as usize] += s;
+    }
+    scale
+}
+
+fn edge_scale(problem: &ActionProblem, v: &[f64], e: usize) -> f64 {
+    let (s, d) = (problem.src[e] as usize, problem.dst[e] as usize);
+    problem.weight[e] * (1.0 + v[s].abs() + v[d].abs())
+}

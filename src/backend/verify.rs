@@ -1,0 +1,109 @@
+//! `--verify`: runs each kernel on the GPU and on the CPU at the same input and reports how far
+//! apart they are, against the tolerances of [`super::tolerance`].
+//!
+//! ```no_run
+//! use detbal::backend::{cpu::CpuBackend, select, verify, DeviceChoice};
+//! use detbal::fit::problem::ActionProblem;
+//! let problem = ActionProblem::new(3, vec![0, 1, 2], vec![1, 2, 0], vec![1.0; 3], 0.0).unwrap();
+//! let gpu = select(DeviceChoice::Gpu).unwrap();
+//! let deviations = verify::verify(&*gpu, &CpuBackend::new("reference"), &problem, &[0.5, 0.0, -0.5]).unwrap();
+//! verify::check(&deviations).unwrap(); // Err with a table when a tolerance is exceeded
+//! ```
+
+use super::Backend;
+use super::gpu::Precision;
+use super::tolerance;
+use crate::error::{Error, Result};
+use crate::fit::problem::ActionProblem;
+
+/// How far one kernel's output on `gpu` is from the CPU's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelDeviation {
+    pub kernel: &'static str,
+    /// Largest absolute difference.
+    pub max_abs: f64,
+    /// Largest difference relative to the output's scale (units in [`super::tolerance`]).
+    pub max_rel: f64,
+    /// Bound on `max_rel`.
+    pub tolerance: f64,
+    pub ok: bool,
+}
+
+/// Deviations of every kernel at potential `v`: `edge_action` (the action's value) and
+/// `gather_gradient` (every gradient entry). The tolerances are those of `gpu`'s precision.
+pub fn verify(
+    gpu: &dyn Backend,
+    cpu: &dyn Backend,
+    problem: &ActionProblem,
+    v: &[f64],
+) -> Result<Vec<KernelDeviation>> {
+    let precision = Precision::of(gpu.info());
+    let (a, b) = (gpu.edge_action(problem, v)?, cpu.edge_action(problem, v)?);
+    let value_abs = (a.value - b.value).abs();
+    let value = deviation(
+        "edge_action",
+        value_abs,
+        value_abs / tolerance::value_scale(problem, v).max(f64::MIN_POSITIVE),
+        tolerance::action_value(precision),
+    );
+    let scale = tolerance::gradient_scale(problem, v);
+    let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
+    for ((g, c), s) in a.gradient.iter().zip(&b.gradient).zip(&scale) {
+        let diff = (g - c).abs();
+        max_abs = max_abs.max(diff);
+        // NaN must not hide: `max` would drop it.
+        max_rel = if diff.is_nan() {
+            f64::NAN
+        } else {
+            max_rel.max(diff / s.max(f64::MIN_POSITIVE))
+        };
+    }
+    let gradient = deviation(
+        "gather_gradient",
+        max_abs,
+        max_rel,
+        tolerance::gradient(precision),
+    );
+    Ok(vec![value, gradient])
+}
+
+fn deviation(kernel: &'static str, max_abs: f64, max_rel: f64, tolerance: f64) -> KernelDeviation {
+    KernelDeviation {
+        kernel,
+        max_abs,
+        max_rel,
+        tolerance,
+        ok: max_rel <= tolerance,
+    }
+}
+
+/// The deviations as a table, one kernel per line.
+pub fn table(deviations: &[KernelDeviation]) -> String {
+    let mut out = format!(
+        "{:<16} {:>10} {:>10} {:>10}  {}\n",
+        "kernel", "max_abs", "max_rel", "tolerance", "ok"
+    );
+    for d in deviations {
+        out += &format!(
+            "{:<16} {:>10.3e} {:>10.3e} {:>10.3e}  {}\n",
+            d.kernel,
+            d.max_abs,
+            d.max_rel,
+            d.tolerance,
+            if d.ok { "yes" } else { "NO" }
+        );
+    }
+    out
+}
+
+/// `Err` listing every deviation when any kernel exceeds its tolerance.
+pub fn check(deviations: &[KernelDeviation]) -> Result<()> {
+    if deviations.iter().all(|d| d.ok) {
+        Ok(())
+    } else {
+        Err(Error::Gpu(format!(
+            "GPU and CPU disagree beyond tolerance:\n{}",
+            table(deviations)
+        )))
+    }
+}
