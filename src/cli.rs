@@ -81,7 +81,7 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 0.0)]
     pub l2: f64,
     /// Relative gradient tolerance of the fit.
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, default_value_t = 1e-8)]
     pub grad_tol: f64,
     #[arg(long, default_value_t = 20_000)]
     pub max_iterations: usize,

@@ -81,11 +81,13 @@ pub fn minimize<S: VectorSpace>(
 ) -> Result<LbfgsOutcome> {
     const ARMIJO: f64 = 1e-4;
     const CURVATURE: f64 = 0.9;
-    /// Relative size of the rounding error of an objective value (a sum of many terms).
-    const ROUNDING: f64 = 1e-12;
+    /// Relative rounding error of an objective value (backends sum it with compensation).
+    const ROUNDING: f64 = 1e-14;
     const MAX_BACKTRACKS: usize = 50;
-    /// Iterations without a decrease of the gradient norm after which the run counts as stalled.
-    const MAX_STALLED: usize = 50;
+    /// Iterations in which neither the objective decreases beyond its rounding error nor the
+    /// gradient norm reaches a new low by 10 %, after which the run stops as stalled (reported
+    /// as not converged).
+    const MAX_STALLED: usize = 30;
     let mut x = space.upload(x0)?;
     let mut g = space.zeros()?;
     let mut f = space.value_grad(&x, &mut g)?;
@@ -104,7 +106,7 @@ pub fn minimize<S: VectorSpace>(
     let mut alphas = vec![0.0; opts.memory];
     let mut gamma = 1.0;
     let mut iterations = 0;
-    let (mut best_grad_norm, mut stalled) = (grad_norm, 0);
+    let (mut stalled, mut best_grad_norm) = (0, grad_norm);
     let status = loop {
         if grad_norm <= opts.grad_tol {
             break "gradient norm below tolerance".to_string();
@@ -204,15 +206,16 @@ pub fn minimize<S: VectorSpace>(
         std::mem::swap(&mut x, &mut x_new);
         std::mem::swap(&mut g, &mut g_new);
         check_finite(f_new, iterations)?;
-        f = f_new;
         grad_norm = space.norm_inf(&g)?;
-        if grad_norm < best_grad_norm {
-            (best_grad_norm, stalled) = (grad_norm, 0);
+        stalled = if f - f_new > rounding || grad_norm < 0.9 * best_grad_norm {
+            0
         } else {
-            stalled += 1;
-            if stalled >= MAX_STALLED {
-                break format!("no progress in {MAX_STALLED} iterations (floating-point limit)");
-            }
+            stalled + 1
+        };
+        best_grad_norm = best_grad_norm.min(grad_norm);
+        f = f_new;
+        if stalled >= MAX_STALLED {
+            break format!("no progress in {MAX_STALLED} iterations (floating-point limit)");
         }
     };
     Ok(LbfgsOutcome {

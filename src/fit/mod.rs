@@ -88,7 +88,7 @@ impl Default for FitSettings {
             attempts: None,
             threshold: 1.0,
             l2: 0.0,
-            grad_tol: 1e-10,
+            grad_tol: 1e-8,
             max_iterations: 20_000,
             paper: false,
         }
@@ -144,6 +144,9 @@ pub struct FitReport {
     pub action: f64,
     /// Gradient infinity norm of `S` (action estimators) or the last relative change of `π`.
     pub grad_norm: f64,
+    /// What `grad_norm` is compared with: `grad_tol` times the largest total weight incident to
+    /// one state (action estimators), or the fixed-point tolerance (`reversible-mle`).
+    pub grad_tolerance: f64,
     pub identifiable_states: usize,
     /// Components with a fitted potential (each has its own additive constant).
     pub components: usize,
@@ -162,7 +165,7 @@ pub fn fit(
 ) -> Result<(Potential, FitReport)> {
     let start = std::time::Instant::now();
     let (potential, mut report) = match settings.estimator {
-        Estimator::ReversibleMle => reversible::fit(graph, settings)?,
+        Estimator::ReversibleMle => reversible::fit(graph, settings, backend)?,
         Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend)?,
     };
     report.seconds = start.elapsed().as_secs_f64();
@@ -224,28 +227,6 @@ fn fit_action(
             && (ridge || sccs.id[graph.src[e] as usize] == sccs.id[graph.dst[e] as usize])
     };
     let edges: Vec<usize> = (0..graph.n_edges()).filter(|&e| used(e)).collect();
-    let problem = ActionProblem::new(
-        n,
-        edges.iter().map(|&e| graph.src[e]).collect(),
-        edges.iter().map(|&e| graph.dst[e]).collect(),
-        edges.iter().map(|&e| weights[e].unwrap()).collect(),
-        settings.l2,
-    )?;
-    let mut incident = vec![0.0f64; n];
-    for e in 0..problem.n_edges() {
-        incident[problem.src[e] as usize] += problem.weight[e];
-        incident[problem.dst[e] as usize] += problem.weight[e];
-    }
-    let scale = incident
-        .iter()
-        .fold(0.0f64, |m, &w| m.max(w))
-        .max(settings.l2)
-        .max(f64::MIN_POSITIVE);
-    let opts = LbfgsOptions {
-        grad_tol: settings.grad_tol * scale,
-        max_iterations: settings.max_iterations,
-        ..Default::default()
-    };
     let status: Vec<Identifiability> = (0..n)
         .map(|f| {
             if !kept[f] {
@@ -268,7 +249,13 @@ fn fit_action(
             settings,
         ));
     }
-    let outcome = backend.minimize_action(&problem, &vec![0.0; n], &opts)?;
+    let (problem, outcome, grad_tolerance) = minimize_over(
+        graph,
+        &edges,
+        &|e| weights[e].expect("used edges are kept"),
+        settings,
+        backend,
+    )?;
     let mut value: Vec<Option<f64>> = (0..n)
         .map(|f| (status[f] == Identifiability::Identifiable).then_some(outcome.x[f]))
         .collect();
@@ -295,6 +282,7 @@ fn fit_action(
         evaluations: outcome.evaluations,
         action: action_sum / kept_states.max(1) as f64,
         grad_norm: outcome.grad_norm,
+        grad_tolerance,
         identifiable_states: potential.identifiable(),
         components: if ridge { 1 } else { sccs.nontrivial() },
         kept_states,
@@ -302,6 +290,38 @@ fn fit_action(
         seconds: 0.0,
     };
     Ok((potential, report))
+}
+
+/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge; also
+/// returns the problem and the absolute gradient tolerance used.
+fn minimize_over(
+    graph: &TransitionGraph,
+    edges: &[usize],
+    weight: &dyn Fn(usize) -> f64,
+    settings: &FitSettings,
+    backend: &dyn Backend,
+) -> Result<(ActionProblem, lbfgs::LbfgsOutcome, f64)> {
+    let n = graph.n_states();
+    let problem = ActionProblem::new(
+        n,
+        edges.iter().map(|&e| graph.src[e]).collect(),
+        edges.iter().map(|&e| graph.dst[e]).collect(),
+        edges.iter().map(|&e| weight(e)).collect(),
+        settings.l2,
+    )?;
+    let mut incident = vec![settings.l2; n];
+    for e in 0..problem.n_edges() {
+        incident[problem.src[e] as usize] += problem.weight[e];
+        incident[problem.dst[e] as usize] += problem.weight[e];
+    }
+    let scale = incident.iter().fold(f64::MIN_POSITIVE, |m, &w| m.max(w));
+    let opts = LbfgsOptions {
+        grad_tol: settings.grad_tol * scale,
+        max_iterations: settings.max_iterations,
+        ..Default::default()
+    };
+    let outcome = backend.minimize_action(&problem, &vec![0.0; n], &opts)?;
+    Ok((problem, outcome, opts.grad_tol))
 }
 
 /// `--paper`: the reference's fit over every kept edge, stopped where its optimiser stops.
@@ -339,6 +359,7 @@ fn reference_fit(
         evaluations: fitted.evaluations,
         action: fitted.action,
         grad_norm: fitted.grad_norm,
+        grad_tolerance: reference::PGTOL,
         identifiable_states: potential.identifiable(),
         components: sccs.size.iter().filter(|&&s| s > 1).count(),
         kept_states,

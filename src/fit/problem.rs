@@ -14,6 +14,9 @@
 
 use crate::error::{Error, Result};
 
+/// Curvature factor of a one-way edge in [`ActionProblem::preconditioner`].
+const ONE_WAY_CURVATURE: f64 = 0.01;
+
 #[derive(Debug, Clone)]
 pub struct ActionProblem {
     pub n_states: usize,
@@ -83,17 +86,33 @@ impl ActionProblem {
         self.src.len()
     }
 
-    /// `1 / (Σ incident weights + λ)` per state (1 where that is zero): the optimiser's diagonal
-    /// preconditioner, proportional to the inverse Hessian diagonal at `V = 0`.
-    pub fn inverse_weight_diagonal(&self) -> Vec<f64> {
-        let mut total = vec![self.l2; self.n_states];
+    /// The optimiser's diagonal preconditioner: the inverse of an estimate of the Hessian
+    /// diagonal at the optimum, `1 / (Σ_incident c_e + λ)` (1 where that is zero).
+    ///
+    /// The Hessian is the graph Laplacian with edge weights `w_e σ(d_e) σ(−d_e)`. For a
+    /// reciprocal pair the pairwise optimum `e^d = w_fg / w_gg` gives the pair a curvature of
+    /// `w_fg w_gf / (w_fg + w_gf)`; a one-way edge has no such estimate and counts `w/4` (its
+    /// curvature at `d = 0`). Total incident weight alone would overstate the curvature of states
+    /// hanging off an attractor (`w(f→A) ≈ 1`, `w(A→f) ≈ 1e-5`) by orders of magnitude.
+    pub fn preconditioner(&self) -> Vec<f64> {
+        let mut curvature = vec![self.l2; self.n_states];
+        let mut pair: rustc_hash::FxHashMap<(u32, u32), f64> = Default::default();
         for e in 0..self.n_edges() {
-            total[self.src[e] as usize] += self.weight[e];
-            total[self.dst[e] as usize] += self.weight[e];
+            pair.insert((self.src[e], self.dst[e]), self.weight[e]);
         }
-        total
+        for e in 0..self.n_edges() {
+            let (s, d, w) = (self.src[e], self.dst[e], self.weight[e]);
+            let c = match pair.get(&(d, s)) {
+                Some(&back) if s < d => w * back / (w + back),
+                Some(_) => continue,
+                None => ONE_WAY_CURVATURE * w,
+            };
+            curvature[s as usize] += c;
+            curvature[d as usize] += c;
+        }
+        curvature
             .into_iter()
-            .map(|t| if t > 0.0 { 1.0 / t } else { 1.0 })
+            .map(|c| if c > 0.0 { 1.0 / c } else { 1.0 })
             .collect()
     }
 }

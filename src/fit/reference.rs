@@ -13,7 +13,7 @@ use super::problem::{sigmoid_neg, softplus_neg};
 use crate::graph::{TransitionGraph, strongly_connected_components};
 
 const MEMORY: usize = 10;
-const PGTOL: f64 = 1e-5;
+pub(super) const PGTOL: f64 = 1e-5;
 const FACTR_EPS: f64 = 2.220_446_049_250_313e-9;
 const MAX_ITERATIONS: usize = 15_000;
 

@@ -10,17 +10,17 @@ const CHUNK: usize = 1 << 14;
 /// Returns the action at `v` and writes its gradient; `deriv` (one per edge) is scratch space
 /// that ends up holding `w_e K'(d_e)`.
 pub fn edge_action(problem: &ActionProblem, v: &[f64], deriv: &mut [f64], grad: &mut [f64]) -> f64 {
-    let partial: Vec<f64> = deriv
+    let partial: Vec<Neumaier> = deriv
         .par_chunks_mut(CHUNK)
         .enumerate()
         .map(|(chunk, out)| {
             let base = chunk * CHUNK;
-            let mut sum = 0.0;
+            let mut sum = Neumaier::default();
             for (i, slot) in out.iter_mut().enumerate() {
                 let e = base + i;
                 let d = v[problem.src[e] as usize] - v[problem.dst[e] as usize];
                 let w = problem.weight[e];
-                sum += w * softplus_neg(d);
+                sum.add(w * softplus_neg(d));
                 *slot = -w * sigmoid_neg(d);
             }
             sum
@@ -43,6 +43,32 @@ pub fn edge_action(problem: &ActionProblem, v: &[f64], deriv: &mut [f64], grad: 
                 *slot = g;
             }
         });
-    let ridge = 0.5 * problem.l2 * v.iter().map(|x| x * x).sum::<f64>();
-    partial.iter().sum::<f64>() + ridge
+    let mut total = Neumaier::default();
+    partial.into_iter().for_each(|p| total.add(p.value()));
+    total.add(0.5 * problem.l2 * v.iter().map(|x| x * x).sum::<f64>());
+    total.value()
+}
+
+/// Neumaier's compensated sum: the action is a sum of up to millions of positive terms whose
+/// rounding would otherwise hide the last decreases the optimiser makes.
+#[derive(Default, Clone, Copy)]
+struct Neumaier {
+    sum: f64,
+    compensation: f64,
+}
+
+impl Neumaier {
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.compensation += if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
+        } else {
+            (x - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    fn value(self) -> f64 {
+        self.sum + self.compensation
+    }
 }

@@ -53,7 +53,7 @@ impl Backend for CpuBackend {
         let mut space = HostSpace {
             problem,
             scratch: vec![0.0; problem.n_edges()],
-            inverse_diagonal: Array1::from(problem.inverse_weight_diagonal()),
+            inverse_diagonal: Array1::from(problem.preconditioner()),
         };
         lbfgs::minimize(&mut space, v0, opts)
     }
