@@ -66,55 +66,6 @@ pub struct Analysis {
     pub timings: Timings,
 }
 
-/// The verdict at level `alpha`: rejected when a corrected test's p-value is below it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Verdict {
-    pub rejected: bool,
-    pub alpha: f64,
-    pub sentence: String,
-}
-
-impl Analysis {
-    pub fn verdict(&self) -> Verdict {
-        let alpha = self.settings.alpha;
-        let tests = [
-            ("pairwise", self.pair_test.p_value),
-            ("cycle", self.cycle_test.p_value),
-        ];
-        let rejecting: Vec<String> = tests
-            .iter()
-            .filter_map(|(name, p)| {
-                p.filter(|&p| p < alpha)
-                    .map(|p| format!("{name} test p = {p:.2e}"))
-            })
-            .collect();
-        let tested: Vec<&str> = tests
-            .iter()
-            .filter(|(_, p)| p.is_some())
-            .map(|(n, _)| *n)
-            .collect();
-        let sentence = if !rejecting.is_empty() {
-            format!(
-                "Detailed balance is rejected at α = {alpha} ({}).",
-                rejecting.join(", ")
-            )
-        } else if tested.is_empty() {
-            "Not testable: no pair or cycle has enough counts in both directions.".to_string()
-        } else {
-            format!(
-                "Consistent with detailed balance at α = {alpha} ({} test{} not rejected).",
-                tested.join(" and "),
-                if tested.len() > 1 { "s" } else { "" }
-            )
-        };
-        Verdict {
-            rejected: !rejecting.is_empty(),
-            alpha,
-            sentence,
-        }
-    }
-}
-
 /// Runs the whole analysis on `inputs`.
 pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analysis> {
     let start = Instant::now();

@@ -3,6 +3,7 @@
 
 use detbal::analyze::{Analysis, AnalyzeSettings, analyze};
 use detbal::fit::Estimator;
+use detbal::report::Verdict;
 use detbal::simulate::{SimMode, SimParams, read_truth, simulate};
 use detbal::stats::pearson;
 
@@ -67,7 +68,7 @@ fn reversible_simulation_recovers_the_potential_and_is_not_rejected() {
         "cycle test rejects a reversible chain: p = {cycles}, {:?}",
         a.cycle_test
     );
-    assert!(!a.verdict().rejected);
+    assert!(!Verdict::of(&a).rejected);
 }
 
 #[test]
@@ -84,7 +85,7 @@ fn driven_simulation_is_rejected() {
         cycles < 1e-6,
         "driven chain not rejected by the cycle test: p = {cycles}"
     );
-    assert!(a.verdict().rejected);
+    assert!(Verdict::of(&a).rejected);
 }
 
 #[test]

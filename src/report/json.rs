@@ -1,6 +1,6 @@
 //! `report.json`: every number of the analysis, under the key names of the output contract.
 
-use super::SCHEMA_VERSION;
+use super::{SCHEMA_VERSION, Verdict};
 use crate::analyze::Analysis;
 use serde_json::{Value, json};
 
@@ -36,6 +36,6 @@ pub fn report_json(a: &Analysis) -> Value {
         "pairs": a.pair_test,
         "cycles": a.cycle_test,
         "entropy_production": a.entropy,
-        "verdict": a.verdict(),
+        "verdict": Verdict::of(a),
     })
 }

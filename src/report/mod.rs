@@ -7,7 +7,7 @@ mod summary;
 mod tables;
 
 pub use json::report_json;
-pub use summary::summary;
+pub use summary::{p_text, summary};
 
 use crate::analyze::Analysis;
 use crate::error::{Error, Result};
@@ -51,4 +51,54 @@ fn write_atomic(
     let file = std::fs::File::create(&temporary).map_err(|e| fail(e.to_string()))?;
     write(file).map_err(&fail)?;
     std::fs::rename(&temporary, &target).map_err(|e| fail(e.to_string()))
+}
+
+/// The verdict at level `alpha`: rejected when a corrected test's p-value is below it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verdict {
+    pub rejected: bool,
+    pub alpha: f64,
+    pub sentence: String,
+}
+
+impl Verdict {
+    /// Rejected when a corrected test's p-value is below the settings' `alpha`.
+    pub fn of(analysis: &Analysis) -> Verdict {
+        let alpha = analysis.settings.alpha;
+        let tests = [
+            ("pairwise", analysis.pair_test.p_value),
+            ("cycle", analysis.cycle_test.p_value),
+        ];
+        let rejecting: Vec<String> = tests
+            .iter()
+            .filter_map(|(name, p)| {
+                p.filter(|&p| p < alpha)
+                    .map(|p| format!("{name} test {}", p_text(Some(p))))
+            })
+            .collect();
+        let tested: Vec<&str> = tests
+            .iter()
+            .filter(|(_, p)| p.is_some())
+            .map(|(n, _)| *n)
+            .collect();
+        let sentence = if !rejecting.is_empty() {
+            format!(
+                "Detailed balance is rejected at α = {alpha} ({}).",
+                rejecting.join(", ")
+            )
+        } else if tested.is_empty() {
+            "Not testable: no pair or cycle has enough counts in both directions.".to_string()
+        } else {
+            format!(
+                "Consistent with detailed balance at α = {alpha} ({} test{} not rejected).",
+                tested.join(" and "),
+                if tested.len() > 1 { "s" } else { "" }
+            )
+        };
+        Verdict {
+            rejected: !rejecting.is_empty(),
+            alpha,
+            sentence,
+        }
+    }
 }

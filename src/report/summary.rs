@@ -1,5 +1,6 @@
 //! The terminal summary: what was read, what was fitted, what the tests say, in ten lines.
 
+use super::Verdict;
 use crate::analyze::Analysis;
 use std::fmt::Write;
 
@@ -16,7 +17,8 @@ fn thousands(n: impl Into<u64>) -> String {
     out
 }
 
-fn p_text(p: Option<f64>) -> String {
+/// A p-value as people read it.
+pub fn p_text(p: Option<f64>) -> String {
     match p {
         Some(p) if p < 1e-300 => "p < 1e-300".into(),
         Some(p) if p < 1e-3 => format!("p = {p:.1e}"),
@@ -112,7 +114,7 @@ pub fn summary(a: &Analysis) -> String {
         a.entropy.reciprocal_pairs,
         100.0 * a.entropy.one_way_fraction
     );
-    let _ = writeln!(s, "Verdict    {}", a.verdict().sentence);
+    let _ = writeln!(s, "Verdict    {}", Verdict::of(a).sentence);
     s
 }
 
