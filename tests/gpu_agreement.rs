@@ -28,7 +28,9 @@ use std::sync::OnceLock;
 enum Gpu {
     F64,
     F32,
-    /// f64 with 4 KiB bindings, so that every edge and incidence array is split into batches.
+    /// f64 with 64 KiB bindings, so that edge and incidence arrays are split into batches,
+    /// and at most 3 workgroups per grid dimension, so that every dispatch of more than 3
+    /// workgroups is a 2-D grid (which large graphs need beyond 65,535).
     F64Batched,
 }
 
@@ -40,7 +42,7 @@ fn gpu(which: Gpu, test: &str) -> Option<&'static GpuBackend> {
     let (cell, options) = match which {
         Gpu::F64 => (&CELLS[0], options(Precision::F64, None)),
         Gpu::F32 => (&CELLS[1], options(Precision::F32, None)),
-        Gpu::F64Batched => (&CELLS[2], options(Precision::F64, Some(4096))),
+        Gpu::F64Batched => (&CELLS[2], options(Precision::F64, Some(64 << 10))),
     };
     let backend = cell.get_or_init(|| {
         GpuBackend::with_options(DeviceChoice::Gpu, options).map_err(|e| e.to_string())
@@ -61,6 +63,8 @@ fn options(precision: Precision, max_binding_bytes: Option<u64>) -> GpuOptions {
     GpuOptions {
         precision: Some(precision),
         max_binding_bytes,
+        // With small bindings, also force 2-D grids with spare workgroups.
+        max_workgroups_per_dimension: max_binding_bytes.map(|_| 3),
     }
 }
 
@@ -316,8 +320,8 @@ fn edge_action_f32() {
     edge_action_body(Gpu::F32, "edge_action_f32");
 }
 
-/// Batches: 4 KiB bindings (512 states at most) split 20,000 edges into 40 edge batches and 40
-/// entry batches, and the star's hub (4,000 entries) over four entry batches.
+/// Batches and 2-D grids: 64 KiB bindings (8,192 states at most) split 20,000 edges into 3 edge
+/// batches and 3 entry batches, and the star's hub (40,000 entries) over 3 entry batches.
 #[test]
 fn edge_action_batched() {
     let Some(gpu) = gpu(Gpu::F64Batched, "edge_action_batched") else {
@@ -325,7 +329,7 @@ fn edge_action_batched() {
     };
     let mut cases = hand_made();
     cases.push(random_case(2, 500, 20_000, 0.1, 5.0));
-    cases.push(star(400, 5));
+    cases.push(star(2000, 10));
     let mut report = Report::default();
     check_edge_action(gpu, &cases, &mut report);
     report.finish("edge_action_batched");
@@ -355,10 +359,10 @@ proptest! {
 /// reduce and reduce_vector (dot, max-abs) through the optimiser's vector space, including a
 /// sum that plain f32 gets wrong (2^25 + 1 + … + 1 − 2^25): the compensated f32 path must
 /// return it exactly, which also shows the driver keeps the two-sum's operations in order.
-fn reduce_body(which: Gpu, test: &str) {
+fn reduce_body(which: Gpu, test: &str, sizes: &[usize]) {
     let Some(gpu) = gpu(which, test) else { return };
     let mut report = Report::default();
-    for (n, seed) in [(1usize, 1u64), (1000, 2), (70_000, 3), (1_100_000, 4)] {
+    for (&n, seed) in sizes.iter().zip(1..) {
         let c = random_case(seed, n, 1, 0.0, 1.0);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let a: Vec<f64> = (0..n).map(|_| rng.random_range(-10.0..10.0)).collect();
@@ -413,12 +417,18 @@ fn reduce_body(which: Gpu, test: &str) {
 
 #[test]
 fn reduce_f64() {
-    reduce_body(Gpu::F64, "reduce_f64");
+    reduce_body(Gpu::F64, "reduce_f64", &[1, 1000, 70_000, 1_100_000]);
 }
 
 #[test]
 fn reduce_f32() {
-    reduce_body(Gpu::F32, "reduce_f32");
+    reduce_body(Gpu::F32, "reduce_f32", &[1, 1000, 70_000, 1_100_000]);
+}
+
+/// Reductions over 2-D grids (8 workgroups on a 3-wide grid, then one).
+#[test]
+fn reduce_batched() {
+    reduce_body(Gpu::F64Batched, "reduce_batched", &[1, 8000]);
 }
 
 /// A strongly connected graph with count-like weights: a ring plus random chords.

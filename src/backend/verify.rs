@@ -107,3 +107,55 @@ pub fn check(deviations: &[KernelDeviation]) -> Result<()> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::CpuBackend;
+    use crate::backend::{ActionEval, DeviceInfo};
+    use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
+
+    /// The CPU backend with gradient entry 0 moved by `shift`.
+    struct Shifted(CpuBackend, f64);
+
+    impl Backend for Shifted {
+        fn info(&self) -> &DeviceInfo {
+            self.0.info()
+        }
+        fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
+            let mut eval = self.0.edge_action(problem, v)?;
+            eval.gradient[0] += self.1;
+            Ok(eval)
+        }
+        fn minimize_action(
+            &self,
+            _: &ActionProblem,
+            _: &[f64],
+            _: &LbfgsOptions,
+        ) -> Result<LbfgsOutcome> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn reports_every_kernel_and_fails_beyond_tolerance() {
+        let problem =
+            ActionProblem::new(3, vec![0, 1, 2], vec![1, 2, 0], vec![1.0; 3], 0.0).unwrap();
+        let v = [0.5, 0.0, -0.5];
+        let cpu = CpuBackend::new("reference");
+        let same = verify(&Shifted(CpuBackend::new("x"), 0.0), &cpu, &problem, &v).unwrap();
+        assert!(same.iter().all(|d| d.ok && d.max_abs == 0.0));
+        check(&same).unwrap();
+
+        let off = verify(&Shifted(CpuBackend::new("x"), 1e-6), &cpu, &problem, &v).unwrap();
+        assert!(off[0].ok, "the value is untouched");
+        assert!(!off[1].ok && off[1].kernel == "gather_gradient");
+        let Err(Error::Gpu(message)) = check(&off) else {
+            panic!("check passed")
+        };
+        assert!(
+            message.contains("gather_gradient") && message.contains("NO"),
+            "{message}"
+        );
+    }
+}

@@ -116,6 +116,9 @@ pub struct GpuOptions {
     /// Largest buffer per binding, in bytes; `None`: the device's limit. Smaller values force
     /// the batched paths (tests).
     pub max_binding_bytes: Option<u64>,
+    /// Most workgroups per grid dimension; `None`: the device's limit (65,535). Smaller values
+    /// force 2-D grids on small inputs (tests).
+    pub max_workgroups_per_dimension: Option<u32>,
 }
 
 impl GpuOptions {
@@ -133,7 +136,7 @@ impl GpuOptions {
         };
         Ok(GpuOptions {
             precision,
-            max_binding_bytes: None,
+            ..GpuOptions::default()
         })
     }
 }
@@ -169,7 +172,12 @@ impl GpuBackend {
             DeviceChoice::Gpu => (true, "--device gpu was asked for"),
             DeviceChoice::Auto => (false, "--device auto found a hardware GPU"),
         };
-        let ctx = GpuContext::open(allow_software, options.precision)?;
+        let mut ctx = GpuContext::open(allow_software, options.precision)?;
+        let grid = &mut ctx.limits.max_compute_workgroups_per_dimension;
+        *grid = options
+            .max_workgroups_per_dimension
+            .unwrap_or(*grid)
+            .clamp(1, *grid);
         let kernels = Kernels {
             edge_action: edge_action::EdgeAction::new(&ctx)?,
             gather_gradient: gather_gradient::GatherGradient::new(&ctx)?,
@@ -387,5 +395,58 @@ impl VectorSpace for GpuSpace<'_> {
         let p = self.problem.preconditioner.clone();
         self.op(VectorOp::Mul, &p, x);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GPU backend with 1 KiB bindings, or `None` without an adapter (a failure when
+    /// `REQUIRE_GPU=1`).
+    fn small_gpu() -> Option<GpuBackend> {
+        let options = GpuOptions {
+            max_binding_bytes: Some(1024),
+            ..GpuOptions::default()
+        };
+        match GpuBackend::with_options(DeviceChoice::Gpu, options) {
+            Ok(gpu) => Some(gpu),
+            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
+            Err(e) => {
+                eprintln!("SKIP: {e}");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn auto_fits_graphs_too_large_for_the_device_on_the_cpu_and_says_so() {
+        let Some(mut gpu) = small_gpu() else { return };
+        // 200 states need 1.6 KiB per state array, above the 1 KiB bindings.
+        let (src, dst): (Vec<u32>, Vec<u32>) = (0..200).map(|i| (i, (i + 1) % 200)).unzip();
+        let problem = ActionProblem::new(200, src, dst, vec![1.0; 200], 0.0).unwrap();
+        let v: Vec<f64> = (0..200).map(|i| f64::from(i) / 50.0).collect();
+        let Err(Error::Gpu(why)) = gpu.edge_action(&problem, &v) else {
+            panic!("--device gpu must fail on a graph too large for the device");
+        };
+        assert!(
+            why.contains("above the device's 1.0 KiB storage-binding limit"),
+            "{why}"
+        );
+
+        gpu.fallback = Some(CpuBackend::new("fallback")); // what `--device auto` sets
+        let eval = gpu.edge_action(&problem, &v).unwrap();
+        let cpu = CpuBackend::new("reference")
+            .edge_action(&problem, &v)
+            .unwrap();
+        assert_eq!(eval.value, cpu.value);
+        let info = gpu.info();
+        assert_eq!(info.backend, "cpu");
+        assert!(
+            info.reason
+                .contains("; --device auto used the CPU instead of"),
+            "{}",
+            info.reason
+        );
     }
 }

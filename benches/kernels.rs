@@ -1,0 +1,103 @@
+//! Kernel benchmarks per backend and size: `edge_action/{cpu,gpu}/n_edges=1e4|1e5|1e6` (the
+//! action's value and gradient at one point) and `minimize_action/{cpu,gpu}/n_edges=1e5`
+//! (20 L-BFGS iterations). Fixed seeds; data, device buffers and vectors are built outside the
+//! timed closures.
+//!
+//! GPU rows measure what an optimiser iteration pays: problem and V resident on the device,
+//! edge_action + gather_gradient + the value's reduction in one submit, one scalar read back,
+//! the gradient left on the device. Without a GPU adapter they are skipped with a note;
+//! `WGPU_BACKEND=vulkan` with lavapipe installed gives the software-GPU numbers.
+//!
+//! `cargo bench --bench kernels`; CI runs `cargo bench --no-run` so that it keeps compiling.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use detbal::backend::cpu::{CpuBackend, edge_action};
+use detbal::backend::gpu::GpuBackend;
+use detbal::backend::{Backend, DeviceChoice};
+use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use detbal::fit::problem::ActionProblem;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// A random graph with `n_edges` edges on `n_edges / 10` states whose targets are skewed
+/// towards low ids (a few attractor hubs, as in agent logs), weights in (0.01, 1], V in ±5.
+fn problem(n_edges: usize, seed: u64) -> (ActionProblem, Vec<f64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let n = (n_edges / 10).max(2);
+    let mut src = Vec::with_capacity(n_edges);
+    let mut dst = Vec::with_capacity(n_edges);
+    let mut weight = Vec::with_capacity(n_edges);
+    for _ in 0..n_edges {
+        src.push(rng.random_range(0..n as u32));
+        let u: f64 = rng.random_range(0.0..1.0);
+        dst.push(((n as f64) * u * u * u) as u32);
+        weight.push(rng.random_range(0.01..1.0));
+    }
+    let v = (0..n).map(|_| rng.random_range(-5.0..5.0)).collect();
+    (ActionProblem::new(n, src, dst, weight, 0.0).unwrap(), v)
+}
+
+fn gpu() -> Option<GpuBackend> {
+    match GpuBackend::new(DeviceChoice::Gpu) {
+        Ok(gpu) => {
+            eprintln!("GPU rows on {}", gpu.info().adapter);
+            Some(gpu)
+        }
+        Err(e) => {
+            eprintln!("GPU rows skipped: {e}");
+            None
+        }
+    }
+}
+
+fn edge_action_bench(c: &mut Criterion) {
+    let gpu = gpu();
+    let mut group = c.benchmark_group("edge_action");
+    group.sample_size(10);
+    for (label, n_edges) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
+        let (p, v) = problem(n_edges, 42);
+        group.throughput(Throughput::Elements(n_edges as u64));
+        let (mut deriv, mut grad) = (vec![0.0; p.n_edges()], vec![0.0; p.n_states]);
+        let id = BenchmarkId::new("cpu", format!("n_edges={label}"));
+        group.bench_function(id, |b| {
+            b.iter(|| edge_action(&p, &v, &mut deriv, &mut grad))
+        });
+        if let Some(gpu) = &gpu {
+            let mut space = gpu.space(&p).unwrap();
+            let x = space.upload(&v).unwrap();
+            let mut g = space.zeros().unwrap();
+            let id = BenchmarkId::new("gpu", format!("n_edges={label}"));
+            group.bench_function(id, |b| b.iter(|| space.value_grad(&x, &mut g).unwrap()));
+        }
+    }
+    group.finish();
+}
+
+fn minimize_action_bench(c: &mut Criterion) {
+    let gpu = gpu();
+    let mut group = c.benchmark_group("minimize_action");
+    group.sample_size(10);
+    let (p, _) = problem(100_000, 43);
+    let v0 = vec![0.0; p.n_states];
+    // A fixed amount of work: 20 iterations, never converged.
+    let opts = LbfgsOptions {
+        max_iterations: 20,
+        grad_tol: 0.0,
+        ..Default::default()
+    };
+    let cpu = CpuBackend::new("bench");
+    let id = BenchmarkId::new("cpu", "n_edges=1e5");
+    group.bench_function(id, |b| {
+        b.iter(|| cpu.minimize_action(&p, &v0, &opts).unwrap())
+    });
+    if let Some(gpu) = &gpu {
+        let id = BenchmarkId::new("gpu", "n_edges=1e5");
+        group.bench_function(id, |b| {
+            b.iter(|| gpu.minimize_action(&p, &v0, &opts).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, edge_action_bench, minimize_action_bench);
+criterion_main!(benches);
