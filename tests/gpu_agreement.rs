@@ -136,6 +136,7 @@ fn hand_made() -> Vec<Case> {
             &[40.0, -40.0, 800.0, -800.0],
         ),
         case("no edges, ridge only", 3, &[], 1.0, &[1.0, -2.0, 3.0]),
+        case("no states", 0, &[], 0.0, &[]),
     ]
 }
 

@@ -16,6 +16,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: wgpu::AdapterInfo,
+    /// The device's limits (`max_compute_workgroups_per_dimension` possibly lowered by
+    /// [`super::GpuOptions`]).
     pub limits: wgpu::Limits,
     pub precision: Precision,
     params_layout: wgpu::BindGroupLayout,

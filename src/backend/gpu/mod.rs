@@ -252,6 +252,7 @@ impl Backend for GpuBackend {
         self.fell_back.get().unwrap_or(&self.info)
     }
 
+    /// Uploads the problem on every call (an optimiser keeps it resident in a [`GpuSpace`]).
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
         let mut space = match self.runner(problem)? {
             Runner::Gpu(space) => space,
