@@ -1,17 +1,17 @@
 //! Kernel benchmarks per backend and size: `edge_action/{cpu,gpu}/n_edges=1e4|1e5|1e6` (the
-//! action's value and gradient at one point) and `minimize_action/{cpu,gpu}/n_edges=1e5`
+//! action's value, gradient and Hessian diagonal at one point: one optimiser evaluation) and `minimize_action/{cpu,gpu}/n_edges=1e5`
 //! (20 L-BFGS iterations). Fixed seeds; data, device buffers and vectors are built outside the
 //! timed closures.
 //!
-//! GPU rows measure what an optimiser iteration pays: problem and V resident on the device,
-//! edge_action + gather_gradient + the value's reduction in one submit, one scalar read back,
-//! the gradient left on the device. Without a GPU adapter they are skipped with a note;
+//! GPU rows measure what an optimiser evaluation pays: problem and V resident on the device,
+//! edge_action + gather_gradient (twice) + the value's reduction in one submit, one scalar read
+//! back, gradient and preconditioner left on the device. Without a GPU adapter they are skipped with a note;
 //! `WGPU_BACKEND=vulkan` with lavapipe installed gives the software-GPU numbers.
 //!
 //! `cargo bench --bench kernels`; CI runs `cargo bench --no-run` so that it keeps compiling.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use detbal::backend::cpu::{CpuBackend, edge_action};
+use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::GpuBackend;
 use detbal::backend::{Backend, DeviceChoice};
 use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
@@ -57,10 +57,12 @@ fn edge_action_bench(c: &mut Criterion) {
     for (label, n_edges) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
         let (p, v) = problem(n_edges, 42);
         group.throughput(Throughput::Elements(n_edges as u64));
-        let (mut deriv, mut grad) = (vec![0.0; p.n_edges()], vec![0.0; p.n_states]);
+        let mut scratch = EdgeScratch::default();
+        let (mut grad, mut diagonal) = (vec![0.0; p.n_states], vec![0.0; p.n_states]);
+        edge_action(&p, &v, &mut scratch, &mut grad, Some(&mut diagonal));
         let id = BenchmarkId::new("cpu", format!("n_edges={label}"));
         group.bench_function(id, |b| {
-            b.iter(|| edge_action(&p, &v, &mut deriv, &mut grad))
+            b.iter(|| edge_action(&p, &v, &mut scratch, &mut grad, Some(&mut diagonal)))
         });
         if let Some(gpu) = &gpu {
             let mut space = gpu.space(&p).unwrap();

@@ -1,9 +1,11 @@
 // edge_action: the per-edge terms of the action, one invocation per edge.
 //
-//   d_e = V[src_e] − V[dst_e],   deriv_e = w_e K'(d_e) = −w_e σ(−d_e),   value term w_e K(d_e)
+//   d_e = V[src_e] − V[dst_e],  s_e = σ(−d_e),  value term w_e K(d_e),
+//   deriv_e = w_e K'(d_e) = −w_e s_e,  curvature_e = w_e K''(d_e) = w_e s_e (1 − s_e)
 //
-// writes `deriv` (read by gather_gradient) and one partial value sum per workgroup (read by
-// reduce). One dispatch covers one edge batch (edge arrays larger than a storage binding are
+// writes `deriv` and `curvature` (summed per state by gather_gradient into the gradient and the
+// Hessian diagonal, the optimiser's preconditioner) and one partial value sum per workgroup
+// (read by reduce). One dispatch covers one edge batch (edge arrays larger than a storage binding are
 // split); `params.n` = edges in the batch, `params.base` = index of the batch's first partial.
 // CPU twin: src/backend/cpu/edge_action.rs.
 
@@ -12,7 +14,8 @@
 @group(1) @binding(2) var<storage, read> dst: array<u32>;
 @group(1) @binding(3) var<storage, read> weight: array<Real>;
 @group(1) @binding(4) var<storage, read_write> deriv: array<Real>;
-@group(1) @binding(5) var<storage, read_write> partial: array<Acc>;
+@group(1) @binding(5) var<storage, read_write> curvature: array<Real>;
+@group(1) @binding(6) var<storage, read_write> partial: array<Acc>;
 
 var<workgroup> sums: array<Acc, WG>;
 
@@ -28,7 +31,9 @@ fn main(
     if (e < params.n) {
         let d = v[src[e]] - v[dst[e]];
         let w = weight[e];
-        deriv[e] = -w * sigmoid_neg(d);
+        let s = sigmoid_neg(d);
+        deriv[e] = -w * s;
+        curvature[e] = w * s * (Real(1.0) - s);
         term = acc_from(w * softplus_neg(d));
     }
     // Tree sum over the workgroup: log2(WG) steps.

@@ -1,6 +1,8 @@
 // gather_gradient: the gradient as a segmented reduction of per-edge derivatives over the
 // symmetric incidence list (ActionProblem::incidence: entry 2e under src_e adds +deriv_e,
-// entry 2e+1 under dst_e adds −deriv_e), without atomics and with every loop bounded.
+// entry 2e+1 under dst_e adds −deriv_e), without atomics and with every loop bounded. With the
+// pipeline constant SIGNED = false both entries add +per_edge_e: from the per-edge curvatures
+// that gives the Hessian diagonal.
 //
 // Each invocation reduces a FIXED run of RUN consecutive entries, whatever the node boundaries
 // (one invocation per node would walk a hub's millions of entries and exceed lavapipe's silent
@@ -14,13 +16,14 @@
 // The carries are then summed per key by gather_gradient_carries, the same scheme one level up.
 //
 // One dispatch covers one batch of entries (`params.base` = first entry, `params.n` = entries)
-// and one batch of derivatives (edges `params.lo .. params.hi`; entries of other edges add 0):
+// and one batch of per-edge values (edges `params.lo .. params.hi`; entries of other edges add 0):
 // arrays larger than a storage binding are split, and the passes add up. `params.extra` =
 // number of segments. CPU twin: src/backend/cpu/edge_action.rs (the per-node sum).
 
 const RUN: u32 = 32u;
+override SIGNED: bool = true;
 
-@group(1) @binding(0) var<storage, read> deriv: array<Real>;
+@group(1) @binding(0) var<storage, read> per_edge: array<Real>;
 @group(1) @binding(1) var<storage, read> incidence: array<u32>;
 @group(1) @binding(2) var<storage, read> seg_ptr: array<u32>;
 @group(1) @binding(3) var<storage, read> seg_node: array<u32>;
@@ -81,8 +84,8 @@ fn main(
         let entry = incidence[i];
         let e = entry >> 1u;
         if (e >= params.lo && e < params.hi) {
-            let g = deriv[e - params.lo];
-            sum = acc_add(sum, select(g, -g, (entry & 1u) != 0u));
+            let x = per_edge[e - params.lo];
+            sum = acc_add(sum, select(x, -x, SIGNED && (entry & 1u) != 0u));
         }
     }
     flush(run, s, sum, carried);

@@ -1,9 +1,15 @@
-// gather_gradient_finish: the gradient from the accumulated sums, one invocation per state:
-//   grad[f] = grad_acc[f] + λ V[f]     (λ = params.alpha, the ridge; `params.n` = states)
+// gather_gradient_finish: per-state results from the accumulated sums, one invocation per state
+// (`params.n` = states, λ = params.alpha, the ridge). OP (pipeline constant):
+//   0  gradient                  out[f] = grad_acc[f] + λ V[f]               (per_state = V)
+//   1  inverse Hessian diagonal  out[f] = 1 / max(grad_acc[f] + λ, floor[f]) (per_state = floor)
+// The second is the optimiser's preconditioner; the floor keeps it finite where the curvature
+// vanishes (edges with large |d|). CPU twin: src/backend/cpu/mod.rs (HostSpace::value_grad).
 
-@group(1) @binding(0) var<storage, read> v: array<Real>;
+override OP: u32 = 0u;
+
+@group(1) @binding(0) var<storage, read> per_state: array<Real>;
 @group(1) @binding(1) var<storage, read> grad_acc: array<Acc>;
-@group(1) @binding(2) var<storage, read_write> grad: array<Real>;
+@group(1) @binding(2) var<storage, read_write> out: array<Real>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -12,8 +18,13 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let f = group_index(wid, groups) * WG + lid;
-    if (f < params.n) {
-        let l2 = real_from_pair(params.alpha_hi, params.alpha_lo);
-        grad[f] = acc_value(acc_add(grad_acc[f], l2 * v[f]));
+    if (f >= params.n) {
+        return;
+    }
+    let l2 = real_from_pair(params.alpha_hi, params.alpha_lo);
+    if (OP == 0u) {
+        out[f] = acc_value(acc_add(grad_acc[f], l2 * per_state[f]));
+    } else {
+        out[f] = Real(1.0) / max(acc_value(grad_acc[f]) + l2, per_state[f]);
     }
 }

@@ -8,7 +8,7 @@
 //! it, with lavapipe installed: `REQUIRE_GPU=1 WGPU_BACKEND=vulkan cargo test --test
 //! gpu_agreement`).
 
-use detbal::backend::cpu::CpuBackend;
+use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, DeviceChoice, DeviceInfo, select, tolerance, verify};
 use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
@@ -276,27 +276,48 @@ impl Report {
 // ---------------------------------------------------------------------------------------------
 // Kernel bodies
 
-/// edge_action (value) and gather_gradient (every gradient entry) against the CPU twin.
+/// edge_action (the value) and gather_gradient (every gradient entry, and every entry of the
+/// Hessian diagonal behind the preconditioner) against the CPU twin.
 fn check_edge_action(gpu: &GpuBackend, cases: &[Case], report: &mut Report) {
-    let cpu = CpuBackend::new("reference");
     let precision = gpu.precision();
     for c in cases {
-        let a = gpu.edge_action(&c.problem, &c.v).unwrap();
-        let b = cpu.edge_action(&c.problem, &c.v).unwrap();
-        let scale = tolerance::value_scale(&c.problem, &c.v);
+        let p = &c.problem;
+        let mut space = gpu.space(p).unwrap();
+        let x = space.upload(&c.v).unwrap();
+        let mut g = space.zeros().unwrap();
+        let value = space.value_grad(&x, &mut g).unwrap();
+        let (gradient, preconditioner) =
+            (space.download(&g).unwrap(), space.preconditioner().unwrap());
+        let (mut cpu_gradient, mut diagonal) = (vec![0.0; p.n_states], vec![0.0; p.n_states]);
+        let mut scratch = EdgeScratch::default();
+        let cpu_value = edge_action(
+            p,
+            &c.v,
+            &mut scratch,
+            &mut cpu_gradient,
+            Some(&mut diagonal),
+        );
+
+        let scale = tolerance::value_scale(p, &c.v);
         report.compare(
             c,
             "edge_action",
             None,
-            a.value,
-            b.value,
+            value,
+            cpu_value,
             scale,
             tolerance::action_value(precision),
         );
-        let scales = tolerance::gradient_scale(&c.problem, &c.v);
+        let scales = tolerance::gradient_scale(p, &c.v);
         let tol = tolerance::gradient(precision);
-        for (f, ((g, r), s)) in a.gradient.iter().zip(&b.gradient).zip(&scales).enumerate() {
+        for (f, ((g, r), s)) in gradient.iter().zip(&cpu_gradient).zip(&scales).enumerate() {
             report.compare(c, "gather_gradient", Some(f), *g, *r, *s, tol);
+        }
+        // The GPU keeps 1 / max(diagonal, floor); compare max(diagonal, floor).
+        let floor = p.curvature_floor();
+        for f in 0..p.n_states {
+            let (gpu_d, cpu_d) = (1.0 / preconditioner[f], diagonal[f].max(floor[f]));
+            report.compare(c, "hessian_diagonal", Some(f), gpu_d, cpu_d, scales[f], tol);
         }
     }
 }

@@ -2,9 +2,9 @@
 //! binding), the dispatch parameters, and the [`Recorder`] that batches many dispatches into one
 //! command buffer and reads back only scalars.
 //!
-//! Sizes per edge: src + dst (8 B), weight + deriv (2 × 8 B in f64, 2 × 4 B in f32), two
-//! incidence entries (8 B); per state: V, gradient, preconditioner and L-BFGS vectors (8 or 4 B
-//! each), the gradient sum (8 B) and the segment arrays (8 B). Edge and incidence arrays larger
+//! Sizes per edge: src + dst (8 B), weight, deriv and curvature (3 × 8 B in f64, 3 × 4 B in
+//! f32), two incidence entries (8 B); per state: V, gradient, preconditioner, curvature floor and
+//! L-BFGS vectors (8 or 4 B each), the sum (8 B) and the segment arrays (8 B). Edge and incidence arrays larger
 //! than `max_storage_buffer_binding_size` (128 MiB on lavapipe) are split into batches of their
 //! own buffers; per-state arrays must each fit one binding (16.7 M states at 128 MiB).
 
@@ -294,6 +294,8 @@ pub struct EdgeBatch {
     pub weight: wgpu::Buffer,
     /// `w K'(d)` per edge, written by edge_action.
     pub deriv: wgpu::Buffer,
+    /// `w K''(d)` per edge, written by edge_action.
+    pub curvature: wgpu::Buffer,
     /// Index of this batch's first per-workgroup partial value.
     pub partial_base: u32,
 }
@@ -323,8 +325,8 @@ pub struct ProblemBuffers {
     /// One partial action value per edge_action workgroup.
     pub partials: wgpu::Buffer,
     pub n_partials: u32,
-    /// The L-BFGS diagonal preconditioner ([`ActionProblem::preconditioner`]).
-    pub preconditioner: wgpu::Buffer,
+    /// Lower bounds of the Hessian diagonal ([`ActionProblem::curvature_floor`]).
+    pub curvature_floor: wgpu::Buffer,
 }
 
 /// Why a problem could not be put on the device.
@@ -364,7 +366,7 @@ impl ProblemBuffers {
                 show_bytes(max_binding)
             )));
         }
-        let total = n_edges * (8 + 2 * real + 8) + n_states * (8 * real + Precision::ACC_BYTES + 8);
+        let total = n_edges * (16 + 3 * real) + n_states * (8 * real + Precision::ACC_BYTES + 8);
         let scope = ctx.scope();
         let buffers = Self::create(ctx, problem, max_binding);
         scope.close().map_err(|e| match e {
@@ -407,6 +409,7 @@ impl ProblemBuffers {
                 ),
                 weight: storage_init(ctx, "weight", &precision.encode(&problem.weight[range])),
                 deriv: storage_zeroed(ctx, "deriv", u64::from(len) * real),
+                curvature: storage_zeroed(ctx, "curvature", u64::from(len) * real),
                 partial_base,
             });
             partial_base += groups_for(len, WG);
@@ -461,10 +464,10 @@ impl ProblemBuffers {
             carries: [carry(level1, "carries 0"), carry(level2, "carries 1")],
             partials: storage_zeroed(ctx, "partials", u64::from(partial_base) * acc),
             n_partials: partial_base,
-            preconditioner: storage_init(
+            curvature_floor: storage_init(
                 ctx,
-                "preconditioner",
-                &precision.encode(&problem.preconditioner()),
+                "curvature floor",
+                &precision.encode(&problem.curvature_floor()),
             ),
         }
     }

@@ -152,8 +152,13 @@ impl GpuContext {
     }
 
     /// Compiles `kernel` in this context's precision with storage bindings `access` (binding
-    /// `i` of group 1 has `access[i]`) and the pipeline constant `OP`, when given.
-    pub fn pipeline(&self, kernel: Kernel, access: &[Access], op: Option<u32>) -> Result<Pipeline> {
+    /// `i` of group 1 has `access[i]`) and pipeline constants `constants` (`OP`, `SIGNED`).
+    pub fn pipeline(
+        &self,
+        kernel: Kernel,
+        access: &[Access],
+        constants: &[(&str, f64)],
+    ) -> Result<Pipeline> {
         let scope = self.scope();
         let entries: Vec<wgpu::BindGroupLayoutEntry> = access
             .iter()
@@ -190,7 +195,6 @@ impl GpuContext {
                 label: Some(kernel.stem),
                 source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source(self.precision))),
             });
-        let constants: Vec<(&str, f64)> = op.map(|op| ("OP", f64::from(op))).into_iter().collect();
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -199,7 +203,7 @@ impl GpuContext {
                 module: &module,
                 entry_point: Some("main"),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
+                    constants,
                     ..Default::default()
                 },
                 cache: None,

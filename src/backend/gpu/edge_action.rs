@@ -1,5 +1,5 @@
-//! Binds and dispatches shaders/edge_action.wgsl: per-edge derivatives `w K'(d)` and one
-//! partial action value per workgroup, batch by batch.
+//! Binds and dispatches shaders/edge_action.wgsl: per-edge derivatives `w K'(d)`, curvatures
+//! `w K''(d)` and one partial action value per workgroup, batch by batch.
 
 use super::buffers::{Params, ProblemBuffers, Recorder, groups_for};
 use super::context::{Access, GpuContext, Pipeline};
@@ -13,9 +13,9 @@ pub struct EdgeAction {
 impl EdgeAction {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         use Access::*;
-        let access = [Read, Read, Read, Read, ReadWrite, ReadWrite];
+        let access = [Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite];
         Ok(EdgeAction {
-            kernel: ctx.pipeline(shaders::EDGE_ACTION, &access, None)?,
+            kernel: ctx.pipeline(shaders::EDGE_ACTION, &access, &[])?,
         })
     }
 
@@ -30,6 +30,7 @@ impl EdgeAction {
                     &batch.dst,
                     &batch.weight,
                     &batch.deriv,
+                    &batch.curvature,
                     &problem.partials,
                 ],
             );

@@ -1,59 +1,81 @@
-//! Binds and dispatches the gradient's segmented reduction: shaders/gather_gradient.wgsl over
-//! fixed runs of incidence entries, shaders/gather_gradient_carries.wgsl level by level until
-//! one carry is left (each level divides the count by `RUN`: a 2-billion-entry hub takes six),
-//! then shaders/gather_gradient_finish.wgsl adds the ridge and writes the gradient vector.
+//! Binds and dispatches the per-state sums over the incidence list: shaders/gather_gradient.wgsl
+//! over fixed runs of entries, shaders/gather_gradient_carries.wgsl level by level until one
+//! carry is left (each level divides the count by `RUN`: a 2-billion-entry hub takes six), then
+//! shaders/gather_gradient_finish.wgsl. Run twice per evaluation: signed over the derivatives
+//! (the gradient) and unsigned over the curvatures (the Hessian diagonal, inverted into the
+//! optimiser's preconditioner).
 
-use super::buffers::{Params, ProblemBuffers, Recorder, groups_for};
+use super::buffers::{EdgeBatch, Params, ProblemBuffers, Recorder, groups_for};
 use super::context::{Access, GpuContext, Pipeline};
 use super::shaders::{self, RUN, WG};
 use crate::error::Result;
 
 pub struct GatherGradient {
-    runs: Pipeline,
+    signed: Pipeline,
+    unsigned: Pipeline,
     carries: Pipeline,
-    finish: Pipeline,
+    gradient: Pipeline,
+    inverse_diagonal: Pipeline,
 }
 
 impl GatherGradient {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         use Access::*;
+        let runs = [Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite];
+        let carries = [Read, Read, Read, ReadWrite, ReadWrite, ReadWrite];
+        let finish = [Read, Read, ReadWrite];
         Ok(GatherGradient {
-            runs: ctx.pipeline(
-                shaders::GATHER_GRADIENT,
-                &[Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
-                None,
-            )?,
-            carries: ctx.pipeline(
-                shaders::GATHER_GRADIENT_CARRIES,
-                &[Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
-                None,
-            )?,
-            finish: ctx.pipeline(
+            signed: ctx.pipeline(shaders::GATHER_GRADIENT, &runs, &[("SIGNED", 1.0)])?,
+            unsigned: ctx.pipeline(shaders::GATHER_GRADIENT, &runs, &[("SIGNED", 0.0)])?,
+            carries: ctx.pipeline(shaders::GATHER_GRADIENT_CARRIES, &carries, &[])?,
+            gradient: ctx.pipeline(shaders::GATHER_GRADIENT_FINISH, &finish, &[("OP", 0.0)])?,
+            inverse_diagonal: ctx.pipeline(
                 shaders::GATHER_GRADIENT_FINISH,
-                &[Read, Read, ReadWrite],
-                None,
+                &finish,
+                &[("OP", 1.0)],
             )?,
         })
     }
 
-    /// Records the gradient at `v` into `grad`, from the derivatives edge_action left in the
-    /// problem's `deriv` buffers.
+    /// Records the gradient at `v` into `grad` and the inverse of the Hessian diagonal (floored)
+    /// into `inverse_diagonal`, from the per-edge values edge_action left in the problem.
     pub fn record(
         &self,
         rec: &mut Recorder,
         p: &ProblemBuffers,
         v: &wgpu::Buffer,
         grad: &wgpu::Buffer,
+        inverse_diagonal: &wgpu::Buffer,
+    ) {
+        self.sum(rec, p, &self.signed, |b| &b.deriv);
+        self.finish(rec, p, &self.gradient, v, grad);
+        self.sum(rec, p, &self.unsigned, |b| &b.curvature);
+        self.finish(
+            rec,
+            p,
+            &self.inverse_diagonal,
+            &p.curvature_floor,
+            inverse_diagonal,
+        );
+    }
+
+    /// Sums `per_edge` over each state's incidence entries into the problem's `grad_acc`.
+    fn sum(
+        &self,
+        rec: &mut Recorder,
+        p: &ProblemBuffers,
+        kernel: &Pipeline,
+        per_edge: impl Fn(&EdgeBatch) -> &wgpu::Buffer,
     ) {
         let ctx = rec.ctx();
         rec.clear(&p.grad_acc, 0, None);
-        // Every (entry batch, derivative batch) pair is one pass; passes add into grad_acc.
+        // Every (entry batch, edge batch) pair is one pass; passes add into grad_acc.
         for entries in &p.entries {
             for edges in &p.edges {
-                let group = self.runs.bind(
+                let group = kernel.bind(
                     ctx,
                     &[
-                        &edges.deriv,
+                        per_edge(edges),
                         &entries.incidence,
                         &p.seg_ptr,
                         &p.seg_node,
@@ -70,13 +92,10 @@ impl GatherGradient {
                     ..Params::new(entries.len)
                 };
                 let runs = groups_for(entries.len, RUN);
-                rec.dispatch(&self.runs, &group, params, groups_for(runs, WG));
+                rec.dispatch(kernel, &group, params, groups_for(runs, WG));
                 self.fix_up(rec, p, runs);
             }
         }
-        let group = self.finish.bind(ctx, &[v, &p.grad_acc, grad]);
-        let params = Params::new(p.n_states).alpha(p.l2);
-        rec.dispatch(&self.finish, &group, params, groups_for(p.n_states, WG));
     }
 
     /// Sums `count` carries (in `carries[0]`) per key into grad_acc, one bounded level at a time.
@@ -106,5 +125,19 @@ impl GatherGradient {
             count = runs;
             level += 1;
         }
+    }
+
+    /// Records `kernel` (a gather_gradient_finish variant) from grad_acc into `out`.
+    fn finish(
+        &self,
+        rec: &mut Recorder,
+        p: &ProblemBuffers,
+        kernel: &Pipeline,
+        per_state: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+    ) {
+        let group = kernel.bind(rec.ctx(), &[per_state, &p.grad_acc, out]);
+        let params = Params::new(p.n_states).alpha(p.l2);
+        rec.dispatch(kernel, &group, params, groups_for(p.n_states, WG));
     }
 }

@@ -2,9 +2,9 @@
 //! checked against its CPU twin (tests/gpu_agreement.rs, `--verify`).
 //!
 //! Data flow: the problem is uploaded once ([`buffers::ProblemBuffers`]); an evaluation of the
-//! action records edge_action (per-edge `w K'(d)` and partial values), gather_gradient (the
-//! gradient as a segmented reduction over the incidence list, every loop bounded) and the
-//! reductions into one command buffer, submits once and reads back one or two scalars. The
+//! action records edge_action (per-edge `w K'(d)`, `w K''(d)` and partial values),
+//! gather_gradient (the gradient and the Hessian diagonal as segmented reductions over the
+//! incidence list, every loop bounded) and the reductions into one command buffer, submits once and reads back one or two scalars. The
 //! optimiser is the generic [`lbfgs::minimize`] over [`GpuSpace`], whose vectors are device
 //! buffers: element-wise operations are only recorded, dot products and norms submit and read
 //! back one scalar each. One device serves every kernel.
@@ -285,22 +285,38 @@ pub struct GpuVector(wgpu::Buffer);
 
 /// L-BFGS vectors in device buffers over one uploaded problem. Element-wise operations are
 /// recorded, not submitted; `value_grad`, `dot` and `norm_inf` submit everything recorded and
-/// read back one or two scalars.
+/// read back one or two scalars. Like the CPU's space, each evaluation also computes the Hessian
+/// diagonal, and `precondition` multiplies by its floored inverse at the last evaluated point.
 pub struct GpuSpace<'a> {
     backend: &'a GpuBackend,
     problem: ProblemBuffers,
     rec: Recorder<'a>,
+    /// Inverse Hessian diagonal (floored) at the last evaluated point: the preconditioner.
+    inverse_diagonal: wgpu::Buffer,
 }
 
 impl<'a> GpuSpace<'a> {
     fn new(backend: &'a GpuBackend, problem: &ActionProblem) -> Result<Self, UploadError> {
         let buffers = ProblemBuffers::upload(&backend.ctx, problem, backend.max_binding)?;
         let max_items = buffers.n_states.max(buffers.n_partials);
+        let ctx = &backend.ctx;
+        let ones = vec![1.0; buffers.n_states as usize];
         Ok(GpuSpace {
             backend,
-            rec: Recorder::new(&backend.ctx, max_items),
+            rec: Recorder::new(ctx, max_items),
             problem: buffers,
+            inverse_diagonal: buffers::storage_init(
+                ctx,
+                "preconditioner",
+                &ctx.precision.encode(&ones),
+            ),
         })
+    }
+
+    /// The preconditioner at the last evaluated point: `1 / max(Hessian diagonal, floor)`.
+    pub fn preconditioner(&mut self) -> Result<Vec<f64>> {
+        let (n, p) = (self.n(), self.inverse_diagonal.clone());
+        self.rec.download(&p, n)
     }
 
     fn n(&self) -> u32 {
@@ -343,7 +359,8 @@ impl VectorSpace for GpuSpace<'_> {
     fn value_grad(&mut self, x: &GpuVector, grad: &mut GpuVector) -> Result<f64> {
         let (k, p, rec) = (&self.backend.kernels, &self.problem, &mut self.rec);
         k.edge_action.record(rec, p, &x.0);
-        k.gather_gradient.record(rec, p, &x.0, &grad.0);
+        k.gather_gradient
+            .record(rec, p, &x.0, &grad.0, &self.inverse_diagonal);
         k.reduce.sums(rec, &p.partials, p.n_partials, 0);
         if p.l2 > 0.0 {
             k.reduce.dot(rec, &x.0, &x.0, p.n_states, 1);
@@ -379,7 +396,7 @@ impl VectorSpace for GpuSpace<'_> {
 
     fn scale(&mut self, alpha: f64, x: &mut GpuVector) -> Result<()> {
         // The shader's `x` binding is not read by `Scale`; any other vector fills it.
-        let unused = self.problem.preconditioner.clone();
+        let unused = self.problem.curvature_floor.clone();
         self.op(VectorOp::Scale(alpha), &unused, x);
         Ok(())
     }
@@ -393,7 +410,7 @@ impl VectorSpace for GpuSpace<'_> {
     }
 
     fn precondition(&mut self, x: &mut GpuVector) -> Result<()> {
-        let p = self.problem.preconditioner.clone();
+        let p = self.inverse_diagonal.clone();
         self.op(VectorOp::Mul, &p, x);
         Ok(())
     }

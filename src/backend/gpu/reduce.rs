@@ -28,11 +28,12 @@ impl Reduce {
         use Access::*;
         let level = [Read, ReadWrite];
         let vector = [Read, Read, ReadWrite];
+        let op = |c: Combine| [("OP", f64::from(c as u32))];
         Ok(Reduce {
-            sum: ctx.pipeline(shaders::REDUCE, &level, Some(Combine::Sum as u32))?,
-            max: ctx.pipeline(shaders::REDUCE, &level, Some(Combine::Max as u32))?,
-            dot: ctx.pipeline(shaders::REDUCE_VECTOR, &vector, Some(Combine::Sum as u32))?,
-            max_abs: ctx.pipeline(shaders::REDUCE_VECTOR, &vector, Some(Combine::Max as u32))?,
+            sum: ctx.pipeline(shaders::REDUCE, &level, &op(Combine::Sum))?,
+            max: ctx.pipeline(shaders::REDUCE, &level, &op(Combine::Max))?,
+            dot: ctx.pipeline(shaders::REDUCE_VECTOR, &vector, &op(Combine::Sum))?,
+            max_abs: ctx.pipeline(shaders::REDUCE_VECTOR, &vector, &op(Combine::Max))?,
         })
     }
 

@@ -27,9 +27,9 @@ impl VectorOps {
         use Access::*;
         let access = [Read, ReadWrite];
         Ok(VectorOps {
-            axpy: ctx.pipeline(shaders::VECTOR_OPS, &access, Some(0))?,
-            scale: ctx.pipeline(shaders::VECTOR_OPS, &access, Some(1))?,
-            mul: ctx.pipeline(shaders::VECTOR_OPS, &access, Some(2))?,
+            axpy: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 0.0)])?,
+            scale: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 1.0)])?,
+            mul: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 2.0)])?,
         })
     }
 
