@@ -31,6 +31,7 @@
 //! ```
 
 pub mod lbfgs;
+mod peel;
 pub mod problem;
 mod reference;
 pub mod reversible;
@@ -249,7 +250,11 @@ fn fit_action(
             settings,
         ));
     }
-    let (problem, outcome, grad_tolerance) = minimize_over(
+    let Solution {
+        outcome,
+        grad_tolerance,
+        action,
+    } = minimize_over(
         graph,
         &edges,
         &|e| weights[e].expect("used edges are kept"),
@@ -262,13 +267,6 @@ fn fit_action(
     if !ridge {
         center_per_component(&mut value, &sccs);
     }
-    // The paper's action at the optimum (inter-component terms vanish in the limit), per kept state.
-    let action_sum: f64 = (0..problem.n_edges())
-        .map(|e| {
-            let d = outcome.x[problem.src[e] as usize] - outcome.x[problem.dst[e] as usize];
-            problem.weight[e] * softplus_neg(d)
-        })
-        .sum();
     let potential = Potential {
         value,
         status,
@@ -280,48 +278,94 @@ fn fit_action(
         status: outcome.status,
         iterations: outcome.iterations,
         evaluations: outcome.evaluations,
-        action: action_sum / kept_states.max(1) as f64,
+        // Inter-component terms vanish in the limit: this is the infimum of the paper's action.
+        action: action / kept_states.max(1) as f64,
         grad_norm: outcome.grad_norm,
         grad_tolerance,
         identifiable_states: potential.identifiable(),
         components: if ridge { 1 } else { sccs.nontrivial() },
         kept_states,
-        fitted_edges: problem.n_edges(),
+        fitted_edges: edges.len(),
         seconds: 0.0,
     };
     Ok((potential, report))
 }
 
-/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge; also
-/// returns the problem and the absolute gradient tolerance used.
+/// The optimum of the action over some edges of the graph.
+struct Solution {
+    /// Optimiser outcome; `x` covers every state, eliminated ones included.
+    outcome: lbfgs::LbfgsOutcome,
+    /// The absolute gradient tolerance used.
+    grad_tolerance: f64,
+    /// `S` at the optimum over all the given edges.
+    action: f64,
+}
+
+/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge.
+/// Without a ridge, dangling trees are eliminated exactly first (see [`peel`]).
 fn minimize_over(
     graph: &TransitionGraph,
     edges: &[usize],
     weight: &dyn Fn(usize) -> f64,
     settings: &FitSettings,
     backend: &dyn Backend,
-) -> Result<(ActionProblem, lbfgs::LbfgsOutcome, f64)> {
+) -> Result<Solution> {
     let n = graph.n_states();
+    let src: Vec<u32> = edges.iter().map(|&e| graph.src[e]).collect();
+    let dst: Vec<u32> = edges.iter().map(|&e| graph.dst[e]).collect();
+    let w: Vec<f64> = edges.iter().map(|&e| weight(e)).collect();
+    let (core, eliminated) = if settings.l2 > 0.0 {
+        ((0..edges.len()).collect(), Vec::new())
+    } else {
+        peel::peel_leaves(n, &src, &dst, &w)
+    };
+    // The optimiser sees only the states of the remaining edges, numbered compactly.
+    let mut local = vec![u32::MAX; n];
+    let mut global: Vec<u32> = Vec::new();
+    for &i in &core {
+        for f in [src[i], dst[i]] {
+            if local[f as usize] == u32::MAX {
+                local[f as usize] = global.len() as u32;
+                global.push(f);
+            }
+        }
+    }
     let problem = ActionProblem::new(
-        n,
-        edges.iter().map(|&e| graph.src[e]).collect(),
-        edges.iter().map(|&e| graph.dst[e]).collect(),
-        edges.iter().map(|&e| weight(e)).collect(),
+        global.len(),
+        core.iter().map(|&i| local[src[i] as usize]).collect(),
+        core.iter().map(|&i| local[dst[i] as usize]).collect(),
+        core.iter().map(|&i| w[i]).collect(),
         settings.l2,
     )?;
     let mut incident = vec![settings.l2; n];
-    for e in 0..problem.n_edges() {
-        incident[problem.src[e] as usize] += problem.weight[e];
-        incident[problem.dst[e] as usize] += problem.weight[e];
+    for i in 0..edges.len() {
+        incident[src[i] as usize] += w[i];
+        incident[dst[i] as usize] += w[i];
     }
-    let scale = incident.iter().fold(f64::MIN_POSITIVE, |m, &w| m.max(w));
+    let scale = incident.into_iter().fold(f64::MIN_POSITIVE, f64::max);
     let opts = LbfgsOptions {
         grad_tol: settings.grad_tol * scale,
         max_iterations: settings.max_iterations,
         ..Default::default()
     };
-    let outcome = backend.minimize_action(&problem, &vec![0.0; n], &opts)?;
-    Ok((problem, outcome, opts.grad_tol))
+    let mut outcome = backend.minimize_action(&problem, &vec![0.0; global.len()], &opts)?;
+    let mut x = vec![0.0; n];
+    for (&f, &v) in global.iter().zip(&outcome.x) {
+        x[f as usize] = v;
+    }
+    for step in eliminated.iter().rev() {
+        x[step.leaf as usize] = x[step.parent as usize] + step.difference;
+    }
+    outcome.x = x;
+    let x = &outcome.x;
+    let action = (0..edges.len())
+        .map(|i| w[i] * softplus_neg(x[src[i] as usize] - x[dst[i] as usize]))
+        .sum();
+    Ok(Solution {
+        outcome,
+        grad_tolerance: opts.grad_tol,
+        action,
+    })
 }
 
 /// `--paper`: the reference's fit over every kept edge, stopped where its optimiser stops.

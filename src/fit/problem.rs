@@ -14,8 +14,8 @@
 
 use crate::error::{Error, Result};
 
-/// Curvature factor of a one-way edge in [`ActionProblem::preconditioner`].
-const ONE_WAY_CURVATURE: f64 = 0.01;
+/// Relative floor of the Hessian diagonal, see [`ActionProblem::curvature_floor`].
+const CURVATURE_FLOOR: f64 = 1e-9;
 
 #[derive(Debug, Clone)]
 pub struct ActionProblem {
@@ -86,33 +86,34 @@ impl ActionProblem {
         self.src.len()
     }
 
-    /// The optimiser's diagonal preconditioner: the inverse of an estimate of the Hessian
-    /// diagonal at the optimum, `1 / (Σ_incident c_e + λ)` (1 where that is zero).
-    ///
-    /// The Hessian is the graph Laplacian with edge weights `w_e σ(d_e) σ(−d_e)`. For a
-    /// reciprocal pair the pairwise optimum `e^d = w_fg / w_gg` gives the pair a curvature of
-    /// `w_fg w_gf / (w_fg + w_gf)`; a one-way edge has no such estimate and counts `w/4` (its
-    /// curvature at `d = 0`). Total incident weight alone would overstate the curvature of states
-    /// hanging off an attractor (`w(f→A) ≈ 1`, `w(A→f) ≈ 1e-5`) by orders of magnitude.
+    /// The diagonal preconditioner at `V = 0`, `1 / (λ + Σ_incident w/4)` (1 where that is
+    /// zero): the starting point of the backends' preconditioner.
     pub fn preconditioner(&self) -> Vec<f64> {
-        let mut curvature = vec![self.l2; self.n_states];
-        let mut pair: rustc_hash::FxHashMap<(u32, u32), f64> = Default::default();
+        self.curvature_floor()
+            .iter()
+            .map(|&f| 1.0 / (f / CURVATURE_FLOOR * 0.25).max(f))
+            .collect()
+    }
+
+    /// The smallest Hessian diagonal entry the optimiser trusts, per state:
+    /// `CURVATURE_FLOOR · Σ_incident w + λ` (1 where that is zero). The Hessian is the graph
+    /// Laplacian with edge weights `w σ(d) σ(−d)`; far from the optimum's curvature (an edge with
+    /// a large `d`) the floor keeps the preconditioner finite.
+    pub fn curvature_floor(&self) -> Vec<f64> {
+        let mut incident = vec![0.0; self.n_states];
         for e in 0..self.n_edges() {
-            pair.insert((self.src[e], self.dst[e]), self.weight[e]);
+            incident[self.src[e] as usize] += self.weight[e];
+            incident[self.dst[e] as usize] += self.weight[e];
         }
-        for e in 0..self.n_edges() {
-            let (s, d, w) = (self.src[e], self.dst[e], self.weight[e]);
-            let c = match pair.get(&(d, s)) {
-                Some(&back) if s < d => w * back / (w + back),
-                Some(_) => continue,
-                None => ONE_WAY_CURVATURE * w,
-            };
-            curvature[s as usize] += c;
-            curvature[d as usize] += c;
-        }
-        curvature
+        incident
             .into_iter()
-            .map(|c| if c > 0.0 { 1.0 / c } else { 1.0 })
+            .map(|w| {
+                if w > 0.0 {
+                    CURVATURE_FLOOR * w + self.l2
+                } else {
+                    1.0
+                }
+            })
             .collect()
     }
 }
@@ -132,6 +133,18 @@ pub fn sigmoid_neg(x: f64) -> f64 {
     }
 }
 
+/// `(K(x), σ(−x))` from one exponential: the per-edge terms of the action and its derivative.
+pub fn action_terms(x: f64) -> (f64, f64) {
+    let e = (-x.abs()).exp();
+    let k = (-x).max(0.0) + e.ln_1p();
+    let s = if x >= 0.0 {
+        e / (1.0 + e)
+    } else {
+        1.0 / (1.0 + e)
+    };
+    (k, s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +159,9 @@ mod tests {
             );
             let naive_s = 1.0 / (1.0 + (x as f64).exp());
             assert!((sigmoid_neg(x) - naive_s).abs() < 1e-15, "σ(−{x})");
+        }
+        for &x in &[-40.0, -1.5, 0.0, 0.7, 40.0] {
+            assert_eq!(action_terms(x), (softplus_neg(x), sigmoid_neg(x)));
         }
         assert_eq!(softplus_neg(1000.0), 0.0);
         assert_eq!(softplus_neg(-1000.0), 1000.0);

@@ -18,7 +18,8 @@
 
 use super::problem::sigmoid_neg;
 use super::{
-    FitReport, FitSettings, Identifiability, Potential, center_per_component, minimize_over,
+    FitReport, FitSettings, Identifiability, Potential, Solution, center_per_component,
+    minimize_over,
 };
 use crate::backend::Backend;
 use crate::error::Result;
@@ -37,7 +38,11 @@ pub(super) fn fit(
         l2: 0.0,
         ..settings.clone()
     };
-    let (_, outcome, grad_tolerance) = minimize_over(
+    let Solution {
+        outcome,
+        grad_tolerance,
+        ..
+    } = minimize_over(
         graph,
         &edges,
         &|e| graph.count[e] as f64,

@@ -4,7 +4,7 @@
 mod edge_action;
 pub mod reciprocal_triangles;
 
-pub use edge_action::edge_action;
+pub use edge_action::{EdgeScratch, edge_action};
 
 use super::{ActionEval, Backend, DeviceInfo};
 use crate::error::Result;
@@ -39,8 +39,7 @@ impl Backend for CpuBackend {
 
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
         let mut gradient = vec![0.0; problem.n_states];
-        let mut scratch = vec![0.0; problem.n_edges()];
-        let value = edge_action(problem, v, &mut scratch, &mut gradient);
+        let value = edge_action(problem, v, &mut EdgeScratch::default(), &mut gradient, None);
         Ok(ActionEval { value, gradient })
     }
 
@@ -52,8 +51,9 @@ impl Backend for CpuBackend {
     ) -> Result<LbfgsOutcome> {
         let mut space = HostSpace {
             problem,
-            scratch: vec![0.0; problem.n_edges()],
-            inverse_diagonal: Array1::from(problem.preconditioner()),
+            scratch: EdgeScratch::default(),
+            inverse_diagonal: Array1::ones(problem.n_states),
+            floor: problem.curvature_floor(),
         };
         lbfgs::minimize(&mut space, v0, opts)
     }
@@ -62,8 +62,11 @@ impl Backend for CpuBackend {
 /// L-BFGS vectors in host memory.
 struct HostSpace<'a> {
     problem: &'a ActionProblem,
-    scratch: Vec<f64>,
+    scratch: EdgeScratch,
+    /// Inverse Hessian diagonal at the last evaluated point (the L-BFGS preconditioner).
     inverse_diagonal: Array1<f64>,
+    /// Lower bounds of the Hessian diagonal, per state.
+    floor: Vec<f64>,
 }
 
 impl VectorSpace for HostSpace<'_> {
@@ -83,7 +86,12 @@ impl VectorSpace for HostSpace<'_> {
             x.as_slice().expect("contiguous"),
             grad.as_slice_mut().expect("contiguous"),
         );
-        Ok(edge_action(self.problem, x, &mut self.scratch, grad))
+        let inverse = self.inverse_diagonal.as_slice_mut().expect("contiguous");
+        let value = edge_action(self.problem, x, &mut self.scratch, grad, Some(inverse));
+        for (p, floor) in inverse.iter_mut().zip(&self.floor) {
+            *p = 1.0 / p.max(*floor);
+        }
+        Ok(value)
     }
     fn dot(&mut self, a: &Array1<f64>, b: &Array1<f64>) -> Result<f64> {
         Ok(a.dot(b))
