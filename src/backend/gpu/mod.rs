@@ -21,6 +21,16 @@
 //!
 //! `--device auto` takes only hardware adapters; under it a graph too large for the device is
 //! fitted on the CPU instead, with one message on stderr and [`DeviceInfo`] saying so.
+//!
+//! ```no_run
+//! use detbal::backend::{Backend, DeviceChoice, gpu::GpuBackend};
+//! use detbal::fit::problem::ActionProblem;
+//! // `Gpu` accepts software adapters (lavapipe); `DETBAL_GPU_PRECISION=f32` forces f32.
+//! let gpu = GpuBackend::new(DeviceChoice::Gpu).unwrap();
+//! let problem = ActionProblem::new(2, vec![0, 1], vec![1, 0], vec![3.0, 1.0], 0.0).unwrap();
+//! let eval = gpu.edge_action(&problem, &[0.5, -0.5]).unwrap();
+//! println!("S = {} on {}", eval.value, gpu.info().adapter);
+//! ```
 
 mod buffers;
 mod context;
