@@ -84,6 +84,9 @@ pub fn minimize<S: VectorSpace>(
     /// Relative rounding error of an objective value (backends sum it with compensation).
     const ROUNDING: f64 = 1e-14;
     const MAX_BACKTRACKS: usize = 50;
+    /// Largest change of one coordinate in one step: keeps a badly scaled direction (a state of
+    /// almost no curvature) from wasting evaluations on backtracking.
+    const MAX_STEP: f64 = 10.0;
     /// Iterations in which neither the objective decreases beyond its rounding error nor the
     /// gradient norm reaches a new low by 10 %, after which the run stops as stalled (reported
     /// as not converged).
@@ -144,7 +147,7 @@ pub fn minimize<S: VectorSpace>(
         // Armijo backtracking from the unit step. Near the optimum the decrease falls below the
         // rounding error of `f`; there the approximate Wolfe test of Hager & Zhang (2005), which
         // reads the directional derivative instead, decides.
-        let mut t = 1.0;
+        let mut t = (MAX_STEP / space.norm_inf(&d)?).min(1.0);
         let mut accepted = None;
         let rounding = ROUNDING * (f.abs() + 1.0);
         for _ in 0..MAX_BACKTRACKS {

@@ -22,12 +22,14 @@
 //! use detbal::{backend::cpu::CpuBackend, graph::GraphBuilder, fit::{fit, FitSettings}};
 //! let mut b = GraphBuilder::default();
 //! let (hi, lo) = (b.intern("hi"), b.intern("lo"));
-//! b.add(hi, lo, 30, 0).unwrap();
-//! b.add(lo, hi, 10, 1).unwrap();
+//! b.add(hi, lo, 30, 0).unwrap(); // T(hi→lo) = 30/40
+//! b.add(hi, hi, 10, 1).unwrap();
+//! b.add(lo, hi, 10, 2).unwrap(); // T(lo→hi) = 10/40
+//! b.add(lo, lo, 30, 3).unwrap();
 //! let g = b.finish();
-//! let (v, _) = fit(&g, &FitSettings { threshold: 0.0, ..Default::default() }, &CpuBackend::new("doc")).unwrap();
+//! let (v, _) = fit(&g, &FitSettings::default(), &CpuBackend::new("doc")).unwrap();
 //! let dv = v.value[0].unwrap() - v.value[1].unwrap();
-//! assert!((dv - 3f64.ln()).abs() < 1e-6); // log T(hi→lo)/T(lo→hi)
+//! assert!((dv - 3f64.ln()).abs() < 1e-9); // V(hi) − V(lo) = log T(hi→lo)/T(lo→hi)
 //! ```
 
 pub mod lbfgs;

@@ -15,7 +15,7 @@
 use crate::error::{Error, Result};
 
 /// Relative floor of the Hessian diagonal, see [`ActionProblem::curvature_floor`].
-const CURVATURE_FLOOR: f64 = 1e-9;
+const CURVATURE_FLOOR: f64 = 1e-3;
 
 #[derive(Debug, Clone)]
 pub struct ActionProblem {
