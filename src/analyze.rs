@@ -1,8 +1,10 @@
 //! The analysis pipeline, one direction: load → graph → fit → tests → [`Analysis`].
 //! Settings arrive validated; nothing here reads flags or files other than the inputs.
 
+use crate::backend::cpu::CpuBackend;
+use crate::backend::verify::{self, KernelDeviation};
 use crate::backend::{self, Backend, DeviceChoice, DeviceInfo};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
 use crate::io::{self, InputSummary, LoadOptions};
@@ -24,6 +26,8 @@ pub struct AnalyzeSettings {
     pub alpha: f64,
     /// Reproduce the reference code's choices.
     pub paper: bool,
+    /// Run the kernels on the CPU too and compare (`--verify`).
+    pub verify: bool,
 }
 
 impl Default for AnalyzeSettings {
@@ -36,6 +40,7 @@ impl Default for AnalyzeSettings {
             device: DeviceChoice::Auto,
             alpha: 0.01,
             paper: false,
+            verify: false,
         }
     }
 }
@@ -63,6 +68,8 @@ pub struct Analysis {
     pub triangles: Vec<Triangle>,
     pub cycle_test: CycleTest,
     pub entropy: EntropyProduction,
+    /// GPU–CPU deviations per kernel, with `--verify`.
+    pub verification: Option<Vec<KernelDeviation>>,
     pub timings: Timings,
 }
 
@@ -105,6 +112,11 @@ pub fn analyze_graph(
     let (triangles, cycle_test) = cycles::cycle_test(&graph, &settings.cycles);
     timings.cycles = t.elapsed().as_secs_f64();
     let entropy = entropy::entropy_production(&graph);
+    let verification = if settings.verify {
+        Some(verify_kernels(&graph, &potential, backend, settings)?)
+    } else {
+        None
+    };
     timings.total = start.elapsed().as_secs_f64();
     Ok(Analysis {
         settings: settings.clone(),
@@ -118,6 +130,31 @@ pub fn analyze_graph(
         triangles,
         cycle_test,
         entropy,
+        verification,
         timings,
     })
+}
+
+/// `--verify`: every kernel on the analysis' backend (a GPU) and on the CPU, at the fitted point.
+fn verify_kernels(
+    graph: &TransitionGraph,
+    potential: &Potential,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+) -> Result<Vec<KernelDeviation>> {
+    if backend.info().backend != "gpu" {
+        return Err(Error::settings(format!(
+            "--verify compares the GPU with the CPU, but the analysis ran on the CPU ({})",
+            backend.info().reason
+        ))
+        .hint("pass --device gpu"));
+    }
+    let problem = fit::action_problem(graph, &settings.fit)?;
+    let v: Vec<f64> = potential.value.iter().map(|v| v.unwrap_or(0.0)).collect();
+    verify::verify(
+        backend,
+        &CpuBackend::new("reference for --verify"),
+        &problem,
+        &v,
+    )
 }

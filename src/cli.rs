@@ -102,6 +102,9 @@ pub struct AnalyzeArgs {
     /// Where kernels run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Also run every kernel on the CPU and fail when the GPU deviates beyond tolerance.
+    #[arg(long)]
+    pub verify: bool,
     /// Print the report as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! Subcommand drivers behind the binary; each returns the process exit code.
 
 use crate::analyze::analyze;
+use crate::backend::verify;
 use crate::cli::{AnalyzeArgs, Command, SimulateArgs};
 use crate::error::Result;
 use crate::report;
@@ -30,6 +31,12 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     } else if !args.quiet {
         print!("{}", report::summary(&analysis));
         println!("Outputs    {}", args.output.display());
+    }
+    if let Some(deviations) = &analysis.verification {
+        if !args.quiet {
+            print!("{}", verify::table(deviations));
+        }
+        verify::check(deviations)?;
     }
     if !analysis.fit.converged {
         eprintln!(

@@ -2,6 +2,7 @@
 //! file is read or any computation starts.
 
 use crate::analyze::AnalyzeSettings;
+use crate::backend::DeviceChoice;
 use crate::cli::{AnalyzeArgs, FormatArg};
 use crate::error::{Error, Result};
 use crate::fit::{Estimator, Exposure, FitSettings};
@@ -59,6 +60,12 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         }
         _ => {}
     }
+    if args.verify && args.device == DeviceChoice::Cpu {
+        return Err(Error::settings(
+            "--verify compares the GPU with the CPU; it cannot run with --device cpu",
+        )
+        .hint("pass --device gpu"));
+    }
     if args.paper && args.estimator != Estimator::LeastAction {
         return Err(Error::settings(
             "--paper reproduces the reference's least-action fit; drop --estimator",
@@ -103,5 +110,6 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         device: args.device,
         alpha,
         paper: args.paper,
+        verify: args.verify,
     })
 }

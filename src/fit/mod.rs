@@ -215,21 +215,78 @@ fn action_weights(
     Ok((weights, kept))
 }
 
+/// The edges an estimator fits and their weights.
+struct Selection {
+    /// Graph edges in the fit.
+    edges: Vec<usize>,
+    /// Weight per graph edge; `None` for edges of dropped states.
+    weights: Vec<Option<f64>>,
+    /// States kept by the threshold.
+    kept: Vec<bool>,
+    /// Strongly connected components of the weighted edges.
+    sccs: Components,
+}
+
+fn select_edges(graph: &TransitionGraph, settings: &FitSettings) -> Result<Selection> {
+    let (weights, kept) = match settings.estimator {
+        // The reversible chain uses every transition, as counts.
+        Estimator::ReversibleMle => (
+            graph.count.iter().map(|&c| Some(c as f64)).collect(),
+            vec![true; graph.n_states()],
+        ),
+        Estimator::LeastAction | Estimator::Counts => action_weights(graph, settings)?,
+    };
+    let sccs = strongly_connected_components(graph, |e| weights[e].is_some());
+    let ridge = settings.l2 > 0.0 && settings.estimator != Estimator::ReversibleMle;
+    // Without a ridge only edges inside non-trivial components enter the fit.
+    let edges = (0..graph.n_edges())
+        .filter(|&e| {
+            weights[e].is_some()
+                && (ridge || sccs.id[graph.src[e] as usize] == sccs.id[graph.dst[e] as usize])
+        })
+        .collect();
+    Ok(Selection {
+        edges,
+        weights,
+        kept,
+        sccs,
+    })
+}
+
+/// The action the fit minimises (before dangling trees are eliminated), numbered like the graph:
+/// what `--verify` runs the kernels on.
+pub fn action_problem(graph: &TransitionGraph, settings: &FitSettings) -> Result<ActionProblem> {
+    let Selection { edges, weights, .. } = select_edges(graph, settings)?;
+    let l2 = if settings.estimator == Estimator::ReversibleMle {
+        0.0
+    } else {
+        settings.l2
+    };
+    ActionProblem::new(
+        graph.n_states(),
+        edges.iter().map(|&e| graph.src[e]).collect(),
+        edges.iter().map(|&e| graph.dst[e]).collect(),
+        edges
+            .iter()
+            .map(|&e| weights[e].expect("fitted edges have weights"))
+            .collect(),
+        l2,
+    )
+}
+
 fn fit_action(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
-    let (weights, kept) = action_weights(graph, settings)?;
-    let sccs = strongly_connected_components(graph, |e| weights[e].is_some());
+    let Selection {
+        edges,
+        weights,
+        kept,
+        sccs,
+    } = select_edges(graph, settings)?;
     let ridge = settings.l2 > 0.0;
-    // Without a ridge only edges inside non-trivial components enter the fit.
-    let used = |e: usize| {
-        weights[e].is_some()
-            && (ridge || sccs.id[graph.src[e] as usize] == sccs.id[graph.dst[e] as usize])
-    };
-    let edges: Vec<usize> = (0..graph.n_edges()).filter(|&e| used(e)).collect();
     let status: Vec<Identifiability> = (0..n)
         .map(|f| {
             if !kept[f] {

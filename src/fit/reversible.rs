@@ -18,12 +18,12 @@
 
 use super::problem::sigmoid_neg;
 use super::{
-    FitReport, FitSettings, Identifiability, Potential, Solution, center_per_component,
-    minimize_over,
+    FitReport, FitSettings, Identifiability, Potential, Selection, Solution, center_per_component,
+    minimize_over, select_edges,
 };
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::graph::{NO_EDGE, TransitionGraph, strongly_connected_components};
+use crate::graph::{NO_EDGE, TransitionGraph};
 
 pub(super) fn fit(
     graph: &TransitionGraph,
@@ -31,9 +31,7 @@ pub(super) fn fit(
     backend: &dyn Backend,
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
-    let sccs = strongly_connected_components(graph, |_| true);
-    let inside = |e: usize| sccs.id[graph.src[e] as usize] == sccs.id[graph.dst[e] as usize];
-    let edges: Vec<usize> = (0..graph.n_edges()).filter(|&e| inside(e)).collect();
+    let Selection { edges, sccs, .. } = select_edges(graph, settings)?;
     let unridged = FitSettings {
         l2: 0.0,
         ..settings.clone()

@@ -36,6 +36,7 @@ pub fn report_json(a: &Analysis) -> Value {
         "pairs": a.pair_test,
         "cycles": a.cycle_test,
         "entropy_production": a.entropy,
+        "verification": a.verification,
         "verdict": Verdict::of(a),
     })
 }
