@@ -58,6 +58,40 @@ fn paper_check_value_claude_word_agent() {
     assert_eq!(report.identifiable_states, 3);
 }
 
+#[test]
+fn a_ridge_gives_every_kept_state_a_finite_value() {
+    let mut b = GraphBuilder::default();
+    let names = ["PERSONAL", "ATTITUDE", "BUZZY", "TURKEY"];
+    let ids: Vec<u32> = names.iter().map(|n| b.intern(n)).collect();
+    for (row, (f, g, n)) in [
+        (0, 1, 3879),
+        (1, 0, 66),
+        (2, 1, 3859),
+        (3, 1, 4122),
+        (2, 3, 238),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        b.add(ids[f], ids[g], n, row as u64).unwrap();
+    }
+    let graph = b.finish();
+    let cpu = CpuBackend::new("test");
+    let (plain, _) = fit(&graph, &FitSettings::default(), &cpu).unwrap();
+    assert_eq!(plain.identifiable(), 2);
+    let ridge = FitSettings {
+        l2: 0.1,
+        ..Default::default()
+    };
+    let (v, report) = fit(&graph, &ridge, &cpu).unwrap();
+    assert!(report.converged, "{}", report.status);
+    assert_eq!(v.identifiable(), 4);
+    let value = |name: &str| v.value[graph.names.iter().position(|n| n == name).unwrap()].unwrap();
+    // States only ever left sit above the attractor they flow into, and the ridge keeps them finite.
+    assert!(value("BUZZY") > value("ATTITUDE") && value("TURKEY") > value("ATTITUDE"));
+    assert!(v.value.iter().flatten().all(|x| x.abs() < 100.0));
+}
+
 fn paper_settings() -> AnalyzeSettings {
     let mut s = AnalyzeSettings {
         paper: true,

@@ -83,10 +83,10 @@ pub fn summary(a: &Analysis) -> String {
     let _ = writeln!(
         s,
         "Pairs      {} pairs: r = {}, χ²/ndf (reference) = {}; corrected on {} pairs: χ² = {:.1} / {} ndf, {}, slope {} [{}]",
-        pt.n,
+        thousands(pt.n as u64),
         opt(pt.pearson_r, 3),
         opt(pt.chi2_ndf_reference, 3),
-        pt.n_corrected,
+        thousands(pt.n_corrected as u64),
         pt.chi2,
         pt.ndf,
         p_text(pt.p_value),
@@ -111,7 +111,7 @@ pub fn summary(a: &Analysis) -> String {
         s,
         "Entropy    {:.3e} nats per transition over {} reciprocal pairs ({:.1} % of transitions on one-way arcs)",
         a.entropy.nats_per_transition,
-        a.entropy.reciprocal_pairs,
+        thousands(a.entropy.reciprocal_pairs as u64),
         100.0 * a.entropy.one_way_fraction
     );
     let _ = writeln!(s, "Verdict    {}", Verdict::of(a).sentence);
