@@ -145,10 +145,11 @@ pub struct FitReport {
     /// The estimator's objective at the optimum: the paper's action per kept state (`S/M`) for
     /// the action estimators, the negative log-likelihood per transition for `reversible-mle`.
     pub action: f64,
-    /// Gradient infinity norm of `S` (action estimators) or the last relative change of `π`.
+    /// Gradient infinity norm of the minimised action (for `reversible-mle`, of the equivalent
+    /// `counts` action).
     pub grad_norm: f64,
     /// What `grad_norm` is compared with: `grad_tol` times the largest total weight incident to
-    /// one state (action estimators), or the fixed-point tolerance (`reversible-mle`).
+    /// one state (`--paper`: the reference's fixed 1e-5).
     pub grad_tolerance: f64,
     pub identifiable_states: usize,
     /// Components with a fitted potential (each has its own additive constant).
