@@ -109,11 +109,13 @@ pub fn analyze_graph(
     let (pairs, pair_test) = detailed_balance::pair_test(&graph, &potential, &settings.pairs);
     timings.pairs = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let (triangles, cycle_test) = cycles::cycle_test(&graph, &settings.cycles);
+    let (triangles, cycle_test) = cycles::cycle_test(&graph, backend, &settings.cycles)?;
     timings.cycles = t.elapsed().as_secs_f64();
     let entropy = entropy::entropy_production(&graph);
     let verification = if settings.verify {
-        Some(verify_kernels(&graph, &potential, backend, settings)?)
+        Some(verify_kernels(
+            &graph, &potential, &triangles, backend, settings,
+        )?)
     } else {
         None
     };
@@ -135,10 +137,12 @@ pub fn analyze_graph(
     })
 }
 
-/// `--verify`: every kernel on the analysis' backend (a GPU) and on the CPU, at the fitted point.
+/// `--verify`: every kernel on the analysis' backend (a GPU) and on the CPU, at the fitted point;
+/// the triangles the GPU listed must equal the CPU's, position by position.
 fn verify_kernels(
     graph: &TransitionGraph,
     potential: &Potential,
+    triangles: &[Triangle],
     backend: &dyn Backend,
     settings: &AnalyzeSettings,
 ) -> Result<Vec<KernelDeviation>> {
@@ -151,10 +155,19 @@ fn verify_kernels(
     }
     let problem = fit::action_problem(graph, &settings.fit)?;
     let v: Vec<f64> = potential.value.iter().map(|v| v.unwrap_or(0.0)).collect();
-    verify::verify(
-        backend,
-        &CpuBackend::new("reference for --verify"),
-        &problem,
-        &v,
-    )
+    let cpu = CpuBackend::new("reference for --verify");
+    let mut deviations = verify::verify(backend, &cpu, &problem, &v)?;
+    let reference = cpu.reciprocal_triangles(graph)?;
+    let positions = triangles.len().max(reference.len());
+    let differ = (0..positions)
+        .filter(|&i| triangles.get(i).map(|t| t.states) != reference.get(i).copied())
+        .count();
+    deviations.push(KernelDeviation {
+        kernel: "reciprocal_triangles",
+        max_abs: differ as f64,
+        max_rel: differ as f64 / positions.max(1) as f64,
+        tolerance: backend::tolerance::EXACT,
+        ok: differ == 0,
+    });
+    Ok(deviations)
 }

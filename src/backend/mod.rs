@@ -10,6 +10,7 @@ pub mod verify;
 use crate::error::{Error, Result};
 use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
 use crate::fit::problem::ActionProblem;
+use crate::graph::TransitionGraph;
 
 /// Which backend the user asked for.
 #[derive(
@@ -56,6 +57,10 @@ pub trait Backend {
         v0: &[f64],
         opts: &LbfgsOptions,
     ) -> Result<LbfgsOutcome>;
+
+    /// Kernel `reciprocal_triangles`: every 3-cycle whose six arcs exist, as `[a, b, c]` with
+    /// `a < b < c`, in the canonical order of [`cpu::reciprocal_triangles`] on every backend.
+    fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>>;
 }
 
 /// The backend for a choice. `Auto` never fails: without a usable hardware GPU it returns the CPU

@@ -70,6 +70,10 @@ pub fn potential(precision: Precision) -> f64 {
     }
 }
 
+/// Integer outputs (triangle lists: ids and order; counts), as the fraction of positions that
+/// differ: none may. Both backends run the same integer algorithm; any difference is a bug.
+pub const EXACT: f64 = 0.0;
+
 /// Scale of the action value at `v` (see the module documentation).
 pub fn value_scale(problem: &ActionProblem, v: &[f64]) -> f64 {
     let edges: f64 = (0..problem.n_edges())

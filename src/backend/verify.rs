@@ -135,6 +135,9 @@ mod tests {
         ) -> Result<LbfgsOutcome> {
             unreachable!()
         }
+        fn reciprocal_triangles(&self, _: &crate::graph::TransitionGraph) -> Result<Vec<[u32; 3]>> {
+            unreachable!()
+        }
     }
 
     #[test]

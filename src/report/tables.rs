@@ -24,7 +24,7 @@ fn write(file: File, columns: Columns) -> Result<(), String> {
     Ok(())
 }
 
-fn names<'a>(a: &'a Analysis, ids: impl Iterator<Item = u32>) -> ArrayRef {
+fn names(a: &Analysis, ids: impl Iterator<Item = u32>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(
         ids.map(|i| a.graph.names[i as usize].as_str()),
     ))

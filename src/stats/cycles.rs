@@ -19,7 +19,8 @@
 
 use super::detailed_balance::vertices_and_components;
 use super::{Difference, benjamini_hochberg, chi2_sf, gradient_field_residual, two_sided_p};
-use crate::backend::cpu::reciprocal_triangles::{OrientedReciprocal, reciprocal_triangles};
+use crate::backend::Backend;
+use crate::error::Result;
 use crate::graph::TransitionGraph;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -80,11 +81,17 @@ pub struct CycleTest {
     pub min_count: u64,
 }
 
-pub fn cycle_test(graph: &TransitionGraph, settings: &CycleSettings) -> (Vec<Triangle>, CycleTest) {
-    let oriented = OrientedReciprocal::new(graph);
+/// The cycle test of `graph`; the triangles are enumerated by `backend`'s kernel
+/// `reciprocal_triangles` and listed in its canonical order.
+pub fn cycle_test(
+    graph: &TransitionGraph,
+    backend: &dyn Backend,
+    settings: &CycleSettings,
+) -> Result<(Vec<Triangle>, CycleTest)> {
     let count = |u: u32, v: u32| graph.count[graph.find_edge(u, v).expect("reciprocal arcs exist")];
     let big_n = |u: u32| graph.out_count[u as usize] as f64;
-    let mut triangles: Vec<Triangle> = reciprocal_triangles(&oriented)
+    let mut triangles: Vec<Triangle> = backend
+        .reciprocal_triangles(graph)?
         .into_iter()
         .map(|states| {
             let [a, b, c] = states;
@@ -192,5 +199,5 @@ pub fn cycle_test(graph: &TransitionGraph, settings: &CycleSettings) -> (Vec<Tri
         fdr: settings.fdr,
         min_count: settings.min_count,
     };
-    (triangles, test)
+    Ok((triangles, test))
 }

@@ -10,6 +10,7 @@ use super::{ActionEval, Backend, DeviceInfo};
 use crate::error::Result;
 use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::fit::problem::ActionProblem;
+use crate::graph::TransitionGraph;
 use ndarray::Array1;
 
 pub struct CpuBackend {
@@ -56,6 +57,11 @@ impl Backend for CpuBackend {
             floor: problem.curvature_floor(),
         };
         lbfgs::minimize(&mut space, v0, opts)
+    }
+
+    fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>> {
+        let oriented = reciprocal_triangles::OrientedReciprocal::new(graph);
+        Ok(reciprocal_triangles::reciprocal_triangles(&oriented))
     }
 }
 

@@ -1,18 +1,43 @@
-//! CPU twin of the reciprocal-triangle enumeration: all 3-cycles whose six arcs exist, i.e.
-//! triangles of the reciprocal graph `R` (pairs seen in both directions).
+//! CPU twin of kernel `reciprocal_triangles` (shaders/reciprocal_triangles_count.wgsl,
+//! shaders/reciprocal_triangles_scan.wgsl, shaders/reciprocal_triangles_write.wgsl): every
+//! 3-cycle whose six arcs exist, i.e. every triangle of the reciprocal graph `R` (the pairs seen
+//! in both directions).
 //!
-//! `R` is oriented from lower to higher `(degree, id)` rank, so every out-list has at most
-//! `√(2|R|)` entries; each oriented edge `u → v` intersects the sorted out-lists of `u` and `v`.
-//! Each triangle is found exactly once, at its lowest-ranked vertex. Output: `[a, b, c]` with
-//! `a < b < c`, sorted lexicographically (the canonical order both backends produce).
+//! Why this way: `R` is oriented from lower to higher `(degree, id)` rank, so a triangle is
+//! found exactly once, at its oriented edge `u → v` from its lowest- to its middle-ranked vertex,
+//! as the common out-neighbours `w` of `u` and `v`; and every out-list has at most `√(2|R|)`
+//! entries (a vertex with `k` out-neighbours has `k` neighbours of degree ≥ its own, so
+//! `k² ≤ 2|R|`), so intersecting two of them is bounded even on hubs, which matters for the GPU
+//! (docs/GPU.md: lavapipe silently stops an invocation after 65,535 loop iterations).
+//!
+//! Canonical order, produced by both backends without a final sort: by oriented-edge index `e`
+//! (sources ascending, targets ascending within a source), then by the third vertex `w`
+//! ascending; each triangle is `[a, b, c]` with `a < b < c`. The GPU cannot grow a list, so it
+//! counts each edge's triangles, takes the exclusive prefix sum of the counts as output offsets
+//! and writes them in a second pass; here the counts and offsets are implicit in concatenating the
+//! per-edge lists in edge order. [`closed_by`] is the body both shader passes run per edge.
+//!
+//! ```
+//! use detbal::backend::cpu::reciprocal_triangles::{OrientedReciprocal, reciprocal_triangles};
+//! use detbal::graph::GraphBuilder;
+//! let mut b = GraphBuilder::default();
+//! let s: Vec<u32> = ["x", "y", "z"].iter().map(|n| b.intern(n)).collect();
+//! for (row, (f, g)) in [(0, 1), (1, 0), (1, 2), (2, 1), (2, 0), (0, 2)].into_iter().enumerate() {
+//!     b.add(s[f], s[g], 1, row as u64).unwrap();
+//! }
+//! let r = OrientedReciprocal::new(&b.finish());
+//! assert_eq!(reciprocal_triangles(&r), [[0, 1, 2]]);
+//! ```
 
 use crate::graph::TransitionGraph;
 use rayon::prelude::*;
 
-/// Oriented reciprocal graph in CSR form, out-lists sorted by vertex id.
+/// The oriented reciprocal graph in CSR form: oriented edge `e` is `src[e] → adj[e]`; the
+/// out-list of `u` is `adj[ptr[u]..ptr[u+1]]`, sorted by vertex id.
 pub struct OrientedReciprocal {
     pub ptr: Vec<u32>,
     pub adj: Vec<u32>,
+    pub src: Vec<u32>,
 }
 
 impl OrientedReciprocal {
@@ -45,10 +70,22 @@ impl OrientedReciprocal {
             adj[fill[u as usize] as usize] = v;
             fill[u as usize] += 1;
         }
+        let mut src = vec![0u32; oriented.len()];
         for u in 0..n {
-            adj[ptr[u] as usize..ptr[u + 1] as usize].sort_unstable();
+            let range = ptr[u] as usize..ptr[u + 1] as usize;
+            adj[range.clone()].sort_unstable();
+            src[range].fill(u as u32);
         }
-        OrientedReciprocal { ptr, adj }
+        OrientedReciprocal { ptr, adj, src }
+    }
+
+    pub fn n_edges(&self) -> usize {
+        self.adj.len()
+    }
+
+    /// The longest out-list: each intersection takes at most twice as many steps.
+    pub fn max_out_degree(&self) -> u32 {
+        self.ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
     }
 
     fn out(&self, u: u32) -> &[u32] {
@@ -56,28 +93,20 @@ impl OrientedReciprocal {
     }
 }
 
-/// Every reciprocal triangle, canonical order.
+/// Every reciprocal triangle, in the canonical order (see the module docs).
 pub fn reciprocal_triangles(r: &OrientedReciprocal) -> Vec<[u32; 3]> {
-    let n = r.ptr.len() - 1;
-    let mut triangles: Vec<[u32; 3]> = (0..n as u32)
+    // Rayon's collect keeps the order of the edges.
+    (0..r.n_edges())
         .into_par_iter()
-        .flat_map_iter(|u| {
-            let out_u = r.out(u);
-            out_u.iter().flat_map(move |&v| {
-                intersect_sorted(out_u, r.out(v)).map(move |w| {
-                    let mut t = [u, v, w];
-                    t.sort_unstable();
-                    t
-                })
-            })
-        })
-        .collect();
-    triangles.par_sort_unstable();
-    triangles
+        .flat_map_iter(|e| closed_by(r, e))
+        .collect()
 }
 
-/// Common elements of two sorted slices.
-fn intersect_sorted<'a>(a: &'a [u32], b: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+/// The triangles closed by oriented edge `e = u → v`: one per common out-neighbour `w` of `u`
+/// and `v` (a merge of two sorted lists), `w` ascending, each as its sorted vertices.
+pub fn closed_by(r: &OrientedReciprocal, e: usize) -> impl Iterator<Item = [u32; 3]> + '_ {
+    let (u, v) = (r.src[e], r.adj[e]);
+    let (a, b) = (r.out(u), r.out(v));
     let (mut i, mut j) = (0, 0);
     std::iter::from_fn(move || {
         while i < a.len() && j < b.len() {
@@ -85,9 +114,11 @@ fn intersect_sorted<'a>(a: &'a [u32], b: &'a [u32]) -> impl Iterator<Item = u32>
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
+                    let mut t = [u, v, a[i]];
+                    t.sort_unstable();
                     i += 1;
                     j += 1;
-                    return Some(a[i - 1]);
+                    return Some(t);
                 }
             }
         }

@@ -230,19 +230,29 @@ impl<'a> Recorder<'a> {
     /// Submits and returns the first `len` elements of a vector (`Real`) buffer.
     pub fn download(&mut self, buffer: &wgpu::Buffer, len: u32) -> Result<Vec<f64>> {
         let bytes = u64::from(len) * self.ctx.precision.real_bytes();
+        let raw = self.download_bytes(buffer, 0, bytes)?;
+        Ok(self.ctx.precision.decode_real(&raw))
+    }
+
+    /// Submits and returns `bytes` bytes of `buffer` from `offset` (both multiples of 4).
+    pub fn download_bytes(
+        &mut self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
         let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("vector read-back"),
+            label: Some("read-back"),
             size: bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         self.encoder
-            .copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
-        let raw = self.read(&staging, bytes)?;
-        Ok(self.ctx.precision.decode_real(&raw))
+            .copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
+        self.read(&staging, bytes)
     }
 
     /// Submits, waits, and copies `bytes` bytes out of the mappable `staging` buffer.
@@ -271,7 +281,7 @@ impl<'a> Recorder<'a> {
 }
 
 /// `bytes` in KiB, MiB or GiB.
-fn show_bytes(bytes: u64) -> String {
+pub fn show_bytes(bytes: u64) -> String {
     let b = bytes as f64;
     match bytes {
         0..0x10_0000 => format!("{:.1} KiB", b / 1024.0),

@@ -36,15 +36,18 @@ mod buffers;
 mod context;
 mod edge_action;
 mod gather_gradient;
+mod reciprocal_triangles;
 mod reduce;
 mod shaders;
 mod vector_ops;
 
 use super::cpu::CpuBackend;
+use super::cpu::reciprocal_triangles::OrientedReciprocal;
 use super::{ActionEval, Backend, DeviceChoice, DeviceInfo};
 use crate::error::{Error, Result};
 use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::fit::problem::ActionProblem;
+use crate::graph::TransitionGraph;
 use buffers::{ProblemBuffers, Recorder, UploadError};
 use context::GpuContext;
 use std::sync::OnceLock;
@@ -154,6 +157,7 @@ impl GpuOptions {
 struct Kernels {
     edge_action: edge_action::EdgeAction,
     gather_gradient: gather_gradient::GatherGradient,
+    reciprocal_triangles: reciprocal_triangles::ReciprocalTriangles,
     reduce: reduce::Reduce,
     vector_ops: vector_ops::VectorOps,
 }
@@ -191,6 +195,7 @@ impl GpuBackend {
         let kernels = Kernels {
             edge_action: edge_action::EdgeAction::new(&ctx)?,
             gather_gradient: gather_gradient::GatherGradient::new(&ctx)?,
+            reciprocal_triangles: reciprocal_triangles::ReciprocalTriangles::new(&ctx)?,
             reduce: reduce::Reduce::new(&ctx)?,
             vector_ops: vector_ops::VectorOps::new(&ctx)?,
         };
@@ -228,11 +233,16 @@ impl GpuBackend {
 
     /// The GPU space for `problem`, or the CPU fallback when it is too large under `--device auto`.
     fn runner(&self, problem: &ActionProblem) -> Result<Runner<'_>> {
-        let why = match GpuSpace::new(self, problem) {
-            Ok(space) => return Ok(Runner::Gpu(Box::new(space))),
-            Err(UploadError::TooLarge(why)) => why,
-            Err(e) => return Err(e.into()),
-        };
+        match GpuSpace::new(self, problem) {
+            Ok(space) => Ok(Runner::Gpu(Box::new(space))),
+            Err(UploadError::TooLarge(why)) => Ok(Runner::Cpu(self.fall_back(why)?)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The CPU backend for an input the device cannot take (`why`) under `--device auto`,
+    /// recorded once in [`Backend::info`]; an [`Error::Gpu`] otherwise.
+    fn fall_back(&self, why: String) -> Result<&CpuBackend> {
         let Some(cpu) = &self.fallback else {
             return Err(Error::Gpu(why));
         };
@@ -248,7 +258,7 @@ impl GpuBackend {
                 reason,
             }
         });
-        Ok(Runner::Cpu(cpu))
+        Ok(cpu)
     }
 }
 
@@ -286,6 +296,16 @@ impl Backend for GpuBackend {
         match self.runner(problem)? {
             Runner::Gpu(mut space) => lbfgs::minimize(&mut *space, v0, opts),
             Runner::Cpu(cpu) => cpu.minimize_action(problem, v0, opts),
+        }
+    }
+
+    fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>> {
+        let oriented = OrientedReciprocal::new(graph);
+        let kernel = &self.kernels.reciprocal_triangles;
+        match kernel.run(&self.ctx, &oriented, self.max_binding) {
+            Ok(triangles) => Ok(triangles),
+            Err(UploadError::TooLarge(why)) => self.fall_back(why)?.reciprocal_triangles(graph),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The WGSL sources. Each kernel is `shaders/<stem>.wgsl` with one entry point `main`; it is
 //! compiled after a precision prelude (`shaders/precision/f64.wgsl` or `f32.wgsl`, which define
-//! the vector element type `Real` and the sum type `Acc`) and `shaders/common.wgsl` (dispatch
-//! parameters, grid index). The sources are embedded at compile time, so the binary needs no
+//! the vector element type `Real` and the sum type `Acc`), `shaders/common.wgsl` (dispatch
+//! parameters, grid index) and, for the passes of a multi-pass kernel, the definitions its passes
+//! share (`shaders/<kernel>.wgsl`, no entry point). The sources are embedded at compile time, so the binary needs no
 //! shader files, and validated by naga in a plain unit test that needs no GPU.
 
 use super::Precision;
@@ -11,6 +12,8 @@ use super::Precision;
 pub struct Kernel {
     pub stem: &'static str,
     source: &'static str,
+    /// Stem and source of the definitions shared with other passes, compiled before `source`.
+    shared: Option<(&'static str, &'static str)>,
 }
 
 macro_rules! kernel {
@@ -18,6 +21,16 @@ macro_rules! kernel {
         Kernel {
             stem: $stem,
             source: include_str!(concat!("../../../shaders/", $stem, ".wgsl")),
+            shared: None,
+        }
+    };
+    ($stem:literal after $shared:literal) => {
+        Kernel {
+            shared: Some((
+                $shared,
+                include_str!(concat!("../../../shaders/", $shared, ".wgsl")),
+            )),
+            ..kernel!($stem)
         }
     };
 }
@@ -29,9 +42,14 @@ pub const GATHER_GRADIENT_FINISH: Kernel = kernel!("gather_gradient_finish");
 pub const REDUCE: Kernel = kernel!("reduce");
 pub const REDUCE_VECTOR: Kernel = kernel!("reduce_vector");
 pub const VECTOR_OPS: Kernel = kernel!("vector_ops");
+pub const RECIPROCAL_TRIANGLES_COUNT: Kernel =
+    kernel!("reciprocal_triangles_count" after "reciprocal_triangles");
+pub const RECIPROCAL_TRIANGLES_SCAN: Kernel = kernel!("reciprocal_triangles_scan");
+pub const RECIPROCAL_TRIANGLES_WRITE: Kernel =
+    kernel!("reciprocal_triangles_write" after "reciprocal_triangles");
 
 #[cfg(test)]
-const ALL: [Kernel; 7] = [
+const ALL: [Kernel; 10] = [
     EDGE_ACTION,
     GATHER_GRADIENT,
     GATHER_GRADIENT_CARRIES,
@@ -39,6 +57,9 @@ const ALL: [Kernel; 7] = [
     REDUCE,
     REDUCE_VECTOR,
     VECTOR_OPS,
+    RECIPROCAL_TRIANGLES_COUNT,
+    RECIPROCAL_TRIANGLES_SCAN,
+    RECIPROCAL_TRIANGLES_WRITE,
 ];
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -50,9 +71,12 @@ pub const WG: u32 = 256;
 /// Entries (or carries) reduced by one invocation; kept in sync with `RUN` in
 /// shaders/gather_gradient.wgsl and shaders/gather_gradient_carries.wgsl.
 pub const RUN: u32 = 32;
-/// Inputs per invocation of a reduction; kept in sync with `ITEMS` in shaders/reduce.wgsl and
-/// shaders/reduce_vector.wgsl.
+/// Inputs per invocation of a reduction or a scan; kept in sync with `ITEMS` in
+/// shaders/reduce.wgsl, shaders/reduce_vector.wgsl and shaders/reciprocal_triangles_scan.wgsl.
 pub const ITEMS: u32 = 4;
+/// Cap on the merge steps of one reciprocal_triangles invocation; kept in sync with `MAX_STEPS`
+/// in shaders/reciprocal_triangles.wgsl.
+pub const MERGE_STEPS: u32 = 40_000;
 
 impl Kernel {
     /// The complete module: precision prelude, common definitions, kernel.
@@ -61,7 +85,8 @@ impl Kernel {
             Precision::F64 => PRELUDE_F64,
             Precision::F32 => PRELUDE_F32,
         };
-        format!("{prelude}\n{COMMON}\n{}", self.source)
+        let shared = self.shared.map_or("", |(_, source)| source);
+        format!("{prelude}\n{COMMON}\n{shared}\n{}", self.source)
     }
 }
 
@@ -113,8 +138,9 @@ mod tests {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "wgsl") {
                 let stem = path.file_stem().unwrap().to_str().unwrap();
+                let shared = |k: &Kernel| k.shared.is_some_and(|(s, _)| s == stem);
                 assert!(
-                    stem == "common" || ALL.iter().any(|k| k.stem == stem),
+                    stem == "common" || ALL.iter().any(|k| k.stem == stem || shared(k)),
                     "shaders/{stem}.wgsl is not listed in shaders::ALL"
                 );
             }
@@ -142,6 +168,11 @@ mod tests {
         assert_eq!(shader_u32(&GATHER_GRADIENT_CARRIES, "RUN"), RUN);
         assert_eq!(shader_u32(&REDUCE, "ITEMS"), ITEMS);
         assert_eq!(shader_u32(&REDUCE_VECTOR, "ITEMS"), ITEMS);
+        assert_eq!(shader_u32(&RECIPROCAL_TRIANGLES_SCAN, "ITEMS"), ITEMS);
+        assert_eq!(
+            shader_u32(&RECIPROCAL_TRIANGLES_COUNT, "MAX_STEPS"),
+            MERGE_STEPS
+        );
     }
 
     #[test]

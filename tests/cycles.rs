@@ -1,0 +1,281 @@
+//! Cycles: kernel `reciprocal_triangles` (GPU = CPU exactly, ids and order; CPU = brute force),
+//! the cycle test on simulations with planted drive, and the Schnakenberg decomposition.
+//!
+//! GPU tests print a SKIP line and pass without an adapter, unless `REQUIRE_GPU=1` (with lavapipe:
+//! `REQUIRE_GPU=1 WGPU_BACKEND=vulkan cargo test --release --test cycles`).
+
+use detbal::backend::cpu::CpuBackend;
+use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
+use detbal::backend::{Backend, DeviceChoice};
+use detbal::graph::{GraphBuilder, TransitionGraph};
+use detbal::io::{LoadOptions, load};
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+// ---------------------------------------------------------------------------------------------
+// Graphs
+
+/// A graph over states `s0 … s{n-1}` from `(source, target, count)` arcs.
+fn graph(n: u32, arcs: &[(u32, u32, u64)]) -> TransitionGraph {
+    let mut b = GraphBuilder::default();
+    let ids: Vec<u32> = (0..n).map(|i| b.intern(&format!("s{i}"))).collect();
+    for (row, &(f, g, count)) in arcs.iter().enumerate() {
+        b.add(ids[f as usize], ids[g as usize], count, row as u64)
+            .unwrap();
+    }
+    b.finish()
+}
+
+/// `pairs` random pairs on `n` states; each is seen both ways with probability `reciprocal`.
+fn random_graph(seed: u64, n: u32, pairs: usize, reciprocal: f64) -> TransitionGraph {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut arcs = Vec::new();
+    for _ in 0..pairs {
+        let (f, g) = (rng.random_range(0..n), rng.random_range(0..n));
+        arcs.push((f, g, rng.random_range(1..20)));
+        if rng.random_bool(reciprocal) {
+            arcs.push((g, f, rng.random_range(1..20)));
+        }
+    }
+    graph(n, &arcs)
+}
+
+/// Every pair of `n` states seen both ways: `n (n−1) (n−2) / 6` triangles.
+fn clique(n: u32) -> TransitionGraph {
+    let arcs: Vec<_> = (0..n)
+        .flat_map(|f| (0..n).filter(move |&g| g != f).map(move |g| (f, g, 1)))
+        .collect();
+    graph(n, &arcs)
+}
+
+/// Two hubs joined to each other and to every one of `leaves` leaves, the leaves in a ring, all
+/// both ways: `3 · leaves` triangles, and hub out-lists of `leaves` entries if the orientation
+/// ignored degrees, far beyond lavapipe's silent 65,535-iteration limit.
+fn hubs(leaves: u32) -> TransitionGraph {
+    let mut arcs = vec![(0, 1, 5), (1, 0, 7)];
+    for leaf in 2..leaves + 2 {
+        let next = if leaf == leaves + 1 { 2 } else { leaf + 1 };
+        for (f, g) in [(0, leaf), (1, leaf), (leaf, next)] {
+            arcs.push((f, g, 3));
+            arcs.push((g, f, 2));
+        }
+    }
+    graph(leaves + 2, &arcs)
+}
+
+fn parity_fixture() -> TransitionGraph {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/paper_parity/parity_driven.parquet");
+    load(&[path], &LoadOptions::default()).unwrap().graph
+}
+
+/// Every reciprocal triangle by checking all `n³/6` triples, sorted.
+fn brute_force(g: &TransitionGraph) -> Vec<[u32; 3]> {
+    let n = g.n_states() as u32;
+    let both = |a: u32, b: u32| g.find_edge(a, b).is_some() && g.find_edge(b, a).is_some();
+    let mut out = Vec::new();
+    for a in 0..n {
+        for b in a + 1..n {
+            if !both(a, b) {
+                continue;
+            }
+            for c in b + 1..n {
+                if both(b, c) && both(a, c) {
+                    out.push([a, b, c]);
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices
+
+/// Which GPU backend a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Gpu {
+    Default,
+    /// 64 KiB bindings (so a large output is read back in batches of 5,461 triangles) and at
+    /// most 3 workgroups per grid dimension (so dispatches are 2-D grids with spare workgroups).
+    Batched,
+}
+
+/// The shared backend, or `None` after a SKIP line without an adapter (a failure under
+/// `REQUIRE_GPU=1`).
+fn gpu(which: Gpu, test: &str) -> Option<&'static GpuBackend> {
+    static CELLS: [OnceLock<Result<GpuBackend, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let (cell, options) = match which {
+        Gpu::Default => (&CELLS[0], GpuOptions::default()),
+        Gpu::Batched => (
+            &CELLS[1],
+            GpuOptions {
+                precision: Some(Precision::F64),
+                max_binding_bytes: Some(64 << 10),
+                max_workgroups_per_dimension: Some(3),
+            },
+        ),
+    };
+    let backend = cell.get_or_init(|| {
+        GpuBackend::with_options(DeviceChoice::Gpu, options).map_err(|e| e.to_string())
+    });
+    match backend {
+        Ok(b) => Some(b),
+        Err(why) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("REQUIRE_GPU=1 but the {which:?} GPU backend is unusable: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIP {test} ({which:?}): {why}");
+            None
+        }
+    }
+}
+
+/// Compares the GPU's triangle list with the CPU's, position by position, and records every
+/// difference; the input graph is saved under `target/tmp/cycles/` when they differ.
+#[derive(Default)]
+struct Report {
+    failures: String,
+}
+
+impl Report {
+    fn compare(&mut self, name: &str, g: &TransitionGraph, gpu: &[[u32; 3]], cpu: &[[u32; 3]]) {
+        let differ: Vec<usize> = (0..gpu.len().max(cpu.len()))
+            .filter(|&i| gpu.get(i) != cpu.get(i))
+            .collect();
+        if differ.is_empty() {
+            return;
+        }
+        let saved = save(name, g);
+        writeln!(
+            self.failures,
+            "{name}: GPU {} triangles, CPU {}; {} positions differ (graph saved in {})",
+            gpu.len(),
+            cpu.len(),
+            differ.len(),
+            saved.display()
+        )
+        .unwrap();
+        for &i in differ.iter().take(10) {
+            writeln!(
+                self.failures,
+                "  {i:>8}  gpu {:?}  cpu {:?}",
+                gpu.get(i),
+                cpu.get(i)
+            )
+            .unwrap();
+        }
+    }
+
+    fn finish(self) {
+        assert!(self.failures.is_empty(), "{}", self.failures);
+    }
+}
+
+/// Saves the arcs of `g` as JSON; returns the path.
+fn save(name: &str, g: &TransitionGraph) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cycles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!(
+        "{}.json",
+        name.replace(|c: char| !c.is_alphanumeric(), "_")
+    ));
+    let json = serde_json::json!({
+        "n_states": g.n_states(), "src": g.src, "dst": g.dst, "count": g.count,
+    });
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+fn agree(which: Gpu, test: &str, cases: &[(String, TransitionGraph)]) {
+    let Some(gpu) = gpu(which, test) else { return };
+    let cpu = CpuBackend::new("reference");
+    let mut report = Report::default();
+    for (name, g) in cases {
+        let a = gpu.reciprocal_triangles(g).unwrap();
+        let b = cpu.reciprocal_triangles(g).unwrap();
+        report.compare(name, g, &a, &b);
+    }
+    report.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// reciprocal_triangles
+
+#[test]
+fn reciprocal_triangles_gpu_equals_cpu_on_the_parity_fixture_hubs_and_cliques() {
+    let g = parity_fixture();
+    assert!(
+        brute_force(&g).len() > 50,
+        "the fixture has reciprocal triangles"
+    );
+    let hub = hubs(100_000);
+    let cases = vec![
+        ("parity_driven.parquet".to_string(), g),
+        ("hubs, 100,000 leaves".to_string(), hub),
+        ("clique of 60".to_string(), clique(60)),
+        (
+            "random dense".to_string(),
+            random_graph(5, 400, 40_000, 0.8),
+        ),
+        ("no arcs".to_string(), graph(4, &[])),
+        (
+            "one-way only".to_string(),
+            graph(3, &[(0, 1, 1), (1, 2, 1), (2, 0, 1)]),
+        ),
+    ];
+    agree(Gpu::Default, "reciprocal_triangles_gpu_equals_cpu", &cases);
+    let Some(gpu) = gpu(Gpu::Default, "hub count") else {
+        return;
+    };
+    let found = gpu.reciprocal_triangles(&cases[1].1).unwrap();
+    assert_eq!(found.len(), 300_000);
+}
+
+/// Output batches (34,220 triangles in 7 reads of ≤ 5,461) and 2-D grids with spare workgroups.
+#[test]
+fn reciprocal_triangles_gpu_equals_cpu_in_batches() {
+    let cases = vec![
+        ("clique of 60, batched".to_string(), clique(60)),
+        (
+            "random, batched".to_string(),
+            random_graph(9, 300, 6_000, 0.7),
+        ),
+        ("parity, batched".to_string(), parity_fixture()),
+    ];
+    agree(Gpu::Batched, "reciprocal_triangles_batched", &cases);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        max_shrink_iters: 32,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn reciprocal_triangles_gpu_equals_cpu_on_random_graphs(
+        seed in any::<u64>(), n in 3u32..300, pairs in 0usize..4000, reciprocal in 0.0f64..1.0,
+    ) {
+        let g = random_graph(seed, n, pairs, reciprocal);
+        agree(Gpu::Default, "reciprocal_triangles_random", &[(format!("random seed={seed} n={n} pairs={pairs}"), g)]);
+    }
+
+    /// The enumeration finds every triangle exactly once, vertices ascending (no GPU needed).
+    #[test]
+    fn reciprocal_triangles_equal_brute_force(
+        seed in any::<u64>(), n in 3u32..60, pairs in 0usize..600, reciprocal in 0.0f64..1.0,
+    ) {
+        let g = random_graph(seed, n, pairs, reciprocal);
+        let mut found = CpuBackend::new("test").reciprocal_triangles(&g).unwrap();
+        prop_assert!(found.iter().all(|t| t[0] < t[1] && t[1] < t[2]));
+        found.sort_unstable();
+        prop_assert_eq!(found, brute_force(&g));
+    }
+}
