@@ -11,6 +11,7 @@ use crate::io::{self, InputSummary, LoadOptions};
 use crate::stats::cycles::{self, CycleSettings, CycleTest, Triangle};
 use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
+use crate::stats::schnakenberg::{self, FundamentalCycle};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -68,6 +69,8 @@ pub struct Analysis {
     pub triangles: Vec<Triangle>,
     pub cycle_test: CycleTest,
     pub entropy: EntropyProduction,
+    /// Schnakenberg's fundamental cycles of the empirical net flux.
+    pub fundamental_cycles: Vec<FundamentalCycle>,
     /// GPU–CPU deviations per kernel, with `--verify`.
     pub verification: Option<Vec<KernelDeviation>>,
     pub timings: Timings,
@@ -110,8 +113,9 @@ pub fn analyze_graph(
     timings.pairs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (triangles, cycle_test) = cycles::cycle_test(&graph, backend, &settings.cycles)?;
+    let decomposition = schnakenberg::empirical(&graph);
     timings.cycles = t.elapsed().as_secs_f64();
-    let entropy = entropy::entropy_production(&graph);
+    let entropy = entropy::entropy_production(&graph, &decomposition);
     let verification = if settings.verify {
         Some(verify_kernels(
             &graph, &potential, &triangles, backend, settings,
@@ -132,6 +136,7 @@ pub fn analyze_graph(
         triangles,
         cycle_test,
         entropy,
+        fundamental_cycles: decomposition.cycles,
         verification,
         timings,
     })

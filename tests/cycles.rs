@@ -4,13 +4,19 @@
 //! GPU tests print a SKIP line and pass without an adapter, unless `REQUIRE_GPU=1` (with lavapipe:
 //! `REQUIRE_GPU=1 WGPU_BACKEND=vulkan cargo test --release --test cycles`).
 
+use arrow::array::AsArray;
+use arrow::datatypes::{Float64Type, UInt64Type};
+use detbal::analyze::{AnalyzeSettings, analyze};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, DeviceChoice};
 use detbal::graph::{GraphBuilder, TransitionGraph};
 use detbal::io::{LoadOptions, load};
+use detbal::report::write_outputs;
 use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
 use detbal::stats::cycles::{CycleSettings, Triangle, cycle_test};
+use detbal::stats::schnakenberg;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rand::{RngExt, SeedableRng};
@@ -434,4 +440,157 @@ fn the_corrected_cycle_test_rejects_drive_at_1e5_rows_and_not_a_reversible_chain
         "reversible chain: p = {p}, {reversible:?}"
     );
     assert_eq!(reversible.flagged, 0, "{reversible:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schnakenberg decomposition on data
+
+/// Simulates `params`, analyses the log on the CPU and writes the outputs into the returned
+/// directory.
+fn analyzed(params: &SimParams) -> (tempfile::TempDir, detbal::analyze::Analysis) {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, truth) = (
+        dir.path().join("log.parquet"),
+        dir.path().join("truth.json"),
+    );
+    simulate(params, &log, &truth).unwrap();
+    let settings = AnalyzeSettings {
+        device: DeviceChoice::Cpu,
+        ..AnalyzeSettings::default()
+    };
+    let a = analyze(&[log], &settings).unwrap();
+    write_outputs(&a, &dir.path().join("out")).unwrap();
+    (dir, a)
+}
+
+/// `fundamental_cycles.parquet` as (states, length, affinity, flux) rows.
+fn read_fundamental_cycles(path: &Path) -> Vec<(Vec<String>, u64, f64, f64)> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let (cycle, length, affinity, flux) = (
+            column("cycle"),
+            column("length"),
+            column("affinity"),
+            column("flux"),
+        );
+        let cycle = cycle.as_list::<i32>();
+        for i in 0..batch.num_rows() {
+            let states = cycle.value(i);
+            let states = states
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap().to_string());
+            rows.push((
+                states.collect(),
+                length.as_primitive::<UInt64Type>().value(i),
+                affinity.as_primitive::<Float64Type>().value(i),
+                flux.as_primitive::<Float64Type>().value(i),
+            ));
+        }
+    }
+    rows
+}
+
+/// One cycle per chord of a spanning forest of the reciprocal graph, walking reciprocal pairs,
+/// with the affinity and flux the counts give; the report carries the new keys.
+#[test]
+fn fundamental_cycles_are_written_and_reported() {
+    let (dir, a) = analyzed(&SimParams {
+        rows: 300_000,
+        ..SimParams::new(SimMode::Driven)
+    });
+    let out = dir.path().join("out");
+    let g = &a.graph;
+    let rows = read_fundamental_cycles(&out.join("fundamental_cycles.parquet"));
+    let pairs: Vec<(u32, u32)> = g.reciprocal_pairs().map(|e| (g.src[e], g.dst[e])).collect();
+    let mut touched: Vec<u32> = pairs.iter().flat_map(|&(u, v)| [u, v]).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    // The simulated graph is connected: one component.
+    assert_eq!(rows.len(), pairs.len() - touched.len() + 1);
+    let id = ids(g);
+    let total = g.transitions() as f64;
+    for (states, length, affinity, flux) in &rows {
+        assert_eq!(*length as usize, states.len());
+        let s: Vec<u32> = states.iter().map(|n| id[n.as_str()]).collect();
+        let mut a_sum = 0.0;
+        for i in 0..s.len() {
+            let (f, h) = (s[i], s[(i + 1) % s.len()]);
+            let (forward, backward) = (g.find_edge(f, h), g.find_edge(h, f));
+            let (Some(forward), Some(backward)) = (forward, backward) else {
+                panic!("{states:?} leaves the reciprocal graph at {f} → {h}");
+            };
+            let (nf, nb) = (g.count[forward] as f64, g.count[backward] as f64);
+            a_sum += (nf / nb).ln();
+            if i == 0 {
+                assert!(((nf - nb) / total - flux).abs() < 1e-15, "chord flux");
+            }
+        }
+        assert!(
+            *flux >= 0.0 && (a_sum - affinity).abs() < 1e-9,
+            "{states:?}"
+        );
+    }
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let (entropy, cycles) = (&report["entropy_production"], &report["cycles"]);
+    for key in [
+        "nats_per_transition",
+        "cycle_sum_nats_per_transition",
+        "flux_divergence",
+    ] {
+        assert!(entropy[key].as_f64().unwrap() > 0.0, "{key}: {entropy}");
+    }
+    assert_eq!(entropy["fundamental_cycles"], rows.len());
+    assert_eq!(cycles["fundamental_cycles"]["count"], rows.len());
+    assert_eq!(
+        cycles["fundamental_cycles"]["largest_production"]
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
+    assert!(
+        cycles["triangles"].as_u64().unwrap() > 0,
+        "existing keys stay: {cycles}"
+    );
+}
+
+/// Runs start uniformly, not from π, so short runs carry a transient net flux with sources and
+/// sinks: the edge and cycle sums differ. One long run is stationary up to its two ends: the
+/// divergence is ~0 and the two sums agree.
+#[test]
+fn edge_and_cycle_sums_agree_on_a_long_run_and_the_divergence_says_when_not() {
+    let run = |run_len: f64| {
+        let params = SimParams {
+            rows: 1_000_000,
+            run_len,
+            ..SimParams::new(SimMode::Driven)
+        };
+        let (g, _) = simulated(&params);
+        schnakenberg::empirical(&g)
+    };
+    let long = run(1e6);
+    let short = run(5.0);
+    eprintln!(
+        "one run: σ edges {:.6}, cycles {:.6}, divergence {:.2e}; runs of 5: σ edges {:.6}, cycles {:.6}, divergence {:.3}",
+        long.edge_sum,
+        long.cycle_sum,
+        long.divergence,
+        short.edge_sum,
+        short.cycle_sum,
+        short.divergence
+    );
+    assert!(long.divergence < 1e-3, "{}", long.divergence);
+    assert!((long.edge_sum - long.cycle_sum).abs() < 1e-3 * long.edge_sum);
+    assert!(short.divergence > 0.1, "{}", short.divergence);
+    assert!((short.edge_sum - short.cycle_sum).abs() > 0.1 * short.edge_sum);
 }

@@ -4,6 +4,9 @@ use super::{SCHEMA_VERSION, Verdict};
 use crate::analyze::Analysis;
 use serde_json::{Value, json};
 
+/// Fundamental cycles listed in `report.json` (all of them are in `fundamental_cycles.parquet`).
+const LISTED_CYCLES: usize = 20;
+
 pub fn report_json(a: &Analysis) -> Value {
     let g = &a.graph;
     let sccs = crate::graph::strongly_connected_components(g, |_| true);
@@ -34,9 +37,43 @@ pub fn report_json(a: &Analysis) -> Value {
         },
         "fit": a.fit,
         "pairs": a.pair_test,
-        "cycles": a.cycle_test,
+        "cycles": with_keys(json!(a.cycle_test), json!({
+            "fundamental_cycles": fundamental_cycles(a),
+        })),
         "entropy_production": a.entropy,
         "verification": a.verification,
         "verdict": Verdict::of(a),
+    })
+}
+
+/// `object` with the keys of `extra` added.
+fn with_keys(mut object: Value, extra: Value) -> Value {
+    if let (Value::Object(o), Value::Object(e)) = (&mut object, extra) {
+        o.extend(e);
+    }
+    object
+}
+
+/// How many fundamental cycles, how long, and the ones producing the most entropy (`J_c A_c`).
+fn fundamental_cycles(a: &Analysis) -> Value {
+    let cs = &a.fundamental_cycles;
+    let mut order: Vec<usize> = (0..cs.len()).collect();
+    order.sort_by(|&i, &j| {
+        let production = |k: usize| cs[k].flux * cs[k].affinity;
+        production(j).total_cmp(&production(i)).then(i.cmp(&j))
+    });
+    let lengths = cs.iter().map(|c| c.states.len());
+    json!({
+        "count": cs.len(),
+        "mean_length": (!cs.is_empty()).then(|| lengths.clone().sum::<usize>() as f64 / cs.len() as f64),
+        "max_length": lengths.max(),
+        "largest_production": order.iter().take(LISTED_CYCLES).map(|&i| {
+            let c = &cs[i];
+            json!({
+                "cycle": c.states.iter().map(|&s| &a.graph.names[s as usize]).collect::<Vec<_>>(),
+                "affinity": c.affinity,
+                "flux": c.flux,
+            })
+        }).collect::<Vec<_>>(),
     })
 }

@@ -27,6 +27,9 @@ pub fn write_outputs(analysis: &Analysis, dir: &Path) -> Result<()> {
     })?;
     write_atomic(dir, "pairs.parquet", |f| tables::write_pairs(analysis, f))?;
     write_atomic(dir, "cycles.parquet", |f| tables::write_cycles(analysis, f))?;
+    write_atomic(dir, "fundamental_cycles.parquet", |f| {
+        tables::write_fundamental_cycles(analysis, f)
+    })?;
     let json = serde_json::to_vec_pretty(&report_json(analysis)).expect("report serialises");
     write_atomic(dir, "report.json", |mut f| {
         std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())

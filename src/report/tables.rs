@@ -1,8 +1,13 @@
 //! The Parquet tables: `potentials.parquet` (one row per state), `pairs.parquet` (one row per
-//! tested pair) and `cycles.parquet` (one row per reciprocal triangle).
+//! tested pair), `cycles.parquet` (one row per reciprocal triangle) and
+//! `fundamental_cycles.parquet` (one row per Schnakenberg fundamental cycle: its states as a list,
+//! chord first, its length, affinity and flux).
 
 use crate::analyze::Analysis;
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, ListBuilder, StringArray, StringBuilder, UInt32Array,
+    UInt64Array,
+};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -127,4 +132,24 @@ pub fn write_cycles(a: &Analysis, file: File) -> Result<(), String> {
         ("corrected", bools(ts.iter().map(|t| t.corrected))),
     ]);
     write(file, columns)
+}
+
+pub fn write_fundamental_cycles(a: &Analysis, file: File) -> Result<(), String> {
+    let cs = &a.fundamental_cycles;
+    let mut states = ListBuilder::new(StringBuilder::new());
+    for c in cs {
+        for &s in &c.states {
+            states.values().append_value(&a.graph.names[s as usize]);
+        }
+        states.append(true);
+    }
+    write(
+        file,
+        vec![
+            ("cycle", Arc::new(states.finish()) as ArrayRef),
+            ("length", u64s(cs.iter().map(|c| c.states.len() as u64))),
+            ("affinity", f64s(cs.iter().map(|c| c.affinity))),
+            ("flux", f64s(cs.iter().map(|c| c.flux))),
+        ],
+    )
 }

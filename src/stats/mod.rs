@@ -1,8 +1,9 @@
 //! Tests of detailed balance (METHOD.md §4): pairwise against the fitted potential, Kolmogorov
-//! cycles without it, and the entropy production.
+//! cycles without it, the entropy production and its decomposition over fundamental cycles.
 pub mod cycles;
 pub mod detailed_balance;
 pub mod entropy;
+pub mod schnakenberg;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
