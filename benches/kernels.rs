@@ -1,7 +1,8 @@
 //! Kernel benchmarks per backend and size: `edge_action/{cpu,gpu}/n_edges=1e4|1e5|1e6` (the
 //! action's value, gradient and Hessian diagonal at one point: one optimiser evaluation) and `minimize_action/{cpu,gpu}/n_edges=1e5`
-//! (20 L-BFGS iterations). Fixed seeds; data, device buffers and vectors are built outside the
-//! timed closures.
+//! (20 L-BFGS iterations). Problems from `detbal::bench::synthetic_problem` (shared with
+//! `detbal bench`), fixed seeds; data, device buffers and vectors are built outside the timed
+//! closures.
 //!
 //! GPU rows measure what an optimiser evaluation pays: problem and V resident on the device,
 //! edge_action + gather_gradient (twice) + the value's reduction in one submit, one scalar read
@@ -14,28 +15,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::GpuBackend;
 use detbal::backend::{Backend, DeviceChoice};
+use detbal::bench::synthetic_problem;
 use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
-use detbal::fit::problem::ActionProblem;
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-
-/// A random graph with `n_edges` edges on `n_edges / 10` states whose targets are skewed
-/// towards low ids (a few attractor hubs, as in agent logs), weights in (0.01, 1], V in ±5.
-fn problem(n_edges: usize, seed: u64) -> (ActionProblem, Vec<f64>) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let n = (n_edges / 10).max(2);
-    let mut src = Vec::with_capacity(n_edges);
-    let mut dst = Vec::with_capacity(n_edges);
-    let mut weight = Vec::with_capacity(n_edges);
-    for _ in 0..n_edges {
-        src.push(rng.random_range(0..n as u32));
-        let u: f64 = rng.random_range(0.0..1.0);
-        dst.push(((n as f64) * u * u * u) as u32);
-        weight.push(rng.random_range(0.01..1.0));
-    }
-    let v = (0..n).map(|_| rng.random_range(-5.0..5.0)).collect();
-    (ActionProblem::new(n, src, dst, weight, 0.0).unwrap(), v)
-}
 
 fn gpu() -> Option<GpuBackend> {
     match GpuBackend::new(DeviceChoice::Gpu) {
@@ -55,7 +36,7 @@ fn edge_action_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("edge_action");
     group.sample_size(10);
     for (label, n_edges) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
-        let (p, v) = problem(n_edges, 42);
+        let (p, v) = synthetic_problem(n_edges, 42);
         group.throughput(Throughput::Elements(n_edges as u64));
         let mut scratch = EdgeScratch::default();
         let (mut grad, mut diagonal) = (vec![0.0; p.n_states], vec![0.0; p.n_states]);
@@ -79,7 +60,7 @@ fn minimize_action_bench(c: &mut Criterion) {
     let gpu = gpu();
     let mut group = c.benchmark_group("minimize_action");
     group.sample_size(10);
-    let (p, _) = problem(100_000, 43);
+    let (p, _) = synthetic_problem(100_000, 43);
     let v0 = vec![0.0; p.n_states];
     // A fixed amount of work: 20 iterations, never converged.
     let opts = LbfgsOptions {

@@ -1,6 +1,7 @@
 //! Command-line interface (clap derive). Doc comments are the help text.
 
 use crate::backend::DeviceChoice;
+use crate::bench::{BenchDevice, BenchSuite, parse_count};
 use crate::fit::{Estimator, Exposure};
 use crate::simulate::SimMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -24,6 +25,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write a synthetic transition log with a planted potential and a truth sidecar.
     Simulate(SimulateArgs),
+    /// Measure the kernels and the analysis stages per backend and size; prints a table.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,4 +134,35 @@ pub struct SimulateArgs {
     /// Truth sidecar (JSON); defaults to the output with `.truth.json`.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backends to measure; `all` is the CPU plus the GPU when an adapter exists (software ones
+    /// included).
+    #[arg(long, value_enum, default_value_t = BenchDevice::All)]
+    pub device: BenchDevice,
+    /// Which suites to run.
+    #[arg(long, value_enum, default_value_t = BenchSuite::All)]
+    pub suite: BenchSuite,
+    /// Edges of the kernel suite's synthetic problems, comma-separated [default: 1e4,1e5,1e6,1e7;
+    /// with --quick: 1e3,1e4].
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub sizes: Option<Vec<u64>>,
+    /// Rows of the stage suite's simulated llm-like logs (rows/20 states), comma-separated
+    /// [default: 1e5,1e6,1e7; with --quick: 1e4].
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub rows: Option<Vec<u64>>,
+    /// Also run the stage suite on 1e8 rows.
+    #[arg(long)]
+    pub large: bool,
+    /// Runs per measurement, of which the median is reported (fewer once they take 10 s).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Also write the rows as a JSON array to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Small sizes, for a smoke run of a few seconds.
+    #[arg(long)]
+    pub quick: bool,
 }

@@ -37,6 +37,7 @@
 //! ```
 pub mod analyze;
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod fit;

@@ -2,7 +2,8 @@
 
 use crate::analyze::analyze;
 use crate::backend::verify;
-use crate::cli::{AnalyzeArgs, Command, SimulateArgs};
+use crate::bench::{self, BenchSettings};
+use crate::cli::{AnalyzeArgs, BenchArgs, Command, SimulateArgs};
 use crate::error::Result;
 use crate::report;
 use crate::settings::analyze_settings;
@@ -15,6 +16,7 @@ pub fn run(command: Command) -> Result<u8> {
     match command {
         Command::Analyze(args) => run_analyze(&args),
         Command::Simulate(args) => run_simulate(&args),
+        Command::Bench(args) => run_bench(&args),
     }
 }
 
@@ -70,5 +72,15 @@ fn run_simulate(args: &SimulateArgs) -> Result<u8> {
         truth.display(),
         summary.seconds
     );
+    Ok(0)
+}
+
+fn run_bench(args: &BenchArgs) -> Result<u8> {
+    let settings = BenchSettings::from_args(args)?;
+    let rows = bench::run(&settings)?;
+    print!("{}", bench::table(&rows));
+    if let Some(path) = &args.json {
+        bench::write_json(&rows, path)?;
+    }
     Ok(0)
 }

@@ -1,0 +1,661 @@
+//! `detbal bench`: measured speeds of the kernels and of the analysis stages, per backend and
+//! size, as one table (and optionally JSON).
+//!
+//! Why: what a fit costs depends on the machine (CPU threads, GPU or software GPU, memory
+//! bandwidth); this measures it on the machine at hand, with the same code paths the analysis
+//! takes, so the numbers can be set against the physical limits in `docs/GPU.md`. Every number
+//! printed is measured in the run that prints it.
+//!
+//! # Suites
+//! - **kernel**, on [`synthetic_problem`] (fixed seed, heavy-tailed targets), built outside the
+//!   timed region, per backend × number of edges:
+//!   - `edge_action`: one optimiser evaluation (value, gradient and Hessian diagonal) with the
+//!     problem and `V` resident, which is what the fit pays per evaluation: on the GPU
+//!     [`GpuSpace`](crate::backend::gpu::GpuSpace)'s `value_grad` (one submit, one scalar read
+//!     back); on the CPU [`edge_action`], which the CPU's vector space calls (it then inverts
+//!     the diagonal, O(states), not timed here). One untimed call first (warm-up).
+//!   - `fit_iteration`: [`Backend::minimize_action`] from `V = 0` with at most
+//!     [`FIT_ITERATIONS`] iterations and gradient tolerance 0, so only a failed line search
+//!     stops it early; the time is that of the whole call (on the GPU the problem upload
+//!     included, as in a fit) per iteration made.
+//! - **stage**, end to end: an llm-like log from [`crate::simulate`] with `rows / 20` states,
+//!   written to a temporary directory (not timed), then [`analyze`] with default settings per
+//!   backend; each stage's time is the one [`Analysis::timings`](crate::analyze::Analysis)
+//!   reports (load, fit, pairs, cycles, and total: the whole call, opening the device and the
+//!   entropy production included). The fit row also carries the iterations and the final
+//!   action.
+//!
+//! # Statistics
+//! A measurement runs `repeat` times, or fewer once its runs together have taken
+//! [`RUN_BUDGET`] (at least once); the time is the median of the runs made (per stage for the
+//! stage suite), the throughput is size / time, and the table says how many runs there were.
+//! Nothing is asserted about times.
+//!
+//! ```no_run
+//! use detbal::bench::{BenchDevice, BenchSettings, run, table};
+//! let settings = BenchSettings {
+//!     device: BenchDevice::Cpu,
+//!     sizes: vec![10_000],
+//!     rows: vec![10_000],
+//!     repeat: 3,
+//! };
+//! print!("{}", table(&run(&settings).unwrap()));
+//! ```
+
+use crate::analyze::{AnalyzeSettings, Timings, analyze};
+use crate::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
+use crate::backend::gpu::GpuBackend;
+use crate::backend::{Backend, DeviceChoice};
+use crate::cli::BenchArgs;
+use crate::error::{Error, Result};
+use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use crate::fit::problem::ActionProblem;
+use crate::simulate::{SimMode, SimParams, simulate};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// L-BFGS iterations per `fit_iteration` run.
+pub const FIT_ITERATIONS: usize = 20;
+/// A measurement stops repeating once its runs together have taken this long.
+pub const RUN_BUDGET: Duration = Duration::from_secs(10);
+/// Seed of the kernel suite's problems and the stage suite's logs.
+const SEED: u64 = 42;
+/// Kernel sizes (edges) and stage sizes (rows): default, `--quick`, and what `--large` adds.
+const SIZES: [u64; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
+const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
+const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
+const QUICK_ROWS: [u64; 1] = [10_000];
+const LARGE_ROWS: u64 = 100_000_000;
+/// Most edges of one kernel problem ([`ActionProblem`] numbers incidence entries in `u32`).
+const MAX_EDGES: u64 = 1_000_000_000;
+
+/// Which backends `detbal bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchDevice {
+    /// The CPU, plus the GPU when an adapter exists (software ones included).
+    All,
+    /// What `analyze --device auto` would use: a hardware GPU, else the CPU.
+    Auto,
+    /// The CPU only.
+    Cpu,
+    /// Any GPU adapter, software ones included; an error when there is none.
+    Gpu,
+}
+
+/// Which suites `detbal bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchSuite {
+    /// Both.
+    All,
+    /// Kernels on synthetic problems (`--sizes`).
+    Kernel,
+    /// Analysis stages on simulated logs (`--rows`).
+    Stage,
+}
+
+/// Validated settings of a benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchSettings {
+    pub device: BenchDevice,
+    /// Edges of the kernel suite's problems (none: no kernel suite).
+    pub sizes: Vec<u64>,
+    /// Rows of the stage suite's logs (none: no stage suite).
+    pub rows: Vec<u64>,
+    /// Runs per measurement (at most).
+    pub repeat: usize,
+}
+
+impl BenchSettings {
+    /// The settings of `detbal bench` from its arguments, validated.
+    pub fn from_args(args: &BenchArgs) -> Result<Self> {
+        let (sizes, rows) = if args.quick {
+            (&QUICK_SIZES[..], &QUICK_ROWS[..])
+        } else {
+            (&SIZES[..], &ROWS[..])
+        };
+        let mut rows = args.rows.clone().unwrap_or_else(|| rows.to_vec());
+        if args.large && !rows.contains(&LARGE_ROWS) {
+            rows.push(LARGE_ROWS);
+        }
+        let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
+        match args.suite {
+            BenchSuite::All => {}
+            BenchSuite::Kernel => rows.clear(),
+            BenchSuite::Stage => sizes.clear(),
+        }
+        let settings = BenchSettings {
+            device: args.device,
+            sizes,
+            rows,
+            repeat: args.repeat as usize,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks sizes and rows before anything is measured.
+    pub fn validate(&self) -> Result<()> {
+        if self.repeat == 0 {
+            return Err(Error::settings("--repeat must be at least 1"));
+        }
+        if let Some(&n) = self.sizes.iter().find(|&&n| n > MAX_EDGES) {
+            return Err(Error::settings(format!(
+                "--sizes: {n} edges exceed the {MAX_EDGES} of one problem"
+            )));
+        }
+        for &rows in &self.rows {
+            stage_log(rows)?.validate().map_err(|e| {
+                let why = match e {
+                    Error::Settings { message, .. } => message,
+                    other => other.to_string(),
+                };
+                Error::settings(format!(
+                    "--rows {rows}: no llm-like log of rows/20 states ({why})"
+                ))
+                .hint("use more rows")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The stage suite's log: llm-like defaults with `rows / 20` states.
+fn stage_log(rows: u64) -> Result<SimParams> {
+    let states = u32::try_from(rows / 20)
+        .map_err(|_| Error::settings(format!("--rows {rows}: more than 2^32 states")))?;
+    Ok(SimParams {
+        rows,
+        states,
+        seed: SEED,
+        ..SimParams::new(SimMode::LlmLike)
+    })
+}
+
+/// Parses a positive whole count written plainly or in e-notation (`250000`, `1e6`, `2.5e6`).
+pub fn parse_count(text: &str) -> std::result::Result<u64, String> {
+    let bad = || format!("{text:?} is not a positive whole count such as 250000 or 1e6");
+    if let Ok(n) = text.parse::<u64>() {
+        return if n > 0 { Ok(n) } else { Err(bad()) };
+    }
+    let x: f64 = text.parse().map_err(|_| bad())?;
+    if x >= 1.0 && x <= 2f64.powi(53) && x.fract() == 0.0 {
+        Ok(x as u64)
+    } else {
+        Err(bad())
+    }
+}
+
+/// A random action problem with `n_edges` edges on `n_edges / 10` states (at least 2), and a
+/// point `V` uniform in ±5. Sources are uniform; targets are `⌊n u³⌋` with `u` uniform, so the
+/// in-degree falls off as rank^(−2/3) and state 0 alone receives a fraction `n^(−1/3)` of all
+/// edges: the attractor hubs of agent logs. Weights are uniform in (0.01, 1). Edges are sorted
+/// by (source, target), the order of [`TransitionGraph`](crate::graph::TransitionGraph)'s edges
+/// that the fit keeps, so memory access follows a real fit's.
+pub fn synthetic_problem(n_edges: usize, seed: u64) -> (ActionProblem, Vec<f64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let n = (n_edges / 10).max(2);
+    let mut edges: Vec<(u32, u32, f64)> = (0..n_edges)
+        .map(|_| {
+            let source = rng.random_range(0..n as u32);
+            let u: f64 = rng.random_range(0.0..1.0);
+            let target = ((n as f64) * u * u * u) as u32;
+            (source, target, rng.random_range(0.01..1.0))
+        })
+        .collect();
+    edges.sort_unstable_by_key(|&(s, d, _)| (s, d));
+    let v = (0..n).map(|_| rng.random_range(-5.0..5.0)).collect();
+    let (src, dst) = edges.iter().map(|&(s, d, _)| (s, d)).unzip();
+    let weight = edges.iter().map(|e| e.2).collect();
+    let problem = ActionProblem::new(n, src, dst, weight, 0.0).expect("valid synthetic problem");
+    (problem, v)
+}
+
+/// One measured row of the table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    /// `"kernel"` or `"stage"`.
+    pub suite: &'static str,
+    /// Kernel (`edge_action`, `fit_iteration`) or stage (`load`, `fit`, `pairs`, `cycles`, `total`).
+    pub name: &'static str,
+    /// `"cpu"` or `"gpu"`.
+    pub backend: &'static str,
+    pub adapter: String,
+    /// Edges (kernel suite) or rows (stage suite).
+    pub size: u64,
+    /// Median seconds per call (per iteration for `fit_iteration`).
+    pub time: f64,
+    /// `size / time`, in [`Row::unit`].
+    pub throughput: f64,
+    /// `"edges/s"` or `"rows/s"`.
+    pub unit: &'static str,
+    /// Runs the median is taken over.
+    pub runs: usize,
+    /// L-BFGS iterations per run (`fit_iteration`, and the fit stage).
+    pub iterations: Option<usize>,
+    /// Objective evaluations per run (same rows).
+    pub evaluations: Option<usize>,
+    /// Final action of the fit stage.
+    pub action: Option<f64>,
+    /// Whether the fit stage converged.
+    pub converged: Option<bool>,
+}
+
+/// A backend under test: concrete, because the kernel suite needs the GPU's vector space.
+enum Device {
+    Cpu(CpuBackend),
+    Gpu(Box<GpuBackend>),
+}
+
+struct Target {
+    device: Device,
+    /// What [`analyze`] is given for the stage suite.
+    choice: DeviceChoice,
+}
+
+impl Target {
+    fn backend(&self) -> &dyn Backend {
+        match &self.device {
+            Device::Cpu(cpu) => cpu,
+            Device::Gpu(gpu) => gpu.as_ref(),
+        }
+    }
+}
+
+/// The backends for `device`; says on stderr which adapter is measured, or why no GPU is.
+fn targets(device: BenchDevice) -> Result<Vec<Target>> {
+    let cpu = |why: &str| Target {
+        device: Device::Cpu(CpuBackend::new(why)),
+        choice: DeviceChoice::Cpu,
+    };
+    let gpu = |choice| {
+        GpuBackend::new(choice).map(|gpu| Target {
+            device: Device::Gpu(Box::new(gpu)),
+            choice,
+        })
+    };
+    let targets = match device {
+        BenchDevice::Cpu => vec![cpu("--device cpu was asked for")],
+        BenchDevice::Gpu => vec![gpu(DeviceChoice::Gpu)?],
+        BenchDevice::All => match gpu(DeviceChoice::Gpu) {
+            Ok(g) => vec![cpu("--device all"), g],
+            Err(Error::Gpu(why)) => {
+                eprintln!("bench: no GPU rows: {why}");
+                vec![cpu("--device all")]
+            }
+            Err(e) => return Err(e),
+        },
+        BenchDevice::Auto => match gpu(DeviceChoice::Auto) {
+            Ok(g) => vec![g],
+            Err(Error::Gpu(why)) => {
+                eprintln!("bench: --device auto measures the CPU: {why}");
+                vec![Target {
+                    choice: DeviceChoice::Auto,
+                    ..cpu(&why)
+                }]
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    for t in &targets {
+        let info = t.backend().info();
+        eprintln!("bench: {} on {}", info.backend, info.adapter);
+    }
+    Ok(targets)
+}
+
+/// Runs both suites; rows in the order measured.
+pub fn run(settings: &BenchSettings) -> Result<Vec<Row>> {
+    let targets = targets(settings.device)?;
+    let mut rows = Vec::new();
+    for &size in &settings.sizes {
+        let (problem, v) = synthetic_problem(size as usize, SEED);
+        for target in &targets {
+            rows.extend(kernel_rows(target, &problem, &v, settings.repeat)?);
+        }
+    }
+    if settings.rows.is_empty() {
+        return Ok(rows);
+    }
+    let dir = ScratchDir::new()?;
+    for &n_rows in &settings.rows {
+        let (log, truth) = (dir.0.join("log.parquet"), dir.0.join("truth.json"));
+        eprintln!("bench: simulating {} rows (not timed)", count_text(n_rows));
+        simulate(&stage_log(n_rows)?, &log, &truth)?;
+        for target in &targets {
+            rows.extend(stage_rows(target.choice, &log, n_rows, settings.repeat)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// `edge_action` and `fit_iteration` on one backend.
+fn kernel_rows(
+    target: &Target,
+    problem: &ActionProblem,
+    v: &[f64],
+    repeat: usize,
+) -> Result<[Row; 2]> {
+    let info = target.backend().info();
+    let edges = problem.n_edges() as u64;
+    eprintln!(
+        "bench: kernels on {} edges, {}",
+        count_text(edges),
+        info.backend
+    );
+    let evaluation = match &target.device {
+        Device::Cpu(_) => {
+            let mut scratch = EdgeScratch::default();
+            let mut grad = vec![0.0; problem.n_states];
+            let mut diagonal = vec![0.0; problem.n_states];
+            let mut once = || -> Result<()> {
+                edge_action(problem, v, &mut scratch, &mut grad, Some(&mut diagonal));
+                Ok(())
+            };
+            once()?;
+            repeated(repeat, || timed(&mut once))?
+        }
+        Device::Gpu(gpu) => {
+            let mut space = gpu.space(problem)?;
+            let x = space.upload(v)?;
+            let mut grad = space.zeros()?;
+            let mut once = || space.value_grad(&x, &mut grad).map(drop);
+            once()?;
+            repeated(repeat, || timed(&mut once))?
+        }
+    };
+    let opts = LbfgsOptions {
+        max_iterations: FIT_ITERATIONS,
+        grad_tol: 0.0,
+        ..LbfgsOptions::default()
+    };
+    let v0 = vec![0.0; problem.n_states];
+    let fits = repeated(repeat, || {
+        let start = Instant::now();
+        let outcome = target.backend().minimize_action(problem, &v0, &opts)?;
+        let seconds = start.elapsed().as_secs_f64();
+        if outcome.iterations == 0 {
+            return Err(Error::Numerical(format!(
+                "bench fit_iteration made no iteration: {}",
+                outcome.status
+            )));
+        }
+        Ok((
+            seconds / outcome.iterations as f64,
+            outcome.iterations,
+            outcome.evaluations,
+        ))
+    })?;
+    let &(_, iterations, evaluations) = fits.last().expect("at least one run");
+    let row = |name, times: Vec<f64>| {
+        let runs = times.len();
+        let time = median(times);
+        Row {
+            suite: "kernel",
+            name,
+            backend: info.backend,
+            adapter: info.adapter.clone(),
+            size: edges,
+            time,
+            throughput: edges as f64 / time,
+            unit: "edges/s",
+            runs,
+            iterations: None,
+            evaluations: None,
+            action: None,
+            converged: None,
+        }
+    };
+    Ok([
+        row("edge_action", evaluation),
+        Row {
+            iterations: Some(iterations),
+            evaluations: Some(evaluations),
+            ..row("fit_iteration", fits.iter().map(|f| f.0).collect())
+        },
+    ])
+}
+
+/// The stages of [`analyze`] on the log at `log`, on the backend `choice` selects.
+fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> Result<Vec<Row>> {
+    let settings = AnalyzeSettings {
+        device: choice,
+        ..AnalyzeSettings::default()
+    };
+    let inputs = [log.to_path_buf()];
+    eprintln!(
+        "bench: analyze {} rows, --device {}",
+        count_text(n_rows),
+        format!("{choice:?}").to_lowercase()
+    );
+    let analyses = repeated(repeat, || {
+        let a = analyze(&inputs, &settings)?;
+        Ok((a.timings, a.device, a.fit))
+    })?;
+    let (_, device, fit) = analyses.last().expect("at least one run");
+    let seconds = |t: &Timings| [t.load, t.fit, t.pairs, t.cycles, t.total];
+    Ok(["load", "fit", "pairs", "cycles", "total"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let time = median(analyses.iter().map(|a| seconds(&a.0)[i]).collect());
+            let is_fit = name == "fit";
+            Row {
+                suite: "stage",
+                name,
+                backend: device.backend,
+                adapter: device.adapter.clone(),
+                size: n_rows,
+                time,
+                throughput: n_rows as f64 / time,
+                unit: "rows/s",
+                runs: analyses.len(),
+                iterations: is_fit.then_some(fit.iterations),
+                evaluations: is_fit.then_some(fit.evaluations),
+                action: is_fit.then_some(fit.action),
+                converged: is_fit.then_some(fit.converged),
+            }
+        })
+        .collect())
+}
+
+/// Runs `once` up to `repeat` times, fewer once the runs together have taken [`RUN_BUDGET`].
+fn repeated<T>(repeat: usize, mut once: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
+    let start = Instant::now();
+    let mut results = Vec::with_capacity(repeat);
+    while results.len() < repeat && (results.is_empty() || start.elapsed() < RUN_BUDGET) {
+        results.push(once()?);
+    }
+    Ok(results)
+}
+
+/// Seconds one call of `f` takes.
+fn timed(f: &mut impl FnMut() -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        0.5 * (xs[mid - 1] + xs[mid])
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Result<Self> {
+        let path = std::env::temp_dir().join(format!("detbal-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(|e| Error::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(ScratchDir(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The rows as an aligned text table, one line per row.
+pub fn table(rows: &[Row]) -> String {
+    let header = [
+        "suite",
+        "kernel/stage",
+        "backend",
+        "adapter",
+        "size",
+        "time",
+        "throughput",
+        "runs",
+        "notes",
+    ];
+    // Right-aligned: size, time, throughput, runs.
+    let right = [false, false, false, false, true, true, true, true, false];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.suite.to_string(),
+                r.name.to_string(),
+                r.backend.to_string(),
+                r.adapter.clone(),
+                format!("{} {}", count_text(r.size), r.unit.trim_end_matches("/s")),
+                time_text(r.time),
+                format!("{:.2e} {}", r.throughput, r.unit),
+                r.runs.to_string(),
+                notes(r),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for line in &cells {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for line in std::iter::once(header.map(String::from)).chain(cells) {
+        let mut text = String::new();
+        for (i, cell) in line.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - cell.chars().count());
+            let cell = if right[i] {
+                format!("{pad}{cell}")
+            } else {
+                format!("{cell}{pad}")
+            };
+            text.push_str(&cell);
+            text.push_str("  ");
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The notes column: iterations and evaluations per run, the fit's action.
+fn notes(r: &Row) -> String {
+    let mut parts = Vec::new();
+    if let (Some(i), Some(e)) = (r.iterations, r.evaluations) {
+        parts.push(format!("{i} iterations, {e} evaluations"));
+    }
+    if let Some(action) = r.action {
+        parts.push(format!("action {action:.6e}"));
+    }
+    if r.converged == Some(false) {
+        parts.push("not converged".into());
+    }
+    parts.join(", ")
+}
+
+/// `1e6`, `2.5e6` for counts from 1,000 on; plain below.
+fn count_text(n: u64) -> String {
+    if n < 1000 {
+        n.to_string()
+    } else {
+        format!("{:e}", n as f64)
+    }
+}
+
+/// Seconds with three significant digits in s, ms or µs.
+fn time_text(seconds: f64) -> String {
+    let (value, unit) = if seconds >= 1.0 {
+        (seconds, "s")
+    } else if seconds >= 1e-3 {
+        (seconds * 1e3, "ms")
+    } else {
+        (seconds * 1e6, "µs")
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
+/// Writes the rows as a JSON array to `path`, through a temporary file and a rename.
+pub fn write_json(rows: &[Row], path: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| Error::Write {
+        path: path.into(),
+        message: e.to_string(),
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let json = serde_json::to_vec_pretty(rows).expect("rows serialise");
+    std::fs::write(&temporary, json).map_err(fail)?;
+    std::fs::rename(&temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        fail(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_plainly_and_in_e_notation() {
+        assert_eq!(parse_count("250000"), Ok(250_000));
+        assert_eq!(parse_count("1e6"), Ok(1_000_000));
+        assert_eq!(parse_count("2.5e3"), Ok(2_500));
+        for bad in ["0", "-1", "1.5", "1e-3", "x", "1e30"] {
+            assert!(parse_count(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn medians_and_texts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(count_text(10_000_000), "1e7");
+        assert_eq!(count_text(25_000), "2.5e4");
+        assert_eq!(count_text(500), "500");
+        assert_eq!(time_text(0.0123), "12.3 ms");
+        assert_eq!(time_text(2.5e-6), "2.50 µs");
+        assert_eq!(time_text(123.4), "123 s");
+    }
+
+    #[test]
+    fn the_synthetic_problem_is_reproducible_and_hub_heavy() {
+        let (a, v) = synthetic_problem(10_000, 7);
+        let (b, _) = synthetic_problem(10_000, 7);
+        assert_eq!((a.src.clone(), a.dst.clone()), (b.src, b.dst));
+        assert_eq!((a.n_states, v.len()), (1_000, 1_000));
+        // State 0 receives about n^(−1/3) = 10 % of all targets.
+        let to_zero = a.dst.iter().filter(|&&d| d == 0).count();
+        assert!((800..1200).contains(&to_zero), "{to_zero}");
+    }
+}
