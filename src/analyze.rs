@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
 use crate::io::{self, InputSummary, LoadOptions};
-use crate::stats::cycles::{self, CycleSettings, CycleTest, Triangle};
+use crate::stats::cycles::{self, CycleSettings, CycleTest, Squares, Triangle};
 use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::schnakenberg::{self, FundamentalCycle};
@@ -68,6 +68,8 @@ pub struct Analysis {
     pub pair_test: PairTest,
     pub triangles: Vec<Triangle>,
     pub cycle_test: CycleTest,
+    /// Chordless reciprocal 4-cycles, with `--max-cycle-len 4`.
+    pub squares: Option<Squares>,
     pub entropy: EntropyProduction,
     /// Schnakenberg's fundamental cycles of the empirical net flux.
     pub fundamental_cycles: Vec<FundamentalCycle>,
@@ -113,6 +115,8 @@ pub fn analyze_graph(
     timings.pairs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (triangles, cycle_test) = cycles::cycle_test(&graph, backend, &settings.cycles)?;
+    let squares = (settings.cycles.max_len >= 4)
+        .then(|| cycles::chordless_squares(&graph, cycles::LISTED_SQUARES));
     let decomposition = schnakenberg::empirical(&graph);
     timings.cycles = t.elapsed().as_secs_f64();
     let entropy = entropy::entropy_production(&graph, &decomposition);
@@ -135,6 +139,7 @@ pub fn analyze_graph(
         pair_test,
         triangles,
         cycle_test,
+        squares,
         entropy,
         fundamental_cycles: decomposition.cycles,
         verification,

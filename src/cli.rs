@@ -95,6 +95,9 @@ pub struct AnalyzeArgs {
     /// False-discovery rate for per-cycle flags.
     #[arg(long, default_value_t = 0.05)]
     pub fdr: f64,
+    /// Longest cycles examined: 3 (reciprocal triangles) or 4 (also count chordless 4-cycles).
+    #[arg(long, default_value_t = 3)]
+    pub max_cycle_len: u32,
     /// Significance level of the verdict.
     #[arg(long, default_value_t = 0.01)]
     pub alpha: f64,

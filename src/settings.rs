@@ -22,7 +22,7 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
     };
     let alpha = probability("alpha", args.alpha)?;
     let fdr = probability("fdr", args.fdr)?;
-    if !(args.threshold >= 0.0) {
+    if args.threshold.is_nan() || args.threshold < 0.0 {
         return Err(Error::settings(format!(
             "--threshold must be ≥ 0, got {}",
             args.threshold
@@ -39,6 +39,13 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             "--grad-tol must lie in (0, 1), got {}",
             args.grad_tol
         )));
+    }
+    if !(3..=4).contains(&args.max_cycle_len) {
+        return Err(Error::settings(format!(
+            "--max-cycle-len must be 3 or 4, got {}",
+            args.max_cycle_len
+        ))
+        .hint("longer cycles are not implemented; 4-cycles with a chord add nothing"));
     }
     if args.min_count < 1 {
         return Err(Error::settings("--min-count must be at least 1"));
@@ -106,6 +113,7 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             threshold: args.threshold,
             min_count: args.min_count,
             fdr,
+            max_len: args.max_cycle_len,
         },
         device: args.device,
         alpha,

@@ -6,15 +6,17 @@
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, UInt64Type};
-use detbal::analyze::{AnalyzeSettings, analyze};
+use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, DeviceChoice};
 use detbal::graph::{GraphBuilder, TransitionGraph};
 use detbal::io::{LoadOptions, load};
-use detbal::report::write_outputs;
+use detbal::report::{report_json, write_outputs};
 use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
-use detbal::stats::cycles::{CycleSettings, Triangle, cycle_test};
+use detbal::stats::cycles::{
+    CycleSettings, LISTED_SQUARES, Triangle, chordless_squares, cycle_test,
+};
 use detbal::stats::schnakenberg;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
@@ -62,11 +64,16 @@ fn clique(n: u32) -> TransitionGraph {
     graph(n, &arcs)
 }
 
-/// Two hubs joined to each other and to every one of `leaves` leaves, the leaves in a ring, all
-/// both ways: `3 · leaves` triangles, and hub out-lists of `leaves` entries if the orientation
-/// ignored degrees, far beyond lavapipe's silent 65,535-iteration limit.
-fn hubs(leaves: u32) -> TransitionGraph {
-    let mut arcs = vec![(0, 1, 5), (1, 0, 7)];
+/// Two hubs joined to every one of `leaves` leaves (and to each other when `joined`), the leaves
+/// in a ring, all both ways: `3 · leaves` triangles when joined, and hub out-lists of `leaves`
+/// entries if the orientation ignored degrees, far beyond lavapipe's silent 65,535-iteration
+/// limit.
+fn hubs(leaves: u32, joined: bool) -> TransitionGraph {
+    let mut arcs = if joined {
+        vec![(0, 1, 5), (1, 0, 7)]
+    } else {
+        Vec::new()
+    };
     for leaf in 2..leaves + 2 {
         let next = if leaf == leaves + 1 { 2 } else { leaf + 1 };
         for (f, g) in [(0, leaf), (1, leaf), (leaf, next)] {
@@ -223,7 +230,7 @@ fn reciprocal_triangles_gpu_equals_cpu_on_the_parity_fixture_hubs_and_cliques() 
         brute_force(&g).len() > 50,
         "the fixture has reciprocal triangles"
     );
-    let hub = hubs(100_000);
+    let hub = hubs(100_000, true);
     let cases = vec![
         ("parity_driven.parquet".to_string(), g),
         ("hubs, 100,000 leaves".to_string(), hub),
@@ -287,6 +294,157 @@ proptest! {
         found.sort_unstable();
         prop_assert_eq!(found, brute_force(&g));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chordless 4-cycles (--max-cycle-len 4)
+
+/// Every chordless reciprocal 4-cycle from all quadruples, each as its smallest rotation or
+/// reflection, sorted.
+fn brute_force_squares(g: &TransitionGraph) -> Vec<[u32; 4]> {
+    let n = g.n_states() as u32;
+    let both = |a: u32, b: u32| g.find_edge(a, b).is_some() && g.find_edge(b, a).is_some();
+    let mut out = Vec::new();
+    for a in 0..n {
+        for b in a + 1..n {
+            for c in b + 1..n {
+                for d in c + 1..n {
+                    for [p, q, r, s] in [[a, b, c, d], [a, b, d, c], [a, c, b, d]] {
+                        let sides = both(p, q) && both(q, r) && both(r, s) && both(s, p);
+                        if sides && !both(p, r) && !both(q, s) {
+                            out.push(canonical([p, q, r, s]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The smallest of the eight rotations and reflections of a 4-cycle.
+fn canonical(c: [u32; 4]) -> [u32; 4] {
+    (0..4)
+        .flat_map(|k| {
+            let r = [c[k], c[(k + 1) % 4], c[(k + 2) % 4], c[(k + 3) % 4]];
+            [r, [r[0], r[3], r[2], r[1]]]
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn chordless_squares_of_hubs_are_counted_without_listing_them_all() {
+    // Two hubs share 3,000 leaves in a ring: a square per pair of leaves, less the 3,000
+    // adjacent pairs (a chord); no other square is chordless. Joined hubs are a chord of all.
+    let leaves = 3_000u64;
+    let s = chordless_squares(&hubs(leaves as u32, false), 10);
+    assert_eq!(s.count, leaves * (leaves - 1) / 2 - leaves);
+    assert_eq!(s.listed.len(), 10);
+    assert_eq!(chordless_squares(&hubs(leaves as u32, true), 10).count, 0);
+    for joined in [false, true] {
+        let small = hubs(12, joined);
+        let count = chordless_squares(&small, 0).count as usize;
+        assert_eq!(count, brute_force_squares(&small).len());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// Count and list equal the brute force; affinities are the counts' log-ratios around.
+    #[test]
+    fn chordless_squares_equal_brute_force(
+        seed in any::<u64>(), n in 4u32..24, pairs in 0usize..200, reciprocal in 0.3f64..1.0,
+    ) {
+        let g = random_graph(seed, n, pairs, reciprocal);
+        let expected = brute_force_squares(&g);
+        let s = chordless_squares(&g, usize::MAX);
+        prop_assert_eq!(s.count as usize, expected.len());
+        let mut listed: Vec<[u32; 4]> = s.listed.iter().map(|q| canonical(q.states)).collect();
+        listed.sort_unstable();
+        prop_assert_eq!(&listed, &expected);
+        for q in &s.listed {
+            let log_ratio = |i: usize| {
+                let (u, v) = (q.states[i], q.states[(i + 1) % 4]);
+                let n = |a, b| g.count[g.find_edge(a, b).unwrap()] as f64;
+                (n(u, v) / n(v, u)).ln()
+            };
+            let affinity: f64 = (0..4).map(log_ratio).sum();
+            prop_assert!((affinity - q.affinity).abs() < 1e-12);
+        }
+        let few = chordless_squares(&g, 3);
+        prop_assert_eq!(few.count, s.count);
+        prop_assert_eq!(
+            few.listed.iter().map(|q| q.states).collect::<Vec<_>>(),
+            s.listed.iter().take(3).map(|q| q.states).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn max_cycle_len_is_validated_and_lists_squares_in_the_report() {
+    use clap::Parser;
+    let parse = |len: &str| {
+        let cli = detbal::cli::Cli::try_parse_from([
+            "detbal",
+            "analyze",
+            "x.parquet",
+            "--max-cycle-len",
+            len,
+        ])
+        .unwrap();
+        let detbal::cli::Command::Analyze(args) = cli.command else {
+            unreachable!()
+        };
+        detbal::settings::analyze_settings(&args)
+    };
+    assert_eq!(parse("4").unwrap().cycles.max_len, 4);
+    let message = parse("5").err().unwrap().to_string();
+    assert!(
+        message.contains("--max-cycle-len must be 3 or 4, got 5"),
+        "{message}"
+    );
+
+    let g = parity_fixture();
+    let mut settings = AnalyzeSettings {
+        device: DeviceChoice::Cpu,
+        ..AnalyzeSettings::default()
+    };
+    settings.cycles.max_len = 4;
+    let a = analyze_graph(
+        g,
+        Default::default(),
+        &CpuBackend::new("test"),
+        &settings,
+        0.0,
+        std::time::Instant::now(),
+    )
+    .unwrap();
+    let report = report_json(&a);
+    let squares = &report["cycles"]["chordless_4_cycles"];
+    let count = squares["count"].as_u64().unwrap();
+    assert_eq!(count as usize, brute_force_squares(&a.graph).len());
+    assert!(count > 0);
+    let listed = squares["listed"].as_array().unwrap();
+    assert_eq!(listed.len(), (count as usize).min(LISTED_SQUARES));
+    assert_eq!(listed[0]["cycle"].as_array().unwrap().len(), 4);
+    settings.cycles.max_len = 3;
+    let a = analyze_graph(
+        a.graph,
+        Default::default(),
+        &CpuBackend::new("test"),
+        &settings,
+        0.0,
+        std::time::Instant::now(),
+    )
+    .unwrap();
+    assert!(report_json(&a)["cycles"]["chordless_4_cycles"].is_null());
 }
 
 // ---------------------------------------------------------------------------------------------

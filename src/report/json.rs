@@ -2,6 +2,7 @@
 
 use super::{SCHEMA_VERSION, Verdict};
 use crate::analyze::Analysis;
+use crate::stats::cycles::Squares;
 use serde_json::{Value, json};
 
 /// Fundamental cycles listed in `report.json` (all of them are in `fundamental_cycles.parquet`).
@@ -39,6 +40,7 @@ pub fn report_json(a: &Analysis) -> Value {
         "pairs": a.pair_test,
         "cycles": with_keys(json!(a.cycle_test), json!({
             "fundamental_cycles": fundamental_cycles(a),
+            "chordless_4_cycles": a.squares.as_ref().map(|s| squares(a, s)),
         })),
         "entropy_production": a.entropy,
         "verification": a.verification,
@@ -75,5 +77,18 @@ fn fundamental_cycles(a: &Analysis) -> Value {
                 "flux": c.flux,
             })
         }).collect::<Vec<_>>(),
+    })
+}
+
+/// With `--max-cycle-len 4`: how many chordless 4-cycles, and the first ones listed.
+fn squares(a: &Analysis, s: &Squares) -> Value {
+    json!({
+        "count": s.count,
+        "listed": s.listed.iter().map(|q| json!({
+            "cycle": q.states.map(|f| &a.graph.names[f as usize]),
+            "affinity": q.affinity,
+            "variance": q.variance,
+            "z": q.z,
+        })).collect::<Vec<_>>(),
     })
 }

@@ -92,27 +92,12 @@ pub fn empirical(graph: &TransitionGraph) -> Decomposition {
 /// The decomposition of any flux on the graph of `edges` (at most one per pair of states).
 pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
     let n = n_states;
-    // Symmetric CSR: (neighbour, edge) per state.
-    let mut ptr = vec![0usize; n + 1];
-    for e in edges {
-        ptr[e.u as usize + 1] += 1;
-        ptr[e.v as usize + 1] += 1;
-    }
-    for f in 0..n {
-        ptr[f + 1] += ptr[f];
-    }
-    let mut fill = ptr.clone();
-    let mut incident = vec![(0u32, 0usize); 2 * edges.len()];
-    for (i, e) in edges.iter().enumerate() {
-        for (a, b) in [(e.u, e.v), (e.v, e.u)] {
-            incident[fill[a as usize]] = (b, i);
-            fill[a as usize] += 1;
-        }
-    }
+    let pairs: Vec<(u32, u32)> = edges.iter().map(|e| (e.u, e.v)).collect();
+    let adjacency = Adjacency::new(n, &pairs);
 
     // BFS forest, roots by decreasing degree: parent edge and depth per state.
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&f| (std::cmp::Reverse(ptr[f + 1] - ptr[f]), f));
+    order.sort_by_key(|&f| (std::cmp::Reverse(adjacency.of(f as u32).len()), f));
     const NONE: usize = usize::MAX;
     let mut parent = vec![NONE; n];
     let mut depth = vec![NONE; n];
@@ -125,11 +110,11 @@ pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
         depth[root] = 0;
         queue.push_back(root);
         while let Some(f) = queue.pop_front() {
-            for &(g, e) in &incident[ptr[f]..ptr[f + 1]] {
+            for &(g, e) in adjacency.of(f as u32) {
                 if depth[g as usize] == NONE {
                     depth[g as usize] = depth[f] + 1;
-                    parent[g as usize] = e;
-                    in_tree[e] = true;
+                    parent[g as usize] = e as usize;
+                    in_tree[e as usize] = true;
                     queue.push_back(g as usize);
                 }
             }
@@ -202,6 +187,48 @@ pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
         edge_sum,
         cycle_sum,
         divergence,
+    }
+}
+
+/// Pairs of states as a symmetric adjacency: the neighbours of `f` with the index of their
+/// pair, ascending by neighbour.
+pub struct Adjacency {
+    ptr: Vec<usize>,
+    entries: Vec<(u32, u32)>,
+}
+
+impl Adjacency {
+    /// The adjacency of `pairs` (each once, in either orientation) on `n` states.
+    pub fn new(n: usize, pairs: &[(u32, u32)]) -> Self {
+        let mut ptr = vec![0usize; n + 1];
+        for &(u, v) in pairs {
+            ptr[u as usize + 1] += 1;
+            ptr[v as usize + 1] += 1;
+        }
+        for f in 0..n {
+            ptr[f + 1] += ptr[f];
+        }
+        let mut fill = ptr.clone();
+        let mut entries = vec![(0, 0); ptr[n]];
+        for (i, &(u, v)) in pairs.iter().enumerate() {
+            for (a, b) in [(u, v), (v, u)] {
+                entries[fill[a as usize]] = (b, i as u32);
+                fill[a as usize] += 1;
+            }
+        }
+        for f in 0..n {
+            entries[ptr[f]..ptr[f + 1]].sort_unstable();
+        }
+        Adjacency { ptr, entries }
+    }
+
+    /// `(neighbour, pair)` of `f`, ascending by neighbour.
+    pub fn of(&self, f: u32) -> &[(u32, u32)] {
+        &self.entries[self.ptr[f as usize]..self.ptr[f as usize + 1]]
+    }
+
+    pub fn adjacent(&self, f: u32, g: u32) -> bool {
+        self.of(f).binary_search_by_key(&g, |&(h, _)| h).is_ok()
     }
 }
 
