@@ -246,7 +246,7 @@ pub fn chordless_squares(graph: &TransitionGraph, limit: usize) -> Squares {
         .reciprocal_pairs()
         .map(|e| (graph.src[e], graph.dst[e]))
         .collect();
-    let r = Adjacency::new(n, &pairs);
+    let r = &Adjacency::new(n, &pairs);
     let mut by_rank: Vec<u32> = (0..n as u32).collect();
     by_rank.sort_by_key(|&f| (r.of(f).len(), f));
     let mut rank = vec![0u32; n];
@@ -287,14 +287,12 @@ pub fn chordless_squares(graph: &TransitionGraph, limit: usize) -> Squares {
                             continue;
                         }
                         let b: Vec<u32> = group.iter().map(|w| w.1).collect();
-                        count += k * (k - 1) / 2 - adjacent_pairs(&r, &b, marked);
-                        for (i, &b1) in b.iter().enumerate() {
-                            for &b2 in &b[i + 1..] {
-                                if listed.len() < limit && !r.adjacent(b1, b2) {
-                                    listed.push([a, b1, c, b2]);
-                                }
-                            }
-                        }
+                        count += k * (k - 1) / 2 - adjacent_pairs(r, &b, marked);
+                        let chordless = b.iter().enumerate().flat_map(|(i, &b1)| {
+                            let others = b[i + 1..].iter().filter(move |&&b2| !r.adjacent(b1, b2));
+                            others.map(move |&b2| [a, b1, c, b2])
+                        });
+                        listed.extend(chordless.take(limit - listed.len()));
                     }
                 }
                 (count, listed)
