@@ -7,7 +7,7 @@ pub mod gpu;
 pub mod tolerance;
 pub mod verify;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
 use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
@@ -63,16 +63,27 @@ pub trait Backend {
     fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>>;
 }
 
-/// The backend for a choice. `Auto` never fails: without a usable hardware GPU it returns the CPU
-/// backend and says why in [`DeviceInfo::reason`]; `Gpu` fails when no adapter can be used.
+/// The backend for a choice. `Gpu` fails with an [`Error::Gpu`](crate::error::Error::Gpu)
+/// naming the fault when no GPU can be used (no adapter, a missing feature, a device, allocation
+/// or shader failure). `Auto` fails only on a bad setting: without a usable GPU it returns the CPU
+/// backend, saying why in [`DeviceInfo::reason`] and, for a fault (not for passing over a
+/// software renderer), in one warning on stderr; a GPU it returns falls back to the CPU itself
+/// when it fails later (see [`gpu`]).
 pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
-    match choice {
-        DeviceChoice::Cpu => Ok(Box::new(cpu::CpuBackend::new("--device cpu was asked for"))),
-        DeviceChoice::Gpu => Ok(Box::new(gpu::GpuBackend::new(DeviceChoice::Gpu)?)),
-        DeviceChoice::Auto => match gpu::GpuBackend::new(DeviceChoice::Auto) {
-            Ok(gpu) => Ok(Box::new(gpu)),
-            Err(Error::Gpu(why)) => Ok(Box::new(cpu::CpuBackend::new(&why))),
-            Err(other) => Err(other),
-        },
+    if choice == DeviceChoice::Cpu {
+        return Ok(Box::new(cpu::CpuBackend::new("--device cpu was asked for")));
+    }
+    let options = gpu::GpuOptions::from_env()?;
+    match (choice, gpu::GpuBackend::open(choice, options)) {
+        (_, Ok(gpu)) => Ok(Box::new(gpu)),
+        (DeviceChoice::Auto, Err(gpu::Unavailable::Declined(why))) => {
+            Ok(Box::new(cpu::CpuBackend::new(&why)))
+        }
+        (DeviceChoice::Auto, Err(gpu::Unavailable::Fault(why))) => {
+            let reason = format!("{why}; --device auto uses the CPU");
+            eprintln!("warning: {reason}");
+            Ok(Box::new(cpu::CpuBackend::new(&reason)))
+        }
+        (_, Err(e)) => Err(e.into()),
     }
 }

@@ -9,7 +9,8 @@
 //! own buffers; per-state arrays must each fit one binding (16.7 M states at 128 MiB).
 
 use super::Precision;
-use super::context::{GpuContext, Pipeline, ScopeError};
+use super::context::{GpuContext, Pipeline};
+use super::fault::Fault;
 use super::shaders::{ITEMS, RUN, WG};
 use crate::error::{Error, Result};
 use crate::fit::problem::ActionProblem;
@@ -255,19 +256,21 @@ impl<'a> Recorder<'a> {
         self.read(&staging, bytes)
     }
 
-    /// Submits, waits, and copies `bytes` bytes out of the mappable `staging` buffer.
+    /// Submits, waits, and copies `bytes` bytes out of the mappable `staging` buffer. A lost
+    /// device, or any error recorded since the last read, is an [`Error::Gpu`].
     fn read(&mut self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let scope = self.ctx.scope();
+        self.ctx.inject_loss();
         self.submit();
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
         });
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
-        scope.close()?;
+        let polled = self.ctx.device.poll(wgpu::PollType::wait_indefinitely());
+        let scoped = scope.close();
+        self.ctx.check()?;
+        scoped.map_err(Error::Gpu)?;
+        polled.map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
         rx.recv()
             .map_err(|_| Error::Gpu("read-back was cancelled".into()))?
             .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
@@ -339,37 +342,18 @@ pub struct ProblemBuffers {
     pub curvature_floor: wgpu::Buffer,
 }
 
-/// Why a problem could not be put on the device.
-pub enum UploadError {
-    /// It does not fit the device's bindings or memory (under `--device auto` the CPU takes over).
-    TooLarge(String),
-    Device(Error),
-}
-
-impl From<UploadError> for Error {
-    fn from(e: UploadError) -> Self {
-        match e {
-            UploadError::TooLarge(m) => Error::Gpu(m),
-            UploadError::Device(e) => e,
-        }
-    }
-}
-
 impl ProblemBuffers {
     /// Uploads `problem`; `max_binding` (bytes) caps every buffer, normally the device's
-    /// `max_storage_buffer_binding_size`.
-    pub fn upload(
-        ctx: &GpuContext,
-        problem: &ActionProblem,
-        max_binding: u64,
-    ) -> std::result::Result<Self, UploadError> {
+    /// `max_storage_buffer_binding_size`. An [`Error::Gpu`] when it does not fit the bindings or
+    /// a buffer cannot be created.
+    pub fn upload(ctx: &GpuContext, problem: &ActionProblem, max_binding: u64) -> Result<Self> {
         let precision = ctx.precision;
         let real = precision.real_bytes();
         let n_states = problem.n_states as u64;
         let n_edges = problem.n_edges() as u64;
         let per_state = Precision::ACC_BYTES.max(real);
         if n_states * per_state > max_binding {
-            return Err(UploadError::TooLarge(format!(
+            return Err(Error::Gpu(format!(
                 "{n_states} states need {} per state array, above the device's {} \
                  storage-binding limit",
                 show_bytes(n_states * per_state),
@@ -379,15 +363,22 @@ impl ProblemBuffers {
         let total = n_edges * (16 + 3 * real) + n_states * (8 * real + Precision::ACC_BYTES + 8);
         let scope = ctx.scope();
         let buffers = Self::create(ctx, problem, max_binding);
-        scope.close().map_err(|e| match e {
-            ScopeError::OutOfMemory(m) => UploadError::TooLarge(format!(
-                "the graph needs about {} of device memory ({} edges, {} states) and the \
-                 device could not allocate it: {m}",
+        let injected = (ctx.fault == Some(Fault::Allocation)).then(|| {
+            storage_zeroed(
+                ctx,
+                "injected fault",
+                ctx.limits.max_buffer_size.saturating_add(4),
+            )
+        });
+        scope.close().map_err(|m| {
+            Error::Gpu(format!(
+                "buffer allocation failed: the graph needs about {} of device memory ({} edges, \
+                 {} states) and the device could not allocate it: {m}{}",
                 show_bytes(total),
                 n_edges,
-                n_states
-            )),
-            other => UploadError::Device(other.into()),
+                n_states,
+                injected.map_or(String::new(), |_| Fault::Allocation.note())
+            ))
         })?;
         Ok(buffers)
     }

@@ -5,12 +5,20 @@
 //! Vulkan before the other APIs. `WGPU_BACKEND` restricts the APIs (e.g. `vulkan`) and
 //! `WGPU_ADAPTER_NAME` the adapter names (case-insensitive substring). The device gets the
 //! adapter's own limits and, of the optional features, only `SHADER_F64` (the one the kernels
-//! use: it selects the f64 precision).
+//! use: it selects the f64 precision); adapters without compute shaders are refused.
+//!
+//! Errors: wgpu reports most errors asynchronously, to an error scope or else to the device's
+//! uncaptured-error handler, whose default panics. Uploads and pipeline creation run inside
+//! [`ErrorScope`]s; the handler installed here records any other error, and a lost device is
+//! recorded by its callback. Each read-back ([`GpuContext::check`]) turns what was recorded into
+//! an [`Error::Gpu`], so every fault ends as an error the backend can act on, never a panic.
 
 use super::Precision;
+use super::fault::Fault;
 use super::shaders::Kernel;
 use crate::error::{Error, Result};
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -21,6 +29,39 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub precision: Precision,
     params_layout: wgpu::BindGroupLayout,
+    /// The fault to inject (tests; see [`super::fault`]).
+    pub fault: Option<Fault>,
+    /// Why the device was lost, once it was.
+    lost: Arc<Mutex<Option<String>>>,
+    /// The first error no scope captured.
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// Why no GPU could be opened.
+#[derive(Debug)]
+pub enum Unavailable {
+    /// A choice, not a fault: `--device auto` passes over software renderers, `--device cpu`
+    /// over every GPU.
+    Declined(String),
+    /// No adapter, a missing feature, or a device, allocation or shader failure.
+    Fault(String),
+}
+
+impl From<Unavailable> for Error {
+    fn from(e: Unavailable) -> Self {
+        match e {
+            Unavailable::Declined(m) | Unavailable::Fault(m) => Error::Gpu(m),
+        }
+    }
+}
+
+impl From<Error> for Unavailable {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Gpu(m) => Unavailable::Fault(m),
+            other => Unavailable::Fault(other.to_string()),
+        }
+    }
 }
 
 /// A compiled kernel: its pipeline and the layout of its storage bindings (group 1; group 0 is
@@ -39,42 +80,56 @@ pub enum Access {
 }
 
 /// Errors raised by wgpu while a scope is open (wgpu reports them per thread, not per call).
+/// The guards are declared in reverse order of their pushes: dropped unpopped, they pop in order.
 pub struct ErrorScope {
     validation: wgpu::ErrorScopeGuard,
+    internal: wgpu::ErrorScopeGuard,
     memory: wgpu::ErrorScopeGuard,
 }
 
-/// What went wrong inside an [`ErrorScope`].
-pub enum ScopeError {
-    OutOfMemory(String),
-    Other(String),
-}
-
 impl ErrorScope {
-    pub fn close(self) -> std::result::Result<(), ScopeError> {
+    /// The first error captured, on one line, its kind first (out-of-memory errors first).
+    pub fn close(self) -> std::result::Result<(), String> {
         let validation = pollster::block_on(self.validation.pop());
+        let internal = pollster::block_on(self.internal.pop());
         let memory = pollster::block_on(self.memory.pop());
-        match (memory, validation) {
-            (Some(e), _) => Err(ScopeError::OutOfMemory(e.to_string())),
-            (None, Some(e)) => Err(ScopeError::Other(e.to_string())),
-            (None, None) => Ok(()),
+        match memory.or(validation).or(internal) {
+            Some(e) => Err(one_line(&e)),
+            None => Ok(()),
         }
     }
 }
 
-impl From<ScopeError> for Error {
-    fn from(e: ScopeError) -> Self {
+/// A wgpu error on one line: its kind, then the first line of each error in its source chain
+/// (wgpu's own text spans several lines, with the WGSL excerpt of a shader error).
+fn one_line(e: &wgpu::Error) -> String {
+    let mut parts = vec![
         match e {
-            ScopeError::OutOfMemory(m) => Error::Gpu(format!("out of device memory: {m}")),
-            ScopeError::Other(m) => Error::Gpu(m),
+            wgpu::Error::OutOfMemory { .. } => "out of memory",
+            wgpu::Error::Validation { .. } => "validation error",
+            wgpu::Error::Internal { .. } => "internal error",
         }
+        .to_string(),
+    ];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) {
+            parts.push(line.to_string());
+        }
+        source = s.source();
     }
+    parts.join(": ")
 }
 
 impl GpuContext {
     /// Opens the best adapter; software renderers only when `allow_software`. `precision`
     /// `None` takes f64 when the adapter has `SHADER_F64`.
-    pub fn open(allow_software: bool, precision: Option<Precision>) -> Result<Self> {
+    pub fn open(
+        allow_software: bool,
+        precision: Option<Precision>,
+        fault: Option<Fault>,
+    ) -> std::result::Result<Self, Unavailable> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
@@ -82,14 +137,28 @@ impl GpuContext {
             let name = name.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&name));
         }
+        if fault == Some(Fault::NoAdapter) {
+            adapters.clear();
+        }
         let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
-        let adapter = &adapters[choose(&infos, allow_software)?];
+        let adapter = &adapters[choose(&infos, allow_software, fault)?];
         let info = adapter.get_info();
+        let mut downlevel = adapter.get_downlevel_capabilities().flags;
+        if fault == Some(Fault::MissingFeature) {
+            downlevel.remove(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+        }
+        if !downlevel.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
+            return Err(Unavailable::Fault(format!(
+                "{} lacks a feature every kernel needs: compute shaders{}",
+                info.name,
+                note(fault, Fault::MissingFeature)
+            )));
+        }
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let precision = match precision {
             Some(Precision::F64) if !has_f64 => {
-                return Err(Error::Gpu(format!(
-                    "{} lacks SHADER_F64, which f64 precision needs",
+                return Err(Unavailable::Fault(format!(
+                    "{} lacks a feature f64 precision needs: SHADER_F64",
                     info.name
                 )));
             }
@@ -108,7 +177,24 @@ impl GpuContext {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| Error::Gpu(format!("cannot open {}: {e}", info.name)))?;
+        .map_err(|e| Unavailable::Fault(format!("cannot open {}: {e}", info.name)))?;
+        let lost = Arc::new(Mutex::new(None));
+        let record = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            let why = match message.as_str() {
+                "" => format!("{reason:?}"),
+                _ => format!("{reason:?}: {message}"),
+            };
+            *record.lock().expect("not poisoned") = Some(why);
+        });
+        let uncaptured = Arc::new(Mutex::new(None));
+        let record = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            record
+                .lock()
+                .expect("not poisoned")
+                .get_or_insert_with(|| one_line(&e));
+        }));
         let params_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("params"),
             entries: &[wgpu::BindGroupLayoutEntry {
@@ -129,7 +215,31 @@ impl GpuContext {
             limits,
             precision,
             params_layout,
+            fault,
+            lost,
+            uncaptured,
         })
+    }
+
+    /// Under `DETBAL_GPU_FAULT=device-lost`, loses the device (called before each read-back).
+    pub fn inject_loss(&self) {
+        if self.fault == Some(Fault::DeviceLost) {
+            self.device.destroy();
+        }
+    }
+
+    /// An [`Error::Gpu`] when the device was lost or an error escaped every scope.
+    pub fn check(&self) -> Result<()> {
+        if let Some(why) = self.lost.lock().expect("not poisoned").as_ref() {
+            return Err(Error::Gpu(format!(
+                "the GPU device was lost ({why}){}",
+                note(self.fault, Fault::DeviceLost)
+            )));
+        }
+        match self.uncaptured.lock().expect("not poisoned").as_ref() {
+            Some(why) => Err(Error::Gpu(why.clone())),
+            None => Ok(()),
+        }
     }
 
     /// `"<name> (<API>, <device type>)"`.
@@ -143,8 +253,13 @@ impl GpuContext {
     /// Starts capturing this thread's wgpu errors.
     pub fn scope(&self) -> ErrorScope {
         let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        ErrorScope { validation, memory }
+        ErrorScope {
+            validation,
+            internal,
+            memory,
+        }
     }
 
     pub fn params_layout(&self) -> &wgpu::BindGroupLayout {
@@ -189,11 +304,15 @@ impl GpuContext {
                 bind_group_layouts: &[Some(&self.params_layout), Some(&layout)],
                 immediate_size: 0,
             });
+        let mut source = kernel.source(self.precision);
+        if self.fault == Some(Fault::Shader) {
+            source.push_str("\nfn injected_fault( {\n");
+        }
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.stem),
-                source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source(self.precision))),
+                source: wgpu::ShaderSource::Wgsl(Cow::Owned(source)),
             });
         let pipeline = self
             .device
@@ -208,9 +327,14 @@ impl GpuContext {
                 },
                 cache: None,
             });
-        scope
-            .close()
-            .map_err(|e| Error::Gpu(format!("kernel {}: {}", kernel.stem, Error::from(e))))?;
+        scope.close().map_err(|e| {
+            Error::Gpu(format!(
+                "cannot compile kernel {} (shader or pipeline rejected): {}{}",
+                kernel.stem,
+                e,
+                note(self.fault, Fault::Shader)
+            ))
+        })?;
         Ok(Pipeline {
             name: kernel.stem,
             pipeline,
@@ -219,9 +343,22 @@ impl GpuContext {
     }
 }
 
-/// Index of the adapter to use: hardware before software, Vulkan before other APIs; an
-/// [`Error::Gpu`] saying why when there is none (or only software ones and `!allow_software`).
-fn choose(adapters: &[wgpu::AdapterInfo], allow_software: bool) -> Result<usize> {
+/// `fault`'s note when it is `injected`, else nothing.
+fn note(injected: Option<Fault>, fault: Fault) -> String {
+    if injected == Some(fault) {
+        fault.note()
+    } else {
+        String::new()
+    }
+}
+
+/// Index of the adapter to use: hardware before software, Vulkan before other APIs; why not
+/// when there is none (or only software ones and `!allow_software`).
+fn choose(
+    adapters: &[wgpu::AdapterInfo],
+    allow_software: bool,
+    fault: Option<Fault>,
+) -> std::result::Result<usize, Unavailable> {
     let best = (0..adapters.len()).min_by_key(|&i| {
         let a = &adapters[i];
         (
@@ -230,14 +367,14 @@ fn choose(adapters: &[wgpu::AdapterInfo], allow_software: bool) -> Result<usize>
         )
     });
     let Some(best) = best else {
-        return Err(Error::Gpu(
+        return Err(Unavailable::Fault(format!(
             "no GPU adapter found (this build supports Vulkan, Metal and DX12); on Linux, \
-             `apt-get install mesa-vulkan-drivers` provides lavapipe, a software GPU"
-                .into(),
-        ));
+             `apt-get install mesa-vulkan-drivers` provides lavapipe, a software GPU{}",
+            note(fault, Fault::NoAdapter)
+        )));
     };
     if !allow_software && adapters[best].device_type == wgpu::DeviceType::Cpu {
-        return Err(Error::Gpu(format!(
+        return Err(Unavailable::Declined(format!(
             "no hardware GPU adapter found (only {}, a software renderer); pass --device gpu \
              to use it",
             adapters[best].name
@@ -298,14 +435,15 @@ mod tests {
             adapter("igpu-dx12", IntegratedGpu, Dx12),
             adapter("igpu-vk", IntegratedGpu, Vulkan),
         ];
-        assert_eq!(choose(&list, false).unwrap(), 2);
-        assert_eq!(choose(&list[..1], true).unwrap(), 0);
+        assert_eq!(choose(&list, false, None).unwrap(), 2);
+        assert_eq!(choose(&list[..1], true, None).unwrap(), 0);
     }
 
     #[test]
     fn auto_refuses_software_renderers_and_says_why() {
         use wgpu::{Backend::*, DeviceType::*};
-        let Err(Error::Gpu(why)) = choose(&[adapter("llvmpipe (LLVM 15)", Cpu, Vulkan)], false)
+        let Err(Unavailable::Declined(why)) =
+            choose(&[adapter("llvmpipe (LLVM 15)", Cpu, Vulkan)], false, None)
         else {
             panic!("a software renderer was accepted");
         };
@@ -314,7 +452,7 @@ mod tests {
             "no hardware GPU adapter found (only llvmpipe (LLVM 15), a software renderer); \
              pass --device gpu to use it"
         );
-        let Err(Error::Gpu(why)) = choose(&[], true) else {
+        let Err(Unavailable::Fault(why)) = choose(&[], true, None) else {
             panic!("no adapter was accepted");
         };
         assert!(why.starts_with("no GPU adapter found"), "{why}");

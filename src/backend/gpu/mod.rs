@@ -19,8 +19,12 @@
 //!   Per-state gradients are good to ~1e-6 of the incident weight; see
 //!   [`crate::backend::tolerance`].
 //!
-//! `--device auto` takes only hardware adapters; under it a graph too large for the device is
-//! fitted on the CPU instead, with one message on stderr and [`DeviceInfo`] saying so.
+//! `--device auto` takes only hardware adapters. Under it any GPU failure during a kernel (a lost
+//! device, a failed allocation, an error a scope or the device's handler caught, a graph too large
+//! for the device) reruns that kernel on the CPU, and every later one too, with one warning on
+//! stderr and [`DeviceInfo`] saying why; under `--device gpu` it is an [`Error::Gpu`]. Failures
+//! while opening the device are handled by [`crate::backend::select`]. [`fault`] injects each
+//! kind of failure for tests.
 //!
 //! ```no_run
 //! use detbal::backend::{Backend, DeviceChoice, gpu::GpuBackend};
@@ -35,6 +39,7 @@
 mod buffers;
 mod context;
 mod edge_action;
+pub mod fault;
 mod gather_gradient;
 mod reciprocal_triangles;
 mod reduce;
@@ -48,8 +53,9 @@ use crate::error::{Error, Result};
 use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
-use buffers::{ProblemBuffers, Recorder, UploadError};
+use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
+pub use context::Unavailable;
 use std::sync::OnceLock;
 use vector_ops::VectorOp;
 
@@ -135,8 +141,10 @@ pub struct GpuOptions {
 }
 
 impl GpuOptions {
-    /// Reads `DETBAL_GPU_PRECISION` (`f32`, `f64` or `auto`).
+    /// Reads `DETBAL_GPU_PRECISION` (`f32`, `f64` or `auto`), and checks the testing switches
+    /// of [`fault`] (which [`GpuBackend::open`] reads).
     pub fn from_env() -> Result<Self> {
+        fault::switches()?;
         let precision = match std::env::var("DETBAL_GPU_PRECISION").as_deref() {
             Err(_) | Ok("auto") | Ok("") => None,
             Ok("f64") => Some(Precision::F64),
@@ -167,9 +175,9 @@ pub struct GpuBackend {
     kernels: Kernels,
     info: DeviceInfo,
     max_binding: u64,
-    /// Under `--device auto`: the backend for graphs too large for the device.
+    /// Under `--device auto`: the backend that takes over when the GPU fails.
     fallback: Option<CpuBackend>,
-    /// Set when `fallback` was used.
+    /// Set when `fallback` took over, for the rest of the run.
     fell_back: OnceLock<DeviceInfo>,
 }
 
@@ -181,12 +189,28 @@ impl GpuBackend {
     }
 
     pub fn with_options(choice: DeviceChoice, options: GpuOptions) -> Result<Self> {
+        Ok(Self::open(choice, options)?)
+    }
+
+    /// Like [`GpuBackend::with_options`], telling a fault from `--device auto` passing over a
+    /// software renderer; applies the testing switches of [`fault`].
+    pub fn open(
+        choice: DeviceChoice,
+        options: GpuOptions,
+    ) -> std::result::Result<Self, Unavailable> {
+        let switches = fault::switches()?;
         let (allow_software, why) = match choice {
-            DeviceChoice::Cpu => return Err(Error::Gpu("--device cpu was asked for".into())),
+            DeviceChoice::Cpu => {
+                return Err(Unavailable::Declined("--device cpu was asked for".into()));
+            }
             DeviceChoice::Gpu => (true, "--device gpu was asked for"),
+            DeviceChoice::Auto if switches.auto_takes_software => (
+                true,
+                "--device auto found a GPU (software ones allowed by DETBAL_ALLOW_SOFTWARE_GPU)",
+            ),
             DeviceChoice::Auto => (false, "--device auto found a hardware GPU"),
         };
-        let mut ctx = GpuContext::open(allow_software, options.precision)?;
+        let mut ctx = GpuContext::open(allow_software, options.precision, switches.fault)?;
         let grid = &mut ctx.limits.max_compute_workgroups_per_dimension;
         *grid = options
             .max_workgroups_per_dimension
@@ -228,20 +252,27 @@ impl GpuBackend {
     /// Uploads `problem` and returns the optimiser's vector space over it (the action and its
     /// gradient stay on the device; see [`GpuSpace`]).
     pub fn space(&self, problem: &ActionProblem) -> Result<GpuSpace<'_>> {
-        Ok(GpuSpace::new(self, problem)?)
+        GpuSpace::new(self, problem)
     }
 
-    /// The GPU space for `problem`, or the CPU fallback when it is too large under `--device auto`.
-    fn runner(&self, problem: &ActionProblem) -> Result<Runner<'_>> {
-        match GpuSpace::new(self, problem) {
-            Ok(space) => Ok(Runner::Gpu(Box::new(space))),
-            Err(UploadError::TooLarge(why)) => Ok(Runner::Cpu(self.fall_back(why)?)),
-            Err(e) => Err(e.into()),
+    /// Runs a kernel: `on_gpu`, or under `--device auto` `on_cpu` when `on_gpu` fails with an
+    /// [`Error::Gpu`] or the CPU already took over. Errors of other kinds pass through.
+    fn run<T>(
+        &self,
+        on_gpu: impl FnOnce() -> Result<T>,
+        on_cpu: impl FnOnce(&CpuBackend) -> Result<T>,
+    ) -> Result<T> {
+        if let (Some(cpu), Some(_)) = (&self.fallback, self.fell_back.get()) {
+            return on_cpu(cpu);
+        }
+        match on_gpu() {
+            Err(Error::Gpu(why)) => on_cpu(self.fall_back(why)?),
+            other => other,
         }
     }
 
-    /// The CPU backend for an input the device cannot take (`why`) under `--device auto`,
-    /// recorded once in [`Backend::info`]; an [`Error::Gpu`] otherwise.
+    /// The CPU backend after a GPU failure (`why`) under `--device auto`, recorded once in
+    /// [`Backend::info`] and said once on stderr; an [`Error::Gpu`] otherwise.
     fn fall_back(&self, why: String) -> Result<&CpuBackend> {
         let Some(cpu) = &self.fallback else {
             return Err(Error::Gpu(why));
@@ -262,11 +293,6 @@ impl GpuBackend {
     }
 }
 
-enum Runner<'a> {
-    Gpu(Box<GpuSpace<'a>>),
-    Cpu(&'a CpuBackend),
-}
-
 impl Backend for GpuBackend {
     fn info(&self) -> &DeviceInfo {
         self.fell_back.get().unwrap_or(&self.info)
@@ -274,17 +300,17 @@ impl Backend for GpuBackend {
 
     /// Uploads the problem on every call (an optimiser keeps it resident in a [`GpuSpace`]).
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
-        let mut space = match self.runner(problem)? {
-            Runner::Gpu(space) => space,
-            Runner::Cpu(cpu) => return cpu.edge_action(problem, v),
+        let on_gpu = || {
+            let mut space = self.space(problem)?;
+            let x = space.upload(v)?;
+            let mut grad = space.zeros()?;
+            let value = space.value_grad(&x, &mut grad)?;
+            Ok(ActionEval {
+                value,
+                gradient: space.download(&grad)?,
+            })
         };
-        let x = space.upload(v)?;
-        let mut grad = space.zeros()?;
-        let value = space.value_grad(&x, &mut grad)?;
-        Ok(ActionEval {
-            value,
-            gradient: space.download(&grad)?,
-        })
+        self.run(on_gpu, |cpu| cpu.edge_action(problem, v))
     }
 
     fn minimize_action(
@@ -293,20 +319,19 @@ impl Backend for GpuBackend {
         v0: &[f64],
         opts: &LbfgsOptions,
     ) -> Result<LbfgsOutcome> {
-        match self.runner(problem)? {
-            Runner::Gpu(mut space) => lbfgs::minimize(&mut *space, v0, opts),
-            Runner::Cpu(cpu) => cpu.minimize_action(problem, v0, opts),
-        }
+        self.run(
+            || lbfgs::minimize(&mut self.space(problem)?, v0, opts),
+            |cpu| cpu.minimize_action(problem, v0, opts),
+        )
     }
 
     fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>> {
-        let oriented = OrientedReciprocal::new(graph);
-        let kernel = &self.kernels.reciprocal_triangles;
-        match kernel.run(&self.ctx, &oriented, self.max_binding) {
-            Ok(triangles) => Ok(triangles),
-            Err(UploadError::TooLarge(why)) => self.fall_back(why)?.reciprocal_triangles(graph),
-            Err(e) => Err(e.into()),
-        }
+        let on_gpu = || {
+            let oriented = OrientedReciprocal::new(graph);
+            let kernel = &self.kernels.reciprocal_triangles;
+            kernel.run(&self.ctx, &oriented, self.max_binding)
+        };
+        self.run(on_gpu, |cpu| cpu.reciprocal_triangles(graph))
     }
 }
 
@@ -326,7 +351,7 @@ pub struct GpuSpace<'a> {
 }
 
 impl<'a> GpuSpace<'a> {
-    fn new(backend: &'a GpuBackend, problem: &ActionProblem) -> Result<Self, UploadError> {
+    fn new(backend: &'a GpuBackend, problem: &ActionProblem) -> Result<Self> {
         let buffers = ProblemBuffers::upload(&backend.ctx, problem, backend.max_binding)?;
         let max_items = buffers.n_states.max(buffers.n_partials);
         let ctx = &backend.ctx;

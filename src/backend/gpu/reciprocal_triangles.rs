@@ -12,12 +12,12 @@
 //! triangles must fit a u32 (offsets are u32). The output is read back in batches of one
 //! binding (12 B per triangle), one write dispatch per batch.
 
-use super::buffers::{Params, Recorder, UploadError, groups_for, show_bytes};
+use super::buffers::{Params, Recorder, groups_for, show_bytes};
 use super::buffers::{storage_init, storage_zeroed};
-use super::context::{Access, GpuContext, Pipeline, ScopeError};
+use super::context::{Access, GpuContext, Pipeline};
 use super::shaders::{self, ITEMS, MERGE_STEPS, WG};
 use crate::backend::cpu::reciprocal_triangles::OrientedReciprocal;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Entries one scan workgroup owns.
 const BLOCK: u32 = ITEMS * WG;
@@ -52,13 +52,14 @@ impl ReciprocalTriangles {
     }
 
     /// Every reciprocal triangle of `r`, in the canonical order. `max_binding` (bytes) caps
-    /// every buffer. [`UploadError::TooLarge`] when the graph exceeds a limit of the module docs.
+    /// every buffer. An [`Error::Gpu`] when the graph exceeds a limit of the module docs or the
+    /// device fails.
     pub fn run(
         &self,
         ctx: &GpuContext,
         r: &OrientedReciprocal,
         max_binding: u64,
-    ) -> std::result::Result<Vec<[u32; 3]>, UploadError> {
+    ) -> Result<Vec<[u32; 3]>> {
         let m = r.n_edges();
         if m == 0 {
             return Ok(Vec::new());
@@ -77,9 +78,7 @@ impl ReciprocalTriangles {
         let group = self.count.bind(ctx, &[&ptr, &adj, &src, &offsets]);
         rec.dispatch(&self.count, &group, Params::new(m), groups_for(m, WG));
         self.exclusive_scan(&mut rec, &offsets, m + 1);
-        let total = rec
-            .download_bytes(&offsets, 4 * u64::from(m), 4)
-            .map_err(UploadError::Device)?;
+        let total = rec.download_bytes(&offsets, 4 * u64::from(m), 4)?;
         let total = u32::from_le_bytes(total.try_into().expect("4 bytes"));
 
         let batch = (max_binding / TRIANGLE_BYTES).clamp(1, u64::from(total.max(1)));
@@ -96,9 +95,7 @@ impl ReciprocalTriangles {
                 ..Params::new(m)
             };
             rec.dispatch(&self.write, &group, params, groups_for(m, WG));
-            let raw = rec
-                .download_bytes(&output, 0, TRIANGLE_BYTES * (hi - lo))
-                .map_err(UploadError::Device)?;
+            let raw = rec.download_bytes(&output, 0, TRIANGLE_BYTES * (hi - lo))?;
             let words: &[u32] = bytemuck::cast_slice(&raw);
             triangles.extend(words.chunks_exact(3).map(|t| [t[0], t[1], t[2]]));
         }
@@ -139,18 +136,15 @@ impl ReciprocalTriangles {
     }
 }
 
-fn out_of_memory(e: ScopeError) -> UploadError {
-    match e {
-        ScopeError::OutOfMemory(why) => UploadError::TooLarge(format!(
-            "the reciprocal triangles do not fit the device's memory: {why}"
-        )),
-        other => UploadError::Device(other.into()),
-    }
+fn out_of_memory(why: String) -> Error {
+    Error::Gpu(format!(
+        "buffer allocation failed: the reciprocal triangles do not fit the device's memory: {why}"
+    ))
 }
 
 /// The limits of the module docs, checked before anything is uploaded.
-fn check_limits(r: &OrientedReciprocal, max_binding: u64) -> std::result::Result<(), UploadError> {
-    let too_large = |why: String| Err(UploadError::TooLarge(why));
+fn check_limits(r: &OrientedReciprocal, max_binding: u64) -> Result<()> {
+    let too_large = |why: String| Err(Error::Gpu(why));
     let largest = 4 * (r.n_edges().max(r.ptr.len() - 1) as u64 + 1);
     if largest > max_binding {
         return too_large(format!(

@@ -1,0 +1,187 @@
+//! GPU faults, injected with `DETBAL_GPU_FAULT` (src/backend/gpu/fault.rs), through the `detbal`
+//! binary on data/sample.parquet: under `--device auto` one warning naming the fault and the
+//! analysis on the CPU (exit 0, report.json's `device` says so); under `--device gpu` exit 1 with
+//! a message naming the fault, never a panic. `DETBAL_ALLOW_SOFTWARE_GPU=1` lets `--device auto`
+//! open lavapipe, so that the faults after the adapter's choice happen under it too.
+//!
+//! Without a GPU adapter the tests print a SKIP line and pass, unless `REQUIRE_GPU=1`:
+//! `XDG_RUNTIME_DIR=/tmp WGPU_BACKEND=vulkan REQUIRE_GPU=1 cargo test --release --test gpu_faults`.
+
+use detbal::backend::DeviceChoice;
+use detbal::backend::gpu::{GpuBackend, GpuOptions};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+/// Whether a GPU adapter can be opened; `false` after a SKIP line (a failure when
+/// `REQUIRE_GPU=1`).
+fn have_gpu(test: &str) -> bool {
+    static OPENED: OnceLock<Result<(), String>> = OnceLock::new();
+    let opened = OPENED.get_or_init(|| {
+        GpuBackend::with_options(DeviceChoice::Gpu, GpuOptions::default())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+    match opened {
+        Ok(()) => true,
+        Err(why) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("REQUIRE_GPU=1 but no GPU backend can be opened: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIP {test}: {why}");
+            false
+        }
+    }
+}
+
+/// `detbal analyze data/sample.parquet -o out --device device --quiet` with `fault` injected.
+fn analyze(out: &Path, device: &str, fault: &str) -> Output {
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/sample.parquet");
+    std::process::Command::new(env!("CARGO_BIN_EXE_detbal"))
+        .arg("analyze")
+        .arg(sample)
+        .arg("-o")
+        .arg(out)
+        .args(["--device", device, "--quiet"])
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .env("WGPU_BACKEND", "vulkan")
+        .env("DETBAL_ALLOW_SOFTWARE_GPU", "1")
+        .env("DETBAL_GPU_FAULT", fault)
+        .output()
+        .expect("detbal runs")
+}
+
+fn report_device(out: &Path) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    report["device"].clone()
+}
+
+/// `--device auto`: exit 0, exactly one warning, naming the fault (`says`), and the CPU in the
+/// report with the same reason.
+fn auto_falls_back(fault: &str, says: &str) {
+    if !have_gpu(&format!("{fault} under auto")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = analyze(dir.path(), "auto", fault);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let injected = format!("DETBAL_GPU_FAULT={fault}");
+    assert!(
+        warnings[0].contains(says) && warnings[0].contains(&injected),
+        "{}",
+        warnings[0]
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let device = report_device(dir.path());
+    assert_eq!(device["backend"], "cpu", "{device}");
+    let reason = device["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(says) && reason.contains("--device auto"),
+        "{reason}"
+    );
+}
+
+/// `--device gpu`: exit 1 with an error naming the fault (`says`), no panic.
+fn gpu_fails(fault: &str, says: &str) {
+    if !have_gpu(&format!("{fault} under gpu")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = analyze(dir.path(), "gpu", fault);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: GPU backend: "), "{stderr}");
+    assert!(
+        stderr.contains(says) && stderr.contains(&format!("DETBAL_GPU_FAULT={fault}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+const NO_ADAPTER: &str = "no GPU adapter found";
+const MISSING_FEATURE: &str = "lacks a feature every kernel needs: compute shaders";
+const DEVICE_LOST: &str = "the GPU device was lost";
+const ALLOCATION: &str = "buffer allocation failed";
+const SHADER: &str = "cannot compile kernel edge_action";
+
+#[test]
+fn no_adapter_under_auto_falls_back() {
+    auto_falls_back("no-adapter", NO_ADAPTER);
+}
+
+#[test]
+fn no_adapter_under_gpu_is_an_error() {
+    gpu_fails("no-adapter", NO_ADAPTER);
+}
+
+#[test]
+fn missing_feature_under_auto_falls_back() {
+    auto_falls_back("missing-feature", MISSING_FEATURE);
+}
+
+#[test]
+fn missing_feature_under_gpu_is_an_error() {
+    gpu_fails("missing-feature", MISSING_FEATURE);
+}
+
+#[test]
+fn device_lost_under_auto_falls_back() {
+    auto_falls_back("device-lost", DEVICE_LOST);
+}
+
+#[test]
+fn device_lost_under_gpu_is_an_error() {
+    gpu_fails("device-lost", DEVICE_LOST);
+}
+
+#[test]
+fn allocation_under_auto_falls_back() {
+    auto_falls_back("allocation", ALLOCATION);
+}
+
+#[test]
+fn allocation_under_gpu_is_an_error() {
+    gpu_fails("allocation", ALLOCATION);
+}
+
+#[test]
+fn shader_under_auto_falls_back() {
+    auto_falls_back("shader", SHADER);
+}
+
+#[test]
+fn shader_under_gpu_is_an_error() {
+    gpu_fails("shader", SHADER);
+}
+
+#[test]
+fn without_a_fault_auto_runs_on_the_gpu_without_a_warning() {
+    if !have_gpu("no fault under auto") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = analyze(dir.path(), "auto", "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning:"), "{stderr}");
+    assert_eq!(report_device(dir.path())["backend"], "gpu");
+}
+
+#[test]
+fn an_unknown_fault_is_a_settings_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = analyze(dir.path(), "auto", "meteor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("DETBAL_GPU_FAULT is \"meteor\""),
+        "{stderr}"
+    );
+}
