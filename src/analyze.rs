@@ -52,7 +52,10 @@ pub struct Timings {
     pub load: f64,
     pub fit: f64,
     pub pairs: f64,
+    /// Cycle enumeration and tests.
     pub cycles: f64,
+    /// Schnakenberg decomposition and entropy production.
+    pub fluxes: f64,
     pub total: f64,
 }
 
@@ -117,8 +120,10 @@ pub fn analyze_graph(
     let (triangles, cycle_test) = cycles::cycle_test(&graph, backend, &settings.cycles)?;
     let squares = (settings.cycles.max_len >= 4)
         .then(|| cycles::chordless_squares(&graph, cycles::LISTED_SQUARES));
-    let decomposition = schnakenberg::empirical(&graph);
     timings.cycles = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let decomposition = schnakenberg::empirical(&graph);
+    timings.fluxes = t.elapsed().as_secs_f64();
     let entropy = entropy::entropy_production(&graph, &decomposition);
     let verification = if settings.verify {
         Some(verify_kernels(
