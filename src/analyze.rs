@@ -133,7 +133,7 @@ pub fn analyze_graph(
         None
     };
     timings.total = start.elapsed().as_secs_f64();
-    Ok(Analysis {
+    let analysis = Analysis {
         settings: settings.clone(),
         input,
         graph,
@@ -149,7 +149,91 @@ pub fn analyze_graph(
         fundamental_cycles: decomposition.cycles,
         verification,
         timings,
-    })
+    };
+    check_finite(&analysis)?;
+    Ok(analysis)
+}
+
+/// Every number that reaches a report must be finite: a NaN or infinity is an error naming the
+/// quantity, never a silent `null` in report.json or a NaN in a table.
+fn check_finite(a: &Analysis) -> Result<()> {
+    let optional = |x: Option<f64>| x.unwrap_or(0.0);
+    let mut scalars: Vec<(&str, f64)> = vec![
+        ("fit.action", a.fit.action),
+        ("fit.grad_norm", a.fit.grad_norm),
+        ("pairs.pearson_r", optional(a.pair_test.pearson_r)),
+        (
+            "pairs.chi2_ndf_reference",
+            optional(a.pair_test.chi2_ndf_reference),
+        ),
+        ("pairs.chi2", a.pair_test.chi2),
+        ("pairs.p_value", optional(a.pair_test.p_value)),
+        ("pairs.slope", optional(a.pair_test.slope)),
+        (
+            "cycles.chi2_ndf_reference",
+            optional(a.cycle_test.chi2_ndf_reference),
+        ),
+        ("cycles.chi2", a.cycle_test.chi2),
+        ("cycles.p_value", optional(a.cycle_test.p_value)),
+        (
+            "entropy_production.nats_per_transition",
+            a.entropy.nats_per_transition,
+        ),
+        (
+            "entropy_production.cycle_sum_nats_per_transition",
+            a.entropy.cycle_sum_nats_per_transition,
+        ),
+        (
+            "entropy_production.flux_divergence",
+            a.entropy.flux_divergence,
+        ),
+    ];
+    scalars.extend(
+        a.pair_test
+            .slope_ci
+            .iter()
+            .flatten()
+            .map(|&x| ("pairs.slope_ci", x)),
+    );
+    let potentials = a
+        .potential
+        .value
+        .iter()
+        .flatten()
+        .map(|&x| ("potentials.parquet: potential", x));
+    let pairs = a.pairs.iter().flat_map(|p| {
+        [
+            ("pairs.parquet: log_ratio", p.x),
+            ("pairs.parquet: potential_difference", p.y),
+            ("pairs.parquet: sigma", p.sigma),
+        ]
+    });
+    let triangles = a.triangles.iter().flat_map(|t| {
+        [
+            ("cycles.parquet: affinity", t.affinity),
+            ("cycles.parquet: z", t.z),
+            ("cycles.parquet: p_value", t.p_value),
+        ]
+    });
+    let fluxes = a.fundamental_cycles.iter().flat_map(|c| {
+        [
+            ("fundamental_cycles.parquet: affinity", c.affinity),
+            ("fundamental_cycles.parquet: flux", c.flux),
+        ]
+    });
+    match scalars
+        .into_iter()
+        .chain(potentials)
+        .chain(pairs)
+        .chain(triangles)
+        .chain(fluxes)
+        .find(|(_, x)| !x.is_finite())
+    {
+        Some((name, x)) => Err(Error::Numerical(format!(
+            "{name} is {x}; no report is written"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `--verify`: every kernel on the analysis' backend (a GPU) and on the CPU, at the fitted point;
@@ -185,4 +269,44 @@ fn verify_kernels(
         ok: differ == 0,
     });
     Ok(deviations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphBuilder;
+
+    #[test]
+    fn a_non_finite_number_is_an_error_naming_it() {
+        let mut b = GraphBuilder::default();
+        let s: Vec<u32> = ["a", "b", "c"].iter().map(|n| b.intern(n)).collect();
+        for (row, &(f, g, n)) in [
+            (0, 1, 4),
+            (1, 0, 2),
+            (1, 2, 3),
+            (2, 1, 3),
+            (2, 0, 5),
+            (0, 2, 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            b.add(s[f], s[g], n, row as u64).unwrap();
+        }
+        let cpu = CpuBackend::new("test");
+        let settings = AnalyzeSettings::default();
+        let mut a = analyze_graph(
+            b.finish(),
+            InputSummary::default(),
+            &cpu,
+            &settings,
+            0.0,
+            Instant::now(),
+        )
+        .unwrap();
+        assert!(check_finite(&a).is_ok());
+        a.triangles[0].z = f64::NAN;
+        let err = check_finite(&a).unwrap_err().to_string();
+        assert!(err.contains("cycles.parquet: z is NaN"), "{err}");
+    }
 }
