@@ -608,17 +608,9 @@ fn time_text(seconds: f64) -> String {
 
 /// Writes the rows as a JSON array to `path`, through a temporary file and a rename.
 pub fn write_json(rows: &[Row], path: &Path) -> Result<()> {
-    let fail = |e: std::io::Error| Error::Write {
-        path: path.into(),
-        message: e.to_string(),
-    };
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
     let json = serde_json::to_vec_pretty(rows).expect("rows serialise");
-    std::fs::write(&temporary, json).map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        fail(e)
+    crate::report::atomic::write_atomic(path, |mut f| {
+        std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
     })
 }
 

@@ -46,9 +46,12 @@ pub struct AnalyzeArgs {
     /// Input files, directories or glob patterns (together one dataset).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output directory.
+    /// Output directory, replaced as a whole once every file is written.
     #[arg(short, long, default_value = "detbal-out")]
     pub output: PathBuf,
+    /// Replace the output directory even when it is not empty and not a detbal output.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
     #[arg(long, default_value = "source")]

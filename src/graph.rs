@@ -30,6 +30,9 @@ pub struct GraphBuilder {
     ids: FxHashMap<Box<str>, u32>,
     tallies: FxHashMap<u64, Tally>,
     rows: u64,
+    /// Sum of every count added: checked, so that no later sum of counts (`N(f)`, totals) can
+    /// overflow.
+    total: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -57,20 +60,22 @@ impl GraphBuilder {
     }
 
     /// Adds `count` transitions `source → target` read at global row index `row` (rows order the
-    /// states as the reference does). Fails only when a count sum would overflow `u64`.
+    /// states as the reference does). Fails only when the sum of all counts would overflow `u64`
+    /// (then every partial sum, per pair or per state, fits); the message names the pair.
     pub fn add(&mut self, source: u32, target: u32, count: u64, row: u64) -> Result<()> {
+        self.total = self.total.checked_add(count).ok_or_else(|| {
+            Error::Numerical(format!(
+                "adding {count} transitions {} → {} takes the total count past 2^64 − 1",
+                self.names[source as usize], self.names[target as usize]
+            ))
+        })?;
         self.rows += 1;
         let key = (u64::from(source) << 32) | u64::from(target);
         let tally = self.tallies.entry(key).or_insert(Tally {
             count: 0,
             first_row: row,
         });
-        tally.count = tally.count.checked_add(count).ok_or_else(|| {
-            Error::Numerical(format!(
-                "the count of transitions {} → {} exceeds 2^64",
-                self.names[source as usize], self.names[target as usize]
-            ))
-        })?;
+        tally.count += count;
         tally.first_row = tally.first_row.min(row);
         Ok(())
     }
@@ -418,5 +423,11 @@ mod tests {
         let (a, c) = (b.intern("a"), b.intern("c"));
         b.add(a, c, u64::MAX, 0).unwrap();
         assert!(b.add(a, c, 1, 1).is_err());
+        // Sums over different pairs too (N(a) here), before they reach `finish`.
+        let mut b = GraphBuilder::default();
+        let (a, c, d) = (b.intern("a"), b.intern("c"), b.intern("d"));
+        b.add(a, c, u64::MAX - 1, 0).unwrap();
+        let message = b.add(a, d, 2, 1).unwrap_err().to_string();
+        assert!(message.contains("a → d"), "{message}");
     }
 }

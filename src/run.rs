@@ -23,7 +23,7 @@ pub fn run(command: Command) -> Result<u8> {
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     let settings = analyze_settings(args)?;
     let analysis = analyze(&args.inputs, &settings)?;
-    report::write_outputs(&analysis, &args.output)?;
+    report::write_outputs(&analysis, &args.output, args.force)?;
     if args.json {
         println!(
             "{}",

@@ -1,17 +1,24 @@
-//! Bad inputs: each gives an error (never a panic) whose message names the file and where in it
-//! the problem is (column, row group, line or record).
+//! Bad inputs through the `detbal` binary, one test per kind: each gives exit code 1 and one
+//! `error: ` message (never a panic) that names the file, where in it the problem is (row group,
+//! row, line, column or record) and what was expected; no output directory is created. Inputs
+//! that look odd but are valid (huge counts, megabyte state names, dropped null states) are
+//! analysed, and every dropped row is counted.
 
-use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray};
+mod common;
+
+use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array};
 use arrow::record_batch::RecordBatch;
-use detbal::io::{LoadOptions, load};
+use common::{assert_error, detbal, report, text};
 use parquet::arrow::ArrowWriter;
-use std::path::{Path, PathBuf};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::properties::WriterProperties;
+use std::path::Path;
 use std::sync::Arc;
 
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, props: Option<WriterProperties>) {
     let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let mut writer =
-        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), props).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 }
@@ -20,72 +27,180 @@ fn strings(values: &[Option<&str>]) -> ArrayRef {
     Arc::new(StringArray::from(values.to_vec()))
 }
 
-/// A two-row transition log `a → b`, `b → a` with extra columns.
+/// A transition log `a → b`, `b → a` with extra columns.
 fn log_with(path: &Path, extra: Vec<(&str, ArrayRef)>) {
     let mut columns = vec![
         ("source", strings(&[Some("a"), Some("b")])),
         ("target", strings(&[Some("b"), Some("a")])),
     ];
     columns.extend(extra);
-    write_parquet(path, columns);
+    write_parquet(path, columns, None);
 }
 
-/// The message of loading `inputs` with `opts`, which must fail; it must name every `expected`.
-fn error_with(inputs: &[PathBuf], opts: &LoadOptions, expected: &[&str]) -> String {
-    let message = load(inputs, opts)
-        .map(|_| ())
-        .expect_err("the input should be rejected")
-        .to_string();
-    println!("{message}\n");
-    for part in expected {
-        assert!(
-            message.contains(part),
-            "{part:?} missing from the message:\n{message}"
-        );
-    }
-    message
+/// Runs `detbal analyze INPUTS --device cpu -o OUT EXTRA`.
+fn analyze(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["analyze"];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--device", "cpu", "-o", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    detbal(&args, &[])
 }
 
-fn error(path: &Path, expected: &[&str]) -> String {
-    let name = path.file_name().unwrap().to_str().unwrap();
-    let mut all = vec![name];
-    all.extend_from_slice(expected);
-    error_with(&[path.to_owned()], &LoadOptions::default(), &all)
+/// Analyses `inputs`, which must fail as [`assert_error`] says, with a message naming each of
+/// `expected`, and leave no output (nor any temporary) behind. Returns the message.
+fn rejected(inputs: &[&Path], extra: &[&str], expected: &[&str]) -> String {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let stderr = assert_error(&analyze(inputs, &out, extra), expected);
+    let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
+    assert!(left.is_empty(), "a failed run wrote {left:?}");
+    stderr
+}
+
+/// Analyses `inputs`, which must succeed; returns the report and the summary.
+fn accepted(inputs: &[&Path], extra: &[&str]) -> (serde_json::Value, String) {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let run = analyze(inputs, &out, extra);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    (report(&out), text(&run.stdout))
+}
+
+/// A valid two-row log, returned as bytes, for the corruption tests.
+fn valid_parquet_bytes(path: &Path) -> Vec<u8> {
+    log_with(path, vec![]);
+    std::fs::read(path).unwrap()
 }
 
 #[test]
-fn missing_column_names_the_column_and_those_present() {
+fn truncated_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
+    let bytes = valid_parquet_bytes(&path);
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["log.parquet", "not a readable Parquet file"],
+    );
+}
+
+#[test]
+fn bad_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    let mut bytes = valid_parquet_bytes(&path);
+    let end = bytes.len();
+    bytes[end - 4..].copy_from_slice(b"XXXX");
+    std::fs::write(&path, &bytes).unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["log.parquet", "not a readable Parquet file"],
+    );
+    // The leading magic too, with a valid footer.
+    let mut bytes = valid_parquet_bytes(&path);
+    bytes[..4].copy_from_slice(b"XXXX");
+    std::fs::write(&path, &bytes).unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "starts with \"XXXX\", not the magic bytes \"PAR1\"",
+        ],
+    );
+    // Another format under a Parquet name.
+    std::fs::write(&path, "source,target\na,b\n").unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["log.parquet", "not a readable Parquet file"],
+    );
+}
+
+#[test]
+fn bad_footer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    let mut bytes = valid_parquet_bytes(&path);
+    let end = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[end - 8..end - 4].try_into().unwrap()) as usize;
+    // Garbage metadata of the right length.
+    bytes[end - 8 - footer_len..end - 8].fill(0xff);
+    std::fs::write(&path, &bytes).unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["log.parquet", "not a readable Parquet file"],
+    );
+    // A footer length past the start of the file.
+    let mut bytes = valid_parquet_bytes(&path);
+    bytes[end - 8..end - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["log.parquet", "not a readable Parquet file"],
+    );
+}
+
+#[test]
+fn corrupt_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    let names: Vec<String> = (0..1000).map(|i| format!("state-{}", i % 37)).collect();
+    let names: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+    // Plain encoding, so that the bytes of the data page are the values themselves.
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .build();
     write_parquet(
         &path,
         vec![
-            ("source", strings(&[Some("a")])),
-            ("dst", strings(&[Some("b")])),
+            ("source", strings(&names)),
+            (
+                "target",
+                strings(
+                    &names[1..]
+                        .iter()
+                        .chain(&names[..1])
+                        .copied()
+                        .collect::<Vec<_>>(),
+                ),
+            ),
         ],
+        Some(props),
     );
-    error(&path, &["missing column `target`", "`source`, `dst`"]);
-}
-
-#[test]
-fn float_count_says_an_integer_was_expected() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.parquet");
-    log_with(
-        &path,
-        vec![("count", Arc::new(Float64Array::from(vec![1.0, 2.0])))],
+    let file = std::fs::File::open(&path).unwrap();
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).unwrap();
+    let chunk = metadata.metadata().row_group(0).column(0);
+    let (start, len) = chunk.byte_range();
+    let (start, len) = (start as usize, len as usize);
+    assert_eq!(
+        chunk.data_page_offset() as usize,
+        start,
+        "no dictionary page"
     );
-    error(
-        &path,
+    // Flip the second half of the `source` data page: past its header, inside the values.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[start + len / 2..start + len] {
+        *b = !*b;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    rejected(
+        &[&path],
+        &[],
         &[
-            "column `count`",
-            "expected an integer column, found Float64",
+            "log.parquet",
+            "row group 0",
+            "cannot decode the Parquet data",
         ],
     );
 }
 
 #[test]
-fn float_states_are_rejected() {
+fn wrong_column_types() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
     write_parquet(
@@ -97,121 +212,416 @@ fn float_states_are_rejected() {
             ),
             ("target", strings(&[Some("b")])),
         ],
+        None,
     );
-    error(
-        &path,
+    rejected(
+        &[&path],
+        &[],
         &[
+            "log.parquet",
             "column `source`",
             "expected a string or integer column, found Float64",
         ],
     );
+    log_with(&path, vec![("count", strings(&[Some("1"), Some("2")]))]);
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "column `count`",
+            "expected an integer column, found Utf8",
+        ],
+    );
 }
 
 #[test]
-fn null_state_is_an_error_that_names_the_flag() {
+fn missing_columns() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
     write_parquet(
         &path,
         vec![
-            ("source", strings(&[Some("a"), Some("b"), Some("c")])),
-            ("target", strings(&[Some("b"), None, Some("a")])),
+            ("source", strings(&[Some("a")])),
+            ("dst", strings(&[Some("b")])),
+        ],
+        None,
+    );
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "missing column `target`",
+            "`source`, `dst`",
+            "hint: ",
         ],
     );
-    error(
+}
+
+#[test]
+fn null_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    write_parquet(
         &path,
+        vec![
+            (
+                "source",
+                strings(&[Some("a"), None, Some("b"), Some("a"), Some("c")]),
+            ),
+            (
+                "target",
+                strings(&[Some("b"), Some("a"), None, Some("c"), Some("a")]),
+            ),
+        ],
+        None,
+    );
+    rejected(
+        &[&path],
+        &[],
         &[
+            "log.parquet",
             "null source or target",
-            "row group 0, row 1, column `target`",
+            "row group 0, row 1, column `source`",
             "--drop-null-states",
         ],
     );
+    let (report, summary) = accepted(&[&path], &["--drop-null-states"]);
+    assert_eq!(report["input"]["rows"], 5);
+    assert_eq!(report["input"]["dropped_rows"], 2);
+    assert_eq!(
+        report["input"]["dropped_reasons"],
+        serde_json::json!([{"reason": "null source or target", "rows": 2}])
+    );
+    assert_eq!(report["graph"]["transitions"], 3);
+    assert!(summary.contains(", 2 rows dropped"), "{summary}");
+}
+
+/// A transition between two different of 40 states, from a random `draw`.
+fn row_states(draw: u64) -> (String, String) {
+    let (f, g) = (draw % 40, (draw / 40) % 40);
+    let g = if g == f { (g + 1) % 40 } else { g };
+    (format!("s{f}"), format!("s{g}"))
 }
 
 #[test]
-fn null_states_are_dropped_and_counted_with_the_flag() {
+fn a_million_rows_with_planted_nulls_are_all_accounted_for() {
+    use rand::{RngExt, SeedableRng};
+    const ROWS: u64 = 1_000_000;
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(8);
+    let (mut sources, mut targets) = (Vec::new(), Vec::new());
+    let mut planted = 0u64;
+    for _ in 0..ROWS {
+        let (f, g) = row_states(rng.random());
+        // 1 % of rows lose their source or their target.
+        let (f, g) = match rng.random_range(0..200u32) {
+            0 => (None, Some(g)),
+            1 => (Some(f), None),
+            _ => (Some(f), Some(g)),
+        };
+        planted += u64::from(f.is_none() || g.is_none());
+        sources.push(f);
+        targets.push(g);
+    }
+    assert!((9_000..11_000).contains(&planted), "{planted}");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.parquet");
+    let path = dir.path().join("big.parquet");
     write_parquet(
         &path,
         vec![
-            ("source", strings(&[Some("a"), None, Some("c"), Some("a")])),
-            ("target", strings(&[Some("b"), Some("a"), None, Some("c")])),
+            ("source", Arc::new(StringArray::from(sources)) as ArrayRef),
+            ("target", Arc::new(StringArray::from(targets))),
         ],
+        None,
     );
-    let opts = LoadOptions {
-        drop_null_states: true,
-        ..LoadOptions::default()
+    rejected(&[&path], &[], &["big.parquet", "--drop-null-states"]);
+    let (report, summary) = accepted(&[&path], &["--drop-null-states"]);
+    let input = &report["input"];
+    assert_eq!(input["rows"], ROWS);
+    assert_eq!(input["dropped_rows"], planted);
+    assert_eq!(
+        input["dropped_reasons"],
+        serde_json::json!([{"reason": "null source or target", "rows": planted}])
+    );
+    // Every row not dropped is a transition: nothing else went missing.
+    assert_eq!(report["graph"]["transitions"], ROWS - planted);
+    let thousands = |n: u64| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
     };
-    let log = load(&[path], &opts).unwrap();
-    assert_eq!(
-        (
-            log.summary.rows,
-            log.summary.transitions,
-            log.summary.dropped_rows
-        ),
-        (4, 2, 2)
-    );
-    assert_eq!(
-        log.summary.dropped_reasons,
-        [("null source or target".to_owned(), 2)]
-    );
-    assert_eq!(log.graph.names, ["a", "b", "c"]);
+    let line = format!(", {} rows dropped", thousands(planted));
+    assert!(summary.contains(&line), "{line:?} missing from:\n{summary}");
 }
 
 #[test]
-fn zero_count_is_rejected() {
+fn empty_file_and_zero_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.parquet");
-    log_with(
+    for name in ["log.parquet", "log.csv", "db.json"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "").unwrap();
+        rejected(
+            &[&path],
+            &[],
+            &[name, "the file is empty (0 bytes)", "expected a"],
+        );
+    }
+    let path = dir.path().join("none.parquet");
+    write_parquet(
         &path,
-        vec![("count", Arc::new(Int32Array::from(vec![1, 0])))],
+        vec![("source", strings(&[])), ("target", strings(&[]))],
+        None,
     );
-    error(
-        &path,
+    rejected(
+        &[&path],
+        &[],
         &[
-            "row group 0, row 1, column `count`",
-            "expected a count ≥ 1, found 0",
+            "none.parquet",
+            "nothing to analyse",
+            "no transitions (0 rows read)",
         ],
     );
 }
 
 #[test]
-fn negative_and_null_counts_are_rejected() {
+fn a_file_with_one_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    std::fs::write(&path, "source,target\na,a\na,a\n").unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.csv",
+            "expected transitions between different states",
+            "only self-transitions (2 of them, over 1 state)",
+        ],
+    );
+}
+
+#[test]
+fn only_self_transitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&first, "source,target\na,a\nb,b\n").unwrap();
+    std::fs::write(&second, "source,target\nc,c\n").unwrap();
+    rejected(
+        &[dir.path()],
+        &[],
+        &[
+            "a.csv (and the 1 other files of the dataset)",
+            "nothing to analyse",
+            "only self-transitions (3 of them, over 3 states)",
+            "hint: detailed balance compares",
+        ],
+    );
+}
+
+#[test]
+fn negative_nan_and_zero_counts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
     log_with(
         &path,
         vec![("count", Arc::new(Int32Array::from(vec![-2, 1])))],
     );
-    error(&path, &["row group 0, row 0, column `count`", "found -2"]);
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "row group 0, row 0, column `count`",
+            "expected a count ≥ 1, found -2",
+        ],
+    );
+    log_with(
+        &path,
+        vec![("count", Arc::new(Int64Array::from(vec![1, 0])))],
+    );
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "row group 0, row 1, column `count`",
+            "expected a count ≥ 1, found 0",
+        ],
+    );
     log_with(
         &path,
         vec![("count", Arc::new(Int32Array::from(vec![Some(3), None])))],
     );
-    error(&path, &["row 1, column `count`", "found null"]);
+    rejected(&[&path], &[], &["row 1, column `count`", "found null"]);
+    log_with(
+        &path,
+        vec![("count", Arc::new(Float64Array::from(vec![f64::NAN, 1.0])))],
+    );
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "column `count`",
+            "expected an integer column, found Float64",
+        ],
+    );
+    let csv = dir.path().join("log.csv");
+    std::fs::write(&csv, "source,target,count\na,b,1\nb,a,NaN\n").unwrap();
+    rejected(
+        &[&csv],
+        &[],
+        &[
+            "log.csv",
+            "line 3, column `count`",
+            "expected an integer, found \"NaN\"",
+        ],
+    );
 }
 
 #[test]
-fn truncated_parquet_is_not_readable() {
+fn counts_past_u32_are_fine_and_sums_past_u64_name_the_pair() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
-    log_with(&path, vec![]);
-    let bytes = std::fs::read(&path).unwrap();
-    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    error(&path, &["not a readable Parquet file"]);
+    let big = u64::from(u32::MAX) + 10;
+    log_with(
+        &path,
+        vec![("count", Arc::new(UInt64Array::from(vec![big, 3])))],
+    );
+    let (report, _) = accepted(&[&path], &[]);
+    assert_eq!(report["graph"]["transitions"], big + 3);
+    let sources = strings(&[Some("a"), Some("b"), Some("a")]);
+    let targets = strings(&[Some("b"), Some("a"), Some("c")]);
+    let counts = Arc::new(UInt64Array::from(vec![u64::MAX - 5, 1, 5]));
+    write_parquet(
+        &path,
+        vec![("source", sources), ("target", targets), ("count", counts)],
+        None,
+    );
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "row group 0, row 2",
+            "adding 5 transitions a → c takes the total count past 2^64 − 1",
+        ],
+    );
 }
 
 #[test]
-fn other_bytes_are_not_a_parquet_file() {
+fn a_state_name_of_four_megabytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
-    std::fs::write(&path, "source,target\na,b\n").unwrap();
-    error(&path, &["not a readable Parquet file"]);
+    let huge = "x".repeat(4 << 20);
+    write_parquet(
+        &path,
+        vec![
+            (
+                "source",
+                strings(&[Some(&huge), Some("b"), Some(&huge), Some("b")]),
+            ),
+            (
+                "target",
+                strings(&[Some("b"), Some(&huge), Some("b"), Some(&huge)]),
+            ),
+        ],
+        None,
+    );
+    let (report, _) = accepted(&[&path], &[]);
+    assert_eq!(report["graph"]["states"], 2);
+    assert_eq!(report["graph"]["edges"], 2);
 }
 
 #[test]
-fn json_of_the_wrong_shape_names_the_record() {
+fn invalid_utf8_in_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    std::fs::write(&path, b"source,target\na,b\nb,\xff\xfe\n").unwrap();
+    rejected(&[&path], &[], &["log.csv", "invalid UTF-8", "line 3"]);
+}
+
+#[test]
+fn mixed_schemas_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+    log_with(
+        &first,
+        vec![("count", Arc::new(Int32Array::from(vec![1, 2])))],
+    );
+    log_with(&second, vec![]);
+    rejected(
+        &[dir.path()],
+        &[],
+        &[
+            "a.parquet",
+            "b.parquet",
+            "differs from that of",
+            "count (integer)",
+            "hint: all inputs form one dataset",
+        ],
+    );
+}
+
+#[test]
+fn a_directory_with_no_data_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not data").unwrap();
+    let name = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
+    rejected(
+        &[dir.path()],
+        &[],
+        &[
+            &name,
+            "no .parquet, .pq, .csv or .json files in this directory",
+        ],
+    );
+    let pattern = dir.path().join("*.parquet");
+    rejected(&[&pattern], &[], &["*.parquet", "matching this pattern"]);
+}
+
+/// Tests run as root, where `chmod 000` does not stop reads: an unreadable path is a dangling
+/// symbolic link, or a directory where a file is expected.
+#[test]
+fn unreadable_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("log.parquet");
+    std::os::unix::fs::symlink(dir.path().join("gone.parquet"), &link).unwrap();
+    rejected(
+        &[&link],
+        &[],
+        &[
+            "log.parquet",
+            "symbolic link to",
+            "gone.parquet",
+            "does not exist",
+        ],
+    );
+    let folder = dir.path().join("data.csv");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    rejected(
+        &[&folder],
+        &[],
+        &[
+            "data.csv",
+            "no .parquet, .pq, .csv or .json files in this directory",
+        ],
+    );
+    let missing = dir.path().join("missing.parquet");
+    rejected(
+        &[&missing],
+        &[],
+        &["cannot read", "missing.parquet", "no such file"],
+    );
+}
+
+#[test]
+fn json_of_the_wrong_shape() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.json");
     std::fs::write(
@@ -220,65 +630,40 @@ fn json_of_the_wrong_shape_names_the_record() {
             {"target_expression": 3, "source_expressions": []}]"#,
     )
     .unwrap();
-    error(
-        &path,
+    rejected(
+        &[&path],
+        &[],
         &[
+            "db.json",
             "record 1",
-            "target_expression",
-            "source_expressions",
             "invalid type",
+            "a record must look like",
         ],
     );
     std::fs::write(&path, r#"{"records": []}"#).unwrap();
-    error(&path, &["top level", "expected a JSON array of records"]);
+    rejected(
+        &[&path],
+        &[],
+        &["db.json", "top level", "expected a JSON array of records"],
+    );
     std::fs::write(&path, r#"[{"target_expression": "a"}]"#).unwrap();
-    error(&path, &["record 0", "missing field `source_expressions`"]);
-}
-
-#[test]
-fn empty_directory_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("notes.txt"), "not data").unwrap();
-    let name = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
-    error_with(
-        &[dir.path().to_owned()],
-        &LoadOptions::default(),
-        &[&name, "no .parquet"],
-    );
-    let pattern = dir.path().join("*.parquet");
-    error_with(
-        &[pattern],
-        &LoadOptions::default(),
-        &["*.parquet", "matching this pattern"],
+    rejected(
+        &[&path],
+        &[],
+        &["db.json", "record 0", "missing field `source_expressions`"],
     );
 }
 
 #[test]
-fn nonexistent_path_is_an_error() {
-    let path = PathBuf::from("/nonexistent/detbal/log.parquet");
-    error_with(
-        &[path],
-        &LoadOptions::default(),
-        &["cannot read /nonexistent/detbal/log.parquet"],
-    );
-}
-
-#[test]
-fn invalid_utf8_csv_names_the_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.csv");
-    std::fs::write(&path, b"source,target\na,b\nb,\xff\xfe\n").unwrap();
-    error(&path, &["invalid UTF-8", "line 3"]);
-}
-
-#[test]
-fn csv_count_that_is_not_an_integer_names_line_and_column() {
+fn csv_count_that_is_not_an_integer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.csv");
     std::fs::write(&path, "source,target,count\na,b,1\nb,a,1.5\n").unwrap();
-    error(
-        &path,
+    rejected(
+        &[&path],
+        &[],
         &[
+            "log.csv",
             "line 3, column `count`",
             "expected an integer, found \"1.5\"",
         ],
@@ -286,30 +671,9 @@ fn csv_count_that_is_not_an_integer_names_line_and_column() {
 }
 
 #[test]
-fn mixed_schemas_name_both_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let (first, second) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
-    log_with(
-        &first,
-        vec![("count", Arc::new(Int32Array::from(vec![1, 2])))],
-    );
-    log_with(&second, vec![]);
-    error_with(
-        &[dir.path().to_owned()],
-        &LoadOptions::default(),
-        &[
-            "a.parquet",
-            "b.parquet",
-            "differs from that of",
-            "count (integer)",
-        ],
-    );
-}
-
-#[test]
-fn unknown_extension_is_an_error() {
+fn unknown_extension() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.txt");
     std::fs::write(&path, "source,target\na,b\n").unwrap();
-    error(&path, &["unknown file type"]);
+    rejected(&[&path], &[], &["log.txt", "unknown file type", "hint: "]);
 }

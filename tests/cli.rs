@@ -1,28 +1,15 @@
 //! The `detbal` binary end to end: devices, exit codes, error messages, outputs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn detbal(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_detbal"));
-    command
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("detbal runs")
-}
+use common::{detbal, report, text};
+use std::path::{Path, PathBuf};
 
 fn sample() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("data/sample.parquet")
         .display()
         .to_string()
-}
-
-fn report(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
 }
 
 fn potentials(dir: &Path) -> Vec<Option<f64>> {
@@ -42,10 +29,6 @@ fn potentials(dir: &Path) -> Vec<Option<f64>> {
         out.extend(values.iter());
     }
     out
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -618,7 +618,7 @@ fn analyzed(params: &SimParams) -> (tempfile::TempDir, detbal::analyze::Analysis
         ..AnalyzeSettings::default()
     };
     let a = analyze(&[log], &settings).unwrap();
-    write_outputs(&a, &dir.path().join("out")).unwrap();
+    write_outputs(&a, &dir.path().join("out"), false).unwrap();
     (dir, a)
 }
 

@@ -134,6 +134,15 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
             .update_reader(File::open(path).map_err(read_error)?)
             .map_err(read_error)?;
         let file_type = FileType::of(path, opts.format)?;
+        if std::fs::metadata(path).map_err(read_error)?.len() == 0 {
+            return Err(Error::bad_input(
+                path,
+                format!(
+                    "the file is empty (0 bytes): expected {}",
+                    file_type.expected()
+                ),
+            ));
+        }
         match file_type {
             FileType::Parquet => parquet::read(path, &mut sink)?,
             FileType::Csv => csv::read(path, &mut sink)?,
@@ -150,7 +159,42 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
         _ => "transitions",
     };
     let format = format!("{}/{form}", types.join("+"));
-    sink.finish(&files, hasher.finalize().to_hex().to_string(), format)
+    let log = sink.finish(&files, hasher.finalize().to_hex().to_string(), format)?;
+    check_testable(&log, &files)?;
+    Ok(log)
+}
+
+/// Fails when the dataset has no transition between two different states: detailed balance
+/// compares `f → g` with `g → f`, so such a log (no rows, one state, only self-transitions) has
+/// nothing to test and nothing to fit.
+fn check_testable(log: &LoadedLog, files: &[PathBuf]) -> Result<()> {
+    if log.graph.n_edges() > 0 {
+        return Ok(());
+    }
+    let s = &log.summary;
+    let found = if s.transitions == 0 {
+        let dropped = match s.dropped_rows {
+            0 => String::new(),
+            n => format!(", all {n} dropped"),
+        };
+        format!("no transitions ({} rows read{dropped})", s.rows)
+    } else {
+        let states = log.graph.n_states();
+        let plural = if states == 1 { "" } else { "s" };
+        format!(
+            "only self-transitions ({} of them, over {states} state{plural})",
+            s.transitions
+        )
+    };
+    let error = Error::bad_input(
+        &files[0],
+        format!("nothing to analyse: expected transitions between different states, found {found}"),
+    )
+    .hint("detailed balance compares the counts of f → g and g → f for states f ≠ g");
+    Err(match files.len() {
+        1 => error,
+        n => error.at(format!("and the {} other files of the dataset", n - 1)),
+    })
 }
 
 /// The container of one file.
@@ -194,6 +238,15 @@ impl FileType {
         Ok(file_type)
     }
 
+    /// What a file of this type should hold, for messages.
+    fn expected(self) -> &'static str {
+        match self {
+            FileType::Parquet => "a Parquet file",
+            FileType::Csv => "a CSV file with a header line",
+            FileType::Json => "a JSON array of records",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             FileType::Parquet => "parquet",
@@ -218,6 +271,14 @@ fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             vec![input.clone()]
         } else if input.to_str().is_some_and(|s| s.contains(['*', '?', '['])) {
             glob_files(input)?
+        } else if let Ok(target) = std::fs::read_link(input) {
+            return Err(Error::bad_input(
+                input,
+                format!(
+                    "a symbolic link to {}, which does not exist: expected a file or directory",
+                    target.display()
+                ),
+            ));
         } else {
             let source =
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory");

@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,6 +30,19 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
     let unreadable = |e: parquet::errors::ParquetError| {
         Error::bad_input(path, format!("not a readable Parquet file: {e}"))
     };
+    // The reader checks the magic at the end only; a file with a valid footer but another start
+    // would decode its first page from the wrong bytes.
+    let mut magic = [0u8; 4];
+    let start = (&file).read_exact(&mut magic);
+    if start.is_err() || &magic != b"PAR1" {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "not a readable Parquet file: it starts with {:?}, not the magic bytes \"PAR1\"",
+                String::from_utf8_lossy(&magic)
+            ),
+        ));
+    }
     let metadata =
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)?;
     let layout = Layout::resolve(metadata.schema(), sink.opts, path)?;

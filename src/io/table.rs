@@ -401,7 +401,14 @@ impl Sink<'_> {
                 }
                 let count = counts.as_ref().map_or(1, |counts| counts[i]);
                 self.graph
-                    .add(source, target, count, self.next_row + i as u64)?;
+                    .add(source, target, count, self.next_row + i as u64)
+                    .map_err(|e| match e {
+                        // The only failure: the counts' total overflows; say where.
+                        Error::Numerical(message) => Error::bad_input(path, message)
+                            .at(locate(i))
+                            .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
+                        e => e,
+                    })?;
                 self.transitions += count;
             }
         }
