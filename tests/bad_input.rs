@@ -295,7 +295,10 @@ fn null_states() {
         serde_json::json!([{"reason": "null source or target", "rows": 2}])
     );
     assert_eq!(report["graph"]["transitions"], 3);
-    assert!(summary.contains(", 2 rows dropped"), "{summary}");
+    assert!(
+        summary.contains(", 2 rows dropped (2: null source or target)"),
+        "{summary}"
+    );
 }
 
 /// A transition between two different of 40 states, from a random `draw`.
@@ -346,12 +349,19 @@ fn a_million_rows_with_planted_nulls_are_all_accounted_for() {
     );
     // Every row not dropped is a transition: nothing else went missing.
     assert_eq!(report["graph"]["transitions"], ROWS - planted);
-    // The summary's input line ends with e.g. `, 10,023 rows dropped`.
+    // The summary's input line ends with e.g. `, 10,023 rows dropped (10,023: null source or target)`.
+    let expected = format!("{planted}: null source or target)");
     let dropped = summary
         .lines()
-        .find_map(|l| l.strip_suffix(" rows dropped")?.rsplit(", ").next())
+        .find_map(|l| {
+            let (count, reasons) = l.split_once(" rows dropped (")?;
+            Some((
+                count.rsplit(", ").next()?.replace(',', ""),
+                reasons.replace(',', ""),
+            ))
+        })
         .unwrap_or_else(|| panic!("no dropped rows in the summary:\n{summary}"));
-    assert_eq!(dropped.replace(',', ""), planted.to_string(), "{summary}");
+    assert_eq!(dropped, (planted.to_string(), expected), "{summary}");
 }
 
 #[test]

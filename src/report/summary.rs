@@ -37,7 +37,17 @@ pub fn summary(a: &Analysis) -> String {
     let (pt, ct) = (&a.pair_test, &a.cycle_test);
     let mut s = String::new();
     let dropped = if a.input.dropped_rows > 0 {
-        format!(", {} rows dropped", thousands(a.input.dropped_rows))
+        let reasons: Vec<String> = a
+            .input
+            .dropped_reasons
+            .iter()
+            .map(|(why, n)| format!("{}: {why}", thousands(*n)))
+            .collect();
+        format!(
+            ", {} rows dropped ({})",
+            thousands(a.input.dropped_rows),
+            reasons.join("; ")
+        )
     } else {
         String::new()
     };
