@@ -134,7 +134,6 @@ fn gpu(which: Gpu, test: &str) -> Option<&'static GpuBackend> {
                 precision: Some(Precision::F64),
                 max_binding_bytes: Some(64 << 10),
                 max_workgroups_per_dimension: Some(3),
-                ..GpuOptions::default()
             },
         ),
     };

@@ -220,8 +220,10 @@ impl MoreThuente {
         if f <= ftest && g.abs() <= Self::GTOL * -self.g0 {
             return true;
         }
-        let stuck = (self.bracketed && (self.step <= self.stmin || self.step >= self.stmax))
-            || (self.bracketed && self.stmax - self.stmin <= Self::XTOL * self.stmax)
+        let stuck = (self.bracketed
+            && (self.step <= self.stmin
+                || self.step >= self.stmax
+                || self.stmax - self.stmin <= Self::XTOL * self.stmax))
             || (self.step == self.stpmax && f <= ftest && g <= gtest)
             || (self.step == 0.0 && (f > ftest || g >= gtest));
         if stuck {
