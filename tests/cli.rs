@@ -238,3 +238,33 @@ fn paper_mode_through_the_binary() {
     assert_eq!(r["pairs"]["n"], 591);
     assert_eq!(r["cycles"]["n"], 103);
 }
+
+#[test]
+fn a_fit_that_does_not_converge_exits_4_with_its_status_and_writes_the_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = detbal(
+        &[
+            "analyze",
+            &sample(),
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--max-iterations",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("did not converge") && stderr.contains("iteration limit (2)"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("NOT CONVERGED"));
+    let r = report(&out_dir);
+    assert_eq!(r["fit"]["converged"], false);
+    assert_eq!(r["fit"]["iterations"], 2);
+    assert!(r["fit"]["grad_norm"].as_f64().unwrap() > r["fit"]["grad_tolerance"].as_f64().unwrap());
+}
