@@ -13,6 +13,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
+use parquet::file::metadata::ParquetMetaData;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -45,6 +46,7 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
     }
     let metadata =
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)?;
+    check_chunks(metadata.metadata(), path)?;
     let layout = Layout::resolve(metadata.schema(), sink.opts, path)?;
     sink.begin_file(path, &layout)?;
     let metadata = keep_dictionaries(metadata, &layout);
@@ -79,6 +81,32 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
         };
         sink.add_batch(path, &layout, &columns, &locate)?;
         file_row += batch.num_rows() as u64;
+    }
+    Ok(())
+}
+
+/// Checks what the reader assumes of the footer without checking it: every column chunk starts
+/// and extends by a non-negative number of bytes (`ColumnChunkMetaData::byte_range` panics
+/// otherwise, found by the `parquet_reader` fuzz target).
+fn check_chunks(metadata: &ParquetMetaData, path: &Path) -> Result<()> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for chunk in group.columns() {
+            let start = chunk
+                .dictionary_page_offset()
+                .unwrap_or(chunk.data_page_offset());
+            let length = chunk.compressed_size();
+            if start < 0 || length < 0 {
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "not a readable Parquet file: the footer gives column `{}` a negative \
+                         offset ({start}) or length ({length})",
+                        chunk.column_path()
+                    ),
+                )
+                .at(format!("row group {g}")));
+            }
+        }
     }
     Ok(())
 }

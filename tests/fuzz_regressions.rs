@@ -1,0 +1,35 @@
+//! Inputs on which a fuzz target (`fuzz/`, run by `scripts/fuzz.sh`) found a panic, kept as the
+//! minimised files under `tests/data/fuzz/`: each must now load to an error that names the file
+//! and the place in it, never a panic.
+
+use detbal::io::{LoadOptions, load};
+use std::path::Path;
+
+/// Loads `tests/data/fuzz/<name>`, which must fail with a message naming the file and each of
+/// `expected`.
+fn rejected(name: &str, expected: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz")
+        .join(name);
+    let message = load(&[path], &LoadOptions::default())
+        .map(|_| ())
+        .expect_err("the input should be rejected")
+        .to_string();
+    for part in [name].iter().chain(expected) {
+        assert!(message.contains(part), "{part:?} missing from:\n{message}");
+    }
+}
+
+/// `parquet_reader`: a footer whose column chunk has a negative offset or length made the
+/// parquet crate panic (`ColumnChunkMetaData::byte_range`) while planning the read.
+#[test]
+fn parquet_column_chunk_with_a_negative_offset() {
+    rejected(
+        "negative_chunk_offset.parquet",
+        &[
+            "row group 0",
+            "negative offset",
+            "not a readable Parquet file",
+        ],
+    );
+}
