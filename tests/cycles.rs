@@ -4,6 +4,8 @@
 //! GPU tests print a SKIP line and pass without an adapter, unless `REQUIRE_GPU=1` (with lavapipe:
 //! `REQUIRE_GPU=1 WGPU_BACKEND=vulkan cargo test --release --test cycles`).
 
+mod common;
+
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, UInt64Type};
 use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
@@ -137,19 +139,7 @@ fn gpu(which: Gpu, test: &str) -> Option<&'static GpuBackend> {
             },
         ),
     };
-    let backend = cell.get_or_init(|| {
-        GpuBackend::with_options(DeviceChoice::Gpu, options).map_err(|e| e.to_string())
-    });
-    match backend {
-        Ok(b) => Some(b),
-        Err(why) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("REQUIRE_GPU=1 but the {which:?} GPU backend is unusable: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIP {test} ({which:?}): {why}");
-            None
-        }
-    }
+    common::shared_gpu(cell, options, &format!("{which:?}"), test)
 }
 
 /// Compares the GPU's triangle list with the CPU's, position by position, and records every

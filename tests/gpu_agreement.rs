@@ -8,6 +8,8 @@
 //! it, with lavapipe installed: `REQUIRE_GPU=1 WGPU_BACKEND=vulkan cargo test --test
 //! gpu_agreement`).
 
+mod common;
+
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, DeviceChoice, DeviceInfo, select, tolerance, verify};
@@ -44,19 +46,7 @@ fn gpu(which: Gpu, test: &str) -> Option<&'static GpuBackend> {
         Gpu::F32 => (&CELLS[1], options(Precision::F32, None)),
         Gpu::F64Batched => (&CELLS[2], options(Precision::F64, Some(64 << 10))),
     };
-    let backend = cell.get_or_init(|| {
-        GpuBackend::with_options(DeviceChoice::Gpu, options).map_err(|e| e.to_string())
-    });
-    match backend {
-        Ok(b) => Some(b),
-        Err(why) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("REQUIRE_GPU=1 but the {which:?} GPU backend is unusable: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIP {test} ({which:?}): {why}");
-            None
-        }
-    }
+    common::shared_gpu(cell, options, &format!("{which:?}"), test)
 }
 
 fn options(precision: Precision, max_binding_bytes: Option<u64>) -> GpuOptions {

@@ -2,8 +2,11 @@
 // Each test crate compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+use detbal::backend::DeviceChoice;
+use detbal::backend::gpu::{GpuBackend, GpuOptions};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Runs `detbal ARGS` with the extra environment `env`.
 pub fn detbal(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -38,4 +41,27 @@ pub fn assert_error(out: &Output, expected: &[&str]) -> String {
         assert!(stderr.contains(part), "{part:?} missing from:\n{stderr}");
     }
     stderr
+}
+
+/// The GPU backend opened once with `options` and kept in `cell`; `None` after a SKIP line for
+/// `test` when there is no usable adapter, a failure instead when `REQUIRE_GPU=1` (as in CI).
+pub fn shared_gpu(
+    cell: &'static OnceLock<Result<GpuBackend, String>>,
+    options: GpuOptions,
+    label: &str,
+    test: &str,
+) -> Option<&'static GpuBackend> {
+    let backend = cell.get_or_init(|| {
+        GpuBackend::with_options(DeviceChoice::Gpu, options).map_err(|e| e.to_string())
+    });
+    match backend {
+        Ok(b) => Some(b),
+        Err(why) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("REQUIRE_GPU=1 but the {label} GPU backend is unusable: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIP {test} ({label}): {why}");
+            None
+        }
+    }
 }
