@@ -33,3 +33,23 @@ fn parquet_column_chunk_with_a_negative_offset() {
         ],
     );
 }
+
+/// `parquet_reader`: a data page that declares no values but holds bytes made the parquet crate's
+/// plain byte-array decoder divide by zero; `io` turns a panic of the Parquet reader into an error.
+#[test]
+fn parquet_page_without_values() {
+    rejected(
+        "page_without_values.parquet",
+        &["not a readable Parquet file", "attempt to divide by zero"],
+    );
+}
+
+/// `parquet_reader`: definition levels running past their buffer made arrow-buffer's bit
+/// iterator assert (`offset + len out of bounds`) inside the parquet crate's level decoder.
+#[test]
+fn parquet_definition_levels_out_of_bounds() {
+    rejected(
+        "def_levels_out_of_bounds.parquet",
+        &["not a readable Parquet file", "out of bounds"],
+    );
+}

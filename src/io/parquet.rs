@@ -16,6 +16,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::metadata::ParquetMetaData;
 use std::fs::File;
 use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,7 +24,26 @@ use std::sync::Arc;
 const BATCH_ROWS: usize = 64 * 1024;
 
 /// Reads one Parquet file into `sink`.
+///
+/// The parquet crate panics on some malformed pages (found by the `parquet_reader` fuzz target: a
+/// division by zero in its plain byte-array decoder on a page that declares no values but holds
+/// bytes, definition levels read past their buffer); such a panic is this file's error. The dataset is not used after an error,
+/// so the rows already added to `sink` do not matter.
 pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| read_file(path, sink))).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        Err(Error::bad_input(
+            path,
+            format!("not a readable Parquet file: the Parquet reader failed on it ({reason})"),
+        ))
+    })
+}
+
+fn read_file(path: &Path, sink: &mut Sink) -> Result<()> {
     let file = File::open(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
