@@ -53,3 +53,28 @@ fn parquet_definition_levels_out_of_bounds() {
         &["not a readable Parquet file", "out of bounds"],
     );
 }
+
+/// Through the binary the same input is a clean error: exit code 1 and no panic message.
+#[test]
+fn the_binary_reports_a_parquet_reader_panic_as_an_error() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/page_without_values.parquet");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_detbal"))
+        .args([
+            "analyze",
+            path.to_str().unwrap(),
+            "--drop-null-states",
+            "-o",
+        ])
+        .arg(out_dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("not a readable Parquet file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

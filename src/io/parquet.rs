@@ -14,11 +14,13 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::file::metadata::ParquetMetaData;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Once;
 
 /// Rows per batch: large enough to amortise per-batch work, small enough to stay in cache.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -30,7 +32,7 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// bytes, definition levels read past their buffer); such a panic is this file's error. The dataset is not used after an error,
 /// so the rows already added to `sink` do not matter.
 pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| read_file(path, sink))).unwrap_or_else(|panic| {
+    contained(|| read_file(path, sink)).unwrap_or_else(|panic| {
         let reason = panic
             .downcast_ref::<&str>()
             .copied()
@@ -41,6 +43,29 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
             format!("not a readable Parquet file: the Parquet reader failed on it ({reason})"),
         ))
     })
+}
+
+thread_local! {
+    /// Set while this thread runs [`contained`]: its panics are errors, not crashes to report.
+    static CONTAINED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic without the panic hook's "thread … panicked" message (which would
+/// read as a crash next to the clean error); panics elsewhere still reach the previous hook.
+fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    CONTAINED.with(|c| c.set(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(false));
+    result
 }
 
 fn read_file(path: &Path, sink: &mut Sink) -> Result<()> {
