@@ -1,23 +1,11 @@
 // reduce_vector: the first level of a reduction over vectors (`Real`), into sums (`Acc`) that
 // reduce.wgsl finishes: ITEMS per invocation, then log2(WG) tree steps per workgroup, written to
 // output[params.base + group]. `params.n` = vector length.
-// OP (pipeline constant): 0 = dot product Σ a_i b_i, 1 = max |a_i| (b is not read).
-
-override OP: u32 = 0u;
-const ITEMS: u32 = 4u;
+// OP (tree_reduce.wgsl): 0 = dot product Σ a_i b_i, 1 = max |a_i| (b is not read).
 
 @group(1) @binding(0) var<storage, read> a: array<Real>;
 @group(1) @binding(1) var<storage, read> b: array<Real>;
 @group(1) @binding(2) var<storage, read_write> output: array<Acc>;
-
-var<workgroup> part: array<Acc, WG>;
-
-fn combine(x: Acc, y: Acc) -> Acc {
-    if (OP == 0u) {
-        return acc_merge(x, y);
-    }
-    return select(x, y, acc_value(y) > acc_value(x));
-}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -37,15 +25,8 @@ fn main(
             }
         }
     }
-    part[lid] = acc;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            part[lid] = combine(part[lid], part[lid + stride]);
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_combine(lid, acc);
     if (lid == 0u && group * ITEMS * WG < params.n) {
-        output[params.base + group] = part[0];
+        output[params.base + group] = total;
     }
 }

@@ -39,8 +39,8 @@ pub const EDGE_ACTION: Kernel = kernel!("edge_action");
 pub const GATHER_GRADIENT: Kernel = kernel!("gather_gradient");
 pub const GATHER_GRADIENT_CARRIES: Kernel = kernel!("gather_gradient_carries");
 pub const GATHER_GRADIENT_FINISH: Kernel = kernel!("gather_gradient_finish");
-pub const REDUCE: Kernel = kernel!("reduce");
-pub const REDUCE_VECTOR: Kernel = kernel!("reduce_vector");
+pub const REDUCE: Kernel = kernel!("reduce" after "tree_reduce");
+pub const REDUCE_VECTOR: Kernel = kernel!("reduce_vector" after "tree_reduce");
 pub const VECTOR_OPS: Kernel = kernel!("vector_ops");
 pub const RECIPROCAL_TRIANGLES_COUNT: Kernel =
     kernel!("reciprocal_triangles_count" after "reciprocal_triangles");
@@ -72,7 +72,7 @@ pub const WG: u32 = 256;
 /// shaders/gather_gradient.wgsl and shaders/gather_gradient_carries.wgsl.
 pub const RUN: u32 = 32;
 /// Inputs per invocation of a reduction or a scan; kept in sync with `ITEMS` in
-/// shaders/reduce.wgsl, shaders/reduce_vector.wgsl and shaders/reciprocal_triangles_scan.wgsl.
+/// shaders/tree_reduce.wgsl (reduce, reduce_vector) and shaders/reciprocal_triangles_scan.wgsl.
 pub const ITEMS: u32 = 4;
 /// Cap on the merge steps of one reciprocal_triangles invocation; kept in sync with `MAX_STEPS`
 /// in shaders/reciprocal_triangles.wgsl.
