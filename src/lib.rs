@@ -43,6 +43,7 @@ pub mod error;
 pub mod fit;
 pub mod graph;
 pub mod io;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod settings;

@@ -14,6 +14,7 @@
 //! device: the crates' L-BFGS implementations allocate host vectors per operation.
 
 use crate::error::{Error, Result};
+use crate::progress::{self, Unit};
 use std::collections::VecDeque;
 
 /// Vector storage and the operations L-BFGS needs.
@@ -110,6 +111,7 @@ pub fn minimize<S: VectorSpace>(
     let mut gamma = 1.0;
     let mut iterations = 0;
     let (mut stalled, mut best_grad_norm) = (0, grad_norm);
+    let bar = progress::bar("fit", opts.max_iterations as u64, Unit::Iterations);
     let status = loop {
         if grad_norm <= opts.grad_tol {
             break "gradient norm below tolerance".to_string();
@@ -178,6 +180,7 @@ pub fn minimize<S: VectorSpace>(
             break format!("line search made no progress (gradient norm {grad_norm:.3e})");
         };
         iterations += 1;
+        bar.set(iterations as u64);
         // New correction pair s = t d, y = g_new − g, reusing the oldest pair's vectors when full.
         let mut c = match (history.len() >= opts.memory, spare.pop()) {
             (true, spare_one) => {
