@@ -56,7 +56,10 @@ pub fn bar(stage: &str, total: u64, unit: Unit) -> Progress {
         Unit::Items => "{human_pos}/{human_len} ({per_sec})",
     };
     let template = if total == 0 {
-        format!("{{spinner}} {{prefix:>7}} {{elapsed:>4}} {}", unknown_total(unit))
+        format!(
+            "{{spinner}} {{prefix:>7}} {{elapsed:>4}} {}",
+            unknown_total(unit)
+        )
     } else {
         format!("{{prefix:>7}} [{{bar:30}}] {{elapsed:>4}} {counter} eta {{eta}}")
     };
