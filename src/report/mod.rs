@@ -1,14 +1,18 @@
-//! Outputs of `detbal analyze`: `report.json`, the Parquet tables and the terminal summary.
+//! Outputs of `detbal analyze`: `report.json`, the Parquet tables, the figures and `report.html`
+//! ([`figures`], [`html`]) and the terminal summary.
 //! The output directory is written as a whole (see [`atomic`]): a reader sees the previous
 //! outputs or the new ones, never a mix or a half-written file.
 
 pub(crate) mod atomic;
+pub mod figures;
+pub(crate) mod html;
 mod json;
 mod summary;
 mod tables;
 
 pub use json::report_json;
 pub use summary::{p_text, summary};
+pub(crate) use summary::thousands;
 
 use crate::analyze::Analysis;
 use crate::error::Result;
@@ -37,7 +41,8 @@ pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()>
         let json = serde_json::to_vec_pretty(&report_json(analysis)).expect("report serialises");
         write_atomic(&dir.join("report.json"), |mut f| {
             std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
-        })
+        })?;
+        html::write_report(analysis, dir)
     })
 }
 

@@ -5,7 +5,7 @@ use crate::analyze::Analysis;
 use std::fmt::Write;
 
 /// `12345678` → `12,345,678`.
-fn thousands(n: impl Into<u64>) -> String {
+pub(crate) fn thousands(n: impl Into<u64>) -> String {
     let digits = n.into().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

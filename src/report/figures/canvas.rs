@@ -1,0 +1,333 @@
+//! The two surfaces every figure is drawn on, with the bundled font (DejaVu Sans,
+//! `assets/fonts/`), so text is readable on a machine without any system font:
+//! - PNG: plotters' bitmap backend, its text rasterised by ab_glyph from the bundled font;
+//! - SVG: [`SvgCanvas`], a plotters backend that writes each text as the font's glyph outlines
+//!   (`<path>`), not as `<text>`: a viewer needs no font at all, and the SVG looks like the PNG.
+//!   (An embedded `@font-face` would add the 740 kB font to every file.) Each such path has
+//!   the text as its `aria-label`, for screen readers, search and tests.
+
+use crate::report::html::escape;
+use ab_glyph::{Font, FontRef, OutlineCurve, PxScale, ScaleFont};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+use plotters::style::{FontStyle, FontTransform};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
+use std::fmt::Write;
+use std::sync::{LazyLock, Once};
+
+/// DejaVu Sans (Bitstream Vera licence, `assets/fonts/LICENSE-DejaVu.txt`).
+const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+/// The family every figure asks for; plotters' defaults use it too.
+pub(super) const FAMILY: &str = "sans-serif";
+
+static FONT: LazyLock<FontRef<'static>> =
+    LazyLock::new(|| FontRef::try_from_slice(FONT_BYTES).expect("the bundled font parses"));
+
+/// Registers the bundled font with plotters (for text layout and the bitmap backend).
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if plotters::style::register_font(FAMILY, FontStyle::Normal, FONT_BYTES).is_err() {
+            panic!("the bundled font parses");
+        }
+    });
+}
+
+/// Draws with `draw` on a `width × height` SVG canvas and returns the document.
+pub(super) fn svg(
+    (width, height): (u32, u32),
+    draw: impl FnOnce(DrawingArea<SvgRef<'_>, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<String, String> {
+    register_font();
+    let mut canvas = SvgCanvas {
+        size: (width, height),
+        body: String::new(),
+    };
+    draw(SvgRef(&mut canvas).into_drawing_area())?;
+    Ok(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\">\n{}</svg>\n",
+        canvas.body
+    ))
+}
+
+/// Draws with `draw` on a `width × height` RGB bitmap and returns it encoded as PNG.
+pub(super) fn png(
+    (width, height): (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    register_font();
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        draw(root)?;
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// A mutable borrow of an [`SvgCanvas`], itself a backend (so the canvas outlives the drawing).
+pub(super) struct SvgRef<'a>(&'a mut SvgCanvas);
+
+/// SVG document body built by plotters' drawing calls.
+struct SvgCanvas {
+    size: (u32, u32),
+    body: String,
+}
+
+/// `fill="#rrggbb"` (or `stroke`) with its opacity when not opaque.
+fn paint(kind: &str, c: BackendColor) -> String {
+    let (r, g, b) = c.rgb;
+    if c.alpha >= 1.0 {
+        format!("{kind}=\"#{r:02x}{g:02x}{b:02x}\"")
+    } else {
+        format!(
+            "{kind}=\"#{r:02x}{g:02x}{b:02x}\" {kind}-opacity=\"{:.3}\"",
+            c.alpha
+        )
+    }
+}
+
+type Drawn = Result<(), DrawingErrorKind<std::fmt::Error>>;
+
+impl DrawingBackend for SvgRef<'_> {
+    type ErrorType = std::fmt::Error;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.0.size
+    }
+
+    fn ensure_prepared(&mut self) -> Drawn {
+        Ok(())
+    }
+
+    fn present(&mut self) -> Drawn {
+        Ok(())
+    }
+
+    fn draw_pixel(&mut self, (x, y): BackendCoord, color: BackendColor) -> Drawn {
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        let fill = paint("fill", color);
+        writeln!(
+            self.0.body,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\" {fill}/>"
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+
+    fn draw_line<S: BackendStyle>(&mut self, from: BackendCoord, to: BackendCoord, s: &S) -> Drawn {
+        if s.color().alpha == 0.0 {
+            return Ok(());
+        }
+        writeln!(
+            self.0.body,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" {} stroke-width=\"{}\"/>",
+            from.0,
+            from.1,
+            to.0,
+            to.1,
+            paint("stroke", s.color()),
+            s.stroke_width()
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        a: BackendCoord,
+        b: BackendCoord,
+        s: &S,
+        fill: bool,
+    ) -> Drawn {
+        if s.color().alpha == 0.0 {
+            return Ok(());
+        }
+        let paint = if fill {
+            paint("fill", s.color())
+        } else {
+            format!(
+                "fill=\"none\" {} stroke-width=\"{}\"",
+                paint("stroke", s.color()),
+                s.stroke_width()
+            )
+        };
+        writeln!(
+            self.0.body,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {paint}/>",
+            a.0.min(b.0),
+            a.1.min(b.1),
+            (b.0 - a.0).abs(),
+            (b.1 - a.1).abs()
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        s: &S,
+    ) -> Drawn {
+        if s.color().alpha == 0.0 {
+            return Ok(());
+        }
+        let points = path
+            .into_iter()
+            .map(|(x, y)| format!("{x},{y}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(
+            self.0.body,
+            "<polyline points=\"{points}\" fill=\"none\" {} stroke-width=\"{}\"/>",
+            paint("stroke", s.color()),
+            s.stroke_width()
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        (x, y): BackendCoord,
+        radius: u32,
+        s: &S,
+        fill: bool,
+    ) -> Drawn {
+        if s.color().alpha == 0.0 {
+            return Ok(());
+        }
+        let paint = if fill {
+            paint("fill", s.color())
+        } else {
+            format!(
+                "fill=\"none\" {} stroke-width=\"{}\"",
+                paint("stroke", s.color()),
+                s.stroke_width()
+            )
+        };
+        writeln!(
+            self.0.body,
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"{radius}\" {paint}/>"
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vertices: I,
+        s: &S,
+    ) -> Drawn {
+        if s.color().alpha == 0.0 {
+            return Ok(());
+        }
+        let points = vertices
+            .into_iter()
+            .map(|(x, y)| format!("{x},{y}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(
+            self.0.body,
+            "<polygon points=\"{points}\" {}/>",
+            paint("fill", s.color())
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+
+    /// The text as glyph outlines, laid out as plotters lays it out for the bitmap backend
+    /// (box from `layout_box`, baseline half a font size below its top).
+    fn draw_text<T: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &T,
+        pos: BackendCoord,
+    ) -> Drawn {
+        if style.color().alpha == 0.0 || text.is_empty() {
+            return Ok(());
+        }
+        let ((x0, y0), (x1, y1)) = style
+            .layout_box(text)
+            .map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
+        let (w, h) = (x1 - x0, y1 - y0);
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Right => -w,
+            HPos::Center => -w / 2,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -h / 2,
+            VPos::Bottom => -h,
+        };
+        // SVG matrix(a b c d e f) of plotters' rotations about the anchor.
+        let [a, b, c, d] = match style.transform() {
+            FontTransform::None => [1, 0, 0, 1],
+            FontTransform::Rotate90 => [0, 1, -1, 0],
+            FontTransform::Rotate180 => [-1, 0, 0, -1],
+            FontTransform::Rotate270 => [0, -1, 1, 0],
+        };
+        let size = style.size() as f32;
+        let path = glyph_outlines(text, size, dx as f32, dy as f32 + size / 2.0);
+        writeln!(
+            self.0.body,
+            "<path aria-label=\"{}\" transform=\"matrix({a} {b} {c} {d} {} {})\" d=\"{path}\" {}/>",
+            escape(text),
+            pos.0,
+            pos.1,
+            paint("fill", style.color())
+        )
+        .map_err(DrawingErrorKind::DrawingError)
+    }
+}
+
+/// SVG path data of `text` at `size` px with its pen starting at `(x, baseline)`; kerning as in
+/// plotters' layout, so the text fills the box plotters measured.
+fn glyph_outlines(text: &str, size: f32, x: f32, baseline: f32) -> String {
+    let font = FONT.as_scaled(PxScale::from(size));
+    let (sx, sy) = (font.h_scale_factor(), font.v_scale_factor());
+    let mut d = String::new();
+    let mut pen = x;
+    let mut previous = None;
+    for ch in text.chars() {
+        let id = FONT.glyph_id(ch);
+        if let Some(p) = previous {
+            pen += font.kern(p, id);
+        }
+        if let Some(outline) = FONT.outline(id) {
+            let at = |p: ab_glyph::Point| (pen + p.x * sx, baseline - p.y * sy);
+            let mut end: Option<(f32, f32)> = None;
+            for curve in &outline.curves {
+                let (start, rest): (_, Vec<(f32, f32)>) = match *curve {
+                    OutlineCurve::Line(p, q) => (at(p), vec![at(q)]),
+                    OutlineCurve::Quad(p, q, r) => (at(p), vec![at(q), at(r)]),
+                    OutlineCurve::Cubic(p, q, r, s) => (at(p), vec![at(q), at(r), at(s)]),
+                };
+                if end.is_none_or(|e| (e.0 - start.0).abs() + (e.1 - start.1).abs() > 1e-3) {
+                    if end.is_some() {
+                        d.push('Z');
+                    }
+                    let _ = write!(d, "M{:.2} {:.2}", start.0, start.1);
+                }
+                let command = ["L", "Q", "C"][rest.len() - 1];
+                d.push_str(command);
+                let coords: Vec<String> =
+                    rest.iter().map(|(x, y)| format!("{x:.2} {y:.2}")).collect();
+                d.push_str(&coords.join(" "));
+                end = rest.last().copied();
+            }
+            if end.is_some() {
+                d.push('Z');
+            }
+        }
+        pen += font.h_advance(id);
+        previous = Some(id);
+    }
+    d
+}

@@ -1,0 +1,256 @@
+//! The potential landscape: the most visited identifiable states (at most [`MAX_NODES`]) at
+//! height `V`, edges between them downhill (to lower `V`) green and uphill red, width ∝ `T`.
+//! The horizontal position carries no quantity: states start evenly spread (golden-ratio
+//! sequence in order of visits), then a few rounds move each to the mean of its neighbours and
+//! re-spread them evenly by rank, so states that exchange transitions sit near each other.
+//! Deterministic; no force simulation.
+
+use super::*;
+use crate::graph::TransitionGraph;
+
+/// Most edges drawn (the largest `T`); the rest would be hairlines under them.
+const MAX_EDGES: usize = 3_000;
+/// States named on the figure (the most visited).
+const LABELLED: usize = 12;
+/// Longest state name drawn, in characters.
+const NAME_CHARS: usize = 24;
+
+struct Landscape {
+    names: Vec<String>,
+    v: Vec<f64>,
+    visits: Vec<u64>,
+    x: Vec<f64>,
+    /// `(from, to, T)` in drawn-node indices, weakest first.
+    edges: Vec<(usize, usize, f64)>,
+    notes: Vec<String>,
+}
+
+const TITLE: &str = "Potential landscape";
+
+pub(super) fn figure(a: &Analysis) -> Result<Figure, String> {
+    let caption = "The most visited identifiable states at height V; an edge f→g is green when it \
+                   goes downhill (V(g) < V(f)) and red when uphill, its width ∝ T(f→g). The \
+                   horizontal placement only keeps states that exchange transitions close."
+        .to_string();
+    render(
+        "landscape",
+        TITLE,
+        caption,
+        &landscape(&a.graph, &a.potential.value),
+    )
+}
+
+fn landscape(graph: &TransitionGraph, value: &[Option<f64>]) -> Landscape {
+    let mut states: Vec<usize> = (0..graph.n_states())
+        .filter(|&s| value[s].is_some())
+        .collect();
+    let identifiable = states.len();
+    states.sort_by(|&a, &b| graph.out_count[b].cmp(&graph.out_count[a]).then(a.cmp(&b)));
+    states.truncate(MAX_NODES);
+    let mut node = vec![usize::MAX; graph.n_states()];
+    for (i, &s) in states.iter().enumerate() {
+        node[s] = i;
+    }
+    let mut edges = Vec::new();
+    for (i, &f) in states.iter().enumerate() {
+        for e in graph.out_ptr[f]..graph.out_ptr[f + 1] {
+            let j = node[graph.dst[e] as usize];
+            if j != usize::MAX {
+                edges.push((i, j, graph.count[e] as f64 / graph.out_count[f] as f64));
+            }
+        }
+    }
+    let all_edges = edges.len();
+    edges.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    edges.truncate(MAX_EDGES);
+    edges.reverse();
+    let notes = [
+        thinning_note(
+            states.len(),
+            identifiable,
+            "identifiable states, the most visited",
+        ),
+        thinning_note(edges.len(), all_edges, "edges between them, the largest T"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Landscape {
+        x: layout(states.len(), &edges),
+        names: states.iter().map(|&s| graph.names[s].clone()).collect(),
+        v: states
+            .iter()
+            .map(|&s| value[s].expect("identifiable"))
+            .collect(),
+        visits: states.iter().map(|&s| graph.out_count[s]).collect(),
+        edges,
+        notes,
+    }
+}
+
+/// Horizontal positions in `[0, 1]` of `n` nodes joined by weighted `edges` (see module docs).
+fn layout(n: usize, edges: &[(usize, usize, f64)]) -> Vec<f64> {
+    const GOLDEN: f64 = 0.618_033_988_749_894_9;
+    let mut x: Vec<f64> = (0..n).map(|i| (i as f64 * GOLDEN).fract()).collect();
+    for _ in 0..4 {
+        let (mut sum, mut weight) = (vec![0.0; n], vec![0.0; n]);
+        for &(a, b, t) in edges {
+            sum[a] += t * x[b];
+            weight[a] += t;
+            sum[b] += t * x[a];
+            weight[b] += t;
+        }
+        let pulled: Vec<f64> = (0..n)
+            .map(|i| {
+                if weight[i] > 0.0 {
+                    0.5 * x[i] + 0.5 * sum[i] / weight[i]
+                } else {
+                    x[i]
+                }
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| pulled[a].total_cmp(&pulled[b]).then(a.cmp(&b)));
+        for (rank, &i) in order.iter().enumerate() {
+            x[i] = if n > 1 {
+                rank as f64 / (n - 1) as f64
+            } else {
+                0.5
+            };
+        }
+    }
+    x
+}
+
+/// `name`, cut to [`NAME_CHARS`] characters with an ellipsis.
+pub(super) fn short(name: &str) -> String {
+    if name.chars().count() <= NAME_CHARS {
+        name.to_string()
+    } else {
+        let cut: String = name.chars().take(NAME_CHARS - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+impl Plot for Landscape {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        if self.v.is_empty() {
+            return empty(root, TITLE, "no identifiable state to place");
+        }
+        let y = padded_range(self.v.iter().copied());
+        let mut chart = ChartBuilder::on(root)
+            .caption(TITLE, text_style(22))
+            .margin(16)
+            .x_label_area_size(30)
+            .y_label_area_size(72)
+            .build_cartesian_2d(-0.05..1.05, y.0..y.1)
+            .map_err(fail)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .disable_x_axis()
+            .y_desc("V")
+            .label_style(text_style(15))
+            .axis_desc_style(text_style(17))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(fail)?;
+        let (green, red) = (RGBColor(44, 160, 44), RGBColor(214, 39, 40));
+        for &(a, b, t) in &self.edges {
+            let colour = if self.v[b] < self.v[a] { green } else { red };
+            let width = 1 + (8.0 * t).round() as u32;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(self.x[a], self.v[a]), (self.x[b], self.v[b])],
+                    colour.mix(0.45).stroke_width(width),
+                )))
+                .map_err(fail)?;
+        }
+        let most = self.visits.iter().copied().max().unwrap_or(1).max(1) as f64;
+        chart
+            .draw_series(self.v.iter().enumerate().map(|(i, &v)| {
+                let radius = 3 + (6.0 * (self.visits[i] as f64 / most).sqrt()).round() as u32;
+                Circle::new((self.x[i], v), radius, RGBColor(40, 40, 40).filled())
+            }))
+            .map_err(fail)?;
+        chart
+            .draw_series(
+                self.v.iter().enumerate().take(LABELLED).map(|(i, &v)| {
+                    Text::new(short(&self.names[i]), (self.x[i], v), text_style(13))
+                }),
+            )
+            .map_err(fail)?;
+        let mut lines = vec![
+            format!(
+                "{} states, {} edges: downhill green, uphill red",
+                grouped(self.v.len()),
+                grouped(self.edges.len())
+            ),
+            format!("width ∝ T; the {LABELLED} most visited named"),
+        ];
+        lines.extend(self.notes.iter().cloned());
+        text_box(root, &chart, Corner::TopRight, &lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::check;
+    use super::*;
+    use crate::graph::GraphBuilder;
+
+    fn graph(states: u32) -> TransitionGraph {
+        let mut b = GraphBuilder::default();
+        for s in 0..states {
+            b.intern(&format!("<state {s} & \"quoted\">"));
+        }
+        for s in 0..states {
+            let t = (s + 1) % states;
+            b.add(s, t, 3 + s as u64 % 4, 0).unwrap();
+            b.add(t, s, 2, 0).unwrap();
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn edges_are_coloured_by_slope_and_placed_deterministically() {
+        let g = graph(6);
+        let value: Vec<Option<f64>> = (0..6).map(|s| Some(s as f64)).collect();
+        let l = landscape(&g, &value);
+        assert_eq!(l.v.len(), 6);
+        assert_eq!(l.edges.len(), 12);
+        assert!(
+            l.edges.windows(2).all(|w| w[0].2 <= w[1].2),
+            "weakest first"
+        );
+        let t_total: f64 = l.edges.iter().map(|e| e.2).sum();
+        assert!((t_total - 6.0).abs() < 1e-12, "each state's T sums to one");
+        assert_eq!(layout(6, &l.edges), l.x);
+        assert!(l.notes.is_empty());
+        let figure = render("t", TITLE, String::new(), &l).unwrap();
+        check(&figure);
+        assert!(
+            figure
+                .svg
+                .contains("&lt;state 0 &amp; &quot;quoted&quot;&gt;"),
+            "escaped names"
+        );
+    }
+
+    #[test]
+    fn large_graphs_are_thinned_and_say_so_and_null_states_are_left_out() {
+        let g = graph(250);
+        let mut value: Vec<Option<f64>> = (0..250).map(|s| Some((s % 17) as f64)).collect();
+        value[0] = None;
+        let l = landscape(&g, &value);
+        assert_eq!(l.v.len(), MAX_NODES);
+        assert!(!l.names.contains(&g.names[0]));
+        assert_eq!(
+            l.notes,
+            ["showing 200 of 249 identifiable states, the most visited (thinned for drawing)"]
+        );
+        check(&render("t", TITLE, String::new(), &l).unwrap());
+        let none = landscape(&g, &vec![None; 250]);
+        check(&render("t", TITLE, String::new(), &none).unwrap());
+    }
+}
