@@ -11,6 +11,7 @@ use crate::io::{self, InputSummary, LoadOptions};
 use crate::stats::cycles::{self, CycleSettings, CycleTest, Squares, Triangle};
 use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
+use crate::stats::permutation::{self, Resampling, ResamplingSettings};
 use crate::stats::schnakenberg::{self, FundamentalCycle};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,6 +30,9 @@ pub struct AnalyzeSettings {
     pub paper: bool,
     /// Run the kernels on the CPU too and compare (`--verify`).
     pub verify: bool,
+    /// Monte Carlo tests, bootstrap and held-out check; the default runs none (the CLI's
+    /// defaults are `--permutations 10000 --bootstrap 200`).
+    pub resampling: ResamplingSettings,
 }
 
 impl Default for AnalyzeSettings {
@@ -42,6 +46,11 @@ impl Default for AnalyzeSettings {
             alpha: 0.01,
             paper: false,
             verify: false,
+            resampling: ResamplingSettings {
+                permutations: 0,
+                bootstrap: 0,
+                ..ResamplingSettings::default()
+            },
         }
     }
 }
@@ -56,6 +65,8 @@ pub struct Timings {
     pub cycles: f64,
     /// Schnakenberg decomposition and entropy production.
     pub fluxes: f64,
+    /// Resampling tests, bootstrap and held-out check.
+    pub resampling: f64,
     pub total: f64,
 }
 
@@ -78,6 +89,9 @@ pub struct Analysis {
     pub fundamental_cycles: Vec<FundamentalCycle>,
     /// GPU–CPU deviations per kernel, with `--verify`.
     pub verification: Option<Vec<KernelDeviation>>,
+    /// Monte Carlo tests (with their null samples), bootstrap and held-out check; `None` when
+    /// all are off.
+    pub resampling: Option<Resampling>,
     pub timings: Timings,
 }
 
@@ -125,6 +139,24 @@ pub fn analyze_graph(
     let decomposition = schnakenberg::empirical(&graph);
     timings.fluxes = t.elapsed().as_secs_f64();
     let entropy = entropy::entropy_production(&graph, &decomposition);
+    let t = Instant::now();
+    let r = &settings.resampling;
+    let resampling = if r.permutations > 0 || r.bootstrap > 0 || r.holdout {
+        Some(permutation::resampling(
+            &graph,
+            &potential,
+            &pairs,
+            &triangles,
+            backend,
+            &settings.fit,
+            &settings.pairs,
+            &settings.cycles,
+            r,
+        )?)
+    } else {
+        None
+    };
+    timings.resampling = t.elapsed().as_secs_f64();
     let verification = if settings.verify {
         Some(verify_kernels(
             &graph, &potential, &triangles, backend, settings,
@@ -148,6 +180,7 @@ pub fn analyze_graph(
         entropy,
         fundamental_cycles: decomposition.cycles,
         verification,
+        resampling,
         timings,
     };
     check_finite(&analysis)?;
@@ -195,6 +228,12 @@ fn check_finite(a: &Analysis) -> Result<()> {
             .flatten()
             .map(|&x| ("pairs.slope_ci", x)),
     );
+    if let Some(r) = &a.resampling {
+        for t in &r.tests {
+            scalars.push(("permutation.observed", t.observed));
+            scalars.extend(t.null.iter().map(|&x| ("nulls.parquet: statistic", x)));
+        }
+    }
     let potentials = a
         .potential
         .value

@@ -120,6 +120,19 @@ pub struct AnalyzeArgs {
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Resamples of each Monte Carlo test (sign flips of cycle affinities, parametric pair
+    /// residuals, permutations of V); 0 turns them off.
+    #[arg(long, default_value_t = 10_000)]
+    pub permutations: u32,
+    /// Bootstrap refits for the intervals of V, r and the χ² statistics; 0 turns them off.
+    #[arg(long, default_value_t = 200)]
+    pub bootstrap: u32,
+    /// Seed of every resampling draw (the same on CPU and GPU).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also fit V on a random half of the records and test detailed balance on the other half.
+    #[arg(long)]
+    pub holdout: bool,
 }
 
 #[derive(Debug, Args)]

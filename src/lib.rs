@@ -45,6 +45,7 @@ pub mod graph;
 pub mod io;
 pub mod progress;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod settings;
 pub mod simulate;

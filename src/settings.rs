@@ -121,3 +121,10 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         verify: args.verify,
     })
 }
+        resampling: crate::stats::permutation::ResamplingSettings {
+            permutations: args.permutations,
+            bootstrap: args.bootstrap,
+            seed: args.seed,
+            holdout: args.holdout,
+            ..Default::default()
+        },

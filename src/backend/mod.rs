@@ -11,6 +11,9 @@ use crate::error::Result;
 use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
 use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
+use crate::rng::Stream;
+use cpu::resample::ResampleJob;
+use std::ops::Range;
 
 /// Which backend the user asked for.
 #[derive(
@@ -61,6 +64,15 @@ pub trait Backend {
     /// Kernel `reciprocal_triangles`: every 3-cycle whose six arcs exist, as `[a, b, c]` with
     /// `a < b < c`, in the canonical order of [`cpu::reciprocal_triangles`] on every backend.
     fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>>;
+
+    /// Kernel `resample`: the two sums of [`ResampleJob::statistic`] for each resample in
+    /// `resamples`, from the Philox `stream` (bit-identical draws on every backend).
+    fn resample(
+        &self,
+        job: &ResampleJob,
+        stream: &Stream,
+        resamples: Range<u32>,
+    ) -> Result<Vec<[f64; 2]>>;
 }
 
 /// The backend for a choice. `Gpu` fails with an [`Error::Gpu`](crate::error::Error::Gpu)

@@ -138,6 +138,14 @@ mod tests {
         fn reciprocal_triangles(&self, _: &crate::graph::TransitionGraph) -> Result<Vec<[u32; 3]>> {
             unreachable!()
         }
+        fn resample(
+            &self,
+            _: &crate::backend::cpu::resample::ResampleJob,
+            _: &crate::rng::Stream,
+            _: std::ops::Range<u32>,
+        ) -> Result<Vec<[f64; 2]>> {
+            unreachable!()
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn report_json(a: &Analysis) -> Value {
         })),
         "entropy_production": a.entropy,
         "verification": a.verification,
+        "permutation": a.resampling.as_ref().map(|r| permutation(a, r)),
         "verdict": Verdict::of(a),
     })
 }
@@ -90,5 +91,32 @@ fn squares(a: &Analysis, s: &Squares) -> Value {
             "variance": q.variance,
             "z": q.z,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// The resampling stage: Monte Carlo tests (null samples in nulls.parquet), bootstrap
+/// intervals (V per identifiable state), held-out check.
+fn permutation(a: &Analysis, r: &crate::stats::permutation::Resampling) -> Value {
+    let bootstrap = r.bootstrap.as_ref().map(|b| {
+        with_keys(
+            json!(b),
+            json!({
+                "potential": b.potential.iter().enumerate().filter_map(|(f, i)| i.map(|i| json!({
+                    "state": a.graph.names[f],
+                    "potential": a.potential.value[f],
+                    "low": i.low,
+                    "high": i.high,
+                    "resamples": i.resamples,
+                }))).collect::<Vec<_>>(),
+            }),
+        )
+    });
+    json!({
+        "seed": r.settings.seed,
+        "resamples": r.settings.permutations,
+        "tests": r.tests,
+        "parametric_fit_dof": r.parametric_fit_dof,
+        "bootstrap": bootstrap,
+        "holdout": r.holdout,
     })
 }

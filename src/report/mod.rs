@@ -7,6 +7,7 @@ pub(crate) mod atomic;
 pub mod figures;
 pub(crate) mod html;
 mod json;
+mod nulls;
 mod summary;
 mod tables;
 
@@ -39,6 +40,9 @@ pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()>
             tables::write_fundamental_cycles(analysis, f)
         })?;
         let json = serde_json::to_vec_pretty(&report_json(analysis)).expect("report serialises");
+        if let Some(r) = analysis.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
+            write_atomic(&dir.join("nulls.parquet"), |f| nulls::write_nulls(r, f))?;
+        }
         write_atomic(&dir.join("report.json"), |mut f| {
             std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
         })?;

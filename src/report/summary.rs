@@ -124,6 +124,9 @@ pub fn summary(a: &Analysis) -> String {
         thousands(a.entropy.reciprocal_pairs as u64),
         100.0 * a.entropy.one_way_fraction
     );
+    if let Some(r) = &a.resampling {
+        resampling(&mut s, r);
+    }
     let _ = writeln!(s, "Verdict    {}", Verdict::of(a).sentence);
     s
 }
@@ -145,4 +148,62 @@ fn extremes(a: &Analysis) -> Option<(String, String)> {
         )
     };
     Some((label(low), label(high)))
+}
+
+/// One line per resampling result: Monte Carlo p-values (± their standard error), bootstrap
+/// intervals, held-out check.
+fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
+    if !r.tests.is_empty() {
+        let tests: Vec<String> = r
+            .tests
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {} ± {:.1e} ({} items)",
+                    t.test.replace('_', " "),
+                    p_text(Some(t.p_value)),
+                    t.p_value_se,
+                    thousands(t.items as u64)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "Resampled  {} resamples, seed {}: {}",
+            thousands(u64::from(r.settings.permutations)),
+            r.settings.seed,
+            tests.join("; ")
+        );
+    }
+    if let Some(b) = &r.bootstrap {
+        let interval = |i: Option<crate::stats::bootstrap::Interval>, d: usize| {
+            i.map_or("n/a".into(), |i| format!("[{:.d$}, {:.d$}]", i.low, i.high))
+        };
+        let _ = writeln!(
+            s,
+            "Bootstrap  {} refits, {:.0} % intervals: r {}, pair χ² {}, cycle χ² {}; V on {} states",
+            b.resamples,
+            100.0 * b.level,
+            interval(b.pearson_r, 3),
+            interval(b.pair_chi2, 1),
+            interval(b.cycle_chi2, 1),
+            thousands(b.potential.iter().flatten().count() as u64)
+        );
+    }
+    if let Some(h) = &r.holdout {
+        let _ = writeln!(
+            s,
+            "Held out   V fitted on {} transitions, tested on {}: r = {}, slope {}; pair χ² = {:.1} / {} ndf, {}; cycle χ² = {:.1} / {} ndf, {}",
+            thousands(h.transitions_fit),
+            thousands(h.transitions_test),
+            opt(h.pearson_r, 3),
+            opt(h.slope, 3),
+            h.pair_chi2,
+            h.pair_ndf,
+            p_text(h.pair_p_value),
+            h.cycle_chi2,
+            h.cycle_ndf,
+            p_text(h.cycle_p_value)
+        );
+    }
 }

@@ -15,9 +15,9 @@ use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::sync::Arc;
 
-type Columns = Vec<(&'static str, ArrayRef)>;
+pub(super) type Columns = Vec<(&'static str, ArrayRef)>;
 
-fn write(file: File, columns: Columns) -> Result<(), String> {
+pub(super) fn write(file: File, columns: Columns) -> Result<(), String> {
     let batch = RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -35,7 +35,7 @@ fn names(a: &Analysis, ids: impl Iterator<Item = u32>) -> ArrayRef {
     ))
 }
 
-fn f64s(values: impl Iterator<Item = f64>) -> ArrayRef {
+pub(super) fn f64s(values: impl Iterator<Item = f64>) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(values))
 }
 

@@ -1,8 +1,11 @@
 //! Tests of detailed balance (METHOD.md §4): pairwise against the fitted potential, Kolmogorov
-//! cycles without it, the entropy production and its decomposition over fundamental cycles.
+//! cycles without it, the entropy production and its decomposition over fundamental cycles;
+//! Monte Carlo p-values, bootstrap intervals and a held-out check ([`permutation`]).
+pub mod bootstrap;
 pub mod cycles;
 pub mod detailed_balance;
 pub mod entropy;
+pub mod permutation;
 pub mod schnakenberg;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};

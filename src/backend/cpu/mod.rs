@@ -3,6 +3,7 @@
 
 mod edge_action;
 pub mod reciprocal_triangles;
+pub mod resample;
 
 pub use edge_action::{EdgeScratch, edge_action};
 
@@ -62,6 +63,15 @@ impl Backend for CpuBackend {
     fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>> {
         let oriented = reciprocal_triangles::OrientedReciprocal::new(graph);
         Ok(reciprocal_triangles::reciprocal_triangles(&oriented))
+    }
+
+    fn resample(
+        &self,
+        job: &resample::ResampleJob,
+        stream: &crate::rng::Stream,
+        resamples: std::ops::Range<u32>,
+    ) -> Result<Vec<[f64; 2]>> {
+        Ok(resample::resample(job, stream, resamples))
     }
 }
 

@@ -43,6 +43,7 @@ pub mod fault;
 mod gather_gradient;
 mod reciprocal_triangles;
 mod reduce;
+mod resample;
 mod shaders;
 mod vector_ops;
 
@@ -56,6 +57,7 @@ use crate::graph::TransitionGraph;
 use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
 pub use context::Unavailable;
+pub use resample::Draws;
 use std::sync::OnceLock;
 use vector_ops::VectorOp;
 
@@ -167,6 +169,7 @@ struct Kernels {
     gather_gradient: gather_gradient::GatherGradient,
     reciprocal_triangles: reciprocal_triangles::ReciprocalTriangles,
     reduce: reduce::Reduce,
+    resample: resample::Resample,
     vector_ops: vector_ops::VectorOps,
 }
 
@@ -221,6 +224,7 @@ impl GpuBackend {
             gather_gradient: gather_gradient::GatherGradient::new(&ctx)?,
             reciprocal_triangles: reciprocal_triangles::ReciprocalTriangles::new(&ctx)?,
             reduce: reduce::Reduce::new(&ctx)?,
+            resample: resample::Resample::new(&ctx)?,
             vector_ops: vector_ops::VectorOps::new(&ctx)?,
         };
         let device_max = ctx
@@ -247,6 +251,20 @@ impl GpuBackend {
 
     pub fn precision(&self) -> Precision {
         self.ctx.precision
+    }
+
+    /// Raw Philox draws of `resample` for `n` items, computed by kernel `philox_draws`: what the
+    /// tests compare with [`crate::rng`] bit for bit.
+    pub fn philox_draws(
+        &self,
+        what: resample::Draws,
+        stream: &crate::rng::Stream,
+        resample: u32,
+        n: u32,
+    ) -> Result<Vec<u32>> {
+        self.kernels
+            .resample
+            .draws(&self.ctx, what, stream, resample, n)
     }
 
     /// Uploads `problem` and returns the optimiser's vector space over it (the action and its
@@ -332,6 +350,19 @@ impl Backend for GpuBackend {
             kernel.run(&self.ctx, &oriented, self.max_binding)
         };
         self.run(on_gpu, |cpu| cpu.reciprocal_triangles(graph))
+    }
+
+    fn resample(
+        &self,
+        job: &super::cpu::resample::ResampleJob,
+        stream: &crate::rng::Stream,
+        resamples: std::ops::Range<u32>,
+    ) -> Result<Vec<[f64; 2]>> {
+        let on_gpu = || {
+            let kernel = &self.kernels.resample;
+            kernel.run(&self.ctx, job, stream, resamples.clone(), self.max_binding)
+        };
+        self.run(on_gpu, |cpu| cpu.resample(job, stream, resamples.clone()))
     }
 }
 

@@ -47,9 +47,11 @@ pub const RECIPROCAL_TRIANGLES_COUNT: Kernel =
 pub const RECIPROCAL_TRIANGLES_SCAN: Kernel = kernel!("reciprocal_triangles_scan");
 pub const RECIPROCAL_TRIANGLES_WRITE: Kernel =
     kernel!("reciprocal_triangles_write" after "reciprocal_triangles");
+pub const RESAMPLE: Kernel = kernel!("resample" after "philox");
+pub const PHILOX_DRAWS: Kernel = kernel!("philox_draws" after "philox");
 
 #[cfg(test)]
-const ALL: [Kernel; 10] = [
+const ALL: [Kernel; 12] = [
     EDGE_ACTION,
     GATHER_GRADIENT,
     GATHER_GRADIENT_CARRIES,
@@ -60,6 +62,8 @@ const ALL: [Kernel; 10] = [
     RECIPROCAL_TRIANGLES_COUNT,
     RECIPROCAL_TRIANGLES_SCAN,
     RECIPROCAL_TRIANGLES_WRITE,
+    RESAMPLE,
+    PHILOX_DRAWS,
 ];
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -77,6 +81,9 @@ pub const ITEMS: u32 = 4;
 /// Cap on the merge steps of one reciprocal_triangles invocation; kept in sync with `MAX_STEPS`
 /// in shaders/reciprocal_triangles.wgsl.
 pub const MERGE_STEPS: u32 = 40_000;
+/// Items one resample invocation adds per dispatch; kept in sync with `K` in
+/// shaders/resample.wgsl.
+pub const RESAMPLE_ITEMS: u32 = 64;
 
 impl Kernel {
     /// The complete module: precision prelude, common definitions, kernel.
@@ -173,6 +180,12 @@ mod tests {
             shader_u32(&RECIPROCAL_TRIANGLES_COUNT, "MAX_STEPS"),
             MERGE_STEPS
         );
+        assert_eq!(shader_u32(&RESAMPLE, "K"), RESAMPLE_ITEMS);
+        assert_eq!(
+            shader_u32(&RESAMPLE, "EXACT_TRIALS"),
+            crate::rng::EXACT_TRIALS
+        );
+        assert_eq!(shader_u32(&RESAMPLE, "MAX_WALK"), crate::rng::MAX_WALK);
     }
 
     #[test]

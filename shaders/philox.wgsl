@@ -1,0 +1,127 @@
+// philox: Philox4x32-10 and the integer-only draws derived from it, compiled before each
+// resampling kernel (after the precision prelude and common.wgsl). CPU twin, bit for bit:
+// src/rng/philox.rs. WGSL has no 64-bit integers: a u64 is vec2<u32>(lo, hi).
+
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+// Kept in sync with EXACT_TRIALS and MAX_WALK in src/rng/philox.rs (FEISTEL_ROUNDS = 4 is
+// written out in `permute`).
+const EXACT_TRIALS: u32 = 64u;
+const MAX_WALK: u32 = 256u;
+
+// The 64-bit product a · b as (lo, hi), from 16-bit halves.
+fn mul_wide(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xffffu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xffffu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    let lo = (p00 & 0xffffu) | (mid << 16u);
+    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+    return vec2<u32>(lo, hi);
+}
+
+fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.x + b.x;
+    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}
+
+// a − b, or 0 when b > a.
+fn saturating_sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    if (b.y > a.y || (b.y == a.y && b.x > a.x)) {
+        return vec2<u32>(0u, 0u);
+    }
+    return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, b.x > a.x));
+}
+
+fn philox_round(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
+    let p0 = mul_wide(PHILOX_M0, c.x);
+    let p1 = mul_wide(PHILOX_M1, c.z);
+    return vec4<u32>(p1.y ^ c.y ^ k.x, p1.x, p0.y ^ c.w ^ k.y, p0.x);
+}
+
+// Ten rounds written out: lavapipe counts every loop iteration against a per-invocation limit.
+fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    let w = vec2<u32>(PHILOX_W0, PHILOX_W1);
+    var c = philox_round(counter, key);
+    c = philox_round(c, key + w);
+    c = philox_round(c, key + 2u * w);
+    c = philox_round(c, key + 3u * w);
+    c = philox_round(c, key + 4u * w);
+    c = philox_round(c, key + 5u * w);
+    c = philox_round(c, key + 6u * w);
+    c = philox_round(c, key + 7u * w);
+    c = philox_round(c, key + 8u * w);
+    return philox_round(c, key + 9u * w);
+}
+
+// The block of counter [item, resample, j, 0] (Stream::block).
+fn philox_block(key: vec2<u32>, item: u32, resample: u32, j: u32) -> vec4<u32> {
+    return philox4x32_10(vec4<u32>(item, resample, j, 0u), key);
+}
+
+// A binomial prepared on the host (BinomialParams): trials, threshold, mean · 2³² (lo, hi),
+// sd · 2¹⁶.
+struct Binomial {
+    trials: u32,
+    threshold: u32,
+    mean_lo: u32,
+    mean_hi: u32,
+    sd_fix: u32,
+}
+
+// BinomialParams::draw: exact Bernoulli trials up to EXACT_TRIALS, else the fixed-point normal
+// approximation with an Irwin–Hall variate. At most 16 Philox blocks.
+fn binomial_draw(b: Binomial, key: vec2<u32>, item: u32, resample: u32) -> u32 {
+    let m = b.trials;
+    if (m <= EXACT_TRIALS) {
+        var successes = 0u;
+        for (var j = 0u; j < (m + 3u) / 4u; j++) {
+            let block = philox_block(key, item, resample, j);
+            let hit = vec4<bool>(block.x < b.threshold, block.y < b.threshold,
+                                 block.z < b.threshold, block.w < b.threshold);
+            let live = vec4<bool>(4u * j < m, 4u * j + 1u < m, 4u * j + 2u < m, 4u * j + 3u < m);
+            let counted = vec4<u32>(hit & live);
+            successes += counted.x + counted.y + counted.z + counted.w;
+        }
+        return successes;
+    }
+    let high = (philox_block(key, item, resample, 0u) >> vec4<u32>(16u))
+        + (philox_block(key, item, resample, 1u) >> vec4<u32>(16u))
+        + (philox_block(key, item, resample, 2u) >> vec4<u32>(16u));
+    let sum = high.x + high.y + high.z + high.w;
+    let center = 6u * 65536u;
+    let positive = sum >= center;
+    let z = select(center - sum, sum - center, positive);
+    let product = mul_wide(b.sd_fix, z);
+    let base = add64(vec2<u32>(b.mean_lo, b.mean_hi), vec2<u32>(0x80000000u, 0u));
+    let total = select(saturating_sub64(base, product), add64(base, product), positive);
+    return min(total.y, m);
+}
+
+// Permutation::apply: the image of x < n under the keyed Feistel permutation of `resample`
+// (`half_bits` bits per half), cycle-walking back into 0..n.
+fn permute(key: vec2<u32>, n: u32, half_bits: u32, resample: u32, start: u32) -> u32 {
+    let mask = (1u << half_bits) - 1u;
+    var x = start;
+    for (var walk = 0u; walk < MAX_WALK; walk++) {
+        // FEISTEL_ROUNDS = 4 rounds, written out: (L, R) → (R, L ⊕ F(R, round)).
+        let l0 = x >> half_bits;
+        let r0 = x & mask;
+        let r1 = l0 ^ (philox_block(key, r0, resample, 0u).x & mask);
+        let r2 = r0 ^ (philox_block(key, r1, resample, 1u).x & mask);
+        let r3 = r1 ^ (philox_block(key, r2, resample, 2u).x & mask);
+        let r4 = r2 ^ (philox_block(key, r3, resample, 3u).x & mask);
+        x = (r3 << half_bits) | r4;
+        if (x < n) {
+            break;
+        }
+    }
+    return min(x, n - 1u);
+}

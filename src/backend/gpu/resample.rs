@@ -1,0 +1,203 @@
+//! Binds and dispatches kernel `resample` (shaders/resample.wgsl, one pipeline per test through
+//! the `TEST` constant) and the stream check `philox_draws`.
+//!
+//! The items are uploaded once; resamples run in batches whose partial sums (two `Acc` per
+//! resample and chunk of `RESAMPLE_ITEMS · WG` items) fit one storage binding, one submit and
+//! read-back per batch; the host adds the chunks of each resample in order. Only those partial
+//! sums come back, never the draws. Limits: each item array must fit one storage binding.
+
+use super::buffers::{Params, Recorder, groups_for, show_bytes, storage_init, storage_zeroed};
+use super::context::{Access, GpuContext, Pipeline};
+use super::shaders::{self, RESAMPLE_ITEMS, WG};
+use crate::backend::cpu::resample::ResampleJob;
+use crate::error::{Error, Result};
+use crate::rng::{BinomialParams, Permutation, Stream};
+use std::ops::Range;
+
+/// Items of one chunk (one workgroup of one resample).
+const CHUNK: u32 = RESAMPLE_ITEMS * WG;
+
+pub struct Resample {
+    /// Indexed by the kernel's `TEST`.
+    tests: [Pipeline; 3],
+    draws: Pipeline,
+}
+
+/// What `philox_draws` computes (its `params.extra`).
+#[derive(Debug, Clone, Copy)]
+pub enum Draws<'a> {
+    /// Blocks `[item, resample, 0, 0]`, 4 words per item.
+    Blocks,
+    Binomials(&'a [BinomialParams]),
+    /// Images of `0..n` under the permutation of `n` states.
+    Permutation(u32),
+}
+
+impl Resample {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        use Access::*;
+        let access = [Read, Read, Read, Read, ReadWrite];
+        let test = |t: f64| ctx.pipeline(shaders::RESAMPLE, &access, &[("TEST", t)]);
+        Ok(Resample {
+            tests: [test(0.0)?, test(1.0)?, test(2.0)?],
+            draws: ctx.pipeline(shaders::PHILOX_DRAWS, &[Read, Read, ReadWrite], &[])?,
+        })
+    }
+
+    /// The two sums of each resample in `resamples`, as [`ResampleJob::statistic`] computes them.
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        job: &ResampleJob,
+        stream: &Stream,
+        resamples: Range<u32>,
+        max_binding: u64,
+    ) -> Result<Vec<[f64; 2]>> {
+        let precision = ctx.precision;
+        let key = stream.key;
+        let (test, config, ints, reals, values): (usize, Vec<u32>, Vec<u32>, Vec<f64>, Vec<f64>) =
+            match job {
+                ResampleJob::SignFlips { products } => (
+                    0,
+                    vec![key[0], key[1], products.len() as u32, 0],
+                    Vec::new(),
+                    products.clone(),
+                    Vec::new(),
+                ),
+                ResampleJob::Splits {
+                    binomials,
+                    weights,
+                    log_odds,
+                } => (
+                    1,
+                    vec![key[0], key[1], 0, 0],
+                    bytemuck::cast_slice(binomials).to_vec(),
+                    weights
+                        .iter()
+                        .zip(log_odds)
+                        .flat_map(|(&w, &l)| [w, l])
+                        .collect(),
+                    Vec::new(),
+                ),
+                ResampleJob::Permutations {
+                    ends,
+                    standardized,
+                    inv_sigma,
+                    values,
+                } => {
+                    let perm = Permutation::new(values.len() as u32);
+                    (
+                        2,
+                        vec![key[0], key[1], perm.n, perm.half_bits],
+                        ends.iter().flatten().copied().collect(),
+                        standardized
+                            .iter()
+                            .zip(inv_sigma)
+                            .flat_map(|(&x, &s)| [x, s])
+                            .collect(),
+                        values.clone(),
+                    )
+                }
+            };
+        let reals = precision.encode(&reals);
+        let values = precision.encode(&values);
+        let ints_bytes: &[u8] = bytemuck::cast_slice(&ints);
+        for (what, bytes) in [
+            ("items", ints_bytes.len()),
+            ("values", reals.len().max(values.len())),
+        ] {
+            if bytes as u64 > max_binding {
+                return Err(Error::Gpu(format!(
+                    "the resampling test's {what} need {}, above the device's {} storage-binding \
+                     limit",
+                    show_bytes(bytes as u64),
+                    show_bytes(max_binding)
+                )));
+            }
+        }
+        let items = job.items() as u32;
+        let count = resamples.len() as u32;
+        if items == 0 || count == 0 {
+            return Ok(vec![[0.0; 2]; count as usize]);
+        }
+        let chunks = groups_for(items, CHUNK);
+        let per_resample = 2 * u64::from(chunks) * crate::backend::gpu::Precision::ACC_BYTES;
+        let max_groups = u64::from(ctx.limits.max_compute_workgroups_per_dimension).pow(2);
+        let batch = (max_binding / per_resample)
+            .min(max_groups / u64::from(chunks))
+            .clamp(1, u64::from(count)) as u32;
+
+        let scope = ctx.scope();
+        let config = storage_init(ctx, "resample config", bytemuck::cast_slice(&config));
+        let ints = storage_init(ctx, "resample items", ints_bytes);
+        let reals = storage_init(ctx, "resample reals", &reals);
+        let values = storage_init(ctx, "resample values", &values);
+        let partial = storage_zeroed(
+            ctx,
+            "resample partial sums",
+            per_resample * u64::from(batch),
+        );
+        scope.close().map_err(|why| {
+            Error::Gpu(format!(
+                "buffer allocation failed: the resampling test does not fit the device's memory: \
+                 {why}"
+            ))
+        })?;
+        let kernel = &self.tests[test];
+        let group = kernel.bind(ctx, &[&config, &ints, &reals, &values, &partial]);
+        let mut rec = Recorder::new(ctx, 0);
+        let mut sums = Vec::with_capacity(count as usize);
+        for first in resamples.clone().step_by(batch as usize) {
+            let len = batch.min(resamples.end - first);
+            let params = Params {
+                base: first,
+                lo: chunks,
+                hi: len,
+                ..Params::new(items)
+            };
+            rec.dispatch(kernel, &group, params, chunks * len);
+            let raw = rec.download_bytes(&partial, 0, per_resample * u64::from(len))?;
+            let acc = precision.decode_acc(&raw);
+            for resample in acc.chunks_exact(2 * chunks as usize) {
+                let mut s = [0.0; 2];
+                for pair in resample.chunks_exact(2) {
+                    s[0] += pair[0];
+                    s[1] += pair[1];
+                }
+                sums.push(s);
+            }
+        }
+        Ok(sums)
+    }
+
+    /// Raw draws of resample `resample` for `n` items (see [`Draws`]).
+    pub fn draws(
+        &self,
+        ctx: &GpuContext,
+        what: Draws,
+        stream: &Stream,
+        resample: u32,
+        n: u32,
+    ) -> Result<Vec<u32>> {
+        let (extra, ints, states, words) = match what {
+            Draws::Blocks => (0, Vec::new(), 0, 4),
+            Draws::Binomials(b) => (1, bytemuck::cast_slice(b).to_vec(), 0, 1),
+            Draws::Permutation(states) => (2, Vec::new(), states, 1),
+        };
+        let half_bits = Permutation::new(states).half_bits;
+        let config = [stream.key[0], stream.key[1], states, half_bits];
+        let config = storage_init(ctx, "draws config", bytemuck::cast_slice(&config));
+        let ints = storage_init(ctx, "draws items", bytemuck::cast_slice::<u32, u8>(&ints));
+        let out = storage_zeroed(ctx, "draws", 4 * u64::from(words * n));
+        let group = self.draws.bind(ctx, &[&config, &ints, &out]);
+        let mut rec = Recorder::new(ctx, 0);
+        let params = Params {
+            base: resample,
+            extra,
+            ..Params::new(n)
+        };
+        rec.dispatch(&self.draws, &group, params, groups_for(n, WG));
+        let raw = rec.download_bytes(&out, 0, 4 * u64::from(words * n))?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+}

@@ -1,0 +1,200 @@
+//! Bootstrap intervals of the potential, of `r` and of the χ² statistics (`--bootstrap B`).
+//!
+//! Each resample redraws the transitions out of every source state from the multinomial of
+//! its observed counts (arcs and self-transitions; `N(f)` fixed), as sequential conditional
+//! binomials from the Philox stream `(seed, Bootstrap)`, counter `(item, resample, j)` with the
+//! items of [`super::permutation::split_halves`]; the counts are drawn on the host (cheap next
+//! to the refit), then V is refitted on the analysis' backend and the pair and cycle tests are
+//! rerun. Intervals are percentile intervals at `level`.
+//!
+//! Gauge: a fitted component is only determined up to a constant, so each resample's V is
+//! centred over the states of each component of the original fit, as the fit centres it; a
+//! resample in which a state of the component has no potential (its counts no longer close a
+//! cycle) or lands in another component gives that component no value, and its intervals use
+//! the other resamples (`resamples` per state says how many). The refit starts from V = 0, like
+//! the original fit; a warm start would need the fit to accept a starting point.
+
+use super::cycles::{self, CycleSettings};
+use super::detailed_balance::{self, PairSettings};
+use super::permutation::{ResamplingSettings, recount};
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::fit::{self, FitSettings, Potential};
+use crate::graph::TransitionGraph;
+use crate::rng::{BinomialParams, MAX_TRIALS, Purpose, Stream};
+
+/// A percentile interval and how many resamples it rests on.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+    pub resamples: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Bootstrap {
+    pub resamples: u32,
+    pub level: f64,
+    /// Per state: the interval of V (`None` when not identifiable in the original fit, or when
+    /// no resample identified its whole component).
+    #[serde(skip)]
+    pub potential: Vec<Option<Interval>>,
+    pub pearson_r: Option<Interval>,
+    pub pair_chi2: Option<Interval>,
+    pub cycle_chi2: Option<Interval>,
+    /// Resamples whose fit did not converge (kept: their V is still the best point reached).
+    pub not_converged: u32,
+}
+
+/// The percentile interval of `values` at `level` (empty: `None`).
+pub fn percentile_interval(values: &mut [f64], level: f64) -> Option<Interval> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let h = q * (values.len() - 1) as f64;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        values[lo] + (h - lo as f64) * (values[hi] - values[lo])
+    };
+    let tail = (1.0 - level) / 2.0;
+    Some(Interval {
+        low: quantile(tail),
+        high: quantile(1.0 - tail),
+        resamples: values.len(),
+    })
+}
+
+/// Resample `b`: every source's transitions redrawn from the multinomial of its counts.
+pub fn multinomial_resample(graph: &TransitionGraph, stream: &Stream, b: u32) -> TransitionGraph {
+    let m = graph.n_edges();
+    let mut drawn = vec![0u64; m + graph.n_states()];
+    for f in 0..graph.n_states() {
+        let items = (graph.out_ptr[f]..graph.out_ptr[f + 1]).chain([m + f]);
+        let counts = |i: usize| {
+            if i < m {
+                graph.count[i]
+            } else {
+                graph.self_count[i - m]
+            }
+        };
+        let mut trials = graph.out_count[f];
+        let mut mass = graph.out_count[f];
+        for i in items {
+            let n = counts(i);
+            if trials == 0 || mass == 0 {
+                break;
+            }
+            let k = if n >= mass {
+                trials
+            } else {
+                let p = n as f64 / mass as f64;
+                let mut k = 0;
+                let mut left = trials;
+                let mut piece = 0;
+                while left > 0 {
+                    let t = left.min(MAX_TRIALS);
+                    k += u64::from(BinomialParams::new(t, p).draw(
+                        stream,
+                        i as u32,
+                        b ^ (piece << 24),
+                    ));
+                    left -= t;
+                    piece += 1;
+                }
+                k
+            };
+            drawn[i] = k;
+            trials -= k;
+            mass -= n;
+        }
+    }
+    recount(graph, |item, _| drawn[item as usize])
+}
+
+/// `B` bootstrap refits and the intervals of the module docs.
+pub fn bootstrap(
+    graph: &TransitionGraph,
+    potential: &Potential,
+    backend: &dyn Backend,
+    fit_settings: &FitSettings,
+    pair_settings: &PairSettings,
+    cycle_settings: &CycleSettings,
+    settings: &ResamplingSettings,
+) -> Result<Bootstrap> {
+    let n = graph.n_states();
+    let stream = Stream::new(settings.seed, Purpose::Bootstrap);
+    let bar = crate::progress::bar(
+        "bootstrap",
+        u64::from(settings.bootstrap),
+        crate::progress::Unit::Items,
+    );
+    // States of each original component.
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut slot = rustc_hash::FxHashMap::default();
+    for f in 0..n {
+        if potential.value[f].is_some() {
+            let c = potential.component[f];
+            let k = *slot.entry(c).or_insert_with(|| {
+                members.push(Vec::new());
+                members.len() - 1
+            });
+            members[k].push(f);
+        }
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let (mut r, mut pair_chi2, mut cycle_chi2) = (Vec::new(), Vec::new(), Vec::new());
+    let mut not_converged = 0;
+    for b in 0..settings.bootstrap {
+        let g = multinomial_resample(graph, &stream, b);
+        let (v, report) = fit::fit(&g, fit_settings, backend)?;
+        not_converged += u32::from(!report.converged);
+        for states in &members {
+            let c = v.value[states[0]].map(|_| v.component[states[0]]);
+            let whole = states
+                .iter()
+                .all(|&f| v.value[f].is_some() && Some(v.component[f]) == c);
+            if !whole {
+                continue;
+            }
+            let mean =
+                states.iter().map(|&f| v.value[f].unwrap()).sum::<f64>() / states.len() as f64;
+            for &f in states {
+                samples[f].push(v.value[f].unwrap() - mean);
+            }
+        }
+        let (_, pairs) = detailed_balance::pair_test(&g, &v, pair_settings);
+        r.extend(pairs.pearson_r);
+        pair_chi2.push(pairs.chi2);
+        let (_, cycles) = cycles::cycle_test(&g, backend, cycle_settings)?;
+        cycle_chi2.push(cycles.chi2);
+        bar.inc(1);
+    }
+    bar.finish();
+    let level = settings.level;
+    Ok(Bootstrap {
+        resamples: settings.bootstrap,
+        level,
+        potential: samples
+            .iter_mut()
+            .map(|s| percentile_interval(s, level))
+            .collect(),
+        pearson_r: percentile_interval(&mut r, level),
+        pair_chi2: percentile_interval(&mut pair_chi2, level),
+        cycle_chi2: percentile_interval(&mut cycle_chi2, level),
+        not_converged,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_intervals_interpolate() {
+        let mut v: Vec<f64> = (0..=100).map(f64::from).rev().collect();
+        let i = percentile_interval(&mut v, 0.9).unwrap();
+        assert_eq!((i.low, i.high, i.resamples), (5.0, 95.0, 101));
+        assert!(percentile_interval(&mut [], 0.9).is_none());
+    }
+}
