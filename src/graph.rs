@@ -21,14 +21,22 @@
 //! ```
 
 use crate::error::{Error, Result};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
 
 /// Accumulates transitions row by row; [`GraphBuilder::finish`] yields the [`TransitionGraph`].
 #[derive(Default)]
 pub struct GraphBuilder {
     names: Vec<Box<str>>,
-    ids: FxHashMap<Box<str>, u32>,
+    /// `(hash of the name, id)`: each name is stored once, in `names`.
+    ids: HashTable<(u64, u32)>,
+    /// Transitions between different states, by `source << 32 | target`.
     tallies: FxHashMap<u64, Tally>,
+    /// Self-transitions by state (count 0: none yet): agents often repeat a state, and a vector
+    /// costs no hash per row.
+    self_tallies: Vec<Tally>,
     rows: u64,
     /// Sum of every count added: checked, so that no later sum of counts (`N(f)`, totals) can
     /// overflow.
@@ -41,17 +49,42 @@ struct Tally {
     first_row: u64,
 }
 
+impl Tally {
+    const NONE: Tally = Tally {
+        count: 0,
+        first_row: u64::MAX,
+    };
+
+    fn add(&mut self, count: u64, first_row: u64) {
+        self.count += count;
+        self.first_row = self.first_row.min(first_row);
+    }
+}
+
 impl GraphBuilder {
     /// The id of a state name, assigning the next id on first sight.
     pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
+        let hash = FxBuildHasher.hash_one(name);
+        let names = &self.names;
+        let entry = self.ids.entry(
+            hash,
+            |&(h, id)| h == hash && *names[id as usize] == *name,
+            |&(h, _)| h,
+        );
+        match entry {
+            Entry::Occupied(found) => found.get().1,
+            Entry::Vacant(slot) => {
+                let id = u32::try_from(names.len()).expect("more than 2^32 distinct states");
+                slot.insert((hash, id));
+                self.names.push(name.into());
+                id
+            }
         }
-        let id = u32::try_from(self.names.len()).expect("more than 2^32 distinct states");
-        let boxed: Box<str> = name.into();
-        self.names.push(boxed.clone());
-        self.ids.insert(boxed, id);
-        id
+    }
+
+    /// The name of state `id`.
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
     }
 
     /// Number of distinct states interned so far.
@@ -70,13 +103,57 @@ impl GraphBuilder {
             ))
         })?;
         self.rows += 1;
-        let key = (u64::from(source) << 32) | u64::from(target);
-        let tally = self.tallies.entry(key).or_insert(Tally {
-            count: 0,
-            first_row: row,
-        });
-        tally.count += count;
-        tally.first_row = tally.first_row.min(row);
+        self.tally(source, target).add(count, row);
+        Ok(())
+    }
+
+    /// The tally of `source → target`, created empty on first use.
+    fn tally(&mut self, source: u32, target: u32) -> &mut Tally {
+        if source == target {
+            let s = source as usize;
+            if s >= self.self_tallies.len() {
+                self.self_tallies.resize(s + 1, Tally::NONE);
+            }
+            &mut self.self_tallies[s]
+        } else {
+            let key = (u64::from(source) << 32) | u64::from(target);
+            self.tallies.entry(key).or_insert(Tally::NONE)
+        }
+    }
+
+    /// Every non-empty tally: `(source, target, tally)`.
+    fn each_tally(&self) -> impl Iterator<Item = (u32, u32, &Tally)> {
+        let pairs = self
+            .tallies
+            .iter()
+            .map(|(&k, t)| ((k >> 32) as u32, (k & 0xffff_ffff) as u32, t));
+        let loops = (self.self_tallies.iter().enumerate())
+            .filter(|(_, t)| t.count > 0)
+            .map(|(s, t)| (s as u32, s as u32, t));
+        pairs.chain(loops)
+    }
+
+    /// Adds everything `later` accumulated, as if its rows had been added to `self` after
+    /// `self`'s own (row indices are global, so the node order is that of one sequential read).
+    /// Fails like [`GraphBuilder::add`] when the total count would overflow.
+    pub fn absorb(&mut self, later: GraphBuilder) -> Result<()> {
+        if self.names.is_empty() {
+            *self = later;
+            return Ok(());
+        }
+        self.total = self.total.checked_add(later.total).ok_or_else(|| {
+            Error::Numerical(format!(
+                "the counts sum past 2^64 − 1 (the {} counted so far plus {} more)",
+                self.total, later.total
+            ))
+        })?;
+        self.rows += later.rows;
+        let ids: Vec<u32> = later.names.iter().map(|name| self.intern(name)).collect();
+        self.tallies.reserve(later.tallies.len());
+        for (s, d, t) in later.each_tally() {
+            self.tally(ids[s as usize], ids[d as usize])
+                .add(t.count, t.first_row);
+        }
         Ok(())
     }
 
@@ -86,8 +163,8 @@ impl GraphBuilder {
         // Order key per state: 2·row (+1 as a target) of its first non-self transition; states
         // seen only in self-transitions come after every other state.
         let mut key = vec![u64::MAX; n];
-        for (&k, t) in &self.tallies {
-            let (s, d) = ((k >> 32) as usize, (k & 0xffff_ffff) as usize);
+        for (s, d, t) in self.each_tally() {
+            let (s, d) = (s as usize, d as usize);
             if s == d {
                 key[s] = key[s].min((1 << 63) + t.first_row);
             } else {
@@ -101,20 +178,11 @@ impl GraphBuilder {
         for (new, &old) in order.iter().enumerate() {
             new_id[old as usize] = new as u32;
         }
-        let mut names_opt: Vec<Option<Box<str>>> = self.names.into_iter().map(Some).collect();
-        let names: Vec<String> = order
-            .iter()
-            .map(|&old| names_opt[old as usize].take().unwrap().into())
-            .collect();
-
         let mut out_count = vec![0u64; n];
         let mut self_count = vec![0u64; n];
         let mut edges: Vec<(u32, u32, u64)> = Vec::with_capacity(self.tallies.len());
-        for (&k, t) in &self.tallies {
-            let (s, d) = (
-                new_id[(k >> 32) as usize],
-                new_id[(k & 0xffff_ffff) as usize],
-            );
+        for (s, d, t) in self.each_tally() {
+            let (s, d) = (new_id[s as usize], new_id[d as usize]);
             out_count[s as usize] += t.count;
             if s == d {
                 self_count[s as usize] += t.count;
@@ -123,6 +191,11 @@ impl GraphBuilder {
             }
         }
         edges.sort_unstable_by_key(|&(s, d, _)| (s, d));
+        let mut names_opt: Vec<Option<Box<str>>> = self.names.into_iter().map(Some).collect();
+        let names: Vec<String> = order
+            .iter()
+            .map(|&old| names_opt[old as usize].take().unwrap().into())
+            .collect();
         TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
     }
 }

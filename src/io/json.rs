@@ -40,6 +40,13 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
         path: path.to_owned(),
         source,
     })?;
+    if let Some(group) = &sink.opts.group_column {
+        return Err(Error::bad_input(
+            path,
+            format!("--group-by {group}: the reference JSON database has no columns to group by"),
+        )
+        .hint("convert it to a transitions table with a group column, or split it by group"));
+    }
     sink.begin_file(path, &Layout::reference_json())?;
     let mut records = Records { sink, index: None };
     let mut parser = serde_json::Deserializer::from_slice(&bytes);

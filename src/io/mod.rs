@@ -36,6 +36,7 @@
 //! ```
 
 mod csv;
+mod group;
 mod json;
 mod parquet;
 mod table;
@@ -43,6 +44,7 @@ mod trajectory;
 
 use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, TransitionGraph};
+use group::Groups;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use table::{Layout, NameIds};
@@ -74,6 +76,8 @@ pub struct LoadOptions {
     pub state_column: String,
     /// Skip (and count) rows with a null state instead of failing.
     pub drop_null_states: bool,
+    /// `--group-by`: also build one graph per value of this column or Hive partition key.
+    pub group_column: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -87,6 +91,7 @@ impl Default for LoadOptions {
             step_column: "step".into(),
             state_column: "state".into(),
             drop_null_states: false,
+            group_column: None,
         }
     }
 }
@@ -96,6 +101,8 @@ impl Default for LoadOptions {
 pub struct LoadedLog {
     pub graph: TransitionGraph,
     pub summary: InputSummary,
+    /// With [`LoadOptions::group_column`]: each group's name and graph, sorted by name.
+    pub groups: Vec<(String, TransitionGraph)>,
 }
 
 /// What was read, for the report.
@@ -125,33 +132,20 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
     let mut sink = Sink::new(opts);
     let mut hasher = blake3::Hasher::new();
     let mut types: Vec<&str> = Vec::new();
+    // Row groups of transition Parquet files read so far but not aggregated yet: read in
+    // parallel when another kind of file comes, or at the end.
+    let mut pending = Vec::new();
     for path in &files {
-        let read_error = |source| Error::Read {
-            path: path.clone(),
-            source,
+        let file_type = match read_file(path, opts, &mut sink, &mut hasher, &mut pending) {
+            Ok(file_type) => file_type,
+            // An error in an earlier row wins, as in a sequential read.
+            Err(e) => return parquet::read_chunks(pending, &mut sink).and(Err(e)),
         };
-        hasher
-            .update_reader(File::open(path).map_err(read_error)?)
-            .map_err(read_error)?;
-        let file_type = FileType::of(path, opts.format)?;
-        if std::fs::metadata(path).map_err(read_error)?.len() == 0 {
-            return Err(Error::bad_input(
-                path,
-                format!(
-                    "the file is empty (0 bytes): expected {}",
-                    file_type.expected()
-                ),
-            ));
-        }
-        match file_type {
-            FileType::Parquet => parquet::read(path, &mut sink)?,
-            FileType::Csv => csv::read(path, &mut sink)?,
-            FileType::Json => json::read(path, &mut sink)?,
-        }
         if !types.contains(&file_type.name()) {
             types.push(file_type.name());
         }
     }
+    parquet::read_chunks(pending, &mut sink)?;
     types.sort_unstable();
     let form = match sink.layout.as_ref().map(|(_, layout)| layout.form) {
         Some(table::Form::Trajectory) => "trajectory",
@@ -162,6 +156,43 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
     let log = sink.finish(&files, hasher.finalize().to_hex().to_string(), format)?;
     check_testable(&log, &files)?;
     Ok(log)
+}
+
+/// Hashes one input file and reads it into `sink`; the row groups of a transitions Parquet file
+/// are only added to `pending`. Returns the file's type.
+fn read_file(
+    path: &Path,
+    opts: &LoadOptions,
+    sink: &mut Sink,
+    hasher: &mut blake3::Hasher,
+    pending: &mut Vec<parquet::Chunk>,
+) -> Result<FileType> {
+    let read_error = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    hasher
+        .update_reader(File::open(path).map_err(read_error)?)
+        .map_err(read_error)?;
+    let file_type = FileType::of(path, opts.format)?;
+    if std::fs::metadata(path).map_err(read_error)?.len() == 0 {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "the file is empty (0 bytes): expected {}",
+                file_type.expected()
+            ),
+        ));
+    }
+    if !matches!(file_type, FileType::Parquet) {
+        parquet::read_chunks(std::mem::take(pending), sink)?;
+    }
+    match file_type {
+        FileType::Parquet => parquet::read(path, sink, pending)?,
+        FileType::Csv => csv::read(path, sink)?,
+        FileType::Json => json::read(path, sink)?,
+    }
+    Ok(file_type)
 }
 
 /// Fails when the dataset has no transition between two different states: detailed balance
@@ -371,6 +402,8 @@ struct Sink<'o> {
     run_ids: NameIds,
     has_runs: bool,
     trajectory: Trajectory,
+    /// Per-group graphs, with `--group-by`.
+    groups: Option<Groups>,
     /// The first file and its layout, which every other file must match.
     layout: Option<(PathBuf, Layout)>,
     /// Global row index of the next row: it orders the states (see [`GraphBuilder::add`]).
@@ -391,6 +424,7 @@ impl<'o> Sink<'o> {
             run_ids: NameIds::default(),
             has_runs: false,
             trajectory: Trajectory::default(),
+            groups: opts.group_column.as_ref().map(|_| Groups::default()),
             layout: None,
             next_row: 0,
             rows: 0,
@@ -419,13 +453,44 @@ impl<'o> Sink<'o> {
         Ok(())
     }
 
+    /// An empty sink for the rows from global row `first_row` on, to be [`Sink::absorb`]ed.
+    fn part(&self, first_row: u64) -> Sink<'o> {
+        Sink {
+            layout: self.layout.clone(),
+            next_row: first_row,
+            ..Sink::new(self.opts)
+        }
+    }
+
+    /// Adds what `part` read: the rows that follow every row read into `self` so far.
+    fn absorb(&mut self, part: Sink) -> Result<()> {
+        self.graph.absorb(part.graph)?;
+        self.run_names.absorb(part.run_names)?;
+        if let (Some(groups), Some(later)) = (&mut self.groups, part.groups) {
+            groups.absorb(later)?;
+        }
+        self.has_runs |= part.has_runs;
+        self.rows += part.rows;
+        self.transitions += part.transitions;
+        self.dropped_rows += part.dropped_rows;
+        for (reason, n) in part.dropped_reasons {
+            match self.dropped_reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, total)) => *total += n,
+                None => self.dropped_reasons.push((reason, n)),
+            }
+        }
+        Ok(())
+    }
+
     fn finish(
         mut self,
         files: &[PathBuf],
         content_hash: String,
         format: String,
     ) -> Result<LoadedLog> {
-        self.transitions += self.trajectory.add_pairs(&mut self.graph)?;
+        self.transitions += self
+            .trajectory
+            .add_pairs(&mut self.graph, self.groups.as_mut())?;
         let summary = InputSummary {
             paths: files.iter().map(|p| p.display().to_string()).collect(),
             files: files.len(),
@@ -440,6 +505,7 @@ impl<'o> Sink<'o> {
         Ok(LoadedLog {
             graph: self.graph.finish(),
             summary,
+            groups: self.groups.map(Groups::finish).unwrap_or_default(),
         })
     }
 }

@@ -42,6 +42,8 @@ pub(super) enum Role {
     Run,
     Step,
     State,
+    /// The `--group-by` column.
+    Group,
 }
 
 /// The two column kinds a log may use: names (any string type) and integers.
@@ -74,11 +76,14 @@ pub(super) struct Column {
 }
 
 /// The form of a file and the columns it is read through, in role order
-/// (`source, target[, count][, run]` or `run, step, state`).
+/// (`source, target[, count][, run][, group]` or `run, step, state[, group]`).
 #[derive(Clone, Debug)]
 pub(super) struct Layout {
     pub form: Form,
     pub columns: Vec<Column>,
+    /// The group of every row of the file, from a Hive-style `key=value` folder in its path, when
+    /// the `--group-by` key is not a column of the file.
+    pub partition_group: Option<String>,
 }
 
 impl Layout {
@@ -86,6 +91,7 @@ impl Layout {
         Layout {
             form: Form::ReferenceJson,
             columns: Vec::new(),
+            partition_group: None,
         }
     }
 
@@ -104,7 +110,7 @@ impl Layout {
             }
             _ => Form::Transitions,
         };
-        let wanted: Vec<(Role, &str, bool)> = match form {
+        let mut wanted: Vec<(Role, &str, bool)> = match form {
             Form::Trajectory => vec![
                 (Role::Run, &opts.run_column, true),
                 (Role::Step, &opts.step_column, true),
@@ -117,13 +123,27 @@ impl Layout {
                 (Role::Run, &opts.run_column, false),
             ],
         };
+        let mut partition_group = None;
+        if let Some(group) = &opts.group_column {
+            partition_group = partition_value(path, group).filter(|_| !has(group));
+            if partition_group.is_none() {
+                wanted.push((Role::Group, group, true));
+            }
+        }
         let mut columns = Vec::with_capacity(wanted.len());
         for (role, name, required) in wanted {
             let Ok(index) = schema.index_of(name) else {
                 if !required {
                     continue;
                 }
-                return Err(missing_column(schema, name, opts.format, path));
+                let error = missing_column(schema, name, opts.format, path);
+                return Err(match role {
+                    Role::Group => error.hint(format!(
+                        "--group-by {name} takes the group from a column `{name}` or from a \
+                         `{name}=VALUE` folder in the file's path (Hive-style partitions)"
+                    )),
+                    _ => error,
+                });
             };
             let data_type = schema.field(index).data_type();
             let kind = Kind::of(data_type);
@@ -149,7 +169,11 @@ impl Layout {
                 index,
             });
         }
-        Ok(Layout { form, columns })
+        Ok(Layout {
+            form,
+            columns,
+            partition_group,
+        })
     }
 
     /// Position in [`Layout::columns`] of the column with `role`.
@@ -194,6 +218,34 @@ impl fmt::Display for Layout {
         }
         Ok(())
     }
+}
+
+/// The value of the last Hive-style `key=value` folder of `path` (percent-escapes decoded, as
+/// Spark, Hive and pyarrow write them), if there is one.
+fn partition_value(path: &Path, key: &str) -> Option<String> {
+    let folders = path.parent()?.components().rev();
+    let value = folders
+        .filter_map(|c| c.as_os_str().to_str())
+        .find_map(|folder| folder.strip_prefix(key)?.strip_prefix('='))?;
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let escaped = (b == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            None => {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn missing_column(schema: &Schema, name: &str, format: InputFormat, path: &Path) -> Error {
@@ -262,13 +314,20 @@ impl NameIds {
             }
             _ => {
                 let (ints, text) = (&mut self.ints, &mut self.text);
+                // Logs repeat a value row after row (a run's steps): no lookup for those.
+                let mut last = None;
                 let is_integer = for_each_int(array, |value| {
-                    out.push(value.map_or(NULL, |v| {
-                        *ints.entry(v).or_insert_with(|| {
-                            text.clear();
-                            write!(text, "{v}").expect("writing to a String cannot fail");
-                            table.intern(text)
-                        })
+                    out.push(value.map_or(NULL, |v| match last {
+                        Some((value, id)) if value == v => id,
+                        _ => {
+                            let id = *ints.entry(v).or_insert_with(|| {
+                                text.clear();
+                                write!(text, "{v}").expect("writing to a String cannot fail");
+                                table.intern(text)
+                            });
+                            last = Some((v, id));
+                            id
+                        }
                     }))
                 });
                 debug_assert!(is_integer, "unchecked column type {}", array.data_type());
@@ -363,6 +422,23 @@ impl Sink<'_> {
             self.run_ids.map(columns[c], &mut self.run_names, &mut runs);
             self.has_runs = true;
         }
+        // With --group-by: each row's group, from the column or the file's partition folder.
+        let mut groups = Vec::new();
+        if let Some(sink_groups) = &mut self.groups {
+            match (layout.find(Role::Group), &layout.partition_group) {
+                (Some(c), _) => {
+                    sink_groups.map(columns[c], &mut groups);
+                    if let Some(i) = groups.iter().position(|&g| g == NULL) {
+                        return Err(Error::bad_input(path, "null group (--group-by)")
+                            .at(at(i, c))
+                            .hint("every row needs a value in the group column"));
+                    }
+                }
+                (None, Some(name)) => groups = vec![sink_groups.id(name); n],
+                (None, None) => unreachable!("Layout::resolve requires a group source"),
+            }
+        }
+        let group = |i: usize| groups.get(i).copied();
         if layout.form == Form::Trajectory {
             // Columns: run, step, state.
             let steps = integers(columns[1], |v| i64::try_from(v).ok())
@@ -378,7 +454,8 @@ impl Sink<'_> {
                     continue;
                 }
                 let row = self.next_row + i as u64;
-                self.trajectory.push(runs[i], steps[i], states[i], row);
+                self.trajectory
+                    .push(runs[i], steps[i], states[i], row, group(i));
             }
         } else {
             // Columns: source, target[, count][, run].
@@ -400,15 +477,20 @@ impl Sink<'_> {
                     continue;
                 }
                 let count = counts.as_ref().map_or(1, |counts| counts[i]);
+                let row = self.next_row + i as u64;
+                let overflow = |e| match e {
+                    // The only failure: the counts' total overflows; say where.
+                    Error::Numerical(message) => Error::bad_input(path, message)
+                        .at(locate(i))
+                        .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
+                    e => e,
+                };
                 self.graph
-                    .add(source, target, count, self.next_row + i as u64)
-                    .map_err(|e| match e {
-                        // The only failure: the counts' total overflows; say where.
-                        Error::Numerical(message) => Error::bad_input(path, message)
-                            .at(locate(i))
-                            .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
-                        e => e,
-                    })?;
+                    .add(source, target, count, row)
+                    .map_err(overflow)?;
+                if let (Some(g), Some(groups)) = (group(i), &mut self.groups) {
+                    groups.add(g, source, target, count, row, &self.graph)?;
+                }
                 self.transitions += count;
             }
         }

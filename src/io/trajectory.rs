@@ -5,6 +5,7 @@
 //! Rows are kept until the whole dataset is read, because a run may span several files. The row
 //! index of a pair (which orders states, see [`GraphBuilder`]) is that of its later row.
 
+use super::group::Groups;
 use crate::error::Result;
 use crate::graph::GraphBuilder;
 
@@ -14,6 +15,8 @@ struct Step {
     step: i64,
     state: u32,
     row: u64,
+    /// Group id with `--group-by`.
+    group: Option<u32>,
 }
 
 /// The steps of every run read so far.
@@ -23,24 +26,33 @@ pub(super) struct Trajectory {
 }
 
 impl Trajectory {
-    /// Records that `run` was in `state` at `step`, read at global row index `row`.
-    pub(super) fn push(&mut self, run: u32, step: i64, state: u32, row: u64) {
+    /// Records that `run` was in `state` at `step`, read at global row index `row`, in `group`.
+    pub(super) fn push(&mut self, run: u32, step: i64, state: u32, row: u64, group: Option<u32>) {
         self.steps.push(Step {
             run,
             step,
             state,
             row,
+            group,
         });
     }
 
-    /// Adds one transition per consecutive pair of steps within a run; returns how many.
-    pub(super) fn add_pairs(mut self, graph: &mut GraphBuilder) -> Result<u64> {
+    /// Adds one transition per consecutive pair of steps within a run to `graph`, and to the
+    /// group of its later step in `groups`; returns how many.
+    pub(super) fn add_pairs(
+        mut self,
+        graph: &mut GraphBuilder,
+        mut groups: Option<&mut Groups>,
+    ) -> Result<u64> {
         // Rows were pushed in read order, so `row` breaks ties between equal steps stably.
         self.steps.sort_unstable_by_key(|s| (s.run, s.step, s.row));
         let mut pairs = 0;
         for w in self.steps.windows(2) {
             if w[0].run == w[1].run {
                 graph.add(w[0].state, w[1].state, 1, w[1].row)?;
+                if let (Some(g), Some(groups)) = (w[1].group, groups.as_deref_mut()) {
+                    groups.add(g, w[0].state, w[1].state, 1, w[1].row, graph)?;
+                }
                 pairs += 1;
             }
         }
@@ -58,12 +70,12 @@ mod tests {
         let [a, b, c] = ["a", "b", "c"].map(|s| g.intern(s));
         let mut t = Trajectory::default();
         // run 0: steps 2,0,1 → a(0) b(1) c(2): a→b, b→c; run 1: c, c → one self-transition.
-        t.push(0, 2, c, 0);
-        t.push(1, 5, c, 1);
-        t.push(0, 0, a, 2);
-        t.push(1, 6, c, 3);
-        t.push(0, 1, b, 4);
-        assert_eq!(t.add_pairs(&mut g).unwrap(), 3);
+        t.push(0, 2, c, 0, None);
+        t.push(1, 5, c, 1, None);
+        t.push(0, 0, a, 2, None);
+        t.push(1, 6, c, 3, None);
+        t.push(0, 1, b, 4, None);
+        assert_eq!(t.add_pairs(&mut g, None).unwrap(), 3);
         let graph = g.finish();
         assert_eq!(graph.n_edges(), 2);
         assert_eq!(graph.self_transitions(), 1);

@@ -1,0 +1,194 @@
+//! `--group-by`: one analysis per group (model, prompt template, …) and the comparison of the
+//! groups' potentials, the paper's claim that potentials "transcend architectures and prompt
+//! templates" made a measurement.
+//!
+//! Potentials are defined up to one constant per strongly connected component (the gauge), so
+//! two groups' potentials are comparable only where each is a single gauge group: the
+//! correlation of groups `a` and `b` is taken over the states identifiable in both that lie in
+//! the largest component of `a` and in the largest component of `b` ("shared states"). Pearson's
+//! `r` of the values and Spearman's `ρ` (Pearson of average ranks) are given with that count.
+
+use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::graph::TransitionGraph;
+use crate::io::InputSummary;
+use crate::stats::pearson;
+use rustc_hash::FxHashMap;
+use std::time::Instant;
+
+/// Every group's analysis and the pairwise comparison of their potentials.
+pub struct GroupAnalyses {
+    /// The `--group-by` column (or partition key).
+    pub column: String,
+    pub groups: Vec<GroupAnalysis>,
+    /// One entry per pair of analysed groups `a < b` (indices into `groups`).
+    pub correlations: Vec<GroupCorrelation>,
+}
+
+pub struct GroupAnalysis {
+    pub name: String,
+    /// Transitions of the group (counts summed, self-transitions included).
+    pub transitions: u64,
+    /// The group's analysis, or why it has none.
+    pub analysis: std::result::Result<Box<Analysis>, String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupCorrelation {
+    pub a: usize,
+    pub b: usize,
+    /// States identifiable in both groups, in the largest component of each.
+    pub shared_states: usize,
+    pub pearson: Option<f64>,
+    pub spearman: Option<f64>,
+}
+
+/// Analyses each group's graph on `backend` with `settings`, then correlates the potentials.
+pub fn analyze_groups(
+    column: &str,
+    graphs: Vec<(String, TransitionGraph)>,
+    input: &InputSummary,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+) -> Result<GroupAnalyses> {
+    let mut groups = Vec::with_capacity(graphs.len());
+    for (name, graph) in graphs {
+        let transitions = graph.out_count.iter().sum();
+        let analysis = if graph.n_edges() == 0 {
+            Err("not testable: no transitions between different states".to_owned())
+        } else {
+            let summary = InputSummary {
+                rows: graph.rows,
+                transitions,
+                dropped_rows: 0,
+                dropped_reasons: Vec::new(),
+                runs: None,
+                ..input.clone()
+            };
+            let start = Instant::now();
+            Ok(Box::new(analyze_graph(
+                graph, summary, backend, settings, 0.0, start,
+            )?))
+        };
+        groups.push(GroupAnalysis {
+            name,
+            transitions,
+            analysis,
+        });
+    }
+    let comparable: Vec<Option<FxHashMap<&str, f64>>> = groups
+        .iter()
+        .map(|g| g.analysis.as_ref().ok().map(|a| main_component(a)))
+        .collect();
+    let mut correlations = Vec::new();
+    for a in 0..groups.len() {
+        for b in a + 1..groups.len() {
+            if let (Some(va), Some(vb)) = (&comparable[a], &comparable[b]) {
+                correlations.push(correlate(a, b, va, vb));
+            }
+        }
+    }
+    Ok(GroupAnalyses {
+        column: column.to_owned(),
+        groups,
+        correlations,
+    })
+}
+
+/// Potentials of the identifiable states in the largest component, by state name.
+fn main_component(analysis: &Analysis) -> FxHashMap<&str, f64> {
+    let potential = &analysis.potential;
+    let mut sizes: FxHashMap<u32, usize> = FxHashMap::default();
+    for (s, v) in potential.value.iter().enumerate() {
+        if v.is_some() {
+            *sizes.entry(potential.component[s]).or_default() += 1;
+        }
+    }
+    // Largest, ties to the lowest component id.
+    let Some(main) = sizes
+        .iter()
+        .max_by_key(|&(&c, &n)| (n, std::cmp::Reverse(c)))
+        .map(|(&c, _)| c)
+    else {
+        return FxHashMap::default();
+    };
+    potential
+        .value
+        .iter()
+        .enumerate()
+        .filter(|&(s, _)| potential.component[s] == main)
+        .filter_map(|(s, v)| Some((analysis.graph.names[s].as_str(), (*v)?)))
+        .collect()
+}
+
+fn correlate(
+    a: usize,
+    b: usize,
+    va: &FxHashMap<&str, f64>,
+    vb: &FxHashMap<&str, f64>,
+) -> GroupCorrelation {
+    let mut shared: Vec<(&str, f64, f64)> = va
+        .iter()
+        .filter_map(|(name, &x)| Some((*name, x, *vb.get(name)?)))
+        .collect();
+    // Map order is arbitrary; sums in name order make the result reproducible to the bit.
+    shared.sort_unstable_by(|p, q| p.0.cmp(q.0));
+    let x: Vec<f64> = shared.iter().map(|p| p.1).collect();
+    let y: Vec<f64> = shared.iter().map(|p| p.2).collect();
+    GroupCorrelation {
+        a,
+        b,
+        shared_states: shared.len(),
+        pearson: pearson(&x, &y),
+        spearman: pearson(&ranks(&x), &ranks(&y)),
+    }
+}
+
+/// Ranks from 1, ties sharing their average rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let average = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = average;
+        }
+        start = end;
+    }
+    ranks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_share_their_average_rank() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
+    }
+
+    #[test]
+    fn correlation_is_over_shared_names_only() {
+        let va: FxHashMap<&str, f64> = [("a", 1.0), ("b", 2.0), ("c", 3.0), ("x", 9.0)]
+            .into_iter()
+            .collect();
+        let vb: FxHashMap<&str, f64> = [("a", 2.0), ("b", 4.0), ("c", 6.5), ("y", 0.0)]
+            .into_iter()
+            .collect();
+        let c = correlate(0, 1, &va, &vb);
+        assert_eq!(c.shared_states, 3);
+        assert!(
+            (c.pearson.unwrap() - 0.997_948_7).abs() < 1e-6,
+            "{:?}",
+            c.pearson
+        );
+        assert_eq!(c.spearman, Some(1.0));
+    }
+}

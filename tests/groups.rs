@@ -1,0 +1,238 @@
+//! `--group-by` and partitioned counts (issues 6 and 7): per-group fits whose potentials
+//! correlate when the groups share a planted potential and not when they do not, and a
+//! Hive-partitioned counts directory written by pyarrow's dataset writer that gives the report of
+//! the raw log it was counted from.
+
+mod common;
+
+use common::{detbal, report, text};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Resampling off: these tests are about the fits and the grouping.
+const FAST: [&str; 5] = ["--device", "cpu", "--permutations", "0", "--quiet"];
+
+fn analyze(inputs: &[&Path], out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["analyze".to_owned()];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    args.extend(["-o".to_owned(), out.display().to_string()]);
+    args.extend(FAST.iter().chain(extra).map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = detbal(&args, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    report(out)
+}
+
+fn simulate(path: &Path, extra: &[&str]) {
+    let path = path.display().to_string();
+    let mut args = vec![
+        "simulate",
+        "--mode",
+        "reversible",
+        "--rows",
+        "400000",
+        "--states",
+        "300",
+        "--groups",
+        "2",
+        "--seed",
+        "5",
+        "-o",
+        &path,
+    ];
+    args.extend(extra);
+    let run = detbal(&args, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+}
+
+fn correlation(report: &Value) -> (f64, f64, u64) {
+    let c = &report["groups"]["correlations"][0];
+    (
+        c["pearson"].as_f64().unwrap(),
+        c["spearman"].as_f64().unwrap(),
+        c["shared_states"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn groups_sharing_a_potential_correlate_and_independent_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shared, independent) = (
+        dir.path().join("shared.parquet"),
+        dir.path().join("ind.parquet"),
+    );
+    simulate(&shared, &["--shared-potential"]);
+    simulate(&independent, &[]);
+
+    let out = dir.path().join("shared-out");
+    let r = analyze(&[&shared], &out, &["--group-by", "group"]);
+    let (pearson, spearman, n) = correlation(&r);
+    println!("shared potential: Pearson {pearson}, Spearman {spearman} on {n} states");
+    assert!(pearson >= 0.95 && spearman >= 0.9, "{pearson} {spearman}");
+    assert!(n >= 250, "{n} shared states");
+    let groups = r["groups"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0]["name"], "g0");
+    let transitions: u64 = groups
+        .iter()
+        .map(|g| g["transitions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(transitions, 400_000);
+    // Each group's own outputs, in Hive-style folders.
+    for g in ["g0", "g1"] {
+        let folder = out.join(format!("groups/group={g}"));
+        assert!(folder.join("potentials.parquet").is_file());
+        let listed = groups.iter().find(|x| x["name"] == g).unwrap();
+        assert_eq!(
+            report(&folder)["graph"]["transitions"],
+            listed["transitions"]
+        );
+    }
+
+    let r = analyze(
+        &[&independent],
+        &dir.path().join("ind-out"),
+        &["--group-by", "group"],
+    );
+    let (pearson, spearman, n) = correlation(&r);
+    println!("independent potentials: Pearson {pearson}, Spearman {spearman} on {n} states");
+    assert!(
+        pearson.abs() < 0.2 && spearman.abs() < 0.2,
+        "{pearson} {spearman}"
+    );
+}
+
+#[test]
+fn the_summary_names_each_group_and_the_correlation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture("raw.parquet");
+    let out = dir.path().join("out");
+    let run = detbal(
+        &[
+            "analyze",
+            log.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--permutations",
+            "0",
+            "--group-by",
+            "group",
+        ],
+        &[],
+    );
+    let stdout = text(&run.stdout);
+    println!("{stdout}");
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        stdout.contains("Groups     2 groups by `group`"),
+        "{stdout}"
+    );
+    for line in [
+        "g0: 15,000 transitions",
+        "g1: 15,000 transitions",
+        "V(g0) ~ V(g1): Pearson",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing");
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/partitioned")
+        .join(name)
+}
+
+/// Potentials by state name.
+fn potentials(dir: &Path) -> HashMap<String, Option<f64>> {
+    use arrow::array::{Array, AsArray, Float64Array};
+    let file = std::fs::File::open(dir.join("potentials.parquet")).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 8192).unwrap();
+    let mut out = HashMap::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let names = batch
+            .column_by_name("state")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        let values = batch.column_by_name("potential").unwrap();
+        let values = values.as_any().downcast_ref::<Float64Array>().unwrap();
+        for i in 0..batch.num_rows() {
+            let v = (!values.is_null(i)).then(|| values.value(i));
+            out.insert(names.value(i).to_owned(), v);
+        }
+    }
+    out
+}
+
+/// The same analysis: equal counts, the same potentials by name (the fit's stopping point
+/// depends on the state order, which follows the rows: within 1e-6), equal statistics.
+fn assert_same_analysis(a: &Value, b: &Value, dir_a: &Path, dir_b: &Path) {
+    assert_eq!(a["graph"], b["graph"]);
+    let close = |x: &Value, y: &Value, what: &str| match (x.as_f64(), y.as_f64()) {
+        (Some(x), Some(y)) => assert!(
+            (x - y).abs() <= 1e-6 * (1.0 + x.abs()),
+            "{what}: {x} vs {y}"
+        ),
+        _ => assert_eq!(x, y, "{what}"),
+    };
+    close(&a["fit"]["action"], &b["fit"]["action"], "action");
+    assert_eq!(
+        a["fit"]["identifiable_states"],
+        b["fit"]["identifiable_states"]
+    );
+    for key in ["n", "n_corrected", "ndf", "pearson_r", "chi2", "p_value"] {
+        close(&a["pairs"][key], &b["pairs"][key], key);
+    }
+    for key in ["triangles", "n", "chi2", "p_value", "flagged"] {
+        close(&a["cycles"][key], &b["cycles"][key], key);
+    }
+    close(
+        &a["entropy_production"]["nats_per_transition"],
+        &b["entropy_production"]["nats_per_transition"],
+        "entropy",
+    );
+    assert_eq!(a["verdict"]["sentence"], b["verdict"]["sentence"]);
+    let (va, vb) = (potentials(dir_a), potentials(dir_b));
+    assert_eq!(va.len(), vb.len());
+    for (state, x) in &va {
+        match (x, vb[state]) {
+            (Some(x), Some(y)) => assert!((x - y).abs() < 1e-6, "{state}: {x} vs {y}"),
+            (x, y) => assert_eq!(*x, y, "{state}"),
+        }
+    }
+}
+
+#[test]
+fn a_partitioned_counts_directory_gives_the_report_of_its_raw_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, counts) = (fixture("raw.parquet"), fixture("counts"));
+    let (raw_out, counts_out) = (dir.path().join("raw"), dir.path().join("counts"));
+    let a = analyze(&[&raw], &raw_out, &[]);
+    let b = analyze(&[&counts], &counts_out, &[]);
+    assert_eq!(b["input"]["files"], 2);
+    assert_eq!(b["input"]["rows"], 1686, "one row per counted pair");
+    assert_same_analysis(&a, &b, &raw_out, &counts_out);
+
+    // The partition key is usable for --group-by, like the raw log's column.
+    let a = analyze(&[&raw], &raw_out, &["--group-by", "group"]);
+    let b = analyze(&[&counts], &counts_out, &["--group-by", "group"]);
+    for g in 0..2 {
+        let (ga, gb) = (&a["groups"]["groups"][g], &b["groups"]["groups"][g]);
+        assert_eq!(ga["name"], gb["name"]);
+        assert_eq!(ga["transitions"], gb["transitions"]);
+        let folder = format!("groups/group=g{g}");
+        let (da, db) = (raw_out.join(&folder), counts_out.join(&folder));
+        assert_same_analysis(&report(&da), &report(&db), &da, &db);
+    }
+    let (ca, cb) = (
+        &a["groups"]["correlations"][0],
+        &b["groups"]["correlations"][0],
+    );
+    assert_eq!(ca["shared_states"], cb["shared_states"]);
+    assert!((ca["pearson"].as_f64().unwrap() - cb["pearson"].as_f64().unwrap()).abs() < 1e-6);
+}
