@@ -15,7 +15,8 @@
 //! 0). Flipping the signs of one affinity per triangle cannot detect a drive whose orientation
 //! is arbitrary (a driven affinity is as likely positive as negative across triangles), and
 //! triangles sharing an arc are dependent, so flipping them one by one misstates the null.
-//! Instead: reciprocal triangles whose six counts are ≥ `min_count`, packed greedily in the
+//! Instead: all reciprocal triangles (no count threshold: a drive makes the arcs against it
+//! rare, and a threshold would drop exactly the driven cycles), packed greedily in the
 //! canonical order so that no two share a pair (their affinities are then independent up to
 //! the `O(1/N)` multinomial coupling of a shared source state); in each half the standardised
 //! affinity `z_h = A_h / √Σ 1/(n_h + ½)`, `A_h = Σ ±log(n_h + ½)` around the cycle; statistic
@@ -27,15 +28,19 @@
 //! For each pair of the corrected pair test with `m = n(f→g) + n(g→f)`, the fitted odds are
 //! `λ = log(N(f)/N(g)) + V(f) − V(g)`, `p = σ(λ)`, and `n*(f→g) ~ Bin(m, p)` (exact for
 //! `m ≤ 64`, else the fixed-point normal approximation of [`crate::rng::BinomialParams`]).
-//! Statistic `Q(n) = Σ w (log(n(f→g)+½) − log(n(g→f)+½) − λ)²` with the model's fixed weights
-//! `w = m p (1 − p)`. V is not refitted per resample: the observed `Q` is taken at its minimum
-//! over V (the weighted least-squares potential of these residuals, as in the pair test), which
-//! removes `k = states − components` degrees of freedom, while each resample's `Q*` keeps all
-//! `P` pairs'. Without a correction the test would be conservative (`E Q = P − k` against
-//! `E Q* = P`); each `Q*` is mapped to `M (P−k)/P + (Q* − M) √((P−k)/P)` (`M` the mean of the
-//! `Q*`), which matches the first two moments of `χ²_P → χ²_(P−k)` and keeps the resampled
-//! shape. What it approximates: exact refitting per resample (a weighted least squares per
-//! resample), which equals it to the normal approximation of each pair's log-odds. Also
+//! Statistic `Q = min_V Σ (log(n(f→g)+½) − log(n(g→f)+½) − λ)² / σ²` with the model's
+//! variance `σ² = 1/(m p (1−p)) − 1/N(f) − 1/N(g)`: each source's transitions are multinomial,
+//! which makes the log-odds less variable than a binomial split of `m` by the `1/N` terms
+//! (resampled statistics scaled by the binomial variance `1/(m p (1−p))` match that). V is not
+//! refitted per resample: the observed `Q` is taken at its minimum over V (the weighted
+//! least-squares potential of these residuals, as in the pair test), which removes
+//! `k = states − components` degrees of freedom, while each resample's
+//! `Q* = Σ m p (1−p) (log(n*+½) − log(m−n*+½) − λ)²` keeps all `P` pairs'. Without a correction
+//! the test would be conservative (`E Q ≈ P − k` against `E Q* ≈ P`); each `Q*` is mapped to
+//! `M (P−k)/P + (Q* − M) √((P−k)/P)` (`M` the mean of the `Q*`), which matches the first two
+//! moments of `χ²_P → χ²_(P−k)` and keeps the resampled shape. What it approximates: exact
+//! refitting per resample (a weighted least squares per resample), equal to it to the normal
+//! approximation of each pair's log-odds. Also
 //! approximated: `N(f)` is held fixed (the pair split is resampled, not the source totals).
 //!
 //! **Explanatory power of V** (null: V says nothing about the direction of transitions). The
@@ -194,7 +199,7 @@ pub fn resampling(
     let mut fit_dof = None;
     let bar = progress::bar("resample", 3 * u64::from(n), Unit::Items);
     if n > 0 {
-        let products = sign_flip_products(triangles, &half_a, &half_b, cycle_settings.min_count);
+        let products = sign_flip_products(triangles, &half_a, &half_b);
         if !products.is_empty() {
             let observed = products.iter().sum();
             let items = products.len();
@@ -361,19 +366,15 @@ pub fn split_halves(graph: &TransitionGraph, seed: u64) -> [TransitionGraph; 2] 
     [a, b]
 }
 
-/// `z_A z_B` of each triangle of an edge-disjoint packing of the corrected triangles.
+/// `z_A z_B` of each triangle of an edge-disjoint packing of the reciprocal triangles.
 fn sign_flip_products(
     triangles: &[Triangle],
     half_a: &TransitionGraph,
     half_b: &TransitionGraph,
-    min_count: u64,
 ) -> Vec<f64> {
     let mut used: FxHashSet<(u32, u32)> = FxHashSet::default();
     let mut products = Vec::new();
     for t in triangles {
-        if !t.counts.iter().all(|&c| c >= min_count) {
-            continue;
-        }
         let [a, b, c] = t.states;
         let sides = [(a, b), (b, c), (a, c)];
         if sides.iter().any(|s| used.contains(s)) {
@@ -418,6 +419,13 @@ fn parametric_job(graph: &TransitionGraph, pairs: &[Pair]) -> Option<(ResampleJo
         if !(w > 0.0) {
             continue;
         }
+        // The sources' multinomials make the log-odds less variable than the binomial split
+        // by 1/N(f) + 1/N(g): the observed statistic uses that variance, the resamples the
+        // split's, which scales each resampled term by the same factor.
+        let variance = 1.0 / w - 1.0 / big_f - 1.0 / big_g;
+        if !(variance > 0.0) {
+            continue;
+        }
         let observed = log_half(p.n_fg as u32) - log_half(p.n_gf as u32);
         binomials.push(BinomialParams::new(m, prob));
         weights.push(w);
@@ -426,7 +434,7 @@ fn parametric_job(graph: &TransitionGraph, pairs: &[Pair]) -> Option<(ResampleJo
             u: p.f,
             v: p.g,
             value: observed - exposure,
-            variance: 1.0 / w,
+            variance,
         });
     }
     if differences.is_empty() {
