@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
 use crate::io::{self, InputSummary, LoadOptions};
+use crate::progress;
+use crate::stats::attractors::{self, Attractor};
 use crate::stats::cycles::{self, CycleSettings, CycleTest, Squares, Triangle};
 use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
@@ -87,6 +89,8 @@ pub struct Analysis {
     pub entropy: EntropyProduction,
     /// Schnakenberg's fundamental cycles of the empirical net flux.
     pub fundamental_cycles: Vec<FundamentalCycle>,
+    /// Local minima of the potential, ranked (see [`attractors`]).
+    pub attractors: Vec<Attractor>,
     /// GPU–CPU deviations per kernel, with `--verify`.
     pub verification: Option<Vec<KernelDeviation>>,
     /// Monte Carlo tests (with their null samples), bootstrap and held-out check; `None` when
@@ -100,6 +104,14 @@ pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analysi
     let start = Instant::now();
     let loaded = io::load(inputs, &settings.load)?;
     let load = start.elapsed().as_secs_f64();
+    tracing::info!(
+        stage = "load",
+        files = loaded.summary.files,
+        rows = loaded.summary.rows,
+        states = loaded.graph.n_states(),
+        edges = loaded.graph.n_edges(),
+        seconds = load
+    );
     let backend: Box<dyn Backend> = backend::select(settings.device)?;
     analyze_graph(
         loaded.graph,
@@ -127,18 +139,34 @@ pub fn analyze_graph(
     let t = Instant::now();
     let (potential, fit) = fit::fit(&graph, &settings.fit, backend)?;
     timings.fit = t.elapsed().as_secs_f64();
+    tracing::info!(
+        stage = "fit",
+        iterations = fit.iterations,
+        converged = fit.converged,
+        identifiable = fit.identifiable_states,
+        seconds = timings.fit
+    );
     let t = Instant::now();
     let (pairs, pair_test) = detailed_balance::pair_test(&graph, &potential, &settings.pairs);
     timings.pairs = t.elapsed().as_secs_f64();
     let t = Instant::now();
+    let spinner = progress::bar("cycles", 0, progress::Unit::Items);
     let (triangles, cycle_test) = cycles::cycle_test(&graph, backend, &settings.cycles)?;
     let squares = (settings.cycles.max_len >= 4)
         .then(|| cycles::chordless_squares(&graph, cycles::LISTED_SQUARES));
     timings.cycles = t.elapsed().as_secs_f64();
+    spinner.finish();
+    tracing::info!(
+        stage = "cycles",
+        triangles = cycle_test.triangles,
+        squares = squares.as_ref().map(|s| s.count),
+        seconds = timings.cycles
+    );
     let t = Instant::now();
     let decomposition = schnakenberg::empirical(&graph);
     timings.fluxes = t.elapsed().as_secs_f64();
     let entropy = entropy::entropy_production(&graph, &decomposition);
+    let attractors = attractors::attractors(&graph, &potential);
     let t = Instant::now();
     let r = &settings.resampling;
     let resampling = if r.permutations > 0 || r.bootstrap > 0 || r.holdout {
@@ -179,6 +207,7 @@ pub fn analyze_graph(
         squares,
         entropy,
         fundamental_cycles: decomposition.cycles,
+        attractors,
         verification,
         resampling,
         timings,

@@ -25,6 +25,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write a synthetic transition log with a planted potential and a truth sidecar.
     Simulate(SimulateArgs),
+    /// Print the drift between two analyze output directories; exit 5 beyond a threshold.
+    Compare(CompareArgs),
     /// Measure the kernels and the analysis stages per backend and size; prints a table.
     Bench(BenchArgs),
 }
@@ -133,6 +135,35 @@ pub struct AnalyzeArgs {
     /// Also fit V on a random half of the records and test detailed balance on the other half.
     #[arg(long)]
     pub holdout: bool,
+    /// Exit with code 3 when detailed balance is rejected at this level (outputs are written).
+    #[arg(long, value_name = "ALPHA")]
+    pub fail_on_violation: Option<f64>,
+    /// Read flags from a TOML file (keys: long flag names, and `inputs`); flags given here win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Output directory of the earlier run.
+    pub old: PathBuf,
+    /// Output directory of the later run.
+    pub new: PathBuf,
+    /// States listed among those whose potential moved most.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Exit 5 when the RMS potential drift over shared states exceeds this.
+    #[arg(long, value_name = "X")]
+    pub max_potential_drift: Option<f64>,
+    /// Exit 5 when the largest potential drift of one shared state exceeds this.
+    #[arg(long, value_name = "X")]
+    pub max_state_drift: Option<f64>,
+    /// Exit 5 when the pairwise correlation r drops by more than this.
+    #[arg(long, value_name = "X")]
+    pub max_r_drop: Option<f64>,
+    /// Print the comparison as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,8 @@ pub mod analyze;
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod compare;
+pub mod config;
 pub mod error;
 pub mod fit;
 pub mod graph;

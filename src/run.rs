@@ -3,12 +3,16 @@
 use crate::analyze::analyze;
 use crate::backend::verify;
 use crate::bench::{self, BenchSettings};
-use crate::cli::{AnalyzeArgs, BenchArgs, Command, SimulateArgs};
+use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, SimulateArgs};
+use crate::compare;
 use crate::error::Result;
+use crate::progress;
 use crate::report;
 use crate::settings::analyze_settings;
 use crate::simulate::{SimParams, simulate};
 
+/// Exit code of `--fail-on-violation ALPHA` when detailed balance is rejected at ALPHA.
+pub const EXIT_VIOLATION: u8 = 3;
 /// Exit code when the fit did not converge (the outputs are still written).
 pub const EXIT_NOT_CONVERGED: u8 = 4;
 
@@ -17,13 +21,17 @@ pub fn run(command: Command) -> Result<u8> {
         Command::Analyze(args) => run_analyze(&args),
         Command::Simulate(args) => run_simulate(&args),
         Command::Bench(args) => run_bench(&args),
+        Command::Compare(args) => run_compare(&args),
     }
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     let settings = analyze_settings(args)?;
+    progress::enable(!args.quiet && !args.json);
     let analysis = analyze(&args.inputs, &settings)?;
+    let t = std::time::Instant::now();
     report::write_outputs(&analysis, &args.output, args.force)?;
+    tracing::info!(stage = "write", output = %args.output.display(), seconds = t.elapsed().as_secs_f64());
     if args.json {
         println!(
             "{}",
@@ -47,7 +55,36 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
         );
         return Ok(EXIT_NOT_CONVERGED);
     }
+    if let Some(alpha) = args.fail_on_violation {
+        let verdict = report::Verdict::at(&analysis, alpha);
+        if verdict.rejected {
+            eprintln!("detbal: --fail-on-violation: {}", verdict.sentence);
+            return Ok(EXIT_VIOLATION);
+        }
+    }
     Ok(0)
+}
+
+fn run_compare(args: &CompareArgs) -> Result<u8> {
+    let limits = compare::Thresholds {
+        rms: args.max_potential_drift,
+        max: args.max_state_drift,
+        r_drop: args.max_r_drop,
+    };
+    let comparison = compare::compare(&args.old, &args.new, args.top, limits)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&comparison).expect("comparison serialises")
+        );
+    } else {
+        print!("{}", compare::text(&comparison));
+    }
+    Ok(if comparison.exceeded.is_empty() {
+        0
+    } else {
+        compare::EXIT_DRIFT
+    })
 }
 
 fn run_simulate(args: &SimulateArgs) -> Result<u8> {

@@ -21,6 +21,9 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         }
     };
     let alpha = probability("alpha", args.alpha)?;
+    if let Some(level) = args.fail_on_violation {
+        probability("fail-on-violation", level)?;
+    }
     let fdr = probability("fdr", args.fdr)?;
     if args.threshold.is_nan() || args.threshold < 0.0 {
         return Err(Error::settings(format!(

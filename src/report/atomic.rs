@@ -3,9 +3,16 @@
 //!
 //! - [`write_atomic`]: one file, written under a temporary sibling name and renamed into place.
 //! - [`write_dir_atomic`]: a whole output directory `DIR`, written into the sibling
-//!   `DIR.tmp-<pid>` and then swapped in: `DIR` is renamed to `DIR.old-<pid>`, the new directory
-//!   to `DIR`, and only then is the old one removed. On any failure the temporary directory is
-//!   removed and the previous `DIR` is left (or put back) as it was.
+//!   `DIR.tmp-<pid>` and then swapped in. On Linux the swap is one `renameat2(RENAME_EXCHANGE)`:
+//!   `DIR` names the old directory until, in one step, it names the new one, so a process killed
+//!   at any instant leaves `DIR` whole, old or new (tests/output_safety.rs kills runs to show
+//!   it). The old outputs, now at `DIR.tmp-<pid>`, are removed afterwards. Elsewhere, or on a
+//!   file system without the exchange, `DIR` is renamed to `DIR.old-<pid>` and the new directory
+//!   to `DIR`: a kill between the two renames leaves no `DIR`, but the previous outputs whole in
+//!   `DIR.old-<pid>`. On any failure the temporary directory is removed and the previous `DIR`
+//!   is left (or put back) as it was.
+//! - Leftovers of a killed run (`DIR.tmp-<pid>`, `DIR.old-<pid>` of a process that no longer
+//!   exists) are removed by the next run that writes `DIR`.
 //!
 //! An existing `DIR` is replaced only when it is empty or a detbal output (its `report.json` has
 //! a `schema_version`), or with `force`; a `DIR` that is not a directory is never replaced.
@@ -49,6 +56,7 @@ pub(crate) fn write_dir_atomic(
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| write_error(dir, e.to_string()))?;
     }
+    remove_leftovers(dir, name);
     let staging = dir.with_file_name(suffixed("", name, "tmp"));
     // A leftover of an earlier process with the same id: ours to clear.
     let _ = fs::remove_dir_all(&staging);
@@ -99,6 +107,11 @@ fn swap_in(staging: &Path, dir: &Path, name: &std::ffi::OsStr, exists: bool) -> 
     if !exists {
         return fs::rename(staging, dir).map_err(|e| write_error(dir, e.to_string()));
     }
+    if exchange(staging, dir).is_ok() {
+        // `staging` now holds the previous outputs.
+        let _ = fs::remove_dir_all(staging);
+        return Ok(());
+    }
     let old = dir.with_file_name(suffixed("", name, "old"));
     let _ = fs::remove_dir_all(&old);
     fs::rename(dir, &old).map_err(|e| write_error(dir, e.to_string()))?;
@@ -109,6 +122,71 @@ fn swap_in(staging: &Path, dir: &Path, name: &std::ffi::OsStr, exists: bool) -> 
     // The new outputs are in place; a leftover old copy would only waste space.
     let _ = fs::remove_dir_all(&old);
     Ok(())
+}
+
+/// Swaps the two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+    let (a, b) = (c_path(a)?, c_path(b)?);
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Removes `NAME.tmp-<pid>` and `NAME.old-<pid>` siblings of `dir` left by processes that no
+/// longer exist.
+fn remove_leftovers(dir: &Path, name: &std::ffi::OsStr) {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    let Ok(entries) = fs::read_dir(parent.unwrap_or(Path::new("."))) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let pid = [".tmp-", ".old-"].iter().find_map(|tag| {
+            let rest = file_name.strip_prefix(name.as_ref())?.strip_prefix(tag)?;
+            rest.parse::<u32>().ok()
+        });
+        if pid.is_some_and(|pid| pid != std::process::id() && !process_exists(pid)) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists; `true` when that cannot be known.
+#[cfg(unix)]
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_exists(_: u32) -> bool {
+    true
 }
 
 /// `{prefix}{name}.{tag}-{pid}`.

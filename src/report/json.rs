@@ -43,6 +43,10 @@ pub fn report_json(a: &Analysis) -> Value {
             "chordless_4_cycles": a.squares.as_ref().map(|s| squares(a, s)),
         })),
         "entropy_production": a.entropy,
+        "attractors": {
+            "count": a.attractors.len(),
+            "listed": a.attractors.iter().take(crate::stats::attractors::LISTED).collect::<Vec<_>>(),
+        },
         "verification": a.verification,
         "permutation": a.resampling.as_ref().map(|r| permutation(a, r)),
         "verdict": Verdict::of(a),

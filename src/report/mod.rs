@@ -61,7 +61,11 @@ pub struct Verdict {
 impl Verdict {
     /// Rejected when a corrected test's p-value is below the settings' `alpha`.
     pub fn of(analysis: &Analysis) -> Verdict {
-        let alpha = analysis.settings.alpha;
+        Verdict::at(analysis, analysis.settings.alpha)
+    }
+
+    /// The verdict at another level (`--fail-on-violation ALPHA`).
+    pub fn at(analysis: &Analysis, alpha: f64) -> Verdict {
         let tests = [
             ("pairwise", analysis.pair_test.p_value),
             ("cycle", analysis.cycle_test.p_value),

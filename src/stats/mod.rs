@@ -2,6 +2,7 @@
 //! cycles without it, the entropy production and its decomposition over fundamental cycles;
 //! Monte Carlo p-values, bootstrap intervals and a held-out check ([`permutation`]).
 pub mod bootstrap;
+pub mod attractors;
 pub mod cycles;
 pub mod detailed_balance;
 pub mod entropy;

@@ -1,0 +1,350 @@
+//! `detbal compare OLD_DIR NEW_DIR`: the drift between two `analyze` outputs, for nightly jobs.
+//!
+//! Read: `report.json` (r, χ², p-values, entropy production, attractors) and
+//! `potentials.parquet` (`state`, `potential`, `component`) of each directory.
+//!
+//! **Gauge.** A potential is defined up to one constant per connected component, and each run
+//! fixes it by centring each of its components, so raw values of two runs differ by a constant
+//! wherever a component gained or lost states. The shared states with a potential in both runs
+//! are therefore grouped by their (old component, new component) pair, and within each group
+//! the mean difference is removed: `ΔV(f) = (V_new(f) − V_old(f)) − mean_group(V_new − V_old)`.
+//! The listed "new" value is `V_new(f)` shifted by that constant, so `new − old = ΔV`. A group
+//! of one state carries no gauge-free information: its `ΔV` is 0.
+//!
+//! **Attractors** (see [`crate::stats::attractors`]): "new" are listed in the new report but not
+//! in the old one, "vanished" the reverse; both lists are the reports' top
+//! [`LISTED`](crate::stats::attractors::LISTED).
+//!
+//! **Thresholds** (`--max-potential-drift` on the RMS `ΔV`, `--max-state-drift` on the largest
+//! `|ΔV|`, `--max-r-drop` on `r_old − r_new`): beyond any of them the exit code is
+//! [`EXIT_DRIFT`]; without thresholds compare only reports.
+
+use crate::error::{Error, Result};
+use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Exit code of `detbal compare` when a drift exceeds its threshold.
+pub const EXIT_DRIFT: u8 = 5;
+
+/// Limits beyond which the drift fails the comparison.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Thresholds {
+    pub rms: Option<f64>,
+    pub max: Option<f64>,
+    pub r_drop: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mover {
+    pub state: String,
+    pub old: f64,
+    /// The new potential in the old run's gauge.
+    pub new: f64,
+    pub delta: f64,
+}
+
+/// An old → new pair of one number of the reports.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Change {
+    pub old: Option<f64>,
+    pub new: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub old_dir: PathBuf,
+    pub new_dir: PathBuf,
+    /// States in both runs' potentials tables.
+    pub shared_states: usize,
+    pub new_states: usize,
+    pub vanished_states: usize,
+    /// Shared states with a potential in both runs: the ones compared.
+    pub compared_states: usize,
+    pub rms_drift: f64,
+    pub max_drift: f64,
+    /// The states whose potential moved most, largest `|ΔV|` first.
+    pub top_movers: Vec<Mover>,
+    pub pearson_r: Change,
+    pub pairs_chi2_ndf: Change,
+    pub pairs_p_value: Change,
+    pub cycles_p_value: Change,
+    pub entropy_production: Change,
+    pub new_attractors: Vec<String>,
+    pub vanished_attractors: Vec<String>,
+    /// Thresholds exceeded, in words; empty when none is.
+    pub exceeded: Vec<String>,
+}
+
+/// One output directory as compare reads it.
+struct Run {
+    report: Value,
+    report_path: PathBuf,
+    /// state → (potential, component), in file order.
+    states: Vec<(String, Option<f64>, u32)>,
+}
+
+/// Compares the outputs in `old` and `new`, listing the `top` movers.
+pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result<Comparison> {
+    let (a, b) = (read_run(old)?, read_run(new)?);
+    let index: FxHashMap<&str, usize> = a
+        .states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.0.as_str(), i))
+        .collect();
+    let in_new: FxHashMap<&str, ()> = b.states.iter().map(|s| (s.0.as_str(), ())).collect();
+    let shared: Vec<(usize, usize)> = b
+        .states
+        .iter()
+        .enumerate()
+        .filter_map(|(j, s)| index.get(s.0.as_str()).map(|&i| (i, j)))
+        .collect();
+    // Shared states with a potential in both, grouped by component pair for the gauge.
+    let mut groups: FxHashMap<(u32, u32), Vec<(usize, f64, f64)>> = FxHashMap::default();
+    for &(i, j) in &shared {
+        if let (Some(vo), Some(vn)) = (a.states[i].1, b.states[j].1) {
+            groups
+                .entry((a.states[i].2, b.states[j].2))
+                .or_default()
+                .push((i, vo, vn));
+        }
+    }
+    let mut movers: Vec<Mover> = Vec::new();
+    for members in groups.values() {
+        let shift = members.iter().map(|&(_, vo, vn)| vn - vo).sum::<f64>() / members.len() as f64;
+        movers.extend(members.iter().map(|&(i, vo, vn)| Mover {
+            state: a.states[i].0.clone(),
+            old: vo,
+            new: vn - shift,
+            delta: (vn - shift) - vo,
+        }));
+    }
+    movers.sort_by(|x, y| {
+        y.delta
+            .abs()
+            .total_cmp(&x.delta.abs())
+            .then_with(|| x.state.cmp(&y.state))
+    });
+    let compared = movers.len();
+    let rms =
+        (movers.iter().map(|m| m.delta * m.delta).sum::<f64>() / compared.max(1) as f64).sqrt();
+    let max = movers.first().map_or(0.0, |m| m.delta.abs());
+    movers.truncate(top);
+
+    let number = |run: &Run, pointer: &str| run.report.pointer(pointer).and_then(Value::as_f64);
+    let change = |pointer: &str| Change {
+        old: number(&a, pointer),
+        new: number(&b, pointer),
+    };
+    let chi2_ndf = |run: &Run| {
+        let ndf = number(run, "/pairs/ndf").filter(|&n| n > 0.0)?;
+        Some(number(run, "/pairs/chi2")? / ndf)
+    };
+    let (old_attractors, new_attractors) = (attractor_names(&a)?, attractor_names(&b)?);
+    let pearson_r = change("/pairs/pearson_r");
+
+    let mut exceeded = Vec::new();
+    if let Some(limit) = limits.rms.filter(|&l| rms > l) {
+        exceeded.push(format!("RMS potential drift {rms:.4} > {limit}"));
+    }
+    if let Some(limit) = limits.max.filter(|&l| max > l) {
+        exceeded.push(format!("largest potential drift {max:.4} > {limit}"));
+    }
+    if let (Some(limit), Some(ro), Some(rn)) = (limits.r_drop, pearson_r.old, pearson_r.new)
+        && ro - rn > limit
+    {
+        exceeded.push(format!("r dropped by {:.4} > {limit}", ro - rn));
+    }
+    Ok(Comparison {
+        old_dir: old.to_owned(),
+        new_dir: new.to_owned(),
+        shared_states: shared.len(),
+        new_states: b.states.len() - shared.len(),
+        vanished_states: a
+            .states
+            .iter()
+            .filter(|s| !in_new.contains_key(s.0.as_str()))
+            .count(),
+        compared_states: compared,
+        rms_drift: rms,
+        max_drift: max,
+        top_movers: movers,
+        pearson_r,
+        pairs_chi2_ndf: Change {
+            old: chi2_ndf(&a),
+            new: chi2_ndf(&b),
+        },
+        pairs_p_value: change("/pairs/p_value"),
+        cycles_p_value: change("/cycles/p_value"),
+        entropy_production: change("/entropy_production/nats_per_transition"),
+        new_attractors: new_attractors
+            .iter()
+            .filter(|n| !old_attractors.contains(n))
+            .cloned()
+            .collect(),
+        vanished_attractors: old_attractors
+            .iter()
+            .filter(|n| !new_attractors.contains(n))
+            .cloned()
+            .collect(),
+        exceeded,
+    })
+}
+
+/// The comparison as printed on the terminal.
+pub fn text(c: &Comparison) -> String {
+    let mut s = String::new();
+    let opt = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.4}"));
+    let sci = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.3e}"));
+    let p = |x: Option<f64>| x.map_or("n/a".to_string(), |x| crate::report::p_text(Some(x)));
+    let arrow =
+        |c: Change, f: &dyn Fn(Option<f64>) -> String| format!("{} → {}", f(c.old), f(c.new));
+    let _ = writeln!(
+        s,
+        "States     {} shared ({} with a potential in both runs), {} new, {} vanished",
+        c.shared_states, c.compared_states, c.new_states, c.vanished_states
+    );
+    let _ = writeln!(
+        s,
+        "Potential  RMS |ΔV| = {:.4}, max |ΔV| = {:.4} (constant per component removed)",
+        c.rms_drift, c.max_drift
+    );
+    if c.top_movers.iter().any(|m| m.delta != 0.0) {
+        let width = c.top_movers.iter().map(|m| m.state.chars().count()).max();
+        let width = width.unwrap_or(0).max(5);
+        let _ = writeln!(
+            s,
+            "  {:<width$}  {:>9}  {:>9}  {:>9}",
+            "state", "old V", "new V", "ΔV"
+        );
+        for m in c.top_movers.iter().filter(|m| m.delta != 0.0) {
+            let _ = writeln!(
+                s,
+                "  {:<width$}  {:>9.4}  {:>9.4}  {:>+9.4}",
+                m.state, m.old, m.new, m.delta
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "Pairs      r {}; χ²/ndf {}; {}",
+        arrow(c.pearson_r, &opt),
+        arrow(c.pairs_chi2_ndf, &opt),
+        arrow(c.pairs_p_value, &p)
+    );
+    let _ = writeln!(s, "Cycles     {}", arrow(c.cycles_p_value, &p));
+    let _ = writeln!(
+        s,
+        "Entropy    {} nats per transition",
+        arrow(c.entropy_production, &sci)
+    );
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "Attractors new: {}; vanished: {}",
+        list(&c.new_attractors),
+        list(&c.vanished_attractors)
+    );
+    let verdict = if c.exceeded.is_empty() {
+        "within thresholds".to_string()
+    } else {
+        format!("EXCEEDED: {}", c.exceeded.join("; "))
+    };
+    let _ = writeln!(s, "Drift      {verdict}");
+    s
+}
+
+fn read_run(dir: &Path) -> Result<Run> {
+    let report_path = dir.join("report.json");
+    let bytes = std::fs::read(&report_path).map_err(|source| Error::Read {
+        path: report_path.clone(),
+        source,
+    })?;
+    let report: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::bad_input(&report_path, format!("not valid JSON: {e}"))
+            .hint("is this a detbal analyze output directory?")
+    })?;
+    if report.get("schema_version").is_none() {
+        return Err(Error::bad_input(
+            &report_path,
+            "no schema_version: not a detbal report",
+        ));
+    }
+    let states = read_potentials(&dir.join("potentials.parquet"))?;
+    Ok(Run {
+        report,
+        report_path,
+        states,
+    })
+}
+
+/// `state`, `potential` and `component` of a potentials table.
+fn read_potentials(path: &Path) -> Result<Vec<(String, Option<f64>, u32)>> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |message: String| Error::bad_input(path, message);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+        let column = |name: &str, expected: &str| {
+            batch.column_by_name(name).ok_or_else(|| {
+                bad(format!(
+                    "no column `{name}` ({expected}): not a detbal potentials table"
+                ))
+            })
+        };
+        let typed = |name: &str, expected: &str| bad(format!("column `{name}` is not {expected}"));
+        let names = column("state", "string")?;
+        let names = names
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| typed("state", "string"))?;
+        let values = column("potential", "float64")?;
+        let values = values
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| typed("potential", "float64"))?;
+        let components = column("component", "uint32")?;
+        let components = components
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| typed("component", "uint32"))?;
+        for i in 0..batch.num_rows() {
+            let value = values.is_valid(i).then(|| values.value(i));
+            out.push((names.value(i).to_string(), value, components.value(i)));
+        }
+    }
+    Ok(out)
+}
+
+/// Names of the attractors listed in a report.
+fn attractor_names(run: &Run) -> Result<Vec<String>> {
+    let listed = run
+        .report
+        .pointer("/attractors/listed")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::bad_input(&run.report_path, "no `attractors.listed` array")
+                .hint("the report was written by an older detbal; rerun analyze")
+        })?;
+    Ok(listed
+        .iter()
+        .filter_map(|a| a.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}

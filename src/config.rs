@@ -1,0 +1,241 @@
+//! `detbal analyze --config FILE`: every flag of `analyze` settable in a TOML file, for nightly
+//! batch jobs; flags on the command line win.
+//!
+//! Keys are the flags' long names (kebab-case, `max-iterations = 500`), plus `inputs` (a string
+//! or an array of strings) for the positional inputs; a boolean flag is `true` or `false`.
+//! Relative paths in the file (`inputs`, `output`) are relative to the file's directory, so a
+//! job reads the same data from any working directory.
+//!
+//! How: the command line is parsed once with the inputs optional, to learn which arguments it
+//! gave (`ArgMatches::value_source`); each key of the file that the command line did not give
+//! becomes `--key=value` tokens placed before the command line's own, and the result is parsed
+//! again by the real parser, so the file obeys exactly the flags' validation. Every value of the
+//! file is first checked against the flag's own value parser, so a mistake is an error naming the
+//! file, the key and the expected type, never a clap message about a flag nobody typed. An
+//! unknown key is an error naming the closest valid key and listing them all.
+
+use crate::cli::Cli;
+use crate::error::{Error, Result};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, Command, CommandFactory, Parser};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+/// The subcommand that reads `--config`.
+const SUBCOMMAND: &str = "analyze";
+
+/// Parses the process arguments, merging `--config FILE` into `analyze`'s. Usage errors,
+/// `--help` and `--version` exit the process as clap does (code 2, 0); a bad file is an error.
+pub fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Cli> {
+    let argv: Vec<OsString> = argv.into_iter().collect();
+    let merged = merge_config(&argv)?.unwrap_or(argv);
+    Ok(Cli::parse_from(merged))
+}
+
+/// The arguments with the config file's values added, or `None` without `--config`.
+fn merge_config(argv: &[OsString]) -> Result<Option<Vec<OsString>>> {
+    if argv.get(1).map(OsString::as_os_str) != Some(OsStr::new(SUBCOMMAND)) {
+        return Ok(None);
+    }
+    // Inputs may come from the file, so the first pass must not require them. Any other
+    // mistake is reported by the real parser below.
+    let lenient =
+        Cli::command().mut_subcommand(SUBCOMMAND, |c| c.mut_arg("inputs", |a| a.required(false)));
+    let Ok(matches) = lenient.try_get_matches_from(argv) else {
+        return Ok(None);
+    };
+    let Some(matches) = matches.subcommand_matches(SUBCOMMAND) else {
+        return Ok(None);
+    };
+    let Some(path) = matches.get_one::<PathBuf>("config") else {
+        return Ok(None);
+    };
+    let command = Cli::command();
+    let analyze = command
+        .find_subcommand(SUBCOMMAND)
+        .expect("analyze is a subcommand");
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let tokens = file_tokens(path, analyze, &given)?;
+    let mut merged = argv[..2].to_vec();
+    merged.extend(tokens);
+    merged.extend_from_slice(&argv[2..]);
+    Ok(Some(merged))
+}
+
+/// The `--key=value` tokens (and positional inputs) of the file's keys not `given` on the
+/// command line.
+fn file_tokens(
+    path: &Path,
+    analyze: &Command,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<Vec<OsString>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        Error::bad_input(path, format!("not a valid TOML file: {}", e.message()))
+            .at(line_of(&text, e.span()))
+    })?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    let settable: Vec<&Arg> = analyze
+        .get_arguments()
+        .filter(|a| !matches!(key_of(a).as_str(), "config" | "help"))
+        .collect();
+    let mut tokens = Vec::new();
+    for (key, value) in &table {
+        let Some(arg) = settable.iter().find(|a| key_of(a) == *key) else {
+            return Err(unknown_key(path, key, &settable));
+        };
+        // Checked even when the command line overrides it: a wrong file stays wrong.
+        let arg_tokens = arg_tokens(path, key, value, arg, base)?;
+        if !given(arg.get_id().as_str()) {
+            tokens.extend(arg_tokens);
+        }
+    }
+    Ok(tokens)
+}
+
+/// The key of an argument in the file: its long name, or its id for the positional inputs.
+fn key_of(arg: &Arg) -> String {
+    arg.get_long()
+        .map_or_else(|| arg.get_id().to_string(), str::to_string)
+}
+
+/// Parses one value of `arg` alone, with the flag's own parser and validation.
+fn check(arg: &Arg, value: &OsStr) -> std::result::Result<(), clap::Error> {
+    let token = match arg.get_long() {
+        Some(long) => {
+            let mut token = OsString::from(format!("--{long}="));
+            token.push(value);
+            token
+        }
+        None => value.to_owned(),
+    };
+    Command::new("detbal")
+        .no_binary_name(true)
+        .arg(arg.clone().required(false))
+        .try_get_matches_from([token])
+        .map(drop)
+}
+
+/// What a value of `arg` must look like, found by asking the flag's own parser.
+fn expected(arg: &Arg) -> String {
+    if matches!(arg.get_action(), ArgAction::SetTrue) {
+        return "a boolean (true or false)".into();
+    }
+    let names: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .map(|v| format!("\"{}\"", v.get_name()))
+        .collect();
+    if !names.is_empty() {
+        return format!("one of {}", names.join(", "));
+    }
+    let accepts = |s: &str| check(arg, OsStr::new(s)).is_ok();
+    let text = if accepts("not a number") {
+        "a string"
+    } else if accepts("0.5") {
+        "a number"
+    } else {
+        "an integer"
+    };
+    if arg.is_positional() {
+        format!("{text} or an array of them")
+    } else {
+        text.into()
+    }
+}
+
+/// The tokens for one key's value, checked against the flag's type and parser.
+fn arg_tokens(
+    path: &Path,
+    key: &str,
+    value: &toml::Value,
+    arg: &Arg,
+    base: &Path,
+) -> Result<Vec<OsString>> {
+    use toml::Value as V;
+    let expected = expected(arg);
+    let wrong = |found: &V| {
+        Error::bad_input(
+            path,
+            format!(
+                "key `{key}`: expected {expected}, found {}",
+                found.type_str()
+            ),
+        )
+    };
+    let long = |v: OsString| {
+        let mut token = OsString::from(format!("--{key}="));
+        token.push(v);
+        token
+    };
+    if matches!(arg.get_action(), ArgAction::SetTrue) {
+        return match value {
+            V::Boolean(true) => Ok(vec![format!("--{key}").into()]),
+            V::Boolean(false) => Ok(Vec::new()),
+            other => Err(wrong(other)),
+        };
+    }
+    let scalars: Vec<&V> = match value {
+        V::Array(items) if arg.is_positional() => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut out = Vec::new();
+    for v in scalars {
+        let text = match v {
+            V::String(s) if expected.starts_with("a string") => OsString::from(s),
+            V::String(_) if !expected.starts_with("one of") => return Err(wrong(v)),
+            V::String(s) => OsString::from(s),
+            V::Integer(i) if expected != "a string" => OsString::from(i.to_string()),
+            V::Float(x) if expected == "a number" => OsString::from(x.to_string()),
+            other => return Err(wrong(other)),
+        };
+        // Paths in the file are relative to the file.
+        let text = if matches!(key, "inputs" | "output") {
+            base.join(PathBuf::from(text)).into_os_string()
+        } else {
+            text
+        };
+        if let Err(e) = check(arg, &text) {
+            return Err(Error::bad_input(
+                path,
+                format!("key `{key}`: {}", clap_reason(&e)),
+            ));
+        }
+        out.push(if arg.is_positional() {
+            text
+        } else {
+            long(text)
+        });
+    }
+    Ok(out)
+}
+
+/// Clap's one-line reason for a rejected value, without its `error:` prefix and usage.
+fn clap_reason(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.trim_start_matches("error: ").to_string()
+}
+
+fn unknown_key(path: &Path, key: &str, settable: &[&Arg]) -> Error {
+    let keys: Vec<String> = settable.iter().map(|a| key_of(a)).collect();
+    let closest = keys
+        .iter()
+        .map(|k| (strsim::jaro_winkler(key, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let hint = match closest {
+        Some((_, k)) => format!("did you mean `{k}`? valid keys: {}", keys.join(", ")),
+        None => format!("valid keys: {}", keys.join(", ")),
+    };
+    Error::bad_input(path, format!("unknown key `{key}`")).hint(hint)
+}
+
+/// `line N` of a byte span in `text`.
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let start = span.map_or(0, |s| s.start).min(text.len());
+    format!("line {}", text[..start].matches('\n').count() + 1)
+}

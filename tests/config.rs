@@ -1,0 +1,147 @@
+//! `detbal analyze --config FILE`: the file's values apply (paths relative to the file), flags on
+//! the command line win, and mistakes in the file are errors naming the file and the key.
+
+mod common;
+
+use common::{assert_error, detbal, report, text};
+use std::path::{Path, PathBuf};
+
+fn sample() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/sample.parquet")
+}
+
+/// Writes `detbal.toml` with `body` into `dir` and returns its path.
+fn config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("detbal.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn file_values_apply_with_paths_relative_to_the_file_and_flags_win() {
+    let root = tempfile::tempdir().unwrap();
+    let jobs = root.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    std::fs::copy(sample(), jobs.join("log.parquet")).unwrap();
+    let file = config(
+        &jobs,
+        r#"
+inputs = ["log.parquet"]
+output = "nightly"
+device = "cpu"
+quiet = true
+min-count = 7
+alpha = 0.001
+max-iterations = 5000
+max-cycle-len = 4
+"#,
+    );
+    // Run from another directory: the paths are the file's.
+    let out = detbal(&["analyze", "--config", file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "quiet from the file");
+    let r = report(&jobs.join("nightly"));
+    assert_eq!(r["settings"]["pairs"]["min_count"], 7);
+    assert_eq!(r["settings"]["alpha"], 0.001);
+    assert_eq!(r["settings"]["fit"]["max_iterations"], 5000);
+    assert_eq!(r["settings"]["cycles"]["max_len"], 4);
+    assert_eq!(r["device"]["backend"], "cpu");
+
+    // Flags win, inputs and output included; keys not given still come from the file.
+    let elsewhere = root.path().join("elsewhere");
+    let out = detbal(
+        &[
+            "analyze",
+            sample().to_str().unwrap(),
+            "--config",
+            file.to_str().unwrap(),
+            "--min-count",
+            "9",
+            "-o",
+            elsewhere.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = report(&elsewhere);
+    assert_eq!(r["settings"]["pairs"]["min_count"], 9);
+    assert_eq!(r["settings"]["alpha"], 0.001);
+    assert_eq!(r["input"]["paths"][0], sample().to_str().unwrap());
+}
+
+#[test]
+fn mistakes_in_the_file_name_the_file_and_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    let sample = sample();
+    let run = |body: &str| {
+        let file = config(root.path(), body);
+        let args = [
+            "analyze",
+            sample.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "-q",
+            "--config",
+            file.to_str().unwrap(),
+        ];
+        detbal(&args, &[])
+    };
+    let unknown = assert_error(
+        &run("min_count = 3\n"),
+        &["detbal.toml", "unknown key `min_count`"],
+    );
+    assert!(unknown.contains("did you mean `min-count`?"), "{unknown}");
+    assert!(unknown.contains("valid keys: inputs, output"), "{unknown}");
+    assert_error(
+        &run("alpha = \"small\"\n"),
+        &[
+            "detbal.toml",
+            "key `alpha`: expected a number, found string",
+        ],
+    );
+    assert_error(
+        &run("max-iterations = 1.5\n"),
+        &["key `max-iterations`: expected an integer, found float"],
+    );
+    assert_error(
+        &run("quiet = \"yes\"\n"),
+        &["key `quiet`: expected a boolean (true or false), found string"],
+    );
+    assert_error(
+        &run("estimator = \"magic\"\n"),
+        &["key `estimator`: invalid value 'magic'"],
+    );
+    assert_error(
+        &run("alpha = [\n"),
+        &["detbal.toml (line 1)", "not a valid TOML file"],
+    );
+    // Values the flag itself rejects are still rejected, by the same check.
+    assert_error(
+        &run("alpha = 2.0\n"),
+        &["--alpha must lie strictly between 0 and 1"],
+    );
+    let missing = root.path().join("absent.toml");
+    let out = detbal(
+        &[
+            "analyze",
+            "x.parquet",
+            "--config",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_error(&out, &["cannot read", "absent.toml"]);
+}
+
+#[test]
+fn without_inputs_anywhere_it_is_a_usage_error() {
+    let root = tempfile::tempdir().unwrap();
+    let file = config(root.path(), "device = \"cpu\"\n");
+    let out = detbal(&["analyze", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("<INPUTS>"),
+        "{}",
+        text(&out.stderr)
+    );
+}
