@@ -472,14 +472,19 @@ impl<'o> Sink<'o> {
         self.has_runs |= part.has_runs;
         self.rows += part.rows;
         self.transitions += part.transitions;
-        self.dropped_rows += part.dropped_rows;
-        for (reason, n) in part.dropped_reasons {
-            match self.dropped_reasons.iter_mut().find(|(r, _)| *r == reason) {
-                Some((_, total)) => *total += n,
-                None => self.dropped_reasons.push((reason, n)),
-            }
+        for (reason, n) in &part.dropped_reasons {
+            self.dropped(reason, *n);
         }
         Ok(())
+    }
+
+    /// Counts `rows` dropped rows under `reason` (reasons listed in order of first drop).
+    fn dropped(&mut self, reason: &str, rows: u64) {
+        self.dropped_rows += rows;
+        match self.dropped_reasons.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, n)) => *n += rows,
+            None => self.dropped_reasons.push((reason.to_owned(), rows)),
+        }
     }
 
     fn finish(

@@ -507,11 +507,7 @@ impl Sink<'_> {
                 .at(at())
                 .hint("pass --drop-null-states to skip rows with a null state"));
         }
-        self.dropped_rows += 1;
-        match self.dropped_reasons.iter_mut().find(|(r, _)| r == reason) {
-            Some((_, n)) => *n += 1,
-            None => self.dropped_reasons.push((reason.to_owned(), 1)),
-        }
+        self.dropped(reason, 1);
         Ok(())
     }
 }
