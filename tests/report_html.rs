@@ -12,6 +12,7 @@ use common::{detbal, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The figures of every report; each resampling test adds its `null_<test>`.
 const FIGURES: [&str; 4] = [
     "detailed_balance",
     "loop_balance",
@@ -59,9 +60,20 @@ fn png_size(path: &Path) -> (u32, u32) {
     (be(16), be(20))
 }
 
-/// Checks the written figures and report without a browser.
-fn check_files(out: &Path) {
+/// Checks the written figures and report without a browser; returns the figures' names.
+fn check_files(out: &Path) -> Vec<String> {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let names: Vec<String> = html
+        .split("<figure id=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect();
     for name in FIGURES {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let files = std::fs::read_dir(out.join("figures")).unwrap().count();
+    assert_eq!(files, 2 * names.len(), "an SVG and a PNG per figure");
+    for name in &names {
         let svg = std::fs::read_to_string(out.join(format!("figures/{name}.svg"))).unwrap();
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\""));
         assert!(svg.contains("aria-label="), "{name}: text drawn");
@@ -69,10 +81,6 @@ fn check_files(out: &Path) {
             png_size(&out.join(format!("figures/{name}.png"))),
             (900, 640)
         );
-    }
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    for name in FIGURES {
-        assert!(html.contains(&format!("<figure id=\"{name}\">")), "{name}");
     }
     assert!(!html.contains("<script"), "no script");
     assert!(
@@ -83,6 +91,7 @@ fn check_files(out: &Path) {
     let verdict = json["verdict"]["sentence"].as_str().unwrap();
     let escaped = verdict.replace('<', "&lt;").replace('>', "&gt;");
     assert!(html.contains(&escaped), "the verdict sentence");
+    names
 }
 
 /// The Chromium binary, or `None` after a SKIP line (a failure with `REQUIRE_CHROMIUM=1`).
@@ -182,6 +191,7 @@ fn figure_visibility(browser: &Path, scratch: &Path, page: &Path) -> (usize, Str
     let checked = html.replacen("</body>", &format!("{VISIBILITY_CHECK}</body>"), 1);
     std::fs::write(&copy, checked).unwrap();
     let (dom, _) = run_chromium(browser, scratch, &copy, &["--dump-dom"]);
+    let _ = std::fs::remove_file(&copy);
     let line = dom
         .lines()
         .find_map(|l| l.split("<pre id=\"detbal-check\">images ").nth(1))
@@ -193,26 +203,30 @@ fn figure_visibility(browser: &Path, scratch: &Path, page: &Path) -> (usize, Str
 
 /// Analyses `input`, checks the outputs, and checks the report in Chromium; keeps the figures
 /// and the screenshot in `target/ci-artifacts/NAME`.
-fn report_renders(name: &str, input: &Path, args: &[&str]) {
+fn report_renders(name: &str, input: &Path, args: &[&str]) -> Vec<String> {
     let dir = artefacts(name);
     let out = analyze(input, args, &dir);
-    check_files(&out);
+    let figures = check_files(&out);
     let Some(browser) = chromium(name) else {
-        return;
+        return figures;
     };
     let png = dir.join("report-screenshot.png");
     let messages = screenshot(&browser, &dir, &out.join("report.html"), &png);
     assert!(messages.is_empty(), "console messages: {messages:#?}");
     assert_eq!(png_size(&png), (1280, 5600));
     let (images, not_shown) = figure_visibility(&browser, &dir, &out.join("report.html"));
-    assert_eq!((images, not_shown.as_str()), (FIGURES.len(), ""));
-    let _ = std::fs::remove_file(dir.join("visibility-check.html"));
+    assert_eq!((images, not_shown.as_str()), (figures.len(), ""));
+    figures
 }
 
 #[test]
 fn sample_report_renders_in_chromium() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample.parquet");
-    report_renders("sample", &sample, &[]);
+    let figures = report_renders("sample", &sample, &["--permutations", "2000"]);
+    assert!(
+        figures.iter().any(|f| f.starts_with("null_")),
+        "null distributions of the resampling tests: {figures:?}"
+    );
 }
 
 #[test]
@@ -243,6 +257,7 @@ fn hostile_state_names_are_escaped() {
     }
     std::fs::write(&csv, rows).unwrap();
     let out = analyze(&csv, &[], &dir);
+    let figures = check_files(&out);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("<script"), "no raw script tag");
     assert!(!html.contains("<img src=x"), "no raw img tag");
@@ -254,7 +269,7 @@ fn hostile_state_names_are_escaped() {
     let messages = screenshot(&browser, &dir, &out.join("report.html"), &png);
     assert!(messages.is_empty(), "console messages: {messages:#?}");
     let (images, not_shown) = figure_visibility(&browser, &dir, &out.join("report.html"));
-    assert_eq!((images, not_shown.as_str()), (FIGURES.len(), ""));
+    assert_eq!((images, not_shown.as_str()), (figures.len(), ""));
 }
 
 /// The two browser checks catch a console error and a broken image.

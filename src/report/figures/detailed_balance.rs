@@ -1,7 +1,7 @@
-//! The detailed-balance scatter: per tested pair, `β̂(V(f) − V(g))` (horizontal) against
+//! The detailed-balance scatter: per tested pair, `β(V(f) − V(g))` (horizontal) against
 //! `log T(f→g)/T(g→f)` (vertical) with its binomial error bar; detailed balance puts every
-//! point on the identity line. `β̂` is the fitted slope of the pairwise test (1 when there is
-//! none; the axis says which).
+//! point on the identity line. `β` is the fitted slope `β̂` of the pairwise test, or 1 when
+//! there is none; the figure and the caption say which.
 
 use super::*;
 use crate::stats::detailed_balance::{Pair, PairTest};
@@ -20,12 +20,12 @@ pub(super) fn figure(a: &Analysis) -> Result<Figure, String> {
     let scatter = scatter(&a.pairs, &a.pair_test);
     let caption = format!(
         "Each reciprocal pair tested (n(f→g) > 1 and n(g→f) > 1, both states identifiable): \
-         horizontal β̂(V(f) − V(g)) with {}, vertical the log ratio of transition \
+         horizontal β(V(f) − V(g)) with {}, vertical the log ratio of transition \
          probabilities with its binomial standard error. Detailed balance puts the points on \
          the identity line (grey).",
         match scatter.beta {
-            Some(b) => format!("β̂ = {b:.3}, the weighted slope of the pairwise test"),
-            None => "β̂ = 1 (the pairwise test has no slope)".into(),
+            Some(b) => format!("β = {b:.3}, the weighted slope β̂ of the pairwise test"),
+            None => "β = 1 (the pairwise test has no fitted slope)".into(),
         }
     );
     render("detailed_balance", TITLE, caption, &scatter)
@@ -54,11 +54,13 @@ impl Plot for Scatter<'_> {
         }
         let x = padded_range(self.points.iter().map(|p| p.0));
         let y = padded_range(self.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
-        let x_desc = match self.beta {
-            Some(_) => "β̂ (V(f) − V(g))",
-            None => "V(f) − V(g)   (β̂ = 1: no fitted slope)",
-        };
-        let mut chart = chart(root, TITLE, (x_desc, "log T(f→g) / T(g→f)"), x, y)?;
+        let mut chart = chart(
+            root,
+            TITLE,
+            ("β (V(f) − V(g))", "log T(f→g) / T(g→f)"),
+            x,
+            y,
+        )?;
         let (lo, hi) = (x.0.max(y.0), x.1.min(y.1));
         if lo < hi {
             chart
@@ -83,6 +85,10 @@ impl Plot for Scatter<'_> {
             .map_err(fail)?;
         let t = self.test;
         let mut lines = vec![
+            match self.beta {
+                Some(b) => format!("β = {b:.3} (fitted slope β̂)"),
+                None => "β = 1 (no fitted slope)".to_string(),
+            },
             format!("N = {} pairs", grouped(t.n)),
             format!("r = {}", num(t.pearson_r, 3)),
             format!("χ²/ndf (reference) = {}", num(t.chi2_ndf_reference, 3)),
@@ -141,7 +147,21 @@ mod tests {
         assert_eq!(s.points.len(), 30);
         assert!((s.points[5].0 - 0.95 * pairs[5].y).abs() < 1e-12);
         assert_eq!(s.note, None);
-        check(&render("t", TITLE, String::new(), &s).unwrap());
+        let figure = render("t", TITLE, String::new(), &s).unwrap();
+        check(&figure);
+        for text in [
+            "β = 0.950 (fitted slope β̂)",
+            "N = 30 pairs",
+            "r = 0.900",
+            "χ²/ndf (reference) = 1.250",
+            "χ²/ndf (corrected, 30 pairs) = 1.500",
+        ] {
+            assert!(
+                figure.svg.contains(&format!("aria-label=\"{text}\"")),
+                "{text}"
+            );
+        }
+        assert!(!figure.svg.contains("thinned"));
 
         let many: Vec<Pair> = (0..MAX_POINTS + 1234).map(pair).collect();
         let t = test(many.len(), None);
@@ -151,8 +171,15 @@ mod tests {
             s.note.as_deref(),
             Some("showing 5,000 of 6,234 pairs (thinned for drawing)")
         );
-        assert_eq!(s.points[1].0, many[1].y, "β̂ = 1 without a slope");
-        check(&render("t", TITLE, String::new(), &s).unwrap());
+        assert_eq!(s.points[1].0, many[1].y, "β = 1 without a slope");
+        let figure = render("t", TITLE, String::new(), &s).unwrap();
+        check(&figure);
+        assert!(figure.svg.contains("β = 1 (no fitted slope)"));
+        assert!(
+            figure
+                .svg
+                .contains("showing 5,000 of 6,234 pairs (thinned for drawing)")
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn correlation_heatmap(
         ));
     }
     let caption = "Pearson correlation of the fitted potentials of every two groups over the \
-                   states both groups visit (number in brackets); a potential that transcends \
+                   states identifiable in both, in the largest component of each (number in brackets); a potential that transcends \
                    groups gives red (r near 1) everywhere."
         .to_string();
     render(

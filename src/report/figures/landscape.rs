@@ -9,7 +9,9 @@ use super::*;
 use crate::graph::TransitionGraph;
 
 /// Most edges drawn (the largest `T`); the rest would be hairlines under them.
-const MAX_EDGES: usize = 3_000;
+const MAX_EDGES: usize = 800;
+/// Horizontal shift of an edge to its side of the pair, in layout units.
+const EDGE_OFFSET: f64 = 0.002;
 /// States named on the figure (the most visited).
 const LABELLED: usize = 12;
 /// Longest state name drawn, in characters.
@@ -159,10 +161,12 @@ impl Plot for Landscape {
         for &(a, b, t) in &self.edges {
             let colour = if self.v[b] < self.v[a] { green } else { red };
             let width = 1 + (8.0 * t).round() as u32;
+            // f→g and g→f side by side rather than on top of each other.
+            let side = if a < b { EDGE_OFFSET } else { -EDGE_OFFSET };
             chart
                 .draw_series(std::iter::once(PathElement::new(
-                    [(self.x[a], self.v[a]), (self.x[b], self.v[b])],
-                    colour.mix(0.45).stroke_width(width),
+                    [(self.x[a] + side, self.v[a]), (self.x[b] + side, self.v[b])],
+                    colour.mix(0.5).stroke_width(width),
                 )))
                 .map_err(fail)?;
         }
@@ -174,11 +178,10 @@ impl Plot for Landscape {
             }))
             .map_err(fail)?;
         chart
-            .draw_series(
-                self.v.iter().enumerate().take(LABELLED).map(|(i, &v)| {
-                    Text::new(short(&self.names[i]), (self.x[i], v), text_style(13))
-                }),
-            )
+            .draw_series(self.v.iter().enumerate().take(LABELLED).map(|(i, &v)| {
+                EmptyElement::at((self.x[i], v))
+                    + Text::new(short(&self.names[i]), (9, -16), text_style(13))
+            }))
             .map_err(fail)?;
         let mut lines = vec![
             format!(
@@ -229,6 +232,12 @@ mod tests {
         assert!(l.notes.is_empty());
         let figure = render("t", TITLE, String::new(), &l).unwrap();
         check(&figure);
+        // V rises along the ring 0→1→…→5: six arcs go uphill (red), six downhill (green).
+        let edges = |colour: &str| {
+            let stroke = format!("stroke=\"#{colour}\" stroke-opacity=\"0.500\"");
+            figure.svg.matches(&stroke).count()
+        };
+        assert_eq!((edges("2ca02c"), edges("d62728")), (6, 6));
         assert!(
             figure
                 .svg

@@ -7,7 +7,7 @@
 //! | `loop_balance` | forward against backward log-transition sums per reciprocal triangle, error bars, flagged cycles in red |
 //! | `potential_histogram` | identifiable potentials with the Gaussian of their mean and standard deviation |
 //! | `landscape` | the most visited states placed by `V` (vertical), edges downhill green, uphill red, width ∝ `T` |
-//! | `null_<test>` | a resampling test's null distribution with the observed value ([`null_distribution`]) |
+//! | `null_<test>` | each resampling test's null distribution with the observed value ([`null_distribution`]) |
 //! | `group_correlation` | Pearson correlation of potentials between groups ([`correlation_heatmap`]) |
 //!
 //! Figures are functions of plain data (pairs, triangles, potentials, samples, matrices), drawn
@@ -77,14 +77,30 @@ fn on_white<DB: DrawingBackend>(
     root.present().map_err(fail)
 }
 
-/// Every figure of `analysis`, in report order.
+/// Every figure of `analysis`, in report order: the four of the paper, then one null
+/// distribution per resampling test that ran.
 pub fn figures(analysis: &Analysis) -> Result<Vec<Figure>, String> {
-    Ok(vec![
+    let mut all = vec![
         detailed_balance::figure(analysis)?,
         loops::figure(analysis)?,
         histogram::figure(analysis)?,
         landscape::figure(analysis)?,
-    ])
+    ];
+    for test in analysis.resampling.iter().flat_map(|r| &r.tests) {
+        let title = format!("Null distribution, {} test", test.test.replace('_', " "));
+        all.push(null_distribution(
+            test.test,
+            &test.null,
+            test.observed,
+            &title,
+            test.statistic,
+        )?);
+    }
+    if let Some(groups) = &analysis.groups {
+        let (labels, matrix, shared) = groups.correlation_matrix();
+        all.push(correlation_heatmap(&labels, &matrix, &shared)?);
+    }
+    Ok(all)
 }
 
 /// A plotters error as the message of a failed figure.

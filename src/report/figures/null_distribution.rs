@@ -61,7 +61,7 @@ impl Plot for Null<'_> {
             self.title,
             (self.statistic, "null samples per bin"),
             x,
-            (0.0, 1.2 * top),
+            (0.0, 1.35 * top),
         )?;
         let fill = RGBColor(120, 120, 120).mix(0.55).filled();
         chart
@@ -73,7 +73,7 @@ impl Plot for Null<'_> {
         if self.observed.is_finite() {
             chart
                 .draw_series(LineSeries::new(
-                    [(self.observed, 0.0), (self.observed, 1.2 * top)],
+                    [(self.observed, 0.0), (self.observed, 1.35 * top)],
                     RGBColor(214, 39, 40).stroke_width(3),
                 ))
                 .map_err(fail)?;
@@ -92,7 +92,13 @@ impl Plot for Null<'_> {
                 grouped(self.samples.len() - finite.len())
             ));
         }
-        text_box(root, &chart, Corner::TopRight, &lines)
+        // The box on the side away from the observed line.
+        let corner = if self.observed > (x.0 + x.1) / 2.0 {
+            Corner::TopLeft
+        } else {
+            Corner::TopRight
+        };
+        text_box(root, &chart, corner, &lines)
     }
 }
 
