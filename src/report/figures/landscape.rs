@@ -6,7 +6,7 @@
 //! Deterministic; no force simulation.
 
 use super::*;
-use crate::graph::TransitionGraph;
+use crate::graph::{NO_EDGE, TransitionGraph};
 
 /// Most edges drawn (the largest `T`); the rest would be hairlines under them.
 const MAX_EDGES: usize = 800;
@@ -53,26 +53,39 @@ fn landscape(graph: &TransitionGraph, value: &[Option<f64>]) -> Landscape {
     for (i, &s) in states.iter().enumerate() {
         node[s] = i;
     }
-    let mut edges = Vec::new();
+    let t = |e: usize| graph.count[e] as f64 / graph.out_count[graph.src[e] as usize] as f64;
+    // (from, to, T, the larger T of the arc and its reverse): a pair's two arcs rank together,
+    // so the uphill arc, the weaker one, is drawn whenever its pair is.
+    let mut ranked = Vec::new();
     for (i, &f) in states.iter().enumerate() {
         for e in graph.out_ptr[f]..graph.out_ptr[f + 1] {
             let j = node[graph.dst[e] as usize];
             if j != usize::MAX {
-                edges.push((i, j, graph.count[e] as f64 / graph.out_count[f] as f64));
+                let r = graph.reverse[e];
+                let reverse = if r == NO_EDGE { 0.0 } else { t(r as usize) };
+                ranked.push((i, j, t(e), t(e).max(reverse)));
             }
         }
     }
-    let all_edges = edges.len();
-    edges.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
-    edges.truncate(MAX_EDGES);
-    edges.reverse();
+    let all_edges = ranked.len();
+    ranked.sort_by(|a, b| {
+        let pair = |e: &(usize, usize, f64, f64)| (e.0.min(e.1), e.0.max(e.1), e.0);
+        b.3.total_cmp(&a.3).then(pair(a).cmp(&pair(b)))
+    });
+    ranked.truncate(MAX_EDGES);
+    let mut edges: Vec<(usize, usize, f64)> = ranked.iter().map(|e| (e.0, e.1, e.2)).collect();
+    edges.sort_by(|a, b| a.2.total_cmp(&b.2).then((a.0, a.1).cmp(&(b.0, b.1))));
     let notes = [
         thinning_note(
             states.len(),
             identifiable,
             "identifiable states, the most visited",
         ),
-        thinning_note(edges.len(), all_edges, "edges between them, the largest T"),
+        thinning_note(
+            edges.len(),
+            all_edges,
+            "edges between them, pairs of largest T",
+        ),
     ]
     .into_iter()
     .flatten()
@@ -139,7 +152,9 @@ impl Plot for Landscape {
         if self.v.is_empty() {
             return empty(root, TITLE, "no identifiable state to place");
         }
-        let y = padded_range(self.v.iter().copied());
+        let (low, high) = padded_range(self.v.iter().copied());
+        // Headroom for the legend box above the highest state.
+        let y = (low, high + 0.3 * (high - low));
         let mut chart = ChartBuilder::on(root)
             .caption(TITLE, text_style(22))
             .margin(16)
