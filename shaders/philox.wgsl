@@ -6,7 +6,7 @@ const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
 const PHILOX_W0: u32 = 0x9E3779B9u;
 const PHILOX_W1: u32 = 0xBB67AE85u;
-// Kept in sync with EXACT_TRIALS and MAX_WALK in src/rng/philox.rs (FEISTEL_ROUNDS = 4 is
+// Kept in sync with EXACT_TRIALS and MAX_WALK in src/rng/philox.rs (FEISTEL_ROUNDS = 8 is
 // written out in `permute`).
 const EXACT_TRIALS: u32 = 64u;
 const MAX_WALK: u32 = 256u;
@@ -111,14 +111,17 @@ fn permute(key: vec2<u32>, n: u32, half_bits: u32, resample: u32, start: u32) ->
     let mask = (1u << half_bits) - 1u;
     var x = start;
     for (var walk = 0u; walk < MAX_WALK; walk++) {
-        // FEISTEL_ROUNDS = 4 rounds, written out: (L, R) → (R, L ⊕ F(R, round)).
-        let l0 = x >> half_bits;
+        // FEISTEL_ROUNDS = 8 rounds, written out: (L, R) → (R, L ⊕ F(R, round)).
         let r0 = x & mask;
-        let r1 = l0 ^ (philox_block(key, r0, resample, 0u).x & mask);
+        let r1 = (x >> half_bits) ^ (philox_block(key, r0, resample, 0u).x & mask);
         let r2 = r0 ^ (philox_block(key, r1, resample, 1u).x & mask);
         let r3 = r1 ^ (philox_block(key, r2, resample, 2u).x & mask);
         let r4 = r2 ^ (philox_block(key, r3, resample, 3u).x & mask);
-        x = (r3 << half_bits) | r4;
+        let r5 = r3 ^ (philox_block(key, r4, resample, 4u).x & mask);
+        let r6 = r4 ^ (philox_block(key, r5, resample, 5u).x & mask);
+        let r7 = r5 ^ (philox_block(key, r6, resample, 6u).x & mask);
+        let r8 = r6 ^ (philox_block(key, r7, resample, 7u).x & mask);
+        x = (r7 << half_bits) | r8;
         if (x < n) {
             break;
         }
