@@ -50,20 +50,19 @@ pub fn bar(stage: &str, total: u64, unit: Unit) -> Progress {
     if !enabled() {
         return Progress(None);
     }
-    let counter = match unit {
-        Unit::Bytes => "{bytes}/{total_bytes} ({bytes_per_sec})",
-        Unit::Iterations => "{pos} iterations (at most {len})",
-        Unit::Items => "{human_pos}/{human_len} ({per_sec})",
+    let template = match (unit, total) {
+        // The total of an optimiser is only its iteration limit: a count, not a bar.
+        (Unit::Iterations, _) => {
+            "{spinner} {prefix:>8} {elapsed:>3} {pos} iterations (limit {len})"
+        }
+        (Unit::Bytes, 0) => "{spinner} {prefix:>8} {elapsed:>3} {bytes} {bytes_per_sec}",
+        (Unit::Items, 0) => "{spinner} {prefix:>8} {elapsed:>3} {human_pos} {per_sec}",
+        (Unit::Bytes, _) => {
+            "{prefix:>10} [{bar:25}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+        }
+        (Unit::Items, _) => "{prefix:>10} [{bar:25}] {human_pos}/{human_len} {per_sec} eta {eta}",
     };
-    let template = if total == 0 {
-        format!(
-            "{{spinner}} {{prefix:>7}} {{elapsed:>4}} {}",
-            unknown_total(unit)
-        )
-    } else {
-        format!("{{prefix:>7}} [{{bar:30}}] {{elapsed:>4}} {counter} eta {{eta}}")
-    };
-    let style = ProgressStyle::with_template(&template)
+    let style = ProgressStyle::with_template(template)
         .expect("progress templates are valid")
         .progress_chars("=> ");
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10))
@@ -76,15 +75,6 @@ pub fn bar(stage: &str, total: u64, unit: Unit) -> Progress {
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
     }
     Progress(Some(bar))
-}
-
-/// The counter of a bar without a known total.
-fn unknown_total(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Bytes => "{bytes} ({bytes_per_sec})",
-        Unit::Iterations => "{pos} iterations",
-        Unit::Items => "{human_pos} ({per_sec})",
-    }
 }
 
 impl Progress {

@@ -44,6 +44,7 @@ mod trajectory;
 
 use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, TransitionGraph};
+use crate::progress::{self, Progress, Unit};
 use group::Groups;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,11 @@ pub struct InputSummary {
 pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
     let files = resolve_inputs(inputs)?;
     let mut sink = Sink::new(opts);
+    let bytes = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len());
+    sink.progress = progress::bar("load", bytes.sum(), Unit::Bytes);
     let mut hasher = blake3::Hasher::new();
     let mut types: Vec<&str> = Vec::new();
     // Row groups of transition Parquet files read so far but not aggregated yet: read in
@@ -191,6 +197,10 @@ fn read_file(
         FileType::Parquet => parquet::read(path, sink, pending)?,
         FileType::Csv => csv::read(path, sink)?,
         FileType::Json => json::read(path, sink)?,
+    }
+    if !matches!(file_type, FileType::Parquet) {
+        sink.progress
+            .inc(std::fs::metadata(path).map_or(0, |m| m.len()));
     }
     Ok(file_type)
 }
@@ -412,6 +422,8 @@ struct Sink<'o> {
     transitions: u64,
     dropped_rows: u64,
     dropped_reasons: Vec<(String, u64)>,
+    /// The load bar, by bytes (Parquet: compressed row groups; CSV, JSON: whole files).
+    progress: Progress,
 }
 
 impl<'o> Sink<'o> {
@@ -431,6 +443,7 @@ impl<'o> Sink<'o> {
             transitions: 0,
             dropped_rows: 0,
             dropped_reasons: Vec::new(),
+            progress: Progress::hidden(),
         }
     }
 
@@ -458,6 +471,7 @@ impl<'o> Sink<'o> {
         Sink {
             layout: self.layout.clone(),
             next_row: first_row,
+            progress: self.progress.clone(),
             ..Sink::new(self.opts)
         }
     }

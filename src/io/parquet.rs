@@ -149,6 +149,15 @@ impl Chunk {
         self.starts[self.groups.end] - self.starts[self.groups.start]
     }
 
+    /// Compressed bytes of the chunk's row groups (for the load bar).
+    fn bytes(&self) -> u64 {
+        let groups = self
+            .groups
+            .clone()
+            .map(|g| self.metadata.metadata().row_group(g));
+        groups.map(|g| g.compressed_size().max(0) as u64).sum()
+    }
+
     /// Adds the chunk's rows to `sink`, whose next row must be the chunk's first.
     fn read(&self, sink: &mut Sink) -> Result<()> {
         let path = self.path.as_path();
@@ -236,7 +245,9 @@ pub(super) fn read_chunks(chunks: Vec<Chunk>, sink: &mut Sink) -> Result<()> {
 
 /// [`Chunk::read`] with the parquet crate's panics contained (see [`read`]).
 fn contained_read(chunk: &Chunk, sink: &mut Sink) -> Result<()> {
-    contained(|| chunk.read(sink)).unwrap_or_else(|panic| Err(panic_error(&chunk.path, panic)))
+    contained(|| chunk.read(sink)).unwrap_or_else(|panic| Err(panic_error(&chunk.path, panic)))?;
+    sink.progress.inc(chunk.bytes());
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<File> {
