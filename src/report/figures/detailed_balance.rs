@@ -86,7 +86,7 @@ impl Plot for Scatter<'_> {
         let t = self.test;
         let mut lines = vec![
             match self.beta {
-                Some(b) => format!("β = {b:.3} (fitted slope β̂)"),
+                Some(b) => format!("β = {b:.3}, the pairwise fitted slope"),
                 None => "β = 1 (no fitted slope)".to_string(),
             },
             format!("N = {} pairs", grouped(t.n)),
@@ -150,7 +150,7 @@ mod tests {
         let figure = render("t", TITLE, String::new(), &s).unwrap();
         check(&figure);
         for text in [
-            "β = 0.950 (fitted slope β̂)",
+            "β = 0.950, the pairwise fitted slope",
             "N = 30 pairs",
             "r = 0.900",
             "χ²/ndf (reference) = 1.250",

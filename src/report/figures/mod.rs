@@ -171,16 +171,42 @@ fn chart<'a, DB: DrawingBackend>(
         .y_label_area_size(72)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)
         .map_err(fail)?;
+    let (x_tick, y_tick) = (tick_format(x.1 - x.0), tick_format(y.1 - y.0));
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_label_formatter(&x_tick)
+        .y_label_formatter(&y_tick)
         .label_style(text_style(15))
         .axis_desc_style(text_style(17))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(fail)?;
     Ok(chart)
+}
+
+/// Tick labels with as many decimals as ticks about a tenth of `span` apart need (`35`, `2.5`,
+/// `0.012`), and `0` for a rounded negative zero.
+fn tick_format(span: f64) -> impl Fn(&f64) -> String {
+    let step = span.abs() / 10.0;
+    let decimals = if step > 0.0 && step.is_finite() {
+        (-step.log10().floor()).clamp(0.0, 10.0) as usize
+    } else {
+        1
+    };
+    move |v: &f64| {
+        let text = format!("{v:.decimals$}");
+        if text
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
+            text.trim_start_matches('-').to_string()
+        } else {
+            text
+        }
+    }
 }
 
 /// Where a [`text_box`] sits in the plotting area.
@@ -311,6 +337,16 @@ pub(crate) mod tests {
             Some("showing 4 of 12,345 pairs (thinned for drawing)")
         );
         assert_eq!(thinning_note(10, 10, "pairs"), None);
+    }
+
+    #[test]
+    fn tick_labels_have_the_decimals_their_spacing_needs() {
+        assert_eq!(tick_format(40.0)(&35.0), "35");
+        assert_eq!(tick_format(8.0)(&-2.0), "-2.0");
+        assert_eq!(tick_format(0.05)(&0.012), "0.012");
+        assert_eq!(tick_format(0.1)(&0.02), "0.02");
+        assert_eq!(tick_format(8.0)(&-0.01), "0.0");
+        assert_eq!(tick_format(0.0)(&1.0), "1.0");
     }
 
     #[test]
