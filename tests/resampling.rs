@@ -7,12 +7,14 @@ mod common;
 use common::shared_gpu;
 use detbal::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
-use detbal::backend::cpu::resample::ResampleJob;
+use detbal::backend::cpu::resample::{ResampleJob, synthetic_jobs};
 use detbal::backend::gpu::{Draws, GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, tolerance};
 use detbal::io::{self, LoadOptions};
 use detbal::rng::{BinomialParams, Permutation, Purpose, Stream};
 use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
+use detbal::stats::bootstrap::coverage;
+use detbal::stats::ks_uniform;
 use detbal::stats::permutation::ResamplingSettings;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -120,36 +122,6 @@ fn gpu_philox_stream_is_bit_identical_to_the_cpu() {
     }
 }
 
-/// One job of each kind on `items` items with values from a fixed Philox stream.
-fn jobs(items: u32) -> Vec<ResampleJob> {
-    let s = Stream::new(5, Purpose::Split);
-    let unit = |i: u32, j: u32| f64::from(s.block(i, j, 0)[0]) / 4_294_967_296.0;
-    let states = items / 3 + 2;
-    vec![
-        ResampleJob::SignFlips {
-            products: (0..items).map(|i| 4.0 * unit(i, 0) - 1.0).collect(),
-        },
-        ResampleJob::Splits {
-            binomials: (0..items)
-                .map(|i| {
-                    let m = 1 + (unit(i, 1) * 300.0) as u64 * if i % 50 == 0 { 5000 } else { 1 };
-                    BinomialParams::new(m, 0.05 + 0.9 * unit(i, 2))
-                })
-                .collect(),
-            weights: (0..items).map(|i| 1.0 + 20.0 * unit(i, 3)).collect(),
-            log_odds: (0..items).map(|i| 4.0 * unit(i, 4) - 2.0).collect(),
-        },
-        ResampleJob::Permutations {
-            ends: (0..items)
-                .map(|i| [i % states, (i * 7 + 1) % states])
-                .collect(),
-            standardized: (0..items).map(|i| 2.0 * unit(i, 5) - 0.5).collect(),
-            inv_sigma: (0..items).map(|i| 0.5 + unit(i, 6)).collect(),
-            values: (0..states).map(|f| 3.0 * unit(f, 7) - 1.5).collect(),
-        },
-    ]
-}
-
 #[test]
 fn null_statistics_agree_on_cpu_and_gpu_within_tolerance() {
     let cpu = CpuBackend::new("reference");
@@ -161,7 +133,7 @@ fn null_statistics_agree_on_cpu_and_gpu_within_tolerance() {
         let Some(gpu) = gpu else { continue };
         assert_eq!(gpu.precision(), precision);
         // 40,000 items: three chunks of 16,384 (the last one partial).
-        for job in jobs(40_000) {
+        for job in synthetic_jobs(40_000) {
             let (c, g) = (
                 cpu.resample(&job, &stream, 100..164).unwrap(),
                 gpu.resample(&job, &stream, 100..164).unwrap(),
@@ -240,36 +212,6 @@ fn same_seed_same_p_values_and_intervals_on_cpu_and_gpu() {
     assert!(close(hc.pair_chi2, hg.pair_chi2) && close(hc.cycle_chi2, hg.cycle_chi2));
 }
 
-/// Kolmogorov–Smirnov p-value of `p` against U(0, 1) (asymptotic, with Stephens' small-sample
-/// correction, good to ~1 % for n ≥ 5).
-fn ks_uniform(p: &[f64]) -> f64 {
-    let mut p = p.to_vec();
-    p.sort_by(f64::total_cmp);
-    let n = p.len() as f64;
-    let d = p
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (x - i as f64 / n).max((i + 1) as f64 / n - x))
-        .fold(0.0, f64::max);
-    let lambda = (n.sqrt() + 0.12 + 0.11 / n.sqrt()) * d;
-    let sum: f64 = (1..100)
-        .map(|k| {
-            let k = f64::from(k);
-            2.0 * (-1f64).powf(k - 1.0) * (-2.0 * k * k * lambda * lambda).exp()
-        })
-        .sum();
-    sum.clamp(0.0, 1.0)
-}
-
-#[test]
-fn ks_helper_known_values() {
-    // D = 0.5 for n = 2 at {0.25, 1.0}... and an evenly spread sample is not rejected.
-    let even: Vec<f64> = (0..50).map(|i| (f64::from(i) + 0.5) / 50.0).collect();
-    assert!(ks_uniform(&even) > 0.99);
-    let squeezed: Vec<f64> = (0..50).map(|i| f64::from(i) / 500.0).collect();
-    assert!(ks_uniform(&squeezed) < 1e-10);
-}
-
 /// Calibration in CI (CPU; the backends agree by the tests above): on 24 small reversible
 /// simulations the p-values of the two detailed-balance tests are uniform (KS p > 0.01: with
 /// 24 draws from U(0,1) this fails 1 % of the time by chance, but the seeds are fixed), the
@@ -343,35 +285,15 @@ fn small_calibration_uniform_under_the_null_and_rejecting_otherwise() {
     }
 }
 
-/// The fraction of identifiable states whose bootstrap interval covers the planted potential
-/// (both centred per component over the component's states).
-fn coverage(a: &Analysis, truth: &Truth) -> f64 {
-    let planted: std::collections::HashMap<&str, f64> = truth
+/// The planted potential of each state of `a`'s graph.
+fn planted(a: &Analysis, truth: &Truth) -> Vec<f64> {
+    let by_name: std::collections::HashMap<&str, f64> = truth
         .states
         .iter()
         .map(String::as_str)
         .zip(truth.potential.iter().copied())
         .collect();
-    let b = a.resampling.as_ref().unwrap().bootstrap.as_ref().unwrap();
-    let n = a.graph.n_states();
-    let mut mean: std::collections::HashMap<u32, (f64, f64)> = Default::default();
-    for f in 0..n {
-        if a.potential.value[f].is_some() {
-            let e = mean.entry(a.potential.component[f]).or_default();
-            e.0 += planted[a.graph.names[f].as_str()];
-            e.1 += 1.0;
-        }
-    }
-    let (mut covered, mut total) = (0, 0);
-    for f in 0..n {
-        if let Some(i) = b.potential[f] {
-            let (s, k) = mean[&a.potential.component[f]];
-            let v = planted[a.graph.names[f].as_str()] - s / k;
-            total += 1;
-            covered += usize::from(i.low <= v && v <= i.high);
-        }
-    }
-    covered as f64 / f64::from(total)
+    a.graph.names.iter().map(|n| by_name[n.as_str()]).collect()
 }
 
 #[test]
@@ -390,7 +312,8 @@ fn bootstrap_intervals_cover_the_planted_potential_at_their_level() {
         level: 0.9,
     };
     let a = analysis(&graph, &CpuBackend::new("coverage"), settings);
-    let c = coverage(&a, &truth);
+    let b = a.resampling.as_ref().unwrap().bootstrap.as_ref().unwrap();
+    let c = coverage(b, &a.potential, &planted(&a, &truth));
     println!(
         "90 % intervals cover the planted V on {:.1} % of states",
         100.0 * c

@@ -186,6 +186,29 @@ pub fn bootstrap(
     })
 }
 
+/// The fraction of states with an interval that covers `planted` (per state of the graph, e.g.
+/// a simulation's truth), both centred per component of `potential` over its states.
+pub fn coverage(bootstrap: &Bootstrap, potential: &Potential, planted: &[f64]) -> f64 {
+    let mut sums: rustc_hash::FxHashMap<u32, (f64, f64)> = Default::default();
+    for (f, v) in potential.value.iter().enumerate() {
+        if v.is_some() {
+            let e = sums.entry(potential.component[f]).or_default();
+            e.0 += planted[f];
+            e.1 += 1.0;
+        }
+    }
+    let (mut covered, mut total) = (0usize, 0usize);
+    for (f, interval) in bootstrap.potential.iter().enumerate() {
+        if let Some(i) = interval {
+            let (sum, k) = sums[&potential.component[f]];
+            let v = planted[f] - sum / k;
+            total += 1;
+            covered += usize::from(i.low <= v && v <= i.high);
+        }
+    }
+    covered as f64 / total.max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

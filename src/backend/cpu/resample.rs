@@ -103,6 +103,40 @@ impl ResampleJob {
     }
 }
 
+/// One job of each kind (sign flips, splits, permutations over `items / 3 + 2` states) on
+/// `items` items, with values from a fixed Philox stream: inputs of the CPU–GPU agreement
+/// tests and the benchmarks. A fiftieth of the pairs have 5,000 times more transitions (the
+/// normal-approximation draw).
+pub fn synthetic_jobs(items: u32) -> [ResampleJob; 3] {
+    let s = Stream::new(5, crate::rng::Purpose::Split);
+    let unit = |i: u32, j: u32| f64::from(s.block(i, j, 0)[0]) / 4_294_967_296.0;
+    let states = items / 3 + 2;
+    [
+        ResampleJob::SignFlips {
+            products: (0..items).map(|i| 4.0 * unit(i, 0) - 1.0).collect(),
+        },
+        ResampleJob::Splits {
+            binomials: (0..items)
+                .map(|i| {
+                    let scale = if i % 50 == 0 { 5_000 } else { 1 };
+                    let m = 1 + (unit(i, 1) * 300.0) as u64 * scale;
+                    BinomialParams::new(m, 0.05 + 0.9 * unit(i, 2))
+                })
+                .collect(),
+            weights: (0..items).map(|i| 1.0 + 20.0 * unit(i, 3)).collect(),
+            log_odds: (0..items).map(|i| 4.0 * unit(i, 4) - 2.0).collect(),
+        },
+        ResampleJob::Permutations {
+            ends: (0..items)
+                .map(|i| [i % states, (i * 7 + 1) % states])
+                .collect(),
+            standardized: (0..items).map(|i| 2.0 * unit(i, 5) - 0.5).collect(),
+            inv_sigma: (0..items).map(|i| 0.5 + unit(i, 6)).collect(),
+            values: (0..states).map(|f| 3.0 * unit(f, 7) - 1.5).collect(),
+        },
+    ]
+}
+
 /// `log(n + ½)`.
 pub fn log_half(n: u32) -> f64 {
     (f64::from(n) + 0.5).ln()
