@@ -149,21 +149,28 @@ fn console_messages(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.contains(":CONSOLE")).collect()
 }
 
-/// Screenshot of `page` to `png`; returns the console messages logged meanwhile.
-fn screenshot(browser: &Path, scratch: &Path, page: &Path, png: &Path) -> Vec<String> {
+/// Screenshot of `page`, `height` pixels tall, to `png`; returns the console messages logged
+/// meanwhile.
+fn screenshot(browser: &Path, scratch: &Path, page: &Path, png: &Path, height: u32) -> Vec<String> {
     let (_, stderr) = run_chromium(
         browser,
         scratch,
         page,
         &[
             &format!("--screenshot={}", png.display()),
-            "--window-size=1280,5600",
+            &format!("--window-size=1280,{height}"),
         ],
     );
     console_messages(&stderr)
         .into_iter()
         .map(String::from)
         .collect()
+}
+
+/// Window height that shows a whole report with `figures` figures (about 760 px each, the
+/// rest for the summary and the tables).
+fn page_height(figures: usize) -> u32 {
+    3000 + 760 * figures as u32
 }
 
 /// Script appended to a copy of the page: after load, one line per image that is not
@@ -211,9 +218,10 @@ fn report_renders(name: &str, input: &Path, args: &[&str]) -> Vec<String> {
         return figures;
     };
     let png = dir.join("report-screenshot.png");
-    let messages = screenshot(&browser, &dir, &out.join("report.html"), &png);
+    let height = page_height(figures.len());
+    let messages = screenshot(&browser, &dir, &out.join("report.html"), &png, height);
     assert!(messages.is_empty(), "console messages: {messages:#?}");
-    assert_eq!(png_size(&png), (1280, 5600));
+    assert_eq!(png_size(&png), (1280, height));
     let (images, not_shown) = figure_visibility(&browser, &dir, &out.join("report.html"));
     assert_eq!((images, not_shown.as_str()), (figures.len(), ""));
     figures
@@ -266,7 +274,8 @@ fn hostile_state_names_are_escaped() {
         return;
     };
     let png = dir.join("report-screenshot.png");
-    let messages = screenshot(&browser, &dir, &out.join("report.html"), &png);
+    let height = page_height(figures.len());
+    let messages = screenshot(&browser, &dir, &out.join("report.html"), &png, height);
     assert!(messages.is_empty(), "console messages: {messages:#?}");
     let (images, not_shown) = figure_visibility(&browser, &dir, &out.join("report.html"));
     assert_eq!((images, not_shown.as_str()), (figures.len(), ""));
@@ -288,7 +297,7 @@ fn the_browser_checks_catch_errors_and_broken_figures() {
     )
     .unwrap();
     let png = dir.path().join("bad.png");
-    let messages = screenshot(&browser, dir.path(), &page, &png);
+    let messages = screenshot(&browser, dir.path(), &page, &png, 800);
     assert_eq!(messages.len(), 1, "{messages:#?}");
     assert!(messages[0].contains("planted error"));
     assert_eq!(
