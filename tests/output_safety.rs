@@ -48,11 +48,15 @@ fn names(dir: &Path) -> Vec<String> {
     names
 }
 
-const OUTPUTS: [&str; 5] = [
+/// What `analyze` writes with its default settings (resampling on: `nulls.parquet`).
+const OUTPUTS: [&str; 8] = [
     "cycles.parquet",
+    "figures",
     "fundamental_cycles.parquet",
+    "nulls.parquet",
     "pairs.parquet",
     "potentials.parquet",
+    "report.html",
     "report.json",
 ];
 

@@ -262,6 +262,51 @@ mod tests {
         assert_eq!(siblings(&dir), ["report.json"]);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn leftovers_of_dead_processes_are_removed_and_live_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        previous_output(&dir);
+        // A process that has exited (and been reaped) left a staging and an old directory.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        for tag in ["tmp", "old"] {
+            previous_output(&root.path().join(format!("out.{tag}-{dead}")));
+        }
+        // One of a live process (this test's parent) stays: it may be writing.
+        let live = root
+            .path()
+            .join(format!("out.tmp-{}", std::os::unix::process::parent_id()));
+        previous_output(&live);
+        let unrelated = root.path().join(format!("outside.tmp-{dead}"));
+        previous_output(&unrelated);
+        write_dir_atomic(&dir, false, |staging| {
+            fs::write(staging.join("report.json"), r#"{"schema_version": 1}"#)
+                .map_err(|e| write_error(staging, e.to_string()))
+        })
+        .unwrap();
+        let live_name = live.file_name().unwrap().to_string_lossy().into_owned();
+        let mut expected = vec!["out".to_string(), live_name, format!("outside.tmp-{dead}")];
+        expected.sort();
+        assert_eq!(siblings(root.path()), expected);
+        assert_eq!(siblings(&dir), ["report.json"]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_exchange_swaps_two_directories_in_one_step() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::write(a.join("from_a"), "").unwrap();
+        fs::create_dir(&b).unwrap();
+        exchange(&a, &b).unwrap();
+        assert_eq!(siblings(&b), ["from_a"]);
+        assert!(siblings(&a).is_empty());
+    }
+
     #[test]
     fn other_directories_are_replaced_only_with_force() {
         let root = tempfile::tempdir().unwrap();
