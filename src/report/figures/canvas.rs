@@ -30,7 +30,7 @@ pub(super) const FAMILY: &str = "sans-serif";
 static FONT: LazyLock<FontRef<'static>> =
     LazyLock::new(|| FontRef::try_from_slice(FONT_BYTES).expect("the bundled font parses"));
 
-/// Registers the bundled font with plotters (for text layout and the bitmap backend).
+/// Registers the bundled font with plotters, which measures text with it (chart layout).
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -65,9 +65,7 @@ pub(super) fn png(
 ) -> Result<Vec<u8>, String> {
     register_font();
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
-    {
-        draw(Raster(BitMapBackend::with_buffer(&mut rgb, (width, height))).into_drawing_area())?;
-    }
+    draw(Raster(BitMapBackend::with_buffer(&mut rgb, (width, height))).into_drawing_area())?;
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
