@@ -44,6 +44,28 @@ pub struct GroupCorrelation {
     pub spearman: Option<f64>,
 }
 
+impl GroupAnalyses {
+    /// Group names and the symmetric matrices of Pearson correlations and shared-state counts
+    /// (diagonal: 1 and the group's comparable states; `None` where undefined).
+    pub fn correlation_matrix(&self) -> (Vec<String>, Vec<Vec<Option<f64>>>, Vec<Vec<usize>>) {
+        let k = self.groups.len();
+        let mut r = vec![vec![None; k]; k];
+        let mut shared = vec![vec![0; k]; k];
+        for (i, g) in self.groups.iter().enumerate() {
+            if let Ok(a) = &g.analysis {
+                let n = main_component(a).len();
+                (r[i][i], shared[i][i]) = ((n >= 2).then_some(1.0), n);
+            }
+        }
+        for c in &self.correlations {
+            (r[c.a][c.b], r[c.b][c.a]) = (c.pearson, c.pearson);
+            (shared[c.a][c.b], shared[c.b][c.a]) = (c.shared_states, c.shared_states);
+        }
+        let names = self.groups.iter().map(|g| g.name.clone()).collect();
+        (names, r, shared)
+    }
+}
+
 /// Analyses each group's graph on `backend` with `settings`, then correlates the potentials.
 pub fn analyze_groups(
     column: &str,

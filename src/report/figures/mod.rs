@@ -96,6 +96,10 @@ pub fn figures(analysis: &Analysis) -> Result<Vec<Figure>, String> {
             test.statistic,
         )?);
     }
+    if let Some(groups) = &analysis.groups {
+        let (labels, matrix, shared) = groups.correlation_matrix();
+        all.push(correlation_heatmap(&labels, &matrix, &shared)?);
+    }
     Ok(all)
 }
 
