@@ -141,6 +141,9 @@ pub struct AnalyzeArgs {
     /// Read flags from a TOML file (keys: long flag names, and `inputs`); flags given here win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Keys whose values came from the `--config` file (set by `config::parse_args`).
+    #[arg(skip)]
+    pub from_config: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,9 +12,11 @@
 //! again by the real parser, so the file obeys exactly the flags' validation. Every value of the
 //! file is first checked against the flag's own value parser, so a mistake is an error naming the
 //! file, the key and the expected type, never a clap message about a flag nobody typed. An
-//! unknown key is an error naming the closest valid key and listing them all.
+//! unknown key is an error naming the closest valid key and listing them all. The range and
+//! consistency checks of `settings` run later, on the merged arguments; [`attribute`] names the
+//! file and key in their errors when the value came from the file.
 
-use crate::cli::Cli;
+use crate::cli::{AnalyzeArgs, Cli, Command as Subcommand};
 use crate::error::{Error, Result};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Command, CommandFactory, Parser};
@@ -28,12 +30,41 @@ const SUBCOMMAND: &str = "analyze";
 /// `--help` and `--version` exit the process as clap does (code 2, 0); a bad file is an error.
 pub fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Cli> {
     let argv: Vec<OsString> = argv.into_iter().collect();
-    let merged = merge_config(&argv)?.unwrap_or(argv);
-    Ok(Cli::parse_from(merged))
+    let Some((merged, keys)) = merge_config(&argv)? else {
+        return Ok(Cli::parse_from(argv));
+    };
+    let mut cli = Cli::parse_from(merged);
+    if let Subcommand::Analyze(args) = &mut cli.command {
+        args.from_config = keys;
+    }
+    Ok(cli)
 }
 
-/// The arguments with the config file's values added, or `None` without `--config`.
-fn merge_config(argv: &[OsString]) -> Result<Option<Vec<OsString>>> {
+/// Names the config file and key in a settings error about a flag whose value came from the
+/// file (range and consistency checks happen after parsing, in `settings`).
+pub fn attribute(error: Error, args: &AnalyzeArgs) -> Error {
+    let (Error::Settings { message, hint }, Some(path)) = (&error, &args.config) else {
+        return error;
+    };
+    let names = |key: &&String| {
+        let flag = format!("--{key}");
+        message.match_indices(&flag).any(|(i, _)| {
+            let next = message[i + flag.len()..].chars().next();
+            !next.is_some_and(|c| c.is_alphanumeric() || c == '-')
+        })
+    };
+    match args.from_config.iter().find(names) {
+        Some(key) => Error::Settings {
+            message: format!("{} sets `{key}`: {message}", path.display()),
+            hint: hint.clone(),
+        },
+        None => error,
+    }
+}
+
+/// The arguments with the config file's values added and the keys taken from the file, or
+/// `None` without `--config`.
+fn merge_config(argv: &[OsString]) -> Result<Option<(Vec<OsString>, Vec<String>)>> {
     if argv.get(1).map(OsString::as_os_str) != Some(OsStr::new(SUBCOMMAND)) {
         return Ok(None);
     }
@@ -55,20 +86,20 @@ fn merge_config(argv: &[OsString]) -> Result<Option<Vec<OsString>>> {
         .find_subcommand(SUBCOMMAND)
         .expect("analyze is a subcommand");
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    let tokens = file_tokens(path, analyze, &given)?;
+    let (tokens, keys) = file_tokens(path, analyze, &given)?;
     let mut merged = argv[..2].to_vec();
     merged.extend(tokens);
     merged.extend_from_slice(&argv[2..]);
-    Ok(Some(merged))
+    Ok(Some((merged, keys)))
 }
 
 /// The `--key=value` tokens (and positional inputs) of the file's keys not `given` on the
-/// command line.
+/// command line, and those keys.
 fn file_tokens(
     path: &Path,
     analyze: &Command,
     given: &dyn Fn(&str) -> bool,
-) -> Result<Vec<OsString>> {
+) -> Result<(Vec<OsString>, Vec<String>)> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
@@ -82,7 +113,7 @@ fn file_tokens(
         .get_arguments()
         .filter(|a| !matches!(key_of(a).as_str(), "config" | "help"))
         .collect();
-    let mut tokens = Vec::new();
+    let (mut tokens, mut keys) = (Vec::new(), Vec::new());
     for (key, value) in &table {
         let Some(arg) = settable.iter().find(|a| key_of(a) == *key) else {
             return Err(unknown_key(path, key, &settable));
@@ -91,9 +122,10 @@ fn file_tokens(
         let arg_tokens = arg_tokens(path, key, value, arg, base)?;
         if !given(arg.get_id().as_str()) {
             tokens.extend(arg_tokens);
+            keys.push(key.clone());
         }
     }
-    Ok(tokens)
+    Ok((tokens, keys))
 }
 
 /// The key of an argument in the file: its long name, or its id for the positional inputs.

@@ -5,6 +5,7 @@ use crate::backend::verify;
 use crate::bench::{self, BenchSettings};
 use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, SimulateArgs};
 use crate::compare;
+use crate::config;
 use crate::error::Result;
 use crate::progress;
 use crate::report;
@@ -26,7 +27,7 @@ pub fn run(command: Command) -> Result<u8> {
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
-    let settings = analyze_settings(args)?;
+    let settings = analyze_settings(args).map_err(|e| config::attribute(e, args))?;
     progress::enable(!args.quiet && !args.json);
     let analysis = analyze(&args.inputs, &settings)?;
     let t = std::time::Instant::now();

@@ -115,10 +115,15 @@ fn mistakes_in_the_file_name_the_file_and_the_key() {
         &run("alpha = [\n"),
         &["detbal.toml (line 1)", "not a valid TOML file"],
     );
-    // Values the flag itself rejects are still rejected, by the same check.
+    // Range checks run on the merged arguments and name the file and key.
     assert_error(
         &run("alpha = 2.0\n"),
-        &["--alpha must lie strictly between 0 and 1"],
+        &["detbal.toml sets `alpha`: --alpha must lie strictly between 0 and 1"],
+    );
+    // A consistency check names the key that came from the file, not the flag given.
+    assert_error(
+        &run("exposure = \"uniform\"\n"),
+        &["detbal.toml sets `exposure`: --exposure uniform needs the number of agent attempts"],
     );
     let missing = root.path().join("absent.toml");
     let out = detbal(
