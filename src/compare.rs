@@ -80,6 +80,9 @@ pub struct Comparison {
     pub exceeded: Vec<String>,
 }
 
+/// Shared states by (old component, new component): (old index, old V, new V).
+type GaugeGroups = FxHashMap<(u32, u32), Vec<(usize, f64, f64)>>;
+
 /// One output directory as compare reads it.
 struct Run {
     report: Value,
@@ -105,7 +108,7 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
         .filter_map(|(j, s)| index.get(s.0.as_str()).map(|&i| (i, j)))
         .collect();
     // Shared states with a potential in both, grouped by component pair for the gauge.
-    let mut groups: FxHashMap<(u32, u32), Vec<(usize, f64, f64)>> = FxHashMap::default();
+    let mut groups: GaugeGroups = FxHashMap::default();
     for &(i, j) in &shared {
         if let (Some(vo), Some(vn)) = (a.states[i].1, b.states[j].1) {
             groups
