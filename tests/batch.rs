@@ -1,7 +1,8 @@
 //! Nightly-batch guarantees through the binary: a run killed (SIGKILL) at any moment of writing
 //! leaves the output directory whole, old or new; two runs give identical outputs except the
 //! wall-clock seconds (report.json's `timings` and `fit.seconds`, report.html's timings rows);
-//! `--fail-on-violation ALPHA` exits 3 exactly when detailed balance is rejected.
+//! `--fail-on-violation ALPHA` exits 3 exactly when detailed balance is rejected; stderr stays
+//! silent (no bars when it is not a terminal) unless `RUST_LOG` asks for the stage events.
 
 mod common;
 
@@ -293,4 +294,30 @@ fn fail_on_violation_exits_3_only_when_detailed_balance_is_rejected() {
     let run = analyze(&log, &root.path().join("x"), &["--fail-on-violation", "3"]);
     assert_eq!(run.status.code(), Some(1));
     assert!(text(&run.stderr).contains("--fail-on-violation must lie strictly between 0 and 1"));
+}
+
+#[test]
+fn stderr_is_silent_unless_rust_log_asks_for_stage_events() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    // Not quiet, but stderr is a pipe: no progress bars, no log lines.
+    let sample = sample();
+    let mut args = analyze_args(&sample, &out, &[]);
+    args.retain(|&a| a != "-q");
+    let run = detbal(&args, &[("RUST_LOG", "")]);
+    assert!(run.status.success());
+    assert!(run.stderr.is_empty(), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).starts_with("Input "));
+    // RUST_LOG=detbal=info: one structured event per stage, with its numbers.
+    let run = detbal(&args, &[("RUST_LOG", "detbal=info")]);
+    assert!(run.status.success());
+    let log = text(&run.stderr);
+    for stage in ["load", "fit", "cycles", "write"] {
+        assert!(
+            log.contains(&format!("stage=\"{stage}\"")),
+            "{stage}: {log}"
+        );
+    }
+    assert!(log.contains("rows=200000 states=300 edges=2986"), "{log}");
+    assert!(log.contains("iterations=22 converged=true"), "{log}");
 }
