@@ -185,6 +185,13 @@ pub fn analyze_graph(
         None
     };
     timings.resampling = t.elapsed().as_secs_f64();
+    tracing::info!(
+        stage = "resampling",
+        permutations = r.permutations,
+        bootstrap = r.bootstrap,
+        holdout = r.holdout,
+        seconds = timings.resampling
+    );
     let verification = if settings.verify {
         Some(verify_kernels(
             &graph, &potential, &triangles, backend, settings,
