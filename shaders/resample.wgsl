@@ -12,8 +12,8 @@
 // TEST (pipeline constant):
 //   0 sign flips:   item = a word of 32 cycles; term Σ_c ±p_c, sign from bit c of the resample's
 //                   Philox stream (reals[c] = p_c).
-//   1 splits:       item = a pair; n* = binomial_draw(ints[5i..5i+5]);
-//                   term w (log(n*+½) − log(m−n*+½) − λ)², reals[2i] = w, reals[2i+1] = λ.
+//   1 splits:       item = a pair; n* = binomial_draw(ints[5i..5i+5]), λ = reals[i];
+//                   term (log(n*+½) − log(m−n*+½) − λ)² / (1/(n*+½) + 1/(m−n*+½)).
 //   2 permutations: item = a pair (ints[2i], ints[2i+1]) of compact states; with π the
 //                   resample's permutation, y = (values[π a] − values[π b]) · reals[2i+1];
 //                   terms x̃ y and y², x̃ = reals[2i].
@@ -58,8 +58,10 @@ fn terms(i: u32, resample: u32, key: vec2<u32>) -> vec2<Real> {
         let b = Binomial(ints[5u * i], ints[5u * i + 1u], ints[5u * i + 2u], ints[5u * i + 3u],
                          ints[5u * i + 4u]);
         let n = binomial_draw(b, key, i, resample);
-        let d = log_half(n) - log_half(b.trials - n) - reals[2u * i + 1u];
-        return vec2<Real>(reals[2u * i] * d * d, Real(0.0));
+        let rest = b.trials - n;
+        let d = log_half(n) - log_half(rest) - reals[i];
+        let variance = Real(1.0) / (Real(n) + Real(0.5)) + Real(1.0) / (Real(rest) + Real(0.5));
+        return vec2<Real>(d * d / variance, Real(0.0));
     }
     let states = config[2];
     let half_bits = config[3];

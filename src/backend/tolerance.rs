@@ -81,9 +81,9 @@ pub fn potential(precision: Precision) -> f64 {
 ///   libm's ≤ 1 ulp. 1e6 u64 ≈ 1.1e-10 covers a million terms.
 /// - f32, sign flips and permutations: inputs rounded to f32 (u each), products and differences
 ///   a few u, compensated sums ~2u: 32 u32 ≈ 1.9e-6.
-/// - f32, parametric splits: the term `w (log(n+½) − log(m−n+½) − λ)²` squares a small
-///   difference (`|d| ~ 1/√w`) of f32 logs of size up to `log m`, so its relative error is
-///   `~ 4 u log(m) √w`: 3e-3 for a pair of 10⁶ transitions. 1e-2.
+/// - f32, parametric splits: the term `d² / v`, `d = log(n+½) − log(m−n+½) − λ`, squares a
+///   small difference (`|d| ~ √v`) of f32 logs of size up to `log m`, so its relative error is
+///   `~ 4 u log(m) / √v`: 3e-3 for a pair of 10⁶ transitions. 1e-2.
 pub fn resample_statistic(precision: Precision, job: &ResampleJob) -> f64 {
     match (precision, job) {
         (Precision::F64, _) => 1e6 * U64,

@@ -28,19 +28,21 @@
 //! For each pair of the corrected pair test with `m = n(f→g) + n(g→f)`, the fitted odds are
 //! `λ = log(N(f)/N(g)) + V(f) − V(g)`, `p = σ(λ)`, and `n*(f→g) ~ Bin(m, p)` (exact for
 //! `m ≤ 64`, else the fixed-point normal approximation of [`crate::rng::BinomialParams`]).
-//! Statistic `Q = min_V Σ (log(n(f→g)+½) − log(n(g→f)+½) − λ)² / σ²` with the model's
-//! variance `σ² = 1/(m p (1−p)) − 1/N(f) − 1/N(g)`: each source's transitions are multinomial,
-//! which makes the log-odds less variable than a binomial split of `m` by the `1/N` terms
-//! (resampled statistics scaled by the binomial variance `1/(m p (1−p))` match that). V is not
-//! refitted per resample: the observed `Q` is taken at its minimum over V (the weighted
-//! least-squares potential of these residuals, as in the pair test), which removes
-//! `k = states − components` degrees of freedom, while each resample's
-//! `Q* = Σ m p (1−p) (log(n*+½) − log(m−n*+½) − λ)²` keeps all `P` pairs'. Without a correction
-//! the test would be conservative (`E Q ≈ P − k` against `E Q* ≈ P`); each `Q*` is mapped to
-//! `M (P−k)/P + (Q* − M) √((P−k)/P)` (`M` the mean of the `Q*`), which matches the first two
-//! moments of `χ²_P → χ²_(P−k)` and keeps the resampled shape. What it approximates: exact
-//! refitting per resample (a weighted least squares per resample), equal to it to the normal
-//! approximation of each pair's log-odds. Also
+//! Statistic `Q = min_V Σ (ℓ − log(N(f)/N(g)) − V(f) + V(g))² / σ²`, `ℓ = log(n(f→g)+½) −
+//! log(n(g→f)+½)`, with each pair's variance from its own counts,
+//! `σ² = 1/(n(f→g)+½) + 1/(n(g→f)+½) − 1/N(f) − 1/N(g)` (the sources' multinomials make the
+//! log-odds less variable than a split of `m` by the `1/N` terms); each resample's
+//! `Q* = Σ (ℓ* − λ)² / (1/(n*+½) + 1/(m−n*+½))`, the same statistic of the split draws. Weights
+//! from the counts themselves on both sides: weights from the fitted odds (`m p (1 − p)`) left
+//! the observed statistic below the null (mean p-value 0.61 on 100 reversible simulations,
+//! Kolmogorov–Smirnov p = 0.001). V is not refitted per resample: the observed `Q` is taken at
+//! its minimum over V (the weighted least-squares potential of these residuals, as in the pair
+//! test), which removes `k = states − components` degrees of freedom, while each `Q*` keeps all
+//! `P` pairs'. Without a correction the test would be conservative (`E Q ≈ P − k` against
+//! `E Q* ≈ P`); each `Q*` is mapped to `M (P−k)/P + (Q* − M) √((P−k)/P)` (`M` the mean of the
+//! `Q*`), which matches the first two moments of `χ²_P → χ²_(P−k)` and keeps the resampled
+//! shape. What it approximates: exact refitting per resample (a weighted least squares per
+//! resample), equal to it to the normal approximation of each pair's log-odds. Also
 //! approximated: `N(f)` is held fixed (the pair split is resampled, not the source totals).
 //!
 //! **Explanatory power of V** (null: V says nothing about the direction of transitions). The
@@ -400,40 +402,31 @@ fn sign_flip_products(
 /// The parametric test's kernel job, its observed statistic (minimised over V) and the degrees
 /// of freedom `states − components` of that minimum; `None` without pairs.
 fn parametric_job(graph: &TransitionGraph, pairs: &[Pair]) -> Option<(ResampleJob, f64, usize)> {
-    let used: Vec<&Pair> = pairs
-        .iter()
-        .filter(|p| p.corrected && p.sigma > 0.0 && p.n_fg + p.n_gf <= MAX_TRIALS)
-        .collect();
-    let (mut binomials, mut weights, mut log_odds, mut differences) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for p in &used {
+    let (mut binomials, mut log_odds, mut differences) = (Vec::new(), Vec::new(), Vec::new());
+    for p in pairs {
+        let m = p.n_fg + p.n_gf;
+        if !(p.corrected && p.sigma > 0.0 && m <= MAX_TRIALS) {
+            continue;
+        }
         let (big_f, big_g) = (
             graph.out_count[p.f as usize] as f64,
             graph.out_count[p.g as usize] as f64,
         );
         let exposure = (big_f / big_g).ln();
         let lambda = exposure + p.y;
-        let prob = 1.0 / (1.0 + (-lambda).exp());
-        let m = p.n_fg + p.n_gf;
-        let w = m as f64 * prob * (1.0 - prob);
-        if !(w > 0.0) {
-            continue;
-        }
-        // The sources' multinomials make the log-odds less variable than the binomial split
-        // by 1/N(f) + 1/N(g): the observed statistic uses that variance, the resamples the
-        // split's, which scales each resampled term by the same factor.
-        let variance = 1.0 / w - 1.0 / big_f - 1.0 / big_g;
+        // The sources' multinomials make the log-odds less variable than a split of `m` by
+        // 1/N(f) + 1/N(g).
+        let (a, b) = (p.n_fg as f64 + 0.5, p.n_gf as f64 + 0.5);
+        let variance = 1.0 / a + 1.0 / b - 1.0 / big_f - 1.0 / big_g;
         if !(variance > 0.0) {
             continue;
         }
-        let observed = log_half(p.n_fg as u32) - log_half(p.n_gf as u32);
-        binomials.push(BinomialParams::new(m, prob));
-        weights.push(w);
+        binomials.push(BinomialParams::new(m, 1.0 / (1.0 + (-lambda).exp())));
         log_odds.push(lambda);
         differences.push(Difference {
             u: p.f,
             v: p.g,
-            value: observed - exposure,
+            value: (a / b).ln() - exposure,
             variance,
         });
     }
@@ -446,7 +439,6 @@ fn parametric_job(graph: &TransitionGraph, pairs: &[Pair]) -> Option<(ResampleJo
     let dof = (states - components).min(differences.len() - 1);
     let job = ResampleJob::Splits {
         binomials,
-        weights,
         log_odds,
     };
     Some((job, observed, dof))

@@ -12,10 +12,9 @@ pub enum ResampleJob {
     /// Sign flips: `Σ_c s_c p_c`, `s_c = ±1` from bit `c` of the resample's stream.
     SignFlips { products: Vec<f64> },
     /// Parametric splits: pair `i` draws `n* ~ Bin(m_i, p_i)`; the sum is
-    /// `Σ_i w_i (log(n*+½) − log(m_i−n*+½) − λ_i)²`.
+    /// `Σ_i (log(n*+½) − log(m_i−n*+½) − λ_i)² / (1/(n*+½) + 1/(m_i−n*+½))`.
     Splits {
         binomials: Vec<BinomialParams>,
-        weights: Vec<f64>,
         log_odds: Vec<f64>,
     },
     /// Permutations of `values` over the states: with `y_i = (V[π a_i] − V[π b_i]) / σ_i`, the
@@ -55,14 +54,15 @@ impl ResampleJob {
             }
             ResampleJob::Splits {
                 binomials,
-                weights,
                 log_odds,
             } => {
                 let mut sum = 0.0;
                 for (i, b) in binomials.iter().enumerate() {
                     let n = b.draw(stream, i as u32, r);
-                    let d = log_half(n) - log_half(b.trials - n) - log_odds[i];
-                    sum += weights[i] * d * d;
+                    let rest = b.trials - n;
+                    let d = log_half(n) - log_half(rest) - log_odds[i];
+                    let variance = 1.0 / (f64::from(n) + 0.5) + 1.0 / (f64::from(rest) + 0.5);
+                    sum += d * d / variance;
                 }
                 [sum, 0.0]
             }
@@ -123,7 +123,6 @@ pub fn synthetic_jobs(items: u32) -> [ResampleJob; 3] {
                     BinomialParams::new(m, 0.05 + 0.9 * unit(i, 2))
                 })
                 .collect(),
-            weights: (0..items).map(|i| 1.0 + 20.0 * unit(i, 3)).collect(),
             log_odds: (0..items).map(|i| 4.0 * unit(i, 4) - 2.0).collect(),
         },
         ResampleJob::Permutations {

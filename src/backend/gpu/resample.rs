@@ -66,17 +66,12 @@ impl Resample {
                 ),
                 ResampleJob::Splits {
                     binomials,
-                    weights,
                     log_odds,
                 } => (
                     1,
                     vec![key[0], key[1], 0, 0],
                     bytemuck::cast_slice(binomials).to_vec(),
-                    weights
-                        .iter()
-                        .zip(log_odds)
-                        .flat_map(|(&w, &l)| [w, l])
-                        .collect(),
+                    log_odds.clone(),
                     Vec::new(),
                 ),
                 ResampleJob::Permutations {
