@@ -75,9 +75,24 @@ impl Plot for Heatmap<'_> {
         let centred = Pos::new(HPos::Center, VPos::Center);
         root.draw(&Text::new(TITLE, (450, 26), text_style(22).pos(centred)))
             .map_err(fail)?;
-        let (left, top) = (190, 190);
-        let side = (560).min(640 - top - 20);
+        root.draw(&Text::new(
+            "each cell: Pearson r (states shared by the two groups)",
+            (450, 54),
+            text_style(14).pos(centred),
+        ))
+        .map_err(fail)?;
+        // Room for the longest label, left of the rows and above the columns.
+        let mut label_width = 0;
+        for label in &self.labels[..k] {
+            let size = root.estimate_text_size(&super::landscape::short(label), &text_style(13));
+            label_width = label_width.max(size.map_err(fail)?.0 as i32);
+        }
+        let (left, top) = (30 + label_width, 80 + label_width);
+        let side = (900 - left - 150).min(640 - top - 20);
         let cell = side / k as i32;
+        // Centre the grid and its colour scale when the labels leave room.
+        let left = left.max((900 - side - 110) / 2);
+        let number_size = (cell / 4).clamp(11, 18) as u32;
         for i in 0..k {
             let label = super::landscape::short(&self.labels[i]);
             let row_y = top + i as i32 * cell + cell / 2;
@@ -114,12 +129,12 @@ impl Plot for Heatmap<'_> {
                     } else {
                         BLACK
                     };
-                    let style = text_style(12).pos(centred).color(&ink);
-                    let (cx, cy) = (x + cell / 2, y + cell / 2);
-                    root.draw(&Text::new(num(r, 2), (cx, cy - 8), style.clone()))
+                    let style = text_style(number_size).pos(centred).color(&ink);
+                    let (cx, cy, gap) = (x + cell / 2, y + cell / 2, number_size as i32 * 2 / 3);
+                    root.draw(&Text::new(num(r, 2), (cx, cy - gap), style.clone()))
                         .map_err(fail)?;
                     let n = format!("({})", grouped(self.shared[i][j]));
-                    root.draw(&Text::new(n, (cx, cy + 8), style))
+                    root.draw(&Text::new(n, (cx, cy + gap), style))
                         .map_err(fail)?;
                 }
             }
@@ -136,9 +151,9 @@ impl Plot for Heatmap<'_> {
             .map_err(fail)?;
         }
         let left_mid = Pos::new(HPos::Left, VPos::Center);
-        for (r, y) in [(1.0, top), (0.0, top + side / 2), (-1.0, top + side)] {
+        for (r, y) in [("+1", top), ("0", top + side / 2), ("−1", top + side)] {
             root.draw(&Text::new(
-                format!("r = {r:+.0}"),
+                format!("r = {r}"),
                 (bar_x + 28, y),
                 text_style(13).pos(left_mid),
             ))
