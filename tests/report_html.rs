@@ -244,6 +244,17 @@ fn paper_parity_report_renders_in_chromium() {
     report_renders("paper_parity", &fixture, &["--paper"]);
 }
 
+/// With `--group-by`, the report adds the correlation heatmap of the groups' potentials.
+#[test]
+fn grouped_report_shows_the_group_correlation_heatmap() {
+    let raw = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/partitioned/raw.parquet");
+    let figures = report_renders("grouped", &raw, &["--group-by", "group"]);
+    assert!(
+        figures.iter().any(|f| f == "group_correlation"),
+        "{figures:?}"
+    );
+}
+
 /// State names are markup-free text in the report, whatever they contain.
 #[test]
 fn hostile_state_names_are_escaped() {
