@@ -1,6 +1,7 @@
 //! `detbal compare` through the binary: two runs of the same log drift by exactly zero and exit
 //! 0; a log with extra transitions into three states names those three as the top movers and
-//! exits 5 beyond `--max-potential-drift`; a missing directory is an error naming the file.
+//! exits 5 beyond `--max-potential-drift`; new and vanished states are counted, `--max-state-drift`
+//! and `--max-r-drop` exit 5 beyond their limits; a missing directory is an error naming the file.
 
 mod common;
 
@@ -155,4 +156,69 @@ fn a_missing_or_foreign_directory_is_an_error_naming_the_file() {
     std::fs::write(foreign.join("report.json"), "{\"a\": 1}").unwrap();
     let out = compare(&foreign, &foreign, &[]);
     assert_error(&out, &["foreign/report.json", "not a detbal report"]);
+}
+
+#[test]
+fn new_and_vanished_states_and_the_other_thresholds() {
+    let root = tempfile::tempdir().unwrap();
+    let (log, changed) = (root.path().join("log.csv"), root.path().join("changed.csv"));
+    write_log(&log, &[]);
+    // The same log without state s39 and with a new state n0 exchanging with s0 and s1.
+    let original = std::fs::read_to_string(&log).unwrap();
+    let mut kept: String = original
+        .lines()
+        .filter(|l| !l.split(',').take(2).any(|s| s == "s39"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    kept.push_str("n0,s0,50\ns0,n0,50\nn0,s1,50\ns1,n0,50\n");
+    std::fs::write(&changed, kept).unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    analyze(&log, &a);
+    analyze(&changed, &b);
+    let out = compare(&a, &b, &["--json", "--max-r-drop", "0.5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let c = json(&out);
+    let counts = [
+        "shared_states",
+        "new_states",
+        "vanished_states",
+        "compared_states",
+    ]
+    .map(|k| c[k].as_u64().unwrap());
+    assert_eq!(counts, [39, 1, 1, 39], "{c}");
+    // Removing a state moves its neighbours: a small drift, beyond a tight per-state limit.
+    let max = c["max_drift"].as_f64().unwrap();
+    assert!(max > 0.0 && max < 1.0, "{c}");
+    let limit = format!("{}", max / 2.0);
+    let out = compare(&a, &b, &["--json", "--max-state-drift", &limit]);
+    assert_eq!(out.status.code(), Some(5));
+    let exceeded = json(&out)["exceeded"][0].as_str().unwrap().to_string();
+    assert!(
+        exceeded.starts_with("largest potential drift"),
+        "{exceeded}"
+    );
+}
+
+#[test]
+fn an_r_drop_beyond_its_limit_exits_5() {
+    let root = tempfile::tempdir().unwrap();
+    let log = root.path().join("log.csv");
+    write_log(&log, &[]);
+    let sample = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/sample.parquet");
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    analyze(&log, &a);
+    analyze(&sample, &b);
+    let out = compare(&a, &b, &["--json", "--max-r-drop", "0.05"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let c = json(&out);
+    // The sample's states are s0 … s299: the log's s0 … s39 are shared.
+    let counts = ["shared_states", "new_states", "vanished_states"].map(|k| c[k].as_u64().unwrap());
+    assert_eq!(counts, [40, 260, 0], "{c}");
+    let (old, new) = (
+        c["pearson_r"]["old"].as_f64().unwrap(),
+        c["pearson_r"]["new"].as_f64().unwrap(),
+    );
+    assert!(old > 0.99 && new < 0.95, "{c}");
+    let exceeded = c["exceeded"][0].as_str().unwrap();
+    assert_eq!(exceeded, format!("r dropped by {:.4} > 0.05", old - new));
 }
