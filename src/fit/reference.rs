@@ -11,6 +11,7 @@
 
 use super::problem::{sigmoid_neg, softplus_neg};
 use crate::graph::{TransitionGraph, strongly_connected_components};
+use crate::progress::{self, Unit};
 
 const MEMORY: usize = 10;
 pub(super) const PGTOL: f64 = 1e-5;
@@ -66,6 +67,7 @@ pub fn fit(
     let mut theta = 1.0;
     let mut iterations = 0;
     let mut converged = norm_inf(&g) <= PGTOL;
+    let bar = progress::bar("fit", MAX_ITERATIONS as u64, Unit::Iterations);
     while !converged && iterations < MAX_ITERATIONS {
         // d = −H g, two-loop recursion with H0 = I / θ.
         let mut d: Vec<f64> = g.clone();
@@ -119,6 +121,7 @@ pub fn fit(
         let f_old = f;
         (x, g, f) = (x_new, g_new, f_new);
         iterations += 1;
+        bar.set(iterations as u64);
         converged =
             norm_inf(&g) <= PGTOL || (f_old - f) / f_old.abs().max(f.abs()).max(1.0) <= FACTR_EPS;
     }
