@@ -69,11 +69,10 @@ rate("permutation_test, pairings (r through the origin)", time.perf_counter() - 
 
 m = 1 + rng.integers(0, 300, N_ITEMS)
 p = rng.uniform(0.05, 0.95, N_ITEMS)
-w = m * p * (1 - p)
 lam = np.log(p / (1 - p))
 start = time.perf_counter()
 for first in range(0, RESAMPLES, BATCH):
     n = rng.binomial(m, p, size=(min(BATCH, RESAMPLES - first), N_ITEMS))
     d = np.log(n + 0.5) - np.log(m - n + 0.5) - lam
-    (w * d * d).sum(axis=1)
-rate("numpy binomial splits (weighted χ²)", time.perf_counter() - start)
+    (d * d / (1 / (n + 0.5) + 1 / (m - n + 0.5))).sum(axis=1)
+rate("numpy binomial splits (χ² of the log-odds)", time.perf_counter() - start)
