@@ -418,7 +418,7 @@ fn parametric_job(graph: &TransitionGraph, pairs: &[Pair]) -> Option<(ResampleJo
         // 1/N(f) + 1/N(g).
         let (a, b) = (p.n_fg as f64 + 0.5, p.n_gf as f64 + 0.5);
         let variance = 1.0 / a + 1.0 / b - 1.0 / big_f - 1.0 / big_g;
-        if !(variance > 0.0) {
+        if variance <= 0.0 {
             continue;
         }
         binomials.push(BinomialParams::new(m, 1.0 / (1.0 + (-lambda).exp())));
