@@ -15,6 +15,7 @@ use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::permutation::{self, Resampling, ResamplingSettings};
 use crate::stats::schnakenberg::{self, FundamentalCycle};
+use crate::groups::{self, GroupAnalyses};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -69,6 +70,8 @@ pub struct Timings {
     pub fluxes: f64,
     /// Resampling tests, bootstrap and held-out check.
     pub resampling: f64,
+    /// The per-group analyses of `--group-by` (each group's stages are in its own timings).
+    pub groups: f64,
     pub total: f64,
 }
 
@@ -96,6 +99,8 @@ pub struct Analysis {
     /// Monte Carlo tests (with their null samples), bootstrap and held-out check; `None` when
     /// all are off.
     pub resampling: Option<Resampling>,
+    /// Per-group analyses and their comparison, with `--group-by`.
+    pub groups: Option<GroupAnalyses>,
     pub timings: Timings,
 }
 
@@ -113,14 +118,28 @@ pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analysi
         seconds = load
     );
     let backend: Box<dyn Backend> = backend::select(settings.device)?;
-    analyze_graph(
+    let mut analysis = analyze_graph(
         loaded.graph,
         loaded.summary,
         backend.as_ref(),
         settings,
         load,
         start,
-    )
+    )?;
+    if let Some(column) = &settings.load.group_column {
+        let t = Instant::now();
+        let groups = groups::analyze_groups(
+            column,
+            loaded.groups,
+            &analysis.input,
+            backend.as_ref(),
+            settings,
+        )?;
+        analysis.groups = Some(groups);
+        analysis.timings.groups = t.elapsed().as_secs_f64();
+        analysis.timings.total = start.elapsed().as_secs_f64();
+    }
+    Ok(analysis)
 }
 
 /// The analysis of an already loaded graph on a given backend.
@@ -217,6 +236,7 @@ pub fn analyze_graph(
         attractors,
         verification,
         resampling,
+        groups: None,
         timings,
     };
     check_finite(&analysis)?;

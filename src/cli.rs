@@ -72,6 +72,10 @@ pub struct AnalyzeArgs {
     /// Skip rows with a null state (counted and reported) instead of failing.
     #[arg(long)]
     pub drop_null_states: bool,
+    /// Also fit and test each group of this column (or Hive `key=value` folder), e.g. model or
+    /// prompt template, and correlate the groups' potentials.
+    #[arg(long, value_name = "COLUMN")]
+    pub group_by: Option<String>,
 
     /// Estimator of the potential.
     #[arg(long, value_enum, default_value_t = Estimator::LeastAction)]
@@ -116,12 +120,6 @@ pub struct AnalyzeArgs {
     /// Also run every kernel on the CPU and fail when the GPU deviates beyond tolerance.
     #[arg(long)]
     pub verify: bool,
-    /// Print the report as JSON on stdout instead of the summary.
-    #[arg(long)]
-    pub json: bool,
-    /// Print nothing on success.
-    #[arg(short, long)]
-    pub quiet: bool,
     /// Resamples of each Monte Carlo test (sign flips of cycle affinities, parametric pair
     /// residuals, permutations of V); 0 turns them off.
     #[arg(long, default_value_t = 10_000)]
@@ -135,6 +133,12 @@ pub struct AnalyzeArgs {
     /// Also fit V on a random half of the records and test detailed balance on the other half.
     #[arg(long)]
     pub holdout: bool,
+    /// Print the report as JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Exit with code 3 when detailed balance is rejected at this level (outputs are written).
     #[arg(long, value_name = "ALPHA")]
     pub fail_on_violation: Option<f64>,
@@ -181,6 +185,13 @@ pub struct SimulateArgs {
     pub states: Option<u32>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Groups (a `group` column g0, g1, …): the rows split evenly, each group with its own
+    /// potential on the same graph.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub groups: u32,
+    /// With --groups: every group shares one planted potential.
+    #[arg(long, requires = "groups")]
+    pub shared_potential: bool,
     /// Output Parquet file.
     #[arg(short, long)]
     pub output: PathBuf,

@@ -44,6 +44,7 @@ pub mod config;
 pub mod error;
 pub mod fit;
 pub mod graph;
+pub mod groups;
 pub mod io;
 pub mod progress;
 pub mod report;

@@ -92,6 +92,8 @@ fn run_simulate(args: &SimulateArgs) -> Result<u8> {
     let mut params = SimParams::new(args.mode);
     params.rows = args.rows;
     params.seed = args.seed;
+    params.groups = args.groups;
+    params.shared_potential = args.shared_potential;
     if let Some(states) = args.states {
         params.states = states;
     }

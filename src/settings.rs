@@ -97,6 +97,7 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             step_column: args.step_column.clone(),
             state_column: args.state_column.clone(),
             drop_null_states: args.drop_null_states,
+            group_column: args.group_by.clone(),
         },
         fit: FitSettings {
             estimator: args.estimator,
@@ -122,8 +123,6 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         alpha,
         paper: args.paper,
         verify: args.verify,
-    })
-}
         resampling: crate::stats::permutation::ResamplingSettings {
             permutations: args.permutations,
             bootstrap: args.bootstrap,
@@ -131,3 +130,5 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             holdout: args.holdout,
             ..Default::default()
         },
+    })
+}

@@ -49,6 +49,7 @@ pub fn report_json(a: &Analysis) -> Value {
         },
         "verification": a.verification,
         "permutation": a.resampling.as_ref().map(|r| permutation(a, r)),
+        "groups": super::groups::json(a),
         "verdict": Verdict::of(a),
     })
 }

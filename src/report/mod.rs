@@ -5,6 +5,7 @@
 
 pub(crate) mod atomic;
 pub mod figures;
+mod groups;
 pub(crate) mod html;
 mod json;
 mod nulls;
@@ -39,13 +40,14 @@ pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()>
         write_atomic(&dir.join("fundamental_cycles.parquet"), |f| {
             tables::write_fundamental_cycles(analysis, f)
         })?;
-        let json = serde_json::to_vec_pretty(&report_json(analysis)).expect("report serialises");
         if let Some(r) = analysis.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
             write_atomic(&dir.join("nulls.parquet"), |f| nulls::write_nulls(r, f))?;
         }
+        let json = serde_json::to_vec_pretty(&report_json(analysis)).expect("report serialises");
         write_atomic(&dir.join("report.json"), |mut f| {
             std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
         })?;
+        groups::write(analysis, dir)?;
         html::write_report(analysis, dir)
     })
 }

@@ -127,6 +127,9 @@ pub fn summary(a: &Analysis) -> String {
     if let Some(r) = &a.resampling {
         resampling(&mut s, r);
     }
+    if let Some(groups) = &a.groups {
+        s.push_str(&super::groups::summary(groups));
+    }
     let _ = writeln!(s, "Verdict    {}", Verdict::of(a).sentence);
     s
 }
