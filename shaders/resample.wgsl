@@ -2,20 +2,21 @@
 // shaders/philox.wgsl. CPU twin: src/backend/cpu/resample.rs.
 //
 // One workgroup per (resample, chunk of K · WG items); each invocation adds the terms of K items
-// (every loop bounded: at most K · 33 iterations for sign flips, K · 16 for splits, K · 2 · MAX_WALK
-// for permutations, below lavapipe's 65,535 per invocation) into two sums, the workgroup adds
+// (every loop bounded: at most K · 33 iterations for sign flips, K · 16 for splits, K for
+// permutations, below lavapipe's 65,535 per invocation) into two sums, the workgroup adds
 // them in a tree and writes `partial[2 group]`, `partial[2 group + 1]` with
 // `group = (resample − base) · chunks + chunk`; the host adds the chunks of each resample.
 // params: n = items, base = first resample, lo = chunks, hi = resamples in this dispatch.
-// config: key (2 words), then per TEST: sign flips: cycles; permutations: states, half bits.
+// config: key (2 words), then per TEST: sign flips: cycles; permutations: states.
 //
 // TEST (pipeline constant):
 //   0 sign flips:   item = a word of 32 cycles; term Σ_c ±p_c, sign from bit c of the resample's
 //                   Philox stream (reals[c] = p_c).
 //   1 splits:       item = a pair; n* = binomial_draw(ints[5i..5i+5]), λ = reals[i];
 //                   term (log(n*+½) − log(m−n*+½) − λ)² / (1/(n*+½) + 1/(m−n*+½)).
-//   2 permutations: item = a pair (ints[2i], ints[2i+1]) of compact states; with π the
-//                   resample's permutation, y = (values[π a] − values[π b]) · reals[2i+1];
+//   2 permutations: item = a pair (ints[2i], ints[2i+1]) of compact states; values holds the
+//                   batch's permuted potentials (shaders/resample_permute.wgsl), resample r's
+//                   at offset (r − base) · states; y = (V[π a] − V[π b]) · reals[2i+1];
 //                   terms x̃ y and y², x̃ = reals[2i].
 
 override TEST: u32;
@@ -63,11 +64,8 @@ fn terms(i: u32, resample: u32, key: vec2<u32>) -> vec2<Real> {
         let variance = Real(1.0) / (Real(n) + Real(0.5)) + Real(1.0) / (Real(rest) + Real(0.5));
         return vec2<Real>(d * d / variance, Real(0.0));
     }
-    let states = config[2];
-    let half_bits = config[3];
-    let a = permute(key, states, half_bits, resample, ints[2u * i]);
-    let b = permute(key, states, half_bits, resample, ints[2u * i + 1u]);
-    let y = (values[a] - values[b]) * reals[2u * i + 1u];
+    let offset = (resample - params.base) * config[2];
+    let y = (values[offset + ints[2u * i]] - values[offset + ints[2u * i + 1u]]) * reals[2u * i + 1u];
     return vec2<Real>(reals[2u * i] * y, y * y);
 }
 

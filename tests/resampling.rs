@@ -21,6 +21,7 @@ use std::time::Instant;
 
 static GPU: OnceLock<Result<GpuBackend, String>> = OnceLock::new();
 static GPU_F32: OnceLock<Result<GpuBackend, String>> = OnceLock::new();
+static GPU_SMALL: OnceLock<Result<GpuBackend, String>> = OnceLock::new();
 
 fn gpu(test: &str) -> Option<&'static GpuBackend> {
     shared_gpu(&GPU, GpuOptions::default(), "default", test)
@@ -158,6 +159,36 @@ fn null_statistics_agree_on_cpu_and_gpu_within_tolerance() {
             assert!(c.windows(2).any(|w| w[0][0] != w[1][0]));
         }
     }
+}
+
+#[test]
+fn batches_of_resamples_give_the_same_statistics() {
+    // 128 KiB bindings: the permuted potentials of 2,002 states (16 KiB per resample) take 8
+    // resamples per batch, so 64 resamples run in 8 batches.
+    let options = GpuOptions {
+        max_binding_bytes: Some(128 << 10),
+        ..GpuOptions::default()
+    };
+    let test = "batches_of_resamples_give_the_same_statistics";
+    let (Some(small), Some(gpu)) = (shared_gpu(&GPU_SMALL, options, "small", test), gpu(test))
+    else {
+        return;
+    };
+    let stream = Stream::new(12, Purpose::Permutation);
+    for job in synthetic_jobs(6_000) {
+        let whole = gpu.resample(&job, &stream, 0..64).unwrap();
+        assert_eq!(small.resample(&job, &stream, 0..64).unwrap(), whole);
+    }
+    // Items above one binding: a GPU error (the CPU takes over under --device auto).
+    let [flips, ..] = synthetic_jobs(40_000);
+    let err = small
+        .resample(&flips, &stream, 0..4)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("above the device's 128.0 KiB storage-binding limit"),
+        "{err}"
+    );
 }
 
 #[test]

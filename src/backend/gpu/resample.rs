@@ -1,5 +1,7 @@
 //! Binds and dispatches kernel `resample` (shaders/resample.wgsl, one pipeline per test through
-//! the `TEST` constant) and the stream check `philox_draws`.
+//! the `TEST` constant; for the permutation test first shaders/resample_permute.wgsl, which
+//! writes each resample's permuted potentials once, so that pairs read their ends instead of
+//! evaluating the permutation twice each) and the stream check `philox_draws`.
 //!
 //! The items are uploaded once; resamples run in batches whose partial sums (two `Acc` per
 //! resample and chunk of `RESAMPLE_ITEMS · WG` items) fit one storage binding, one submit and
@@ -20,6 +22,8 @@ const CHUNK: u32 = RESAMPLE_ITEMS * WG;
 pub struct Resample {
     /// Indexed by the kernel's `TEST`.
     tests: [Pipeline; 3],
+    /// The permuted potentials of a batch (permutation test).
+    permute: Pipeline,
     draws: Pipeline,
 }
 
@@ -40,6 +44,7 @@ impl Resample {
         let test = |t: f64| ctx.pipeline(shaders::RESAMPLE, &access, &[("TEST", t)]);
         Ok(Resample {
             tests: [test(0.0)?, test(1.0)?, test(2.0)?],
+            permute: ctx.pipeline(shaders::RESAMPLE_PERMUTE, &[Read, Read, ReadWrite], &[])?,
             draws: ctx.pipeline(shaders::PHILOX_DRAWS, &[Read, Read, ReadWrite], &[])?,
         })
     }
@@ -118,15 +123,33 @@ impl Resample {
         let chunks = groups_for(items, CHUNK);
         let per_resample = 2 * u64::from(chunks) * crate::backend::gpu::Precision::ACC_BYTES;
         let max_groups = u64::from(ctx.limits.max_compute_workgroups_per_dimension).pow(2);
+        // Permutations: the batch's permuted potentials, `states` per resample, in one binding.
+        let states = if test == 2 { config[2] } else { 0 };
+        let permuted_bytes = u64::from(states) * precision.real_bytes();
         let batch = (max_binding / per_resample)
+            .min(max_binding / permuted_bytes.max(1))
             .min(max_groups / u64::from(chunks))
+            .min(max_groups * u64::from(WG) / u64::from(states.max(1)))
             .clamp(1, u64::from(count)) as u32;
+        if permuted_bytes > max_binding {
+            return Err(Error::Gpu(format!(
+                "the permutation test's {states} potentials need {}, above the device's {} \
+                 storage-binding limit",
+                show_bytes(permuted_bytes),
+                show_bytes(max_binding)
+            )));
+        }
 
         let scope = ctx.scope();
         let config = storage_init(ctx, "resample config", bytemuck::cast_slice(&config));
         let ints = storage_init(ctx, "resample items", ints_bytes);
         let reals = storage_init(ctx, "resample reals", &reals);
         let values = storage_init(ctx, "resample values", &values);
+        let permuted = storage_zeroed(
+            ctx,
+            "permuted potentials",
+            permuted_bytes * u64::from(batch),
+        );
         let partial = storage_zeroed(
             ctx,
             "resample partial sums",
@@ -139,7 +162,9 @@ impl Resample {
             ))
         })?;
         let kernel = &self.tests[test];
-        let group = kernel.bind(ctx, &[&config, &ints, &reals, &values, &partial]);
+        let read = if test == 2 { &permuted } else { &values };
+        let group = kernel.bind(ctx, &[&config, &ints, &reals, read, &partial]);
+        let permute = self.permute.bind(ctx, &[&config, &values, &permuted]);
         let mut rec = Recorder::new(ctx, 0);
         let mut sums = Vec::with_capacity(count as usize);
         for first in resamples.clone().step_by(batch as usize) {
@@ -150,6 +175,19 @@ impl Resample {
                 hi: len,
                 ..Params::new(items)
             };
+            if test == 2 {
+                let params = Params {
+                    base: first,
+                    hi: len,
+                    ..Params::new(states)
+                };
+                rec.dispatch(
+                    &self.permute,
+                    &permute,
+                    params,
+                    groups_for(states * len, WG),
+                );
+            }
             rec.dispatch(kernel, &group, params, chunks * len);
             let raw = rec.download_bytes(&partial, 0, per_resample * u64::from(len))?;
             let acc = precision.decode_acc(&raw);

@@ -48,10 +48,11 @@ pub const RECIPROCAL_TRIANGLES_SCAN: Kernel = kernel!("reciprocal_triangles_scan
 pub const RECIPROCAL_TRIANGLES_WRITE: Kernel =
     kernel!("reciprocal_triangles_write" after "reciprocal_triangles");
 pub const RESAMPLE: Kernel = kernel!("resample" after "philox");
+pub const RESAMPLE_PERMUTE: Kernel = kernel!("resample_permute" after "philox");
 pub const PHILOX_DRAWS: Kernel = kernel!("philox_draws" after "philox");
 
 #[cfg(test)]
-const ALL: [Kernel; 12] = [
+const ALL: [Kernel; 13] = [
     EDGE_ACTION,
     GATHER_GRADIENT,
     GATHER_GRADIENT_CARRIES,
@@ -63,6 +64,7 @@ const ALL: [Kernel; 12] = [
     RECIPROCAL_TRIANGLES_SCAN,
     RECIPROCAL_TRIANGLES_WRITE,
     RESAMPLE,
+    RESAMPLE_PERMUTE,
     PHILOX_DRAWS,
 ];
 
