@@ -94,6 +94,48 @@ fn check_files(out: &Path) -> Vec<String> {
     names
 }
 
+/// Rows `<tr><td>FIRST CELL</td>…` of the table in the report section titled `heading`.
+fn first_cells<'a>(html: &'a str, heading: &str) -> Vec<&'a str> {
+    let section = html
+        .split(&format!("<h2>{heading}</h2>"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("section {heading}"));
+    let section = section.split("<h2>").next().unwrap();
+    section
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| row.split("</td>").next().unwrap())
+        .collect()
+}
+
+/// The attractor and cycle tables against report.json (state names without markup).
+fn check_tables(out: &Path) {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let json = common::report(out);
+    let attractors = &json["attractors"];
+    let count = attractors["count"].as_u64().unwrap();
+    assert!(
+        count < 1000,
+        "the expected text below has no thousands separator"
+    );
+    assert!(html.contains(&format!("<p>{count} local minima of the potential")));
+    let expected: Vec<&str> = attractors["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(15)
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(first_cells(&html, "Attractor states"), expected);
+    let triangles = json["cycles"]["triangles"].as_u64().unwrap();
+    let cycles = first_cells(&html, "Most significant cycles");
+    assert_eq!(cycles.len() as u64, triangles.min(15));
+    for cycle in cycles {
+        let states: Vec<&str> = cycle.split(" → ").collect();
+        assert_eq!((states.len(), states[0]), (4, states[3]), "{cycle}");
+    }
+}
+
 /// The Chromium binary, or `None` after a SKIP line (a failure with `REQUIRE_CHROMIUM=1`).
 fn chromium(test: &str) -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
@@ -214,6 +256,7 @@ fn report_renders(name: &str, input: &Path, args: &[&str]) -> Vec<String> {
     let dir = artefacts(name);
     let out = analyze(input, args, &dir);
     let figures = check_files(&out);
+    check_tables(&out);
     let Some(browser) = chromium(name) else {
         return figures;
     };
