@@ -363,6 +363,7 @@ fn verify_kernels(
         tolerance: backend::tolerance::EXACT,
         ok: differ == 0,
     });
+    deviations.extend(backend::cpu::resample::verify(backend)?);
     Ok(deviations)
 }
 

@@ -136,6 +136,44 @@ pub fn synthetic_jobs(items: u32) -> [ResampleJob; 3] {
     ]
 }
 
+/// `--verify`: kernel `resample` on `backend` against this CPU twin, one row per test, on
+/// [`synthetic_jobs`] of 10,000 items and 64 resamples; tolerances of `backend`'s precision.
+pub fn verify(
+    backend: &dyn crate::backend::Backend,
+) -> crate::error::Result<Vec<crate::backend::verify::KernelDeviation>> {
+    use crate::backend::{gpu::Precision, tolerance};
+    let precision = Precision::of(backend.info());
+    let stream = Stream::new(0, crate::rng::Purpose::SignFlip);
+    let names = [
+        "resample (sign flips)",
+        "resample (splits)",
+        "resample (permutations)",
+    ];
+    let mut rows = Vec::new();
+    for (kernel, job) in names.into_iter().zip(synthetic_jobs(10_000)) {
+        let reference = resample(&job, &stream, 0..64);
+        let device = backend.resample(&job, &stream, 0..64)?;
+        let (mut max_abs, mut max_rel) = (0f64, 0f64);
+        for (c, g) in reference.iter().zip(&device) {
+            let scale = job.scale(*c);
+            for k in 0..2 {
+                let error = (c[k] - g[k]).abs();
+                max_abs = max_abs.max(error);
+                max_rel = max_rel.max(error / scale[k].max(f64::MIN_POSITIVE));
+            }
+        }
+        let tolerance = tolerance::resample_statistic(precision, &job);
+        rows.push(crate::backend::verify::KernelDeviation {
+            kernel,
+            max_abs,
+            max_rel,
+            tolerance,
+            ok: max_rel <= tolerance,
+        });
+    }
+    Ok(rows)
+}
+
 /// `log(n + ½)`.
 pub fn log_half(n: u32) -> f64 {
     (f64::from(n) + 0.5).ln()
