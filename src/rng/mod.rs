@@ -6,5 +6,5 @@ mod philox;
 
 pub use philox::{
     BinomialParams, EXACT_TRIALS, FEISTEL_ROUNDS, MAX_TRIALS, MAX_WALK, Permutation, Purpose,
-    Stream, philox4x32_10,
+    Stream, binomial, philox4x32_10,
 };

@@ -62,7 +62,12 @@ impl Stream {
 
     /// The block of counter `[item, resample, j, 0]`.
     pub fn block(&self, item: u32, resample: u32, j: u32) -> [u32; 4] {
-        philox4x32_10([item, resample, j, 0], self.key)
+        self.block_in_lane(item, resample, j, 0)
+    }
+
+    /// The block of counter `[item, resample, j, lane]` (lanes above 0: host-only draws).
+    fn block_in_lane(&self, item: u32, resample: u32, j: u32, lane: u32) -> [u32; 4] {
+        philox4x32_10([item, resample, j, lane], self.key)
     }
 
     /// The `k`-th u32 of the draws of `(item, resample)`: word `k % 4` of block `k / 4`.
@@ -123,11 +128,16 @@ impl BinomialParams {
 
     /// The draw of `(item, resample)` from `stream`.
     pub fn draw(&self, stream: &Stream, item: u32, resample: u32) -> u32 {
+        self.draw_in_lane(stream, item, resample, 0)
+    }
+
+    fn draw_in_lane(&self, stream: &Stream, item: u32, resample: u32, lane: u32) -> u32 {
         let m = self.trials;
+        let block = |j| stream.block_in_lane(item, resample, j, lane);
         if m <= EXACT_TRIALS {
             let mut successes = 0;
             for j in 0..m.div_ceil(4) {
-                let block = stream.block(item, resample, j);
+                let block = block(j);
                 for (k, &u) in block.iter().enumerate() {
                     if 4 * j + (k as u32) < m && u < self.threshold {
                         successes += 1;
@@ -138,11 +148,7 @@ impl BinomialParams {
         }
         let mut sum: u32 = 0;
         for j in 0..3 {
-            sum += stream
-                .block(item, resample, j)
-                .iter()
-                .map(|u| u >> 16)
-                .sum::<u32>();
+            sum += block(j).iter().map(|u| u >> 16).sum::<u32>();
         }
         let z = i64::from(sum) - 6 * 65_536;
         let mean = (u64::from(self.mean_hi) << 32) | u64::from(self.mean_lo);
@@ -155,6 +161,21 @@ impl BinomialParams {
         };
         ((total >> 32) as u32).min(m)
     }
+}
+
+/// A draw of `Bin(n, p)` for any `n` (host only): pieces of at most [`MAX_TRIALS`] trials, piece
+/// `k` from lane `k` (the last counter word) of `(item, resample)`.
+pub fn binomial(stream: &Stream, n: u64, p: f64, item: u32, resample: u32) -> u64 {
+    let mut drawn = 0;
+    let (mut left, mut lane) = (n, 0);
+    while left > 0 {
+        let trials = left.min(MAX_TRIALS);
+        let piece = BinomialParams::new(trials, p);
+        drawn += u64::from(piece.draw_in_lane(stream, item, resample, lane));
+        left -= trials;
+        lane += 1;
+    }
+    drawn
 }
 
 /// A keyed pseudo-random permutation of `0..n` (a balanced Feistel network of

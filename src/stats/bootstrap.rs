@@ -21,7 +21,7 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::fit::{self, FitSettings, Potential};
 use crate::graph::TransitionGraph;
-use crate::rng::{BinomialParams, MAX_TRIALS, Purpose, Stream};
+use crate::rng::{Purpose, Stream, binomial};
 
 /// A percentile interval and how many resamples it rests on.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -88,21 +88,7 @@ pub fn multinomial_resample(graph: &TransitionGraph, stream: &Stream, b: u32) ->
             let k = if n >= mass {
                 trials
             } else {
-                let p = n as f64 / mass as f64;
-                let mut k = 0;
-                let mut left = trials;
-                let mut piece = 0;
-                while left > 0 {
-                    let t = left.min(MAX_TRIALS);
-                    k += u64::from(BinomialParams::new(t, p).draw(
-                        stream,
-                        i as u32,
-                        b ^ (piece << 24),
-                    ));
-                    left -= t;
-                    piece += 1;
-                }
-                k
+                binomial(stream, trials, n as f64 / mass as f64, i as u32, b)
             };
             drawn[i] = k;
             trials -= k;

@@ -68,7 +68,7 @@ use crate::error::Result;
 use crate::fit::{self, FitSettings, Potential};
 use crate::graph::TransitionGraph;
 use crate::progress::{self, Unit};
-use crate::rng::{BinomialParams, MAX_TRIALS, Purpose, Stream};
+use crate::rng::{BinomialParams, MAX_TRIALS, Purpose, Stream, binomial};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -350,19 +350,7 @@ pub(crate) fn recount(graph: &TransitionGraph, count: impl Fn(u32, u64) -> u64) 
 /// The two random halves of the records (see the module docs).
 pub fn split_halves(graph: &TransitionGraph, seed: u64) -> [TransitionGraph; 2] {
     let stream = Stream::new(seed, Purpose::Split);
-    let half = |item: u32, n: u64| -> u64 {
-        // Counts above MAX_TRIALS are split in pieces of MAX_TRIALS (their draws differ by `j`).
-        let mut left = n;
-        let mut drawn = 0u64;
-        let mut piece = 0u32;
-        while left > 0 {
-            let m = left.min(MAX_TRIALS);
-            drawn += u64::from(BinomialParams::new(m, 0.5).draw(&stream, item, piece));
-            left -= m;
-            piece += 1;
-        }
-        drawn
-    };
+    let half = |item: u32, n: u64| binomial(&stream, n, 0.5, item, 0);
     let a = recount(graph, half);
     let b = recount(graph, |item, n| n - half(item, n));
     [a, b]
