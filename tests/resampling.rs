@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::shared_gpu;
+use common::{detbal, report, shared_gpu, text};
 use detbal::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::cpu::resample::{ResampleJob, synthetic_jobs};
@@ -351,4 +351,106 @@ fn bootstrap_intervals_cover_the_planted_potential_at_their_level() {
     );
     // 200 states: the binomial standard error of the fraction is ~2 %.
     assert!((0.85..=0.95).contains(&c), "coverage {c}");
+}
+
+#[test]
+fn analyze_writes_the_nulls_the_permutation_section_and_the_summary_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.parquet");
+    let args = [
+        "analyze",
+        sample,
+        "--device",
+        "cpu",
+        "--permutations",
+        "300",
+        "--bootstrap",
+        "5",
+        "--seed",
+        "7",
+        "--holdout",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let run = detbal(&args, &[]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    for line in [
+        "Resampled  300 resamples, seed 7: sign flip p = ",
+        "Bootstrap  5 refits, 90 % intervals",
+        "Held out   V fitted on ",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    let r = report(&out);
+    let section = &r["permutation"];
+    assert_eq!(section["seed"], 7);
+    let tests = section["tests"].as_array().unwrap();
+    let names: Vec<&str> = tests.iter().map(|t| t["test"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sign_flip", "parametric", "explanatory_power"]);
+    for t in tests {
+        let (exceed, p) = (
+            t["exceed"].as_u64().unwrap(),
+            t["p_value"].as_f64().unwrap(),
+        );
+        assert_eq!(p, (1 + exceed) as f64 / 301.0);
+    }
+    assert_eq!(section["bootstrap"]["resamples"], 5);
+    assert_eq!(
+        section["bootstrap"]["potential"].as_array().unwrap().len(),
+        300
+    );
+    assert!(section["holdout"]["transitions_fit"].as_u64().unwrap() > 90_000);
+    assert!(r["timings"]["resampling"].as_f64().unwrap() > 0.0);
+
+    // nulls.parquet: 300 rows per test, in test order, with the observed value repeated.
+    let file = std::fs::File::open(out.join("nulls.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let (mut rows, mut names) = (0, Vec::new());
+    for batch in reader {
+        let batch = batch.unwrap();
+        let test = batch.column_by_name("test").unwrap();
+        let test = test
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        names.extend(test.iter().map(|t| t.unwrap().to_string()));
+        rows += batch.num_rows();
+        for column in ["resample", "statistic", "observed"] {
+            assert!(batch.column_by_name(column).is_some(), "{column}");
+        }
+    }
+    assert_eq!(rows, 900);
+    assert_eq!(names[0], "sign_flip");
+    assert_eq!(names[899], "explanatory_power");
+
+    // Off: no nulls.parquet, no section.
+    let off = dir.path().join("off");
+    let run = detbal(
+        &[
+            "analyze",
+            sample,
+            "--device",
+            "cpu",
+            "--permutations",
+            "0",
+            "--bootstrap",
+            "0",
+            "-q",
+            "-o",
+            off.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(run.status.success());
+    assert!(!off.join("nulls.parquet").exists());
+    assert!(report(&off)["permutation"].is_null());
+
+    let bad = detbal(&["analyze", sample, "--permutations", "many"], &[]);
+    assert_eq!(bad.status.code(), Some(2), "clap's usage error");
+    assert!(text(&bad.stderr).contains("--permutations"));
 }
