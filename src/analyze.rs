@@ -7,6 +7,7 @@ use crate::backend::{self, Backend, DeviceChoice, DeviceInfo};
 use crate::error::{Error, Result};
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
+use crate::groups::{self, GroupAnalyses};
 use crate::io::{self, InputSummary, LoadOptions};
 use crate::progress;
 use crate::stats::attractors::{self, Attractor};
@@ -15,7 +16,6 @@ use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::permutation::{self, Resampling, ResamplingSettings};
 use crate::stats::schnakenberg::{self, FundamentalCycle};
-use crate::groups::{self, GroupAnalyses};
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -13,8 +13,8 @@ mod summary;
 mod tables;
 
 pub use json::report_json;
-pub use summary::{p_text, summary};
 pub(crate) use summary::thousands;
+pub use summary::{p_text, summary};
 
 use crate::analyze::Analysis;
 use crate::error::Result;
