@@ -433,7 +433,7 @@ impl<'o> Sink<'o> {
             graph: GraphBuilder::default(),
             states: NameIds::default(),
             run_names: GraphBuilder::default(),
-            run_ids: NameIds::default(),
+            run_ids: NameIds::unnamed_integers(),
             has_runs: false,
             trajectory: Trajectory::default(),
             groups: opts.group_column.as_ref().map(|_| Groups::default()),
@@ -480,6 +480,7 @@ impl<'o> Sink<'o> {
     fn absorb(&mut self, part: Sink) -> Result<()> {
         self.graph.absorb(part.graph)?;
         self.run_names.absorb(part.run_names)?;
+        self.run_ids.absorb_unnamed(&part.run_ids);
         if let (Some(groups), Some(later)) = (&mut self.groups, part.groups) {
             groups.absorb(later)?;
         }
@@ -517,7 +518,9 @@ impl<'o> Sink<'o> {
             transitions: self.transitions,
             dropped_rows: self.dropped_rows,
             dropped_reasons: self.dropped_reasons,
-            runs: self.has_runs.then(|| self.run_names.n_states() as u64),
+            runs: self
+                .has_runs
+                .then(|| self.run_ids.distinct(&self.run_names)),
             content_hash,
             format,
         };

@@ -280,6 +280,9 @@ fn missing_column(schema: &Schema, name: &str, format: InputFormat, path: &Path)
 pub(super) struct NameIds {
     /// Integer name → id, so that integer names are formatted once.
     ints: FxHashMap<i128, u32>,
+    /// Integers get ids of their own, without a name in the table: for run labels, which are
+    /// only told apart, never printed (a dataset's run column has one kind in every file).
+    unnamed_integers: bool,
     /// Recently seen dictionaries (kept alive, compared by pointer) and the ids of their values.
     dictionaries: Vec<(ArrayRef, Vec<u32>)>,
     text: String,
@@ -289,6 +292,32 @@ pub(super) struct NameIds {
 const DICTIONARIES: usize = 4;
 
 impl NameIds {
+    /// Ids for labels that are only told apart (see [`NameIds::unnamed_integers`]).
+    pub(super) fn unnamed_integers() -> Self {
+        NameIds {
+            unnamed_integers: true,
+            ..NameIds::default()
+        }
+    }
+
+    /// Distinct labels seen through `table` and as unnamed integers.
+    pub(super) fn distinct(&self, table: &GraphBuilder) -> u64 {
+        let unnamed = if self.unnamed_integers {
+            self.ints.len()
+        } else {
+            0
+        };
+        (table.n_states() + unnamed) as u64
+    }
+
+    /// Adds the unnamed integers `later` saw (their ids are renumbered).
+    pub(super) fn absorb_unnamed(&mut self, later: &NameIds) {
+        for &v in later.ints.keys() {
+            let next = self.ints.len() as u32;
+            self.ints.entry(v).or_insert(next);
+        }
+    }
+
     /// Replaces `out` with the id of each row's name in `table` ([`NULL`] for nulls). `array` must
     /// have a type for which [`Kind::of`] is `Some` (checked by [`Layout::resolve`]).
     pub(super) fn map(&mut self, array: &dyn Array, table: &mut GraphBuilder, out: &mut Vec<u32>) {
@@ -314,13 +343,18 @@ impl NameIds {
             }
             _ => {
                 let (ints, text) = (&mut self.ints, &mut self.text);
+                let unnamed = self.unnamed_integers;
                 // Logs repeat a value row after row (a run's steps): no lookup for those.
                 let mut last = None;
                 let is_integer = for_each_int(array, |value| {
                     out.push(value.map_or(NULL, |v| match last {
                         Some((value, id)) if value == v => id,
                         _ => {
+                            let next = ints.len() as u32;
                             let id = *ints.entry(v).or_insert_with(|| {
+                                if unnamed {
+                                    return next;
+                                }
                                 text.clear();
                                 write!(text, "{v}").expect("writing to a String cannot fail");
                                 table.intern(text)

@@ -6,7 +6,7 @@
 
 use super::atomic::write_atomic;
 use super::figures::{self, Figure};
-use super::{Verdict, p_text, report_json, summary};
+use super::{Verdict, p_text, summary};
 use crate::analyze::Analysis;
 use crate::error::{Error, Result};
 use base64::Engine;
@@ -29,7 +29,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}";
 
 /// Renders every figure of `analysis` into `dir/figures/` (SVG and PNG) and writes
 /// `dir/report.html`.
-pub(crate) fn write_report(analysis: &Analysis, dir: &Path) -> Result<()> {
+pub(crate) fn write_report(analysis: &Analysis, json: &Value, dir: &Path) -> Result<()> {
     let report = dir.join("report.html");
     let figures = figures::figures(analysis).map_err(|message| Error::Write {
         path: report.clone(),
@@ -49,16 +49,15 @@ pub(crate) fn write_report(analysis: &Analysis, dir: &Path) -> Result<()> {
         write(format!("{}.svg", f.name), f.svg.as_bytes())?;
         write(format!("{}.png", f.name), &f.png)?;
     }
-    let html = report_html(analysis, &figures);
+    let html = report_html(analysis, json, &figures);
     write_atomic(&report, |mut f| {
         std::io::Write::write_all(&mut f, html.as_bytes()).map_err(|e| e.to_string())
     })
 }
 
 /// The page for `analysis` with its rendered `figures`.
-pub(crate) fn report_html(analysis: &Analysis, figures: &[Figure]) -> String {
+pub(crate) fn report_html(analysis: &Analysis, json: &Value, figures: &[Figure]) -> String {
     let verdict = Verdict::of(analysis);
-    let json = report_json(analysis);
     let mut h = String::new();
     let _ = write!(
         h,

@@ -28,28 +28,38 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// another non-empty directory is replaced only with `force`.
 pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()> {
     write_dir_atomic(dir, force, |dir| {
-        write_atomic(&dir.join("potentials.parquet"), |f| {
-            tables::write_potentials(analysis, f)
-        })?;
-        write_atomic(&dir.join("pairs.parquet"), |f| {
-            tables::write_pairs(analysis, f)
-        })?;
-        write_atomic(&dir.join("cycles.parquet"), |f| {
-            tables::write_cycles(analysis, f)
-        })?;
-        write_atomic(&dir.join("fundamental_cycles.parquet"), |f| {
-            tables::write_fundamental_cycles(analysis, f)
-        })?;
-        if let Some(r) = analysis.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
-            write_atomic(&dir.join("nulls.parquet"), |f| nulls::write_nulls(r, f))?;
-        }
-        let json = serde_json::to_vec_pretty(&report_json(analysis)).expect("report serialises");
-        write_atomic(&dir.join("report.json"), |mut f| {
-            std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
-        })?;
-        groups::write(analysis, dir)?;
-        html::write_report(analysis, dir)
+        let report = report_json(analysis);
+        // The tables and the figures are independent: written side by side.
+        let (tables, page) = rayon::join(
+            || write_tables(analysis, &report, dir),
+            || html::write_report(analysis, &report, dir),
+        );
+        tables.and(page)
     })
+}
+
+/// The Parquet tables, `report.json` and the group folders.
+fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> Result<()> {
+    write_atomic(&dir.join("potentials.parquet"), |f| {
+        tables::write_potentials(analysis, f)
+    })?;
+    write_atomic(&dir.join("pairs.parquet"), |f| {
+        tables::write_pairs(analysis, f)
+    })?;
+    write_atomic(&dir.join("cycles.parquet"), |f| {
+        tables::write_cycles(analysis, f)
+    })?;
+    write_atomic(&dir.join("fundamental_cycles.parquet"), |f| {
+        tables::write_fundamental_cycles(analysis, f)
+    })?;
+    if let Some(r) = analysis.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
+        write_atomic(&dir.join("nulls.parquet"), |f| nulls::write_nulls(r, f))?;
+    }
+    let json = serde_json::to_vec_pretty(report).expect("report serialises");
+    write_atomic(&dir.join("report.json"), |mut f| {
+        std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
+    })?;
+    groups::write(analysis, dir)
 }
 
 /// The verdict at level `alpha`: rejected when a corrected test's p-value is below it.

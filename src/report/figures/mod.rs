@@ -58,13 +58,22 @@ trait Plot {
 }
 
 /// Renders `plot` as SVG and PNG.
-fn render(name: &str, title: &str, caption: String, plot: &impl Plot) -> Result<Figure, String> {
+fn render(
+    name: &str,
+    title: &str,
+    caption: String,
+    plot: &(impl Plot + Sync),
+) -> Result<Figure, String> {
+    let (svg, png) = rayon::join(
+        || canvas::svg(SIZE, |root| on_white(&root, plot)),
+        || canvas::png(SIZE, |root| on_white(&root, plot)),
+    );
     Ok(Figure {
         name: name.to_string(),
         title: title.to_string(),
         caption,
-        svg: canvas::svg(SIZE, |root| on_white(&root, plot))?,
-        png: canvas::png(SIZE, |root| on_white(&root, plot))?,
+        svg: svg?,
+        png: png?,
     })
 }
 
