@@ -46,39 +46,54 @@ pub fn edge_action(
             sum
         })
         .collect();
-    gather(problem, &scratch.deriv, true, v, grad);
-    if let Some(diagonal) = hessian_diagonal {
-        gather(problem, &scratch.curvature, false, v, diagonal);
-    }
+    gather(problem, scratch, v, grad, hessian_diagonal);
     let mut total = Neumaier::default();
     partial.into_iter().for_each(|p| total.add(p.value()));
     total.add(0.5 * problem.l2 * v.iter().map(|x| x * x).sum::<f64>());
     total.value()
 }
 
-/// Per node: `λ v_f + Σ ±per_edge` over its incidence list (signed: + as source, − as target)
-/// for the gradient, or `λ + Σ per_edge` (unsigned) for the Hessian diagonal.
-fn gather(problem: &ActionProblem, per_edge: &[f64], signed: bool, v: &[f64], out: &mut [f64]) {
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(chunk, out)| {
-            let base = chunk * CHUNK;
-            for (i, slot) in out.iter_mut().enumerate() {
-                let f = base + i;
-                let range =
-                    problem.incidence_ptr[f] as usize..problem.incidence_ptr[f + 1] as usize;
-                let mut acc = if signed {
-                    problem.l2 * v[f]
-                } else {
-                    problem.l2
-                };
-                for &entry in &problem.incidence[range] {
-                    let x = per_edge[(entry >> 1) as usize];
-                    acc += if signed && entry & 1 == 1 { -x } else { x };
-                }
-                *slot = acc;
+/// Per node, in one pass over its incidence list: the gradient `λ v_f + Σ ±w K'` (+ as
+/// source, − as target) and, when asked, the Hessian diagonal `λ + Σ w K''`.
+fn gather(
+    problem: &ActionProblem,
+    scratch: &EdgeScratch,
+    v: &[f64],
+    grad: &mut [f64],
+    diagonal: Option<&mut [f64]>,
+) {
+    let node = |f: usize, with_diagonal: bool| {
+        let range = problem.incidence_ptr[f] as usize..problem.incidence_ptr[f + 1] as usize;
+        let (mut g, mut h) = (problem.l2 * v[f], problem.l2);
+        for &entry in &problem.incidence[range] {
+            let e = (entry >> 1) as usize;
+            let x = scratch.deriv[e];
+            g += if entry & 1 == 1 { -x } else { x };
+            if with_diagonal {
+                h += scratch.curvature[e];
             }
-        });
+        }
+        (g, h)
+    };
+    match diagonal {
+        None => grad
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(chunk, grad)| {
+                for (i, slot) in grad.iter_mut().enumerate() {
+                    *slot = node(chunk * CHUNK + i, false).0;
+                }
+            }),
+        Some(diagonal) => grad
+            .par_chunks_mut(CHUNK)
+            .zip(diagonal.par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(chunk, (grad, diagonal))| {
+                for (i, (g, h)) in grad.iter_mut().zip(diagonal).enumerate() {
+                    (*g, *h) = node(chunk * CHUNK + i, true);
+                }
+            }),
+    }
 }
 
 /// Neumaier's compensated sum: the action is a sum of up to millions of positive terms whose
