@@ -9,6 +9,9 @@
 //! back, gradient and preconditioner left on the device. Without a GPU adapter they are skipped with a note;
 //! `WGPU_BACKEND=vulkan` with lavapipe installed gives the software-GPU numbers.
 //!
+//! `reciprocal_triangles/{cpu,gpu}/n_edges=1e4|1e5|1e6`: the 3-cycle enumeration on synthetic
+//! graphs with hubs (about half the pairs reciprocal).
+//!
 //! `resample/{cpu,gpu}/{sign_flips,splits,permutations}/items=1e5`: 100 resamples of each
 //! resampling test per iteration (throughput in resamples/s).
 //!
@@ -19,7 +22,7 @@ use detbal::backend::cpu::resample::synthetic_jobs;
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::GpuBackend;
 use detbal::backend::{Backend, DeviceChoice};
-use detbal::bench::synthetic_problem;
+use detbal::bench::{synthetic_graph, synthetic_problem};
 use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
 
 fn gpu() -> Option<GpuBackend> {
@@ -86,6 +89,31 @@ fn minimize_action_bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Kernel `reciprocal_triangles` (count, scan, write on the GPU; the CPU twin) on
+/// [`synthetic_graph`]s of 1e4, 1e5 and 1e6 arcs.
+fn reciprocal_triangles_bench(c: &mut Criterion) {
+    let gpu = gpu();
+    let cpu = CpuBackend::new("bench");
+    let mut group = c.benchmark_group("reciprocal_triangles");
+    group.sample_size(10);
+    for (label, n_edges) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
+        let graph = synthetic_graph(n_edges, 44);
+        group.throughput(Throughput::Elements(graph.n_edges() as u64));
+        let backends: [(&str, Option<&dyn Backend>); 2] = [
+            ("cpu", Some(&cpu)),
+            ("gpu", gpu.as_ref().map(|g| g as &dyn Backend)),
+        ];
+        for (name, backend) in backends {
+            let Some(backend) = backend else { continue };
+            let id = BenchmarkId::new(name, format!("n_edges={label}"));
+            group.bench_function(id, |b| {
+                b.iter(|| backend.reciprocal_triangles(&graph).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 /// Kernel `resample`: `RESAMPLES` resamples of each test on 1e5 items (cycles or pairs) per
 /// iteration; the throughput is resamples/s (BENCHMARKS.md compares it with
 /// `scipy.stats.permutation_test`, benches/scipy_permutation.py).
@@ -119,6 +147,7 @@ criterion_group!(
     benches,
     edge_action_bench,
     minimize_action_bench,
+    reciprocal_triangles_bench,
     resample_bench
 );
 criterion_main!(benches);

@@ -50,6 +50,7 @@ use crate::cli::BenchArgs;
 use crate::error::{Error, Result};
 use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
 use crate::fit::problem::ActionProblem;
+use crate::graph::{GraphBuilder, TransitionGraph};
 use crate::simulate::{SimMode, SimParams, simulate};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -210,6 +211,27 @@ pub fn synthetic_problem(n_edges: usize, seed: u64) -> (ActionProblem, Vec<f64>)
     let weight = edges.iter().map(|e| e.2).collect();
     let problem = ActionProblem::new(n, src, dst, weight, 0.0).expect("valid synthetic problem");
     (problem, v)
+}
+
+/// A transition graph for the cycle kernel: the arcs of [`synthetic_problem`] (hubs included),
+/// each with a count of 1–4, and the reverse of every second one, so that about half the pairs
+/// are reciprocal and the hubs close many triangles.
+pub fn synthetic_graph(n_edges: usize, seed: u64) -> TransitionGraph {
+    let (problem, _) = synthetic_problem(n_edges, seed);
+    let mut builder = GraphBuilder::default();
+    let ids: Vec<u32> = (0..problem.n_states)
+        .map(|s| builder.intern(&format!("s{s}")))
+        .collect();
+    for (e, (&s, &d)) in problem.src.iter().zip(&problem.dst).enumerate() {
+        let (s, d) = (ids[s as usize], ids[d as usize]);
+        let count = 1 + (e % 4) as u64;
+        let row = 2 * e as u64;
+        builder.add(s, d, count, row).expect("small counts");
+        if e % 2 == 0 {
+            builder.add(d, s, count, row + 1).expect("small counts");
+        }
+    }
+    builder.finish()
 }
 
 /// One measured row of the table.
