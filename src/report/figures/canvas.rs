@@ -86,6 +86,15 @@ struct SvgCanvas {
 }
 
 /// `fill="#rrggbb"` (or `stroke`) with its opacity when not opaque.
+/// `x1,y1 x2,y2 …`: the `points` attribute of a polyline or polygon.
+fn svg_points(points: impl IntoIterator<Item = BackendCoord>) -> String {
+    let points: Vec<String> = points
+        .into_iter()
+        .map(|(x, y)| format!("{x},{y}"))
+        .collect();
+    points.join(" ")
+}
+
 fn paint(kind: &str, c: BackendColor) -> String {
     let (r, g, b) = c.rgb;
     if c.alpha >= 1.0 {
@@ -182,11 +191,7 @@ impl DrawingBackend for SvgRef<'_> {
         if s.color().alpha == 0.0 {
             return Ok(());
         }
-        let points = path
-            .into_iter()
-            .map(|(x, y)| format!("{x},{y}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let points = svg_points(path);
         writeln!(
             self.0.body,
             "<polyline points=\"{points}\" fill=\"none\" {} stroke-width=\"{}\"/>",
@@ -230,11 +235,7 @@ impl DrawingBackend for SvgRef<'_> {
         if s.color().alpha == 0.0 {
             return Ok(());
         }
-        let points = vertices
-            .into_iter()
-            .map(|(x, y)| format!("{x},{y}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let points = svg_points(vertices);
         writeln!(
             self.0.body,
             "<polygon points=\"{points}\" {}/>",
