@@ -17,9 +17,10 @@
 //! - [`fit`]: the paper's least action `S = Σ w K(V_f − V_g)`, `K(x) = log(1+e^(−x))`, plain
 //!   Bradley–Terry counts, or the reversible maximum-likelihood chain; gauge per component.
 //! - [`stats`]: pairwise test `x = log T(f→g)/T(g→f)` vs `y = V(f) − V(g)`, Kolmogorov 3-cycles,
-//!   entropy production.
+//!   entropy production, attractors, resampling tests and bootstrap (Philox streams from [`rng`]).
 //! - [`backend`]: one method per kernel; the CPU (f64) verifies the GPU (WGSL).
-//! - [`report`]: `report.json`, Parquet tables, the terminal summary.
+//! - [`groups`]: `--group-by`, one analysis per group and the correlation of their potentials.
+//! - [`report`]: `report.json`, Parquet tables, figures, `report.html`, the terminal summary.
 //!
 //! ```
 //! use detbal::{analyze::{analyze_graph, AnalyzeSettings}, backend::cpu::CpuBackend, graph::GraphBuilder};
