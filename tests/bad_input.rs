@@ -7,21 +7,11 @@
 mod common;
 
 use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array};
-use arrow::record_batch::RecordBatch;
-use common::{assert_error, detbal, report, text};
-use parquet::arrow::ArrowWriter;
+use common::{assert_error, detbal, report, text, write_parquet};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::properties::WriterProperties;
 use std::path::Path;
 use std::sync::Arc;
-
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, props: Option<WriterProperties>) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), props).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-}
 
 fn strings(values: &[Option<&str>]) -> ArrayRef {
     Arc::new(StringArray::from(values.to_vec()))

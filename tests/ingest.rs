@@ -3,13 +3,14 @@
 //! `--group-by` builds each group's graph from a column or from Hive-style `key=value` folders.
 
 use arrow::array::{ArrayRef, StringArray, UInt64Array};
-use arrow::record_batch::RecordBatch;
 use detbal::graph::TransitionGraph;
 use detbal::io::{LoadOptions, LoadedLog, load};
-use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod common;
+use common::{assert_same_graph, write_parquet};
 
 /// Rows of the multi-row-group files: above the size below which chunks are read on one thread.
 const ROWS: usize = 400_000;
@@ -46,15 +47,11 @@ fn columns(rows: usize, seed: u64) -> Vec<(&'static str, ArrayRef)> {
 }
 
 fn write(path: &Path, columns: Vec<(&str, ArrayRef)>, row_group_rows: usize) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(row_group_rows))
         .build();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_parquet(path, columns, Some(props));
 }
 
 fn load_on(threads: usize, inputs: &[PathBuf], opts: &LoadOptions) -> LoadedLog {
@@ -63,14 +60,6 @@ fn load_on(threads: usize, inputs: &[PathBuf], opts: &LoadOptions) -> LoadedLog 
         .build()
         .unwrap();
     pool.install(|| load(inputs, opts).unwrap())
-}
-
-fn assert_same_graph(a: &TransitionGraph, b: &TransitionGraph) {
-    assert_eq!(a.names, b.names, "state order");
-    assert_eq!((&a.src, &a.dst, &a.count), (&b.src, &b.dst, &b.count));
-    assert_eq!(a.out_count, b.out_count);
-    assert_eq!(a.self_count, b.self_count);
-    assert_eq!(a.rows, b.rows);
 }
 
 fn group_by(column: &str) -> LoadOptions {

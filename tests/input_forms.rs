@@ -7,32 +7,16 @@ use arrow::array::{
     StringViewArray, UInt8Array,
 };
 use arrow::datatypes::{Int8Type, UInt32Type};
-use arrow::record_batch::RecordBatch;
-use detbal::graph::TransitionGraph;
 use detbal::io::{InputFormat, LoadOptions, LoadedLog, load};
-use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, props: Option<WriterProperties>) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let mut writer =
-        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), props).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-}
+mod common;
+use common::{assert_same_graph, write_parquet};
 
 fn load_one(path: &Path) -> LoadedLog {
     load(&[path.to_owned()], &LoadOptions::default()).unwrap()
-}
-
-/// Same states in the same order and the same counts.
-fn assert_same_graph(a: &TransitionGraph, b: &TransitionGraph) {
-    assert_eq!(a.names, b.names);
-    assert_eq!((&a.src, &a.dst, &a.count), (&b.src, &b.dst, &b.count));
-    assert_eq!(a.out_count, b.out_count);
-    assert_eq!(a.self_count, b.self_count);
 }
 
 /// 300 transitions among 40 states named by numbers, with some self-transitions (fixed seed).

@@ -1,12 +1,36 @@
-//! Running the `detbal` binary from the integration tests (`mod common;` in each CLI test file).
+//! Helpers of the integration tests (`mod common;` in each test file that needs them): running
+//! the `detbal` binary, writing Parquet inputs, comparing graphs, opening the GPU.
 // Each test crate compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+use arrow::array::ArrayRef;
+use arrow::record_batch::RecordBatch;
 use detbal::backend::DeviceChoice;
 use detbal::backend::gpu::{GpuBackend, GpuOptions};
+use detbal::graph::TransitionGraph;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+/// Writes `columns` as one record batch to a Parquet file at `path`.
+pub fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, props: Option<WriterProperties>) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), props).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// Same states in the same order, the same counts and rows.
+pub fn assert_same_graph(a: &TransitionGraph, b: &TransitionGraph) {
+    assert_eq!(a.names, b.names, "state order");
+    assert_eq!((&a.src, &a.dst, &a.count), (&b.src, &b.dst, &b.count));
+    assert_eq!(a.out_count, b.out_count);
+    assert_eq!(a.self_count, b.self_count);
+    assert_eq!(a.rows, b.rows);
+}
 
 /// Runs `detbal ARGS` with the extra environment `env`.
 pub fn detbal(args: &[&str], env: &[(&str, &str)]) -> Output {
