@@ -95,6 +95,19 @@ fn svg_points(points: impl IntoIterator<Item = BackendCoord>) -> String {
     points.join(" ")
 }
 
+/// The paint attributes of a shape: filled with the style's colour, or outlined by it.
+fn fill_or_outline<S: BackendStyle>(s: &S, fill: bool) -> String {
+    if fill {
+        paint("fill", s.color())
+    } else {
+        format!(
+            "fill=\"none\" {} stroke-width=\"{}\"",
+            paint("stroke", s.color()),
+            s.stroke_width()
+        )
+    }
+}
+
 fn paint(kind: &str, c: BackendColor) -> String {
     let (r, g, b) = c.rgb;
     if c.alpha >= 1.0 {
@@ -163,15 +176,7 @@ impl DrawingBackend for SvgRef<'_> {
         if s.color().alpha == 0.0 {
             return Ok(());
         }
-        let paint = if fill {
-            paint("fill", s.color())
-        } else {
-            format!(
-                "fill=\"none\" {} stroke-width=\"{}\"",
-                paint("stroke", s.color()),
-                s.stroke_width()
-            )
-        };
+        let paint = fill_or_outline(s, fill);
         writeln!(
             self.0.body,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {paint}/>",
@@ -211,15 +216,7 @@ impl DrawingBackend for SvgRef<'_> {
         if s.color().alpha == 0.0 {
             return Ok(());
         }
-        let paint = if fill {
-            paint("fill", s.color())
-        } else {
-            format!(
-                "fill=\"none\" {} stroke-width=\"{}\"",
-                paint("stroke", s.color()),
-                s.stroke_width()
-            )
-        };
+        let paint = fill_or_outline(s, fill);
         writeln!(
             self.0.body,
             "<circle cx=\"{x}\" cy=\"{y}\" r=\"{radius}\" {paint}/>"
