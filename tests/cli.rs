@@ -220,7 +220,7 @@ fn invalid_settings_and_usage_errors_have_their_exit_codes() {
 fn paper_mode_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/paper_parity/parity_driven.json");
+        .join("tests/data/paper_parity/parity_driven.json");
     let out = detbal(
         &[
             "analyze",

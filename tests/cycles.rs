@@ -88,7 +88,7 @@ fn hubs(leaves: u32, joined: bool) -> TransitionGraph {
 
 fn parity_fixture() -> TransitionGraph {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/paper_parity/parity_driven.parquet");
+        .join("tests/data/paper_parity/parity_driven.parquet");
     load(&[path], &LoadOptions::default()).unwrap().graph
 }
 

@@ -10,7 +10,8 @@ use detbal::stats::pearson;
 /// Pearson correlation of deeptime's `V = −log π` (`MaximumLikelihoodMSM(reversible=True)`,
 /// largest strongly connected set, 5,197 states) with the planted potential, on
 /// `detbal simulate --mode llm-like --rows 1000000 --seed 1`; measured with
-/// `../shared/bench/reference.py --methods deeptime --potentials-out` and `benches/recovery.py`.
+/// the workplace reference script `reference.py --methods deeptime --potentials-out` (see
+/// BENCHMARKS.md) and `benches/recovery.py`.
 const DEEPTIME_PEARSON: f64 = 0.775_994_971_371_312;
 const DEEPTIME_STATES: usize = 5_197;
 

@@ -37,7 +37,7 @@ fn text(values: &[i64]) -> Vec<String> {
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/paper_parity")
+        .join("tests/data/paper_parity")
         .join(name)
 }
 

@@ -1,5 +1,5 @@
 //! Known answers: the paper's published check value and the reference code's output on the
-//! parity fixture (../shared/fixtures/paper_parity), reproduced by `--paper`.
+//! parity fixture (tests/data/paper_parity), reproduced by `--paper`.
 
 use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/paper_parity")
+        .join("tests/data/paper_parity")
         .join(name)
 }
 
