@@ -100,8 +100,9 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 20_000)]
     pub max_iterations: usize,
 
-    /// Smallest count in either direction for the corrected pair and cycle statistics.
-    #[arg(long, default_value_t = 5)]
+    /// Smallest count in either direction for the descriptive pair and cycle statistics
+    /// (default 1: no selection on the outcome; the verdict's test never selects).
+    #[arg(long, default_value_t = 1)]
     pub min_count: u64,
     /// False-discovery rate for per-cycle flags.
     #[arg(long, default_value_t = 0.05)]
@@ -126,6 +127,10 @@ pub struct AnalyzeArgs {
     /// residuals, permutations of V); 0 turns them off.
     #[arg(long, default_value_t = 10_000)]
     pub permutations: u32,
+    /// Most parametric-bootstrap refits calibrating the verdict's p-value (sequential stopping
+    /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.
+    #[arg(long, default_value_t = 999)]
+    pub verdict_resamples: usize,
     /// Bootstrap refits for the intervals of V, r and the χ² statistics; 0 turns them off.
     #[arg(long, default_value_t = 200)]
     pub bootstrap: u32,

@@ -328,6 +328,40 @@ impl TransitionGraph {
     pub fn kernel(&self, e: usize) -> f64 {
         self.count[e] as f64 / self.out_count[self.src[e] as usize] as f64
     }
+
+    /// The same graph with its states renumbered in name order (byte order of the names), so
+    /// that every result computed from it is independent of the order in which rows were read.
+    /// (`--paper` keeps the reference's first-appearance order instead.)
+    pub fn canonical(self) -> TransitionGraph {
+        let n = self.n_states();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        if order.iter().enumerate().all(|(i, &s)| i as u32 == s) {
+            return self;
+        }
+        let mut rank = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old as usize] = new as u32;
+        }
+        let mut edges: Vec<(u32, u32, u64)> = (0..self.n_edges())
+            .map(|e| {
+                (
+                    rank[self.src[e] as usize],
+                    rank[self.dst[e] as usize],
+                    self.count[e],
+                )
+            })
+            .collect();
+        edges.sort_unstable();
+        let permute = |v: &[u64]| order.iter().map(|&o| v[o as usize]).collect::<Vec<_>>();
+        let (out_count, self_count) = (permute(&self.out_count), permute(&self.self_count));
+        let mut names = self.names;
+        let names = order
+            .iter()
+            .map(|&o| std::mem::take(&mut names[o as usize]))
+            .collect();
+        TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
+    }
 }
 
 /// Strongly connected components of a subgraph.
@@ -488,6 +522,29 @@ mod tests {
         }
         let c = strongly_connected_components(&b.finish(), |_| true);
         assert_eq!(c.count(), 1);
+    }
+
+    #[test]
+    fn canonical_order_sorts_states_by_name_and_keeps_counts() {
+        let g = graph(&[
+            ("c", "a", 3),
+            ("a", "b", 2),
+            ("b", "c", 1),
+            ("a", "c", 4),
+            ("c", "c", 5),
+        ]);
+        let c = g.clone().canonical();
+        assert_eq!(c.names, ["a", "b", "c"]);
+        let count = |g: &TransitionGraph, f: &str, t: &str| {
+            let id = |s: &str| g.names.iter().position(|n| n == s).unwrap() as u32;
+            g.find_edge(id(f), id(t)).map(|e| g.count[e])
+        };
+        for (f, t) in [("c", "a"), ("a", "b"), ("b", "c"), ("a", "c"), ("b", "a")] {
+            assert_eq!(count(&g, f, t), count(&c, f, t), "{f} → {t}");
+        }
+        assert_eq!(c.out_count, [6, 1, 8]);
+        assert_eq!(c.self_count, [0, 0, 5]);
+        assert_eq!(c.transitions(), g.transitions());
     }
 
     #[test]

@@ -16,6 +16,9 @@ use crate::simulate::{SimParams, simulate};
 pub const EXIT_VIOLATION: u8 = 3;
 /// Exit code when the fit did not converge (the outputs are still written).
 pub const EXIT_NOT_CONVERGED: u8 = 4;
+/// `--fail-on-violation` was asked for, but the log has no independent cycle to test: the gate
+/// cannot decide (outputs are written).
+pub const EXIT_UNDECIDED: u8 = 6;
 
 pub fn run(command: Command) -> Result<u8> {
     match command {
@@ -58,9 +61,19 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     }
     if let Some(alpha) = args.fail_on_violation {
         let verdict = report::Verdict::at(&analysis, alpha);
-        if verdict.rejected {
-            eprintln!("detbal: --fail-on-violation: {}", verdict.sentence);
-            return Ok(EXIT_VIOLATION);
+        match verdict.rejected {
+            Some(true) => {
+                eprintln!("detbal: --fail-on-violation: {}", verdict.sentence);
+                return Ok(EXIT_VIOLATION);
+            }
+            Some(false) => {}
+            None => {
+                eprintln!(
+                    "detbal: --fail-on-violation cannot decide: {}",
+                    verdict.sentence
+                );
+                return Ok(EXIT_UNDECIDED);
+            }
         }
     }
     Ok(0)

@@ -121,6 +121,11 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         },
         device: args.device,
         alpha,
+        verdict: crate::stats::quasi_symmetry::SequentialSettings {
+            max_resamples: args.verdict_resamples,
+            seed: args.seed,
+            ..Default::default()
+        },
         paper: args.paper,
         verify: args.verify,
         resampling: crate::stats::permutation::ResamplingSettings {

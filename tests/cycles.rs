@@ -87,8 +87,8 @@ fn hubs(leaves: u32, joined: bool) -> TransitionGraph {
 }
 
 fn parity_fixture() -> TransitionGraph {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/paper_parity/parity_driven.parquet");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/paper_parity/parity_driven.parquet");
     load(&[path], &LoadOptions::default()).unwrap().graph
 }
 

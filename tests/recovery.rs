@@ -68,7 +68,12 @@ fn reversible_simulation_recovers_the_potential_and_is_not_rejected() {
         "cycle test rejects a reversible chain: p = {cycles}, {:?}",
         a.cycle_test
     );
-    assert!(!Verdict::of(&a).rejected);
+    assert_eq!(
+        Verdict::of(&a).rejected,
+        Some(false),
+        "{:?}",
+        a.verdict_test
+    );
 }
 
 #[test]
@@ -85,7 +90,7 @@ fn driven_simulation_is_rejected() {
         cycles < 1e-6,
         "driven chain not rejected by the cycle test: p = {cycles}"
     );
-    assert!(Verdict::of(&a).rejected);
+    assert_eq!(Verdict::of(&a).rejected, Some(true), "{:?}", a.verdict_test);
 }
 
 #[test]

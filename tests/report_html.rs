@@ -282,8 +282,8 @@ fn sample_report_renders_in_chromium() {
 
 #[test]
 fn paper_parity_report_renders_in_chromium() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/paper_parity/parity_driven.parquet");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/paper_parity/parity_driven.parquet");
     report_renders("paper_parity", &fixture, &["--paper"]);
 }
 

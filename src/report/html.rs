@@ -72,10 +72,10 @@ pub(crate) fn report_html(analysis: &Analysis, json: &Value, figures: &[Figure])
             env!("CARGO_PKG_VERSION"),
             analysis.input.paths.join(", ")
         )),
-        if verdict.rejected {
-            "rejected"
-        } else {
-            "consistent"
+        match verdict.rejected {
+            Some(true) => "rejected",
+            Some(false) => "consistent",
+            None => "untestable",
         },
         escape(&verdict.sentence),
         escape(&summary(analysis)),

@@ -50,7 +50,7 @@ pub fn report_json(a: &Analysis) -> Value {
         "verification": a.verification,
         "permutation": a.resampling.as_ref().map(|r| permutation(a, r)),
         "groups": super::groups::json(a),
-        "verdict": Verdict::of(a),
+        "verdict": with_keys(json!(Verdict::of(a)), json!({"quasi_symmetry": a.verdict_test})),
     })
 }
 

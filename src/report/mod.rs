@@ -46,6 +46,9 @@ fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> 
     write_atomic(&dir.join("pairs.parquet"), |f| {
         tables::write_pairs(analysis, f)
     })?;
+    write_atomic(&dir.join("splits.parquet"), |f| {
+        tables::write_splits(analysis, f)
+    })?;
     write_atomic(&dir.join("cycles.parquet"), |f| {
         tables::write_cycles(analysis, f)
     })?;
@@ -62,55 +65,60 @@ fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> 
     groups::write(analysis, dir)
 }
 
-/// The verdict at level `alpha`: rejected when a corrected test's p-value is below it.
+/// The verdict at level `alpha`: the quasi-symmetry test of the pair splits
+/// ([`crate::stats::quasi_symmetry`]), with its calibrated p-value. One test, so `alpha` is its
+/// level; the pair and cycle statistics beside it describe and localise, they do not vote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Verdict {
-    pub rejected: bool,
+    /// `None` when the log has no independent cycle (the verdict cannot decide).
+    pub rejected: Option<bool>,
     pub alpha: f64,
+    pub test: &'static str,
+    pub statistic: f64,
+    pub ndf: i64,
+    pub p_value: Option<f64>,
+    /// How the p-value was calibrated, in words.
+    pub calibration: Option<&'static str>,
     pub sentence: String,
 }
 
 impl Verdict {
-    /// Rejected when a corrected test's p-value is below the settings' `alpha`.
+    /// The verdict at the settings' `alpha`.
     pub fn of(analysis: &Analysis) -> Verdict {
         Verdict::at(analysis, analysis.settings.alpha)
     }
 
     /// The verdict at another level (`--fail-on-violation ALPHA`).
     pub fn at(analysis: &Analysis, alpha: f64) -> Verdict {
-        let tests = [
-            ("pairwise", analysis.pair_test.p_value),
-            ("cycle", analysis.cycle_test.p_value),
-        ];
-        let rejecting: Vec<String> = tests
-            .iter()
-            .filter_map(|(name, p)| {
-                p.filter(|&p| p < alpha)
-                    .map(|p| format!("{name} test {}", p_text(Some(p))))
-            })
-            .collect();
-        let tested: Vec<&str> = tests
-            .iter()
-            .filter(|(_, p)| p.is_some())
-            .map(|(n, _)| *n)
-            .collect();
-        let sentence = if !rejecting.is_empty() {
-            format!(
-                "Detailed balance is rejected at α = {alpha} ({}).",
-                rejecting.join(", ")
-            )
-        } else if tested.is_empty() {
-            "Not testable: no pair or cycle has enough counts in both directions.".to_string()
-        } else {
-            format!(
-                "Consistent with detailed balance at α = {alpha} ({} test{} not rejected).",
-                tested.join(" and "),
-                if tested.len() > 1 { "s" } else { "" }
-            )
+        let t = &analysis.verdict_test;
+        let rejected = t.p_value.map(|p| p < alpha);
+        let sentence = match (rejected, t.p_value) {
+            (Some(true), Some(p)) => format!(
+                "Detailed balance is rejected at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
+                t.statistic,
+                t.ndf,
+                p_text(Some(p))
+            ),
+            (Some(false), Some(p)) => format!(
+                "Consistent with detailed balance at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
+                t.statistic,
+                t.ndf,
+                p_text(Some(p))
+            ),
+            _ => format!(
+                "Not testable: the log has no independent cycle ({} pairs among {} states in \
+                 strongly connected components), so every pair split fits a potential exactly.",
+                t.pairs, t.states
+            ),
         };
         Verdict {
-            rejected: !rejecting.is_empty(),
+            rejected,
             alpha,
+            test: t.test,
+            statistic: t.statistic,
+            ndf: t.ndf,
+            p_value: t.p_value,
+            calibration: t.calibration.map(|c| c.describe()),
             sentence,
         }
     }

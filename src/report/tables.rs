@@ -1,5 +1,5 @@
 //! The Parquet tables: `potentials.parquet` (one row per state), `pairs.parquet` (one row per
-//! tested pair), `cycles.parquet` (one row per reciprocal triangle) and
+//! tested pair), `splits.parquet` (one row per pair of the verdict's test), `cycles.parquet` (one row per reciprocal triangle) and
 //! `fundamental_cycles.parquet` (one row per Schnakenberg fundamental cycle: its states as a list,
 //! chord first, its length, affinity and flux).
 
@@ -70,6 +70,25 @@ pub fn write_potentials(a: &Analysis, file: File) -> Result<(), String> {
             ("out_count", u64s(g.out_count.iter().copied())),
             ("in_count", u64s(g.in_count.iter().copied())),
             ("self_count", u64s(g.self_count.iter().copied())),
+        ],
+    )
+}
+
+/// One row per pair of the verdict's test: the observed split, the fitted one and the
+/// standardised residual with its p- and q-value.
+pub fn write_splits(a: &Analysis, file: File) -> Result<(), String> {
+    let rs = &a.splits;
+    write(
+        file,
+        vec![
+            ("source", names(a, rs.iter().map(|r| r.f))),
+            ("target", names(a, rs.iter().map(|r| r.g))),
+            ("n_forward", u64s(rs.iter().map(|r| r.n_fg))),
+            ("n_backward", u64s(rs.iter().map(|r| r.n_gf))),
+            ("expected_forward", f64s(rs.iter().map(|r| r.expected))),
+            ("residual", f64s(rs.iter().map(|r| r.residual))),
+            ("p_value", f64s(rs.iter().map(|r| r.p_value))),
+            ("q_value", f64s(rs.iter().map(|r| r.q_value))),
         ],
     )
 }

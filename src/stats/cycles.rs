@@ -49,7 +49,7 @@ impl Default for CycleSettings {
     fn default() -> Self {
         CycleSettings {
             threshold: 1.0,
-            min_count: 5,
+            min_count: 1,
             fdr: 0.05,
             max_len: 3,
         }

@@ -7,6 +7,7 @@ pub mod cycles;
 pub mod detailed_balance;
 pub mod entropy;
 pub mod permutation;
+pub mod quasi_symmetry;
 pub mod schnakenberg;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
