@@ -1,4 +1,4 @@
-//! Pairwise test of detailed balance against the fitted potential (METHOD.md §4a).
+//! Pairwise test of detailed balance against the fitted potential (docs/METHOD.md §4.1).
 //!
 //! For each reciprocal pair with `n(f→g) > 1` and `n(g→f) > 1` (oriented from the state that
 //! comes first in the reference node order, as the reference does):
