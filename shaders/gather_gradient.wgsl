@@ -6,7 +6,7 @@
 //
 // Each invocation reduces a FIXED run of RUN consecutive entries, whatever the node boundaries
 // (one invocation per node would walk a hub's millions of entries and exceed lavapipe's silent
-// 65,535-iteration limit, docs/GPU.md). Segments are the non-empty nodes, in incidence order:
+// 65,535-iteration limit, docs/GPU.md §1.1). Segments are the non-empty nodes, in incidence order:
 // segment s covers entries seg_ptr[s] .. seg_ptr[s+1] and belongs to node seg_node[s].
 // - A segment that starts inside the run is owned by it: its sum within the run is added to
 //   grad_acc[node] (exactly one invocation per dispatch writes a given node).

@@ -4,7 +4,7 @@
 // start inside the run is owned: their sum is added to grad_acc[seg_node[key]]. The run's first
 // key, when its carries started in an earlier run, goes to the next level's carry. Each level
 // divides the count by RUN, so a hub with millions of entries takes a few levels of bounded
-// work instead of one unbounded loop (docs/GPU.md).
+// work instead of one unbounded loop (docs/GPU.md §1.1).
 
 const RUN: u32 = 32u;
 

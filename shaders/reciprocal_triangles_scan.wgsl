@@ -1,6 +1,6 @@
 // reciprocal_triangles_scan: pass 2 of 3 of kernel reciprocal_triangles, an exclusive prefix sum
 // of u32 by reduce-then-scan (never decoupled look-back, which needs forward-progress guarantees
-// that lavapipe and some GPUs lack; docs/GPU.md). Each workgroup owns a block of ITEMS × WG
+// that lavapipe and some GPUs lack; docs/GPU.md §1.5). Each workgroup owns a block of ITEMS × WG
 // consecutive entries of data[0 .. params.n]: ITEMS per invocation, then a log2(WG)-step
 // Hillis–Steele scan of the invocations' totals; every loop is bounded.
 // PHASE (pipeline constant):

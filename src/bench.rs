@@ -3,7 +3,7 @@
 //!
 //! Why: what a fit costs depends on the machine (CPU threads, GPU or software GPU, memory
 //! bandwidth); this measures it on the machine at hand, with the same code paths the analysis
-//! takes, so the numbers can be set against the physical limits in `docs/GPU.md`. Every number
+//! takes, so the numbers can be set against the physical limits in `docs/GPU.md` §1. Every number
 //! printed is measured in the run that prints it.
 //!
 //! # Suites

@@ -1,7 +1,7 @@
 //! The transition graph: state dictionary, counts `n(f→g)`, `N(f)`, CSR adjacency by source and
 //! by target, reciprocal pairs and strongly connected components.
 //!
-//! Conventions (METHOD.md §1): a transition `f → g` with `f ≠ g` is an edge; a self-transition
+//! Conventions (docs/METHOD.md §1): a transition `f → g`, `f ≠ g`, is an edge; a self-transition
 //! `f → f` counts in `N(f)` ([`TransitionGraph::out_count`]) and is never an edge.
 //!
 //! State ids follow the reference code's node order, so that `--paper` can reproduce it: states

@@ -5,7 +5,7 @@
 //! `log T(f→g)/T(g→f) = V(f) − V(g)`. detbal measures whether that holds, and with what `V`, on
 //! logs of millions of transitions.
 //!
-//! The pipeline runs in one direction (ARCHITECTURE.md):
+//! The pipeline runs in one direction (docs/ARCHITECTURE.md §1):
 //!
 //! ```text
 //! io::load → graph::TransitionGraph → fit::fit (V) → stats (pairs, cycles, entropy) → report

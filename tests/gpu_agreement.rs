@@ -132,7 +132,7 @@ fn hand_made() -> Vec<Case> {
 
 /// A star: hub 0 with `leaves` leaves and `repeats` edges each way per leaf. The hub has
 /// 2 × `leaves` × `repeats` incident entries: one invocation walking them would pass
-/// lavapipe's silent 65,535-iteration limit (the canary of docs/GPU.md).
+/// lavapipe's silent 65,535-iteration limit (the canary of docs/GPU.md §1.1).
 fn star(leaves: u32, repeats: u32) -> Case {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     let mut edges = Vec::new();

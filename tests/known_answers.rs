@@ -13,7 +13,7 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// METHOD.md §3: published counts of the Claude-4 word agent, uniform exposure, 20,000 attempts.
+/// docs/METHOD.md §2.1: published Claude-4 word-agent counts, uniform exposure, 20,000 attempts.
 #[test]
 fn paper_check_value_claude_word_agent() {
     let counts = [

@@ -2,7 +2,7 @@
 // all f64.
 //
 // Only f64 + − * / and conversions are used: f64 `exp`/`log` return garbage on lavapipe and
-// RADV (docs/GPU.md). The two transcendental functions the action needs are evaluated here to
+// RADV (docs/GPU.md §1.2). The two transcendental functions the action needs are evaluated here to
 // full f64 accuracy from those operations alone:
 //   e^(−a) = 2^(−k) e^(−r),  k = round(a / ln 2),  r = a − k ln 2 ∈ [−ln2/2, ln2/2]  (Taylor, degree 13)
 //   log(1 + u) = 2 atanh(z) = 2 (z + z³/3 + z⁵/5 + …),  z = u / (2 + u) ∈ [0, 1/3]    (18 terms)

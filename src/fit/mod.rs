@@ -1,4 +1,4 @@
-//! Fitting the potential `V` (METHOD.md §3, §6).
+//! Fitting the potential `V` (docs/METHOD.md §2).
 //!
 //! Three estimators:
 //! - `least-action` (the paper's): weighted Bradley–Terry action

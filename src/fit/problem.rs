@@ -1,7 +1,7 @@
 //! The least-action problem as the kernels see it: edges, weights and a symmetric incidence
 //! list, built once on the CPU and shared by every backend.
 //!
-//! Objective (METHOD.md §3, without the paper's constant `1/M`):
+//! Objective (docs/METHOD.md §2.1, without the paper's constant `1/M`):
 //!
 //! ```text
 //! S(V) = Σ_e w_e K(V[src_e] − V[dst_e]) + (λ/2) Σ_f V_f²,   K(x) = log(1 + e^(−x))

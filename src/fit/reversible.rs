@@ -1,4 +1,4 @@
-//! The maximum-likelihood reversible Markov chain (METHOD.md §6): `V = −log π`.
+//! The maximum-likelihood reversible Markov chain (docs/METHOD.md §2.4): `V = −log π`.
 //!
 //! Under detailed balance the kernel is reversible, `π_f T(f→g) = π_g T(g→f)`, and its
 //! likelihood — every transition, self-transitions included — is maximised where (Bowman et al.

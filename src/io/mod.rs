@@ -11,7 +11,7 @@
 //! a glob pattern (matches with those extensions). Together they form one dataset: every file
 //! must have the same layout, and row indices run on across files in order.
 //!
-//! **Forms** (METHOD.md §1; one log row = one transition):
+//! **Forms** (docs/METHOD.md §1; one log row = one transition):
 //! - *transitions* (Parquet or CSV): columns `source`, `target`, optional `count` (integer ≥ 1,
 //!   default 1) and `run` (counted, see [`InputSummary::runs`]). States may be any Arrow string
 //!   type, a dictionary of strings, or integers (named by their decimal text).

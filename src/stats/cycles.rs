@@ -1,4 +1,4 @@
-//! Kolmogorov 3-cycle test (METHOD.md §4b): needs no potential.
+//! Kolmogorov 3-cycle test (docs/METHOD.md §4.2): needs no potential.
 //!
 //! For each reciprocal triangle `a < b < c`: `fwd = Σ log T` along `a→b→c→a`, `bwd` along
 //! `a→c→b→a`, affinity `A = fwd − bwd = log(n_ab n_bc n_ca / (n_ba n_cb n_ac))` (the `N` terms

@@ -1,4 +1,4 @@
-//! Entropy production (METHOD.md §6) from the empirical fluxes `j(f→g) = n(f→g) / transitions`:
+//! Entropy production (docs/METHOD.md §5) from empirical fluxes `j(f→g) = n(f→g) / transitions`:
 //!
 //! ```text
 //! σ = ½ Σ_{f≠g} (j(f→g) − j(g→f)) log(j(f→g) / j(g→f))   nats per transition

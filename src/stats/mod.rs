@@ -1,4 +1,4 @@
-//! Tests of detailed balance (METHOD.md §4): pairwise against the fitted potential, Kolmogorov
+//! Tests of detailed balance (docs/METHOD.md §4): pairwise against the fitted V, Kolmogorov
 //! cycles without it, the entropy production and its decomposition over fundamental cycles;
 //! Monte Carlo p-values, bootstrap intervals and a held-out check ([`permutation`]).
 pub mod attractors;

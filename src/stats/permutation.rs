@@ -1,4 +1,4 @@
-//! Resampling tests with Monte Carlo p-values (METHOD.md §4): null distributions drawn on the
+//! Resampling tests, Monte Carlo p-values (docs/METHOD.md §4.3): null distributions drawn on the
 //! analysis' backend (kernel `resample`, CPU and GPU bit-identical draws from [`crate::rng`]),
 //! bootstrap intervals ([`super::bootstrap`]) and a held-out check.
 //!

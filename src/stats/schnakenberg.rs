@@ -1,4 +1,4 @@
-//! Schnakenberg's cycle decomposition (METHOD.md §6): the net flux on the reciprocal graph `R`
+//! Schnakenberg's cycle decomposition (docs/METHOD.md §5): net flux on the reciprocal graph `R`
 //! as a sum of fluxes around fundamental cycles, and the entropy production counted both ways.
 //!
 //! Why: detailed balance means zero net flux on every pair and zero affinity on every cycle. A

@@ -8,7 +8,7 @@
 //! as the common out-neighbours `w` of `u` and `v`; and every out-list has at most `√(2|R|)`
 //! entries (a vertex with `k` out-neighbours has `k` neighbours of degree ≥ its own, so
 //! `k² ≤ 2|R|`), so intersecting two of them is bounded even on hubs, which matters for the GPU
-//! (docs/GPU.md: lavapipe silently stops an invocation after 65,535 loop iterations).
+//! (docs/GPU.md §1.1: lavapipe silently stops an invocation after 65,535 loop iterations).
 //!
 //! Canonical order, produced by both backends without a final sort: by oriented-edge index `e`
 //! (sources ascending, targets ascending within a source), then by the third vertex `w`

@@ -96,7 +96,7 @@ pub fn groups_for(items: u32, per_group: u32) -> u32 {
 
 /// Records dispatches, copies and clears into one command encoder and submits them only when a
 /// result is read back (or the parameter ring is full): on lavapipe a submit + map + poll round
-/// trip costs ~0.5 ms, a dependent dispatch ~60 µs (docs/GPU.md).
+/// trip costs ~0.5 ms, a dependent dispatch ~60 µs (docs/GPU.md §1.3).
 pub struct Recorder<'a> {
     ctx: &'a GpuContext,
     encoder: wgpu::CommandEncoder,
