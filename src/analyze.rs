@@ -15,7 +15,7 @@ use crate::stats::cycles::{self, CycleSettings, CycleTest, Squares, Triangle};
 use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::permutation::{self, Resampling, ResamplingSettings};
-use crate::stats::quasi_symmetry::{self, QuasiSymmetryTest, SequentialSettings, SplitResidual};
+use crate::stats::quasi_symmetry::{self, QuasiSymmetryTest, SplitResidual, VerdictSettings};
 use crate::stats::schnakenberg::{self, FundamentalCycle};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -31,7 +31,7 @@ pub struct AnalyzeSettings {
     /// Significance level of the verdict.
     pub alpha: f64,
     /// Calibration of the verdict's test (parametric bootstrap with sequential stopping).
-    pub verdict: SequentialSettings,
+    pub verdict: VerdictSettings,
     /// Reproduce the reference code's choices.
     pub paper: bool,
     /// Run the kernels on the CPU too and compare (`--verify`).
@@ -50,7 +50,7 @@ impl Default for AnalyzeSettings {
             cycles: CycleSettings::default(),
             device: DeviceChoice::Auto,
             alpha: 0.01,
-            verdict: SequentialSettings::default(),
+            verdict: VerdictSettings::default(),
             paper: false,
             verify: false,
             resampling: ResamplingSettings {

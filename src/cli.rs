@@ -127,6 +127,10 @@ pub struct AnalyzeArgs {
     /// residuals, permutations of V); 0 turns them off.
     #[arg(long, default_value_t = 10_000)]
     pub permutations: u32,
+    /// Pairs of states enter the verdict's test when they have at least this many transitions
+    /// between them, either way (fewer only when none of those close a cycle).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub verdict_min_transitions: u64,
     /// Most parametric-bootstrap refits calibrating the verdict's p-value (sequential stopping
     /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.
     #[arg(long, default_value_t = 999)]

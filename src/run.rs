@@ -18,7 +18,7 @@ pub const EXIT_VIOLATION: u8 = 3;
 pub const EXIT_NOT_CONVERGED: u8 = 4;
 /// `--fail-on-violation` was asked for, but the log has no independent cycle to test: the gate
 /// cannot decide (outputs are written).
-pub const EXIT_UNDECIDED: u8 = 6;
+pub const EXIT_UNDECIDED: u8 = 7;
 
 pub fn run(command: Command) -> Result<u8> {
     match command {

@@ -121,7 +121,8 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         },
         device: args.device,
         alpha,
-        verdict: crate::stats::quasi_symmetry::SequentialSettings {
+        verdict: crate::stats::quasi_symmetry::VerdictSettings {
+            min_transitions: args.verdict_min_transitions,
             max_resamples: args.verdict_resamples,
             seed: args.seed,
             ..Default::default()

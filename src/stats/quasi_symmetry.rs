@@ -28,7 +28,7 @@
 //! ridge `λ/2 Σ (U − Û)²` with [`RIDGE`]: at the observed data it changes nothing (`Û` is its
 //! own minimiser), and a diverging state's pairs contribute `O(λ)` to `X²`, which is their
 //! limit (zero) up to `λ`. The statistic is thus the same function of the data on both sides.
-//! Sequential stopping ([`SequentialSettings`]): Besag–Clifford (stop after `h` resampled
+//! Sequential stopping ([`VerdictSettings`]): Besag–Clifford (stop after `h` resampled
 //! statistics reach the observed one, `p = h/L`), or once the observed statistic lies so far
 //! beyond every resample that the decision is clear (then the tail of the χ² whose first two
 //! moments match the resamples), or at the cap `(1 + G)/(1 + L)`.
@@ -53,8 +53,12 @@ use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 /// The ridge `λ` of every refit (see the module docs).
 pub const RIDGE: f64 = 1e-6;
-/// Newton stops when the decrement `δᵀHδ` is below this.
-pub const DECREMENT_TOL: f64 = 1e-18;
+/// Newton stops when the decrement `δᵀHδ` is below this (or stops decreasing quadratically
+/// below [`QUADRATIC`]: the floor set by rounding in the gradient's sums).
+pub const DECREMENT_TOL: f64 = 1e-20;
+/// Below this decrement Newton takes full steps (no line search).
+const QUADRATIC: f64 = 1e-8;
+
 const MAX_NEWTON: usize = 200;
 
 /// The pairs of the test: every pair of states with `m > 0` within one non-trivial strongly
@@ -76,9 +80,18 @@ pub struct SplitPairs {
 }
 
 impl SplitPairs {
-    /// The pairs of `graph` (see the module docs).
-    pub fn of(graph: &TransitionGraph) -> SplitPairs {
-        let scc = strongly_connected_components(graph, |_| true);
+    /// The pairs of `graph` with `m ≥ min_m` (see the module docs).
+    pub fn of(graph: &TransitionGraph, min_m: u64) -> SplitPairs {
+        let pair_m = |e: usize| {
+            let r = graph.reverse[e];
+            graph.count[e]
+                + if r == crate::graph::NO_EDGE {
+                    0
+                } else {
+                    graph.count[r as usize]
+                }
+        };
+        let scc = strongly_connected_components(graph, |e| pair_m(e) >= min_m);
         let n = graph.n_states();
         let mut compact = vec![u32::MAX; n];
         let mut renumber = vec![u32::MAX; scc.count()];
@@ -111,7 +124,10 @@ impl SplitPairs {
             let r = graph.reverse[e];
             // Each pair once: from its edge f → g with f < g, or from a one-way edge.
             let first = r == crate::graph::NO_EDGE || f < g;
-            if !first || scc.id[f as usize] != scc.id[g as usize] || compact[f as usize] == u32::MAX
+            if !first
+                || pair_m(e) < min_m
+                || scc.id[f as usize] != scc.id[g as usize]
+                || compact[f as usize] == u32::MAX
             {
                 continue;
             }
@@ -186,8 +202,8 @@ struct Fit {
     decrement: f64,
 }
 
-/// The Bradley–Terry fit of `U` to the splits `n` (Newton–CG; module docs), from `start`, with
-/// the ridge `ridge/2 Σ (U − anchor)²`.
+/// The Bradley–Terry fit of `U` to the splits `n` from `start`, with the ridge
+/// `ridge/2 Σ (U − anchor)²`: Newton–CG with Levenberg–Marquardt damping (module docs).
 fn fit_splits(pairs: &SplitPairs, n: &[u64], start: &[f64], anchor: &[f64], ridge: f64) -> Fit {
     let k = pairs.states.len();
     let mut u = start.to_vec();
@@ -198,18 +214,22 @@ fn fit_splits(pairs: &SplitPairs, n: &[u64], start: &[f64], anchor: &[f64], ridg
             let (win, lose) = (n[i] as f64, (pairs.m[i] - n[i]) as f64);
             s += win * neg_log_logistic(d) + lose * neg_log_logistic(-d);
         }
-        s + 0.5
-            * ridge
-            * u.iter()
-                .zip(anchor)
-                .map(|(x, y)| (x - y).powi(2))
-                .sum::<f64>()
+        let prior: f64 = u.iter().zip(anchor).map(|(x, y)| (x - y).powi(2)).sum();
+        s + 0.5 * ridge * prior
     };
     let mut value = objective(&u);
     let (mut grad, mut weight) = (vec![0.0; k], vec![0.0; pairs.len()]);
+    let (mut direction, mut trial) = (vec![0.0; k], vec![0.0; k]);
     let (mut newton_steps, mut cg_steps, mut decrement) = (0, 0, f64::INFINITY);
-    let mut direction = vec![0.0; k];
-    while newton_steps < MAX_NEWTON {
+    // Levenberg–Marquardt damping: the system is (H + μ (diag H + I)) δ = ∇, starting damped
+    // (far from the optimum the weights `m p (1 − p)` can be tiny where the curvature ahead is
+    // not) and undamped once steps succeed.
+    let mut damping = if start == anchor && ridge > 0.0 {
+        0.0
+    } else {
+        1.0
+    };
+    'newton: while newton_steps < MAX_NEWTON {
         grad.iter_mut()
             .zip(u.iter().zip(anchor))
             .for_each(|(g, (x, y))| *g = ridge * (x - y));
@@ -222,30 +242,41 @@ fn fit_splits(pairs: &SplitPairs, n: &[u64], start: &[f64], anchor: &[f64], ridg
             grad[b] += residual;
             weight[i] = m * p * (1.0 - p);
         }
-        cg_steps += laplacian_solve(pairs, &weight, ridge, &grad, &mut direction);
-        // δ = −H⁻¹∇; the decrement δᵀHδ = −∇ᵀδ.
-        decrement = grad.iter().zip(&direction).map(|(g, d)| g * d).sum::<f64>();
         newton_steps += 1;
-        if !(decrement > DECREMENT_TOL) {
-            break;
-        }
-        let mut step = 1.0;
-        let mut trial = vec![0.0; k];
         loop {
+            // Inexact Newton: the solve's relative accuracy follows the last decrement.
+            let forcing = decrement.sqrt().clamp(1e-12, 0.1);
+            cg_steps += laplacian_solve(
+                pairs,
+                &weight,
+                (ridge, damping),
+                forcing,
+                &grad,
+                &mut direction,
+            );
+            // δ = (H + μD)⁻¹∇, stepped as U − δ; the decrement ∇ᵀδ (δᵀHδ when μ = 0).
+            let previous = decrement;
+            decrement = grad.iter().zip(&direction).map(|(g, d)| g * d).sum::<f64>();
+            let floor = damping == 0.0 && decrement < QUADRATIC && decrement > 0.5 * previous;
+            if !(decrement > DECREMENT_TOL) || floor {
+                break 'newton;
+            }
             trial
                 .iter_mut()
                 .zip(u.iter().zip(&direction))
-                .for_each(|(t, (x, d))| *t = x - step * d);
+                .for_each(|(t, (x, d))| *t = x - d);
             let next = objective(&trial);
-            if next <= value - 0.25 * step * decrement || step < 1e-10 {
+            if next < value || (damping == 0.0 && decrement < QUADRATIC) {
                 value = next;
-                u.copy_from_slice(&trial);
+                std::mem::swap(&mut u, &mut trial);
+                damping = if damping < 1e-3 { 0.0 } else { damping / 4.0 };
                 break;
             }
-            step *= 0.5;
-        }
-        if step < 1e-10 {
-            break;
+            damping = (damping * 4.0).max(1e-3);
+            if damping > 1e12 {
+                // No decrease even along the scaled gradient: rounding dominates.
+                break 'newton;
+            }
         }
     }
     Fit {
@@ -256,13 +287,16 @@ fn fit_splits(pairs: &SplitPairs, n: &[u64], start: &[f64], anchor: &[f64], ridg
     }
 }
 
-/// Solves `(L_w + ridge·I) x = rhs` by conjugate gradients with the diagonal as preconditioner
-/// (for `ridge = 0` the Laplacian is singular along each component's constant, and `rhs` sums
-/// to zero per component, so the system is consistent). Returns the iterations.
+/// Solves `(L_w + ridge·I + damping·(D + I)) x = rhs`, `D` the diagonal of `L_w + ridge·I`,
+/// by conjugate gradients with the diagonal of the system as preconditioner (for `ridge = damping = 0` the
+/// Laplacian is singular along each component's constant, and `rhs` sums to zero per
+/// component, so the system is consistent), until the preconditioned residual norm has fallen
+/// by `relative_tolerance`. Returns the iterations.
 fn laplacian_solve(
     pairs: &SplitPairs,
     weight: &[f64],
-    ridge: f64,
+    (ridge, damping): (f64, f64),
+    relative_tolerance: f64,
     rhs: &[f64],
     x: &mut [f64],
 ) -> usize {
@@ -272,8 +306,14 @@ fn laplacian_solve(
         diag[pairs.a[i] as usize] += weight[i];
         diag[pairs.b[i] as usize] += weight[i];
     }
+    // A state whose weights all underflowed: a unit preconditioner there.
+    diag.iter_mut()
+        .filter(|d| !(**d > 1e-200))
+        .for_each(|d| *d = 1.0);
     let apply = |v: &[f64], out: &mut [f64]| {
-        out.iter_mut().zip(v).for_each(|(o, v)| *o = ridge * v);
+        out.iter_mut()
+            .zip(v.iter().zip(&diag))
+            .for_each(|(o, (v, d))| *o = (ridge + damping * (d + 1.0)) * v);
         for i in 0..pairs.len() {
             let (a, b) = (pairs.a[i] as usize, pairs.b[i] as usize);
             let t = weight[i] * (v[a] - v[b]);
@@ -284,14 +324,11 @@ fn laplacian_solve(
     let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(p, q)| p * q).sum::<f64>();
     x.iter_mut().for_each(|v| *v = 0.0);
     let mut r = rhs.to_vec();
-    let mut z: Vec<f64> = r
-        .iter()
-        .zip(&diag)
-        .map(|(r, d)| r / d.max(1e-300))
-        .collect();
+    let system_diag: Vec<f64> = diag.iter().map(|d| d + damping * (d + 1.0)).collect();
+    let mut z: Vec<f64> = r.iter().zip(&system_diag).map(|(r, d)| r / d).collect();
     let mut p = z.clone();
     let mut rz = dot(&r, &z);
-    let target = 1e-24 * rz.max(0.0);
+    let target = relative_tolerance.powi(2) * rz.max(0.0);
     let mut q = vec![0.0; k];
     let mut iterations = 0;
     while iterations < 20 * k.max(10) && rz > target && rz > 0.0 {
@@ -301,11 +338,14 @@ fn laplacian_solve(
             break;
         }
         let alpha = rz / pq;
+        if !alpha.is_finite() {
+            break;
+        }
         x.iter_mut().zip(&p).for_each(|(x, p)| *x += alpha * p);
         r.iter_mut().zip(&q).for_each(|(r, q)| *r -= alpha * q);
         z.iter_mut()
-            .zip(r.iter().zip(&diag))
-            .for_each(|(z, (r, d))| *z = r / d.max(1e-300));
+            .zip(r.iter().zip(&system_diag))
+            .for_each(|(z, (r, d))| *z = r / d);
         let rz_next = dot(&r, &z);
         p.iter_mut()
             .zip(&z)
@@ -337,9 +377,11 @@ fn statistics(pairs: &SplitPairs, n: &[u64], u: &[f64]) -> (f64, f64) {
     (x2, g2)
 }
 
-/// When to stop drawing resamples.
+/// Which pairs the verdict tests, and when to stop drawing resamples.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct SequentialSettings {
+pub struct VerdictSettings {
+    /// Pairs enter with `m = n(f→g) + n(g→f) ≥ min_transitions` (module docs: why 3).
+    pub min_transitions: u64,
     /// Most resamples (`0`: the asymptotic χ² p-value, no resampling).
     pub max_resamples: usize,
     /// Besag–Clifford: stop once this many resampled statistics reach the observed one.
@@ -351,9 +393,10 @@ pub struct SequentialSettings {
     pub seed: u64,
 }
 
-impl Default for SequentialSettings {
+impl Default for VerdictSettings {
     fn default() -> Self {
-        SequentialSettings {
+        VerdictSettings {
+            min_transitions: 3,
             max_resamples: 999,
             exceedances: 10,
             min_resamples: 40,
@@ -398,6 +441,9 @@ impl Calibration {
 pub struct QuasiSymmetryTest {
     pub test: &'static str,
     pub pairs: usize,
+    /// Smallest `m` of a tested pair: `min_transitions`, or less when only smaller pairs close
+    /// a cycle (then the calibration is approximate: see the module docs).
+    pub min_transitions: u64,
     pub one_way_pairs: usize,
     pub states: usize,
     pub components: usize,
@@ -445,10 +491,17 @@ pub struct SplitResidual {
 /// Runs the test; `None` fields for a log without an independent cycle.
 pub fn quasi_symmetry_test(
     graph: &TransitionGraph,
-    settings: &SequentialSettings,
+    settings: &VerdictSettings,
     fdr: f64,
 ) -> Result<(QuasiSymmetryTest, Vec<SplitResidual>)> {
-    let pairs = SplitPairs::of(graph);
+    // The pairs with m ≥ min_transitions; fewer when those close no cycle (so a log with an
+    // independent cycle always gets a p-value, its calibration then flagged as approximate).
+    let mut min_m = settings.min_transitions.max(1);
+    let mut pairs = SplitPairs::of(graph, min_m);
+    while pairs.ndf() <= 0 && min_m > 1 {
+        min_m -= 1;
+        pairs = SplitPairs::of(graph, min_m);
+    }
     let start = pairs.log_out_counts(graph);
     let observed = fit_splits(&pairs, &pairs.n_fg, &start, &start, 0.0);
     let u = observed.u;
@@ -487,6 +540,7 @@ pub fn quasi_symmetry_test(
     let mut test = QuasiSymmetryTest {
         test: "quasi-symmetry X² (Bradley–Terry on pair splits)",
         pairs: pairs.len(),
+        min_transitions: min_m,
         one_way_pairs: (0..pairs.len())
             .filter(|&i| pairs.n_fg[i] == 0 || pairs.n_fg[i] == pairs.m[i])
             .count(),
@@ -582,7 +636,7 @@ pub struct Calibrated {
 /// (module docs). The result depends on the seed only, not on the threads.
 pub fn calibrate(
     observed: f64,
-    settings: &SequentialSettings,
+    settings: &VerdictSettings,
     draw: impl Fn(u64) -> f64 + Sync,
 ) -> Calibrated {
     let batch = (2 * rayon::current_num_threads()).max(8);
@@ -660,7 +714,7 @@ mod tests {
     #[test]
     fn a_tree_of_pairs_fits_exactly_and_has_no_degrees_of_freedom() {
         let g = graph(&[("a", "b", 30), ("b", "a", 10), ("b", "c", 5), ("c", "b", 7)]);
-        let (t, residuals) = quasi_symmetry_test(&g, &SequentialSettings::default(), 0.05).unwrap();
+        let (t, residuals) = quasi_symmetry_test(&g, &VerdictSettings::default(), 0.05).unwrap();
         assert_eq!((t.pairs, t.states, t.components, t.ndf), (2, 3, 1, 0));
         assert!(t.statistic < 1e-12, "{}", t.statistic);
         assert!(t.p_value.is_none());
@@ -682,7 +736,7 @@ mod tests {
             ("c", "b", 10),
             ("a", "c", 10),
         ]);
-        let (t, _) = quasi_symmetry_test(&driven, &SequentialSettings::default(), 0.05).unwrap();
+        let (t, _) = quasi_symmetry_test(&driven, &VerdictSettings::default(), 0.05).unwrap();
         assert_eq!(t.ndf, 1);
         assert!(t.p_value.unwrap() < 0.001, "{t:?}");
         // log-odds a:b = log 4, b:c = log 4, c:a = −log 16: a gradient field, X² = 0.
@@ -694,7 +748,7 @@ mod tests {
             ("c", "b", 10),
             ("a", "c", 80),
         ]);
-        let (t, _) = quasi_symmetry_test(&balanced, &SequentialSettings::default(), 0.05).unwrap();
+        let (t, _) = quasi_symmetry_test(&balanced, &VerdictSettings::default(), 0.05).unwrap();
         assert!(t.statistic < 1e-9, "{t:?}");
         assert!(t.p_value.unwrap() > 0.5, "{t:?}");
     }
@@ -703,12 +757,12 @@ mod tests {
     fn one_way_pairs_inside_a_component_are_tested() {
         // a→b→c→a one way only: one cycle of one-way pairs, strongly connected.
         let g = graph(&[("a", "b", 3), ("b", "c", 3), ("c", "a", 3), ("b", "a", 1)]);
-        let pairs = SplitPairs::of(&g);
+        let pairs = SplitPairs::of(&g, 1);
         assert_eq!(pairs.len(), 3);
         assert_eq!(pairs.ndf(), 1);
         // A pair across components is left out.
         let g = graph(&[("a", "b", 3), ("b", "a", 2), ("b", "c", 4)]);
-        assert_eq!(SplitPairs::of(&g).len(), 1);
+        assert_eq!(SplitPairs::of(&g, 1).len(), 1);
     }
 
     #[test]
@@ -723,9 +777,9 @@ mod tests {
             ("c", "d", 1),
             ("d", "a", 2),
         ]);
-        let settings = SequentialSettings {
+        let settings = VerdictSettings {
             max_resamples: 200,
-            ..SequentialSettings::default()
+            ..VerdictSettings::default()
         };
         let one = quasi_symmetry_test(&g, &settings, 0.05).unwrap().0;
         let pool = rayon::ThreadPoolBuilder::new()

@@ -1,0 +1,115 @@
+//! Calibration and power of the verdict's test (BENCHMARKS.md, "The verdict's test"), on the
+//! CPU: many simulated logs per (mode, size), the verdict's p-value of each.
+//!
+//! - Null (`reversible`, `llm-like`: detailed balance holds exactly): the p-values must be
+//!   uniform (Kolmogorov–Smirnov p > 0.05) and the rejection rate at α = 0.05 inside the
+//!   binomial 99 % interval around 5 %.
+//! - Power (`driven`, the simulator's default drive): the rejection rate at α = 0.01.
+//!
+//! `cargo run --release --example verdict_calibration -- MODE ROWS LOGS [MAX_RESAMPLES]`
+//! (e.g. `reversible 20000 200`); prints one Markdown row and appends it as JSON to
+//! `target/verdict_calibration.jsonl`. Seeds are `1..=LOGS`.
+
+use detbal::io::{self, LoadOptions};
+use detbal::simulate::{SimMode, SimParams, simulate};
+use detbal::stats::ks_uniform;
+use detbal::stats::quasi_symmetry::{Calibration, VerdictSettings, quasi_symmetry_test};
+use std::io::Write;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: verdict_calibration MODE ROWS LOGS [MAX_RESAMPLES]";
+    let mode = match args.first().map(String::as_str) {
+        Some("reversible") => SimMode::Reversible,
+        Some("llm-like") => SimMode::LlmLike,
+        Some("driven") => SimMode::Driven,
+        _ => panic!("{usage}"),
+    };
+    let rows: u64 = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
+    let logs: u64 = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
+    let max_resamples: usize = args.get(3).map_or(999, |s| s.parse().expect(usage));
+    let dir = tempfile::tempdir().unwrap();
+    let (log, truth) = (
+        dir.path().join("l.parquet"),
+        dir.path().join("l.truth.json"),
+    );
+    let start = Instant::now();
+    let (mut p_values, mut untestable, mut resamples) = (Vec::new(), 0, 0usize);
+    let (mut asymptotic, mut pairs, mut ndf, mut sparse) = (Vec::new(), 0usize, 0i64, 0usize);
+    let mut methods = std::collections::BTreeMap::<String, usize>::new();
+    for seed in 1..=logs {
+        let params = SimParams {
+            rows,
+            seed,
+            ..SimParams::new(mode)
+        };
+        simulate(&params, &log, &truth).unwrap();
+        let graph = io::load(std::slice::from_ref(&log), &LoadOptions::default())
+            .unwrap()
+            .graph
+            .canonical();
+        let settings = VerdictSettings {
+            max_resamples,
+            seed,
+            ..VerdictSettings::default()
+        };
+        let (test, _) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
+        match test.p_value {
+            Some(p) => {
+                p_values.push(p);
+                asymptotic.push(test.p_value_asymptotic.unwrap());
+                resamples += test.resamples;
+                pairs += test.pairs;
+                ndf += test.ndf;
+                sparse += test.sparse_pairs;
+                let method = test.calibration.unwrap_or(Calibration::Asymptotic);
+                *methods.entry(format!("{method:?}")).or_default() += 1;
+            }
+            None => untestable += 1,
+        }
+    }
+    let n = p_values.len().max(1) as f64;
+    let rate = |ps: &[f64], alpha: f64| ps.iter().filter(|&&p| p < alpha).count() as f64 / n;
+    let row = serde_json::json!({
+        "mode": format!("{mode:?}"),
+        "rows": rows,
+        "logs": logs,
+        "tested": p_values.len(),
+        "untestable": untestable,
+        "max_resamples": max_resamples,
+        "mean_pairs": pairs as f64 / n,
+        "mean_ndf": ndf as f64 / n,
+        "mean_sparse_pairs": sparse as f64 / n,
+        "mean_p": p_values.iter().sum::<f64>() / n,
+        "ks_p": ks_uniform(&p_values),
+        "reject_0_05": rate(&p_values, 0.05),
+        "reject_0_01": rate(&p_values, 0.01),
+        "asymptotic_ks_p": ks_uniform(&asymptotic),
+        "asymptotic_reject_0_05": rate(&asymptotic, 0.05),
+        "asymptotic_reject_0_01": rate(&asymptotic, 0.01),
+        "mean_resamples": resamples as f64 / n,
+        "calibrations": methods,
+        "seconds": start.elapsed().as_secs_f64(),
+    });
+    println!(
+        "| {mode:?} | {rows} | {} of {logs} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} s |",
+        p_values.len(),
+        row["mean_pairs"].as_f64().unwrap(),
+        row["ks_p"].as_f64().unwrap(),
+        row["reject_0_05"].as_f64().unwrap(),
+        row["reject_0_01"].as_f64().unwrap(),
+        row["asymptotic_ks_p"].as_f64().unwrap(),
+        row["asymptotic_reject_0_05"].as_f64().unwrap(),
+        row["asymptotic_reject_0_01"].as_f64().unwrap(),
+        row["mean_resamples"].as_f64().unwrap(),
+        row["seconds"].as_f64().unwrap(),
+    );
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(target.join("verdict_calibration.jsonl"))
+        .unwrap();
+    writeln!(out, "{row}").unwrap();
+}
