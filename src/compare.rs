@@ -17,7 +17,15 @@
 //!
 //! **Thresholds** (`--max-potential-drift` on the RMS `ΔV`, `--max-state-drift` on the largest
 //! `|ΔV|`, `--max-r-drop` on `r_old − r_new`): beyond any of them the exit code is
-//! [`EXIT_DRIFT`]; without thresholds compare only reports.
+//! [`EXIT_DRIFT`]; without thresholds compare only reports. A threshold whose drift cannot be
+//! measured fails too, with [`EXIT_UNMEASURED`] (when none is exceeded): the potential drift
+//! when no two shared states with a potential in both runs share a component pair (no shared
+//! state at all, say: nothing gauge-free to compare), or when either table holds a non-finite
+//! potential; the r drop when either report has no `pairs.pearson_r`, or the runs share no state.
+//!
+//! **Reading.** Both Parquet reads go through the loader's panic containment
+//! ([`crate::io::contain_parquet_panics`]); a report.json lacking one of the keys read is an
+//! error naming the file and the key.
 
 use crate::error::{Error, Result};
 use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
@@ -30,6 +38,19 @@ use std::path::{Path, PathBuf};
 
 /// Exit code of `detbal compare` when a drift exceeds its threshold.
 pub const EXIT_DRIFT: u8 = 5;
+/// Exit code of `detbal compare` when no drift exceeds its threshold but the drift of one
+/// threshold given could not be measured.
+pub const EXIT_UNMEASURED: u8 = 6;
+
+/// The keys of report.json that compare reads: each a number or null.
+const REPORT_NUMBERS: [&str; 6] = [
+    "/pairs/pearson_r",
+    "/pairs/chi2",
+    "/pairs/ndf",
+    "/pairs/p_value",
+    "/cycles/p_value",
+    "/entropy_production/nats_per_transition",
+];
 
 /// Limits beyond which the drift fails the comparison.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,8 +86,9 @@ pub struct Comparison {
     pub vanished_states: usize,
     /// Shared states with a potential in both runs: the ones compared.
     pub compared_states: usize,
-    pub rms_drift: f64,
-    pub max_drift: f64,
+    /// `None` when the potential drift cannot be measured (see `unmeasured`).
+    pub rms_drift: Option<f64>,
+    pub max_drift: Option<f64>,
     /// The states whose potential moved most, largest `|ΔV|` first.
     pub top_movers: Vec<Mover>,
     pub pearson_r: Change,
@@ -78,6 +100,22 @@ pub struct Comparison {
     pub vanished_attractors: Vec<String>,
     /// Thresholds exceeded, in words; empty when none is.
     pub exceeded: Vec<String>,
+    /// Thresholds given whose drift could not be measured, each with why; empty when none.
+    pub unmeasured: Vec<String>,
+}
+
+impl Comparison {
+    /// The exit code: [`EXIT_DRIFT`] when a threshold is exceeded, else [`EXIT_UNMEASURED`]
+    /// when one could not be checked, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.exceeded.is_empty() {
+            EXIT_DRIFT
+        } else if !self.unmeasured.is_empty() {
+            EXIT_UNMEASURED
+        } else {
+            0
+        }
+    }
 }
 
 /// Shared states by (old component, new component): (old index, old V, new V).
@@ -87,8 +125,29 @@ type GaugeGroups = FxHashMap<(u32, u32), Vec<(usize, f64, f64)>>;
 struct Run {
     report: Value,
     report_path: PathBuf,
+    potentials_path: PathBuf,
     /// state → (potential, component), in file order.
     states: Vec<(String, Option<f64>, u32)>,
+}
+
+impl Run {
+    /// Why the potentials cannot be compared: a non-finite potential.
+    fn non_finite(&self) -> Option<String> {
+        let bad: Vec<&str> = self
+            .states
+            .iter()
+            .filter(|s| s.1.is_some_and(|v| !v.is_finite()))
+            .map(|s| s.0.as_str())
+            .collect();
+        let first = bad.first()?;
+        Some(format!(
+            "{} holds {} non-finite potential{} (NaN or infinite; state `{first}`{})",
+            self.potentials_path.display(),
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            if bad.len() > 1 { " and others" } else { "" },
+        ))
+    }
 }
 
 /// Compares the outputs in `old` and `new`, listing the `top` movers.
@@ -107,10 +166,15 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
         .enumerate()
         .filter_map(|(j, s)| index.get(s.0.as_str()).map(|&i| (i, j)))
         .collect();
-    // Shared states with a potential in both, grouped by component pair for the gauge.
+    // Shared states with a finite potential in both, grouped by component pair for the gauge.
     let mut groups: GaugeGroups = FxHashMap::default();
+    let mut with_potentials = 0;
     for &(i, j) in &shared {
         if let (Some(vo), Some(vn)) = (a.states[i].1, b.states[j].1) {
+            with_potentials += 1;
+            if !(vo.is_finite() && vn.is_finite()) {
+                continue;
+            }
             groups
                 .entry((a.states[i].2, b.states[j].2))
                 .or_default()
@@ -133,10 +197,29 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
             .total_cmp(&x.delta.abs())
             .then_with(|| x.state.cmp(&y.state))
     });
-    let compared = movers.len();
-    let rms =
-        (movers.iter().map(|m| m.delta * m.delta).sum::<f64>() / compared.max(1) as f64).sqrt();
-    let max = movers.first().map_or(0.0, |m| m.delta.abs());
+    // States whose ΔV is free of the gauge: those of groups of two or more.
+    let informative: usize = groups.values().map(Vec::len).filter(|&n| n >= 2).sum();
+    let unmeasurable = a.non_finite().or_else(|| b.non_finite()).or_else(|| {
+        let why = if shared.is_empty() {
+            "the two runs share no state"
+        } else if with_potentials == 0 {
+            "no shared state has a potential in both runs"
+        } else if informative == 0 {
+            "no two shared states with a potential in both runs lie in one component of each \
+             run, so no difference is free of the per-component constant"
+        } else {
+            return None;
+        };
+        Some(why.to_string())
+    });
+    let (rms, max) = if unmeasurable.is_some() {
+        (None, None)
+    } else {
+        let sum = movers.iter().map(|m| m.delta * m.delta).sum::<f64>();
+        let max = movers.first().map_or(0.0, |m| m.delta.abs());
+        (Some((sum / movers.len() as f64).sqrt()), Some(max))
+    };
+    let compared = with_potentials;
     movers.truncate(top);
 
     let number = |run: &Run, pointer: &str| run.report.pointer(pointer).and_then(Value::as_f64);
@@ -152,16 +235,58 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
     let pearson_r = change("/pairs/pearson_r");
 
     let mut exceeded = Vec::new();
-    if let Some(limit) = limits.rms.filter(|&l| rms > l) {
-        exceeded.push(format!("RMS potential drift {rms:.4} > {limit}"));
+    let mut unmeasured = Vec::new();
+    let cannot = |flag: &str, why: &str| {
+        format!("{flag}: the drift could not be measured, so the threshold is not met: {why}")
+    };
+    for (flag, limit, drift, what) in [
+        (
+            "--max-potential-drift",
+            limits.rms,
+            rms,
+            "RMS potential drift",
+        ),
+        (
+            "--max-state-drift",
+            limits.max,
+            max,
+            "largest potential drift",
+        ),
+    ] {
+        match (limit, drift, &unmeasurable) {
+            (None, ..) => {}
+            (Some(limit), Some(drift), _) if drift > limit => {
+                exceeded.push(format!("{what} {drift:.4} > {limit}"));
+            }
+            (Some(_), Some(_), _) => {}
+            (Some(_), None, why) => {
+                let why = why.as_deref().unwrap_or("no drift");
+                unmeasured.push(cannot(flag, why));
+            }
+        }
     }
-    if let Some(limit) = limits.max.filter(|&l| max > l) {
-        exceeded.push(format!("largest potential drift {max:.4} > {limit}"));
-    }
-    if let (Some(limit), Some(ro), Some(rn)) = (limits.r_drop, pearson_r.old, pearson_r.new)
-        && ro - rn > limit
-    {
-        exceeded.push(format!("r dropped by {:.4} > {limit}", ro - rn));
+    if let Some(limit) = limits.r_drop {
+        let missing = [(&a, pearson_r.old), (&b, pearson_r.new)]
+            .into_iter()
+            .find(|(_, r)| !r.is_some_and(f64::is_finite));
+        match (missing, pearson_r.old, pearson_r.new) {
+            // Two runs without a common state are not two runs of one process.
+            _ if shared.is_empty() => {
+                unmeasured.push(cannot("--max-r-drop", "the two runs share no state"));
+            }
+            (Some((run, _)), ..) => unmeasured.push(cannot(
+                "--max-r-drop",
+                &format!(
+                    "{} has no pairwise correlation (pairs.pearson_r is null, as when too few \
+                     pairs are tested)",
+                    run.report_path.display()
+                ),
+            )),
+            (None, Some(ro), Some(rn)) if ro - rn > limit => {
+                exceeded.push(format!("r dropped by {:.4} > {limit}", ro - rn));
+            }
+            _ => {}
+        }
     }
     Ok(Comparison {
         old_dir: old.to_owned(),
@@ -196,6 +321,7 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
             .cloned()
             .collect(),
         exceeded,
+        unmeasured,
     })
 }
 
@@ -212,11 +338,14 @@ pub fn text(c: &Comparison) -> String {
         "States     {} shared ({} with a potential in both runs), {} new, {} vanished",
         c.shared_states, c.compared_states, c.new_states, c.vanished_states
     );
-    let _ = writeln!(
-        s,
-        "Potential  RMS |ΔV| = {:.4}, max |ΔV| = {:.4} (constant per component removed)",
-        c.rms_drift, c.max_drift
-    );
+    match (c.rms_drift, c.max_drift) {
+        (Some(rms), Some(max)) => writeln!(
+            s,
+            "Potential  RMS |ΔV| = {rms:.4}, max |ΔV| = {max:.4} (constant per component removed)",
+        ),
+        _ => writeln!(s, "Potential  drift not measurable"),
+    }
+    .expect("writing to a String cannot fail");
     if c.top_movers.iter().any(|m| m.delta != 0.0) {
         let width = c.top_movers.iter().map(|m| m.state.chars().count()).max();
         let width = width.unwrap_or(0).max(5);
@@ -259,12 +388,17 @@ pub fn text(c: &Comparison) -> String {
         list(&c.new_attractors),
         list(&c.vanished_attractors)
     );
-    let verdict = if c.exceeded.is_empty() {
-        "within thresholds".to_string()
-    } else {
-        format!("EXCEEDED: {}", c.exceeded.join("; "))
-    };
-    let _ = writeln!(s, "Drift      {verdict}");
+    let mut verdict = Vec::new();
+    if !c.exceeded.is_empty() {
+        verdict.push(format!("EXCEEDED: {}", c.exceeded.join("; ")));
+    }
+    if !c.unmeasured.is_empty() {
+        verdict.push(format!("NOT MEASURED: {}", c.unmeasured.join("; ")));
+    }
+    if verdict.is_empty() {
+        verdict.push("within thresholds".to_string());
+    }
+    let _ = writeln!(s, "Drift      {}", verdict.join("; "));
     s
 }
 
@@ -284,10 +418,26 @@ fn read_run(dir: &Path) -> Result<Run> {
             "no schema_version: not a detbal report",
         ));
     }
-    let states = read_potentials(&dir.join("potentials.parquet"))?;
+    for pointer in REPORT_NUMBERS {
+        let key = pointer[1..].replace('/', ".");
+        let problem = match report.pointer(pointer) {
+            None => "is missing",
+            Some(Value::Number(_) | Value::Null) => continue,
+            Some(_) => "is not a number or null",
+        };
+        return Err(Error::bad_input(
+            &report_path,
+            format!("key `{key}` {problem}: not a complete detbal report"),
+        )
+        .hint("compare reads the report.json of a detbal analyze output; rerun analyze"));
+    }
+    let potentials_path = dir.join("potentials.parquet");
+    let states =
+        crate::io::contain_parquet_panics(&potentials_path, || read_potentials(&potentials_path))?;
     Ok(Run {
         report,
         report_path,
+        potentials_path,
         states,
     })
 }
@@ -299,6 +449,14 @@ fn read_potentials(path: &Path) -> Result<Vec<(String, Option<f64>, u32)>> {
         source,
     })?;
     let bad = |message: String| Error::bad_input(path, message);
+    // The reader checks the magic at the end only (as in the loader).
+    let mut magic = [0u8; 4];
+    if std::io::Read::read_exact(&mut &file, &mut magic).is_err() || &magic != b"PAR1" {
+        return Err(bad(format!(
+            "not a readable Parquet file: it starts with {:?}, not the magic bytes \"PAR1\"",
+            String::from_utf8_lossy(&magic)
+        )));
+    }
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;

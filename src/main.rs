@@ -3,7 +3,8 @@
 //! Exit codes (README "Exit codes"): 0 success; 1 error (bad input, bad setting or config file,
 //! unusable device, unwritable output); 2 usage error (clap); 3 `--fail-on-violation ALPHA` and
 //! detailed balance is rejected at ALPHA (outputs written); 4 the fit did not converge (outputs
-//! written and say so); 5 `detbal compare` found drift beyond a threshold.
+//! written and say so); 5 `detbal compare` found drift beyond a threshold; 6 `detbal compare`
+//! could not measure the drift of a threshold given (and none is exceeded).
 //!
 //! Logs: `tracing` events go to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=detbal=info`);
 //! without it only warnings and errors are shown, and detbal emits none of those through

@@ -6,11 +6,12 @@ use crate::bench::{self, BenchSettings};
 use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, SimulateArgs};
 use crate::compare;
 use crate::config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress;
 use crate::report;
 use crate::settings::analyze_settings;
 use crate::simulate::{SimParams, simulate};
+use std::path::PathBuf;
 
 /// Exit code of `--fail-on-violation ALPHA` when detailed balance is rejected at ALPHA.
 pub const EXIT_VIOLATION: u8 = 3;
@@ -31,24 +32,30 @@ pub fn run(command: Command) -> Result<u8> {
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     let settings = analyze_settings(args).map_err(|e| config::attribute(e, args))?;
+    // Before anything is computed: replacing the output directory must not delete an input.
+    let inputs: Vec<PathBuf> = args.inputs.iter().chain(&args.config).cloned().collect();
+    report::check_inputs_outside(&args.output, &inputs)?;
+    // A foreign output directory fails now rather than after the analysis (and again then).
+    report::check_output(&args.output, args.force)?;
     progress::enable(!args.quiet && !args.json);
     let analysis = analyze(&args.inputs, &settings)?;
     let t = std::time::Instant::now();
     report::write_outputs(&analysis, &args.output, args.force)?;
     tracing::info!(stage = "write", output = %args.output.display(), seconds = t.elapsed().as_secs_f64());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report::report_json(&analysis))
-                .expect("report serialises")
-        );
+        let json = serde_json::to_string_pretty(&report::report_json(&analysis))
+            .expect("report serialises");
+        stdout(&format!("{json}\n"))?;
     } else if !args.quiet {
-        print!("{}", report::summary(&analysis));
-        println!("Outputs    {}", args.output.display());
+        stdout(&format!(
+            "{}Outputs    {}\n",
+            report::summary(&analysis),
+            args.output.display()
+        ))?;
     }
     if let Some(deviations) = &analysis.verification {
         if !args.quiet {
-            print!("{}", verify::table(deviations));
+            stdout(&verify::table(deviations))?;
         }
         verify::check(deviations)?;
     }
@@ -87,18 +94,30 @@ fn run_compare(args: &CompareArgs) -> Result<u8> {
     };
     let comparison = compare::compare(&args.old, &args.new, args.top, limits)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&comparison).expect("comparison serialises")
-        );
+        let json = serde_json::to_string_pretty(&comparison).expect("comparison serialises");
+        stdout(&format!("{json}\n"))?;
     } else {
-        print!("{}", compare::text(&comparison));
+        stdout(&compare::text(&comparison))?;
     }
-    Ok(if comparison.exceeded.is_empty() {
-        0
-    } else {
-        compare::EXIT_DRIFT
-    })
+    for unmeasured in &comparison.unmeasured {
+        eprintln!("detbal: compare: {unmeasured}");
+    }
+    Ok(comparison.exit_code())
+}
+
+/// Writes `text` to stdout. A closed pipe (`detbal … --json | head -c1`) is not an error: the
+/// reader wants no more, and the run's exit code stays that of its result, as the outputs are
+/// written already.
+fn stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {
+            path: PathBuf::from("standard output"),
+            message: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn run_simulate(args: &SimulateArgs) -> Result<u8> {
@@ -116,22 +135,22 @@ fn run_simulate(args: &SimulateArgs) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| args.output.with_extension("truth.json"));
     let summary = simulate(&params, &args.output, &truth)?;
-    println!(
-        "wrote {} rows in {} runs over {} states to {} (truth: {}) in {:.2} s",
+    stdout(&format!(
+        "wrote {} rows in {} runs over {} states to {} (truth: {}) in {:.2} s\n",
         summary.rows,
         summary.runs,
         summary.states_seen,
         args.output.display(),
         truth.display(),
         summary.seconds
-    );
+    ))?;
     Ok(0)
 }
 
 fn run_bench(args: &BenchArgs) -> Result<u8> {
     let settings = BenchSettings::from_args(args)?;
     let rows = bench::run(&settings)?;
-    print!("{}", bench::table(&rows));
+    stdout(&bench::table(&rows))?;
     if let Some(path) = &args.json {
         bench::write_json(&rows, path)?;
     }

@@ -42,7 +42,8 @@ fn analyze(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 
 /// Every file under `dir` by relative path; report.json without `timings` and `fit.seconds`,
 /// report.html without its `timings` rows: wall-clock seconds, the only fields that differ
-/// between two runs.
+/// between two runs. `.detbal-manifest.json` is left out: it lists the hashes of those two files,
+/// and every file it lists is compared itself.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -58,6 +59,9 @@ fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
+            if name == ".detbal-manifest.json" {
+                continue;
+            }
             let mut bytes = std::fs::read(&path).unwrap();
             if name == "report.json" {
                 let mut report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();

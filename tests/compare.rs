@@ -1,7 +1,10 @@
 //! `detbal compare` through the binary: two runs of the same log drift by exactly zero and exit
 //! 0; a log with extra transitions into three states names those three as the top movers and
 //! exits 5 beyond `--max-potential-drift`; new and vanished states are counted, `--max-state-drift`
-//! and `--max-r-drop` exit 5 beyond their limits; a missing directory is an error naming the file.
+//! and `--max-r-drop` exit 5 beyond their limits; a threshold that cannot be measured (no shared
+//! state, a NaN potential, no r) exits 6; a missing directory, a corrupt potentials table or an
+//! incomplete report.json is an error naming the file (and key), never a panic; `--json` into a
+//! closed pipe ends quietly.
 
 mod common;
 
@@ -221,4 +224,228 @@ fn an_r_drop_beyond_its_limit_exits_5() {
     assert!(old > 0.99 && new < 0.95, "{c}");
     let exceeded = c["exceeded"][0].as_str().unwrap();
     assert_eq!(exceeded, format!("r dropped by {:.4} > 0.05", old - new));
+}
+
+/// Two outputs of `write_log` (a, b: the same log) in `root`.
+fn two_outputs(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let log = root.join("log.csv");
+    write_log(&log, &[]);
+    let (a, b) = (root.join("a"), root.join("b"));
+    analyze(&log, &a);
+    analyze(&log, &b);
+    (a, b)
+}
+
+/// Rewrites `dir/potentials.parquet` with `edit` applied to its `potential` column.
+fn edit_potentials(dir: &Path, edit: impl Fn(usize, Option<f64>) -> Option<f64>) {
+    use arrow::array::{Array, ArrayRef, Float64Array};
+    let path = dir.join("potentials.parquet");
+    let file = std::fs::File::open(&path).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1 << 20).unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    assert_eq!(batches.len(), 1);
+    let batch = &batches[0];
+    let schema = batch.schema();
+    let columns: Vec<(&str, ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let column = if field.name() == "potential" {
+                let v = column.as_any().downcast_ref::<Float64Array>().unwrap();
+                let edited: Float64Array = (0..v.len())
+                    .map(|i| edit(i, v.is_valid(i).then(|| v.value(i))))
+                    .collect();
+                std::sync::Arc::new(edited) as ArrayRef
+            } else {
+                column.clone()
+            };
+            (field.name().as_str(), column)
+        })
+        .collect();
+    common::write_parquet(&path, columns, None);
+}
+
+/// A gate that cannot measure its drift fails: exit 6, naming the threshold and why, on
+/// stderr and in the output; it never reads "within thresholds".
+#[test]
+fn a_threshold_that_cannot_be_measured_fails_with_exit_6() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = two_outputs(root.path());
+    let unmeasured = |out: &std::process::Output, flag: &str, why: &str| {
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        for part in [flag, "could not be measured", why] {
+            assert!(stderr.contains(part), "{part:?} missing from {stderr}");
+        }
+    };
+
+    // No shared state: the same log with every state renamed.
+    let renamed = root.path().join("renamed.csv");
+    let log = std::fs::read_to_string(root.path().join("log.csv")).unwrap();
+    std::fs::write(
+        &renamed,
+        log.replace('s', "t")
+            .replace("tource,target", "source,target"),
+    )
+    .unwrap();
+    let other = root.path().join("other");
+    analyze(&renamed, &other);
+    for flag in ["--max-potential-drift", "--max-state-drift"] {
+        let out = compare(&a, &other, &[flag, "0.1"]);
+        unmeasured(&out, flag, "share no state");
+        let printed = text(&out.stdout);
+        assert!(printed.contains("Drift      NOT MEASURED"), "{printed}");
+        assert!(!printed.contains("within thresholds"), "{printed}");
+        let out = compare(&a, &other, &[flag, "0.1", "--json"]);
+        unmeasured(&out, flag, "share no state");
+        let c = json(&out);
+        assert_eq!(c["shared_states"], 0);
+        assert!(c["rms_drift"].is_null() && c["max_drift"].is_null(), "{c}");
+        assert!(
+            c["unmeasured"][0].as_str().unwrap().starts_with(flag),
+            "{c}"
+        );
+    }
+    // Each run has its r, but runs without a common state are not comparable: the r gate
+    // fails too. Without thresholds compare only reports.
+    let out = compare(&a, &other, &["--max-r-drop", "0.1"]);
+    unmeasured(&out, "--max-r-drop", "share no state");
+    assert_eq!(compare(&a, &other, &[]).status.code(), Some(0));
+
+    // A NaN potential in the new run.
+    edit_potentials(&b, |i, v| if i == 3 { Some(f64::NAN) } else { v });
+    let out = compare(&a, &b, &["--max-potential-drift", "0.1"]);
+    unmeasured(&out, "--max-potential-drift", "non-finite potential");
+    assert!(text(&out.stderr).contains("b/potentials.parquet"));
+    let out = compare(&a, &b, &["--max-state-drift", "0.1", "--json"]);
+    unmeasured(&out, "--max-state-drift", "non-finite potential");
+    // Every potential NaN, in the old run this time.
+    edit_potentials(&a, |_, _| Some(f64::NAN));
+    let out = compare(
+        &a,
+        &b,
+        &["--max-potential-drift", "1e9", "--max-state-drift", "1e9"],
+    );
+    unmeasured(&out, "--max-state-drift", "a/potentials.parquet");
+
+    // No r in one report: the r gate cannot be checked; another gate's excess still exits 5.
+    let (c, d) = (root.path().join("c"), root.path().join("d"));
+    analyze(&root.path().join("log.csv"), &c);
+    analyze(&root.path().join("log.csv"), &d);
+    let path = d.join("report.json");
+    let mut report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    report["pairs"]["pearson_r"] = serde_json::Value::Null;
+    std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+    let out = compare(&c, &d, &["--max-r-drop", "0.05"]);
+    unmeasured(&out, "--max-r-drop", "pearson_r is null");
+    edit_potentials(&d, |i, v| v.map(|v| if i == 0 { v + 5.0 } else { v }));
+    let out = compare(&c, &d, &["--max-r-drop", "0.05", "--max-state-drift", "1"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("EXCEEDED: largest potential drift"),
+        "{printed}"
+    );
+    assert!(printed.contains("NOT MEASURED: --max-r-drop"), "{printed}");
+}
+
+/// Corrupt potentials tables (the fuzz regressions, a text file) and broken report.json files
+/// are errors naming the file (and the key), exit 1, never a panic.
+#[test]
+fn a_corrupt_potentials_table_or_report_is_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = two_outputs(root.path());
+    let potentials = b.join("potentials.parquet");
+    let original = std::fs::read(&potentials).unwrap();
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+    let mut corrupt: Vec<_> = std::fs::read_dir(&fuzz)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    corrupt.sort();
+    assert!(corrupt.len() >= 3, "{corrupt:?}");
+    for file in &corrupt {
+        std::fs::copy(file, &potentials).unwrap();
+        for args in [&[][..], &["--json"]] {
+            assert_error(
+                &compare(&a, &b, args),
+                &["b/potentials.parquet", "not a readable Parquet file"],
+            );
+        }
+    }
+    std::fs::write(&potentials, "state,potential\ns0,1.0\n").unwrap();
+    assert_error(
+        &compare(&a, &b, &[]),
+        &[
+            "b/potentials.parquet",
+            "not a readable Parquet file",
+            "PAR1",
+        ],
+    );
+    std::fs::write(&potentials, &original).unwrap();
+    assert_eq!(compare(&a, &b, &[]).status.code(), Some(0));
+
+    let report_path = b.join("report.json");
+    let report = std::fs::read(&report_path).unwrap();
+    std::fs::write(&report_path, "{\"schema_version\": 1, ").unwrap();
+    assert_error(&compare(&a, &b, &[]), &["b/report.json", "not valid JSON"]);
+    let full: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    for (section, key) in [
+        ("pairs", "pearson_r"),
+        ("pairs", "p_value"),
+        ("cycles", "p_value"),
+        ("entropy_production", "nats_per_transition"),
+    ] {
+        let mut partial = full.clone();
+        partial[section].as_object_mut().unwrap().remove(key);
+        std::fs::write(&report_path, serde_json::to_vec(&partial).unwrap()).unwrap();
+        let named = format!("key `{section}.{key}` is missing");
+        assert_error(&compare(&a, &b, &[]), &["b/report.json", &named]);
+    }
+    let mut partial = full.clone();
+    partial["pairs"]["chi2"] = serde_json::json!("large");
+    std::fs::write(&report_path, serde_json::to_vec(&partial).unwrap()).unwrap();
+    assert_error(
+        &compare(&a, &b, &[]),
+        &["b/report.json", "key `pairs.chi2` is not a number or null"],
+    );
+    let mut partial = full.clone();
+    partial.as_object_mut().unwrap().remove("attractors");
+    std::fs::write(&report_path, serde_json::to_vec(&partial).unwrap()).unwrap();
+    assert_error(
+        &compare(&a, &b, &[]),
+        &["b/report.json", "attractors.listed"],
+    );
+}
+
+/// `compare --json | true`: the reader is gone before compare writes; no panic message, and
+/// the exit code is still the comparison's.
+#[test]
+fn json_into_a_closed_pipe_ends_quietly() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = two_outputs(root.path());
+    for (extra, code) in [(&[][..], 0), (&["--max-state-drift=-1"][..], 5)] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_detbal"))
+            .args([
+                "compare",
+                a.to_str().unwrap(),
+                b.to_str().unwrap(),
+                "--json",
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+    }
 }

@@ -236,3 +236,89 @@ fn a_partitioned_counts_directory_gives_the_report_of_its_raw_log() {
     assert_eq!(ca["shared_states"], cb["shared_states"]);
     assert!((ca["pearson"].as_f64().unwrap() - cb["pearson"].as_f64().unwrap()).abs() < 1e-6);
 }
+
+/// Group values that used to share a folder (`""` and `__HIVE_DEFAULT_PARTITION__`; `Model` and
+/// `model` on a case-insensitive file system) or could not be one (300 bytes): every group gets
+/// its own bounded folder, and its report.json keeps the exact value.
+#[test]
+fn every_group_gets_its_own_bounded_folder() {
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(300);
+    let values = [
+        "",
+        "__HIVE_DEFAULT_PARTITION__",
+        long.as_str(),
+        "Model",
+        "model",
+        "gpt/4o mini",
+    ];
+    // Each group: a ring of 5 states, both ways, with its own counts.
+    let (mut source, mut target, mut count, mut group) = (vec![], vec![], vec![], vec![]);
+    for (k, value) in values.iter().enumerate() {
+        for i in 0..5u64 {
+            let (a, b) = (format!("s{i}"), format!("s{}", (i + 1) % 5));
+            for (from, to, n) in [(&a, &b, 10 + k as u64 + i), (&b, &a, 20 + 3 * k as u64)] {
+                source.push(from.clone());
+                target.push(to.clone());
+                count.push(n);
+                group.push(value.to_string());
+            }
+        }
+    }
+    let log = dir.path().join("log.parquet");
+    let strings = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+    common::write_parquet(
+        &log,
+        vec![
+            ("source", strings(source)),
+            ("target", strings(target)),
+            ("count", Arc::new(UInt64Array::from(count)) as ArrayRef),
+            ("group", strings(group)),
+        ],
+        None,
+    );
+    let out = dir.path().join("out");
+    let r = analyze(&[&log], &out, &["--group-by", "group", "--bootstrap", "0"]);
+    let listed = r["groups"]["groups"].as_array().unwrap();
+    assert_eq!(listed.len(), values.len());
+    let mut folders = Vec::new();
+    for g in listed {
+        let name = g["name"].as_str().unwrap();
+        assert!(values.contains(&name), "{g}");
+        let directory = g["directory"].as_str().unwrap();
+        let folder = directory.strip_prefix("groups/").unwrap();
+        assert!(folder.len() <= 200, "{folder}");
+        assert!(!folder.contains('/'), "{folder}");
+        folders.push(folder.to_ascii_lowercase());
+        let own = report(&out.join(directory));
+        assert_eq!(own["group"]["value"], name, "{directory}");
+        assert_eq!(own["group"]["column"], "group");
+        assert_eq!(own["graph"]["transitions"], g["transitions"], "{directory}");
+        assert!(out.join(directory).join("potentials.parquet").is_file());
+    }
+    let lower = folders.clone();
+    folders.sort();
+    folders.dedup();
+    assert_eq!(folders.len(), values.len(), "{lower:?}");
+    let folder_of = |value: &str| {
+        let g = listed.iter().find(|g| g["name"] == value).unwrap();
+        g["directory"].as_str().unwrap().to_string()
+    };
+    assert_eq!(folder_of(""), "groups/group=__HIVE_DEFAULT_PARTITION__");
+    assert_eq!(
+        folder_of("__HIVE_DEFAULT_PARTITION__"),
+        "groups/group=%5F_HIVE_DEFAULT_PARTITION__"
+    );
+    assert_eq!(folder_of("gpt/4o mini"), "groups/group=gpt%2F4o%20mini");
+    assert!(folder_of(&long).starts_with("groups/group=xxxx"));
+    // Every group's counts differ, so no folder holds another group's outputs.
+    let mut transitions: Vec<u64> = listed
+        .iter()
+        .map(|g| g["transitions"].as_u64().unwrap())
+        .collect();
+    transitions.sort_unstable();
+    transitions.dedup();
+    assert_eq!(transitions.len(), values.len());
+}

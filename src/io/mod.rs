@@ -42,6 +42,8 @@ mod parquet;
 mod table;
 mod trajectory;
 
+pub(crate) use parquet::contain as contain_parquet_panics;
+
 use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, TransitionGraph};
 use crate::progress::{self, Progress, Unit};

@@ -38,6 +38,12 @@ pub(super) fn read(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Re
         .unwrap_or_else(|panic| Err(panic_error(path, panic)))
 }
 
+/// Runs `read`, a read of the Parquet file `path` outside the loader (`detbal compare`), under
+/// the same containment as [`read`]: a panic of the parquet crate is this file's error.
+pub(crate) fn contain<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    contained(read).unwrap_or_else(|panic| Err(panic_error(path, panic)))
+}
+
 /// The error for a panic of the parquet crate while reading `path`.
 fn panic_error(path: &Path, panic: Box<dyn std::any::Any + Send>) -> Error {
     let reason = panic

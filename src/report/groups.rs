@@ -4,7 +4,14 @@
 //!
 //! Group folders are named Hive-style, `groups/COLUMN=VALUE/` (the value percent-escaped as Hive
 //! and Spark do), so `groups/` is itself a partitioned dataset: `groups/*/potentials.parquet`
-//! reads as one table with the group as a partition key.
+//! reads as one table with the group as a partition key. Every group gets its own folder, of at
+//! most [`MAX_FOLDER`] bytes (file systems allow 255): the empty value is Hive's
+//! `__HIVE_DEFAULT_PARTITION__`, so a value spelt that way is written `%5F_HIVE_DEFAULT_PARTITION__`
+//! (which decodes to it); a name longer than the bound is cut (never inside a `%XX`) and ends in
+//! `~` and 16 hex digits of the value's BLAKE3 hash, as do names that differ only in letter case
+//! (one folder on case-insensitive file systems). `~` is escaped in values, so such a name
+//! cannot be another group's. The exact value is in the `groups` section (`name`, with the
+//! `directory`) and in the group's own report.json (`group`: `column`, `value`).
 
 use super::atomic::write_atomic;
 use super::{Verdict, p_text, report_json, tables, thousands};
@@ -20,14 +27,16 @@ pub(super) fn json(a: &Analysis) -> Value {
     let Some(groups) = &a.groups else {
         return Value::Null;
     };
+    let folders = folders(groups);
     let listed: Vec<Value> = groups
         .groups
         .iter()
-        .map(|g| {
+        .zip(&folders)
+        .map(|(g, folder)| {
             let common = json!({
                 "name": g.name,
                 "transitions": g.transitions,
-                "directory": format!("groups/{}", folder(&groups.column, &g.name)),
+                "directory": format!("groups/{folder}"),
             });
             let details = match &g.analysis {
                 Ok(ga) => json!({
@@ -81,9 +90,9 @@ pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
     let Some(groups) = &a.groups else {
         return Ok(());
     };
-    for g in &groups.groups {
+    for (g, name) in groups.groups.iter().zip(folders(groups)) {
         let Ok(ga) = &g.analysis else { continue };
-        let folder = dir.join("groups").join(folder(&groups.column, &g.name));
+        let folder = dir.join("groups").join(&name);
         std::fs::create_dir_all(&folder).map_err(|e| Error::Write {
             path: folder.clone(),
             message: e.to_string(),
@@ -97,7 +106,18 @@ pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
         write_atomic(&folder.join("cycles.parquet"), |f| {
             tables::write_cycles(ga, f)
         })?;
-        let report = serde_json::to_vec_pretty(&report_json(ga)).expect("report serialises");
+        let mut report = report_json(ga);
+        if let Value::Object(fields) = &mut report {
+            fields.insert(
+                "group".into(),
+                json!({
+                    "column": groups.column,
+                    "value": g.name,
+                    "directory": format!("groups/{name}"),
+                }),
+            );
+        }
+        let report = serde_json::to_vec_pretty(&report).expect("report serialises");
         write_atomic(&folder.join("report.json"), |mut f| {
             std::io::Write::write_all(&mut f, &report).map_err(|e| e.to_string())
         })?;
@@ -105,16 +125,60 @@ pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Longest group folder name, in bytes.
+const MAX_FOLDER: usize = 200;
+
+/// Hive's name of the empty (null) partition value.
+const HIVE_DEFAULT: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The folder of each group, in order: unique (also ignoring letter case) and bounded.
+fn folders(groups: &GroupAnalyses) -> Vec<String> {
+    let mut names: Vec<String> = groups
+        .groups
+        .iter()
+        .map(|g| folder(&groups.column, &g.name))
+        .collect();
+    let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    for (i, g) in groups.groups.iter().enumerate() {
+        let clash = lower.iter().filter(|&l| *l == lower[i]).count() > 1;
+        if clash && !names[i].contains('~') {
+            names[i] = hashed(&names[i], &g.name);
+        }
+    }
+    names
+}
+
 /// `COLUMN=VALUE`, with every byte of the value outside `[A-Za-z0-9_-]` (and a leading `.`)
-/// written `%XX`; an empty value is Hive's `__HIVE_DEFAULT_PARTITION__`.
+/// written `%XX`; an empty value is Hive's `__HIVE_DEFAULT_PARTITION__` and that value spelt
+/// out is `%5F_HIVE_DEFAULT_PARTITION__`; cut and hashed beyond [`MAX_FOLDER`] bytes.
 fn folder(column: &str, value: &str) -> String {
     let mut out = format!("{}=", escape(column));
     if value.is_empty() {
-        out.push_str("__HIVE_DEFAULT_PARTITION__");
+        out.push_str(HIVE_DEFAULT);
+    } else if value == HIVE_DEFAULT {
+        out.push_str("%5F");
+        out.push_str(&value[1..]);
     } else {
         out.push_str(&escape(value));
     }
+    if out.len() > MAX_FOLDER {
+        out = hashed(&out, value);
+    }
     out
+}
+
+/// `name` cut to leave room for `~` and 16 hex digits of the BLAKE3 hash of `value`.
+fn hashed(name: &str, value: &str) -> String {
+    let hash = blake3::hash(value.as_bytes()).to_hex();
+    // Escaped names are ASCII; a cut never splits a `%XX`.
+    let mut cut = name.len().min(MAX_FOLDER - 17);
+    for back in 1..=2 {
+        if cut >= back && name.as_bytes()[cut - back] == b'%' {
+            cut -= back;
+            break;
+        }
+    }
+    format!("{}~{}", &name[..cut], &hash[..16])
 }
 
 fn escape(text: &str) -> String {
@@ -177,5 +241,35 @@ mod tests {
         assert_eq!(folder("model", "gpt/4o mini"), "model=gpt%2F4o%20mini");
         assert_eq!(folder("model", ".hidden"), "model=%2Ehidden");
         assert_eq!(folder("model", ""), "model=__HIVE_DEFAULT_PARTITION__");
+        assert_eq!(
+            folder("model", "__HIVE_DEFAULT_PARTITION__"),
+            "model=%5F_HIVE_DEFAULT_PARTITION__"
+        );
+        assert_eq!(folder("model", "a~b"), "model=a%7Eb");
+    }
+
+    #[test]
+    fn long_names_are_cut_and_hashed_without_splitting_an_escape() {
+        // "model=" and 176 or 175 bytes put a `%` one or two bytes before the cut.
+        let near_cut = |n: usize| format!("{}/{}", "y".repeat(n), "z".repeat(50));
+        for value in [
+            "x".repeat(1000),
+            "é".repeat(300),
+            near_cut(176),
+            near_cut(175),
+        ] {
+            let name = folder("model", &value);
+            assert!(name.len() <= MAX_FOLDER, "{name}");
+            let (kept, hash) = name.split_once('~').unwrap();
+            assert_eq!(hash.len(), 16);
+            assert!(
+                !kept.ends_with('%') && !kept[..kept.len() - 1].ends_with('%'),
+                "{name}"
+            );
+        }
+        assert_ne!(
+            folder("m", &"x".repeat(1000)),
+            folder("m", &"x".repeat(1001))
+        );
     }
 }

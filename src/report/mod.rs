@@ -12,6 +12,7 @@ mod nulls;
 mod summary;
 mod tables;
 
+pub(crate) use atomic::{check_inputs_outside, check_output};
 pub use json::report_json;
 pub(crate) use summary::thousands;
 pub use summary::{p_text, summary};
@@ -24,9 +25,12 @@ use std::path::Path;
 /// Version of the `report.json` layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Writes every output file of `analysis` into `dir`, replacing a previous detbal output there;
-/// another non-empty directory is replaced only with `force`.
+/// Writes every output file of `analysis` into `dir`, replacing a previous detbal output there
+/// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only
+/// with `force`, and a directory holding one of the files read never.
 pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()> {
+    let inputs: Vec<std::path::PathBuf> = analysis.input.paths.iter().map(Into::into).collect();
+    atomic::check_inputs_outside(dir, &inputs)?;
     write_dir_atomic(dir, force, |dir| {
         let report = report_json(analysis);
         // The tables and the figures are independent: written side by side.
