@@ -6,7 +6,8 @@
 //!   binomial 99 % interval around 5 %.
 //! - Power (`driven`, the simulator's default drive): the rejection rate at α = 0.01.
 //!
-//! `cargo run --release --example verdict_calibration -- MODE ROWS LOGS [MAX_RESAMPLES]`
+//! `cargo run --release --example verdict_calibration -- MODE ROWS LOGS [MAX_RESAMPLES]
+//! [MIN_TRANSITIONS]` (defaults 999 and 10)
 //! (e.g. `reversible 20000 200`); prints one Markdown row and appends it as JSON to
 //! `target/verdict_calibration.jsonl`. Seeds are `1..=LOGS`.
 
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: verdict_calibration MODE ROWS LOGS [MAX_RESAMPLES]";
+    let usage = "usage: verdict_calibration MODE ROWS LOGS [MAX_RESAMPLES] [MIN_TRANSITIONS]";
     let mode = match args.first().map(String::as_str) {
         Some("reversible") => SimMode::Reversible,
         Some("llm-like") => SimMode::LlmLike,
@@ -29,6 +30,7 @@ fn main() {
     let rows: u64 = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
     let logs: u64 = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
     let max_resamples: usize = args.get(3).map_or(999, |s| s.parse().expect(usage));
+    let min_transitions: u64 = args.get(4).map_or(10, |s| s.parse().expect(usage));
     let dir = tempfile::tempdir().unwrap();
     let (log, truth) = (
         dir.path().join("l.parquet"),
@@ -51,10 +53,11 @@ fn main() {
             .canonical();
         let settings = VerdictSettings {
             max_resamples,
+            min_transitions,
             seed,
             ..VerdictSettings::default()
         };
-        let (test, _) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
+        let (test, _, _) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
         match test.p_value {
             Some(p) => {
                 p_values.push(p);
@@ -78,6 +81,7 @@ fn main() {
         "tested": p_values.len(),
         "untestable": untestable,
         "max_resamples": max_resamples,
+        "min_transitions": min_transitions,
         "mean_pairs": pairs as f64 / n,
         "mean_ndf": ndf as f64 / n,
         "mean_sparse_pairs": sparse as f64 / n,

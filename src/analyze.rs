@@ -16,7 +16,7 @@ use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
 use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::permutation::{self, Resampling, ResamplingSettings};
 use crate::stats::quasi_symmetry::{self, QuasiSymmetryTest, SplitResidual, VerdictSettings};
-use crate::stats::schnakenberg::{self, FundamentalCycle};
+use crate::stats::schnakenberg::FundamentalCycle;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -100,7 +100,7 @@ pub struct Analysis {
     /// Chordless reciprocal 4-cycles, with `--max-cycle-len 4`.
     pub squares: Option<Squares>,
     pub entropy: EntropyProduction,
-    /// Schnakenberg's fundamental cycles of the empirical net flux.
+    /// Schnakenberg's fundamental cycles of the stationary flux of the estimated kernel.
     pub fundamental_cycles: Vec<FundamentalCycle>,
     /// Local minima of the potential, ranked (see [`attractors`]).
     pub attractors: Vec<Attractor>,
@@ -186,7 +186,7 @@ pub fn analyze_graph(
     let (pairs, pair_test) = detailed_balance::pair_test(&graph, &potential, &settings.pairs);
     timings.pairs = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let (verdict_test, splits) =
+    let (verdict_test, splits, fitted_splits) =
         quasi_symmetry::quasi_symmetry_test(&graph, &settings.verdict, settings.cycles.fdr)?;
     timings.verdict = t.elapsed().as_secs_f64();
     tracing::info!(
@@ -210,9 +210,12 @@ pub fn analyze_graph(
         seconds = timings.cycles
     );
     let t = Instant::now();
-    let decomposition = schnakenberg::empirical(&graph);
+    let null =
+        (!fitted_splits.pairs.is_empty()).then(|| quasi_symmetry::NullModel::new(&fitted_splits));
+    let (entropy, stationary) =
+        entropy::entropy_production(&graph, null.as_ref(), settings.verdict.seed);
+    drop(null);
     timings.fluxes = t.elapsed().as_secs_f64();
-    let entropy = entropy::entropy_production(&graph, &decomposition);
     let attractors = attractors::attractors(&graph, &potential);
     let t = Instant::now();
     let r = &settings.resampling;
@@ -262,7 +265,7 @@ pub fn analyze_graph(
         cycle_test,
         squares,
         entropy,
-        fundamental_cycles: decomposition.cycles,
+        fundamental_cycles: stationary.decomposition.cycles,
         attractors,
         verification,
         resampling,
@@ -305,8 +308,8 @@ fn check_finite(a: &Analysis) -> Result<()> {
             a.entropy.cycle_sum_nats_per_transition,
         ),
         (
-            "entropy_production.flux_divergence",
-            a.entropy.flux_divergence,
+            "entropy_production.stationary_residual",
+            a.entropy.stationary_residual,
         ),
     ];
     scalars.extend(

@@ -129,7 +129,7 @@ pub struct AnalyzeArgs {
     pub permutations: u32,
     /// Pairs of states enter the verdict's test when they have at least this many transitions
     /// between them, either way (fewer only when none of those close a cycle).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub verdict_min_transitions: u64,
     /// Most parametric-bootstrap refits calibrating the verdict's p-value (sequential stopping
     /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.

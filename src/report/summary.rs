@@ -98,10 +98,11 @@ pub fn summary(a: &Analysis) -> String {
     };
     let _ = writeln!(
         s,
-        "Test       quasi-symmetry of the pair splits: X² = {:.1} on {} ndf ({} pairs, {} one-way; G² = {:.1}), {} ({calibration}); {} pairs flagged at FDR {}",
+        "Test       quasi-symmetry of the pair splits: X² = {:.1} on {} ndf ({} pairs with ≥ {} transitions, {} one-way; G² = {:.1}), {} ({calibration}); {} pairs flagged at FDR {}",
         vt.statistic,
-        vt.ndf,
+        thousands(vt.ndf.max(0) as u64),
         thousands(vt.pairs as u64),
+        vt.min_transitions,
         thousands(vt.one_way_pairs as u64),
         vt.deviance,
         p_text(vt.p_value),
@@ -127,12 +128,20 @@ pub fn summary(a: &Analysis) -> String {
         ct.flagged,
         ct.fdr
     );
+    let e = &a.entropy;
+    let null = match (e.null_mean, e.null_sd, e.excess_z) {
+        (Some(mean), Some(sd), Some(z)) => format!(
+            "; {mean:.3e} ± {sd:.1e} expected under detailed balance at this sample size, excess {:.3e} ({z:.1} sd)",
+            e.nats_per_transition - mean
+        ),
+        _ => String::new(),
+    };
     let _ = writeln!(
         s,
-        "Entropy    {:.3e} nats per transition over {} reciprocal pairs ({:.1} % of transitions on one-way arcs)",
-        a.entropy.nats_per_transition,
-        thousands(a.entropy.reciprocal_pairs as u64),
-        100.0 * a.entropy.one_way_fraction
+        "Entropy    {:.3e} nats per transition over {} reciprocal pairs ({:.1} % of transitions on one-way arcs){null}",
+        e.nats_per_transition,
+        thousands(e.reciprocal_pairs as u64),
+        100.0 * e.one_way_fraction
     );
     if let Some(r) = &a.resampling {
         resampling(&mut s, r);

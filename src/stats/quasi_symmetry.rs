@@ -396,7 +396,7 @@ pub struct VerdictSettings {
 impl Default for VerdictSettings {
     fn default() -> Self {
         VerdictSettings {
-            min_transitions: 3,
+            min_transitions: 10,
             max_resamples: 999,
             exceedances: 10,
             min_resamples: 40,
@@ -493,7 +493,7 @@ pub fn quasi_symmetry_test(
     graph: &TransitionGraph,
     settings: &VerdictSettings,
     fdr: f64,
-) -> Result<(QuasiSymmetryTest, Vec<SplitResidual>)> {
+) -> Result<(QuasiSymmetryTest, Vec<SplitResidual>, FittedSplits)> {
     // The pairs with m ≥ min_transitions; fewer when those close no cycle (so a log with an
     // independent cycle always gets a p-value, its calibration then flagged as approximate).
     let mut min_m = settings.min_transitions.max(1);
@@ -563,8 +563,9 @@ pub fn quasi_symmetry_test(
         flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
         fdr,
     };
+    let fitted = FittedSplits { pairs, u };
     if ndf <= 0 {
-        return Ok((test, residuals));
+        return Ok((test, residuals, fitted));
     }
     if !statistic.is_finite() {
         return Err(Error::Numerical(format!(
@@ -574,9 +575,9 @@ pub fn quasi_symmetry_test(
     if settings.max_resamples == 0 {
         test.p_value = test.p_value_asymptotic;
         test.calibration = Some(Calibration::Asymptotic);
-        return Ok((test, residuals));
+        return Ok((test, residuals, fitted));
     }
-    let null = NullModel::new(&pairs, &u);
+    let null = NullModel::new(&fitted);
     let outcome = calibrate(statistic, settings, |resample| {
         null.statistic(resample, settings.seed)
     });
@@ -587,10 +588,10 @@ pub fn quasi_symmetry_test(
     let (mean, sd) = mean_sd(&outcome.samples);
     test.null_mean = Some(mean);
     test.null_sd = Some(sd);
-    Ok((test, residuals))
+    Ok((test, residuals, fitted))
 }
 
-/// The fitted model as a generator of resampled statistics.
+/// The fitted model as a generator of resampled splits and statistics.
 pub struct NullModel<'a> {
     pairs: &'a SplitPairs,
     u: &'a [f64],
@@ -598,7 +599,8 @@ pub struct NullModel<'a> {
 }
 
 impl<'a> NullModel<'a> {
-    pub fn new(pairs: &'a SplitPairs, u: &'a [f64]) -> Self {
+    pub fn new(fitted: &'a FittedSplits) -> Self {
+        let (pairs, u) = (&fitted.pairs, fitted.u.as_slice());
         let draws = (0..pairs.len())
             .map(|i| {
                 let p = logistic(u[pairs.a[i] as usize] - u[pairs.b[i] as usize]);
@@ -608,13 +610,39 @@ impl<'a> NullModel<'a> {
         NullModel { pairs, u, draws }
     }
 
+    /// The splits `n*(f→g)` of resample `resample`, drawn from `p̂`.
+    fn splits(&self, resample: u64, seed: u64) -> Vec<u64> {
+        let mut rng = resample_rng(seed, resample);
+        self.draws.iter().map(|d| d.sample(&mut rng)).collect()
+    }
+
+    /// Resample `resample` as `(f, g, n*(f→g), n*(g→f))` per tested pair (graph ids, `f < g`).
+    pub fn draw(&self, resample: u64, seed: u64) -> Vec<(u32, u32, u64, u64)> {
+        let n = self.splits(resample, seed);
+        (0..self.pairs.len())
+            .map(|i| {
+                (
+                    self.pairs.f[i],
+                    self.pairs.g[i],
+                    n[i],
+                    self.pairs.m[i] - n[i],
+                )
+            })
+            .collect()
+    }
+
     /// `X²` of resample `resample`: splits drawn from `p̂`, `U` refitted from `Û`.
     pub fn statistic(&self, resample: u64, seed: u64) -> f64 {
-        let mut rng = resample_rng(seed, resample);
-        let n: Vec<u64> = self.draws.iter().map(|d| d.sample(&mut rng)).collect();
+        let n = self.splits(resample, seed);
         let fit = fit_splits(self.pairs, &n, self.u, self.u, RIDGE);
         statistics(self.pairs, &n, &fit.u).0
     }
+}
+
+/// The pairs of the verdict's test and the fitted `Û`.
+pub struct FittedSplits {
+    pub pairs: SplitPairs,
+    pub u: Vec<f64>,
 }
 
 /// The random stream of one resample: independent of the threads that draw it.
@@ -714,7 +742,7 @@ mod tests {
     #[test]
     fn a_tree_of_pairs_fits_exactly_and_has_no_degrees_of_freedom() {
         let g = graph(&[("a", "b", 30), ("b", "a", 10), ("b", "c", 5), ("c", "b", 7)]);
-        let (t, residuals) = quasi_symmetry_test(&g, &VerdictSettings::default(), 0.05).unwrap();
+        let (t, residuals, _) = quasi_symmetry_test(&g, &VerdictSettings::default(), 0.05).unwrap();
         assert_eq!((t.pairs, t.states, t.components, t.ndf), (2, 3, 1, 0));
         assert!(t.statistic < 1e-12, "{}", t.statistic);
         assert!(t.p_value.is_none());
@@ -736,7 +764,7 @@ mod tests {
             ("c", "b", 10),
             ("a", "c", 10),
         ]);
-        let (t, _) = quasi_symmetry_test(&driven, &VerdictSettings::default(), 0.05).unwrap();
+        let (t, _, _) = quasi_symmetry_test(&driven, &VerdictSettings::default(), 0.05).unwrap();
         assert_eq!(t.ndf, 1);
         assert!(t.p_value.unwrap() < 0.001, "{t:?}");
         // log-odds a:b = log 4, b:c = log 4, c:a = −log 16: a gradient field, X² = 0.
@@ -748,7 +776,7 @@ mod tests {
             ("c", "b", 10),
             ("a", "c", 80),
         ]);
-        let (t, _) = quasi_symmetry_test(&balanced, &VerdictSettings::default(), 0.05).unwrap();
+        let (t, _, _) = quasi_symmetry_test(&balanced, &VerdictSettings::default(), 0.05).unwrap();
         assert!(t.statistic < 1e-9, "{t:?}");
         assert!(t.p_value.unwrap() > 0.5, "{t:?}");
     }

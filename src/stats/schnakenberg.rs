@@ -7,10 +7,13 @@
 //! affinity `A_c` whose products add up to the entropy production.
 //!
 //! Per reciprocal pair `e = u → v` (the pairs seen both ways; a one-way arc has no finite
-//! affinity), from the counts:
+//! affinity), from the estimated kernel `T(u→v) = n_uv / N(u)` restricted to those pairs and its
+//! stationary distribution `π̂` ([`stationary`]; the empirical flux `n/transitions` of short
+//! runs that start away from stationarity is not divergence-free, and the identity below fails
+//! for it):
 //!
 //! ```text
-//! J_e = (n_uv − n_vu) / transitions,   A_e = log(n_uv / n_vu)
+//! J_e = π̂_u T(u→v) − π̂_v T(v→u),   A_e = log(π̂_u T(u→v) / (π̂_v T(v→u)))
 //! ```
 //!
 //! A BFS spanning forest of `R` (from the highest-degree state of each component, so cycles
@@ -22,9 +25,9 @@
 //! ```
 //!
 //! If `J` is divergence-free (`Σ_g J_fg = 0` at every `f`) it is the sum of its chord fluxes
-//! around their fundamental cycles, `J = Σ_c J_c χ_c`, so `σ_edges = σ_cycles` exactly. An
-//! empirical flux is divergence-free only up to the ends of runs and the arcs left out of `R`;
-//! [`Decomposition::divergence`] = `Σ_f |Σ_g J_fg| / Σ_e |J_e|` says how far it is.
+//! around their fundamental cycles, `J = Σ_c J_c χ_c`, so `σ_edges = σ_cycles` exactly; the
+//! stationary flux is, up to the solver's residual. [`Decomposition::divergence`] =
+//! `Σ_f |Σ_g J_fg| / Σ_e |J_e|` says how far a flux is from that.
 //!
 //! ```
 //! use detbal::stats::schnakenberg::{FluxEdge, decompose};
@@ -70,24 +73,173 @@ pub struct Decomposition {
     pub divergence: f64,
 }
 
-/// The decomposition of the empirical net flux of `graph` on its reciprocal pairs.
-pub fn empirical(graph: &TransitionGraph) -> Decomposition {
-    let total = graph.transitions().max(1) as f64;
-    let edges: Vec<FluxEdge> = graph
-        .reciprocal_pairs()
-        .map(|e| {
-            let forward = graph.count[e] as f64;
-            let backward = graph.count[graph.reverse[e] as usize] as f64;
+/// Transition counts between two states, both ways: `(u, v, n(u→v), n(v→u))`.
+pub type PairCounts = (u32, u32, u64, u64);
+
+/// Every pair of states of `graph` with a transition either way, once.
+pub fn pair_counts(graph: &TransitionGraph) -> Vec<PairCounts> {
+    (0..graph.n_edges())
+        .filter_map(|e| {
+            let (f, g, r) = (graph.src[e], graph.dst[e], graph.reverse[e]);
+            match r {
+                crate::graph::NO_EDGE => Some((f, g, graph.count[e], 0)),
+                r if f < g => Some((f, g, graph.count[e], graph.count[r as usize])),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The stationary flux of the estimated kernel on the reciprocal arcs, and its decomposition.
+pub struct Stationary {
+    pub decomposition: Decomposition,
+    /// `Σ_f |inflow(f) − outflow(f)| / Σ_f outflow(f)` at the solution: how far `π̂` is from
+    /// stationary (the edge and cycle sums agree up to it).
+    pub residual: f64,
+    pub sweeps: usize,
+}
+
+/// The kernel `T(f→g) = n(f→g)/N(f)` on the pairs seen both ways (`N` = `out_count`, self- and
+/// one-way transitions included, so they stay with `f`), its stationary distribution `π̂` on
+/// each connected component of those pairs (Gauss–Seidel sweeps of the balance
+/// `π_f Σ_g T(f→g) = Σ_g π_g T(g→f)`), each component weighted by its share of the
+/// transitions, and the decomposition of the flux `J(f→g) = π_f T(f→g) − π_g T(g→f)` with
+/// `A(f→g) = log(π_f T(f→g) / (π_g T(g→f)))`. `J` is divergence-free, so the edge and the cycle
+/// sums are equal (to [`Stationary::residual`]).
+pub fn stationary(out_count: &[u64], pairs: &[PairCounts]) -> Stationary {
+    let n = out_count.len();
+    let reciprocal: Vec<PairCounts> = pairs
+        .iter()
+        .copied()
+        .filter(|p| p.2 > 0 && p.3 > 0)
+        .collect();
+    let ends: Vec<(u32, u32)> = reciprocal.iter().map(|p| (p.0, p.1)).collect();
+    let adjacency = Adjacency::new(n, &ends);
+    // T(u→v) and T(v→u) of each pair.
+    let kernel: Vec<(f64, f64)> = reciprocal
+        .iter()
+        .map(|&(u, v, a, b)| {
+            (
+                a as f64 / out_count[u as usize] as f64,
+                b as f64 / out_count[v as usize] as f64,
+            )
+        })
+        .collect();
+    // T(f→g) and T(g→f) seen from f.
+    let rates = |f: u32, pair: u32| {
+        let (u, (t_uv, t_vu)) = (reciprocal[pair as usize].0, kernel[pair as usize]);
+        if u == f { (t_uv, t_vu) } else { (t_vu, t_uv) }
+    };
+    // Components, and the share of the transitions of each.
+    let mut component = vec![u32::MAX; n];
+    let mut shares: Vec<f64> = Vec::new();
+    let mut stack = Vec::new();
+    for root in 0..n as u32 {
+        if component[root as usize] != u32::MAX || adjacency.of(root).is_empty() {
+            continue;
+        }
+        let c = shares.len() as u32;
+        let mut total = 0.0;
+        component[root as usize] = c;
+        stack.push(root);
+        while let Some(f) = stack.pop() {
+            total += out_count[f as usize] as f64;
+            for &(g, _) in adjacency.of(f) {
+                if component[g as usize] == u32::MAX {
+                    component[g as usize] = c;
+                    stack.push(g);
+                }
+            }
+        }
+        shares.push(total);
+    }
+    let all: f64 = shares.iter().sum();
+    shares
+        .iter_mut()
+        .for_each(|s| *s /= all.max(f64::MIN_POSITIVE));
+    // Gauss–Seidel from the visits (stationary already for a balanced log).
+    let mut pi: Vec<f64> = (0..n)
+        .map(|f| {
+            if component[f] == u32::MAX {
+                0.0
+            } else {
+                out_count[f] as f64
+            }
+        })
+        .collect();
+    let normalise = |pi: &mut [f64]| {
+        let mut sums = vec![0.0; shares.len()];
+        for f in 0..n {
+            if component[f] != u32::MAX {
+                sums[component[f] as usize] += pi[f];
+            }
+        }
+        for f in 0..n {
+            if component[f] != u32::MAX {
+                let c = component[f] as usize;
+                pi[f] *= shares[c] / sums[c];
+            }
+        }
+    };
+    normalise(&mut pi);
+    let residual_of = |pi: &[f64]| {
+        let (mut imbalance, mut flow) = (0.0, 0.0);
+        for f in 0..n as u32 {
+            let (mut inflow, mut outflow) = (0.0, 0.0);
+            for &(g, pair) in adjacency.of(f) {
+                let (out_rate, in_rate) = rates(f, pair);
+                outflow += pi[f as usize] * out_rate;
+                inflow += pi[g as usize] * in_rate;
+            }
+            imbalance += (inflow - outflow).abs();
+            flow += outflow;
+        }
+        if flow > 0.0 { imbalance / flow } else { 0.0 }
+    };
+    let max_sweeps = (2_000_000_000 / (ends.len() + n).max(1)).clamp(100, 100_000);
+    let mut sweeps = 0;
+    let mut residual = residual_of(&pi);
+    while residual > STATIONARY_TOL && sweeps < max_sweeps {
+        for f in 0..n as u32 {
+            let (mut inflow, mut out_rate) = (0.0, 0.0);
+            for &(g, pair) in adjacency.of(f) {
+                let (out, into) = rates(f, pair);
+                out_rate += out;
+                inflow += pi[g as usize] * into;
+            }
+            if out_rate > 0.0 {
+                pi[f as usize] = inflow / out_rate;
+            }
+        }
+        normalise(&mut pi);
+        sweeps += 1;
+        if sweeps % 8 == 0 || sweeps == max_sweeps {
+            residual = residual_of(&pi);
+        }
+    }
+    residual = residual_of(&pi);
+    let edges: Vec<FluxEdge> = reciprocal
+        .iter()
+        .zip(&kernel)
+        .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
+            let (forward, backward) = (pi[u as usize] * t_uv, pi[v as usize] * t_vu);
             FluxEdge {
-                u: graph.src[e],
-                v: graph.dst[e],
-                flux: (forward - backward) / total,
+                u,
+                v,
+                flux: forward - backward,
                 affinity: (forward / backward).ln(),
             }
         })
         .collect();
-    decompose(graph.n_states(), &edges)
+    Stationary {
+        decomposition: decompose(n, &edges),
+        residual,
+        sweeps,
+    }
 }
+
+/// Gauss–Seidel stops when the relative imbalance of `π̂` is below this.
+pub const STATIONARY_TOL: f64 = 1e-14;
 
 /// The decomposition of any flux on the graph of `edges` (at most one per pair of states).
 pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
