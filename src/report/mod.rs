@@ -62,6 +62,30 @@ fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> 
     groups::write(analysis, dir)
 }
 
+/// Whether the graph of reciprocal pairs (states joined when both `f → g` and `g → f` were seen)
+/// has no cycle: then the pair test has no degrees of freedom and there is no cycle test.
+fn reciprocal_forest(graph: &crate::graph::TransitionGraph) -> bool {
+    let mut parent: Vec<u32> = (0..graph.n_states() as u32).collect();
+    fn root(parent: &mut [u32], mut x: u32) -> u32 {
+        while parent[x as usize] != x {
+            parent[x as usize] = parent[parent[x as usize] as usize];
+            x = parent[x as usize];
+        }
+        x
+    }
+    for e in graph.reciprocal_pairs() {
+        let (f, g) = (
+            root(&mut parent, graph.src[e]),
+            root(&mut parent, graph.dst[e]),
+        );
+        if f == g {
+            return false;
+        }
+        parent[f as usize] = g;
+    }
+    true
+}
+
 /// The verdict at level `alpha`: rejected when a corrected test's p-value is below it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Verdict {
@@ -98,6 +122,21 @@ impl Verdict {
             format!(
                 "Detailed balance is rejected at α = {alpha} ({}).",
                 rejecting.join(", ")
+            )
+        } else if tested.is_empty()
+            && analysis.graph.reciprocal_pairs().next().is_some()
+            && reciprocal_forest(&analysis.graph)
+        {
+            // The reciprocal pairs form no cycle (e.g. two states): V fits every pair exactly
+            // and there is no cycle affinity, so no count would be enough.
+            let pairs = analysis.graph.reciprocal_pairs().count();
+            format!(
+                "Not testable: zero degrees of freedom (the {pairs} reciprocal pair{} form{} no \
+                 cycle, so the potential fits {} exactly); detailed balance needs a cycle of \
+                 states, at least three with transitions both ways.",
+                if pairs == 1 { "" } else { "s" },
+                if pairs == 1 { "s" } else { "" },
+                if pairs == 1 { "it" } else { "them" },
             )
         } else if tested.is_empty() {
             "Not testable: no pair or cycle has enough counts in both directions.".to_string()
