@@ -670,3 +670,441 @@ fn unknown_extension() {
     std::fs::write(&path, "source,target\na,b\n").unwrap();
     rejected(&[&path], &[], &["log.txt", "unknown file type", "hint: "]);
 }
+
+/// A CSV transition log over three states, both ways round a triangle: analysable.
+const TRIANGLE_CSV: &str = "source,target\na,b\nb,a\nb,c\nc,b\nc,a\na,c\n";
+
+#[test]
+fn symlink_loops_are_not_followed_and_each_file_is_read_once() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("a.csv"), TRIANGLE_CSV).unwrap();
+    std::fs::write(data.join("sub/b.csv"), TRIANGLE_CSV).unwrap();
+    // Two loops (each alone read a file 41 times; together they hung), a link from below back
+    // to the top, a second name of a file and of a directory.
+    symlink(".", data.join("self")).unwrap();
+    symlink(".", data.join("again")).unwrap();
+    symlink(&data, data.join("sub/up")).unwrap();
+    symlink("a.csv", data.join("link.csv")).unwrap();
+    symlink("sub", data.join("sub2")).unwrap();
+    for input in [data.clone(), data.join("**/*.csv")] {
+        let (report, _) = accepted(&[&input], &[]);
+        assert_eq!(report["input"]["files"], 2, "{input:?}");
+        assert_eq!(report["input"]["rows"], 12, "{input:?}");
+        assert_eq!(report["graph"]["transitions"], 12, "{input:?}");
+    }
+    // One file named twice, by two names, or by a directory and a pattern: an error naming both.
+    let a = data.join("a.csv");
+    for (first, second) in [
+        (a.clone(), a.clone()),
+        (a.clone(), data.join("link.csv")),
+        (data.clone(), data.join("*.csv")),
+        (data.join("sub"), data.join("sub2/b.csv")),
+    ] {
+        rejected(
+            &[&first, &second],
+            &[],
+            &[
+                "this file is named by two inputs",
+                first.file_name().unwrap().to_str().unwrap(),
+                second.file_name().unwrap().to_str().unwrap(),
+                "hint: each file is read once",
+            ],
+        );
+    }
+}
+
+#[test]
+fn thirty_thousand_small_files_load_in_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..30_000 {
+        let row = ["a,b", "b,c", "c,a", "b,a", "c,b", "a,c"][i % 6];
+        std::fs::write(
+            dir.path().join(format!("f{i:05}.csv")),
+            format!("source,target\n{row}\n"),
+        )
+        .unwrap();
+    }
+    let start = std::time::Instant::now();
+    let (report, _) = accepted(&[dir.path()], &["--permutations", "0", "--bootstrap", "0"]);
+    let took = start.elapsed();
+    assert_eq!(report["input"]["files"], 30_000);
+    assert_eq!(report["graph"]["transitions"], 30_000);
+    // Quadratic duplicate checks took about a minute here.
+    assert!(took.as_secs() < 30, "{took:?}");
+}
+
+/// The byte range of the Thrift compact varint after a field header at `at`, and its value.
+fn varint_at(bytes: &[u8], at: usize) -> (std::ops::Range<usize>, u64) {
+    let (mut value, mut end) = (0u64, at);
+    loop {
+        let b = bytes[end];
+        value |= u64::from(b & 0x7f) << (7 * (end - at));
+        end += 1;
+        if b & 0x80 == 0 {
+            return (at..end, value);
+        }
+    }
+}
+
+/// A zigzag varint of exactly five bytes (non-minimal for small values, valid Thrift compact).
+fn varint5(value: i32) -> [u8; 5] {
+    let mut v = ((value << 1) ^ (value >> 31)) as u32;
+    let mut out = [0u8; 5];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = (v & 0x7f) as u8 | if i < 4 { 0x80 } else { 0 };
+        v >>= 7;
+    }
+    out
+}
+
+/// A valid Parquet log (plain encoding, no dictionary page) whose first page header, that of
+/// column `source` in row group 0, gets the sizes `uncompressed` and `compressed` (`None`: kept).
+/// The header grows (five-byte varints) and the page body loses as many bytes at its end, so the
+/// file keeps its length and the footer's offsets stay right.
+fn with_page_sizes(path: &Path, uncompressed: Option<i32>, compressed: Option<i32>) {
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+        .build();
+    let names: Vec<String> = (0..100).map(|i| format!("s{}", i % 7)).collect();
+    let sources: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+    let targets: Vec<Option<&str>> = names.iter().rev().map(|s| Some(s.as_str())).collect();
+    write_parquet(
+        path,
+        vec![("source", strings(&sources)), ("target", strings(&targets))],
+        Some(props),
+    );
+    let file = std::fs::File::open(path).unwrap();
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).unwrap();
+    let chunk = metadata.metadata().row_group(0).column(0);
+    let start = chunk.data_page_offset() as usize;
+    assert_eq!(chunk.byte_range().0 as usize, start, "no dictionary page");
+    let bytes = std::fs::read(path).unwrap();
+    // PageHeader: field 1 (type, i32: 0x15), 2 (uncompressed size: 0x15), 3 (compressed: 0x15).
+    assert_eq!(bytes[start], 0x15);
+    let (kind, _) = varint_at(&bytes, start + 1);
+    assert_eq!(bytes[kind.end], 0x15);
+    let (old_uncompressed, _) = varint_at(&bytes, kind.end + 1);
+    assert_eq!(bytes[old_uncompressed.end], 0x15);
+    let (old_compressed, c) = varint_at(&bytes, old_uncompressed.end + 1);
+    let unzigzag = |v: u64| ((v >> 1) as i64 ^ -((v & 1) as i64)) as i32;
+    let body = old_compressed.end;
+    let growth = (old_uncompressed.start - start) + 11 - (body - start);
+    // A size kept is what the shortened body holds (uncompressed: equal, no codec).
+    let kept = unzigzag(c) - growth as i32;
+    let mut header = bytes[start..old_uncompressed.start].to_vec();
+    header.extend(varint5(uncompressed.unwrap_or(kept)));
+    header.push(0x15);
+    header.extend(varint5(compressed.unwrap_or(kept)));
+    let page_end = body + unzigzag(c) as usize;
+    let mut patched = bytes[..start].to_vec();
+    patched.extend(&header);
+    patched.extend(&bytes[body..page_end - growth]);
+    patched.extend(&bytes[page_end..]);
+    assert_eq!(patched.len(), bytes.len());
+    std::fs::write(path, &patched).unwrap();
+}
+
+#[test]
+fn page_headers_claiming_gigabytes_are_rejected_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    let expected = ["log.parquet", "row group 0, column `source`"];
+    // 2^31 − 1 bytes, compressed and uncompressed (a 1.4 KB file took 2–6 GB to reject).
+    with_page_sizes(&path, Some(i32::MAX), Some(i32::MAX));
+    rejected(
+        &[&path],
+        &[],
+        &[
+            &expected[..],
+            &[
+                "not a readable Parquet file",
+                "claims 2147483647 bytes, but its column chunk has",
+            ],
+        ]
+        .concat(),
+    );
+    with_page_sizes(&path, Some(i32::MAX), None);
+    rejected(
+        &[&path],
+        &[],
+        &[&expected[..], &["claims 2147483647 bytes uncompressed"]].concat(),
+    );
+    with_page_sizes(&path, Some(-1), None);
+    rejected(&[&path], &[], &[&expected[..], &["negative size"]].concat());
+}
+
+/// Replaces, in the footer of the Parquet file at `path`, the Thrift i64 that `get` reads from
+/// the metadata (value `old`, a field of type i64 whose header byte is `0x16`) with `new`: tries
+/// each occurrence and keeps the one the metadata then reads as `new`. The footer grows; its
+/// length is rewritten.
+fn patch_footer_i64(
+    path: &Path,
+    old: i64,
+    new: i64,
+    get: impl Fn(&parquet::file::metadata::ParquetMetaData) -> i64,
+) {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[end - 8..end - 4].try_into().unwrap()) as usize;
+    let footer = end - 8 - footer_len..end - 8;
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let varint = |mut v: u64| {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    };
+    let (old_bytes, new_bytes) = (varint(zigzag(old)), varint(zigzag(new)));
+    for at in footer.clone() {
+        if bytes[at] & 0x0f != 6 || !bytes[at + 1..].starts_with(&old_bytes) {
+            continue;
+        }
+        let mut patched = bytes[..at + 1].to_vec();
+        patched.extend(&new_bytes);
+        patched.extend(&bytes[at + 1 + old_bytes.len()..end - 8]);
+        let grown = footer_len + new_bytes.len() - old_bytes.len();
+        patched.extend((grown as u32).to_le_bytes());
+        patched.extend(b"PAR1");
+        let reread = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(patched.clone()));
+        if reread.is_ok_and(|m| get(&m) == new) {
+            std::fs::write(path, patched).unwrap();
+            return;
+        }
+    }
+    panic!("no i64 {old} in the footer reads back as the field");
+}
+
+#[test]
+fn a_footer_with_an_absurd_row_count_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    const ABSURD: i64 = 1_000_000_000_000_000_000;
+    // The row group's count and the file's, so that they agree with each other.
+    log_with(&path, vec![]);
+    patch_footer_i64(&path, 2, ABSURD, |m| m.row_group(0).num_rows());
+    patch_footer_i64(&path, 2, ABSURD, |m| m.file_metadata().num_rows());
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "row group 0, column `source`",
+            "the footer gives the row group 1000000000000000000 rows, but the column 2 values",
+        ],
+    );
+    // The file's count alone.
+    log_with(&path, vec![]);
+    patch_footer_i64(&path, 2, ABSURD, |m| m.file_metadata().num_rows());
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "the footer claims 1000000000000000000 rows, but its row groups hold 2",
+        ],
+    );
+}
+
+#[test]
+fn a_null_state_breaks_a_trajectory_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("steps.parquet");
+    // Run 1: a, null, b (no a → b); run 2: b, a, c, a.
+    write_parquet(
+        &path,
+        vec![
+            (
+                "run",
+                Arc::new(Int64Array::from(vec![1, 1, 1, 2, 2, 2, 2])) as ArrayRef,
+            ),
+            (
+                "step",
+                Arc::new(Int64Array::from(vec![0, 1, 2, 0, 1, 2, 3])),
+            ),
+            (
+                "state",
+                strings(&[
+                    Some("a"),
+                    None,
+                    Some("b"),
+                    Some("b"),
+                    Some("a"),
+                    Some("c"),
+                    Some("a"),
+                ]),
+            ),
+        ],
+        None,
+    );
+    rejected(
+        &[&path],
+        &[],
+        &["steps.parquet", "null state", "row group 0, row 1"],
+    );
+    let (report, _) = accepted(&[&path], &["--drop-null-states"]);
+    assert_eq!(report["input"]["rows"], 7);
+    assert_eq!(report["input"]["dropped_rows"], 1);
+    // b → a, a → c, c → a: nothing made up across the gap.
+    assert_eq!(report["graph"]["transitions"], 3);
+    assert_eq!(report["graph"]["edges"], 3);
+}
+
+#[test]
+fn a_file_replaced_while_read_is_read_as_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    // Two logs of different sizes and contents, swapped in by rename again and again.
+    let log = |rows: usize, extra: &str| {
+        let mut text = String::from("source,target\n");
+        for i in 0..rows {
+            text.push_str(["a,b\n", "b,a\n", "b,c\n", "c,b\n", "c,a\n", "a,c\n"][i % 6]);
+        }
+        text.push_str(extra);
+        text
+    };
+    let versions = [log(300_000, ""), log(120_000, "a,d\nd,a\n")];
+    let expected: Vec<(u64, String)> = versions
+        .iter()
+        .map(|v| {
+            let rows = v.lines().count() as u64 - 1;
+            (rows, blake3::hash(v.as_bytes()).to_hex().to_string())
+        })
+        .collect();
+    std::fs::write(&path, &versions[0]).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, path, dir) = (stop.clone(), path.clone(), dir.path().to_owned());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let next = dir.join(format!("next{}", i % 2));
+                std::fs::write(&next, &versions[i % 2]).unwrap();
+                std::fs::rename(&next, &path).unwrap();
+            }
+        })
+    };
+    for _ in 0..6 {
+        let (report, _) = accepted(&[&path], &["--permutations", "0", "--bootstrap", "0"]);
+        let got = (
+            report["input"]["rows"].as_u64().unwrap(),
+            report["input"]["hash"].as_str().unwrap().to_owned(),
+        );
+        assert!(expected.contains(&got), "{got:?} is neither file");
+        assert_eq!(report["graph"]["transitions"], got.0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+}
+
+#[test]
+fn csv_errors_name_the_physical_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    // Record 2 starts on line 4: record 1's quoted name holds a line break.
+    std::fs::write(&path, "source,target,count\n\"a\nx\",b,1\nb,a,oops\n").unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["log.csv", "line 4, column `count`", "found \"oops\""],
+    );
+    std::fs::write(
+        &path,
+        "source,target,count\n\"a\n\nx\",b,1\n\nb,a,2\nb,c,0\n",
+    )
+    .unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["line 7, column `count`", "expected a count ≥ 1, found 0"],
+    );
+}
+
+#[test]
+fn csv_counts_take_the_whole_u64_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    let big = 10_000_000_000_000_000_000u64;
+    std::fs::write(
+        &path,
+        format!("source,target,count\na,b,{big}\nb,a,3\nb,c,1\nc,b,1\nc,a,1\na,c,1\n"),
+    )
+    .unwrap();
+    // Resampling such counts is another matter than reading them.
+    let (report, _) = accepted(&[&path], &["--permutations", "0", "--bootstrap", "0"]);
+    assert_eq!(report["graph"]["transitions"], big + 7);
+    // Past u64, or negative beside one past i64: still an error at the value.
+    std::fs::write(
+        &path,
+        "source,target,count\na,b,1\nb,a,18446744073709551616\n",
+    )
+    .unwrap();
+    rejected(
+        &[&path],
+        &[],
+        &["line 3, column `count`", "expected an integer"],
+    );
+}
+
+#[test]
+fn a_json_database_with_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.json");
+    let records = r#"[{"target_expression": "a", "source_expressions": [{"expression": "b"}, {"expression": "c"}]},
+        {"target_expression": "b", "source_expressions": [{"expression": "a"}, {"expression": "c"}]},
+        {"target_expression": "c", "source_expressions": [{"expression": "a"}, {"expression": "b"}]}]"#;
+    std::fs::write(&path, format!("\u{feff}{records}")).unwrap();
+    let (report, _) = accepted(&[&path], &[]);
+    assert_eq!(report["graph"]["transitions"], 6);
+}
+
+#[test]
+fn a_simulated_folder_is_analysable_with_its_truth_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sim/log.parquet");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let run = detbal(
+        &["simulate", "--rows", "5000", "-o", log.to_str().unwrap()],
+        &[],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(dir.path().join("sim/log.truth.json").exists());
+    let folder = dir.path().join("sim");
+    let (report, _) = accepted(&[&folder], &["--permutations", "0", "--bootstrap", "0"]);
+    assert_eq!(report["input"]["files"], 1);
+    assert_eq!(report["input"]["format"], "parquet/transitions");
+    assert_eq!(report["input"]["rows"], 5000);
+}
+
+#[test]
+fn two_states_say_zero_degrees_of_freedom() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    // With and without self-transitions (without, each pair's variance is zero).
+    for log in [
+        "source,target,count\na,b,30\nb,a,20\na,a,5\nb,b,5\n",
+        "source,target,count\na,b,30\nb,a,20\n",
+    ] {
+        std::fs::write(&path, log).unwrap();
+        let (report, summary) = accepted(&[&path], &[]);
+        let verdict = report["verdict"]["sentence"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for text in [&verdict, &summary] {
+            assert!(text.contains("zero degrees of freedom"), "{text}");
+            assert!(!text.contains("enough counts"), "{text}");
+        }
+    }
+}

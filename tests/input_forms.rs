@@ -322,3 +322,117 @@ fn a_glob_pattern_selects_files() {
     assert_eq!(log.summary.files, 2);
     assert_eq!(log.graph.names, ["1", "x", "3"]);
 }
+
+#[test]
+fn dictionary_encoded_integer_counts_steps_states_and_runs() {
+    use arrow::datatypes::{Int32Type, UInt16Type};
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, encoded) = (
+        dir.path().join("plain.parquet"),
+        dir.path().join("dict.parquet"),
+    );
+    // Dictionary(Int32, Int64) and Dictionary(UInt16, UInt64) counts, as pandas/pyarrow write
+    // categoricals; each value of a dictionary is used by several rows.
+    let sources = ["a", "b", "b", "c", "c", "a", "a"];
+    let targets = ["b", "a", "c", "b", "a", "c", "b"];
+    let counts = [5i64, 3, 4, 2, 6, 1, 5];
+    let strs = |v: &[&str]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+    write_parquet(
+        &plain,
+        vec![
+            ("source", strs(&sources)),
+            ("target", strs(&targets)),
+            ("count", Arc::new(Int64Array::from(counts.to_vec()))),
+        ],
+        None,
+    );
+    let keys = |v: &[i64], dictionary: &[i64]| -> Vec<i32> {
+        v.iter()
+            .map(|x| dictionary.iter().position(|d| d == x).unwrap() as i32)
+            .collect()
+    };
+    let values = [5i64, 3, 4, 2, 6, 1];
+    let signed = DictionaryArray::<Int32Type>::new(
+        Int32Array::from(keys(&counts, &values)),
+        Arc::new(Int64Array::from(values.to_vec())),
+    );
+    let unsigned = DictionaryArray::<UInt16Type>::new(
+        arrow::array::UInt16Array::from(
+            keys(&counts, &values)
+                .iter()
+                .map(|&k| k as u16)
+                .collect::<Vec<_>>(),
+        ),
+        Arc::new(arrow::array::UInt64Array::from(
+            values.iter().map(|&v| v as u64).collect::<Vec<_>>(),
+        )),
+    );
+    for count in [Arc::new(signed) as ArrayRef, Arc::new(unsigned)] {
+        write_parquet(
+            &encoded,
+            vec![
+                ("source", strs(&sources)),
+                ("target", strs(&targets)),
+                ("count", count),
+            ],
+            None,
+        );
+        assert_same_graph(&load_one(&plain).graph, &load_one(&encoded).graph);
+        // Through the binary: analysed, not blamed on the file.
+        let out = dir.path().join("out");
+        let run = common::detbal(
+            &[
+                "analyze",
+                encoded.to_str().unwrap(),
+                "--device",
+                "cpu",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(run.status.success(), "{}", common::text(&run.stderr));
+        assert_eq!(common::report(&out)["graph"]["transitions"], 26);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    // A trajectory whose run, step and integer state columns are all dictionary-encoded.
+    let (plain, encoded) = (
+        dir.path().join("steps.parquet"),
+        dir.path().join("dsteps.parquet"),
+    );
+    let runs = [7i64, 7, 7, 7, 9, 9, 9];
+    let steps = [0i64, 1, 2, 3, 0, 1, 2];
+    let states = [10i64, 20, 30, 10, 20, 10, 30];
+    let dictionary = |v: &[i64]| {
+        let mut distinct = v.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        Arc::new(DictionaryArray::<Int32Type>::new(
+            Int32Array::from(keys(v, &distinct)),
+            Arc::new(Int64Array::from(distinct)),
+        )) as ArrayRef
+    };
+    let ints = |v: &[i64]| Arc::new(Int64Array::from(v.to_vec())) as ArrayRef;
+    write_parquet(
+        &plain,
+        vec![
+            ("run", ints(&runs)),
+            ("step", ints(&steps)),
+            ("state", ints(&states)),
+        ],
+        None,
+    );
+    write_parquet(
+        &encoded,
+        vec![
+            ("run", dictionary(&runs)),
+            ("step", dictionary(&steps)),
+            ("state", dictionary(&states)),
+        ],
+        None,
+    );
+    let (a, b) = (load_one(&plain), load_one(&encoded));
+    assert_same_graph(&a.graph, &b.graph);
+    assert_eq!((b.summary.transitions, b.summary.runs), (5, Some(2)));
+}

@@ -2,18 +2,19 @@
 //!
 //! Every column is read as text, so that numeric-looking state names stay as written (`007` is
 //! not `7`); the count and step columns are then parsed here as integers, which lets a bad value
-//! be reported with its line and column.
+//! be reported with its line and column. Lines are physical lines of the file (from 1, the header
+//! is line 1): a quoted field holding a line break makes a record span several, so an error's
+//! line is found by scanning the file again, only when there is an error.
 
-use super::Sink;
 use super::table::{Kind, Layout};
+use super::{Handle, Sink};
 use crate::error::{Error, Result};
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt64Array};
 use arrow::csv::ReaderBuilder;
 use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
-use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,19 +22,13 @@ use std::sync::Arc;
 const BATCH_ROWS: usize = 64 * 1024;
 
 /// Reads one CSV file into `sink`.
-pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
-    let read_error = |source| Error::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::open(path).map_err(read_error)?;
+pub(super) fn read(path: &Path, handle: &Handle, sink: &mut Sink) -> Result<()> {
     let (header, _) = Format::default()
         .with_header(true)
-        .infer_schema(&mut file, Some(0))
+        .infer_schema(BufReader::new(handle.reader_at(0)), Some(0))
         .map_err(|e| {
             Error::bad_input(path, format!("cannot read the CSV header: {e}")).at("line 1")
         })?;
-    file.seek(SeekFrom::Start(0)).map_err(read_error)?;
 
     // The layout sees counts and steps as the integers they will be parsed into.
     let opts = sink.opts;
@@ -68,7 +63,7 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
         .with_header(true)
         .with_projection(layout.projection())
         .with_batch_size(BATCH_ROWS)
-        .build(file)
+        .build(handle.reader_at(0))
         .map_err(|e| Error::bad_input(path, format!("cannot read CSV: {e}")))?;
     let positions = layout.positions();
     let mut file_row = 0u64;
@@ -80,8 +75,8 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
             };
             Error::bad_input(path, format!("invalid CSV: {message}"))
         })?;
-        // Line of row `i` of this batch: the header is line 1.
-        let locate = |i: usize| format!("line {}", file_row + i as u64 + 2);
+        // Physical line of row `i` of this batch (only asked for on an error).
+        let locate = |i: usize| format!("line {}", physical_line(handle, file_row + i as u64));
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(positions.len());
         for (column, &p) in layout.columns.iter().zip(&positions) {
             let array = batch.column(p).clone();
@@ -101,17 +96,59 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
     Ok(())
 }
 
-/// Parses a text column as `Int64` (nulls stay null); on failure, the first bad row.
+/// The physical line (from 1) where data record `record` (from 0, after the header) starts, by
+/// reading the file again with the same CSV grammar (`csv-core`'s, as arrow-csv's). Without a
+/// position (the file changed under us, which the handle should prevent), the record's number
+/// as if every record took one line.
+fn physical_line(handle: &Handle, record: u64) -> u64 {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(handle.reader_at(0)));
+    let mut row = ::csv::ByteRecord::new();
+    // Record 0 is the header.
+    for _ in 0..=record + 1 {
+        match reader.read_byte_record(&mut row) {
+            Ok(true) => {}
+            _ => return record + 2,
+        }
+    }
+    row.position().map_or(record + 2, |p| p.line())
+}
+
+/// Parses a text column of integers (nulls stay null) as `Int64`, or as `UInt64` when a value
+/// is past `i64::MAX` and none is negative (counts take the whole u64 range, as in Parquet); on
+/// failure, the first bad row.
 fn parse_integers(array: &ArrayRef) -> std::result::Result<ArrayRef, usize> {
-    let values = array
-        .as_string::<i32>()
+    let texts = array.as_string::<i32>();
+    let values = texts
         .iter()
         .enumerate()
         .map(|(i, v)| match v {
-            Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| i),
+            Some(text) => text.trim().parse::<i128>().map(Some).map_err(|_| i),
             None => Ok(None),
-        });
-    Ok(Arc::new(
-        values.collect::<std::result::Result<Int64Array, usize>>()?,
-    ))
+        })
+        .collect::<std::result::Result<Vec<Option<i128>>, usize>>()?;
+    let signed = |v: &Option<i128>| v.is_none_or(|v| i64::try_from(v).is_ok());
+    if values.iter().all(signed) {
+        return Ok(Arc::new(
+            values
+                .iter()
+                .map(|v| v.map(|v| v as i64))
+                .collect::<Int64Array>(),
+        ));
+    }
+    let unsigned = |v: &Option<i128>| v.is_none_or(|v| u64::try_from(v).is_ok());
+    if values.iter().all(unsigned) {
+        return Ok(Arc::new(
+            values
+                .iter()
+                .map(|v| v.map(|v| v as u64))
+                .collect::<UInt64Array>(),
+        ));
+    }
+    // Negative values beside ones past i64::MAX, or values past 64 bits: the first such value
+    // that fits neither, else the first negative one (no column type holds both).
+    let bad = values.iter().position(|v| !signed(v) && !unsigned(v));
+    Err(bad.unwrap_or_else(|| values.iter().position(|v| !unsigned(v)).unwrap_or(0)))
 }

@@ -34,12 +34,10 @@ struct Source<'a> {
     expression: Cow<'a, str>,
 }
 
-/// Reads one JSON database into `sink`.
-pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+/// Reads one JSON database, `bytes` (the whole file, as hashed), into `sink`. A leading UTF-8
+/// byte order mark is skipped, as for CSV.
+pub(super) fn read(path: &Path, bytes: &[u8], sink: &mut Sink) -> Result<()> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Some(group) = &sink.opts.group_column {
         return Err(Error::bad_input(
             path,
@@ -49,7 +47,7 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
     }
     sink.begin_file(path, &Layout::reference_json())?;
     let mut records = Records { sink, index: None };
-    let mut parser = serde_json::Deserializer::from_slice(&bytes);
+    let mut parser = serde_json::Deserializer::from_slice(bytes);
     let parsed = parser
         .deserialize_seq(&mut records)
         .and_then(|()| parser.end());

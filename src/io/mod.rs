@@ -7,9 +7,12 @@
 //!
 //! **Inputs.** Each entry of `inputs` is a file, a directory (every `*.parquet`, `*.pq`, `*.csv`
 //! and `*.json` below it, recursively, sorted by path; Hive-style `key=value/` folders are simply
-//! walked, their keys are not turned into columns; names starting with `.` or `_` are skipped) or
-//! a glob pattern (matches with those extensions). Together they form one dataset: every file
-//! must have the same layout, and row indices run on across files in order.
+//! walked, their keys are not turned into columns; names starting with `.` or `_` and detbal's
+//! `*.truth.json` sidecars are skipped) or a glob pattern (matches with those extensions; `**`
+//! is walked as a directory). Together they form one dataset: every file must have the same
+//! layout, and row indices run on across files in order. Each file is read once (see
+//! [`resolve_inputs`]: links, loops, overlapping inputs), and opened once: its length, hash and
+//! rows come from one handle.
 //!
 //! **Forms** (docs/METHOD.md §1; one log row = one transition):
 //! - *transitions* (Parquet or CSV): columns `source`, `target`, optional `count` (integer ≥ 1,
@@ -24,9 +27,9 @@
 //!
 //! The file type follows the extension (`.parquet`/`.pq`, `.csv`, `.json`); the form follows the
 //! columns unless [`LoadOptions::format`] says otherwise. A null state is an error unless
-//! [`LoadOptions::drop_null_states`] is set. Locations in messages: `row group g, row r` for
-//! Parquet (`r` counts from 0 within the file), `line n` for CSV (from 1, the header is line 1),
-//! `record i` for JSON (from 0).
+//! [`LoadOptions::drop_null_states`] is set (a dropped trajectory step breaks its run). Locations
+//! in messages: `row group g, row r` for Parquet (`r` counts from 0 within the file), `line n` for
+//! CSV (the physical line, from 1, the header is line 1), `record i` for JSON (from 0).
 //!
 //! ```no_run
 //! use detbal::io::{load, LoadOptions};
@@ -48,8 +51,11 @@ use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, TransitionGraph};
 use crate::progress::{self, Progress, Unit};
 use group::Groups;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use table::{Layout, NameIds};
 use trajectory::Trajectory;
 
@@ -166,8 +172,113 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
     Ok(log)
 }
 
-/// Hashes one input file and reads it into `sink`; the row groups of a transitions Parquet file
-/// are only added to `pending`. Returns the file's type.
+/// One input file, opened once: its length, hash and content all come from this handle, so a
+/// file replaced on disk while it is read is still read (and hashed) as the one file it was.
+#[derive(Clone)]
+pub(super) struct Handle {
+    file: Arc<File>,
+    /// The length when opened; reads never go past it.
+    len: u64,
+}
+
+impl Handle {
+    fn open(path: &Path) -> Result<Handle> {
+        let read_error = |source| Error::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(read_error)?;
+        let len = file.metadata().map_err(read_error)?.len();
+        Ok(Handle {
+            file: Arc::new(file),
+            len,
+        })
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// A reader of the bytes from `start` to the length at opening, by positioned reads (which
+    /// share no file offset, so readers on several threads do not disturb each other).
+    pub(super) fn reader_at(&self, start: u64) -> At {
+        At {
+            file: self.file.clone(),
+            pos: start.min(self.len),
+            end: self.len,
+        }
+    }
+
+    /// `length` bytes from `start`; an error past the length at opening (nothing is allocated
+    /// for a range the file does not hold).
+    pub(super) fn bytes(&self, start: u64, length: u64) -> std::io::Result<Vec<u8>> {
+        if start.checked_add(length).is_none_or(|end| end > self.len) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "bytes {start}..{} asked for, past the end of the {}-byte file",
+                    start.saturating_add(length),
+                    self.len
+                ),
+            ));
+        }
+        let mut buffer = vec![0; length as usize];
+        read_exact_at(&self.file, &mut buffer, start)?;
+        Ok(buffer)
+    }
+}
+
+/// A [`Read`] over a range of a [`Handle`]'s file, by positioned reads.
+pub(super) struct At {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if left == 0 {
+            return Ok(0);
+        }
+        let n = read_at(&self.file, &mut buf[..left], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, offset) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file ended early (changed while read?)",
+                ));
+            }
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Opens one input file once, hashes it and reads it into `sink` from that handle; the row
+/// groups of a transitions Parquet file are only added to `pending`. Returns the file's type.
 fn read_file(
     path: &Path,
     opts: &LoadOptions,
@@ -179,11 +290,28 @@ fn read_file(
         path: path.to_owned(),
         source,
     };
-    hasher
-        .update_reader(File::open(path).map_err(read_error)?)
-        .map_err(read_error)?;
+    let handle = Handle::open(path)?;
     let file_type = FileType::of(path, opts.format)?;
-    if std::fs::metadata(path).map_err(read_error)?.len() == 0 {
+    // JSON is parsed from memory: hash the very bytes parsed. Other files are hashed first.
+    let json = match file_type {
+        FileType::Json => {
+            let bytes = handle.bytes(0, handle.len()).map_err(read_error)?;
+            hasher.update(&bytes);
+            Some(bytes)
+        }
+        _ => {
+            let copied = std::io::copy(&mut handle.reader_at(0), hasher).map_err(read_error)?;
+            if copied != handle.len() {
+                let source = std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while it was read",
+                );
+                return Err(read_error(source));
+            }
+            None
+        }
+    };
+    if handle.len() == 0 {
         return Err(Error::bad_input(
             path,
             format!(
@@ -195,14 +323,13 @@ fn read_file(
     if !matches!(file_type, FileType::Parquet) {
         parquet::read_chunks(std::mem::take(pending), sink)?;
     }
-    match file_type {
-        FileType::Parquet => parquet::read(path, sink, pending)?,
-        FileType::Csv => csv::read(path, sink)?,
-        FileType::Json => json::read(path, sink)?,
+    match (file_type, json) {
+        (FileType::Parquet, _) => parquet::read(path, &handle, sink, pending)?,
+        (FileType::Csv, _) => csv::read(path, &handle, sink)?,
+        (FileType::Json, json) => json::read(path, &json.unwrap_or_default(), sink)?,
     }
     if !matches!(file_type, FileType::Parquet) {
-        sink.progress
-            .inc(std::fs::metadata(path).map_or(0, |m| m.len()));
+        sink.progress.inc(handle.len());
     }
     Ok(file_type)
 }
@@ -299,16 +426,50 @@ impl FileType {
     }
 }
 
-/// The files named by `inputs`, in order, each once.
+/// The identity of a file or directory: device and inode where there are such, so that every
+/// name of one file (symbolic links, hard links, `a/../a`) is the same key; the canonical path
+/// elsewhere.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum FileId {
+    #[cfg(unix)]
+    Inode(u64, u64),
+    #[allow(dead_code)]
+    Path(PathBuf),
+}
+
+impl FileId {
+    fn of(path: &Path) -> std::io::Result<FileId> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path)?;
+            Ok(FileId::Inode(m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::canonicalize(path).map(FileId::Path)
+        }
+    }
+}
+
+/// The files named by `inputs`, in order, each read once.
+///
+/// A file is one file whatever its names (symbolic and hard links, relative paths): within one
+/// input (a directory or a pattern) it is taken at its first name in path order, and a directory
+/// is walked once, so a link back into an ancestor (a loop) is never followed. The same file
+/// reached from two inputs is an error naming both: the inputs overlap, which is a mistake to
+/// tell, not a dataset to guess at (its rows would otherwise count twice, or silently once).
 fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     if inputs.is_empty() {
         return Err(Error::settings("no input files given"));
     }
     let mut files = Vec::new();
-    for input in inputs {
+    // Each file's identity → the input (index) and the name it was first found under.
+    let mut seen: FxHashMap<FileId, (usize, PathBuf)> = FxHashMap::default();
+    for (i, input) in inputs.iter().enumerate() {
         let found = if input.is_dir() {
             let mut found = Vec::new();
-            walk(input, &mut found)?;
+            walk(input, &mut found, &mut FxHashSet::default())?;
             found
         } else if input.exists() {
             vec![input.clone()]
@@ -342,37 +503,76 @@ fn resolve_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             ));
         }
         for file in found {
-            if !files.contains(&file) {
-                files.push(file);
+            let id = FileId::of(&file).map_err(|source| Error::Read {
+                path: file.clone(),
+                source,
+            })?;
+            match seen.get(&id) {
+                None => {
+                    seen.insert(id, (i, file.clone()));
+                    files.push(file);
+                }
+                // Another name of a file this input already gave: the same file, read once.
+                Some((first, _)) if *first == i => {}
+                Some((first, name)) => {
+                    let via = |input: &Path, name: &Path| {
+                        if input == name {
+                            format!("`{}`", input.display())
+                        } else {
+                            format!("`{}` (from `{}`)", name.display(), input.display())
+                        }
+                    };
+                    return Err(Error::bad_input(
+                        &file,
+                        format!(
+                            "this file is named by two inputs: {} and {}",
+                            via(&inputs[*first], name),
+                            via(input, &file)
+                        ),
+                    )
+                    .hint("each file is read once; drop one of the overlapping inputs"));
+                }
             }
         }
     }
     Ok(files)
 }
 
-/// Data files below `dir`, sorted by path.
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+/// Data files below `dir`, sorted by path. `walked` holds the directories walked so far for this
+/// input: one reached again (a link to an ancestor, or a second link to one directory) is
+/// skipped, so loops end and no directory is read twice.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, walked: &mut FxHashSet<FileId>) -> Result<()> {
     let read_error = |source| Error::Read {
         path: dir.to_owned(),
         source,
     };
+    if !walked.insert(FileId::of(dir).map_err(read_error)?) {
+        return Ok(());
+    }
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !name.starts_with(['.', '_']) {
+        if !name.starts_with(['.', '_']) && !is_sidecar(name) {
             entries.push(path);
         }
     }
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            walk(&path, found)?;
+            walk(&path, found, walked)?;
         } else if is_data_file(&path) {
             found.push(path);
         }
     }
     Ok(())
+}
+
+/// detbal's own side files, which directories and patterns skip: `detbal simulate -o
+/// dir/log.parquet` writes its truth next to the log as `dir/log.truth.json`, and `dir` must
+/// still be the simulated log alone. Named explicitly, such a file is read.
+fn is_sidecar(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".truth.json")
 }
 
 fn is_data_file(path: &Path) -> bool {
@@ -384,23 +584,54 @@ fn is_data_file(path: &Path) -> bool {
 }
 
 /// Data files matching a glob pattern (directories it matches are walked), sorted by path.
+///
+/// A `**` component is not left to the glob crate, which follows directory links without
+/// noticing loops: the part before it is globbed, the directories found are walked like
+/// directory inputs, and what they hold is matched against the whole pattern.
 fn glob_files(pattern: &Path) -> Result<Vec<PathBuf>> {
     let text = pattern.to_string_lossy();
-    let matches = glob::glob(&text)
-        .map_err(|e| Error::bad_input(pattern, format!("invalid glob pattern: {e}")))?;
+    let invalid =
+        |e: glob::PatternError| Error::bad_input(pattern, format!("invalid glob pattern: {e}"));
+    let whole = glob::Pattern::new(&text).map_err(invalid)?;
+    let recursive = pattern.components().position(|c| c.as_os_str() == "**");
+    let base: PathBuf = match recursive {
+        Some(at) => pattern.components().take(at).collect(),
+        None => pattern.to_owned(),
+    };
+    let base_text = match base.as_os_str().is_empty() {
+        true => ".".into(),
+        false => base.to_string_lossy(),
+    };
+    let matches = glob::glob(&base_text).map_err(invalid)?;
     let mut found = Vec::new();
+    let mut walked = FxHashSet::default();
     for m in matches {
         let path = m.map_err(|e| Error::Read {
             path: e.path().to_owned(),
             source: e.into(),
         })?;
-        if path.is_dir() {
-            walk(&path, &mut found)?;
-        } else if is_data_file(&path) {
+        if recursive.is_some() {
+            if path.is_dir() {
+                let mut below = Vec::new();
+                walk(&path, &mut below, &mut walked)?;
+                let options = glob::MatchOptions::new();
+                found.extend(below.into_iter().filter_map(|p| {
+                    // `**/…` globs from `.`: match (and name) files without the `./`.
+                    let p = match base.as_os_str().is_empty() {
+                        true => p.strip_prefix(".").map(Path::to_owned).unwrap_or(p),
+                        false => p,
+                    };
+                    whole.matches_path_with(&p, options).then_some(p)
+                }));
+            }
+        } else if path.is_dir() {
+            walk(&path, &mut found, &mut walked)?;
+        } else if is_data_file(&path) && !is_sidecar(&path.to_string_lossy()) {
             found.push(path);
         }
     }
     found.sort();
+    found.dedup();
     Ok(found)
 }
 

@@ -4,8 +4,8 @@
 //! writers produce by default) then arrive as keys plus one shared dictionary per chunk, which
 //! [`NameIds`](super::table::NameIds) maps once, so the per-row work is an array lookup.
 
-use super::Sink;
 use super::table::{Form, Kind, Layout};
+use super::{At, Handle, Sink};
 use crate::error::{Error, Result};
 use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -13,11 +13,13 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
+use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::{ChunkReader, Length};
 use rayon::prelude::*;
 use std::cell::Cell;
-use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -33,8 +35,13 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// division by zero in its plain byte-array decoder on a page that declares no values but holds
 /// bytes, definition levels read past their buffer); such a panic is this file's error. The dataset is not used after an error,
 /// so the rows already added to `sink` do not matter.
-pub(super) fn read(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Result<()> {
-    contained(|| read_file(path, sink, pending))
+pub(super) fn read(
+    path: &Path,
+    handle: &Handle,
+    sink: &mut Sink,
+    pending: &mut Vec<Chunk>,
+) -> Result<()> {
+    contained(|| read_file(path, handle, sink, pending))
         .unwrap_or_else(|panic| Err(panic_error(path, panic)))
 }
 
@@ -82,13 +89,17 @@ fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 
 /// Reads one Parquet file: its footer now, and its rows now (trajectories) or as [`Chunk`]s
 /// added to `pending` (transitions), which [`read_chunks`] aggregates in parallel.
-fn read_file(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Result<()> {
-    let file = open(path)?;
+fn read_file(
+    path: &Path,
+    handle: &Handle,
+    sink: &mut Sink,
+    pending: &mut Vec<Chunk>,
+) -> Result<()> {
+    let source = Source(handle.clone());
     // The reader checks the magic at the end only; a file with a valid footer but another start
     // would decode its first page from the wrong bytes.
-    let mut magic = [0u8; 4];
-    let start = (&file).read_exact(&mut magic);
-    if start.is_err() || &magic != b"PAR1" {
+    let magic = handle.bytes(0, 4).unwrap_or_default();
+    if magic != b"PAR1" {
         return Err(Error::bad_input(
             path,
             format!(
@@ -97,10 +108,11 @@ fn read_file(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Result<(
             ),
         ));
     }
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+    let metadata = ArrowReaderMetadata::load(&source, ArrowReaderOptions::new())
         .map_err(|e| unreadable(path, e))?;
-    check_chunks(metadata.metadata(), path)?;
+    check_chunks(metadata.metadata(), handle.len(), path)?;
     let layout = Layout::resolve(metadata.schema(), sink.opts, path)?;
+    check_pages(metadata.metadata(), handle, &layout.projection(), path)?;
     sink.begin_file(path, &layout)?;
     let metadata = keep_dictionaries(metadata, &layout);
 
@@ -112,6 +124,7 @@ fn read_file(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Result<(
     let file_rows = *starts.last().unwrap_or(&0);
     let chunk = Chunk {
         path: path.to_owned(),
+        source,
         metadata,
         layout,
         starts: Arc::new(starts),
@@ -132,6 +145,7 @@ fn read_file(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Result<(
             metadata: chunk.metadata.clone(),
             layout: chunk.layout.clone(),
             path: chunk.path.clone(),
+            source: Source(chunk.source.0.clone()),
         });
     }
     sink.next_row += file_rows;
@@ -141,6 +155,8 @@ fn read_file(path: &Path, sink: &mut Sink, pending: &mut Vec<Chunk>) -> Result<(
 /// Row groups of one transitions-form Parquet file, and where their rows sit in the dataset.
 pub(super) struct Chunk {
     path: PathBuf,
+    /// The file, as opened once by [`super::read_file`].
+    source: Source,
     metadata: ArrowReaderMetadata,
     layout: Layout,
     /// First row (within the file) of each row group, and the file's row count last.
@@ -169,13 +185,15 @@ impl Chunk {
         let path = self.path.as_path();
         let group_of = |row: u64| self.starts.partition_point(|&s| s <= row).saturating_sub(1);
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), self.layout.projection());
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(open(path)?, self.metadata.clone())
-                .with_projection(mask)
-                .with_row_groups(self.groups.clone().collect())
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| unreadable(path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            Source(self.source.0.clone()),
+            self.metadata.clone(),
+        )
+        .with_projection(mask)
+        .with_row_groups(self.groups.clone().collect())
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| unreadable(path, e))?;
         let positions = self.layout.positions();
         let mut file_row = self.starts[self.groups.start];
         for batch in reader {
@@ -256,11 +274,29 @@ fn contained_read(chunk: &Chunk, sink: &mut Sink) -> Result<()> {
     Ok(())
 }
 
-fn open(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })
+/// The parquet crate's view of a [`Handle`]: positioned reads of the one open file, which never
+/// allocate for bytes past its end (the crate's `File` reader allocates what a page header
+/// claims before finding the file shorter).
+#[derive(Clone)]
+pub(super) struct Source(Handle);
+
+impl Length for Source {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+impl ChunkReader for Source {
+    type T = BufReader<At>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(BufReader::new(self.0.reader_at(start)))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let bytes = self.0.bytes(start, length as u64);
+        bytes.map(bytes::Bytes::from).map_err(ParquetError::from)
+    }
 }
 
 fn unreadable(path: &Path, e: parquet::errors::ParquetError) -> Error {
@@ -269,28 +305,311 @@ fn unreadable(path: &Path, e: parquet::errors::ParquetError) -> Error {
 
 /// Checks what the reader assumes of the footer without checking it: every column chunk starts
 /// and extends by a non-negative number of bytes (`ColumnChunkMetaData::byte_range` panics
-/// otherwise, found by the `parquet_reader` fuzz target).
-fn check_chunks(metadata: &ParquetMetaData, path: &Path) -> Result<()> {
+/// otherwise, found by the `parquet_reader` fuzz target) and lies within the file; the row groups'
+/// rows add up to the file's.
+fn check_chunks(metadata: &ParquetMetaData, file_len: u64, path: &Path) -> Result<()> {
+    let footer_error =
+        |message: String| Error::bad_input(path, format!("not a readable Parquet file: {message}"));
+    let mut rows = 0i64;
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for chunk in group.columns() {
             let start = chunk
                 .dictionary_page_offset()
                 .unwrap_or(chunk.data_page_offset());
             let length = chunk.compressed_size();
+            let name = chunk.column_path().string();
             if start < 0 || length < 0 {
-                return Err(Error::bad_input(
-                    path,
-                    format!(
-                        "not a readable Parquet file: the footer gives column `{}` a negative \
-                         offset ({start}) or length ({length})",
-                        chunk.column_path()
-                    ),
-                )
-                .at(format!("row group {g}")));
+                return Err(footer_error(format!(
+                    "the footer gives column `{name}` a negative offset ({start}) or length \
+                     ({length})"
+                ))
+                .at(format!("row group {g}, column `{name}`")));
+            }
+            // Past the leading magic, before the footer's length and trailing magic.
+            let end = start as u64 + length as u64;
+            if start < 4 || end > file_len.saturating_sub(8) {
+                return Err(footer_error(format!(
+                    "the footer puts column `{name}` at bytes {start}..{end}, outside the data of \
+                     the {file_len}-byte file"
+                ))
+                .at(format!("row group {g}, column `{name}`")));
+            }
+        }
+        if group.num_rows() < 0 {
+            return Err(footer_error(format!(
+                "the footer gives a negative number of rows ({})",
+                group.num_rows()
+            ))
+            .at(format!("row group {g}")));
+        }
+        rows = rows.saturating_add(group.num_rows());
+    }
+    let claimed = metadata.file_metadata().num_rows();
+    if claimed != rows {
+        return Err(footer_error(format!(
+            "the footer claims {claimed} rows, but its row groups hold {rows}"
+        )));
+    }
+    Ok(())
+}
+
+/// Ratio of a page's uncompressed to compressed size beyond which its header is taken as corrupt:
+/// above what the codecs reach on data that Parquet's own encodings have not already shrunk.
+const MAX_RATIO: u64 = 1 << 16;
+/// Uncompressed bytes any compressed page may claim, whatever its compressed size.
+const MIN_PAGE_ALLOWANCE: u64 = 1 << 20;
+
+/// Reads the header of every page of the column chunks read (the columns of `projection`, by
+/// root index) and checks each page's sizes before the parquet crate reads it, which allocates
+/// what a header claims: the compressed size must fit in what remains of the column chunk, the
+/// uncompressed size in the chunk's uncompressed total and in what the codec could expand the
+/// compressed bytes to. The data pages must hold the chunk's values, and a flat column one value
+/// per row of its row group, so the footer's row counts are what the pages hold.
+fn check_pages(
+    metadata: &ParquetMetaData,
+    handle: &Handle,
+    projection: &[usize],
+    path: &Path,
+) -> Result<()> {
+    let schema = metadata.file_metadata().schema_descr();
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        'chunks: for (c, chunk) in group.columns().iter().enumerate() {
+            if !projection.contains(&schema.get_column_root_idx(c)) {
+                continue;
+            }
+            let name = chunk.column_path().string();
+            let corrupt = |message: String| {
+                Error::bad_input(path, format!("not a readable Parquet file: {message}"))
+                    .at(format!("row group {g}, column `{name}`"))
+            };
+            let flat = schema.column(c).max_rep_level() == 0;
+            if flat && chunk.num_values() != group.num_rows() {
+                return Err(corrupt(format!(
+                    "the footer gives the row group {} rows, but the column {} values (one per \
+                     row)",
+                    group.num_rows(),
+                    chunk.num_values()
+                )));
+            }
+            let (start, length) = chunk.byte_range();
+            let end = start + length;
+            let chunk_uncompressed = chunk.uncompressed_size().max(0) as u64;
+            let codec = chunk.compression();
+            let chunk_values = chunk.num_values().max(0) as u64;
+            let (mut at, mut values) = (start, 0u64);
+            // As the parquet crate, up to the chunk's values: bytes after them are not read.
+            while at < end && values < chunk_values {
+                let mut reader = Compact::new(BufReader::new(handle.reader_at(at).take(end - at)));
+                // A header that does not parse claims nothing: the parquet crate fails on it
+                // too, with its own message (or a panic, contained by [`read`]).
+                let Ok(header) = reader.page_header() else {
+                    continue 'chunks;
+                };
+                let body = at + reader.read;
+                let (compressed, uncompressed) = (header.compressed, header.uncompressed);
+                if compressed < 0 || uncompressed < 0 {
+                    return Err(corrupt(format!(
+                        "the page at byte {at} claims a negative size ({compressed} bytes \
+                         compressed, {uncompressed} uncompressed)"
+                    )));
+                }
+                let (compressed, uncompressed) = (compressed as u64, uncompressed as u64);
+                if compressed > end - body {
+                    return Err(corrupt(format!(
+                        "the page at byte {at} claims {compressed} bytes, but its column chunk \
+                         has {} bytes left (it ends at byte {end})",
+                        end - body
+                    )));
+                }
+                let expandable = match codec {
+                    Compression::UNCOMPRESSED => compressed,
+                    _ => (compressed.saturating_mul(MAX_RATIO)).max(MIN_PAGE_ALLOWANCE),
+                };
+                if uncompressed > expandable.min(chunk_uncompressed) {
+                    return Err(corrupt(format!(
+                        "the page at byte {at} claims {uncompressed} bytes uncompressed, more \
+                         than its {compressed} {codec} bytes can hold or than the column chunk's \
+                         {chunk_uncompressed} uncompressed bytes"
+                    )));
+                }
+                if let Some(n) = header.values {
+                    values = values.saturating_add(n.max(0) as u64);
+                }
+                at = body + compressed;
+            }
+            if values != chunk_values {
+                return Err(corrupt(format!(
+                    "the footer gives the column {} values, but its pages hold {values}",
+                    chunk.num_values()
+                )));
             }
         }
     }
     Ok(())
+}
+
+/// What [`check_pages`] needs of a Thrift `PageHeader`.
+struct PageHeader {
+    uncompressed: i64,
+    compressed: i64,
+    /// `num_values` of a data page (v1 or v2); `None` for dictionary and index pages.
+    values: Option<i64>,
+}
+
+/// A reader of the Thrift compact protocol, just enough to read a page header and skip the rest.
+struct Compact<R> {
+    reader: R,
+    /// Bytes read so far.
+    read: u64,
+}
+
+/// Structs nested deeper than this are taken as corrupt (a page header nests three deep).
+const MAX_DEPTH: u32 = 16;
+
+impl<R: Read> Compact<R> {
+    fn new(reader: R) -> Self {
+        Compact { reader, read: 0 }
+    }
+
+    fn byte(&mut self) -> std::io::Result<u8> {
+        let mut b = [0u8];
+        self.reader.read_exact(&mut b)?;
+        self.read += 1;
+        Ok(b[0])
+    }
+
+    fn varint(&mut self) -> std::io::Result<u64> {
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(invalid("a varint longer than 10 bytes"))
+    }
+
+    /// A zigzag-encoded integer.
+    fn int(&mut self) -> std::io::Result<i64> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    /// The next field's id and type, `None` at the struct's end.
+    fn field(&mut self, last: &mut i16) -> std::io::Result<Option<(i16, u8)>> {
+        let b = self.byte()?;
+        if b == 0 {
+            return Ok(None);
+        }
+        let id = match b >> 4 {
+            0 => i16::try_from(self.int()?).map_err(|_| invalid("a field id past i16"))?,
+            delta => last.saturating_add(i16::from(delta)),
+        };
+        *last = id;
+        Ok(Some((id, b & 0x0f)))
+    }
+
+    /// Skips a value of compact type `ty` (as a field: booleans have no bytes).
+    fn skip(&mut self, ty: u8, depth: u32) -> std::io::Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(invalid("structs nested too deep"));
+        }
+        match ty {
+            1 | 2 => {}
+            3 => {
+                self.byte()?;
+            }
+            4..=6 => {
+                self.varint()?;
+            }
+            7 => {
+                for _ in 0..8 {
+                    self.byte()?;
+                }
+            }
+            8 => {
+                let n = self.varint()?;
+                let skipped = std::io::copy(&mut (&mut self.reader).take(n), &mut std::io::sink())?;
+                self.read += skipped;
+                if skipped != n {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            9 | 10 => {
+                let b = self.byte()?;
+                let n = match b >> 4 {
+                    15 => self.varint()?,
+                    n => u64::from(n),
+                };
+                let element = b & 0x0f;
+                for _ in 0..n {
+                    match element {
+                        // In a list a boolean takes a byte.
+                        1 | 2 => self.skip(3, depth + 1)?,
+                        t => self.skip(t, depth + 1)?,
+                    }
+                }
+            }
+            11 => {
+                let n = self.varint()?;
+                if n > 0 {
+                    let types = self.byte()?;
+                    for _ in 0..n {
+                        self.skip(types >> 4, depth + 1)?;
+                        self.skip(types & 0x0f, depth + 1)?;
+                    }
+                }
+            }
+            12 => {
+                let mut last = 0;
+                while let Some((_, t)) = self.field(&mut last)? {
+                    self.skip(t, depth + 1)?;
+                }
+            }
+            t => return Err(invalid(&format!("unknown Thrift type {t}"))),
+        }
+        Ok(())
+    }
+
+    /// A struct's field 1 when it is an i32 (`num_values` of the page headers' own headers).
+    fn first_int(&mut self) -> std::io::Result<Option<i64>> {
+        let (mut last, mut found) = (0, None);
+        while let Some((id, t)) = self.field(&mut last)? {
+            match (id, t) {
+                (1, 5) => found = Some(self.int()?),
+                _ => self.skip(t, 1)?,
+            }
+        }
+        Ok(found)
+    }
+
+    /// A `PageHeader`: 1 type, 2 uncompressed_page_size, 3 compressed_page_size, 5 data page
+    /// header, 7 dictionary page header, 8 data page header v2 (the first field of each of those
+    /// three is num_values).
+    fn page_header(&mut self) -> std::io::Result<PageHeader> {
+        let (mut last, mut sizes, mut values) = (0, [None, None], None);
+        while let Some((id, t)) = self.field(&mut last)? {
+            match (id, t) {
+                (2, 5) => sizes[0] = Some(self.int()?),
+                (3, 5) => sizes[1] = Some(self.int()?),
+                (5 | 8, 12) => values = Some(self.first_int()?.unwrap_or(0)),
+                _ => self.skip(t, 0)?,
+            }
+        }
+        match sizes {
+            [Some(uncompressed), Some(compressed)] => Ok(PageHeader {
+                uncompressed,
+                compressed,
+                values,
+            }),
+            _ => Err(invalid("no page sizes")),
+        }
+    }
+}
+
+fn invalid(message: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_owned())
 }
 
 /// Asks the reader for the text columns of `layout` as `Dictionary(Int32, Utf8)`. A schema the

@@ -330,6 +330,11 @@ impl NameIds {
             DataType::Utf8View => array.as_string_view().iter().for_each(&mut push_text),
             DataType::Dictionary(..) => {
                 let dictionary = array.as_any_dictionary();
+                if dictionary.values().is_empty() {
+                    // No values: every row is null (`normalized_keys` panics on this).
+                    out.resize(array.len(), NULL);
+                    return;
+                }
                 let values = self.dictionary_ids(dictionary.values(), table);
                 let keys = dictionary.normalized_keys();
                 match dictionary.keys().nulls() {
@@ -413,9 +418,35 @@ fn for_each_int(array: &dyn Array, mut f: impl FnMut(Option<i128>)) -> bool {
         DataType::UInt16 => each::<UInt16Type>(array, &mut f),
         DataType::UInt32 => each::<UInt32Type>(array, &mut f),
         DataType::UInt64 => each::<UInt64Type>(array, &mut f),
+        // Dictionary-encoded integers (pandas and pyarrow write them): each value once, then
+        // the keys.
+        DataType::Dictionary(_, value) if value.is_integer() => {
+            let dictionary = array.as_any_dictionary();
+            let values = dictionary_integers(dictionary.values().as_ref());
+            if values.is_empty() {
+                // No values: every row is null (`normalized_keys` panics on this).
+                (0..array.len()).for_each(|_| f(None));
+                return true;
+            }
+            let keys = dictionary.normalized_keys();
+            match dictionary.keys().nulls() {
+                None => keys.iter().for_each(|&k| f(values[k])),
+                Some(nulls) => keys
+                    .iter()
+                    .zip(nulls.iter())
+                    .for_each(|(&k, ok)| f(if ok { values[k] } else { None })),
+            }
+        }
         _ => return false,
     }
     true
+}
+
+/// The values of a dictionary of integers (not generic: it breaks [`for_each_int`]'s recursion).
+fn dictionary_integers(values: &dyn Array) -> Vec<Option<i128>> {
+    let mut out = Vec::with_capacity(values.len());
+    for_each_int(values, |v| out.push(v));
+    out
 }
 
 /// The values of an integer column converted by `convert`; on a null or a value `convert`
@@ -483,11 +514,13 @@ impl Sink<'_> {
                 if runs[i] == NULL {
                     return Err(Error::bad_input(path, "null run").at(at(i, 0)));
                 }
+                let row = self.next_row + i as u64;
                 if states[i] == NULL {
                     self.null_state(path, "null state", || at(i, 2))?;
+                    // Kept as a gap: no transition is made across it.
+                    self.trajectory.push(runs[i], steps[i], NULL, row, group(i));
                     continue;
                 }
-                let row = self.next_row + i as u64;
                 self.trajectory
                     .push(runs[i], steps[i], states[i], row, group(i));
             }

@@ -110,8 +110,9 @@ impl Verdict {
                 p_text(Some(p))
             ),
             _ => format!(
-                "Not testable: the log has no independent cycle ({} pairs among {} states in \
-                 strongly connected components), so every pair split fits a potential exactly.",
+                "Not testable: zero degrees of freedom; the log has no independent cycle ({} pairs \
+                 among {} states in strongly connected components), so every pair split fits a \
+                 potential exactly.",
                 t.pairs, t.states
             ),
         };
