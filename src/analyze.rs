@@ -220,8 +220,6 @@ pub fn analyze_graph(
         Some(permutation::resampling(
             &graph,
             &potential,
-            &pairs,
-            &triangles,
             backend,
             &settings.fit,
             &settings.pairs,
