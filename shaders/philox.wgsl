@@ -1,14 +1,14 @@
-// philox: Philox4x32-10 and the integer-only draws derived from it, compiled before each
+// philox: Philox4x32-10 and the keyed permutation derived from it, compiled before each
 // resampling kernel (after the precision prelude and common.wgsl). CPU twin, bit for bit:
-// src/rng/philox.rs. WGSL has no 64-bit integers: a u64 is vec2<u32>(lo, hi).
+// src/rng/philox.rs (its binomials are drawn on the host only). WGSL has no 64-bit integers:
+// a 64-bit product is vec2<u32>(lo, hi).
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
 const PHILOX_W0: u32 = 0x9E3779B9u;
 const PHILOX_W1: u32 = 0xBB67AE85u;
-// Kept in sync with EXACT_TRIALS and MAX_WALK in src/rng/philox.rs (FEISTEL_ROUNDS = 8 is
-// written out in `permute`).
-const EXACT_TRIALS: u32 = 64u;
+// Kept in sync with MAX_WALK in src/rng/philox.rs (FEISTEL_ROUNDS = 8 is written out in
+// `permute`).
 const MAX_WALK: u32 = 256u;
 
 // The 64-bit product a · b as (lo, hi), from 16-bit halves.
@@ -25,19 +25,6 @@ fn mul_wide(a: u32, b: u32) -> vec2<u32> {
     let lo = (p00 & 0xffffu) | (mid << 16u);
     let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
     return vec2<u32>(lo, hi);
-}
-
-fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
-    let lo = a.x + b.x;
-    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
-}
-
-// a − b, or 0 when b > a.
-fn saturating_sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
-    if (b.y > a.y || (b.y == a.y && b.x > a.x)) {
-        return vec2<u32>(0u, 0u);
-    }
-    return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, b.x > a.x));
 }
 
 fn philox_round(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
@@ -64,45 +51,6 @@ fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
 // The block of counter [item, resample, j, 0] (Stream::block).
 fn philox_block(key: vec2<u32>, item: u32, resample: u32, j: u32) -> vec4<u32> {
     return philox4x32_10(vec4<u32>(item, resample, j, 0u), key);
-}
-
-// A binomial prepared on the host (BinomialParams): trials, threshold, mean · 2³² (lo, hi),
-// sd · 2¹⁶.
-struct Binomial {
-    trials: u32,
-    threshold: u32,
-    mean_lo: u32,
-    mean_hi: u32,
-    sd_fix: u32,
-}
-
-// BinomialParams::draw: exact Bernoulli trials up to EXACT_TRIALS, else the fixed-point normal
-// approximation with an Irwin–Hall variate. At most 16 Philox blocks.
-fn binomial_draw(b: Binomial, key: vec2<u32>, item: u32, resample: u32) -> u32 {
-    let m = b.trials;
-    if (m <= EXACT_TRIALS) {
-        var successes = 0u;
-        for (var j = 0u; j < (m + 3u) / 4u; j++) {
-            let block = philox_block(key, item, resample, j);
-            let hit = vec4<bool>(block.x < b.threshold, block.y < b.threshold,
-                                 block.z < b.threshold, block.w < b.threshold);
-            let live = vec4<bool>(4u * j < m, 4u * j + 1u < m, 4u * j + 2u < m, 4u * j + 3u < m);
-            let counted = vec4<u32>(hit & live);
-            successes += counted.x + counted.y + counted.z + counted.w;
-        }
-        return successes;
-    }
-    let high = (philox_block(key, item, resample, 0u) >> vec4<u32>(16u))
-        + (philox_block(key, item, resample, 1u) >> vec4<u32>(16u))
-        + (philox_block(key, item, resample, 2u) >> vec4<u32>(16u));
-    let sum = high.x + high.y + high.z + high.w;
-    let center = 6u * 65536u;
-    let positive = sum >= center;
-    let z = select(center - sum, sum - center, positive);
-    let product = mul_wide(b.sd_fix, z);
-    let base = add64(vec2<u32>(b.mean_lo, b.mean_hi), vec2<u32>(0x80000000u, 0u));
-    let total = select(saturating_sub64(base, product), add64(base, product), positive);
-    return min(total.y, m);
 }
 
 // Permutation::apply: the image of x < n under the keyed Feistel permutation of `resample`

@@ -2,13 +2,11 @@
 // compare the GPU's stream with the CPU's bit for bit (src/backend/gpu/resample.rs).
 // params: n = items, base = resample, extra = what to draw:
 //   0: the Philox block [item, base, 0, 0] (4 words per item);
-//   1: binomial_draw of ints[5i..5i+5] (1 word per item);
-//   2: permute(item) over config[2] states with config[3] half bits (1 word per item).
+//   1: permute(item) over config[2] states with config[3] half bits (1 word per item).
 // config: key (2 words), states, half bits.
 
 @group(1) @binding(0) var<storage, read> config: array<u32>;
-@group(1) @binding(1) var<storage, read> ints: array<u32>;
-@group(1) @binding(2) var<storage, read_write> out: array<u32>;
+@group(1) @binding(1) var<storage, read_write> out: array<u32>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -28,10 +26,6 @@ fn main(
         out[4u * i + 1u] = block.y;
         out[4u * i + 2u] = block.z;
         out[4u * i + 3u] = block.w;
-    } else if (params.extra == 1u) {
-        let b = Binomial(ints[5u * i], ints[5u * i + 1u], ints[5u * i + 2u], ints[5u * i + 3u],
-                         ints[5u * i + 4u]);
-        out[i] = binomial_draw(b, key, i, r);
     } else {
         out[i] = permute(key, config[2], config[3], r, i);
     }

@@ -223,8 +223,6 @@ pub fn analyze_graph(
         Some(permutation::resampling(
             &graph,
             &potential,
-            &pairs,
-            &triangles,
             backend,
             &settings.fit,
             &settings.pairs,

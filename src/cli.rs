@@ -123,8 +123,8 @@ pub struct AnalyzeArgs {
     /// Also run every kernel on the CPU and fail when the GPU deviates beyond tolerance.
     #[arg(long)]
     pub verify: bool,
-    /// Resamples of each Monte Carlo test (sign flips of cycle affinities, parametric pair
-    /// residuals, permutations of V); 0 turns them off.
+    /// Resamples of the explanatory-power test (V fitted on a random half of the records,
+    /// permuted over states, tested on the other half); 0 turns it off.
     #[arg(long, default_value_t = 10_000)]
     pub permutations: u32,
     /// Pairs of states enter the verdict's test when they have at least this many transitions
@@ -135,7 +135,7 @@ pub struct AnalyzeArgs {
     /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.
     #[arg(long, default_value_t = 999)]
     pub verdict_resamples: usize,
-    /// Bootstrap refits for the intervals of V, r and the χ² statistics; 0 turns them off.
+    /// Bootstrap refits for the percentile intervals of V; 0 turns them off.
     #[arg(long, default_value_t = 200)]
     pub bootstrap: u32,
     /// Seed of every resampling draw (the same on CPU and GPU).

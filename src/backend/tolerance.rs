@@ -11,7 +11,6 @@
 //!
 //! `u` is the unit roundoff: `u32 = 2⁻²⁴ ≈ 6.0e-8`, `u64 = 2⁻⁵³ ≈ 1.1e-16`.
 
-use super::cpu::resample::ResampleJob;
 use super::gpu::Precision;
 use crate::fit::problem::ActionProblem;
 
@@ -72,23 +71,18 @@ pub fn potential(precision: Precision) -> f64 {
 }
 
 /// Null statistics of kernel `resample`, relative to each sum's scale
-/// ([`ResampleJob::scale`]: the sum of the absolute values of its terms). The draws are
-/// bit-identical on both backends (integer arithmetic on Philox words); only the arithmetic on
-/// them differs.
+/// ([`ResampleJob::scale`](super::cpu::resample::ResampleJob::scale): a bound on the sum of the
+/// absolute values of its terms). The permutations are bit-identical on both backends (integer
+/// arithmetic on Philox words); only the arithmetic on the permuted values differs.
 ///
 /// - f64: the GPU adds in runs of 64 per invocation and workgroup trees, the CPU in item order:
-///   worst case `n u64` for `n` terms; `log(n + ½)` is a series to ~1e-19 on the GPU against
-///   libm's ≤ 1 ulp. 1e6 u64 ≈ 1.1e-10 covers a million terms.
-/// - f32, sign flips and permutations: inputs rounded to f32 (u each), products and differences
-///   a few u, compensated sums ~2u: 32 u32 ≈ 1.9e-6.
-/// - f32, parametric splits: the term `d² / v`, `d = log(n+½) − log(m−n+½) − λ`, squares a
-///   small difference (`|d| ~ √v`) of f32 logs of size up to `log m`, so its relative error is
-///   `~ 4 u log(m) / √v`: 3e-3 for a pair of 10⁶ transitions. 1e-2.
-pub fn resample_statistic(precision: Precision, job: &ResampleJob) -> f64 {
-    match (precision, job) {
-        (Precision::F64, _) => 1e6 * U64,
-        (Precision::F32, ResampleJob::Splits { .. }) => 1e-2,
-        (Precision::F32, _) => 32.0 * U32,
+///   worst case `n u64` for `n` terms. 1e6 u64 ≈ 1.1e-10 covers a million terms.
+/// - f32: inputs rounded to f32 (u each), products and differences a few u, compensated sums
+///   ~2u: 32 u32 ≈ 1.9e-6.
+pub fn resample_statistic(precision: Precision) -> f64 {
+    match precision {
+        Precision::F64 => 1e6 * U64,
+        Precision::F32 => 32.0 * U32,
     }
 }
 

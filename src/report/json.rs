@@ -99,8 +99,8 @@ fn squares(a: &Analysis, s: &Squares) -> Value {
     })
 }
 
-/// The resampling stage: Monte Carlo tests (null samples in nulls.parquet), bootstrap
-/// intervals (V per identifiable state), held-out check.
+/// The resampling stage: the explanatory-power test (null samples in nulls.parquet), bootstrap
+/// intervals of V (per identifiable state), held-out check.
 fn permutation(a: &Analysis, r: &crate::stats::permutation::Resampling) -> Value {
     let bootstrap = r.bootstrap.as_ref().map(|b| {
         with_keys(
@@ -120,7 +120,6 @@ fn permutation(a: &Analysis, r: &crate::stats::permutation::Resampling) -> Value
         "seed": r.settings.seed,
         "resamples": r.settings.permutations,
         "tests": r.tests,
-        "parametric_fit_dof": r.parametric_fit_dof,
         "bootstrap": bootstrap,
         "holdout": r.holdout,
     })

@@ -172,8 +172,8 @@ fn extremes(a: &Analysis) -> Option<(String, String)> {
     Some((label(low), label(high)))
 }
 
-/// One line per resampling result: Monte Carlo p-values (± their standard error), bootstrap
-/// intervals, held-out check.
+/// One line per resampling result: the explanatory-power p-value (± its standard error), the
+/// bootstrap intervals of V, the held-out check.
 fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
     if !r.tests.is_empty() {
         let tests: Vec<String> = r
@@ -198,17 +198,11 @@ fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
         );
     }
     if let Some(b) = &r.bootstrap {
-        let interval = |i: Option<crate::stats::bootstrap::Interval>, d: usize| {
-            i.map_or("n/a".into(), |i| format!("[{:.d$}, {:.d$}]", i.low, i.high))
-        };
         let _ = writeln!(
             s,
-            "Bootstrap  {} refits, {:.0} % intervals: r {}, pair χ² {}, cycle χ² {}; V on {} states",
+            "Bootstrap  {} refits, {:.0} % intervals of V on {} states",
             b.resamples,
             100.0 * b.level,
-            interval(b.pearson_r, 3),
-            interval(b.pair_chi2, 1),
-            interval(b.cycle_chi2, 1),
             thousands(b.potential.iter().flatten().count() as u64)
         );
     }

@@ -1,6 +1,6 @@
-//! Counter-based random numbers for the resampling tests: Philox4x32-10 and its integer-only
-//! derived draws (bits, binomials, keyed permutations), identical on the CPU and in WGSL
-//! (shaders/philox.wgsl). A seed fully determines every draw on either backend.
+//! Counter-based random numbers for the resampling stage: Philox4x32-10 and its integer-only
+//! derived draws (binomials, drawn on the host; keyed permutations, identical on the CPU and in
+//! WGSL, shaders/philox.wgsl). A seed fully determines every draw on either backend.
 
 mod philox;
 

@@ -1,11 +1,12 @@
-//! Philox4x32-10 (Salmon et al., SC'11; Random123) and the draws derived from it, bit for bit
-//! the same as shaders/philox.wgsl.
+//! Philox4x32-10 (Salmon et al., SC'11; Random123) and the draws derived from it. The blocks and
+//! the keyed permutation are bit for bit the same as shaders/philox.wgsl; the binomials are drawn
+//! on the host only (random halves, bootstrap).
 //!
 //! Philox is counter-based: a block of four u32 is a pure function of a 128-bit counter and a
 //! 64-bit key, so draw `(item, resample, j)` is the same whichever thread, invocation or backend
 //! computes it, and in whatever order. Every derived draw below uses only integer arithmetic
-//! (u32, and u64 that the shader emulates with pairs of u32), so the GPU reproduces the CPU's
-//! draws exactly, not within a tolerance.
+//! (u32 and u64; the shader emulates u64 products with pairs of u32), so the GPU reproduces the
+//! CPU's draws exactly, not within a tolerance.
 
 /// Philox multipliers and Weyl key increments (Random123's `PHILOX_M4x32_*`, `PHILOX_W32_*`).
 const M0: u32 = 0xD251_1F53;
@@ -33,12 +34,12 @@ pub fn philox4x32_10(mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
 }
 
 /// What a stream is drawn for; mixed into the key so that the tests of one seed use
-/// independent streams. Kept in sync with nothing on the GPU: the host passes the key.
+/// independent streams. Kept in sync with nothing on the GPU: the host passes the key. Values 1
+/// and 2 belonged to the retired sign-flip and parametric tests; the others keep their numbers,
+/// so a seed draws what it drew before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Purpose {
-    SignFlip = 1,
-    Parametric = 2,
     Permutation = 3,
     Bootstrap = 4,
     /// The random half of the records (held-out check, cross-fitted explanatory power).
@@ -74,17 +75,10 @@ impl Stream {
     pub fn word(&self, item: u32, resample: u32, k: u32) -> u32 {
         self.block(item, resample, k / 4)[(k % 4) as usize]
     }
-
-    /// Random bit `item` of resample `resample`: one block gives the bits of 128 items.
-    pub fn bit(&self, item: u32, resample: u32) -> bool {
-        let word = self.block(item / 128, resample, 0)[((item / 32) % 4) as usize];
-        (word >> (item % 32)) & 1 == 1
-    }
 }
 
 /// Counts up to this many trials are drawn exactly, one Bernoulli comparison per trial; larger
-/// ones by the normal approximation of [`BinomialParams`]. Kept in sync with `EXACT_TRIALS` in
-/// shaders/philox.wgsl.
+/// ones by the normal approximation of [`BinomialParams`].
 pub const EXACT_TRIALS: u32 = 64;
 /// Largest number of trials of one binomial draw (`mean · 2³²` must fit a u64).
 pub const MAX_TRIALS: u64 = 1 << 31;
@@ -98,8 +92,7 @@ pub const MAX_TRIALS: u64 = 1 << 31;
 ///   `mean_fix = round(m p · 2³²)`, `sd_fix = round(sd · 2¹⁶)`, `Z · 2¹⁶` an integer. Its error
 ///   is that of the normal approximation (skewness `(1−2p)/sd`), which `m > 64` and the
 ///   statistic's sum over many pairs keep small.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BinomialParams {
     pub trials: u32,
     pub threshold: u32,
@@ -255,17 +248,16 @@ mod tests {
     }
 
     #[test]
-    fn purposes_of_one_seed_have_distinct_keys() {
-        let keys: Vec<_> = [
-            Purpose::SignFlip,
-            Purpose::Parametric,
-            Purpose::Permutation,
-            Purpose::Bootstrap,
-            Purpose::Split,
-        ]
-        .iter()
-        .map(|&p| Stream::new(7, p).key)
-        .collect();
+    fn purposes_keep_their_numbers_and_have_distinct_keys() {
+        // Retiring purposes 1 and 2 left the others' values, so seeds draw what they drew.
+        assert_eq!(
+            [Purpose::Permutation, Purpose::Bootstrap, Purpose::Split].map(|p| p as u32),
+            [3, 4, 5]
+        );
+        let keys: Vec<_> = [Purpose::Permutation, Purpose::Bootstrap, Purpose::Split]
+            .iter()
+            .map(|&p| Stream::new(7, p).key)
+            .collect();
         for i in 0..keys.len() {
             for j in 0..i {
                 assert_ne!(keys[i], keys[j]);
@@ -275,7 +267,7 @@ mod tests {
 
     #[test]
     fn binomial_draws_have_the_binomial_mean_and_variance() {
-        let stream = Stream::new(3, Purpose::Parametric);
+        let stream = Stream::new(3, Purpose::Bootstrap);
         for (m, p) in [
             (10u64, 0.3),
             (64, 0.9),
@@ -332,14 +324,5 @@ mod tests {
                 assert!(chi2 < limit, "n {n}, element {x}: {hits:?}");
             }
         }
-    }
-
-    #[test]
-    fn bits_are_balanced() {
-        let stream = Stream::new(0, Purpose::SignFlip);
-        let ones = (0..100_000)
-            .filter(|&i| stream.bit(i % 1000, i / 1000))
-            .count();
-        assert!((ones as f64 - 50_000.0).abs() < 5.0 * 158.2, "{ones}");
     }
 }

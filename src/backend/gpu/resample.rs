@@ -1,38 +1,39 @@
-//! Binds and dispatches kernel `resample` (shaders/resample.wgsl, one pipeline per test through
-//! the `TEST` constant; for the permutation test first shaders/resample_permute.wgsl, which
-//! writes each resample's permuted potentials once, so that pairs read their ends instead of
-//! evaluating the permutation twice each) and the stream check `philox_draws`.
+//! Binds and dispatches kernel `resample`: for each batch of resamples first
+//! shaders/resample_permute.wgsl, which writes each resample's permuted potentials once (so that
+//! pairs read their ends instead of evaluating the permutation twice each), then
+//! shaders/resample.wgsl, the explanatory-power test's two sums; and the stream check
+//! `philox_draws`.
 //!
 //! The items are uploaded once; resamples run in batches whose partial sums (two `Acc` per
-//! resample and chunk of `RESAMPLE_ITEMS · WG` items) fit one storage binding, one submit and
-//! read-back per batch; the host adds the chunks of each resample in order. Only those partial
-//! sums come back, never the draws. Limits: each item array must fit one storage binding.
+//! resample and chunk of `RESAMPLE_ITEMS · WG` items) and permuted potentials fit one storage
+//! binding each, one submit and read-back per batch; the host adds the chunks of each resample in
+//! order. Only those partial sums come back, never the draws. Limits: each item array must fit
+//! one storage binding.
 
 use super::buffers::{Params, Recorder, groups_for, show_bytes, storage_init, storage_zeroed};
 use super::context::{Access, GpuContext, Pipeline};
 use super::shaders::{self, RESAMPLE_ITEMS, WG};
 use crate::backend::cpu::resample::ResampleJob;
 use crate::error::{Error, Result};
-use crate::rng::{BinomialParams, Permutation, Stream};
+use crate::rng::{Permutation, Stream};
 use std::ops::Range;
 
 /// Items of one chunk (one workgroup of one resample).
 const CHUNK: u32 = RESAMPLE_ITEMS * WG;
 
 pub struct Resample {
-    /// Indexed by the kernel's `TEST`.
-    tests: [Pipeline; 3],
-    /// The permuted potentials of a batch (permutation test).
+    /// The two sums of each (resample, chunk).
+    statistic: Pipeline,
+    /// The permuted potentials of a batch.
     permute: Pipeline,
     draws: Pipeline,
 }
 
 /// What `philox_draws` computes (its `params.extra`).
 #[derive(Debug, Clone, Copy)]
-pub enum Draws<'a> {
+pub enum Draws {
     /// Blocks `[item, resample, 0, 0]`, 4 words per item.
     Blocks,
-    Binomials(&'a [BinomialParams]),
     /// Images of `0..n` under the permutation of `n` states.
     Permutation(u32),
 }
@@ -41,11 +42,10 @@ impl Resample {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         use Access::*;
         let access = [Read, Read, Read, Read, ReadWrite];
-        let test = |t: f64| ctx.pipeline(shaders::RESAMPLE, &access, &[("TEST", t)]);
         Ok(Resample {
-            tests: [test(0.0)?, test(1.0)?, test(2.0)?],
+            statistic: ctx.pipeline(shaders::RESAMPLE, &access, &[])?,
             permute: ctx.pipeline(shaders::RESAMPLE_PERMUTE, &[Read, Read, ReadWrite], &[])?,
-            draws: ctx.pipeline(shaders::PHILOX_DRAWS, &[Read, Read, ReadWrite], &[])?,
+            draws: ctx.pipeline(shaders::PHILOX_DRAWS, &[Read, ReadWrite], &[])?,
         })
     }
 
@@ -60,47 +60,17 @@ impl Resample {
     ) -> Result<Vec<[f64; 2]>> {
         let precision = ctx.precision;
         let key = stream.key;
-        let (test, config, ints, reals, values): (usize, Vec<u32>, Vec<u32>, Vec<f64>, Vec<f64>) =
-            match job {
-                ResampleJob::SignFlips { products } => (
-                    0,
-                    vec![key[0], key[1], products.len() as u32, 0],
-                    Vec::new(),
-                    products.clone(),
-                    Vec::new(),
-                ),
-                ResampleJob::Splits {
-                    binomials,
-                    log_odds,
-                } => (
-                    1,
-                    vec![key[0], key[1], 0, 0],
-                    bytemuck::cast_slice(binomials).to_vec(),
-                    log_odds.clone(),
-                    Vec::new(),
-                ),
-                ResampleJob::Permutations {
-                    ends,
-                    standardized,
-                    inv_sigma,
-                    values,
-                } => {
-                    let perm = Permutation::new(values.len() as u32);
-                    (
-                        2,
-                        vec![key[0], key[1], perm.n, perm.half_bits],
-                        ends.iter().flatten().copied().collect(),
-                        standardized
-                            .iter()
-                            .zip(inv_sigma)
-                            .flat_map(|(&x, &s)| [x, s])
-                            .collect(),
-                        values.clone(),
-                    )
-                }
-            };
+        let perm = Permutation::new(job.values.len() as u32);
+        let config = vec![key[0], key[1], perm.n, perm.half_bits];
+        let ints: Vec<u32> = job.ends.iter().flatten().copied().collect();
+        let reals: Vec<f64> = job
+            .standardized
+            .iter()
+            .zip(&job.inv_sigma)
+            .flat_map(|(&x, &s)| [x, s])
+            .collect();
         let reals = precision.encode(&reals);
-        let values = precision.encode(&values);
+        let values = precision.encode(&job.values);
         let ints_bytes: &[u8] = bytemuck::cast_slice(&ints);
         for (what, bytes) in [
             ("items", ints_bytes.len()),
@@ -123,8 +93,8 @@ impl Resample {
         let chunks = groups_for(items, CHUNK);
         let per_resample = 2 * u64::from(chunks) * crate::backend::gpu::Precision::ACC_BYTES;
         let max_groups = u64::from(ctx.limits.max_compute_workgroups_per_dimension).pow(2);
-        // Permutations: the batch's permuted potentials, `states` per resample, in one binding.
-        let states = if test == 2 { config[2] } else { 0 };
+        // The batch's permuted potentials, `states` per resample, in one binding.
+        let states = perm.n;
         let permuted_bytes = u64::from(states) * precision.real_bytes();
         let batch = (max_binding / per_resample)
             .min(max_binding / permuted_bytes.max(1))
@@ -161,9 +131,8 @@ impl Resample {
                  {why}"
             ))
         })?;
-        let kernel = &self.tests[test];
-        let read = if test == 2 { &permuted } else { &values };
-        let group = kernel.bind(ctx, &[&config, &ints, &reals, read, &partial]);
+        let kernel = &self.statistic;
+        let group = kernel.bind(ctx, &[&config, &ints, &reals, &permuted, &partial]);
         let permute = self.permute.bind(ctx, &[&config, &values, &permuted]);
         let mut rec = Recorder::new(ctx, 0);
         let mut sums = Vec::with_capacity(count as usize);
@@ -175,19 +144,17 @@ impl Resample {
                 hi: len,
                 ..Params::new(items)
             };
-            if test == 2 {
-                let params = Params {
-                    base: first,
-                    hi: len,
-                    ..Params::new(states)
-                };
-                rec.dispatch(
-                    &self.permute,
-                    &permute,
-                    params,
-                    groups_for(states * len, WG),
-                );
-            }
+            let permute_params = Params {
+                base: first,
+                hi: len,
+                ..Params::new(states)
+            };
+            rec.dispatch(
+                &self.permute,
+                &permute,
+                permute_params,
+                groups_for(states * len, WG),
+            );
             rec.dispatch(kernel, &group, params, chunks * len);
             let raw = rec.download_bytes(&partial, 0, per_resample * u64::from(len))?;
             let acc = precision.decode_acc(&raw);
@@ -212,17 +179,15 @@ impl Resample {
         resample: u32,
         n: u32,
     ) -> Result<Vec<u32>> {
-        let (extra, ints, states, words) = match what {
-            Draws::Blocks => (0, Vec::new(), 0, 4),
-            Draws::Binomials(b) => (1, bytemuck::cast_slice(b).to_vec(), 0, 1),
-            Draws::Permutation(states) => (2, Vec::new(), states, 1),
+        let (extra, states, words) = match what {
+            Draws::Blocks => (0, 0, 4),
+            Draws::Permutation(states) => (1, states, 1),
         };
         let half_bits = Permutation::new(states).half_bits;
         let config = [stream.key[0], stream.key[1], states, half_bits];
         let config = storage_init(ctx, "draws config", bytemuck::cast_slice(&config));
-        let ints = storage_init(ctx, "draws items", bytemuck::cast_slice::<u32, u8>(&ints));
         let out = storage_zeroed(ctx, "draws", 4 * u64::from(words * n));
-        let group = self.draws.bind(ctx, &[&config, &ints, &out]);
+        let group = self.draws.bind(ctx, &[&config, &out]);
         let mut rec = Recorder::new(ctx, 0);
         let params = Params {
             base: resample,
