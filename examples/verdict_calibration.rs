@@ -5,6 +5,8 @@
 //!   uniform (Kolmogorov–Smirnov p > 0.05) and the rejection rate at α = 0.05 inside the
 //!   binomial 99 % interval around 5 %.
 //! - Power (`driven`, the simulator's default drive): the rejection rate at α = 0.01.
+//! - Entropy production: the largest relative gap between its edge and cycle sums, and the
+//!   excess over its null expectation in null standard deviations (mean and spread).
 //!
 //! `cargo run --release --example verdict_calibration -- MODE ROWS LOGS [MAX_RESAMPLES]
 //! [MIN_TRANSITIONS]` (defaults 999 and 10)
@@ -13,8 +15,9 @@
 
 use detbal::io::{self, LoadOptions};
 use detbal::simulate::{SimMode, SimParams, simulate};
+use detbal::stats::entropy::entropy_production;
 use detbal::stats::ks_uniform;
-use detbal::stats::quasi_symmetry::{Calibration, VerdictSettings, quasi_symmetry_test};
+use detbal::stats::quasi_symmetry::{Calibration, NullModel, VerdictSettings, quasi_symmetry_test};
 use std::io::Write;
 use std::time::Instant;
 
@@ -40,6 +43,7 @@ fn main() {
     let (mut p_values, mut untestable, mut resamples) = (Vec::new(), 0, 0usize);
     let (mut asymptotic, mut pairs, mut ndf, mut sparse) = (Vec::new(), 0usize, 0i64, 0usize);
     let mut methods = std::collections::BTreeMap::<String, usize>::new();
+    let (mut identity_gap, mut excess_z) = (0f64, Vec::new());
     for seed in 1..=logs {
         let params = SimParams {
             rows,
@@ -57,7 +61,12 @@ fn main() {
             seed,
             ..VerdictSettings::default()
         };
-        let (test, _, _) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
+        let (test, _, fitted) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
+        let null = (!fitted.pairs.is_empty()).then(|| NullModel::new(&fitted));
+        let (entropy, _) = entropy_production(&graph, null.as_ref(), seed);
+        let gap = (entropy.nats_per_transition - entropy.cycle_sum_nats_per_transition).abs();
+        identity_gap = identity_gap.max(gap / entropy.nats_per_transition.abs().max(1e-300));
+        excess_z.extend(entropy.excess_z);
         match test.p_value {
             Some(p) => {
                 p_values.push(p);
@@ -74,6 +83,11 @@ fn main() {
     }
     let n = p_values.len().max(1) as f64;
     let rate = |ps: &[f64], alpha: f64| ps.iter().filter(|&&p| p < alpha).count() as f64 / n;
+    let z_sd = {
+        let k = excess_z.len().max(2) as f64;
+        let m = excess_z.iter().sum::<f64>() / excess_z.len().max(1) as f64;
+        (excess_z.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (k - 1.0)).sqrt()
+    };
     let row = serde_json::json!({
         "mode": format!("{mode:?}"),
         "rows": rows,
@@ -94,6 +108,9 @@ fn main() {
         "asymptotic_reject_0_01": rate(&asymptotic, 0.01),
         "mean_resamples": resamples as f64 / n,
         "calibrations": methods,
+        "entropy_identity_max_relative_gap": identity_gap,
+        "entropy_excess_z_mean": excess_z.iter().sum::<f64>() / excess_z.len().max(1) as f64,
+        "entropy_excess_z_sd": z_sd,
         "seconds": start.elapsed().as_secs_f64(),
     });
     println!(

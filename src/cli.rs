@@ -125,7 +125,7 @@ pub struct AnalyzeArgs {
     pub verify: bool,
     /// Resamples of the explanatory-power test (V fitted on a random half of the records,
     /// permuted over states, tested on the other half); 0 turns it off.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 999)]
     pub permutations: u32,
     /// Pairs of states enter the verdict's test when they have at least this many transitions
     /// between them, either way (fewer only when none of those close a cycle).
@@ -135,8 +135,9 @@ pub struct AnalyzeArgs {
     /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.
     #[arg(long, default_value_t = 999)]
     pub verdict_resamples: usize,
-    /// Bootstrap refits for the percentile intervals of V; 0 turns them off.
-    #[arg(long, default_value_t = 200)]
+    /// Bootstrap refits for the 90 % percentile intervals of V (each costs a fit; e.g. 200);
+    /// 0, the default, turns them off.
+    #[arg(long, default_value_t = 0)]
     pub bootstrap: u32,
     /// Seed of every resampling draw (the same on CPU and GPU).
     #[arg(long, default_value_t = 0)]

@@ -47,7 +47,7 @@ const REPORT_NUMBERS: [&str; 6] = [
     "/pairs/pearson_r",
     "/pairs/chi2",
     "/pairs/ndf",
-    "/pairs/p_value",
+    "/verdict/p_value",
     "/cycles/p_value",
     "/entropy_production/nats_per_transition",
 ];
@@ -93,7 +93,8 @@ pub struct Comparison {
     pub top_movers: Vec<Mover>,
     pub pearson_r: Change,
     pub pairs_chi2_ndf: Change,
-    pub pairs_p_value: Change,
+    /// The verdict's calibrated p-value.
+    pub verdict_p_value: Change,
     pub cycles_p_value: Change,
     pub entropy_production: Change,
     pub new_attractors: Vec<String>,
@@ -307,7 +308,7 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
             old: chi2_ndf(&a),
             new: chi2_ndf(&b),
         },
-        pairs_p_value: change("/pairs/p_value"),
+        verdict_p_value: change("/verdict/p_value"),
         cycles_p_value: change("/cycles/p_value"),
         entropy_production: change("/entropy_production/nats_per_transition"),
         new_attractors: new_attractors
@@ -362,14 +363,18 @@ pub fn text(c: &Comparison) -> String {
             );
         }
     }
+    let _ = writeln!(s, "Verdict    {}", arrow(c.verdict_p_value, &p));
     let _ = writeln!(
         s,
-        "Pairs      r {}; χ²/ndf {}; {}",
+        "Pairs      r {} (the paper's); weighted χ²/ndf {} (descriptive)",
         arrow(c.pearson_r, &opt),
         arrow(c.pairs_chi2_ndf, &opt),
-        arrow(c.pairs_p_value, &p)
     );
-    let _ = writeln!(s, "Cycles     {}", arrow(c.cycles_p_value, &p));
+    let _ = writeln!(
+        s,
+        "Cycles     cycle-space χ² {} (descriptive)",
+        arrow(c.cycles_p_value, &p)
+    );
     let _ = writeln!(
         s,
         "Entropy    {} nats per transition",

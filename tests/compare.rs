@@ -397,7 +397,7 @@ fn a_corrupt_potentials_table_or_report_is_an_error() {
     let full: serde_json::Value = serde_json::from_slice(&report).unwrap();
     for (section, key) in [
         ("pairs", "pearson_r"),
-        ("pairs", "p_value"),
+        ("verdict", "p_value"),
         ("cycles", "p_value"),
         ("entropy_production", "nats_per_transition"),
     ] {

@@ -52,7 +52,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 /// What `analyze` writes with its default settings (resampling on: `nulls.parquet`).
-const OUTPUTS: [&str; 9] = [
+const OUTPUTS: [&str; 10] = [
     ".detbal-manifest.json",
     "cycles.parquet",
     "figures",
@@ -62,6 +62,7 @@ const OUTPUTS: [&str; 9] = [
     "potentials.parquet",
     "report.html",
     "report.json",
+    "splits.parquet",
 ];
 
 #[test]

@@ -35,7 +35,8 @@ fn p_values(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u64>) -> V
                 ..VerdictSettings::default()
             };
             let (test, _, _) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
-            test.p_value.expect("every simulated log has an independent cycle")
+            test.p_value
+                .expect("every simulated log has an independent cycle")
         })
         .collect()
 }
@@ -50,7 +51,10 @@ fn p_values_are_uniform_under_exact_detailed_balance() {
         println!("{mode:?} {rows}: KS p = {ks:.3}, mean p {mean:.3}, {rejected}/30 below 0.05");
         assert!(ks > 0.01, "{mode:?} {rows}: KS p = {ks}, p-values {p:?}");
         // 30 logs at α = 0.05: 1.5 expected; 6 or more has probability < 0.5 %.
-        assert!(rejected <= 5, "{mode:?} {rows}: {rejected}/30 rejected at 0.05");
+        assert!(
+            rejected <= 5,
+            "{mode:?} {rows}: {rejected}/30 rejected at 0.05"
+        );
     }
 }
 
@@ -59,7 +63,10 @@ fn driven_logs_are_rejected() {
     let p = p_values(SimMode::Driven, 20_000, 1..=20);
     let rejected = p.iter().filter(|&&p| p < 0.01).count();
     println!("driven, 2e4 rows: {rejected}/20 rejected at 0.01, p {p:?}");
-    assert!(rejected >= 19, "{rejected}/20 driven logs rejected at α = 0.01");
+    assert!(
+        rejected >= 19,
+        "{rejected}/20 driven logs rejected at α = 0.01"
+    );
 }
 
 #[test]
@@ -70,8 +77,8 @@ fn a_sparse_log_like_a_word_agent_gets_a_calibrated_p_value() {
     let out = dir.path().join("out");
     let sim = detbal(
         &[
-            "simulate", "--mode", "llm-like", "--rows", "5000", "--states", "20000", "--seed",
-            "3", "-o", log,
+            "simulate", "--mode", "llm-like", "--rows", "5000", "--states", "20000", "--seed", "3",
+            "-o", log,
         ],
         &[],
     );
@@ -85,7 +92,14 @@ fn a_sparse_log_like_a_word_agent_gets_a_calibrated_p_value() {
     println!("{} states, {rare} seen at most twice", graph.n_states());
     assert!(graph.n_states() > 300 && 2 * rare > graph.n_states());
     let run = detbal(
-        &["analyze", log, "-o", out.to_str().unwrap(), "--device", "cpu"],
+        &[
+            "analyze",
+            log,
+            "-o",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
         &[],
     );
     assert!(run.status.success(), "{}", text(&run.stderr));
@@ -156,7 +170,10 @@ fn shuffled_rows_and_every_input_form_give_the_same_report() {
     let rows = rows(&log);
     // Shuffled transitions (a fixed permutation: stride coprime with the length).
     let n = rows.len();
-    let stride = (1..n).rev().find(|s| gcd(*s, n) == 1 && *s < n / 2).unwrap();
+    let stride = (1..n)
+        .rev()
+        .find(|s| gcd(*s, n) == 1 && *s < n / 2)
+        .unwrap();
     let shuffled: Vec<&(u64, String, String)> = (0..n).map(|i| &rows[(i * stride) % n]).collect();
     let strings = |f: &dyn Fn(&(u64, String, String)) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(shuffled.iter().map(|r| f(r))))
@@ -164,7 +181,10 @@ fn shuffled_rows_and_every_input_form_give_the_same_report() {
     let transitions = dir.path().join("shuffled.parquet");
     write_parquet(
         &transitions,
-        vec![("target", strings(&|r| &r.2)), ("source", strings(&|r| &r.1))],
+        vec![
+            ("target", strings(&|r| &r.2)),
+            ("source", strings(&|r| &r.1)),
+        ],
         None,
     );
     // The same runs as a trajectory (run, step, state), rows in reverse order.

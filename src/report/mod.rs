@@ -100,13 +100,13 @@ impl Verdict {
             (Some(true), Some(p)) => format!(
                 "Detailed balance is rejected at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
                 t.statistic,
-                t.ndf,
+                thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),
             (Some(false), Some(p)) => format!(
                 "Consistent with detailed balance at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
                 t.statistic,
-                t.ndf,
+                thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),
             _ => format!(

@@ -197,14 +197,22 @@ fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
             tests.join("; ")
         );
     }
-    if let Some(b) = &r.bootstrap {
-        let _ = writeln!(
-            s,
-            "Bootstrap  {} refits, {:.0} % intervals of V on {} states",
-            b.resamples,
-            100.0 * b.level,
-            thousands(b.potential.iter().flatten().count() as u64)
-        );
+    match &r.bootstrap {
+        Some(b) => {
+            let _ = writeln!(
+                s,
+                "Bootstrap  {} refits, {:.0} % intervals of V on {} states",
+                b.resamples,
+                100.0 * b.level,
+                thousands(b.potential.iter().flatten().count() as u64)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "Bootstrap  off (each refit costs a fit: --bootstrap 200 gives 90 % intervals of V)"
+            );
+        }
     }
     if let Some(h) = &r.holdout {
         let _ = writeln!(
