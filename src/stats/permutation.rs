@@ -59,7 +59,7 @@
 //! values. Run-level splits are not implemented: the loader keeps counts, not runs.
 
 use super::bootstrap::{self, Bootstrap};
-use super::cycles::{self, CycleSettings, Triangle};
+use super::cycles::{self, CycleSettings};
 use super::detailed_balance::{self, Pair, PairSettings, vertices_and_components};
 use super::{Difference, gradient_field_residual};
 use crate::backend::Backend;
@@ -69,7 +69,7 @@ use crate::fit::{self, FitSettings, Potential};
 use crate::graph::TransitionGraph;
 use crate::progress::{self, Unit};
 use crate::rng::{BinomialParams, MAX_TRIALS, Purpose, Stream, binomial};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ResamplingSettings {
@@ -178,6 +178,10 @@ pub struct Resampling {
     pub holdout: Option<Holdout>,
 }
 
+/// Most resamples per test (`--permutations`): every null sample is kept (for nulls.parquet and
+/// the figures), 8 bytes per resample and test.
+pub const MAX_PERMUTATIONS: u32 = 1_000_000;
+
 /// Resamples per backend call: the progress bar advances between calls.
 const BATCH: u32 = 2048;
 
@@ -187,7 +191,7 @@ pub fn resampling(
     graph: &TransitionGraph,
     potential: &Potential,
     pairs: &[Pair],
-    triangles: &[Triangle],
+    packing: &[[u32; 3]],
     backend: &dyn Backend,
     fit_settings: &FitSettings,
     pair_settings: &PairSettings,
@@ -201,7 +205,7 @@ pub fn resampling(
     let mut fit_dof = None;
     let bar = progress::bar("resample", 3 * u64::from(n), Unit::Items);
     if n > 0 {
-        let products = sign_flip_products(triangles, &half_a, &half_b);
+        let products = sign_flip_products(packing, &half_a, &half_b);
         if !products.is_empty() {
             let observed = products.iter().sum();
             let items = products.len();
@@ -279,7 +283,6 @@ pub fn resampling(
             &half_b,
             v_a,
             *identifiable,
-            backend,
             pair_settings,
             cycle_settings,
         )?),
@@ -356,21 +359,15 @@ pub fn split_halves(graph: &TransitionGraph, seed: u64) -> [TransitionGraph; 2] 
     [a, b]
 }
 
-/// `z_A z_B` of each triangle of an edge-disjoint packing of the reciprocal triangles.
+/// `z_A z_B` of each triangle of `packing`, the edge-disjoint packing of the reciprocal
+/// triangles that [`cycles::cycle_test`] streams (greedy in the canonical order).
 fn sign_flip_products(
-    triangles: &[Triangle],
+    packing: &[[u32; 3]],
     half_a: &TransitionGraph,
     half_b: &TransitionGraph,
 ) -> Vec<f64> {
-    let mut used: FxHashSet<(u32, u32)> = FxHashSet::default();
-    let mut products = Vec::new();
-    for t in triangles {
-        let [a, b, c] = t.states;
-        let sides = [(a, b), (b, c), (a, c)];
-        if sides.iter().any(|s| used.contains(s)) {
-            continue;
-        }
-        used.extend(sides);
+    let mut products = Vec::with_capacity(packing.len());
+    for &[a, b, c] in packing {
         let z = |g: &TransitionGraph| {
             let n = |u: u32, v: u32| g.find_edge(u, v).map_or(0, |e| g.count[e]) as u32;
             let arcs = [(a, b), (b, c), (c, a), (a, c), (c, b), (b, a)];
@@ -484,12 +481,11 @@ fn holdout(
     half_b: &TransitionGraph,
     v_a: &Potential,
     identifiable: usize,
-    backend: &dyn Backend,
     pair_settings: &PairSettings,
     cycle_settings: &CycleSettings,
 ) -> Result<Holdout> {
     let (_, pairs) = detailed_balance::pair_test(half_b, v_a, pair_settings);
-    let (_, cycles) = cycles::cycle_test(half_b, backend, cycle_settings)?;
+    let cycles = cycles::cycle_space(half_b, cycle_settings.min_count);
     Ok(Holdout {
         transitions_fit: half_a.rows,
         transitions_test: half_b.rows,
