@@ -171,7 +171,11 @@ impl BenchSettings {
 
     /// Checks sizes and rows before anything is measured.
     pub fn validate(&self) -> Result<()> {
-        if let Some(&n) = self.dense.iter().find(|&&n| !(3..=MAX_DENSE_STATES).contains(&n)) {
+        if let Some(&n) = self
+            .dense
+            .iter()
+            .find(|&&n| !(3..=MAX_DENSE_STATES).contains(&n))
+        {
             return Err(Error::settings(format!(
                 "--dense-states must lie in [3, {MAX_DENSE_STATES}], got {n}"
             )));
@@ -589,14 +593,24 @@ pub fn write_dense_log(states: u64, seed: u64, path: &Path) -> Result<()> {
             }
         }
         let batch = RecordBatch::try_from_iter([
-            ("source", std::sync::Arc::new(StringArray::from(source)) as ArrayRef),
-            ("target", std::sync::Arc::new(StringArray::from(target)) as ArrayRef),
-            ("count", std::sync::Arc::new(UInt64Array::from(count)) as ArrayRef),
+            (
+                "source",
+                std::sync::Arc::new(StringArray::from(source)) as ArrayRef,
+            ),
+            (
+                "target",
+                std::sync::Arc::new(StringArray::from(target)) as ArrayRef,
+            ),
+            (
+                "count",
+                std::sync::Arc::new(UInt64Array::from(count)) as ArrayRef,
+            ),
         ])
         .map_err(|e| write_err(&e))?;
         if writer.is_none() {
             let f = file.take().expect("opened once");
-            writer = Some(ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| write_err(&e))?);
+            writer =
+                Some(ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| write_err(&e))?);
         }
         let w = writer.as_mut().expect("created");
         w.write(&batch).map_err(|e| write_err(&e))?;
@@ -647,9 +661,14 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                     .and_then(|b| serde_json::from_slice(&b).ok())
                     .unwrap_or_default();
                 let cycles = &report["cycles"];
+                let stage = |name: &str| report["timings"][name].as_f64().unwrap_or(f64::NAN);
                 format!(
-                    "{} triangles, {} listed",
-                    cycles["triangles"], cycles["listed"]
+                    "{} triangles, {} listed; stages: cycles {:.2} s, fit {:.2} s, verdict {:.2} s",
+                    cycles["triangles"],
+                    cycles["listed"],
+                    stage("cycles"),
+                    stage("fit"),
+                    stage("verdict")
                 )
             } else {
                 format!("stopped: {}", run.error_line)
@@ -741,8 +760,7 @@ fn run_child(exe: &Path, args: &[&std::ffi::OsStr], stderr: &Path) -> Result<Chi
         format!("killed after {} s", DENSE_KILL.as_secs())
     } else {
         text.lines()
-            .filter(|l| l.starts_with("error:"))
-            .next_back()
+            .rfind(|l| l.starts_with("error:"))
             .unwrap_or("no error line")
             .to_string()
     };
@@ -843,7 +861,10 @@ fn notes(r: &Row) -> String {
         parts.push("not converged".into());
     }
     if let Some(bytes) = r.peak_rss_bytes {
-        parts.push(format!("peak RSS {:.0} MiB", bytes as f64 / (1u64 << 20) as f64));
+        parts.push(format!(
+            "peak RSS {:.0} MiB",
+            bytes as f64 / (1u64 << 20) as f64
+        ));
     }
     if let Some(outcome) = &r.outcome {
         parts.push(outcome.clone());

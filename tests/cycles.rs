@@ -348,7 +348,11 @@ fn assert_same_scan(a: &CycleScan, b: &CycleScan, what: &str) {
     };
     assert_eq!(counts(s), counts(t), "{what}");
     let bits = |x: Option<f64>| x.map(f64::to_bits);
-    assert_eq!(bits(s.chi2_ndf_reference), bits(t.chi2_ndf_reference), "{what}");
+    assert_eq!(
+        bits(s.chi2_ndf_reference),
+        bits(t.chi2_ndf_reference),
+        "{what}"
+    );
     assert_eq!(s.chi2.to_bits(), t.chi2.to_bits(), "{what}");
     assert_eq!(a.packing, b.packing, "{what}");
     assert_eq!(a.triangles.len(), b.triangles.len(), "{what}");
@@ -357,7 +361,11 @@ fn assert_same_scan(a: &CycleScan, b: &CycleScan, what: &str) {
         assert_eq!(x.counts, y.counts, "{what}");
         assert_eq!(x.z.to_bits(), y.z.to_bits(), "{what}");
         assert_eq!(x.p_value.to_bits(), y.p_value.to_bits(), "{what}");
-        assert_eq!(x.q_value.map(f64::to_bits), y.q_value.map(f64::to_bits), "{what}");
+        assert_eq!(
+            x.q_value.map(f64::to_bits),
+            y.q_value.map(f64::to_bits),
+            "{what}"
+        );
     }
 }
 
@@ -366,13 +374,19 @@ fn assert_same_scan(a: &CycleScan, b: &CycleScan, what: &str) {
 /// above (equal at or below the FDR when the flags are exact), and flag bounds around the truth.
 fn assert_bounded_matches(full: &CycleScan, bounded: &CycleScan, limit: usize, what: &str) {
     let (f, b) = (&full.test, &bounded.test);
-    assert!(!f.limit_reached && f.flags_fit_listed && f.listed == f.triangles, "{what}");
+    assert!(
+        !f.limit_reached && f.flags_fit_listed && f.listed == f.triangles,
+        "{what}"
+    );
     assert_eq!(
         (f.n, f.triangles, f.n_corrected, f.ndf, f.p_at_most_fdr),
         (b.n, b.triangles, b.n_corrected, b.ndf, b.p_at_most_fdr),
         "{what}"
     );
-    assert_eq!(f.chi2_ndf_reference.map(f64::to_bits), b.chi2_ndf_reference.map(f64::to_bits));
+    assert_eq!(
+        f.chi2_ndf_reference.map(f64::to_bits),
+        b.chi2_ndf_reference.map(f64::to_bits)
+    );
     assert_eq!(f.chi2.to_bits(), b.chi2.to_bits(), "{what}");
     assert_eq!(full.packing, bounded.packing, "{what}");
     assert_eq!(b.listed, limit.min(f.triangles), "{what}");
@@ -397,7 +411,10 @@ fn assert_bounded_matches(full: &CycleScan, bounded: &CycleScan, limit: usize, w
         assert_eq!(truth.affinity.to_bits(), row.affinity.to_bits(), "{what}");
         match (truth.q_value, row.q_value) {
             (Some(q), Some(bound)) => {
-                assert!(bound >= q * (1.0 - 1e-12), "{what}: q {bound} below the true {q}");
+                assert!(
+                    bound >= q * (1.0 - 1e-12),
+                    "{what}: q {bound} below the true {q}"
+                );
                 if b.flags_fit_listed && bound <= b.fdr {
                     assert!((bound - q).abs() <= 1e-12 * q, "{what}: {bound} vs {q}");
                 }
@@ -406,7 +423,10 @@ fn assert_bounded_matches(full: &CycleScan, bounded: &CycleScan, limit: usize, w
             other => panic!("{what}: q-values {other:?}"),
         }
     }
-    assert!(b.flagged <= f.flagged && f.flagged <= b.flagged_at_most, "{what}: {b:?} vs {f:?}");
+    assert!(
+        b.flagged <= f.flagged && f.flagged <= b.flagged_at_most,
+        "{what}: {b:?} vs {f:?}"
+    );
     if b.flagged_exact {
         assert_eq!(b.flagged, f.flagged, "{what}");
     }
@@ -424,29 +444,44 @@ fn the_streamed_cycle_test_is_chunk_invariant_and_bounded_rows_keep_every_statis
         ("parity fixture", parity_fixture(), 1),
         ("random", random_graph(4, 200, 12_000, 0.9), 3),
     ] {
-        let full = cycle_test_in_chunks(&g, &cpu, &settings_with(usize::MAX, min_count), TRIANGLE_CHUNK)
-            .unwrap();
+        let full = cycle_test_in_chunks(
+            &g,
+            &cpu,
+            &settings_with(usize::MAX, min_count),
+            TRIANGLE_CHUNK,
+        )
+        .unwrap();
         let reference = cycle_test(&g, &cpu, &settings_with(usize::MAX, min_count)).unwrap();
         assert_same_scan(&full, &reference, label);
         for limit in [0, 1, 50, 700] {
-            let bounded = cycle_test_in_chunks(&g, &cpu, &settings_with(limit, min_count), 1000)
-                .unwrap();
+            let bounded =
+                cycle_test_in_chunks(&g, &cpu, &settings_with(limit, min_count), 1000).unwrap();
             assert_bounded_matches(&full, &bounded, limit, &format!("{label}, limit {limit}"));
             for chunk in [1, 37] {
                 let other = cycle_test_in_chunks(&g, &cpu, &settings_with(limit, min_count), chunk)
                     .unwrap();
-                assert_same_scan(&bounded, &other, &format!("{label}, limit {limit}, chunk {chunk}"));
+                assert_same_scan(
+                    &bounded,
+                    &other,
+                    &format!("{label}, limit {limit}, chunk {chunk}"),
+                );
             }
         }
     }
     // A balanced clique flags few triangles: they fit 700 rows and the flags are exact.
     let g = dense(40, 2, 0);
     let bounded = cycle_test(&g, &cpu, &settings_with(700, 1)).unwrap().test;
-    assert!(bounded.limit_reached && bounded.flags_fit_listed, "{bounded:?}");
+    assert!(
+        bounded.limit_reached && bounded.flags_fit_listed,
+        "{bounded:?}"
+    );
     // A driven one flags thousands: 50 rows cannot hold them, and the bounds say so.
     let g = dense(40, 1, 30);
     let bounded = cycle_test(&g, &cpu, &settings_with(50, 1)).unwrap().test;
-    assert!(bounded.flagged > 50 && bounded.flagged_at_most >= bounded.flagged, "{bounded:?}");
+    assert!(
+        bounded.flagged > 50 && bounded.flagged_at_most >= bounded.flagged,
+        "{bounded:?}"
+    );
 }
 
 /// The cycle-space pairs found without listing triangles are those of the corrected triangles.
@@ -466,7 +501,11 @@ fn cycle_space_pairs_are_the_pairs_of_corrected_triangles() {
                 .collect();
             pairs.sort_unstable();
             pairs.dedup();
-            assert_eq!(cycle_space_pairs(&g, min_count), pairs, "seed {seed}, {min_count}");
+            assert_eq!(
+                cycle_space_pairs(&g, min_count),
+                pairs,
+                "seed {seed}, {min_count}"
+            );
         }
     }
 }
@@ -513,8 +552,16 @@ fn more_triangles_than_the_limit_is_an_error_naming_the_flag() {
         ..CycleSettings::default()
     };
     let cpu = CpuBackend::new("test");
-    assert_eq!(cycle_test(&g, &cpu, &settings(4_060)).unwrap().test.triangles, 4_060);
-    let message = cycle_test(&g, &cpu, &settings(4_059)).unwrap_err().to_string();
+    assert_eq!(
+        cycle_test(&g, &cpu, &settings(4_060))
+            .unwrap()
+            .test
+            .triangles,
+        4_060
+    );
+    let message = cycle_test(&g, &cpu, &settings(4_059))
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("--max-triangles"), "{message}");
 }
 
@@ -981,6 +1028,7 @@ fn edge_and_cycle_sums_agree_on_a_long_run_and_the_divergence_says_when_not() {
 
 /// Runs the `detbal` binary with `args`; returns its exit status, stdout, stderr and peak RSS in
 /// bytes (`wait4`'s `ru_maxrss` of that child alone).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
 fn run_measured(args: &[&str]) -> (i32, String, String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
@@ -1045,10 +1093,17 @@ fn a_complete_graph_of_400_states_is_analysed_in_bounded_memory() {
     assert_eq!(cycles["limit_reached"], true, "{cycles}");
     let file = std::fs::File::open(out.join("cycles.parquet")).unwrap();
     let rows = parquet::file::reader::SerializedFileReader::new(file)
-        .map(|r| parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows())
+        .map(|r| {
+            parquet::file::reader::FileReader::metadata(&r)
+                .file_metadata()
+                .num_rows()
+        })
         .unwrap();
     assert_eq!(rows, 5000);
     let line = stdout.lines().find(|l| l.starts_with("Cycles")).unwrap();
     assert!(line.contains("10,586,800 reciprocal triangles"), "{line}");
-    assert!(line.contains("5,000 most significant listed (--max-cycles)"), "{line}");
+    assert!(
+        line.contains("5,000 most significant listed (--max-cycles)"),
+        "{line}"
+    );
 }

@@ -207,7 +207,14 @@ fn triangle_of(graph: &TransitionGraph, states: [u32; 3], settings: &CycleSettin
         let n = graph.count[graph.find_edge(u, v).expect("reciprocal arcs exist")];
         Arc::new(n, graph.out_count[u as usize] as f64)
     };
-    let arcs = [arc(a, b), arc(b, c), arc(c, a), arc(a, c), arc(c, b), arc(b, a)];
+    let arcs = [
+        arc(a, b),
+        arc(b, c),
+        arc(c, a),
+        arc(a, c),
+        arc(c, b),
+        arc(b, a),
+    ];
     let big_n = states.map(|u| graph.out_count[u as usize]);
     let t = core(&arcs, big_n, settings);
     Triangle {
@@ -497,16 +504,23 @@ pub fn cycle_test_in_chunks(
                     arcs[edge][backward]
                 };
                 let [a, b, c] = r.vertices(t);
-                let six = [arc(a, b), arc(b, c), arc(c, a), arc(a, c), arc(c, b), arc(b, a)];
+                let six = [
+                    arc(a, b),
+                    arc(b, c),
+                    arc(c, a),
+                    arc(a, c),
+                    arc(c, b),
+                    arc(b, a),
+                ];
                 let big_n = [a, b, c].map(|x| graph.out_count[x as usize]);
                 let t = core(&six, big_n, settings);
                 let abs_z = t.z.abs();
                 let significant = t.corrected
                     && (abs_z >= z_high || (abs_z > z_low && two_sided_p(t.z) <= settings.fdr));
                 Contribution {
-                    reference: t.kept_reference.then(|| {
-                        (t.backward - t.forward).powi(2) / (t.variance_reference + 1e-10)
-                    }),
+                    reference: t
+                        .kept_reference
+                        .then(|| (t.backward - t.forward).powi(2) / (t.variance_reference + 1e-10)),
                     corrected: t.corrected,
                     significant,
                     abs_z,
@@ -668,7 +682,9 @@ pub fn cycle_space(graph: &TransitionGraph, min_count: u64) -> CycleSpace {
 pub fn cycle_space_pairs(graph: &TransitionGraph, min_count: u64) -> Vec<(u32, u32)> {
     let pairs: Vec<(u32, u32)> = graph
         .reciprocal_pairs()
-        .filter(|&e| graph.count[e] >= min_count && graph.count[graph.reverse[e] as usize] >= min_count)
+        .filter(|&e| {
+            graph.count[e] >= min_count && graph.count[graph.reverse[e] as usize] >= min_count
+        })
         .map(|e| (graph.src[e], graph.dst[e]))
         .collect();
     let h = Adjacency::new(graph.n_states(), &pairs);

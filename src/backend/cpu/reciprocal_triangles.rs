@@ -104,7 +104,11 @@ impl OrientedReciprocal {
 
     /// The sorted vertices `[a, b, c]` of the triangle with oriented-edge triple `t`.
     pub fn vertices(&self, t: [u32; 3]) -> [u32; 3] {
-        let mut v = [self.src[t[0] as usize], self.adj[t[0] as usize], self.adj[t[1] as usize]];
+        let mut v = [
+            self.src[t[0] as usize],
+            self.adj[t[0] as usize],
+            self.adj[t[1] as usize],
+        ];
         v.sort_unstable();
         v
     }

@@ -22,6 +22,9 @@ use super::shaders::{self, ITEMS, MERGE_STEPS, WG};
 use crate::backend::cpu::reciprocal_triangles::OrientedReciprocal;
 use crate::error::{Error, Result};
 
+/// Receives each chunk of triangles with the end of the oriented edges done so far.
+pub type EdgeVisitor<'a> = dyn FnMut(usize, &[[u32; 3]]) -> Result<()> + 'a;
+
 /// Entries one scan workgroup owns.
 const BLOCK: u32 = ITEMS * WG;
 /// Bytes of one output triangle.
@@ -65,7 +68,7 @@ impl ReciprocalTriangles {
         r: &OrientedReciprocal,
         max_binding: u64,
         chunk: usize,
-        visit: &mut dyn FnMut(usize, &[[u32; 3]]) -> Result<()>,
+        visit: &mut EdgeVisitor,
     ) -> Result<()> {
         let m = r.n_edges();
         if m == 0 {
@@ -83,7 +86,12 @@ impl ReciprocalTriangles {
 
         let mut rec = Recorder::new(ctx, 0);
         let group = self.count.bind(ctx, &[&ptr, &adj, &src, &offsets]);
-        rec.dispatch(&self.count, &group, Params::new(m as u32), groups_for(m as u32, WG));
+        rec.dispatch(
+            &self.count,
+            &group,
+            Params::new(m as u32),
+            groups_for(m as u32, WG),
+        );
         self.exclusive_scan(&mut rec, &offsets, m as u32 + 1);
         let raw = rec.download_bytes(&offsets, 0, 4 * (m as u64 + 1))?;
         let starts = words(&raw);
