@@ -107,7 +107,10 @@ fn reciprocal_triangles_bench(c: &mut Criterion) {
             let Some(backend) = backend else { continue };
             let id = BenchmarkId::new(name, format!("n_edges={label}"));
             group.bench_function(id, |b| {
-                b.iter(|| backend.reciprocal_triangles(&graph).unwrap())
+                b.iter(|| {
+                    detbal::backend::triangle_list(backend, &graph, detbal::backend::TRIANGLE_CHUNK)
+                        .unwrap()
+                })
             });
         }
     }

@@ -12,29 +12,32 @@
 // all loops of an invocation together stay below lavapipe's silent 65,535-iteration limit.
 // Kept in sync with MERGE_STEPS in src/backend/gpu/shaders.rs.
 const MAX_STEPS: u32 = 40000u;
-// Returned by merge_next at the end of the merge (not a vertex id: ids are < 2^32 − 1).
+// Returned by merge_next at the end of the merge (not an edge position: positions are < 2^32 − 1).
 const NONE: u32 = 0xffffffffu;
 
 @group(1) @binding(0) var<storage, read> out_ptr: array<u32>;
 @group(1) @binding(1) var<storage, read> adj: array<u32>;
 @group(1) @binding(2) var<storage, read> src: array<u32>;
 
-// A merge of the out-lists of u and v: cursors i (into u's list) and j (into v's).
+// A merge of the out-lists of u and v: cursors i (into u's list) and j (into v's), and the
+// position in v's list of the last common out-neighbour found.
 struct Merge {
     i: u32,
     i_end: u32,
     j: u32,
     j_end: u32,
     steps: u32,
+    hit_j: u32,
 }
 
 fn merge_start(e: u32) -> Merge {
     let u = src[e];
     let v = adj[e];
-    return Merge(out_ptr[u], out_ptr[u + 1u], out_ptr[v], out_ptr[v + 1u], 0u);
+    return Merge(out_ptr[u], out_ptr[u + 1u], out_ptr[v], out_ptr[v + 1u], 0u, NONE);
 }
 
-// The next common out-neighbour, or NONE when the merge is done.
+// The next common out-neighbour w as its position in u's list (the oriented edge u → w; its
+// position in v's list, the edge v → w, is left in hit_j), or NONE when the merge is done.
 fn merge_next(m: ptr<function, Merge>) -> u32 {
     for (; (*m).steps < MAX_STEPS && (*m).i < (*m).i_end && (*m).j < (*m).j_end; (*m).steps++) {
         let a = adj[(*m).i];
@@ -44,10 +47,12 @@ fn merge_next(m: ptr<function, Merge>) -> u32 {
         } else if (a > b) {
             (*m).j++;
         } else {
+            let hit = (*m).i;
+            (*m).hit_j = (*m).j;
             (*m).i++;
             (*m).j++;
             (*m).steps++;
-            return a;
+            return hit;
         }
     }
     return NONE;

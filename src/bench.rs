@@ -24,6 +24,14 @@
 //!   reports (load, fit, pairs, cycles, and total: the whole call, opening the device and the
 //!   entropy production included). The fit row also carries the iterations and the final
 //!   action.
+//! - **dense** (`--suite dense`, not part of `all`): complete directed graphs of
+//!   `--dense-states` states (default 400, 600, 2,000; `n (n−1)` edges, `n (n−1) (n−2) / 6`
+//!   reciprocal triangles, counts uniform in 1..=100 from a fixed seed), written to a temporary
+//!   directory (not timed), then `detbal analyze --permutations 0 --bootstrap 0` run as a child
+//!   process of this executable: its wall time and peak RSS (`wait4`), the triangles it
+//!   enumerated and the rows it listed, or the error it stopped with. One run per size. Each
+//!   should finish, or stop naming a limit, within [`DENSE_BUDGET`] and
+//!   [`DENSE_MEMORY_BUDGET`]; a run over either is marked.
 //!
 //! # Statistics
 //! A measurement runs `repeat` times, or fewer once its runs together have taken
@@ -37,6 +45,7 @@
 //!     device: BenchDevice::Cpu,
 //!     sizes: vec![10_000],
 //!     rows: vec![10_000],
+//!     dense: vec![],
 //!     repeat: 3,
 //! };
 //! print!("{}", table(&run(&settings).unwrap()));
@@ -69,6 +78,15 @@ const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
 const QUICK_ROWS: [u64; 1] = [10_000];
 const LARGE_ROWS: u64 = 100_000_000;
+/// States of the dense suite's complete graphs (default).
+const DENSE_STATES: [u64; 3] = [400, 600, 2_000];
+/// Most states of a dense-suite graph (`n (n − 1)` rows are written).
+const MAX_DENSE_STATES: u64 = 20_000;
+/// What a dense-suite analysis must stay within (reported, not enforced; the child is stopped
+/// at [`DENSE_KILL`]).
+pub const DENSE_BUDGET: Duration = Duration::from_secs(60);
+pub const DENSE_MEMORY_BUDGET: u64 = 4 << 30;
+const DENSE_KILL: Duration = Duration::from_secs(180);
 /// Most edges of one kernel problem ([`ActionProblem`] numbers incidence entries in `u32`).
 const MAX_EDGES: u64 = 1_000_000_000;
 
@@ -94,6 +112,9 @@ pub enum BenchSuite {
     Kernel,
     /// Analysis stages on simulated logs (`--rows`).
     Stage,
+    /// Complete directed graphs (`--dense-states`) through `detbal analyze` in a child process:
+    /// wall time and peak memory (not part of `all`).
+    Dense,
 }
 
 /// Validated settings of a benchmark run.
@@ -104,6 +125,8 @@ pub struct BenchSettings {
     pub sizes: Vec<u64>,
     /// Rows of the stage suite's logs (none: no stage suite).
     pub rows: Vec<u64>,
+    /// States of the dense suite's complete graphs (none: no dense suite).
+    pub dense: Vec<u64>,
     /// Runs per measurement (at most).
     pub repeat: usize,
 }
@@ -121,15 +144,25 @@ impl BenchSettings {
             rows.push(LARGE_ROWS);
         }
         let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
+        let mut dense = Vec::new();
         match args.suite {
             BenchSuite::All => {}
             BenchSuite::Kernel => rows.clear(),
             BenchSuite::Stage => sizes.clear(),
+            BenchSuite::Dense => {
+                rows.clear();
+                sizes.clear();
+                dense = args
+                    .dense_states
+                    .clone()
+                    .unwrap_or_else(|| DENSE_STATES.to_vec());
+            }
         }
         let settings = BenchSettings {
             device: args.device,
             sizes,
             rows,
+            dense,
             repeat: args.repeat as usize,
         };
         settings.validate()?;
@@ -138,6 +171,15 @@ impl BenchSettings {
 
     /// Checks sizes and rows before anything is measured.
     pub fn validate(&self) -> Result<()> {
+        if let Some(&n) = self
+            .dense
+            .iter()
+            .find(|&&n| !(3..=MAX_DENSE_STATES).contains(&n))
+        {
+            return Err(Error::settings(format!(
+                "--dense-states must lie in [3, {MAX_DENSE_STATES}], got {n}"
+            )));
+        }
         if self.repeat == 0 {
             return Err(Error::settings("--repeat must be at least 1"));
         }
@@ -262,6 +304,12 @@ pub struct Row {
     pub action: Option<f64>,
     /// Whether the fit stage converged.
     pub converged: Option<bool>,
+    /// Peak resident memory of the analysis (dense suite: the child's `ru_maxrss`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// How a dense-suite analysis ended: its triangles and listed rows, or its error line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 /// A backend under test: concrete, because the kernel suite needs the GPU's vector space.
@@ -336,6 +384,9 @@ pub fn run(settings: &BenchSettings) -> Result<Vec<Row>> {
         for target in &targets {
             rows.extend(kernel_rows(target, &problem, &v, settings.repeat)?);
         }
+    }
+    if !settings.dense.is_empty() {
+        rows.extend(dense_rows(&targets, &settings.dense)?);
     }
     if settings.rows.is_empty() {
         return Ok(rows);
@@ -427,6 +478,8 @@ fn kernel_rows(
             evaluations: None,
             action: None,
             converged: None,
+            peak_rss_bytes: None,
+            outcome: None,
         }
     };
     Ok([
@@ -477,6 +530,8 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
                 evaluations: is_fit.then_some(fit.evaluations),
                 action: is_fit.then_some(fit.action),
                 converged: is_fit.then_some(fit.converged),
+                peak_rss_bytes: None,
+                outcome: None,
             }
         })
         .collect())
@@ -507,6 +562,214 @@ fn median(mut xs: Vec<f64>) -> f64 {
     } else {
         0.5 * (xs[mid - 1] + xs[mid])
     }
+}
+
+/// Writes the complete directed graph on `states` states (`s0 … s{n−1}`, every ordered pair once,
+/// no self-transitions) with counts uniform in 1..=100 from a fixed-seed RNG, as a transitions
+/// Parquet file (`source`, `target`, `count`).
+pub fn write_dense_log(states: u64, seed: u64, path: &Path) -> Result<()> {
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use arrow::record_batch::RecordBatch;
+    use parquet::arrow::ArrowWriter;
+    let write_err = |e: &dyn std::fmt::Display| Error::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let names: Vec<String> = (0..states).map(|i| format!("s{i}")).collect();
+    let file = std::fs::File::create(path).map_err(|e| write_err(&e))?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut writer: Option<ArrowWriter<std::fs::File>> = None;
+    let mut file = Some(file);
+    // One row group per block of sources (about a million rows).
+    let per_batch = (1_000_000 / states).max(1);
+    for first in (0..states).step_by(per_batch as usize) {
+        let last = (first + per_batch).min(states);
+        let (mut source, mut target, mut count) = (Vec::new(), Vec::new(), Vec::new());
+        for f in first..last {
+            for g in (0..states).filter(|&g| g != f) {
+                source.push(names[f as usize].as_str());
+                target.push(names[g as usize].as_str());
+                count.push(rng.random_range(1..=100u64));
+            }
+        }
+        let batch = RecordBatch::try_from_iter([
+            (
+                "source",
+                std::sync::Arc::new(StringArray::from(source)) as ArrayRef,
+            ),
+            (
+                "target",
+                std::sync::Arc::new(StringArray::from(target)) as ArrayRef,
+            ),
+            (
+                "count",
+                std::sync::Arc::new(UInt64Array::from(count)) as ArrayRef,
+            ),
+        ])
+        .map_err(|e| write_err(&e))?;
+        if writer.is_none() {
+            let f = file.take().expect("opened once");
+            writer =
+                Some(ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| write_err(&e))?);
+        }
+        let w = writer.as_mut().expect("created");
+        w.write(&batch).map_err(|e| write_err(&e))?;
+        w.flush().map_err(|e| write_err(&e))?;
+    }
+    writer
+        .expect("at least one batch")
+        .close()
+        .map_err(|e| write_err(&e))?;
+    Ok(())
+}
+
+/// The dense suite: per size, the complete graph written (not timed), then `detbal analyze` on
+/// it in a child process (this executable) with resampling off, as in the stage suite; its wall
+/// time and peak RSS (`wait4`'s `ru_maxrss`), and the cycles it enumerated and listed from its
+/// report.json, or the error line it stopped with.
+fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
+    let dir = ScratchDir::new()?;
+    let exe = std::env::current_exe().map_err(|e| Error::settings(e.to_string()))?;
+    let mut rows = Vec::new();
+    for &n in states {
+        let log = dir.0.join(format!("dense-{n}.parquet"));
+        eprintln!("bench: writing the complete graph of {n} states (not timed)");
+        write_dense_log(n, SEED, &log)?;
+        for target in targets {
+            let device = format!("{:?}", target.choice).to_lowercase();
+            let out = dir.0.join(format!("out-{n}-{device}"));
+            eprintln!("bench: analyze the complete graph of {n} states, --device {device}");
+            let run = run_child(
+                &exe,
+                &[
+                    "analyze".as_ref(),
+                    log.as_os_str(),
+                    "-o".as_ref(),
+                    out.as_os_str(),
+                    "--device".as_ref(),
+                    device.as_ref(),
+                    "--permutations".as_ref(),
+                    "0".as_ref(),
+                    "--bootstrap".as_ref(),
+                    "0".as_ref(),
+                ],
+                &dir.0.join(format!("stderr-{n}-{device}")),
+            )?;
+            let outcome = if run.success {
+                let report: serde_json::Value = std::fs::read(out.join("report.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let cycles = &report["cycles"];
+                let stage = |name: &str| report["timings"][name].as_f64().unwrap_or(f64::NAN);
+                format!(
+                    "{} triangles, {} listed; stages: cycles {:.2} s, fit {:.2} s, verdict {:.2} s",
+                    cycles["triangles"],
+                    cycles["listed"],
+                    stage("cycles"),
+                    stage("fit"),
+                    stage("verdict")
+                )
+            } else {
+                format!("stopped: {}", run.error_line)
+            };
+            let mut outcome = outcome;
+            if run.seconds > DENSE_BUDGET.as_secs_f64() || run.peak_rss > DENSE_MEMORY_BUDGET {
+                outcome.push_str(" (over the 60 s / 4 GiB budget)");
+            }
+            let edges = n * (n - 1);
+            let backend = report_backend(&out).unwrap_or(target.backend().info().backend);
+            rows.push(Row {
+                suite: "dense",
+                name: "analyze",
+                backend,
+                adapter: target.backend().info().adapter.clone(),
+                size: edges,
+                time: run.seconds,
+                throughput: edges as f64 / run.seconds,
+                unit: "edges/s",
+                runs: 1,
+                iterations: None,
+                evaluations: None,
+                action: None,
+                converged: None,
+                peak_rss_bytes: Some(run.peak_rss),
+                outcome: Some(outcome),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn report_backend(out: &Path) -> Option<&'static str> {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).ok()?).ok()?;
+    match report["device"]["backend"].as_str()? {
+        "gpu" => Some("gpu"),
+        _ => Some("cpu"),
+    }
+}
+
+/// A finished child: wall seconds, peak RSS (bytes), success, and its last `error:` line.
+struct ChildRun {
+    seconds: f64,
+    peak_rss: u64,
+    success: bool,
+    error_line: String,
+}
+
+/// Runs `exe args` with stderr to `stderr`, reaps it with `wait4` for its own peak RSS, and
+/// kills it after [`DENSE_KILL`].
+fn run_child(exe: &Path, args: &[&std::ffi::OsStr], stderr: &Path) -> Result<ChildRun> {
+    let io = |e: std::io::Error| Error::Write {
+        path: stderr.to_path_buf(),
+        message: e.to_string(),
+    };
+    let log = std::fs::File::create(stderr).map_err(io)?;
+    let start = Instant::now();
+    let child = std::process::Command::new(exe)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(io)?;
+    let pid = child.id() as libc::pid_t;
+    let mut killed = false;
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: a zeroed rusage is a valid out-parameter; pid is our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if got == pid {
+            break (status, usage);
+        }
+        if got < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        if !killed && start.elapsed() > DENSE_KILL {
+            // SAFETY: signalling our own, not yet reaped, child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let text = std::fs::read_to_string(stderr).unwrap_or_default();
+    let error_line = if killed {
+        format!("killed after {} s", DENSE_KILL.as_secs())
+    } else {
+        text.lines()
+            .rfind(|l| l.starts_with("error:"))
+            .unwrap_or("no error line")
+            .to_string()
+    };
+    Ok(ChildRun {
+        seconds,
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+        success,
+        error_line,
+    })
 }
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -596,6 +859,15 @@ fn notes(r: &Row) -> String {
     }
     if r.converged == Some(false) {
         parts.push("not converged".into());
+    }
+    if let Some(bytes) = r.peak_rss_bytes {
+        parts.push(format!(
+            "peak RSS {:.0} MiB",
+            bytes as f64 / (1u64 << 20) as f64
+        ));
+    }
+    if let Some(outcome) = &r.outcome {
+        parts.push(outcome.clone());
     }
     parts.join(", ")
 }

@@ -110,6 +110,15 @@ pub struct AnalyzeArgs {
     /// Longest cycles examined: 3 (reciprocal triangles) or 4 (also count chordless 4-cycles).
     #[arg(long, default_value_t = 3)]
     pub max_cycle_len: u32,
+    /// Rows of the per-cycle table (cycles.parquet): every triangle, or, when there are more,
+    /// the most significant this many. Every statistic still covers all triangles.
+    #[arg(long, default_value_t = crate::stats::cycles::DEFAULT_MAX_CYCLES)]
+    pub max_cycles: usize,
+    /// Most reciprocal triangles the cycle test enumerates (a complete graph of n states has
+    /// n(n−1)(n−2)/6); more is an error before any is enumerated. Time grows with them, memory
+    /// does not.
+    #[arg(long, default_value_t = crate::stats::cycles::DEFAULT_MAX_TRIANGLES)]
+    pub max_triangles: u64,
     /// Significance level of the verdict.
     #[arg(long, default_value_t = 0.01)]
     pub alpha: f64,
@@ -124,7 +133,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub verify: bool,
     /// Resamples of the explanatory-power test (V fitted on a random half of the records,
-    /// permuted over states, tested on the other half); 0 turns it off.
+    /// permuted over states, tested on the other half), at most 1,000,000; 0 turns it off.
     #[arg(long, default_value_t = 999)]
     pub permutations: u32,
     /// Pairs of states enter the verdict's test when they have at least this many transitions
@@ -229,6 +238,9 @@ pub struct BenchArgs {
     /// [default: 1e5,1e6,1e7; with --quick: 1e4].
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub rows: Option<Vec<u64>>,
+    /// States of the dense suite's complete graphs, comma-separated [default: 400,600,2000].
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub dense_states: Option<Vec<u64>>,
     /// Also run the stage suite on 1e8 rows.
     #[arg(long)]
     pub large: bool,

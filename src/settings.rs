@@ -50,6 +50,17 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         ))
         .hint("longer cycles are not implemented; 4-cycles with a chord add nothing"));
     }
+    let most = crate::stats::permutation::MAX_PERMUTATIONS;
+    if args.permutations > most {
+        return Err(Error::settings(format!(
+            "--permutations must be at most {most}, got {}",
+            args.permutations
+        ))
+        .hint(
+            "every null sample is kept for nulls.parquet and the figures; 1,000,000 resamples \
+             resolve p-values down to 1e-6",
+        ));
+    }
     if args.min_count < 1 {
         return Err(Error::settings("--min-count must be at least 1"));
     }
@@ -118,6 +129,8 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             min_count: args.min_count,
             fdr,
             max_len: args.max_cycle_len,
+            max_cycles: args.max_cycles,
+            max_triangles: args.max_triangles,
         },
         device: args.device,
         alpha,

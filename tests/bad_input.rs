@@ -1108,3 +1108,30 @@ fn two_states_say_zero_degrees_of_freedom() {
         }
     }
 }
+
+/// `--permutations` keeps every null sample (nulls.parquet, figures), so it is bounded: a value
+/// past 1,000,000 (it used to abort allocating 64 GiB at 4294967295) is a settings error naming
+/// the flag and the maximum, and the maximum itself runs.
+#[test]
+fn permutations_beyond_the_maximum_are_refused_and_the_maximum_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    std::fs::write(
+        &path,
+        "source,target,count\na,b,5\nb,a,3\nb,c,4\nc,b,6\nc,a,2\na,c,7\n",
+    )
+    .unwrap();
+    for too_many in ["4294967295", "1000001"] {
+        rejected(
+            &[&path],
+            &["--permutations", too_many],
+            &["--permutations must be at most 1000000", too_many],
+        );
+    }
+    let (report, _) = accepted(&[&path], &["--permutations", "1000000", "--bootstrap", "0"]);
+    let tests = report["permutation"]["tests"].as_array().unwrap();
+    assert!(!tests.is_empty(), "{report}");
+    for t in tests {
+        assert_eq!(t["resamples"], 1_000_000, "{t}");
+    }
+}

@@ -11,13 +11,14 @@ use arrow::datatypes::{Float64Type, UInt64Type};
 use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
-use detbal::backend::{Backend, DeviceChoice};
+use detbal::backend::{Backend, DeviceChoice, TRIANGLE_CHUNK, triangle_list};
 use detbal::graph::{GraphBuilder, TransitionGraph};
 use detbal::io::{LoadOptions, load};
 use detbal::report::{report_json, write_outputs};
 use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
 use detbal::stats::cycles::{
-    CycleSettings, LISTED_SQUARES, Triangle, chordless_squares, cycle_test,
+    CycleScan, CycleSettings, CycleTest, LISTED_SQUARES, Triangle, chordless_squares,
+    cycle_space_pairs, cycle_test, cycle_test_in_chunks,
 };
 use detbal::stats::schnakenberg;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -198,14 +199,24 @@ fn save(name: &str, g: &TransitionGraph) -> PathBuf {
     path
 }
 
+/// Every triangle of `g` enumerated by `backend` in chunks of `chunk`, as sorted vertices.
+fn triangles(backend: &dyn Backend, g: &TransitionGraph, chunk: usize) -> Vec<[u32; 3]> {
+    triangle_list(backend, g, chunk).unwrap()
+}
+
+/// The GPU's triangle sequence equals the CPU's, position by position, in large chunks and in
+/// chunks of 100 triangles (many write dispatches and read-backs, cut at other edges than the
+/// CPU's).
 fn agree(which: Gpu, test: &str, cases: &[(String, TransitionGraph)]) {
     let Some(gpu) = gpu(which, test) else { return };
     let cpu = CpuBackend::new("reference");
     let mut report = Report::default();
     for (name, g) in cases {
-        let a = gpu.reciprocal_triangles(g).unwrap();
-        let b = cpu.reciprocal_triangles(g).unwrap();
-        report.compare(name, g, &a, &b);
+        let b = triangles(&cpu, g, TRIANGLE_CHUNK);
+        for chunk in [TRIANGLE_CHUNK, 100] {
+            let a = triangles(gpu, g, chunk);
+            report.compare(&format!("{name}, chunks of {chunk}"), g, &a, &b);
+        }
     }
     report.finish();
 }
@@ -239,7 +250,7 @@ fn reciprocal_triangles_gpu_equals_cpu_on_the_parity_fixture_hubs_and_cliques() 
     let Some(gpu) = gpu(Gpu::Default, "hub count") else {
         return;
     };
-    let found = gpu.reciprocal_triangles(&cases[1].1).unwrap();
+    let found = triangles(gpu, &cases[1].1, TRIANGLE_CHUNK);
     assert_eq!(found.len(), 300_000);
 }
 
@@ -279,11 +290,277 @@ proptest! {
         seed in any::<u64>(), n in 3u32..60, pairs in 0usize..600, reciprocal in 0.0f64..1.0,
     ) {
         let g = random_graph(seed, n, pairs, reciprocal);
-        let mut found = CpuBackend::new("test").reciprocal_triangles(&g).unwrap();
+        let cpu = CpuBackend::new("test");
+        let mut found = triangles(&cpu, &g, TRIANGLE_CHUNK);
         prop_assert!(found.iter().all(|t| t[0] < t[1] && t[1] < t[2]));
+        // Chunks of any size give the same sequence.
+        prop_assert_eq!(&triangles(&cpu, &g, 7), &found);
         found.sort_unstable();
         prop_assert_eq!(found, brute_force(&g));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The streamed cycle test: bounded rows, counts and sums over every triangle
+
+/// Every pair of `n` states seen both ways with counts from `seed`: `n (n−1) (n−2) / 6`
+/// triangles. `spread` 0 makes every pair balanced up to ±1 (few flags), larger values drive
+/// most triangles.
+fn dense(n: u32, seed: u64, spread: u64) -> TransitionGraph {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut arcs = Vec::new();
+    for f in 0..n {
+        for g in f + 1..n {
+            let base = rng.random_range(20..40);
+            arcs.push((f, g, base + rng.random_range(0..=spread + 1)));
+            arcs.push((g, f, base + rng.random_range(0..=spread + 1)));
+        }
+    }
+    graph(n, &arcs)
+}
+
+fn settings_with(max_cycles: usize, min_count: u64) -> CycleSettings {
+    CycleSettings {
+        max_cycles,
+        min_count,
+        ..CycleSettings::default()
+    }
+}
+
+/// The statistics of two scans of the same graph are identical: counts exactly, sums bit for bit,
+/// the listed rows (states and every value) and the packing.
+fn assert_same_scan(a: &CycleScan, b: &CycleScan, what: &str) {
+    let (s, t) = (&a.test, &b.test);
+    let counts = |x: &CycleTest| {
+        (
+            x.n,
+            x.triangles,
+            x.n_corrected,
+            x.ndf,
+            x.flagged,
+            x.flagged_at_most,
+            x.flagged_exact,
+            x.flags_fit_listed,
+            x.p_at_most_fdr,
+            x.listed,
+            x.limit_reached,
+        )
+    };
+    assert_eq!(counts(s), counts(t), "{what}");
+    let bits = |x: Option<f64>| x.map(f64::to_bits);
+    assert_eq!(
+        bits(s.chi2_ndf_reference),
+        bits(t.chi2_ndf_reference),
+        "{what}"
+    );
+    assert_eq!(s.chi2.to_bits(), t.chi2.to_bits(), "{what}");
+    assert_eq!(a.triangles.len(), b.triangles.len(), "{what}");
+    for (x, y) in a.triangles.iter().zip(&b.triangles) {
+        assert_eq!(x.states, y.states, "{what}");
+        assert_eq!(x.counts, y.counts, "{what}");
+        assert_eq!(x.z.to_bits(), y.z.to_bits(), "{what}");
+        assert_eq!(x.p_value.to_bits(), y.p_value.to_bits(), "{what}");
+        assert_eq!(
+            x.q_value.map(f64::to_bits),
+            y.q_value.map(f64::to_bits),
+            "{what}"
+        );
+    }
+}
+
+/// A bounded scan against the unbounded one: the same statistics over all triangles, the
+/// `limit` most significant rows with the same values, q-values that bound the true ones from
+/// above (equal at or below the FDR when the flags are exact), and flag bounds around the truth.
+fn assert_bounded_matches(full: &CycleScan, bounded: &CycleScan, limit: usize, what: &str) {
+    let (f, b) = (&full.test, &bounded.test);
+    assert!(
+        !f.limit_reached && f.flags_fit_listed && f.listed == f.triangles,
+        "{what}"
+    );
+    assert_eq!(
+        (f.n, f.triangles, f.n_corrected, f.ndf, f.p_at_most_fdr),
+        (b.n, b.triangles, b.n_corrected, b.ndf, b.p_at_most_fdr),
+        "{what}"
+    );
+    assert_eq!(
+        f.chi2_ndf_reference.map(f64::to_bits),
+        b.chi2_ndf_reference.map(f64::to_bits)
+    );
+    assert_eq!(f.chi2.to_bits(), b.chi2.to_bits(), "{what}");
+    assert_eq!(b.listed, limit.min(f.triangles), "{what}");
+    assert_eq!(b.limit_reached, limit < f.triangles, "{what}");
+    // The most significant rows: corrected first, larger |z|, canonical order.
+    let mut order: Vec<usize> = (0..full.triangles.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (s, t) = (&full.triangles[i], &full.triangles[j]);
+        (!s.corrected)
+            .cmp(&!t.corrected)
+            .then(t.z.abs().total_cmp(&s.z.abs()))
+            .then(i.cmp(&j))
+    });
+    let mut top: Vec<usize> = order.into_iter().take(limit).collect();
+    top.sort_unstable();
+    assert_eq!(top.len(), bounded.triangles.len(), "{what}");
+    for (&i, row) in top.iter().zip(&bounded.triangles) {
+        let truth = &full.triangles[i];
+        assert_eq!(truth.states, row.states, "{what}");
+        assert_eq!(truth.z.to_bits(), row.z.to_bits(), "{what}");
+        assert_eq!(truth.p_value.to_bits(), row.p_value.to_bits(), "{what}");
+        assert_eq!(truth.affinity.to_bits(), row.affinity.to_bits(), "{what}");
+        match (truth.q_value, row.q_value) {
+            (Some(q), Some(bound)) => {
+                assert!(
+                    bound >= q * (1.0 - 1e-12),
+                    "{what}: q {bound} below the true {q}"
+                );
+                if b.flags_fit_listed && bound <= b.fdr {
+                    assert!((bound - q).abs() <= 1e-12 * q, "{what}: {bound} vs {q}");
+                }
+            }
+            (None, None) => {}
+            other => panic!("{what}: q-values {other:?}"),
+        }
+    }
+    assert!(
+        b.flagged <= f.flagged && f.flagged <= b.flagged_at_most,
+        "{what}: {b:?} vs {f:?}"
+    );
+    if b.flagged_exact {
+        assert_eq!(b.flagged, f.flagged, "{what}");
+    }
+}
+
+/// Chunks of 1, 37 and all triangles give identical statistics (sums folded in the canonical
+/// order); a bound on the rows keeps every statistic and lists the most significant ones.
+#[test]
+fn the_streamed_cycle_test_is_chunk_invariant_and_bounded_rows_keep_every_statistic() {
+    let cpu = CpuBackend::new("test");
+    for (label, g, min_count) in [
+        ("driven clique of 40", dense(40, 1, 30), 1),
+        ("balanced clique of 40", dense(40, 2, 0), 1),
+        ("driven clique, min count 40", dense(40, 3, 30), 40),
+        ("parity fixture", parity_fixture(), 1),
+        ("random", random_graph(4, 200, 12_000, 0.9), 3),
+    ] {
+        let full = cycle_test_in_chunks(
+            &g,
+            &cpu,
+            &settings_with(usize::MAX, min_count),
+            TRIANGLE_CHUNK,
+        )
+        .unwrap();
+        let reference = cycle_test(&g, &cpu, &settings_with(usize::MAX, min_count)).unwrap();
+        assert_same_scan(&full, &reference, label);
+        for limit in [0, 1, 50, 700] {
+            let bounded =
+                cycle_test_in_chunks(&g, &cpu, &settings_with(limit, min_count), 1000).unwrap();
+            assert_bounded_matches(&full, &bounded, limit, &format!("{label}, limit {limit}"));
+            for chunk in [1, 37] {
+                let other = cycle_test_in_chunks(&g, &cpu, &settings_with(limit, min_count), chunk)
+                    .unwrap();
+                assert_same_scan(
+                    &bounded,
+                    &other,
+                    &format!("{label}, limit {limit}, chunk {chunk}"),
+                );
+            }
+        }
+    }
+    // A balanced clique flags few triangles: they fit 700 rows and the flags are exact.
+    let g = dense(40, 2, 0);
+    let bounded = cycle_test(&g, &cpu, &settings_with(700, 1)).unwrap().test;
+    assert!(
+        bounded.limit_reached && bounded.flags_fit_listed,
+        "{bounded:?}"
+    );
+    // A driven one flags thousands: 50 rows cannot hold them, and the bounds say so.
+    let g = dense(40, 1, 30);
+    let bounded = cycle_test(&g, &cpu, &settings_with(50, 1)).unwrap().test;
+    assert!(
+        bounded.flagged > 50 && bounded.flagged_at_most >= bounded.flagged,
+        "{bounded:?}"
+    );
+}
+
+/// The cycle-space pairs found without listing triangles are those of the corrected triangles.
+#[test]
+fn cycle_space_pairs_are_the_pairs_of_corrected_triangles() {
+    for seed in 0..20 {
+        let g = random_graph(seed, 40, 400, 0.8);
+        for min_count in [1, 5, 12] {
+            let mut pairs: Vec<(u32, u32)> = brute_force(&g)
+                .into_iter()
+                .filter(|&[a, b, c]| {
+                    [(a, b), (b, a), (b, c), (c, b), (a, c), (c, a)]
+                        .iter()
+                        .all(|&(u, v)| g.count[g.find_edge(u, v).unwrap()] >= min_count)
+                })
+                .flat_map(|[a, b, c]| [(a, b), (b, c), (a, c)])
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            assert_eq!(
+                cycle_space_pairs(&g, min_count),
+                pairs,
+                "seed {seed}, {min_count}"
+            );
+        }
+    }
+}
+
+/// GPU and CPU streams fold into the same statistics and rows, exactly, in the default and
+/// the batched configuration (64 KiB bindings: chunks of at most 5,461 triangles, 2-D grids),
+/// with GPU chunks of 100 cut elsewhere than the CPU's.
+#[test]
+fn the_streamed_cycle_test_gpu_equals_cpu() {
+    let cpu = CpuBackend::new("reference");
+    for which in [Gpu::Default, Gpu::Batched] {
+        let Some(gpu) = gpu(which, "the_streamed_cycle_test_gpu_equals_cpu") else {
+            return;
+        };
+        for (label, g, min_count) in [
+            ("driven clique of 60", dense(60, 5, 30), 1),
+            ("balanced clique of 60", dense(60, 6, 0), 1),
+            ("parity fixture", parity_fixture(), 1),
+            ("random, min count 3", random_graph(8, 300, 20_000, 0.9), 3),
+        ] {
+            for limit in [0, 200, usize::MAX] {
+                let settings = settings_with(limit, min_count);
+                let expected = cycle_test(&g, &cpu, &settings).unwrap();
+                for chunk in [TRIANGLE_CHUNK, 100] {
+                    let found = cycle_test_in_chunks(&g, gpu, &settings, chunk).unwrap();
+                    assert_same_scan(
+                        &found,
+                        &expected,
+                        &format!("{which:?}: {label}, limit {limit}, chunk {chunk}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `--max-triangles`: a clique of 30 has 4,060 triangles; a limit below is an error naming the
+/// flag, before anything is enumerated.
+#[test]
+fn more_triangles_than_the_limit_is_an_error_naming_the_flag() {
+    let g = clique(30);
+    let settings = |max_triangles| CycleSettings {
+        max_triangles,
+        ..CycleSettings::default()
+    };
+    let cpu = CpuBackend::new("test");
+    assert_eq!(
+        cycle_test(&g, &cpu, &settings(4_060))
+            .unwrap()
+            .test
+            .triangles,
+        4_060
+    );
+    let message = cycle_test(&g, &cpu, &settings(4_059))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("--max-triangles"), "{message}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,8 +823,9 @@ fn driven_triangles_are_found_with_their_sign_and_size_and_flagged() {
             ..SimParams::new(SimMode::Driven)
         };
         let (g, truth) = simulated(&params);
-        let (triangles, _) = cycle_test(&g, &CpuBackend::new("test"), &settings).unwrap();
-        r.add(&g, &truth, &triangles, settings.fdr);
+        let scan = cycle_test(&g, &CpuBackend::new("test"), &settings).unwrap();
+        assert!(!scan.test.limit_reached);
+        r.add(&g, &truth, &scan.triangles, settings.fdr);
     }
     eprintln!("{r:?}");
     assert!(r.planted == 90 && r.found >= 88, "{r:?}");
@@ -568,7 +846,7 @@ fn the_corrected_cycle_test_rejects_drive_at_1e5_rows_and_not_a_reversible_chain
         let (g, _) = simulated(&params);
         cycle_test(&g, &CpuBackend::new("test"), &settings)
             .unwrap()
-            .1
+            .test
     };
     // Drive 1.5 per edge on 20 % of 200 planted triangles.
     let driven = run(SimParams {
@@ -736,4 +1014,89 @@ fn edge_and_cycle_sums_agree_for_long_and_short_runs() {
         );
         assert!(d.divergence < 1e-10, "{}", d.divergence);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A dense graph through the binary: bounded memory and rows
+
+/// Runs the `detbal` binary with `args`; returns its exit status, stdout, stderr and peak RSS in
+/// bytes (`wait4`'s `ru_maxrss` of that child alone).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
+fn run_measured(args: &[&str]) -> (i32, String, String, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_detbal"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; `pid` is this test's own child, reaped
+    // here once (the `Child` is never waited on).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(got, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (
+        code,
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(err).unwrap(),
+        usage.ru_maxrss as u64 * 1024,
+    )
+}
+
+/// The complete graph of 400 states (159,600 edges, 10,586,800 reciprocal triangles) used to
+/// take 3.2 GB and write a 557 MB cycles.parquet; now it is analysed (resampling on, so the
+/// sign-flip packing and the bootstrap's cycle-space χ² are exercised) in well under 1 GiB, and
+/// the table holds `--max-cycles` rows while report.json counts every triangle.
+#[test]
+fn a_complete_graph_of_400_states_is_analysed_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dense.parquet");
+    detbal::bench::write_dense_log(400, 7, &log).unwrap();
+    let out = dir.path().join("out");
+    let (code, stdout, stderr, peak) = run_measured(&[
+        "analyze",
+        log.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--max-cycles",
+        "5000",
+        "--permutations",
+        "100",
+        "--bootstrap",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    eprintln!("peak RSS {} MiB\n{stdout}", peak >> 20);
+    assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
+    let report = common::report(&out);
+    let cycles = &report["cycles"];
+    assert_eq!(cycles["triangles"], 400 * 399 * 398 / 6, "{cycles}");
+    assert_eq!(cycles["listed"], 5000, "{cycles}");
+    assert_eq!(cycles["limit_reached"], true, "{cycles}");
+    let file = std::fs::File::open(out.join("cycles.parquet")).unwrap();
+    let rows = parquet::file::reader::SerializedFileReader::new(file)
+        .map(|r| {
+            parquet::file::reader::FileReader::metadata(&r)
+                .file_metadata()
+                .num_rows()
+        })
+        .unwrap();
+    assert_eq!(rows, 5000);
+    let line = stdout.lines().find(|l| l.starts_with("Cycles")).unwrap();
+    assert!(line.contains("10,586,800 reciprocal triangles"), "{line}");
+    assert!(
+        line.contains("5,000 most significant listed (--max-cycles)"),
+        "{line}"
+    );
 }

@@ -12,6 +12,7 @@ use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
 use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
 use crate::rng::Stream;
+use cpu::reciprocal_triangles::OrientedReciprocal;
 use cpu::resample::ResampleJob;
 use std::ops::Range;
 
@@ -61,9 +62,19 @@ pub trait Backend {
         opts: &LbfgsOptions,
     ) -> Result<LbfgsOutcome>;
 
-    /// Kernel `reciprocal_triangles`: every 3-cycle whose six arcs exist, as `[a, b, c]` with
-    /// `a < b < c`, in the canonical order of [`cpu::reciprocal_triangles`] on every backend.
-    fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>>;
+    /// Kernel `reciprocal_triangles`: every 3-cycle whose six arcs exist, streamed to `visit` in
+    /// the canonical order of [`cpu::reciprocal_triangles`] on every backend, in chunks of
+    /// whole oriented edges of at most `max(chunk, r.max_out_degree())` triangles, each
+    /// triangle as its oriented-edge triple `[e, i, j]` of `r`
+    /// ([`OrientedReciprocal::vertices`] gives `[a, b, c]`). How the triangles are cut into
+    /// chunks may differ between backends; the sequence may not. An error of `visit` stops the
+    /// enumeration and is returned.
+    fn reciprocal_triangles(
+        &self,
+        r: &OrientedReciprocal,
+        chunk: usize,
+        visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>,
+    ) -> Result<()>;
 
     /// Kernel `resample`: the two sums of [`ResampleJob::statistic`] for each resample in
     /// `resamples`, from the Philox `stream` (bit-identical draws on every backend).
@@ -73,6 +84,25 @@ pub trait Backend {
         stream: &Stream,
         resamples: Range<u32>,
     ) -> Result<Vec<[f64; 2]>>;
+}
+
+/// Triangles per chunk of [`Backend::reciprocal_triangles`] in analyses: 12 MiB of triples.
+pub const TRIANGLE_CHUNK: usize = 1 << 20;
+
+/// Every reciprocal triangle of `graph` as `[a, b, c]` (`a < b < c`), in the canonical order,
+/// enumerated by `backend` in chunks of `chunk`: the whole list, for tests and small graphs.
+pub fn triangle_list(
+    backend: &dyn Backend,
+    graph: &TransitionGraph,
+    chunk: usize,
+) -> Result<Vec<[u32; 3]>> {
+    let r = OrientedReciprocal::new(graph);
+    let mut out = Vec::new();
+    backend.reciprocal_triangles(&r, chunk, &mut |ts| {
+        out.extend(ts.iter().map(|&t| r.vertices(t)));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// The backend for a choice. `Gpu` fails with an [`Error::Gpu`](crate::error::Error::Gpu)

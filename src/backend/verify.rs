@@ -135,7 +135,12 @@ mod tests {
         ) -> Result<LbfgsOutcome> {
             unreachable!()
         }
-        fn reciprocal_triangles(&self, _: &crate::graph::TransitionGraph) -> Result<Vec<[u32; 3]>> {
+        fn reciprocal_triangles(
+            &self,
+            _: &crate::backend::cpu::reciprocal_triangles::OrientedReciprocal,
+            _: usize,
+            _: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>,
+        ) -> Result<()> {
             unreachable!()
         }
         fn resample(

@@ -151,7 +151,7 @@ fn cycles(h: &mut String, a: &Analysis) {
         "<h2>Most significant cycles</h2>\n<p>{} reciprocal triangles; the {} with the \
          smallest p-value of <i>z</i> = A/√(Σ 1/n). Affinity A = log of the product of counts \
          one way over the other; q: Benjamini–Hochberg.</p>\n",
-        super::thousands(a.triangles.len() as u64),
+        super::thousands(a.cycle_test.triangles as u64),
         LISTED.min(a.triangles.len())
     );
     if order.is_empty() {

@@ -119,14 +119,32 @@ pub fn summary(a: &Analysis) -> String {
         pt.slope_ci
             .map_or("n/a".into(), |[l, h]| format!("{l:.3}, {h:.3}"))
     );
+    let flagged = if ct.flagged_exact {
+        ct.flagged.to_string()
+    } else {
+        format!(
+            "{} to {}",
+            thousands(ct.flagged as u64),
+            thousands(ct.flagged_at_most as u64)
+        )
+    };
+    let listed = if ct.limit_reached {
+        format!(
+            "; {} most significant listed (--max-cycles)",
+            thousands(ct.listed as u64)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "Cycles     {} reciprocal triangles: χ²/ndf = {} on {} (the paper's statistic); {} flagged at FDR {}",
+        "Cycles     {} reciprocal triangles: χ²/ndf = {} on {} (the paper's statistic); {} flagged at FDR {}{}",
         thousands(ct.triangles as u64),
         opt(ct.chi2_ndf_reference, 3),
         thousands(ct.n as u64),
-        ct.flagged,
-        ct.fdr
+        flagged,
+        ct.fdr,
+        listed
     );
     let e = &a.entropy;
     let null = match (e.null_mean, e.null_sd, e.excess_z) {

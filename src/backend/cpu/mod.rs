@@ -11,7 +11,6 @@ use super::{ActionEval, Backend, DeviceInfo};
 use crate::error::Result;
 use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::fit::problem::ActionProblem;
-use crate::graph::TransitionGraph;
 use ndarray::Array1;
 
 pub struct CpuBackend {
@@ -60,9 +59,13 @@ impl Backend for CpuBackend {
         lbfgs::minimize(&mut space, v0, opts)
     }
 
-    fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>> {
-        let oriented = reciprocal_triangles::OrientedReciprocal::new(graph);
-        Ok(reciprocal_triangles::reciprocal_triangles(&oriented))
+    fn reciprocal_triangles(
+        &self,
+        r: &reciprocal_triangles::OrientedReciprocal,
+        chunk: usize,
+        visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>,
+    ) -> Result<()> {
+        reciprocal_triangles::enumerate(r, 0..r.n_edges(), chunk, visit)
     }
 
     fn resample(

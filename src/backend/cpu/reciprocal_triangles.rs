@@ -12,10 +12,16 @@
 //!
 //! Canonical order, produced by both backends without a final sort: by oriented-edge index `e`
 //! (sources ascending, targets ascending within a source), then by the third vertex `w`
-//! ascending; each triangle is `[a, b, c]` with `a < b < c`. The GPU cannot grow a list, so it
+//! ascending. Each triangle is its oriented-edge triple `[e, i, j]` (`e = u → v`, `i = u → w`,
+//! `j = v → w`; one edge per reciprocal pair, so the triple also names the triangle's three
+//! pairs) or its vertices `[a, b, c]` with `a < b < c`. The GPU cannot grow a list, so it
 //! counts each edge's triangles, takes the exclusive prefix sum of the counts as output offsets
 //! and writes them in a second pass; here the counts and offsets are implicit in concatenating the
 //! per-edge lists in edge order. [`closed_by`] is the body both shader passes run per edge.
+//!
+//! Dense graphs have many triangles (`n³/6` for `n` states all joined both ways), so analyses
+//! never hold them all: [`enumerate`] (and the GPU kernel) hand them over in chunks of whole
+//! edges, in the canonical order, each chunk bounded in size.
 //!
 //! ```
 //! use detbal::backend::cpu::reciprocal_triangles::{OrientedReciprocal, reciprocal_triangles};
@@ -29,8 +35,10 @@
 //! assert_eq!(reciprocal_triangles(&r), [[0, 1, 2]]);
 //! ```
 
+use crate::error::Result;
 use crate::graph::TransitionGraph;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// The oriented reciprocal graph in CSR form: oriented edge `e` is `src[e] → adj[e]`; the
 /// out-list of `u` is `adj[ptr[u]..ptr[u+1]]`, sorted by vertex id.
@@ -88,24 +96,75 @@ impl OrientedReciprocal {
         self.ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
     }
 
+    /// At most this many triangles are closed by oriented edge `e`: `min(|out(u)|, |out(v)|)`.
+    pub fn bound(&self, e: usize) -> u64 {
+        let degree = |u: u32| u64::from(self.ptr[u as usize + 1] - self.ptr[u as usize]);
+        degree(self.src[e]).min(degree(self.adj[e]))
+    }
+
+    /// The sorted vertices `[a, b, c]` of the triangle with oriented-edge triple `t`.
+    pub fn vertices(&self, t: [u32; 3]) -> [u32; 3] {
+        let mut v = [
+            self.src[t[0] as usize],
+            self.adj[t[0] as usize],
+            self.adj[t[1] as usize],
+        ];
+        v.sort_unstable();
+        v
+    }
+
     fn out(&self, u: u32) -> &[u32] {
         &self.adj[self.ptr[u as usize] as usize..self.ptr[u as usize + 1] as usize]
     }
 }
 
-/// Every reciprocal triangle, in the canonical order (see the module docs).
+/// Every reciprocal triangle as its sorted vertices, in the canonical order (see the module
+/// docs): the whole list at once, for tests and small graphs; analyses stream [`enumerate`].
 pub fn reciprocal_triangles(r: &OrientedReciprocal) -> Vec<[u32; 3]> {
     // Rayon's collect keeps the order of the edges.
     (0..r.n_edges())
         .into_par_iter()
-        .flat_map_iter(|e| closed_by(r, e))
+        .flat_map_iter(|e| closed_by(r, e).map(|t| r.vertices(t)))
         .collect()
 }
 
+/// Streams the triangles closed by the oriented edges `edges`, in the canonical order, to
+/// `visit` in chunks of whole edges holding at most `max(chunk, longest out-list)` triangles
+/// each (an edge closes at most `min(|out(u)|, |out(v)|)` of them, the bound the chunks are cut
+/// by), each triangle as its oriented-edge triple (see [`closed_by`]). Memory: one chunk.
+pub fn enumerate(
+    r: &OrientedReciprocal,
+    edges: Range<usize>,
+    chunk: usize,
+    visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>,
+) -> Result<()> {
+    let chunk = chunk.max(r.max_out_degree() as usize).max(1) as u64;
+    let mut first = edges.start;
+    while first < edges.end {
+        let (mut last, mut bound) = (first, 0u64);
+        while last < edges.end && (last == first || bound + r.bound(last) <= chunk) {
+            bound += r.bound(last);
+            last += 1;
+        }
+        let triangles: Vec<[u32; 3]> = (first..last)
+            .into_par_iter()
+            .flat_map_iter(|e| closed_by(r, e))
+            .collect();
+        if !triangles.is_empty() {
+            visit(&triangles)?;
+        }
+        first = last;
+    }
+    Ok(())
+}
+
 /// The triangles closed by oriented edge `e = u → v`: one per common out-neighbour `w` of `u`
-/// and `v` (a merge of two sorted lists), `w` ascending, each as its sorted vertices.
+/// and `v` (a merge of two sorted lists), `w` ascending, each as its oriented-edge triple
+/// `[e, i, j]`: `i` is the edge `u → w`, `j` the edge `v → w` (so `w = adj[i] = adj[j]`; the
+/// vertices are [`OrientedReciprocal::vertices`]).
 pub fn closed_by(r: &OrientedReciprocal, e: usize) -> impl Iterator<Item = [u32; 3]> + '_ {
     let (u, v) = (r.src[e], r.adj[e]);
+    let (a0, b0) = (r.ptr[u as usize] as usize, r.ptr[v as usize] as usize);
     let (a, b) = (r.out(u), r.out(v));
     let (mut i, mut j) = (0, 0);
     std::iter::from_fn(move || {
@@ -114,8 +173,7 @@ pub fn closed_by(r: &OrientedReciprocal, e: usize) -> impl Iterator<Item = [u32;
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
-                    let mut t = [u, v, a[i]];
-                    t.sort_unstable();
+                    let t = [e as u32, (a0 + i) as u32, (b0 + j) as u32];
                     i += 1;
                     j += 1;
                     return Some(t);

@@ -48,12 +48,11 @@ mod shaders;
 mod vector_ops;
 
 use super::cpu::CpuBackend;
-use super::cpu::reciprocal_triangles::OrientedReciprocal;
+use super::cpu::reciprocal_triangles::{OrientedReciprocal, enumerate};
 use super::{ActionEval, Backend, DeviceChoice, DeviceInfo};
 use crate::error::{Error, Result};
 use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::fit::problem::ActionProblem;
-use crate::graph::TransitionGraph;
 use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
 pub use context::Unavailable;
@@ -343,13 +342,39 @@ impl Backend for GpuBackend {
         )
     }
 
-    fn reciprocal_triangles(&self, graph: &TransitionGraph) -> Result<Vec<[u32; 3]>> {
-        let on_gpu = || {
-            let oriented = OrientedReciprocal::new(graph);
-            let kernel = &self.kernels.reciprocal_triangles;
-            kernel.run(&self.ctx, &oriented, self.max_binding)
+    /// A GPU failure part-way (under `--device auto`) hands the edges not yet streamed to the
+    /// CPU, so `visit` sees every triangle once, in order, whichever backend produced it.
+    fn reciprocal_triangles(
+        &self,
+        r: &OrientedReciprocal,
+        chunk: usize,
+        visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>,
+    ) -> Result<()> {
+        let on_cpu = |done: usize, visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>| {
+            enumerate(r, done..r.n_edges(), chunk, visit)
         };
-        self.run(on_gpu, |cpu| cpu.reciprocal_triangles(graph))
+        if self.fallback.is_some() && self.fell_back.get().is_some() {
+            return on_cpu(0, visit);
+        }
+        let (mut done, mut visit_failed) = (0, false);
+        let result = self.kernels.reciprocal_triangles.run(
+            &self.ctx,
+            r,
+            self.max_binding,
+            chunk,
+            &mut |end, triangles| {
+                visit(triangles).inspect_err(|_| visit_failed = true)?;
+                done = end;
+                Ok(())
+            },
+        );
+        match result {
+            Err(Error::Gpu(why)) if !visit_failed => {
+                self.fall_back(why)?;
+                on_cpu(done, visit)
+            }
+            other => other,
+        }
     }
 
     fn resample(

@@ -8,9 +8,12 @@
 //!
 //! Limits: the graph's arrays must each fit one storage binding (4 B per oriented edge: 32 M
 //! reciprocal pairs at lavapipe's 128 MiB), the longest out-list must be at most
-//! `MERGE_STEPS / 2` (it is at most `√(2|R|)`: 20,000 allows 2·10⁸ pairs), and the number of
-//! triangles must fit a u32 (offsets are u32). The output is read back in batches of one
-//! binding (12 B per triangle), one write dispatch per batch.
+//! `MERGE_STEPS / 2` (it is at most `√(2|R|)`: 20,000 allows 2·10⁸ pairs). The number of
+//! triangles is not limited: offsets are u32 modulo 2^32 (a chunk's are exact), and the output is
+//! produced in chunks of whole edges, each at most one binding (12 B per triangle: an
+//! oriented-edge triple) and at most the caller's chunk, one write dispatch and one read-back
+//! per chunk; the caller folds each chunk into its statistics before the next is written, so
+//! device and host memory stay O(edges + chunk) however many triangles there are.
 
 use super::buffers::{Params, Recorder, groups_for, show_bytes};
 use super::buffers::{storage_init, storage_zeroed};
@@ -18,6 +21,9 @@ use super::context::{Access, GpuContext, Pipeline};
 use super::shaders::{self, ITEMS, MERGE_STEPS, WG};
 use crate::backend::cpu::reciprocal_triangles::OrientedReciprocal;
 use crate::error::{Error, Result};
+
+/// Receives each chunk of triangles with the end of the oriented edges done so far.
+pub type EdgeVisitor<'a> = dyn FnMut(usize, &[[u32; 3]]) -> Result<()> + 'a;
 
 /// Entries one scan workgroup owns.
 const BLOCK: u32 = ITEMS * WG;
@@ -51,55 +57,94 @@ impl ReciprocalTriangles {
         })
     }
 
-    /// Every reciprocal triangle of `r`, in the canonical order. `max_binding` (bytes) caps
-    /// every buffer. An [`Error::Gpu`] when the graph exceeds a limit of the module docs or the
-    /// device fails.
+    /// Every reciprocal triangle of `r`, in the canonical order, streamed to `visit` with the
+    /// end of the edges done so far: chunks of whole edges of at most
+    /// `min(max(chunk, longest out-list), max_binding / 12)` triangles. `max_binding` (bytes)
+    /// caps every buffer. An [`Error::Gpu`] when the graph exceeds a limit of the module docs
+    /// or the device fails; an error of `visit` is returned as it is.
     pub fn run(
         &self,
         ctx: &GpuContext,
         r: &OrientedReciprocal,
         max_binding: u64,
-    ) -> Result<Vec<[u32; 3]>> {
+        chunk: usize,
+        visit: &mut EdgeVisitor,
+    ) -> Result<()> {
         let m = r.n_edges();
         if m == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         check_limits(r, max_binding)?;
         let scope = ctx.scope();
         let ptr = storage_init(ctx, "out_ptr", bytemuck::cast_slice(&r.ptr));
         let adj = storage_init(ctx, "adj", bytemuck::cast_slice(&r.adj));
         let src = storage_init(ctx, "src", bytemuck::cast_slice(&r.src));
-        // Counts, then offsets after the scan; entry m stays 0 and becomes the total.
+        // Counts, then offsets (modulo 2^32) after the scan; entry m stays 0 and becomes the
+        // total.
         let offsets = storage_zeroed(ctx, "offsets", 4 * (m as u64 + 1));
         scope.close().map_err(out_of_memory)?;
 
         let mut rec = Recorder::new(ctx, 0);
-        let m = m as u32;
         let group = self.count.bind(ctx, &[&ptr, &adj, &src, &offsets]);
-        rec.dispatch(&self.count, &group, Params::new(m), groups_for(m, WG));
-        self.exclusive_scan(&mut rec, &offsets, m + 1);
-        let total = rec.download_bytes(&offsets, 4 * u64::from(m), 4)?;
-        let total = u32::from_le_bytes(total.try_into().expect("4 bytes"));
+        rec.dispatch(
+            &self.count,
+            &group,
+            Params::new(m as u32),
+            groups_for(m as u32, WG),
+        );
+        self.exclusive_scan(&mut rec, &offsets, m as u32 + 1);
+        let raw = rec.download_bytes(&offsets, 0, 4 * (m as u64 + 1))?;
+        let starts = words(&raw);
+        let closed = |e: usize| u64::from(starts[e + 1].wrapping_sub(starts[e]));
+        let total: u64 = (0..m).map(closed).sum();
+        if total == 0 {
+            return Ok(());
+        }
 
-        let batch = (max_binding / TRIANGLE_BYTES).clamp(1, u64::from(total.max(1)));
+        let widest = u64::from(r.max_out_degree()).max(chunk as u64).max(1);
+        let batch = widest.min(max_binding / TRIANGLE_BYTES).min(total);
         let scope = ctx.scope();
         let output = storage_zeroed(ctx, "triangles", TRIANGLE_BYTES * batch);
         scope.close().map_err(out_of_memory)?;
-        let mut triangles = Vec::with_capacity(total as usize);
         let group = self.write.bind(ctx, &[&ptr, &adj, &src, &offsets, &output]);
-        for lo in (0..u64::from(total)).step_by(batch as usize) {
-            let hi = (lo + batch).min(u64::from(total));
-            let params = Params {
-                lo: lo as u32,
-                hi: hi as u32,
-                ..Params::new(m)
-            };
-            rec.dispatch(&self.write, &group, params, groups_for(m, WG));
-            let raw = rec.download_bytes(&output, 0, TRIANGLE_BYTES * (hi - lo))?;
-            let words: &[u32] = bytemuck::cast_slice(&raw);
-            triangles.extend(words.chunks_exact(3).map(|t| [t[0], t[1], t[2]]));
+        let mut first = 0;
+        while first < m {
+            let (mut last, mut count) = (first, 0u64);
+            while last < m && count + closed(last) <= batch {
+                count += closed(last);
+                last += 1;
+            }
+            if last == first {
+                return Err(Error::Gpu(format!(
+                    "oriented edge {first} closes {} triangles, more than one output buffer of {} \
+                     holds",
+                    closed(first),
+                    show_bytes(TRIANGLE_BYTES * batch)
+                )));
+            }
+            if count > 0 {
+                let params = Params {
+                    base: first as u32,
+                    lo: starts[first],
+                    hi: count as u32,
+                    ..Params::new((last - first) as u32)
+                };
+                rec.dispatch(
+                    &self.write,
+                    &group,
+                    params,
+                    groups_for((last - first) as u32, WG),
+                );
+                let raw = rec.download_bytes(&output, 0, TRIANGLE_BYTES * count)?;
+                let triangles: Vec<[u32; 3]> = words(&raw)
+                    .chunks_exact(3)
+                    .map(|t| [t[0], t[1], t[2]])
+                    .collect();
+                visit(last, &triangles)?;
+            }
+            first = last;
         }
-        Ok(triangles)
+        Ok(())
     }
 
     /// Records the exclusive prefix sum of `data[..n]` in place: reduce each level's blocks into
@@ -136,6 +181,13 @@ impl ReciprocalTriangles {
     }
 }
 
+/// Little-endian u32 words of a read-back.
+fn words(raw: &[u8]) -> Vec<u32> {
+    raw.chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect()
+}
+
 fn out_of_memory(why: String) -> Error {
     Error::Gpu(format!(
         "buffer allocation failed: the reciprocal triangles do not fit the device's memory: {why}"
@@ -164,15 +216,10 @@ fn check_limits(r: &OrientedReciprocal, max_binding: u64) -> Result<()> {
             MERGE_STEPS / 2
         ));
     }
-    // Each edge closes at most min(|out(u)|, |out(v)|) triangles.
-    let degree = |u: u32| u64::from(r.ptr[u as usize + 1] - r.ptr[u as usize]);
-    let bound: u64 = (0..r.n_edges())
-        .map(|e| degree(r.src[e]).min(degree(r.adj[e])))
-        .sum();
-    if bound > u64::from(u32::MAX) {
+    if TRIANGLE_BYTES * u64::from(longest) > max_binding {
         return too_large(format!(
-            "the reciprocal graph may hold up to {bound} triangles, more than the kernel's u32 \
-             offsets can index"
+            "an edge may close {longest} triangles, more than one {} output buffer holds",
+            show_bytes(max_binding)
         ));
     }
     Ok(())

@@ -109,8 +109,23 @@ impl Plot for LoopScatter<'_> {
                 t.ndf,
                 crate::report::p_text(t.p_value)
             ),
-            format!("{} flagged at FDR {} (red)", grouped(t.flagged), t.fdr),
+            if t.flagged_exact {
+                format!("{} flagged at FDR {} (red)", grouped(t.flagged), t.fdr)
+            } else {
+                format!(
+                    "{} to {} flagged at FDR {} (red)",
+                    grouped(t.flagged),
+                    grouped(t.flagged_at_most),
+                    t.fdr
+                )
+            },
         ];
+        if t.limit_reached {
+            lines.push(format!(
+                "the {} most significant shown (--max-cycles)",
+                grouped(t.listed)
+            ));
+        }
         lines.extend(self.note.clone());
         text_box(root, &chart, Corner::TopLeft, &lines)
     }
@@ -131,6 +146,12 @@ mod tests {
             ndf: 7,
             p_value: Some(0.085),
             flagged: 1,
+            flagged_exact: true,
+            flagged_at_most: 1,
+            flags_fit_listed: true,
+            p_at_most_fdr: 1,
+            listed: triangles,
+            limit_reached: false,
             fdr: 0.05,
             min_count: 5,
         }
