@@ -28,6 +28,7 @@
 //! error naming the file and the key.
 
 use crate::error::{Error, Result};
+use crate::report::printable;
 use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rustc_hash::FxHashMap;
@@ -348,7 +349,11 @@ pub fn text(c: &Comparison) -> String {
     }
     .expect("writing to a String cannot fail");
     if c.top_movers.iter().any(|m| m.delta != 0.0) {
-        let width = c.top_movers.iter().map(|m| m.state.chars().count()).max();
+        let width = c
+            .top_movers
+            .iter()
+            .map(|m| printable(&m.state).chars().count())
+            .max();
         let width = width.unwrap_or(0).max(5);
         let _ = writeln!(
             s,
@@ -359,7 +364,10 @@ pub fn text(c: &Comparison) -> String {
             let _ = writeln!(
                 s,
                 "  {:<width$}  {:>9.4}  {:>9.4}  {:>+9.4}",
-                m.state, m.old, m.new, m.delta
+                printable(&m.state),
+                m.old,
+                m.new,
+                m.delta
             );
         }
     }
@@ -384,6 +392,7 @@ pub fn text(c: &Comparison) -> String {
         if names.is_empty() {
             "none".to_string()
         } else {
+            let names: Vec<_> = names.iter().map(|n| printable(n)).collect();
             names.join(", ")
         }
     };

@@ -1135,3 +1135,22 @@ fn permutations_beyond_the_maximum_are_refused_and_the_maximum_runs() {
         assert_eq!(t["resamples"], 1_000_000, "{t}");
     }
 }
+
+/// State names are data: an ANSI escape sequence in one must not reach the terminal raw (it could
+/// recolour or rewrite the screen). The summary shows it escaped; report.json keeps it exact.
+#[test]
+fn control_characters_in_state_names_are_escaped_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    let red = "\u{1b}[31mred\u{1b}[0m";
+    let mut log = String::from("source,target,count\n");
+    for (f, g, n) in [("a", red, 40), (red, "a", 10), (red, "b", 30), ("b", red, 20), ("b", "a", 5), ("a", "b", 25)] {
+        log.push_str(&format!("{f},{g},{n}\n"));
+    }
+    std::fs::write(&path, log).unwrap();
+    let (report, summary) = accepted(&[&path], &["--permutations", "0"]);
+    assert!(!summary.contains('\u{1b}'), "{summary:?}");
+    assert!(summary.contains("\\u{1b}[31mred"), "{summary}");
+    let names = report["attractors"]["listed"].to_string() + &report.to_string();
+    assert!(names.contains("\\u001b[31mred"), "report.json keeps the exact name");
+}

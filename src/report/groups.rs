@@ -206,23 +206,22 @@ pub(super) fn summary(groups: &GroupAnalyses) -> String {
     for g in &groups.groups {
         let line = match &g.analysis {
             Ok(ga) => format!(
-                "{} transitions, {} states identifiable; pairwise {}, cycles {}",
+                "{} transitions, {} states identifiable; verdict {}",
                 thousands(g.transitions),
                 thousands(ga.fit.identifiable_states as u64),
-                p_text(ga.pair_test.p_value),
-                p_text(ga.cycle_test.p_value),
+                p_text(ga.verdict_test.p_value),
             ),
             Err(reason) => format!("{} transitions; {reason}", thousands(g.transitions)),
         };
-        let _ = writeln!(s, "           {}: {line}", g.name);
+        let _ = writeln!(s, "           {}: {line}", super::printable(&g.name));
     }
     for c in &groups.correlations {
         let r = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.3}"));
         let _ = writeln!(
             s,
             "           V({}) ~ V({}): Pearson {}, Spearman {} on {} shared states",
-            groups.groups[c.a].name,
-            groups.groups[c.b].name,
+            super::printable(&groups.groups[c.a].name),
+            super::printable(&groups.groups[c.b].name),
             r(c.pearson),
             r(c.spearman),
             thousands(c.shared_states as u64),

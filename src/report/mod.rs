@@ -15,7 +15,7 @@ mod tables;
 pub(crate) use atomic::{check_inputs_outside, check_output};
 pub use json::report_json;
 pub(crate) use summary::thousands;
-pub use summary::{p_text, summary};
+pub use summary::{p_text, printable, summary};
 
 use crate::analyze::Analysis;
 use crate::error::Result;

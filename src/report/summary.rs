@@ -17,6 +17,25 @@ pub(crate) fn thousands(n: impl Into<u64>) -> String {
     out
 }
 
+/// A state or group name as a terminal should show it: control characters (an ANSI escape
+/// sequence in a name would recolour or rewrite the screen) are shown escaped, `\u{1b}`.
+pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().any(char::is_control) {
+        name.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        name.into()
+    }
+}
+
 /// A p-value as people read it.
 pub fn p_text(p: Option<f64>) -> String {
     match p {
@@ -184,7 +203,8 @@ fn extremes(a: &Analysis) -> Option<(String, String)> {
     let label = |(i, v): (usize, f64)| {
         format!(
             "{} (V = {v:.2}, component {})",
-            a.graph.names[i], a.potential.component[i]
+            printable(&a.graph.names[i]),
+            a.potential.component[i]
         )
     };
     Some((label(low), label(high)))
