@@ -31,6 +31,14 @@ pub enum Command {
     Compare(CompareArgs),
     /// Measure the kernels and the analysis stages per backend and size; prints a table.
     Bench(BenchArgs),
+    /// Print a shell completion script on stdout (e.g. `detbal completions bash > detbal.bash`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,127 +53,164 @@ pub enum FormatArg {
     ReferenceJson,
 }
 
+/// Headings of `analyze --help`.
+const INPUT: &str = "Input";
+const FIT: &str = "Fit";
+const VERDICT: &str = "Verdict and tests";
+const RESAMPLING: &str = "Resampling";
+const OUTPUT: &str = "Output";
+const DEVICE: &str = "Device";
+
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Every switch --X above has a --no-X that turns it off again (one set in a --config \
+                  file, say); the last of the two on the command line wins."
+)]
 pub struct AnalyzeArgs {
     /// Input files, directories or glob patterns (together one dataset).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output directory, replaced as a whole once every file is written.
-    #[arg(short, long, default_value = "detbal-out")]
-    pub output: PathBuf,
-    /// Replace the output directory even when it is not empty and not a detbal output.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto, help_heading = INPUT)]
     pub format: FormatArg,
-    #[arg(long, default_value = "source")]
+    /// Column of the state shown to the agent (transitions).
+    #[arg(long, default_value = "source", help_heading = INPUT)]
     pub source_column: String,
-    #[arg(long, default_value = "target")]
+    /// Column of the state the agent produced (transitions).
+    #[arg(long, default_value = "target", help_heading = INPUT)]
     pub target_column: String,
     /// Pre-aggregated transition counts (optional column).
-    #[arg(long, default_value = "count")]
+    #[arg(long, default_value = "count", help_heading = INPUT)]
     pub count_column: String,
-    #[arg(long, default_value = "run")]
+    /// Column of the run (optional for transitions).
+    #[arg(long, default_value = "run", help_heading = INPUT)]
     pub run_column: String,
-    #[arg(long, default_value = "step")]
+    /// Column ordering a run's steps (trajectory).
+    #[arg(long, default_value = "step", help_heading = INPUT)]
     pub step_column: String,
-    #[arg(long, default_value = "state")]
+    /// Column of the state at each step (trajectory).
+    #[arg(long, default_value = "state", help_heading = INPUT)]
     pub state_column: String,
     /// Skip rows with a null state (counted and reported) instead of failing.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_drop_null_states", help_heading = INPUT)]
     pub drop_null_states: bool,
+    #[arg(long, overrides_with = "drop_null_states", hide = true)]
+    pub no_drop_null_states: bool,
     /// Also fit and test each group of this column (or Hive `key=value` folder), e.g. model or
     /// prompt template, and correlate the groups' potentials.
-    #[arg(long, value_name = "COLUMN")]
+    #[arg(long, value_name = "COLUMN", help_heading = INPUT)]
     pub group_by: Option<String>,
+    /// Read flags from a TOML file (keys: long flag names, and `inputs`); flags given here win.
+    #[arg(long, value_name = "FILE", help_heading = INPUT)]
+    pub config: Option<PathBuf>,
 
     /// Estimator of the potential.
-    #[arg(long, value_enum, default_value_t = Estimator::LeastAction)]
+    #[arg(long, value_enum, default_value_t = Estimator::LeastAction, help_heading = FIT)]
     pub estimator: Estimator,
     /// Exposure N0(f) of the least-action weights w = min(1, n(f→g)/N0(f)).
-    #[arg(long, value_enum, default_value_t = Exposure::Observed)]
+    #[arg(long, value_enum, default_value_t = Exposure::Observed, help_heading = FIT)]
     pub exposure: Exposure,
     /// Number of agent attempts, for --exposure uniform (N0 = attempts / states).
-    #[arg(long)]
+    #[arg(long, help_heading = FIT)]
     pub attempts: Option<u64>,
     /// Drop states with N0 ≤ threshold (observed exposure).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, help_heading = FIT)]
     pub threshold: f64,
     /// Ridge λ: a finite MAP potential for every kept state.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, help_heading = FIT)]
     pub l2: f64,
     /// Relative gradient tolerance of the fit.
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, help_heading = FIT)]
     pub grad_tol: f64,
-    #[arg(long, default_value_t = 20_000)]
+    /// Iterations of the optimiser before the fit counts as not converged (exit code 4).
+    #[arg(long, default_value_t = 20_000, help_heading = FIT)]
     pub max_iterations: usize,
+    /// Reproduce the reference code: observed exposure, its threshold, its filters.
+    #[arg(long, overrides_with = "no_paper", help_heading = FIT)]
+    pub paper: bool,
+    #[arg(long, overrides_with = "paper", hide = true)]
+    pub no_paper: bool,
 
+    /// Significance level of the verdict.
+    #[arg(long, default_value_t = 0.01, help_heading = VERDICT)]
+    pub alpha: f64,
+    /// Exit with code 3 when detailed balance is rejected at this level, 7 when the verdict
+    /// cannot decide (outputs are written).
+    #[arg(long, value_name = "ALPHA", help_heading = VERDICT)]
+    pub fail_on_violation: Option<f64>,
+    /// Pairs of states enter the verdict's test when they have at least this many transitions
+    /// between them, either way (fewer only when none of those close a cycle).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..),
+          help_heading = VERDICT)]
+    pub verdict_min_transitions: u64,
+    /// Most parametric-bootstrap refits calibrating the verdict's p-value (sequential stopping
+    /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.
+    #[arg(long, default_value_t = 999, help_heading = VERDICT)]
+    pub verdict_resamples: usize,
     /// Smallest count in either direction for the descriptive pair and cycle statistics
     /// (default 1: no selection on the outcome; the verdict's test never selects).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, help_heading = VERDICT)]
     pub min_count: u64,
     /// False-discovery rate for per-cycle flags.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, help_heading = VERDICT)]
     pub fdr: f64,
     /// Longest cycles examined: 3 (reciprocal triangles) or 4 (also count chordless 4-cycles).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, help_heading = VERDICT)]
     pub max_cycle_len: u32,
     /// Rows of the per-cycle table (cycles.parquet): every triangle, or, when there are more,
     /// the most significant this many. Every statistic still covers all triangles.
-    #[arg(long, default_value_t = crate::stats::cycles::DEFAULT_MAX_CYCLES)]
+    #[arg(long, default_value_t = crate::stats::cycles::DEFAULT_MAX_CYCLES, help_heading = VERDICT)]
     pub max_cycles: usize,
     /// Most reciprocal triangles the cycle test enumerates (a complete graph of n states has
     /// n(n−1)(n−2)/6); more is an error before any is enumerated. Time grows with them, memory
     /// does not.
-    #[arg(long, default_value_t = crate::stats::cycles::DEFAULT_MAX_TRIANGLES)]
+    #[arg(long, default_value_t = crate::stats::cycles::DEFAULT_MAX_TRIANGLES, help_heading = VERDICT)]
     pub max_triangles: u64,
-    /// Significance level of the verdict.
-    #[arg(long, default_value_t = 0.01)]
-    pub alpha: f64,
-    /// Reproduce the reference code: observed exposure, its threshold, its filters.
-    #[arg(long)]
-    pub paper: bool,
 
-    /// Where kernels run.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    /// Also run every kernel on the CPU and fail when the GPU deviates beyond tolerance.
-    #[arg(long)]
-    pub verify: bool,
     /// Resamples of the explanatory-power test (V fitted on a random half of the records,
     /// permuted over states, tested on the other half), at most 1,000,000; 0 turns it off.
-    #[arg(long, default_value_t = 999)]
+    #[arg(long, default_value_t = 999, help_heading = RESAMPLING)]
     pub permutations: u32,
-    /// Pairs of states enter the verdict's test when they have at least this many transitions
-    /// between them, either way (fewer only when none of those close a cycle).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub verdict_min_transitions: u64,
-    /// Most parametric-bootstrap refits calibrating the verdict's p-value (sequential stopping
-    /// ends most runs after a few dozen); 0 uses the asymptotic χ² instead.
-    #[arg(long, default_value_t = 999)]
-    pub verdict_resamples: usize,
     /// Bootstrap refits for the 90 % percentile intervals of V (each costs a fit; e.g. 200);
     /// 0, the default, turns them off.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = RESAMPLING)]
     pub bootstrap: u32,
     /// Seed of every resampling draw (the same on CPU and GPU).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = RESAMPLING)]
     pub seed: u64,
     /// Also fit V on a random half of the records and test detailed balance on the other half.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_holdout", help_heading = RESAMPLING)]
     pub holdout: bool,
+    #[arg(long, overrides_with = "holdout", hide = true)]
+    pub no_holdout: bool,
+
+    /// Output directory, replaced as a whole once every file is written.
+    #[arg(short, long, default_value = "detbal-out", value_name = "DIR", help_heading = OUTPUT)]
+    pub output: PathBuf,
+    /// Replace the output directory even when it is not empty and not a detbal output.
+    #[arg(long, overrides_with = "no_force", help_heading = OUTPUT)]
+    pub force: bool,
+    #[arg(long, overrides_with = "force", hide = true)]
+    pub no_force: bool,
     /// Print the report as JSON on stdout instead of the summary.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_json", help_heading = OUTPUT)]
     pub json: bool,
+    #[arg(long, overrides_with = "json", hide = true)]
+    pub no_json: bool,
     /// Print nothing on success.
-    #[arg(short, long)]
+    #[arg(short, long, overrides_with = "no_quiet", help_heading = OUTPUT)]
     pub quiet: bool,
-    /// Exit with code 3 when detailed balance is rejected at this level (outputs are written).
-    #[arg(long, value_name = "ALPHA")]
-    pub fail_on_violation: Option<f64>,
-    /// Read flags from a TOML file (keys: long flag names, and `inputs`); flags given here win.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[arg(long, overrides_with = "quiet", hide = true)]
+    pub no_quiet: bool,
+
+    /// Where kernels run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, help_heading = DEVICE)]
+    pub device: DeviceChoice,
+    /// Also run every kernel on the CPU and fail when the GPU deviates beyond tolerance.
+    #[arg(long, overrides_with = "no_verify", help_heading = DEVICE)]
+    pub verify: bool,
+    #[arg(long, overrides_with = "verify", hide = true)]
+    pub no_verify: bool,
+
     /// Keys whose values came from the `--config` file (set by `config::parse_args`).
     #[arg(skip)]
     pub from_config: Vec<String>,
@@ -213,8 +258,8 @@ pub struct SimulateArgs {
     /// With --groups: every group shares one planted potential.
     #[arg(long, requires = "groups")]
     pub shared_potential: bool,
-    /// Output Parquet file.
-    #[arg(short, long)]
+    /// Output Parquet file (its name must end in `.parquet`).
+    #[arg(short, long, value_name = "LOG.parquet")]
     pub output: PathBuf,
     /// Truth sidecar (JSON); defaults to the output with `.truth.json`.
     #[arg(long)]

@@ -19,25 +19,76 @@
 use crate::cli::{AnalyzeArgs, Cli, Command as Subcommand};
 use crate::error::{Error, Result};
 use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, Command, CommandFactory, Parser};
+use clap::{Arg, ArgAction, Command, CommandFactory};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// The subcommand that reads `--config`.
 const SUBCOMMAND: &str = "analyze";
 
-/// Parses the process arguments, merging `--config FILE` into `analyze`'s. Usage errors,
-/// `--help` and `--version` exit the process as clap does (code 2, 0); a bad file is an error.
+/// Parses the process arguments, merging `--config FILE` into `analyze`'s. `--help` and
+/// `--version` exit the process as clap does (code 0); so do command-line errors: a bad value of
+/// a flag (`--alpha abc`, `--device tpu`) with code 1, as the range checks of `settings` do
+/// (`--alpha 2`), and an error of the command line's shape (an unknown flag, a missing argument)
+/// with code 2 (README "Exit codes"). A bad config file is an error.
+///
+/// Help is wrapped to the terminal's width, and to at most 80 columns (fewer when `COLUMNS`
+/// says so) when standard output is not a terminal.
 pub fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Cli> {
     let argv: Vec<OsString> = argv.into_iter().collect();
     let Some((merged, keys)) = merge_config(&argv)? else {
-        return Ok(Cli::parse_from(argv));
+        return Ok(parse(argv));
     };
-    let mut cli = Cli::parse_from(merged);
+    let mut cli = parse(merged);
     if let Subcommand::Analyze(args) = &mut cli.command {
         args.from_config = keys;
     }
     Ok(cli)
+}
+
+/// Widest help text when standard output is not a terminal.
+pub const PIPED_HELP_WIDTH: usize = 80;
+
+/// The command-line interface as clap sees it, with the help width of [`parse_args`].
+pub fn command() -> Command {
+    use std::io::IsTerminal;
+    let command = Cli::command();
+    if std::io::stdout().is_terminal() {
+        return command;
+    }
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    command.term_width(columns.map_or(PIPED_HELP_WIDTH, |c| c.min(PIPED_HELP_WIDTH)))
+}
+
+/// `argv` parsed by the real parser; exits the process on `--help`, `--version` or an error.
+fn parse(argv: Vec<OsString>) -> Cli {
+    use clap::FromArgMatches;
+    use clap::error::ErrorKind;
+    let parsed = command()
+        .try_get_matches_from(argv)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    // clap reports a flag without its value (`--alpha` last) as an invalid empty value: that
+    // is the command line's shape, a usage error.
+    let bad_value = |e: &clap::Error| match e.kind() {
+        ErrorKind::ValueValidation => true,
+        ErrorKind::InvalidValue => !matches!(
+            e.get(clap::error::ContextKind::InvalidValue),
+            Some(clap::error::ContextValue::String(v)) if v.is_empty()
+        ),
+        _ => false,
+    };
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) if bad_value(&e) => {
+            // A value the flag does not accept is a bad setting (exit 1), like `--alpha 2`.
+            let _ = e.print();
+            std::process::exit(1)
+        }
+        Err(e) => e.exit(),
+    }
 }
 
 /// Names the config file and key in a settings error about a flag whose value came from the
@@ -85,7 +136,13 @@ fn merge_config(argv: &[OsString]) -> Result<Option<(Vec<OsString>, Vec<String>)
     let analyze = command
         .find_subcommand(SUBCOMMAND)
         .expect("analyze is a subcommand");
-    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    // A switch turned off on the command line (`--no-quiet`) counts as given: the file's value
+    // does not apply.
+    let on_command_line = |id: &str| {
+        matches!(matches.try_get_raw(id), Ok(Some(_)))
+            && matches.value_source(id) == Some(ValueSource::CommandLine)
+    };
+    let given = |id: &str| on_command_line(id) || on_command_line(&format!("no_{id}"));
     let (tokens, keys) = file_tokens(path, analyze, &given)?;
     let mut merged = argv[..2].to_vec();
     merged.extend(tokens);
@@ -111,7 +168,7 @@ fn file_tokens(
     let base = path.parent().unwrap_or(Path::new(""));
     let settable: Vec<&Arg> = analyze
         .get_arguments()
-        .filter(|a| !matches!(key_of(a).as_str(), "config" | "help"))
+        .filter(|a| !matches!(key_of(a).as_str(), "config" | "help") && !is_negation(a))
         .collect();
     let (mut tokens, mut keys) = (Vec::new(), Vec::new());
     for (key, value) in &table {
@@ -126,6 +183,14 @@ fn file_tokens(
         }
     }
     Ok((tokens, keys))
+}
+
+/// A hidden `--no-X` switch turning `--X` off: a key of the command line only (the file says
+/// `X = false`).
+fn is_negation(arg: &Arg) -> bool {
+    arg.is_hide_set()
+        && matches!(arg.get_action(), ArgAction::SetTrue)
+        && arg.get_id().as_str().starts_with("no_")
 }
 
 /// The key of an argument in the file: its long name, or its id for the positional inputs.
@@ -254,6 +319,17 @@ fn clap_reason(e: &clap::Error) -> String {
 
 fn unknown_key(path: &Path, key: &str, settable: &[&Arg]) -> Error {
     let keys: Vec<String> = settable.iter().map(|a| key_of(a)).collect();
+    let negated = key.strip_prefix("no-").and_then(|k| {
+        settable
+            .iter()
+            .find(|a| key_of(a) == k && matches!(a.get_action(), ArgAction::SetTrue))
+    });
+    if let Some(arg) = negated {
+        let k = key_of(arg);
+        return Error::bad_input(path, format!("unknown key `{key}`")).hint(format!(
+            "`--{key}` is a command-line flag; in the file write `{k} = false`"
+        ));
+    }
     let closest = keys
         .iter()
         .map(|k| (strsim::jaro_winkler(key, k), k))

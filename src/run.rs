@@ -3,7 +3,7 @@
 use crate::analyze::analyze;
 use crate::backend::verify;
 use crate::bench::{self, BenchSettings};
-use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, SimulateArgs};
+use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, CompletionsArgs, SimulateArgs};
 use crate::compare;
 use crate::config;
 use crate::error::{Error, Result};
@@ -27,7 +27,16 @@ pub fn run(command: Command) -> Result<u8> {
         Command::Simulate(args) => run_simulate(&args),
         Command::Bench(args) => run_bench(&args),
         Command::Compare(args) => run_compare(&args),
+        Command::Completions(args) => run_completions(&args),
     }
+}
+
+/// `detbal completions SHELL`: the completion script of every subcommand and flag on stdout.
+fn run_completions(args: &CompletionsArgs) -> Result<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut config::command(), "detbal", &mut script);
+    stdout(&String::from_utf8_lossy(&script))?;
+    Ok(0)
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
@@ -121,6 +130,21 @@ fn stdout(text: &str) -> Result<()> {
 }
 
 fn run_simulate(args: &SimulateArgs) -> Result<u8> {
+    // The log is always Parquet: a `.csv` name would mislabel it for every reader.
+    let parquet = args
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if !parquet {
+        return Err(Error::settings(format!(
+            "simulate writes a Parquet file, so -o must end in `.parquet`, got {}",
+            args.output.display()
+        ))
+        .hint(format!(
+            "-o {}",
+            args.output.with_extension("parquet").display()
+        )));
+    }
     let mut params = SimParams::new(args.mode);
     params.rows = args.rows;
     params.seed = args.seed;

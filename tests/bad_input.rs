@@ -1144,7 +1144,14 @@ fn control_characters_in_state_names_are_escaped_on_the_terminal() {
     let path = dir.path().join("log.csv");
     let red = "\u{1b}[31mred\u{1b}[0m";
     let mut log = String::from("source,target,count\n");
-    for (f, g, n) in [("a", red, 40), (red, "a", 10), (red, "b", 30), ("b", red, 20), ("b", "a", 5), ("a", "b", 25)] {
+    for (f, g, n) in [
+        ("a", red, 40),
+        (red, "a", 10),
+        (red, "b", 30),
+        ("b", red, 20),
+        ("b", "a", 5),
+        ("a", "b", 25),
+    ] {
         log.push_str(&format!("{f},{g},{n}\n"));
     }
     std::fs::write(&path, log).unwrap();
@@ -1152,5 +1159,8 @@ fn control_characters_in_state_names_are_escaped_on_the_terminal() {
     assert!(!summary.contains('\u{1b}'), "{summary:?}");
     assert!(summary.contains("\\u{1b}[31mred"), "{summary}");
     let names = report["attractors"]["listed"].to_string() + &report.to_string();
-    assert!(names.contains("\\u001b[31mred"), "report.json keeps the exact name");
+    assert!(
+        names.contains("\\u001b[31mred"),
+        "report.json keeps the exact name"
+    );
 }

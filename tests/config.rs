@@ -91,7 +91,11 @@ fn mistakes_in_the_file_name_the_file_and_the_key() {
         &["detbal.toml", "unknown key `min_count`"],
     );
     assert!(unknown.contains("did you mean `min-count`?"), "{unknown}");
-    assert!(unknown.contains("valid keys: inputs, output"), "{unknown}");
+    assert!(
+        unknown.contains("valid keys: inputs, format, source-column"),
+        "{unknown}"
+    );
+    assert!(!unknown.contains("no-quiet"), "{unknown}");
     assert_error(
         &run("alpha = \"small\"\n"),
         &[
@@ -149,4 +153,93 @@ fn without_inputs_anywhere_it_is_a_usage_error() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A switch set in the file (`quiet = true`, `holdout = true`, `paper = true`) is turned off on
+/// the command line by its `--no-` flag: the file's value does not apply, and a settings error
+/// does not blame the file for it.
+#[test]
+fn a_switch_set_in_the_file_is_turned_off_by_its_no_flag() {
+    let root = tempfile::tempdir().unwrap();
+    let file = config(
+        root.path(),
+        r#"
+device = "cpu"
+quiet = true
+holdout = true
+paper = true
+permutations = 0
+bootstrap = 0
+verdict-resamples = 0
+"#,
+    );
+    let sample = sample();
+    let run = |out: &str, extra: &[&str]| {
+        let out_dir = root.path().join(out);
+        let mut args = vec![
+            "analyze",
+            sample.to_str().unwrap(),
+            "--config",
+            file.to_str().unwrap(),
+            "-o",
+        ];
+        args.push(out_dir.to_str().unwrap());
+        args.extend(extra);
+        (detbal(&args, &[]), out_dir)
+    };
+    // The file alone: quiet, holdout and paper on.
+    let (out, dir) = run("file", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "quiet from the file");
+    let r = report(&dir);
+    assert_eq!(r["settings"]["paper"], true);
+    assert_eq!(r["settings"]["resampling"]["holdout"], true);
+
+    // Each turned off on the command line.
+    let (out, dir) = run("off", &["--no-quiet", "--no-holdout", "--no-paper"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Verdict"),
+        "{}",
+        text(&out.stdout)
+    );
+    let r = report(&dir);
+    assert_eq!(r["settings"]["paper"], false);
+    assert_eq!(r["settings"]["resampling"]["holdout"], false);
+
+    // Turned off, then on again: the last one wins.
+    let (out, dir) = run("on", &["--no-paper", "--paper", "--no-quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(report(&dir)["settings"]["paper"], true);
+
+    // `--no-paper` frees `--estimator`: with the file's `paper = true` the two conflict.
+    let (out, _) = run("conflict", &["--estimator", "counts"]);
+    assert_error(&out, &["detbal.toml sets `paper`", "--paper"]);
+    let (out, dir) = run("counts", &["--estimator", "counts", "--no-paper"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(report(&dir)["settings"]["fit"]["estimator"], "counts");
+}
+
+#[test]
+fn no_flags_are_not_keys_of_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    let file = config(root.path(), "no-quiet = true\n");
+    let sample = sample();
+    let out = detbal(
+        &[
+            "analyze",
+            sample.to_str().unwrap(),
+            "--config",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = assert_error(
+        &out,
+        &[
+            "unknown key `no-quiet`",
+            "a command-line flag; in the file write `quiet = false`",
+        ],
+    );
+    assert!(!stderr.contains("no-paper"), "{stderr}");
 }

@@ -544,12 +544,16 @@ fn auto_says_why_it_chose_its_backend() {
         backend: kind,
         adapter,
         reason,
+        fault,
     } = backend.info();
     eprintln!("auto: {kind} on {adapter}: {reason}");
     if *kind == "cpu" {
         assert!(
-            reason.contains("no hardware GPU adapter") || reason.contains("no GPU adapter"),
-            "{reason}"
+            reason.contains("no hardware GPU adapter")
+                || fault
+                    .as_deref()
+                    .is_some_and(|f| f.contains("no GPU adapter")),
+            "{reason} {fault:?}"
         );
     } else {
         assert!(

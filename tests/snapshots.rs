@@ -25,7 +25,8 @@ fn run(dir: &Path, args: &[&str]) -> String {
         .current_dir(dir)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .env_remove("RUST_LOG")
-        .env("COLUMNS", "100")
+        // Help wraps to at most 80 columns when stdout is not a terminal, as here.
+        .env("COLUMNS", "80")
         .output()
         .expect("detbal runs");
     let mut text = format!("exit code: {:?}\n", out.status.code());
@@ -52,6 +53,7 @@ fn help_texts() {
     snapshot("help", &run(dir.path(), &["--help"]));
     snapshot("analyze_help", &run(dir.path(), &["analyze", "--help"]));
     snapshot("compare_help", &run(dir.path(), &["compare", "--help"]));
+    snapshot("simulate_help", &run(dir.path(), &["simulate", "--help"]));
 }
 
 #[test]

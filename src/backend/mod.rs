@@ -24,8 +24,10 @@ use std::ops::Range;
 pub enum DeviceChoice {
     /// A hardware GPU when one exists, otherwise the CPU.
     Auto,
+    /// The CPU only; never touches the GPU.
     Cpu,
-    /// Any GPU adapter, software ones (lavapipe) included; an error when there is none.
+    /// Any GPU adapter, software ones included (lavapipe: for testing the GPU kernels, slower
+    /// than the CPU); an error when there is none.
     Gpu,
 }
 
@@ -36,8 +38,12 @@ pub struct DeviceInfo {
     pub backend: &'static str,
     /// Adapter name (GPU) or processor description (CPU).
     pub adapter: String,
-    /// Why this backend was chosen.
+    /// Why this backend was chosen, in a few words (the summary's `Device` line).
     pub reason: String,
+    /// The GPU fault that made `--device auto` use the CPU, in full; said once on stderr as a
+    /// `warning:` (which the `Device` line does not repeat). Absent without a fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 /// Value and gradient of the action at one point.
@@ -109,7 +115,8 @@ pub fn triangle_list(
 /// naming the fault when no GPU can be used (no adapter, a missing feature, a device, allocation
 /// or shader failure). `Auto` fails only on a bad setting: without a usable GPU it returns the CPU
 /// backend, saying why in [`DeviceInfo::reason`] and, for a fault (not for passing over a
-/// software renderer), in one warning on stderr; a GPU it returns falls back to the CPU itself
+/// software renderer), naming the fault in [`DeviceInfo::fault`] and in one warning on stderr
+/// (the reason does not repeat it); a GPU it returns falls back to the CPU itself
 /// when it fails later (see [`gpu`]).
 pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
     if choice == DeviceChoice::Cpu {
@@ -122,9 +129,11 @@ pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
             Ok(Box::new(cpu::CpuBackend::new(&why)))
         }
         (DeviceChoice::Auto, Err(gpu::Unavailable::Fault(why))) => {
-            let reason = format!("{why}; --device auto uses the CPU");
-            eprintln!("warning: {reason}");
-            Ok(Box::new(cpu::CpuBackend::new(&reason)))
+            eprintln!("warning: no usable GPU, --device auto runs on the CPU: {why}");
+            Ok(Box::new(cpu::CpuBackend::after_fault(
+                "no usable GPU, so --device auto uses the CPU (the warning on stderr says why)",
+                why,
+            )))
         }
         (_, Err(e)) => Err(e.into()),
     }

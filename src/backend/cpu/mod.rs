@@ -28,8 +28,16 @@ impl CpuBackend {
                     if threads == 1 { "" } else { "s" }
                 ),
                 reason: reason.to_string(),
+                fault: None,
             },
         }
+    }
+
+    /// The CPU backend taking over from a GPU that failed with `fault`.
+    pub fn after_fault(reason: &str, fault: String) -> Self {
+        let mut cpu = CpuBackend::new(reason);
+        cpu.info.fault = Some(fault);
+        cpu
     }
 }
 

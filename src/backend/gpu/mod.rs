@@ -234,6 +234,7 @@ impl GpuBackend {
             backend: "gpu",
             adapter: ctx.describe(),
             reason: format!("{why}; {}", ctx.precision.describe()),
+            fault: None,
         };
         Ok(GpuBackend {
             max_binding: options
@@ -295,15 +296,19 @@ impl GpuBackend {
             return Err(Error::Gpu(why));
         };
         self.fell_back.get_or_init(|| {
-            let reason = format!(
-                "{why}; --device auto used the CPU instead of {}",
+            eprintln!(
+                "warning: GPU fault on {}, --device auto continues on the CPU: {why}",
                 self.info.adapter
             );
-            eprintln!("warning: {reason}");
             DeviceInfo {
                 backend: "cpu",
                 adapter: cpu.info().adapter.clone(),
-                reason,
+                reason: format!(
+                    "the GPU failed, so --device auto used the CPU instead of {} (the warning \
+                     on stderr says why)",
+                    self.info.adapter
+                ),
+                fault: Some(why),
             }
         });
         Ok(cpu)
@@ -573,9 +578,12 @@ mod tests {
         assert_eq!(info.backend, "cpu");
         assert!(
             info.reason
-                .contains("; --device auto used the CPU instead of"),
+                .contains("--device auto used the CPU instead of"),
             "{}",
             info.reason
         );
+        let fault = info.fault.as_deref().unwrap_or_default();
+        assert!(fault.contains("storage-binding limit"), "{fault}");
+        assert!(!info.reason.contains(fault), "{}", info.reason);
     }
 }
