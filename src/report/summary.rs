@@ -218,11 +218,15 @@ fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
             .tests
             .iter()
             .map(|t| {
+                // At the Monte Carlo floor the p-value is a bound, not an estimate.
+                let p = if t.exceed == 0 {
+                    format!("p ≤ 1/{} (no resample reached it)", thousands(t.resamples + 1))
+                } else {
+                    format!("{} ± {:.1e}", p_text(Some(t.p_value)), t.p_value_se)
+                };
                 format!(
-                    "{} {} ± {:.1e} ({} items)",
+                    "{} {p} ({} items)",
                     t.test.replace('_', " "),
-                    p_text(Some(t.p_value)),
-                    t.p_value_se,
                     thousands(t.items as u64)
                 )
             })
