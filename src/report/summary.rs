@@ -220,7 +220,10 @@ fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
             .map(|t| {
                 // At the Monte Carlo floor the p-value is a bound, not an estimate.
                 let p = if t.exceed == 0 {
-                    format!("p ≤ 1/{} (no resample reached it)", thousands(t.resamples + 1))
+                    format!(
+                        "p ≤ 1/{} (no resample reached it)",
+                        thousands(t.resamples + 1)
+                    )
                 } else {
                     format!("{} ± {:.1e}", p_text(Some(t.p_value)), t.p_value_se)
                 };
