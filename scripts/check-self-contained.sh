@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a tracked file (code, tests, benches, scripts, CI) reaches outside the repository:
-# a path through `../shared` or another sibling of the checkout, an absolute path into the
+# a path through the shared folder or the tool library beside the checkout, an absolute path into the
 # development machine's work folder, or a symbolic link that leaves the tree. Documentation
 # (*.md) may name the workplace's reference script for people to run by hand.
 set -euo pipefail

@@ -407,6 +407,10 @@ fn analyze_writes_the_nulls_the_permutation_section_and_the_summary_lines() {
     assert!(report(&off)["permutation"].is_null());
 
     let bad = detbal(&["analyze", sample, "--permutations", "many"], &[]);
-    assert_eq!(bad.status.code(), Some(1), "a bad value: exit 1, as the README says");
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "a bad value: exit 1, as the README says"
+    );
     assert!(text(&bad.stderr).contains("--permutations"));
 }
