@@ -463,17 +463,23 @@ pub fn strongly_connected_components(
     Components { id, size }
 }
 
+/// The graph of `(source, target, count)` rows, one row each (unit tests' fixtures).
+#[cfg(test)]
+pub(crate) fn graph_of(edges: &[(&str, &str, u64)]) -> TransitionGraph {
+    let mut b = GraphBuilder::default();
+    for (row, &(s, t, c)) in edges.iter().enumerate() {
+        let (s, t) = (b.intern(s), b.intern(t));
+        b.add(s, t, c, row as u64).unwrap();
+    }
+    b.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn graph(edges: &[(&str, &str, u64)]) -> TransitionGraph {
-        let mut b = GraphBuilder::default();
-        for (row, &(s, t, c)) in edges.iter().enumerate() {
-            let (s, t) = (b.intern(s), b.intern(t));
-            b.add(s, t, c, row as u64).unwrap();
-        }
-        b.finish()
+        graph_of(edges)
     }
 
     #[test]

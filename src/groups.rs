@@ -44,10 +44,13 @@ pub struct GroupCorrelation {
     pub spearman: Option<f64>,
 }
 
+/// Group names, Pearson correlations and shared-state counts, as square matrices.
+pub type CorrelationMatrix = (Vec<String>, Vec<Vec<Option<f64>>>, Vec<Vec<usize>>);
+
 impl GroupAnalyses {
     /// Group names and the symmetric matrices of Pearson correlations and shared-state counts
     /// (diagonal: 1 and the group's comparable states; `None` where undefined).
-    pub fn correlation_matrix(&self) -> (Vec<String>, Vec<Vec<Option<f64>>>, Vec<Vec<usize>>) {
+    pub fn correlation_matrix(&self) -> CorrelationMatrix {
         let k = self.groups.len();
         let mut r = vec![vec![None; k]; k];
         let mut shared = vec![vec![0; k]; k];

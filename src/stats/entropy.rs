@@ -150,12 +150,11 @@ fn resampled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::GraphBuilder;
+    use crate::graph::graph_of;
 
     #[test]
     fn edge_and_cycle_sums_agree_and_a_balanced_log_produces_nothing() {
-        let mut b = GraphBuilder::default();
-        let edges = [
+        let driven = graph_of(&[
             ("a", "b", 40),
             ("b", "c", 40),
             ("c", "a", 40),
@@ -165,24 +164,13 @@ mod tests {
             ("a", "a", 7),
             ("c", "d", 3),
             ("d", "c", 5),
-        ];
-        for (row, &(f, g, n)) in edges.iter().enumerate() {
-            let (f, g) = (b.intern(f), b.intern(g));
-            b.add(f, g, n, row as u64).unwrap();
-        }
-        let (e, _) = entropy_production(&b.finish(), None, 0);
+        ]);
+        let (e, _) = entropy_production(&driven, None, 0);
         assert!(e.nats_per_transition > 0.1, "{e:?}");
         let gap = (e.nats_per_transition - e.cycle_sum_nats_per_transition).abs();
         assert!(gap <= 1e-12 * e.nats_per_transition, "{e:?}");
-        let mut b = GraphBuilder::default();
-        for (row, &(f, g, n)) in [("a", "b", 4), ("b", "a", 2), ("b", "c", 3), ("c", "b", 9)]
-            .iter()
-            .enumerate()
-        {
-            let (f, g) = (b.intern(f), b.intern(g));
-            b.add(f, g, n, row as u64).unwrap();
-        }
-        let (e, _) = entropy_production(&b.finish(), None, 0);
+        let balanced = graph_of(&[("a", "b", 4), ("b", "a", 2), ("b", "c", 3), ("c", "b", 9)]);
+        let (e, _) = entropy_production(&balanced, None, 0);
         assert!(e.nats_per_transition.abs() < 1e-14, "{e:?}");
     }
 }

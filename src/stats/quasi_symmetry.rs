@@ -104,7 +104,7 @@ impl SplitPairs {
         let mut renumber = vec![u32::MAX; scc.count()];
         let mut states = Vec::new();
         let mut components = 0u32;
-        for s in 0..n {
+        for (s, slot) in compact.iter_mut().enumerate() {
             let c = scc.id[s] as usize;
             if scc.size[c] < 2 {
                 continue;
@@ -113,7 +113,7 @@ impl SplitPairs {
                 renumber[c] = components;
                 components += 1;
             }
-            compact[s] = states.len() as u32;
+            *slot = states.len() as u32;
             states.push(s as u32);
         }
         let mut pairs = SplitPairs {
@@ -265,7 +265,8 @@ fn fit_splits(pairs: &SplitPairs, n: &[u64], start: &[f64], anchor: &[f64], ridg
             let previous = decrement;
             decrement = grad.iter().zip(&direction).map(|(g, d)| g * d).sum::<f64>();
             let floor = damping == 0.0 && decrement < QUADRATIC && decrement > 0.5 * previous;
-            if !(decrement > DECREMENT_TOL) || floor {
+            // (A NaN decrement stops too.)
+            if decrement.is_nan() || decrement <= DECREMENT_TOL || floor {
                 break 'newton;
             }
             trial
@@ -315,17 +316,16 @@ fn laplacian_solve(
     }
     // A state whose weights all underflowed: a unit preconditioner there.
     diag.iter_mut()
-        .filter(|d| !(**d > 1e-200))
+        .filter(|d| d.is_nan() || **d <= 1e-200)
         .for_each(|d| *d = 1.0);
     let apply = |v: &[f64], out: &mut [f64]| {
         out.iter_mut()
             .zip(v.iter().zip(&diag))
             .for_each(|(o, (v, d))| *o = (ridge + damping * (d + 1.0)) * v);
-        for i in 0..pairs.len() {
-            let (a, b) = (pairs.a[i] as usize, pairs.b[i] as usize);
-            let t = weight[i] * (v[a] - v[b]);
-            out[a] += t;
-            out[b] -= t;
+        for ((&a, &b), &w) in pairs.a.iter().zip(&pairs.b).zip(weight) {
+            let t = w * (v[a as usize] - v[b as usize]);
+            out[a as usize] += t;
+            out[b as usize] -= t;
         }
     };
     let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(p, q)| p * q).sum::<f64>();
@@ -341,7 +341,7 @@ fn laplacian_solve(
     while iterations < 20 * k.max(10) && rz > target && rz > 0.0 {
         apply(&p, &mut q);
         let pq = dot(&p, &q);
-        if !(pq > 0.0) {
+        if pq.is_nan() || pq <= 0.0 {
             break;
         }
         let alpha = rz / pq;
@@ -735,17 +735,7 @@ fn mean_sd(x: &[f64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::GraphBuilder;
-
-    fn graph(edges: &[(&str, &str, u64)]) -> TransitionGraph {
-        let mut b = GraphBuilder::default();
-        for (row, &(f, g, n)) in edges.iter().enumerate() {
-            let (f, g) = (b.intern(f), b.intern(g));
-            b.add(f, g, n, row as u64).unwrap();
-        }
-        b.finish()
-    }
-
+    use crate::graph::graph_of as graph;
     #[test]
     fn a_tree_of_pairs_fits_exactly_and_has_no_degrees_of_freedom() {
         let g = graph(&[("a", "b", 30), ("b", "a", 10), ("b", "c", 5), ("c", "b", 7)]);
