@@ -56,11 +56,7 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
             .expect("report serialises");
         stdout(&format!("{json}\n"))?;
     } else if !args.quiet {
-        stdout(&format!(
-            "{}Outputs    {}\n",
-            report::summary(&analysis),
-            args.output.display()
-        ))?;
+        stdout(&report::summary_with_outputs(&analysis, &args.output))?;
     }
     if let Some(deviations) = &analysis.verification {
         if !args.quiet {

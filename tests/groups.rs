@@ -322,3 +322,58 @@ fn every_group_gets_its_own_bounded_folder() {
     transitions.dedup();
     assert_eq!(transitions.len(), values.len());
 }
+
+/// A group's folder holds the tables of the whole log's output (splits, fundamental cycles and,
+/// when resampled, the null samples too), and the summary gives each group's verdict.
+#[test]
+fn group_folders_hold_every_table_of_the_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = detbal(
+        &[
+            "analyze",
+            fixture("raw.parquet").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--permutations",
+            "99",
+            "--group-by",
+            "group",
+        ],
+        &[("COLUMNS", "100")],
+    );
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    for line in stdout.lines() {
+        assert!(line.chars().count() <= 100, "{line}");
+    }
+    let r = report(&out);
+    for g in r["groups"]["groups"].as_array().unwrap() {
+        let folder = out.join(g["directory"].as_str().unwrap());
+        for table in [
+            "potentials",
+            "pairs",
+            "splits",
+            "cycles",
+            "fundamental_cycles",
+            "nulls",
+        ] {
+            let file = folder.join(format!("{table}.parquet"));
+            assert!(file.is_file(), "{}", file.display());
+        }
+        let verdict = &g["verdict"];
+        let name = g["name"].as_str().unwrap();
+        let row = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} in\n{stdout}"));
+        let word = match verdict["rejected"].as_bool() {
+            Some(true) => "verdict rejected (p",
+            Some(false) => "verdict consistent (p",
+            None => "not testable",
+        };
+        assert!(row.contains(word), "{row}");
+    }
+}

@@ -91,6 +91,36 @@ fn check_files(out: &Path) -> Vec<String> {
     let verdict = json["verdict"]["sentence"].as_str().unwrap();
     let escaped = verdict.replace('<', "&lt;").replace('>', "&gt;");
     assert!(html.contains(&escaped), "the verdict sentence");
+    // The summary box: the terminal's text at 100 columns, wrapped by the page too (no
+    // horizontal scrolling).
+    let summary = html
+        .split("<h2>Summary</h2>\n<pre>")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .expect("the summary box");
+    assert!(summary.contains("\nVerdict    "), "{summary}");
+    for line in summary.lines() {
+        let shown = line
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'");
+        assert!(shown.chars().count() <= 100, "{line}");
+    }
+    assert!(html.contains("white-space:pre-wrap"), "the box wraps");
+    // A cycle row without a q-value says why.
+    let cycles = html
+        .split("<h2>Most significant cycles</h2>")
+        .nth(1)
+        .unwrap();
+    let cycles = cycles.split("<h2>").next().unwrap();
+    if cycles.contains("<td class=\"n\">–</td>") {
+        assert!(
+            cycles.contains("did not enter the corrected set"),
+            "{cycles}"
+        );
+    }
     names
 }
 

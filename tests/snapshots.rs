@@ -107,10 +107,17 @@ fn summary_of_the_bundled_sample_and_a_comparison() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(sample(), dir.path().join("sample.parquet")).unwrap();
     let analyze = ["analyze", "sample.parquet", "--device", "cpu", "-o"];
-    snapshot(
-        "summary_sample",
-        &run(dir.path(), &[&analyze[..], &["a"]].concat()),
-    );
+    let summary = run(dir.path(), &[&analyze[..], &["a"]].concat());
+    // The summary wraps to COLUMNS (80 here): no line is wider.
+    for line in summary.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(summary.ends_with("\nOutputs    a\n"), "{summary}");
+    snapshot("summary_sample", &summary);
     let fewer = [
         "--min-count",
         "20",

@@ -14,7 +14,7 @@
 //! `directory`) and in the group's own report.json (`group`: `column`, `value`).
 
 use super::atomic::write_atomic;
-use super::{Verdict, p_text, report_json, tables, thousands};
+use super::{Verdict, p_text, report_json, thousands};
 use crate::analyze::Analysis;
 use crate::error::{Error, Result};
 use crate::groups::GroupAnalyses;
@@ -85,7 +85,9 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
-/// Writes each analysed group's tables and `report.json` into `dir/groups/COLUMN=VALUE/`.
+/// Writes each analysed group's tables (those of the whole log: potentials, pairs, splits,
+/// cycles, fundamental cycles, and the null samples when resampled) and `report.json` into
+/// `dir/groups/COLUMN=VALUE/`.
 pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
     let Some(groups) = &a.groups else {
         return Ok(());
@@ -97,15 +99,8 @@ pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
             path: folder.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&folder.join("potentials.parquet"), |f| {
-            tables::write_potentials(ga, f)
-        })?;
-        write_atomic(&folder.join("pairs.parquet"), |f| {
-            tables::write_pairs(ga, f)
-        })?;
-        write_atomic(&folder.join("cycles.parquet"), |f| {
-            tables::write_cycles(ga, f)
-        })?;
+        // The same tables as the whole log's, so `groups/*/NAME.parquet` read as one table.
+        super::write_analysis_tables(ga, &folder)?;
         let mut report = report_json(ga);
         if let Value::Object(fields) = &mut report {
             fields.insert(
@@ -193,41 +188,57 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The summary's lines on groups: one per group, then the correlations.
-pub(super) fn summary(groups: &GroupAnalyses) -> String {
-    let mut s = String::new();
+/// The summary's block on groups: one row per group (its verdict's p-value, and whether its
+/// fit or bootstrap did not converge), then the correlations.
+pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
     let n = groups.groups.len();
-    let _ = writeln!(
-        s,
-        "Groups     {n} group{} by `{}`",
-        if n == 1 { "" } else { "s" },
-        groups.column
+    t.block(
+        "Groups",
+        &format!(
+            "{n} group{} by `{}`, each in groups/{}=VALUE/",
+            if n == 1 { "" } else { "s" },
+            super::printable(&groups.column),
+            super::printable(&groups.column),
+        ),
     );
     for g in &groups.groups {
         let line = match &g.analysis {
-            Ok(ga) => format!(
-                "{} transitions, {} states identifiable; verdict {}",
-                thousands(g.transitions),
-                thousands(ga.fit.identifiable_states as u64),
-                p_text(ga.verdict_test.p_value),
-            ),
+            Ok(ga) => {
+                let verdict = Verdict::of(ga);
+                let mut line = format!(
+                    "{} transitions, {} states identifiable; verdict {}",
+                    thousands(g.transitions),
+                    thousands(ga.fit.identifiable_states as u64),
+                    match verdict.rejected {
+                        Some(true) => format!("rejected ({})", p_text(verdict.p_value)),
+                        Some(false) => format!("consistent ({})", p_text(verdict.p_value)),
+                        None => "not testable (no independent cycle)".to_string(),
+                    },
+                );
+                if !ga.fit.converged {
+                    line.push_str("; fit NOT CONVERGED");
+                }
+                let bootstrap = ga.resampling.as_ref().and_then(|r| r.bootstrap.as_ref());
+                if let Some(b) = bootstrap.filter(|b| b.not_converged > 0) {
+                    let _ = write!(line, "; {} bootstrap refits NOT CONVERGED", b.not_converged);
+                }
+                line
+            }
             Err(reason) => format!("{} transitions; {reason}", thousands(g.transitions)),
         };
-        let _ = writeln!(s, "           {}: {line}", super::printable(&g.name));
+        t.more(&format!("{}: {line}", super::printable(&g.name)));
     }
     for c in &groups.correlations {
         let r = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.3}"));
-        let _ = writeln!(
-            s,
-            "           V({}) ~ V({}): Pearson {}, Spearman {} on {} shared states",
+        t.more(&format!(
+            "V({}) ~ V({}): Pearson {}, Spearman {} on {} shared states",
             super::printable(&groups.groups[c.a].name),
             super::printable(&groups.groups[c.b].name),
             r(c.pearson),
             r(c.spearman),
             thousands(c.shared_states as u64),
-        );
+        ));
     }
-    s
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use super::atomic::write_atomic;
 use super::figures::{self, Figure};
-use super::{Verdict, p_text, summary};
+use super::{PIPED_WIDTH, Verdict, p_text, summary_at};
 use crate::analyze::Analysis;
 use crate::error::{Error, Result};
 use base64::Engine;
@@ -19,13 +19,13 @@ const LISTED: usize = 15;
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em auto;\
 max-width:960px;color:#222;line-height:1.4}h1{font-size:1.6em}h2{margin-top:1.8em;\
-border-bottom:1px solid #ccc}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;\
-font-size:.85em}.verdict{font-size:1.2em;padding:.6em .9em;border-left:6px solid}\
+border-bottom:1px solid #ccc}pre{background:#f6f6f6;padding:.8em;white-space:pre-wrap;\
+overflow-wrap:anywhere;font-size:.85em}.verdict{font-size:1.2em;padding:.6em .9em;border-left:6px solid}\
 .rejected{border-color:#d62728;background:#fdecea}.consistent{border-color:#2ca02c;\
 background:#eaf6ea}figure{margin:1.5em 0}figure img{max-width:100%;height:auto;\
 border:1px solid #ddd}figcaption{font-size:.9em;color:#444}table{border-collapse:collapse;\
 font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}";
+td.n{text-align:right;font-variant-numeric:tabular-nums}.note{font-size:.9em;color:#444}";
 
 /// Renders every figure of `analysis` into `dir/figures/` (SVG and PNG) and writes
 /// `dir/report.html`.
@@ -78,7 +78,7 @@ pub(crate) fn report_html(analysis: &Analysis, json: &Value, figures: &[Figure])
             None => "untestable",
         },
         escape(&verdict.sentence),
-        escape(&summary(analysis)),
+        escape(&summary_at(analysis, PIPED_WIDTH)),
     );
     h.push_str("<h2>Figures</h2>\n");
     for f in figures {
@@ -176,6 +176,19 @@ fn cycles(h: &mut String, a: &Analysis) {
         );
     }
     h.push_str("</table>\n");
+    if order
+        .iter()
+        .take(LISTED)
+        .any(|&i| a.triangles[i].q_value.is_none())
+    {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">q = –: the triangle has an arc with fewer than {} transitions \
+             (<code>--min-count</code>), so it did not enter the corrected set (the cycle-space \
+             χ² and the Benjamini–Hochberg correction); its p-value describes it alone.</p>",
+            a.cycle_test.min_count
+        );
+    }
 }
 
 /// One table row per leaf of `value`, keyed by its dotted path.

@@ -15,7 +15,9 @@ mod tables;
 pub(crate) use atomic::{check_inputs_outside, check_output};
 pub use json::report_json;
 pub(crate) use summary::thousands;
-pub use summary::{p_text, printable, summary};
+pub use summary::{
+    PIPED_WIDTH, p_text, printable, summary, summary_at, summary_with_outputs, width,
+};
 
 use crate::analyze::Analysis;
 use crate::error::Result;
@@ -44,6 +46,17 @@ pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()>
 
 /// The Parquet tables, `report.json` and the group folders.
 fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> Result<()> {
+    write_analysis_tables(analysis, dir)?;
+    let json = serde_json::to_vec_pretty(report).expect("report serialises");
+    write_atomic(&dir.join("report.json"), |mut f| {
+        std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
+    })?;
+    groups::write(analysis, dir)
+}
+
+/// The Parquet tables of one analysis (the whole log's, or a group's in its folder):
+/// potentials, pairs, splits, cycles, fundamental cycles, and the null samples when resampled.
+fn write_analysis_tables(analysis: &Analysis, dir: &Path) -> Result<()> {
     write_atomic(&dir.join("potentials.parquet"), |f| {
         tables::write_potentials(analysis, f)
     })?;
@@ -62,11 +75,7 @@ fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> 
     if let Some(r) = analysis.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
         write_atomic(&dir.join("nulls.parquet"), |f| nulls::write_nulls(r, f))?;
     }
-    let json = serde_json::to_vec_pretty(report).expect("report serialises");
-    write_atomic(&dir.join("report.json"), |mut f| {
-        std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
-    })?;
-    groups::write(analysis, dir)
+    Ok(())
 }
 
 /// The verdict at level `alpha`: the quasi-symmetry test of the pair splits

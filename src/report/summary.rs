@@ -1,8 +1,10 @@
-//! The terminal summary: what was read, what was fitted, what the tests say, in ten lines.
+//! The terminal summary: what was read, what was fitted, what describes the log, and last the
+//! verdict, one block per part. Every line is wrapped to a width ([`width`]: `COLUMNS`, else
+//! the terminal's, else [`PIPED_WIDTH`]); a block's continuation lines are indented under its
+//! text. report.html shows the same text at [`PIPED_WIDTH`].
 
 use super::Verdict;
 use crate::analyze::Analysis;
-use std::fmt::Write;
 
 /// `12345678` → `12,345,678`.
 pub(crate) fn thousands(n: impl Into<u64>) -> String {
@@ -46,100 +48,381 @@ pub fn p_text(p: Option<f64>) -> String {
     }
 }
 
-fn opt(x: Option<f64>, digits: usize) -> String {
-    x.map_or("n/a".into(), |x| format!("{x:.digits$}"))
+/// Width of the summary when standard output is not a terminal and `COLUMNS` is unset; the
+/// width of report.html's summary box.
+pub const PIPED_WIDTH: usize = 100;
+
+/// Narrowest width the summary is wrapped to (a label and a few words).
+const MIN_WIDTH: usize = 40;
+
+/// Column where every block's text starts (labels are padded to it).
+const INDENT: usize = 11;
+
+/// The summary's width: `COLUMNS` when set, else the terminal's width when standard output is
+/// a terminal, else [`PIPED_WIDTH`]; at least [`MIN_WIDTH`].
+pub fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(terminal_columns)
+        .unwrap_or(PIPED_WIDTH)
+        .max(MIN_WIDTH)
 }
 
+#[cfg(unix)]
+fn terminal_columns() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: `winsize` is plain old data; TIOCGWINSZ writes one into it and reads nothing.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn terminal_columns() -> Option<usize> {
+    None
+}
+
+/// The summary being written: labelled rows wrapped to `width`.
+pub(super) struct Text {
+    pub(super) s: String,
+    width: usize,
+}
+
+impl Text {
+    fn new(width: usize) -> Text {
+        Text {
+            s: String::new(),
+            width: width.max(MIN_WIDTH),
+        }
+    }
+
+    /// A block's first row: `label` in the margin.
+    pub(super) fn block(&mut self, label: &str, text: &str) {
+        self.row(label, text);
+    }
+
+    /// A row inside a block, with a short `label` (at most 8 characters) indented under the
+    /// block's.
+    pub(super) fn sub(&mut self, label: &str, text: &str) {
+        self.row(&format!("  {label}"), text);
+    }
+
+    /// A further row of a block, without a label.
+    pub(super) fn more(&mut self, text: &str) {
+        self.row("", text);
+    }
+
+    fn row(&mut self, label: &str, text: &str) {
+        let label_width = label.chars().count();
+        self.s.push_str(label);
+        let mut column = label_width;
+        if label_width < INDENT {
+            self.s
+                .extend(std::iter::repeat_n(' ', INDENT - label_width));
+            column = INDENT;
+        } else {
+            self.s.push(' ');
+            column += 1;
+        }
+        let mut first = true;
+        for word in units(text) {
+            let word: Vec<char> = word.chars().collect();
+            if !first {
+                if column + 1 + word.len() <= self.width {
+                    self.s.push(' ');
+                    column += 1;
+                } else {
+                    self.newline();
+                    column = INDENT;
+                }
+            }
+            // A word wider than a line (a long path or name) is cut across lines.
+            let mut rest = &word[..];
+            while column + rest.len() > self.width {
+                let take = self.width.saturating_sub(column);
+                self.s.extend(&rest[..take]);
+                rest = &rest[take..];
+                self.newline();
+                column = INDENT;
+            }
+            self.s.extend(rest);
+            column += rest.len();
+            first = false;
+        }
+        self.s.push('\n');
+    }
+
+    fn newline(&mut self) {
+        self.s.push('\n');
+        self.s.extend(std::iter::repeat_n(' ', INDENT));
+    }
+}
+
+/// The words of `text`, a relation kept whole (`X² = 5098.4`, `p < 1e-300`, `4.5e-4 ± 1e-5`):
+/// a line never ends or starts at `=`, `<`, `≤` or `±`.
+fn units(text: &str) -> Vec<String> {
+    const RELATIONS: [&str; 4] = ["=", "<", "≤", "±"];
+    let mut units: Vec<String> = Vec::new();
+    let mut glue = false;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let relation = RELATIONS.contains(&word);
+        match units.last_mut() {
+            Some(last) if glue || relation => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => units.push(word.to_string()),
+        }
+        glue = relation;
+    }
+    units
+}
+
+/// `x` with `digits` decimals, never `-0.0` (a value that rounds to zero prints unsigned).
+fn num(x: f64, digits: usize) -> String {
+    unsigned_zero(format!("{x:.digits$}"))
+}
+
+/// `x` in scientific notation with `digits` decimals, never `-0.000e0`.
+fn sci(x: f64, digits: usize) -> String {
+    unsigned_zero(format!("{x:.digits$e}"))
+}
+
+/// A statistic that cannot be negative (X², χ², an entropy): rounding noise below zero is 0.
+fn nonneg(x: f64) -> f64 {
+    if x <= 0.0 { 0.0 } else { x }
+}
+
+fn unsigned_zero(text: String) -> String {
+    match text.strip_prefix('-') {
+        Some(rest)
+            if rest
+                .split(['e', 'E'])
+                .next()
+                .is_some_and(|m| m.chars().all(|c| c == '0' || c == '.')) =>
+        {
+            rest.to_string()
+        }
+        _ => text,
+    }
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("n/a".into(), |x| num(x, digits))
+}
+
+/// The summary at the terminal's [`width`].
 pub fn summary(a: &Analysis) -> String {
+    summary_at(a, width())
+}
+
+/// The summary and its last line, `Outputs DIR`, at the terminal's [`width`].
+pub fn summary_with_outputs(a: &Analysis, dir: &std::path::Path) -> String {
+    let mut t = Text::new(width());
+    body(&mut t, a);
+    t.block("Outputs", &dir.display().to_string());
+    t.s
+}
+
+/// The summary wrapped to `width` columns.
+pub fn summary_at(a: &Analysis, width: usize) -> String {
+    let mut t = Text::new(width);
+    body(&mut t, a);
+    t.s
+}
+
+fn body(t: &mut Text, a: &Analysis) {
     let g = &a.graph;
     let f = &a.fit;
     let (pt, ct) = (&a.pair_test, &a.cycle_test);
-    let mut s = String::new();
-    let dropped = if a.input.dropped_rows > 0 {
-        let reasons: Vec<String> = a
-            .input
-            .dropped_reasons
-            .iter()
-            .map(|(why, n)| format!("{}: {why}", thousands(*n)))
-            .collect();
-        format!(
-            ", {} rows dropped ({})",
-            thousands(a.input.dropped_rows),
-            reasons.join("; ")
-        )
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        s,
-        "Input      {} transitions ({} self), {} states, {} edges, {} reciprocal pairs{dropped}",
+    let mut input = format!(
+        "{} transitions ({} self), {} states, {} edges, {} reciprocal pairs",
         thousands(g.transitions()),
         thousands(g.self_transitions()),
         thousands(g.n_states() as u64),
         thousands(g.n_edges() as u64),
         thousands(g.reciprocal_pairs().count() as u64)
     );
-    let _ = writeln!(
-        s,
-        "Device     {}: {} ({})",
-        a.device.backend, a.device.adapter, a.device.reason
+    if a.input.dropped_rows > 0 {
+        let reasons: Vec<String> = a
+            .input
+            .dropped_reasons
+            .iter()
+            .map(|(why, n)| format!("{}: {why}", thousands(*n)))
+            .collect();
+        input.push_str(&format!(
+            "; {} rows dropped ({})",
+            thousands(a.input.dropped_rows),
+            reasons.join("; ")
+        ));
+    }
+    t.block("Input", &input);
+    t.block(
+        "Device",
+        &format!(
+            "{}: {} ({})",
+            a.device.backend, a.device.adapter, a.device.reason
+        ),
     );
     let estimator =
         clap::ValueEnum::to_possible_value(&f.estimator).expect("every estimator has a name");
-    let _ = writeln!(
-        s,
-        "Potential  {}: {} of {} states identifiable in {} component{}; {} after {} iterations (|∇|∞ = {:.1e}); action {:.6}",
-        estimator.get_name(),
-        thousands(f.identifiable_states as u64),
-        thousands(g.n_states() as u64),
-        f.components,
-        if f.components == 1 { "" } else { "s" },
+    t.block(
+        "Potential",
+        &format!(
+            "{}: {} of {} states identifiable in {} component{}",
+            estimator.get_name(),
+            thousands(f.identifiable_states as u64),
+            thousands(g.n_states() as u64),
+            f.components,
+            if f.components == 1 { "" } else { "s" },
+        ),
+    );
+    // The gradient norm on a short row of its own: its length never moves the wrapping.
+    t.more(&format!(
+        "{} after {} iterations, action {}, |∇|∞ = {:.1e}",
         if f.converged {
             "converged"
         } else {
             "NOT CONVERGED"
         },
         f.iterations,
-        f.grad_norm,
-        f.action
-    );
+        num(f.action, 6),
+        f.grad_norm
+    ));
     if let Some((low, high)) = extremes(a) {
-        let _ = writeln!(
-            s,
-            "           deepest attractor {low}; highest state {high}"
+        t.more(&format!("deepest attractor {low}; highest state {high}"));
+    }
+    t.more(&format!(
+        "pair log-ratios on ΔV: slope {} [{}] (1 when V explains them)",
+        opt(pt.slope, 3),
+        pt.slope_ci.map_or("n/a".into(), |[l, h]| format!(
+            "{}, {}",
+            num(l, 3),
+            num(h, 3)
+        ))
+    ));
+    t.block("Paper's", "statistics, descriptive (not the test):");
+    t.sub(
+        "pairs",
+        &format!(
+            "r = {}, χ²/ndf = {} on {} pairs",
+            opt(pt.pearson_r, 3),
+            opt(pt.chi2_ndf_reference.map(nonneg), 3),
+            thousands(pt.n as u64),
+        ),
+    );
+    t.sub(
+        "loops",
+        &format!(
+            "χ²/ndf = {} on {} of {} reciprocal triangles",
+            opt(ct.chi2_ndf_reference.map(nonneg), 3),
+            thousands(ct.n as u64),
+            thousands(ct.triangles as u64),
+        ),
+    );
+    let e = &a.entropy;
+    t.block(
+        "Entropy",
+        &format!(
+            "{} nats per transition over {} reciprocal pairs; {} % of transitions one-way",
+            sci(nonneg(e.nats_per_transition), 3),
+            thousands(e.reciprocal_pairs as u64),
+            num(100.0 * nonneg(e.one_way_fraction), 1)
+        ),
+    );
+    if let (Some(mean), Some(sd), Some(z)) = (e.null_mean, e.null_sd, e.excess_z) {
+        t.more(&format!(
+            "detailed balance would give {} ± {} here: excess {} ({} sd)",
+            sci(nonneg(mean), 3),
+            sci(nonneg(sd), 1),
+            sci(e.nats_per_transition - mean, 3),
+            num(z, 1),
+        ));
+    }
+    if let Some(r) = &a.resampling {
+        resampling(t, r);
+    }
+    if let Some(groups) = &a.groups {
+        super::groups::summary(t, groups);
+    }
+    if a.settings.paper {
+        t.block(
+            "Settings",
+            "--paper: the reference's choices reproduced (observed exposure, its threshold, its \
+             filters, its optimiser's stop, states in first-appearance order); its r depends on \
+             the order of the rows",
         );
     }
+    verdict(t, a);
+}
+
+/// The verdict's block: the answer, then its test, calibration, pairs and where the log departs.
+fn verdict(t: &mut Text, a: &Analysis) {
     let vt = &a.verdict_test;
-    let calibration = match vt.calibration {
-        Some(c) if vt.resamples > 0 => format!("{}, {} refits", c.describe(), vt.resamples),
-        Some(c) => c.describe().to_string(),
-        None => "no independent cycle".to_string(),
+    let ct = &a.cycle_test;
+    let alpha = a.settings.alpha;
+    let headline = match vt.p_value.map(|p| p < alpha) {
+        Some(true) => format!("Detailed balance is rejected at α = {alpha}."),
+        Some(false) => format!("Consistent with detailed balance at α = {alpha}."),
+        None => Verdict::of(a).sentence,
     };
-    let _ = writeln!(
-        s,
-        "Test       quasi-symmetry of the pair splits: X² = {:.1} on {} ndf ({} pairs with ≥ {} transitions, {} one-way; G² = {:.1}), {} ({calibration}); {} pairs flagged at FDR {}",
-        vt.statistic,
-        thousands(vt.ndf.max(0) as u64),
-        thousands(vt.pairs as u64),
-        vt.min_transitions,
-        thousands(vt.one_way_pairs as u64),
-        vt.deviance,
-        p_text(vt.p_value),
-        thousands(vt.flagged_pairs as u64),
-        vt.fdr
+    t.block("Verdict", &headline);
+    if vt.p_value.is_some() {
+        t.sub(
+            "test",
+            &format!(
+                "quasi-symmetry of the pair splits: X² = {} on {} ndf, {}",
+                num(nonneg(vt.statistic), 1),
+                thousands(vt.ndf.max(0) as u64),
+                verdict_p(vt)
+            ),
+        );
+        let how = match vt.calibration {
+            Some(c) if vt.resamples > 0 => {
+                format!(
+                    "{} ({} refits)",
+                    c.describe(),
+                    thousands(vt.resamples as u64)
+                )
+            }
+            Some(c) => c.describe().to_string(),
+            None => "no independent cycle".to_string(),
+        };
+        t.sub("p from", &how);
+    }
+    t.sub(
+        "on",
+        &format!(
+            "{} pairs with ≥ {} transitions, {} of them one-way; deviance G² = {}",
+            thousands(vt.pairs as u64),
+            vt.min_transitions,
+            thousands(vt.one_way_pairs as u64),
+            num(nonneg(vt.deviance), 1)
+        ),
     );
-    let _ = writeln!(
-        s,
-        "Pairs      {} pairs: r = {}, χ²/ndf = {} (the paper's statistics); slope of log-ratio on ΔV {} [{}]",
-        thousands(pt.n as u64),
-        opt(pt.pearson_r, 3),
-        opt(pt.chi2_ndf_reference, 3),
-        opt(pt.slope, 3),
-        pt.slope_ci
-            .map_or("n/a".into(), |[l, h]| format!("{l:.3}, {h:.3}"))
-    );
+    if vt.min_transitions < a.settings.verdict.min_transitions {
+        let calibrated = crate::stats::quasi_symmetry::VerdictSettings::default().min_transitions;
+        let consequence = if vt.min_transitions < calibrated {
+            "so the calibration is approximate (liberal on sparse logs)".to_string()
+        } else {
+            format!("still ≥ {calibrated}, where the calibration was measured")
+        };
+        t.sub(
+            "note",
+            &format!(
+                "no pair with ≥ {} transitions closes a cycle: the threshold was lowered to {}, \
+                 {consequence}",
+                a.settings.verdict.min_transitions, vt.min_transitions
+            ),
+        );
+    }
     let flagged = if ct.flagged_exact {
-        ct.flagged.to_string()
+        thousands(ct.flagged as u64)
     } else {
         format!(
             "{} to {}",
@@ -149,45 +432,52 @@ pub fn summary(a: &Analysis) -> String {
     };
     let listed = if ct.limit_reached {
         format!(
-            "; {} most significant listed (--max-cycles)",
+            ", the {} most significant listed (--max-cycles)",
             thousands(ct.listed as u64)
         )
     } else {
         String::new()
     };
-    let _ = writeln!(
-        s,
-        "Cycles     {} reciprocal triangles: χ²/ndf = {} on {} (the paper's statistic); {} flagged at FDR {}{}",
-        thousands(ct.triangles as u64),
-        opt(ct.chi2_ndf_reference, 3),
-        thousands(ct.n as u64),
-        flagged,
-        ct.fdr,
-        listed
-    );
-    let e = &a.entropy;
-    let null = match (e.null_mean, e.null_sd, e.excess_z) {
-        (Some(mean), Some(sd), Some(z)) => format!(
-            "; {mean:.3e} ± {sd:.1e} expected under detailed balance at this sample size, excess {:.3e} ({z:.1} sd)",
-            e.nats_per_transition - mean
+    t.sub(
+        "where",
+        &format!(
+            "{} pairs flagged at FDR {} (splits.parquet)",
+            thousands(vt.flagged_pairs as u64),
+            vt.fdr,
         ),
-        _ => String::new(),
-    };
-    let _ = writeln!(
-        s,
-        "Entropy    {:.3e} nats per transition over {} reciprocal pairs ({:.1} % of transitions on one-way arcs){null}",
-        e.nats_per_transition,
-        thousands(e.reciprocal_pairs as u64),
-        100.0 * e.one_way_fraction
     );
-    if let Some(r) = &a.resampling {
-        resampling(&mut s, r);
+    t.more(&format!(
+        "{flagged} of {} triangles flagged at FDR {} (cycles.parquet{listed})",
+        thousands(ct.triangles as u64),
+        ct.fdr,
+    ));
+    if let Some(q) = &a.squares {
+        t.sub(
+            "4-cycles",
+            &format!(
+                "{} chordless reciprocal 4-cycles (--max-cycle-len 4), not in the test",
+                thousands(q.count),
+            ),
+        );
+        t.more(&format!(
+            "the first {} listed in report.json (cycles.chordless_4_cycles)",
+            thousands(q.listed.len() as u64)
+        ));
     }
-    if let Some(groups) = &a.groups {
-        s.push_str(&super::groups::summary(groups));
+}
+
+/// The verdict's p-value; at the Monte Carlo floor (no resample reached the observed
+/// statistic, no tail fitted) a bound.
+fn verdict_p(vt: &crate::stats::quasi_symmetry::QuasiSymmetryTest) -> String {
+    use crate::stats::quasi_symmetry::Calibration;
+    match vt.calibration {
+        Some(Calibration::MonteCarlo | Calibration::SequentialMonteCarlo)
+            if vt.exceedances == 0 && vt.resamples > 0 =>
+        {
+            format!("p ≤ 1/{}", thousands(vt.resamples as u64 + 1))
+        }
+        _ => p_text(vt.p_value),
     }
-    let _ = writeln!(s, "Verdict    {}", Verdict::of(a).sentence);
-    s
 }
 
 /// The lowest- and highest-potential identifiable states with their values.
@@ -202,17 +492,18 @@ fn extremes(a: &Analysis) -> Option<(String, String)> {
     let high = values.max_by(|x, y| x.1.total_cmp(&y.1))?;
     let label = |(i, v): (usize, f64)| {
         format!(
-            "{} (V = {v:.2}, component {})",
+            "{} (V = {}, component {})",
             printable(&a.graph.names[i]),
+            num(v, 2),
             a.potential.component[i]
         )
     };
     Some((label(low), label(high)))
 }
 
-/// One line per resampling result: the explanatory-power p-value (± its standard error), the
+/// One row per resampling result: the explanatory-power p-value (± its standard error), the
 /// bootstrap intervals of V, the held-out check.
-fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
+fn resampling(t: &mut Text, r: &crate::stats::permutation::Resampling) {
     if !r.tests.is_empty() {
         let tests: Vec<String> = r
             .tests
@@ -220,59 +511,106 @@ fn resampling(s: &mut String, r: &crate::stats::permutation::Resampling) {
             .map(|t| {
                 // At the Monte Carlo floor the p-value is a bound, not an estimate.
                 let p = if t.exceed == 0 {
-                    format!(
-                        "p ≤ 1/{} (no resample reached it)",
-                        thousands(t.resamples + 1)
-                    )
+                    format!("p ≤ 1/{} (none reached it)", thousands(t.resamples + 1))
                 } else {
                     format!("{} ± {:.1e}", p_text(Some(t.p_value)), t.p_value_se)
                 };
                 format!(
-                    "{} {p} ({} items)",
+                    "{} {p} on {} items",
                     t.test.replace('_', " "),
                     thousands(t.items as u64)
                 )
             })
             .collect();
-        let _ = writeln!(
-            s,
-            "Resampled  {} resamples, seed {}: {}",
-            thousands(u64::from(r.settings.permutations)),
-            r.settings.seed,
-            tests.join("; ")
+        t.block(
+            "Resampled",
+            &format!(
+                "{} resamples, seed {}: {}",
+                thousands(u64::from(r.settings.permutations)),
+                r.settings.seed,
+                tests.join("; ")
+            ),
         );
     }
     match &r.bootstrap {
         Some(b) => {
-            let _ = writeln!(
-                s,
-                "Bootstrap  {} refits, {:.0} % intervals of V on {} states",
-                b.resamples,
-                100.0 * b.level,
-                thousands(b.potential.iter().flatten().count() as u64)
+            let not_converged = if b.not_converged > 0 {
+                format!(
+                    "; {} of the refits did NOT CONVERGE (their V kept: the best point reached)",
+                    b.not_converged
+                )
+            } else {
+                String::new()
+            };
+            t.block(
+                "Bootstrap",
+                &format!(
+                    "{} refits, {} % intervals of V on {} states{not_converged}",
+                    b.resamples,
+                    num(100.0 * b.level, 0),
+                    thousands(b.potential.iter().flatten().count() as u64)
+                ),
             );
         }
-        None => {
-            let _ = writeln!(
-                s,
-                "Bootstrap  off (each refit costs a fit: --bootstrap 200 gives 90 % intervals of V)"
-            );
-        }
+        None => t.block(
+            "Bootstrap",
+            "off (each refit costs a fit: --bootstrap 200 gives 90 % intervals of V)",
+        ),
     }
     if let Some(h) = &r.holdout {
-        let _ = writeln!(
-            s,
-            "Held out   V fitted on {} transitions, tested on {}: r = {}, slope {}; pair χ² = {:.1} / {} ndf, {}; cycle χ² = {:.1} / {} ndf, {}",
-            thousands(h.transitions_fit),
-            thousands(h.transitions_test),
-            opt(h.pearson_r, 3),
-            opt(h.slope, 3),
-            h.pair_chi2,
+        t.block(
+            "Held out",
+            &format!(
+                "V fitted on {} transitions, tested on {}: r = {}, slope {}",
+                thousands(h.transitions_fit),
+                thousands(h.transitions_test),
+                opt(h.pearson_r, 3),
+                opt(h.slope, 3),
+            ),
+        );
+        t.more(&format!(
+            "pair χ² = {} / {} ndf, {}; cycle χ² = {} / {} ndf, {}",
+            num(nonneg(h.pair_chi2), 1),
             h.pair_ndf,
             p_text(h.pair_p_value),
-            h.cycle_chi2,
+            num(nonneg(h.cycle_chi2), 1),
             h.cycle_ndf,
             p_text(h.cycle_p_value)
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_wrap_under_their_block_and_never_exceed_the_width() {
+        let mut t = Text::new(40);
+        t.block(
+            "Verdict",
+            "one two three four five six seven eight nine ten eleven twelve",
         );
+        t.sub("where", &format!("{} end", "x".repeat(70)));
+        for line in t.s.lines() {
+            assert!(line.chars().count() <= 40, "{line:?}");
+        }
+        let lines: Vec<&str> = t.s.lines().collect();
+        assert!(lines[0].starts_with("Verdict    one two"));
+        assert!(lines[1].starts_with("           ") && !lines[1][11..].starts_with(' '));
+        assert!(t.s.contains("  where    xxx"));
+        let cut = t.s.split("  where").nth(1).unwrap();
+        assert_eq!(cut.matches('x').count(), 70, "a long word is cut, not lost");
+    }
+
+    #[test]
+    fn no_negative_zero() {
+        assert_eq!(num(-1e-12, 1), "0.0");
+        assert_eq!(num(-0.0, 3), "0.000");
+        assert_eq!(num(-0.05, 1), "-0.1");
+        assert_eq!(sci(-0.0, 3), "0.000e0");
+        assert_eq!(sci(-2e-3, 1), "-2.0e-3");
+        assert_eq!(num(nonneg(-1e-9), 1), "0.0");
+        assert_eq!(sci(nonneg(-1e-9), 3), "0.000e0");
     }
 }
