@@ -285,8 +285,9 @@ fn null_states() {
         serde_json::json!([{"reason": "null source or target", "rows": 2}])
     );
     assert_eq!(report["graph"]["transitions"], 3);
+    let joined = summary.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        summary.contains(", 2 rows dropped (2: null source or target)"),
+        joined.contains("; 2 rows dropped (2: null source or target)"),
         "{summary}"
     );
 }
@@ -339,15 +340,16 @@ fn a_million_rows_with_planted_nulls_are_all_accounted_for() {
     );
     // Every row not dropped is a transition: nothing else went missing.
     assert_eq!(report["graph"]["transitions"], ROWS - planted);
-    // The summary's input line ends with e.g. `, 10,023 rows dropped (10,023: null source or target)`.
+    // The summary's input block ends with e.g. `; 10,023 rows dropped (10,023: null source or
+    // target)`, wrapped to the width: read it as one line.
     let expected = format!("{planted}: null source or target)");
-    let dropped = summary
-        .lines()
-        .find_map(|l| {
-            let (count, reasons) = l.split_once(" rows dropped (")?;
+    let joined = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    let dropped = joined
+        .split_once(" rows dropped (")
+        .and_then(|(count, reasons)| {
             Some((
-                count.rsplit(", ").next()?.replace(',', ""),
-                reasons.replace(',', ""),
+                count.rsplit(' ').next()?.replace(',', ""),
+                reasons.split_once(')')?.0.replace(',', "") + ")",
             ))
         })
         .unwrap_or_else(|| panic!("no dropped rows in the summary:\n{summary}"));
