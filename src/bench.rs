@@ -467,7 +467,7 @@ fn kernel_rows(
         Row {
             suite: "kernel",
             name,
-            backend: info.backend,
+            backend: info.backend.as_str(),
             adapter: info.adapter.clone(),
             size: edges,
             time,
@@ -519,7 +519,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
             Row {
                 suite: "stage",
                 name,
-                backend: device.backend,
+                backend: device.backend.as_str(),
                 adapter: device.adapter.clone(),
                 size: n_rows,
                 time,
@@ -678,7 +678,7 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                 outcome.push_str(" (over the 60 s / 4 GiB budget)");
             }
             let edges = n * (n - 1);
-            let backend = report_backend(&out).unwrap_or(target.backend().info().backend);
+            let backend = report_backend(&out).unwrap_or(target.backend().info().backend.as_str());
             rows.push(Row {
                 suite: "dense",
                 name: "analyze",

@@ -11,7 +11,7 @@
 //!
 //! `u` is the unit roundoff: `u32 = 2⁻²⁴ ≈ 6.0e-8`, `u64 = 2⁻⁵³ ≈ 1.1e-16`.
 
-use super::gpu::Precision;
+use super::Precision;
 use crate::fit::problem::ActionProblem;
 
 const U32: f64 = f32::EPSILON as f64 / 2.0;

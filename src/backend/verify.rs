@@ -11,7 +11,6 @@
 //! ```
 
 use super::Backend;
-use super::gpu::Precision;
 use super::tolerance;
 use crate::error::{Error, Result};
 use crate::fit::problem::ActionProblem;
@@ -37,7 +36,7 @@ pub fn verify(
     problem: &ActionProblem,
     v: &[f64],
 ) -> Result<Vec<KernelDeviation>> {
-    let precision = Precision::of(gpu.info());
+    let precision = gpu.info().precision;
     let (a, b) = (gpu.edge_action(problem, v)?, cpu.edge_action(problem, v)?);
     let value_abs = (a.value - b.value).abs();
     let value = deviation(

@@ -7,7 +7,7 @@ pub mod resample;
 
 pub use edge_action::{EdgeScratch, edge_action};
 
-use super::{ActionEval, Backend, DeviceInfo};
+use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
 use crate::error::Result;
 use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::fit::problem::ActionProblem;
@@ -22,7 +22,8 @@ impl CpuBackend {
         let threads = rayon::current_num_threads();
         CpuBackend {
             info: DeviceInfo {
-                backend: "cpu",
+                backend: BackendKind::Cpu,
+                precision: Precision::F64,
                 adapter: format!(
                     "{threads} CPU thread{}",
                     if threads == 1 { "" } else { "s" }

@@ -73,8 +73,8 @@ pub fn synthetic_job(items: u32) -> ResampleJob {
 pub fn verify(
     backend: &dyn crate::backend::Backend,
 ) -> crate::error::Result<Vec<crate::backend::verify::KernelDeviation>> {
-    use crate::backend::{gpu::Precision, tolerance};
-    let precision = Precision::of(backend.info());
+    use crate::backend::tolerance;
+    let precision = backend.info().precision;
     let stream = Stream::new(0, crate::rng::Purpose::Permutation);
     let job = synthetic_job(10_000);
     let reference = resample(&job, &stream, 0..64);
