@@ -417,7 +417,7 @@ fn verify_kernels(
         tolerance: backend::tolerance::EXACT,
         ok: differ == 0.0,
     });
-    deviations.extend(backend::cpu::resample::verify(backend)?);
+    deviations.extend(verify::resample(backend)?);
     Ok(deviations)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod jobs;
 pub mod tolerance;
 pub mod verify;
 
@@ -13,7 +14,7 @@ use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
 use crate::rng::Stream;
 use cpu::reciprocal_triangles::OrientedReciprocal;
-use cpu::resample::ResampleJob;
+use jobs::ResampleJob;
 use std::ops::Range;
 
 /// Which backend the user asked for.

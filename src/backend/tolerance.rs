@@ -71,7 +71,7 @@ pub fn potential(precision: Precision) -> f64 {
 }
 
 /// Null statistics of kernel `resample`, relative to each sum's scale
-/// ([`ResampleJob::scale`](super::cpu::resample::ResampleJob::scale): a bound on the sum of the
+/// ([`ResampleJob::scale`](super::jobs::ResampleJob::scale): a bound on the sum of the
 /// absolute values of its terms). The permutations are bit-identical on both backends (integer
 /// arithmetic on Philox words); only the arithmetic on the permuted values differs.
 ///

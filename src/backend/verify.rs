@@ -11,9 +11,11 @@
 //! ```
 
 use super::Backend;
-use super::tolerance;
+use super::jobs::synthetic_job;
+use super::{cpu, tolerance};
 use crate::error::{Error, Result};
 use crate::fit::problem::ActionProblem;
+use crate::rng::{Purpose, Stream};
 
 /// How far one kernel's output on `gpu` is from the CPU's.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,6 +66,33 @@ pub fn verify(
         tolerance::gradient(precision),
     );
     Ok(vec![value, gradient])
+}
+
+/// `--verify`: kernel `resample` on `backend` against the CPU twin, on [`synthetic_job`] of
+/// 10,000 items and 64 resamples; tolerance of `backend`'s precision.
+pub fn resample(backend: &dyn Backend) -> Result<Vec<KernelDeviation>> {
+    let precision = backend.info().precision;
+    let stream = Stream::new(0, Purpose::Permutation);
+    let job = synthetic_job(10_000);
+    let reference = cpu::resample::resample(&job, &stream, 0..64);
+    let device = backend.resample(&job, &stream, 0..64)?;
+    let (mut max_abs, mut max_rel) = (0f64, 0f64);
+    for (c, g) in reference.iter().zip(&device) {
+        let scale = job.scale(*c);
+        for k in 0..2 {
+            let error = (c[k] - g[k]).abs();
+            max_abs = max_abs.max(error);
+            max_rel = max_rel.max(error / scale[k].max(f64::MIN_POSITIVE));
+        }
+    }
+    let tolerance = tolerance::resample_statistic(precision);
+    Ok(vec![KernelDeviation {
+        kernel: "resample (permutations)",
+        max_abs,
+        max_rel,
+        tolerance,
+        ok: max_rel <= tolerance,
+    }])
 }
 
 fn deviation(kernel: &'static str, max_abs: f64, max_rel: f64, tolerance: f64) -> KernelDeviation {
@@ -144,7 +173,7 @@ mod tests {
         }
         fn resample(
             &self,
-            _: &crate::backend::cpu::resample::ResampleJob,
+            _: &crate::backend::jobs::ResampleJob,
             _: &crate::rng::Stream,
             _: std::ops::Range<u32>,
         ) -> Result<Vec<[f64; 2]>> {

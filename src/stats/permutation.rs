@@ -39,7 +39,7 @@ use super::cycles::{self, CycleSettings};
 use super::detailed_balance::{self, PairSettings};
 pub use super::resampling::{ResamplingSettings, split_halves};
 use crate::backend::Backend;
-use crate::backend::cpu::resample::ResampleJob;
+use crate::backend::jobs::ResampleJob;
 use crate::error::Result;
 use crate::fit::{self, FitSettings, Potential};
 use crate::graph::TransitionGraph;

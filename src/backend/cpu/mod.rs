@@ -79,7 +79,7 @@ impl Backend for CpuBackend {
 
     fn resample(
         &self,
-        job: &resample::ResampleJob,
+        job: &super::jobs::ResampleJob,
         stream: &crate::rng::Stream,
         resamples: std::ops::Range<u32>,
     ) -> Result<Vec<[f64; 2]>> {

@@ -354,7 +354,7 @@ impl Backend for GpuBackend {
 
     fn resample(
         &self,
-        job: &super::cpu::resample::ResampleJob,
+        job: &super::jobs::ResampleJob,
         stream: &crate::rng::Stream,
         resamples: std::ops::Range<u32>,
     ) -> Result<Vec<[f64; 2]>> {
