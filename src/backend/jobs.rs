@@ -1,4 +1,4 @@
-//! The inputs of the kernels that are not an [`ActionProblem`](crate::fit::problem::ActionProblem)
+//! The inputs of the kernels that are not an [`ActionProblem`](crate::backend::problem::ActionProblem)
 //! or a graph: what every backend reads, so neither twin owns it.
 
 use crate::rng::{Permutation, Stream};

@@ -5,12 +5,14 @@
 pub mod cpu;
 pub mod gpu;
 pub mod jobs;
+pub mod lbfgs;
+pub mod problem;
 pub mod tolerance;
 pub mod verify;
 
+use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use crate::backend::problem::ActionProblem;
 use crate::error::Result;
-use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
-use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
 use crate::rng::Stream;
 use cpu::reciprocal_triangles::OrientedReciprocal;

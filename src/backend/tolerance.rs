@@ -12,7 +12,7 @@
 //! `u` is the unit roundoff: `u32 = 2⁻²⁴ ≈ 6.0e-8`, `u64 = 2⁻⁵³ ≈ 1.1e-16`.
 
 use super::Precision;
-use crate::fit::problem::ActionProblem;
+use crate::backend::problem::ActionProblem;
 
 const U32: f64 = f32::EPSILON as f64 / 2.0;
 const U64: f64 = f64::EPSILON / 2.0;

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use detbal::backend::{cpu::CpuBackend, select, verify, DeviceChoice};
-//! use detbal::fit::problem::ActionProblem;
+//! use detbal::backend::problem::ActionProblem;
 //! let problem = ActionProblem::new(3, vec![0, 1, 2], vec![1, 2, 0], vec![1.0; 3], 0.0).unwrap();
 //! let gpu = select(DeviceChoice::Gpu).unwrap();
 //! let deviations = verify::verify(&*gpu, &CpuBackend::new("reference"), &problem, &[0.5, 0.0, -0.5]).unwrap();
@@ -13,8 +13,8 @@
 use super::Backend;
 use super::jobs::synthetic_job;
 use super::{cpu, tolerance};
+use crate::backend::problem::ActionProblem;
 use crate::error::{Error, Result};
-use crate::fit::problem::ActionProblem;
 use crate::rng::{Purpose, Stream};
 
 /// How far one kernel's output on `gpu` is from the CPU's.
@@ -140,8 +140,8 @@ pub fn check(deviations: &[KernelDeviation]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::backend::cpu::CpuBackend;
+    use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
     use crate::backend::{ActionEval, DeviceInfo};
-    use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
 
     /// The CPU backend with gradient entry 0 moved by `shift`.
     struct Shifted(CpuBackend, f64);

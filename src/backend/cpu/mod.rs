@@ -8,9 +8,9 @@ pub mod resample;
 pub use edge_action::{EdgeScratch, edge_action};
 
 use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
+use crate::backend::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::backend::problem::ActionProblem;
 use crate::error::Result;
-use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
-use crate::fit::problem::ActionProblem;
 use ndarray::Array1;
 
 pub struct CpuBackend {
