@@ -18,9 +18,9 @@
 //! `cargo bench --bench kernels`; CI runs `cargo bench --no-run` so that it keeps compiling.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use detbal::backend::cpu::resample::synthetic_job;
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::GpuBackend;
+use detbal::backend::jobs::synthetic_job;
 use detbal::backend::{Backend, DeviceChoice};
 use detbal::bench::{synthetic_graph, synthetic_problem};
 use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};

@@ -4,7 +4,7 @@
 use crate::backend::cpu::CpuBackend;
 use crate::backend::cpu::reciprocal_triangles::OrientedReciprocal;
 use crate::backend::verify::{self, KernelDeviation};
-use crate::backend::{self, Backend, DeviceChoice, DeviceInfo};
+use crate::backend::{self, Backend, BackendKind, DeviceChoice, DeviceInfo};
 use crate::error::{Error, Result};
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
@@ -379,7 +379,7 @@ fn verify_kernels(
     backend: &dyn Backend,
     settings: &AnalyzeSettings,
 ) -> Result<Vec<KernelDeviation>> {
-    if backend.info().backend != "gpu" {
+    if backend.info().backend != BackendKind::Gpu {
         return Err(Error::settings(format!(
             "--verify compares the GPU with the CPU, but the analysis ran on the CPU ({})",
             backend.info().reason
@@ -417,7 +417,7 @@ fn verify_kernels(
         tolerance: backend::tolerance::EXACT,
         ok: differ == 0.0,
     });
-    deviations.extend(backend::cpu::resample::verify(backend)?);
+    deviations.extend(verify::resample(backend)?);
     Ok(deviations)
 }
 

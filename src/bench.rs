@@ -55,7 +55,6 @@ use crate::analyze::{AnalyzeSettings, Timings, analyze};
 use crate::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use crate::backend::gpu::GpuBackend;
 use crate::backend::{Backend, DeviceChoice};
-use crate::cli::BenchArgs;
 use crate::error::{Error, Result};
 use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
 use crate::fit::problem::ActionProblem;
@@ -73,13 +72,13 @@ pub const RUN_BUDGET: Duration = Duration::from_secs(10);
 /// Seed of the kernel suite's problems and the stage suite's logs.
 const SEED: u64 = 42;
 /// Kernel sizes (edges) and stage sizes (rows): default, `--quick`, and what `--large` adds.
-const SIZES: [u64; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
-const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
-const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
-const QUICK_ROWS: [u64; 1] = [10_000];
-const LARGE_ROWS: u64 = 100_000_000;
+pub(crate) const SIZES: [u64; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
+pub(crate) const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
+pub(crate) const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
+pub(crate) const QUICK_ROWS: [u64; 1] = [10_000];
+pub(crate) const LARGE_ROWS: u64 = 100_000_000;
 /// States of the dense suite's complete graphs (default).
-const DENSE_STATES: [u64; 3] = [400, 600, 2_000];
+pub(crate) const DENSE_STATES: [u64; 3] = [400, 600, 2_000];
 /// Most states of a dense-suite graph (`n (n − 1)` rows are written).
 const MAX_DENSE_STATES: u64 = 20_000;
 /// What a dense-suite analysis must stay within (reported, not enforced; the child is stopped
@@ -132,43 +131,6 @@ pub struct BenchSettings {
 }
 
 impl BenchSettings {
-    /// The settings of `detbal bench` from its arguments, validated.
-    pub fn from_args(args: &BenchArgs) -> Result<Self> {
-        let (sizes, rows) = if args.quick {
-            (&QUICK_SIZES[..], &QUICK_ROWS[..])
-        } else {
-            (&SIZES[..], &ROWS[..])
-        };
-        let mut rows = args.rows.clone().unwrap_or_else(|| rows.to_vec());
-        if args.large && !rows.contains(&LARGE_ROWS) {
-            rows.push(LARGE_ROWS);
-        }
-        let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
-        let mut dense = Vec::new();
-        match args.suite {
-            BenchSuite::All => {}
-            BenchSuite::Kernel => rows.clear(),
-            BenchSuite::Stage => sizes.clear(),
-            BenchSuite::Dense => {
-                rows.clear();
-                sizes.clear();
-                dense = args
-                    .dense_states
-                    .clone()
-                    .unwrap_or_else(|| DENSE_STATES.to_vec());
-            }
-        }
-        let settings = BenchSettings {
-            device: args.device,
-            sizes,
-            rows,
-            dense,
-            repeat: args.repeat as usize,
-        };
-        settings.validate()?;
-        Ok(settings)
-    }
-
     /// Checks sizes and rows before anything is measured.
     pub fn validate(&self) -> Result<()> {
         if let Some(&n) = self
@@ -467,7 +429,7 @@ fn kernel_rows(
         Row {
             suite: "kernel",
             name,
-            backend: info.backend,
+            backend: info.backend.as_str(),
             adapter: info.adapter.clone(),
             size: edges,
             time,
@@ -519,7 +481,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
             Row {
                 suite: "stage",
                 name,
-                backend: device.backend,
+                backend: device.backend.as_str(),
                 adapter: device.adapter.clone(),
                 size: n_rows,
                 time,
@@ -678,7 +640,7 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                 outcome.push_str(" (over the 60 s / 4 GiB budget)");
             }
             let edges = n * (n - 1);
-            let backend = report_backend(&out).unwrap_or(target.backend().info().backend);
+            let backend = report_backend(&out).unwrap_or(target.backend().info().backend.as_str());
             rows.push(Row {
                 suite: "dense",
                 name: "analyze",

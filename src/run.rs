@@ -2,14 +2,14 @@
 
 use crate::analyze::analyze;
 use crate::backend::verify;
-use crate::bench::{self, BenchSettings};
+use crate::bench;
 use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, CompletionsArgs, SimulateArgs};
 use crate::compare;
 use crate::config;
 use crate::error::{Error, Result};
 use crate::progress;
 use crate::report;
-use crate::settings::analyze_settings;
+use crate::settings::{analyze_settings, bench_settings};
 use crate::simulate::{SimParams, simulate};
 use std::path::PathBuf;
 
@@ -168,7 +168,7 @@ fn run_simulate(args: &SimulateArgs) -> Result<u8> {
 }
 
 fn run_bench(args: &BenchArgs) -> Result<u8> {
-    let settings = BenchSettings::from_args(args)?;
+    let settings = bench_settings(args)?;
     let rows = bench::run(&settings)?;
     stdout(&bench::table(&rows))?;
     if let Some(path) = &args.json {

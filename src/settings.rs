@@ -3,7 +3,8 @@
 
 use crate::analyze::AnalyzeSettings;
 use crate::backend::DeviceChoice;
-use crate::cli::{AnalyzeArgs, FormatArg};
+use crate::bench::{self, BenchSettings, BenchSuite};
+use crate::cli::{AnalyzeArgs, BenchArgs, FormatArg};
 use crate::error::{Error, Result};
 use crate::fit::{Estimator, Exposure, FitSettings};
 use crate::io::{InputFormat, LoadOptions};
@@ -150,4 +151,41 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             ..Default::default()
         },
     })
+}
+
+/// The settings of `detbal bench` from its arguments, validated.
+pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
+    let (sizes, rows) = if args.quick {
+        (&bench::QUICK_SIZES[..], &bench::QUICK_ROWS[..])
+    } else {
+        (&bench::SIZES[..], &bench::ROWS[..])
+    };
+    let mut rows = args.rows.clone().unwrap_or_else(|| rows.to_vec());
+    if args.large && !rows.contains(&bench::LARGE_ROWS) {
+        rows.push(bench::LARGE_ROWS);
+    }
+    let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
+    let mut dense = Vec::new();
+    match args.suite {
+        BenchSuite::All => {}
+        BenchSuite::Kernel => rows.clear(),
+        BenchSuite::Stage => sizes.clear(),
+        BenchSuite::Dense => {
+            rows.clear();
+            sizes.clear();
+            dense = args
+                .dense_states
+                .clone()
+                .unwrap_or_else(|| bench::DENSE_STATES.to_vec());
+        }
+    }
+    let settings = BenchSettings {
+        device: args.device,
+        sizes,
+        rows,
+        dense,
+        repeat: args.repeat as usize,
+    };
+    settings.validate()?;
+    Ok(settings)
 }

@@ -545,9 +545,10 @@ fn auto_says_why_it_chose_its_backend() {
         adapter,
         reason,
         fault,
+        ..
     } = backend.info();
     eprintln!("auto: {kind} on {adapter}: {reason}");
-    if *kind == "cpu" {
+    if *kind == detbal::backend::BackendKind::Cpu {
         assert!(
             reason.contains("no hardware GPU adapter")
                 || fault

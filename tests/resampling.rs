@@ -8,8 +8,8 @@ mod common;
 use common::{detbal, report, shared_gpu, text};
 use detbal::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
-use detbal::backend::cpu::resample::synthetic_job;
 use detbal::backend::gpu::{Draws, GpuBackend, GpuOptions, Precision};
+use detbal::backend::jobs::synthetic_job;
 use detbal::backend::{Backend, tolerance};
 use detbal::io::{self, LoadOptions};
 use detbal::rng::{Permutation, Purpose, Stream};
@@ -185,7 +185,7 @@ fn same_seed_same_p_values_and_intervals_on_cpu_and_gpu() {
     };
     let c = analysis(&graph, &CpuBackend::new("reference"), settings.clone());
     let g = analysis(&graph, gpu, settings);
-    assert_eq!(g.device.backend, "gpu");
+    assert_eq!(g.device.backend, detbal::backend::BackendKind::Gpu);
     let (rc, rg) = (c.resampling.unwrap(), g.resampling.unwrap());
     assert_eq!(rc.tests.len(), 1);
     for (tc, tg) in rc.tests.iter().zip(&rg.tests) {

@@ -4,16 +4,19 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod jobs;
+pub mod lbfgs;
+pub mod problem;
 pub mod tolerance;
 pub mod verify;
 
+use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use crate::backend::problem::ActionProblem;
 use crate::error::Result;
-use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
-use crate::fit::problem::ActionProblem;
 use crate::graph::TransitionGraph;
 use crate::rng::Stream;
 use cpu::reciprocal_triangles::OrientedReciprocal;
-use cpu::resample::ResampleJob;
+use jobs::ResampleJob;
 use std::ops::Range;
 
 /// Which backend the user asked for.
@@ -31,11 +34,67 @@ pub enum DeviceChoice {
     Gpu,
 }
 
+/// Which kind of backend computes; serialised as `"cpu"` or `"gpu"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Cpu,
+    Gpu,
+}
+
+impl BackendKind {
+    /// `"cpu"` or `"gpu"`, as in `report.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Gpu => "gpu",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Element type of the device's vectors and per-edge terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+impl Precision {
+    /// Bytes of one sum (`Acc`): an f64, or an (f32, f32) compensated pair.
+    pub const ACC_BYTES: u64 = 8;
+
+    /// Bytes of one vector element (`Real`).
+    pub fn real_bytes(self) -> u64 {
+        match self {
+            Precision::F64 => 8,
+            Precision::F32 => 4,
+        }
+    }
+
+    /// How this precision is described in [`DeviceInfo::reason`].
+    pub fn describe(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64 vectors and sums (SHADER_F64)",
+            Precision::F32 => "f32 vectors, compensated f32 sums",
+        }
+    }
+}
+
 /// The backend actually used, and why; printed in the summary and the report.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceInfo {
     /// `"cpu"` or `"gpu"`.
-    pub backend: &'static str,
+    pub backend: BackendKind,
+    /// The precision it computes in (the CPU: f64); not in `report.json` (the reason says it
+    /// for a GPU).
+    #[serde(skip)]
+    pub precision: Precision,
     /// Adapter name (GPU) or processor description (CPU).
     pub adapter: String,
     /// Why this backend was chosen, in a few words (the summary's `Device` line).

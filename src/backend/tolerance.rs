@@ -11,8 +11,8 @@
 //!
 //! `u` is the unit roundoff: `u32 = 2⁻²⁴ ≈ 6.0e-8`, `u64 = 2⁻⁵³ ≈ 1.1e-16`.
 
-use super::gpu::Precision;
-use crate::fit::problem::ActionProblem;
+use super::Precision;
+use crate::backend::problem::ActionProblem;
 
 const U32: f64 = f32::EPSILON as f64 / 2.0;
 const U64: f64 = f64::EPSILON / 2.0;
@@ -71,7 +71,7 @@ pub fn potential(precision: Precision) -> f64 {
 }
 
 /// Null statistics of kernel `resample`, relative to each sum's scale
-/// ([`ResampleJob::scale`](super::cpu::resample::ResampleJob::scale): a bound on the sum of the
+/// ([`ResampleJob::scale`](super::jobs::ResampleJob::scale): a bound on the sum of the
 /// absolute values of its terms). The permutations are bit-identical on both backends (integer
 /// arithmetic on Philox words); only the arithmetic on the permuted values differs.
 ///

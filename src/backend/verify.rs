@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use detbal::backend::{cpu::CpuBackend, select, verify, DeviceChoice};
-//! use detbal::fit::problem::ActionProblem;
+//! use detbal::backend::problem::ActionProblem;
 //! let problem = ActionProblem::new(3, vec![0, 1, 2], vec![1, 2, 0], vec![1.0; 3], 0.0).unwrap();
 //! let gpu = select(DeviceChoice::Gpu).unwrap();
 //! let deviations = verify::verify(&*gpu, &CpuBackend::new("reference"), &problem, &[0.5, 0.0, -0.5]).unwrap();
@@ -11,10 +11,11 @@
 //! ```
 
 use super::Backend;
-use super::gpu::Precision;
-use super::tolerance;
+use super::jobs::synthetic_job;
+use super::{cpu, tolerance};
+use crate::backend::problem::ActionProblem;
 use crate::error::{Error, Result};
-use crate::fit::problem::ActionProblem;
+use crate::rng::{Purpose, Stream};
 
 /// How far one kernel's output on `gpu` is from the CPU's.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,7 +38,7 @@ pub fn verify(
     problem: &ActionProblem,
     v: &[f64],
 ) -> Result<Vec<KernelDeviation>> {
-    let precision = Precision::of(gpu.info());
+    let precision = gpu.info().precision;
     let (a, b) = (gpu.edge_action(problem, v)?, cpu.edge_action(problem, v)?);
     let value_abs = (a.value - b.value).abs();
     let value = deviation(
@@ -65,6 +66,33 @@ pub fn verify(
         tolerance::gradient(precision),
     );
     Ok(vec![value, gradient])
+}
+
+/// `--verify`: kernel `resample` on `backend` against the CPU twin, on [`synthetic_job`] of
+/// 10,000 items and 64 resamples; tolerance of `backend`'s precision.
+pub fn resample(backend: &dyn Backend) -> Result<Vec<KernelDeviation>> {
+    let precision = backend.info().precision;
+    let stream = Stream::new(0, Purpose::Permutation);
+    let job = synthetic_job(10_000);
+    let reference = cpu::resample::resample(&job, &stream, 0..64);
+    let device = backend.resample(&job, &stream, 0..64)?;
+    let (mut max_abs, mut max_rel) = (0f64, 0f64);
+    for (c, g) in reference.iter().zip(&device) {
+        let scale = job.scale(*c);
+        for k in 0..2 {
+            let error = (c[k] - g[k]).abs();
+            max_abs = max_abs.max(error);
+            max_rel = max_rel.max(error / scale[k].max(f64::MIN_POSITIVE));
+        }
+    }
+    let tolerance = tolerance::resample_statistic(precision);
+    Ok(vec![KernelDeviation {
+        kernel: "resample (permutations)",
+        max_abs,
+        max_rel,
+        tolerance,
+        ok: max_rel <= tolerance,
+    }])
 }
 
 fn deviation(kernel: &'static str, max_abs: f64, max_rel: f64, tolerance: f64) -> KernelDeviation {
@@ -112,8 +140,8 @@ pub fn check(deviations: &[KernelDeviation]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::backend::cpu::CpuBackend;
+    use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
     use crate::backend::{ActionEval, DeviceInfo};
-    use crate::fit::lbfgs::{LbfgsOptions, LbfgsOutcome};
 
     /// The CPU backend with gradient entry 0 moved by `shift`.
     struct Shifted(CpuBackend, f64);
@@ -145,7 +173,7 @@ mod tests {
         }
         fn resample(
             &self,
-            _: &crate::backend::cpu::resample::ResampleJob,
+            _: &crate::backend::jobs::ResampleJob,
             _: &crate::rng::Stream,
             _: std::ops::Range<u32>,
         ) -> Result<Vec<[f64; 2]>> {

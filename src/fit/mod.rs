@@ -32,11 +32,11 @@
 //! assert!((dv - 3f64.ln()).abs() < 1e-9); // V(hi) − V(lo) = log T(hi→lo)/T(lo→hi)
 //! ```
 
-pub mod lbfgs;
 mod peel;
-pub mod problem;
 mod reference;
 pub mod reversible;
+
+pub use crate::backend::{lbfgs, problem};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};

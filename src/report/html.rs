@@ -6,6 +6,7 @@
 
 use super::atomic::write_atomic;
 use super::figures::{self, Figure};
+use super::markup::escape;
 use super::{PIPED_WIDTH, Verdict, p_text, summary_at};
 use crate::analyze::Analysis;
 use crate::error::{Error, Result};
@@ -217,23 +218,6 @@ fn flatten(h: &mut String, key: &str, value: &Value) {
             );
         }
     }
-}
-
-/// `text` with the five XML/HTML special characters escaped, for element content and
-/// double-quoted attribute values alike.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

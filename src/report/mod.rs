@@ -8,6 +8,7 @@ pub mod figures;
 mod groups;
 pub(crate) mod html;
 mod json;
+pub(crate) mod markup;
 mod nulls;
 mod summary;
 mod tables;

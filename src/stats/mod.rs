@@ -8,6 +8,7 @@ pub mod detailed_balance;
 pub mod entropy;
 pub mod permutation;
 pub mod quasi_symmetry;
+pub mod resampling;
 pub mod schnakenberg;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};

@@ -37,39 +37,15 @@
 use super::bootstrap::{self, Bootstrap};
 use super::cycles::{self, CycleSettings};
 use super::detailed_balance::{self, PairSettings};
+pub use super::resampling::{ResamplingSettings, split_halves};
 use crate::backend::Backend;
-use crate::backend::cpu::resample::ResampleJob;
+use crate::backend::jobs::ResampleJob;
 use crate::error::Result;
 use crate::fit::{self, FitSettings, Potential};
 use crate::graph::TransitionGraph;
 use crate::progress::{self, Unit};
-use crate::rng::{Purpose, Stream, binomial};
+use crate::rng::{Purpose, Stream};
 use rustc_hash::FxHashMap;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ResamplingSettings {
-    /// Resamples of the explanatory-power test (`--permutations`); 0 turns it off.
-    pub permutations: u32,
-    /// Bootstrap resamples (`--bootstrap`); 0 turns the bootstrap off.
-    pub bootstrap: u32,
-    pub seed: u64,
-    /// Also run the held-out check.
-    pub holdout: bool,
-    /// Coverage of the bootstrap intervals.
-    pub level: f64,
-}
-
-impl Default for ResamplingSettings {
-    fn default() -> Self {
-        ResamplingSettings {
-            permutations: 10_000,
-            bootstrap: 200,
-            seed: 0,
-            holdout: false,
-            level: 0.9,
-        }
-    }
-}
 
 /// One Monte Carlo test: its observed statistic, null sample and p-value.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -241,36 +217,6 @@ fn draw(
         bar.inc(u64::from(last - first));
     }
     Ok(sums)
-}
-
-/// `graph` with every count replaced by `count(item)` (arc `e`: item `e`; self-transitions of
-/// `f`: item `edges + f`); arcs whose count becomes 0 are dropped.
-pub(crate) fn recount(graph: &TransitionGraph, count: impl Fn(u32, u64) -> u64) -> TransitionGraph {
-    let m = graph.n_edges();
-    let n = graph.n_states();
-    let self_count: Vec<u64> = (0..n)
-        .map(|f| count((m + f) as u32, graph.self_count[f]))
-        .collect();
-    let mut out_count = self_count.clone();
-    let mut edges = Vec::with_capacity(m);
-    for e in 0..m {
-        let c = count(e as u32, graph.count[e]);
-        if c > 0 {
-            out_count[graph.src[e] as usize] += c;
-            edges.push((graph.src[e], graph.dst[e], c));
-        }
-    }
-    let rows = out_count.iter().sum();
-    TransitionGraph::from_sorted_edges(graph.names.clone(), out_count, self_count, edges, rows)
-}
-
-/// The two random halves of the records (see the module docs).
-pub fn split_halves(graph: &TransitionGraph, seed: u64) -> [TransitionGraph; 2] {
-    let stream = Stream::new(seed, Purpose::Split);
-    let half = |item: u32, n: u64| binomial(&stream, n, 0.5, item, 0);
-    let a = recount(graph, half);
-    let b = recount(graph, |item, n| n - half(item, n));
-    [a, b]
 }
 
 /// The explanatory-power job on half B against `v_a`, and its observed `r`; `None` without

@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/edge_action.wgsl` and `shaders/gather_gradient.wgsl`: per-edge action
 //! terms and derivatives, then the gradient as a reduction over each node's incidence list.
 
-use crate::fit::problem::{ActionProblem, action_terms};
+use crate::backend::problem::{ActionProblem, action_terms};
 use rayon::prelude::*;
 
 /// Edges (or nodes) per parallel task; fixed so that sums do not depend on the thread count.

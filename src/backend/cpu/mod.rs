@@ -7,10 +7,10 @@ pub mod resample;
 
 pub use edge_action::{EdgeScratch, edge_action};
 
-use super::{ActionEval, Backend, DeviceInfo};
+use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
+use crate::backend::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::backend::problem::ActionProblem;
 use crate::error::Result;
-use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
-use crate::fit::problem::ActionProblem;
 use ndarray::Array1;
 
 pub struct CpuBackend {
@@ -22,7 +22,8 @@ impl CpuBackend {
         let threads = rayon::current_num_threads();
         CpuBackend {
             info: DeviceInfo {
-                backend: "cpu",
+                backend: BackendKind::Cpu,
+                precision: Precision::F64,
                 adapter: format!(
                     "{threads} CPU thread{}",
                     if threads == 1 { "" } else { "s" }
@@ -78,7 +79,7 @@ impl Backend for CpuBackend {
 
     fn resample(
         &self,
-        job: &resample::ResampleJob,
+        job: &super::jobs::ResampleJob,
         stream: &crate::rng::Stream,
         resamples: std::ops::Range<u32>,
     ) -> Result<Vec<[f64; 2]>> {

@@ -12,8 +12,8 @@ use super::Precision;
 use super::context::{GpuContext, Pipeline};
 use super::fault::Fault;
 use super::shaders::{ITEMS, RUN, WG};
+use crate::backend::problem::ActionProblem;
 use crate::error::{Error, Result};
-use crate::fit::problem::ActionProblem;
 use wgpu::util::DeviceExt;
 
 /// Parameters of one dispatch; kept in sync with `Params` in shaders/common.wgsl (the fields'

@@ -49,10 +49,10 @@ mod vector_ops;
 
 use super::cpu::CpuBackend;
 use super::cpu::reciprocal_triangles::{OrientedReciprocal, enumerate};
-use super::{ActionEval, Backend, DeviceChoice, DeviceInfo};
+use super::{ActionEval, Backend, BackendKind, DeviceChoice, DeviceInfo};
+use crate::backend::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::backend::problem::ActionProblem;
 use crate::error::{Error, Result};
-use crate::fit::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
-use crate::fit::problem::ActionProblem;
 use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
 pub use context::Unavailable;
@@ -60,42 +60,10 @@ pub use resample::Draws;
 use std::sync::OnceLock;
 use vector_ops::VectorOp;
 
-/// Element type of the device's vectors and per-edge terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    F64,
-    F32,
-}
+pub use super::Precision;
 
+/// The device encoding of vectors and sums in each precision.
 impl Precision {
-    /// Bytes of one sum (`Acc`): an f64, or an (f32, f32) compensated pair.
-    pub const ACC_BYTES: u64 = 8;
-
-    /// Bytes of one vector element (`Real`).
-    pub fn real_bytes(self) -> u64 {
-        match self {
-            Precision::F64 => 8,
-            Precision::F32 => 4,
-        }
-    }
-
-    /// How this precision is described in [`DeviceInfo::reason`].
-    pub fn describe(self) -> &'static str {
-        match self {
-            Precision::F64 => "f64 vectors and sums (SHADER_F64)",
-            Precision::F32 => "f32 vectors, compensated f32 sums",
-        }
-    }
-
-    /// The precision of a backend, from its [`DeviceInfo`] (the CPU computes in f64).
-    pub fn of(info: &DeviceInfo) -> Precision {
-        if info.backend == "gpu" && info.reason.ends_with(Precision::F32.describe()) {
-            Precision::F32
-        } else {
-            Precision::F64
-        }
-    }
-
     fn encode(self, x: &[f64]) -> Vec<u8> {
         match self {
             Precision::F64 => bytemuck::cast_slice(x).to_vec(),
@@ -231,7 +199,8 @@ impl GpuBackend {
             .max_storage_buffer_binding_size
             .min(ctx.limits.max_buffer_size);
         let info = DeviceInfo {
-            backend: "gpu",
+            backend: BackendKind::Gpu,
+            precision: ctx.precision,
             adapter: ctx.describe(),
             reason: format!("{why}; {}", ctx.precision.describe()),
             fault: None,
@@ -301,7 +270,8 @@ impl GpuBackend {
                 self.info.adapter
             );
             DeviceInfo {
-                backend: "cpu",
+                backend: BackendKind::Cpu,
+                precision: Precision::F64,
                 adapter: cpu.info().adapter.clone(),
                 reason: format!(
                     "the GPU failed, so --device auto used the CPU instead of {} (the warning \
@@ -384,7 +354,7 @@ impl Backend for GpuBackend {
 
     fn resample(
         &self,
-        job: &super::cpu::resample::ResampleJob,
+        job: &super::jobs::ResampleJob,
         stream: &crate::rng::Stream,
         resamples: std::ops::Range<u32>,
     ) -> Result<Vec<[f64; 2]>> {
@@ -575,7 +545,7 @@ mod tests {
             .unwrap();
         assert_eq!(eval.value, cpu.value);
         let info = gpu.info();
-        assert_eq!(info.backend, "cpu");
+        assert_eq!(info.backend, super::BackendKind::Cpu);
         assert!(
             info.reason
                 .contains("--device auto used the CPU instead of"),

@@ -13,7 +13,7 @@
 use super::buffers::{Params, Recorder, groups_for, show_bytes, storage_init, storage_zeroed};
 use super::context::{Access, GpuContext, Pipeline};
 use super::shaders::{self, RESAMPLE_ITEMS, WG};
-use crate::backend::cpu::resample::ResampleJob;
+use crate::backend::jobs::ResampleJob;
 use crate::error::{Error, Result};
 use crate::rng::{Permutation, Stream};
 use std::ops::Range;

@@ -11,7 +11,7 @@
 //! Both place text as plotters measures it (`layout_box`: advances and kerning of the font),
 //! so the charts' layout is the same on both surfaces.
 
-use crate::report::html::escape;
+use crate::report::markup::escape;
 use ab_glyph::{Font, FontRef, OutlineCurve, PxScale, ScaleFont};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
