@@ -3,7 +3,7 @@
 #
 #   [FUZZ_JOBS=N] scripts/fuzz.sh [SECONDS] [TARGET[=SECONDS]...]
 #
-# Runs each target (default: all four, see fuzz/fuzz_targets/) for SECONDS (default 60) or its
+# Runs each target (default: all five, see fuzz/fuzz_targets/) for SECONDS (default 60) or its
 # own SECONDS, with -max_total_time, FUZZ_JOBS targets at a time (default 1: one core each);
 # prints the executions per target and the total; exits non-zero if any crash artifact (crash-,
 # oom-, timeout-, leak-*) is under fuzz/artifacts/.
@@ -28,7 +28,7 @@ if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
 fi
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    targets=(parquet_reader csv_reader json_reader graph_builder)
+    targets=(parquet_reader csv_reader json_reader graph_builder compare_reader)
 fi
 
 # The file targets write their input under $TMPDIR: a scratch directory for this run, in memory

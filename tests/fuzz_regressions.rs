@@ -1,6 +1,6 @@
 //! Inputs on which a fuzz target (`fuzz/`, run by `scripts/fuzz.sh`) found a panic, kept as the
 //! minimised files under `tests/data/fuzz/`: each must now load to an error that names the file
-//! and the place in it, never a panic.
+//! and the place in it, never a panic (nor a hang).
 
 use detbal::io::{LoadOptions, load};
 use std::path::Path;
@@ -77,4 +77,23 @@ fn the_binary_reports_a_parquet_reader_panic_as_an_error() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `parquet_reader` (a timeout): a page header holding a Thrift map of booleans that claims
+/// 2^63 entries made `io`'s page check skip booleans without reading a byte, looping for ever;
+/// each entry now takes its bytes, the header ends at the end of the chunk, and the parquet
+/// crate's own error on the page is the file's. Loaded on a thread so that a hang fails the test.
+#[test]
+fn parquet_page_header_with_a_map_of_booleans() {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        rejected(
+            "map_of_booleans.parquet",
+            &["row group 0", "cannot decode the Parquet data"],
+        );
+        sender.send(()).unwrap();
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("loading should end within a minute, with an error");
 }

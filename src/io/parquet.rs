@@ -542,22 +542,19 @@ impl<R: Read> Compact<R> {
                     15 => self.varint()?,
                     n => u64::from(n),
                 };
-                let element = b & 0x0f;
+                let element = in_collection(b & 0x0f);
                 for _ in 0..n {
-                    match element {
-                        // In a list a boolean takes a byte.
-                        1 | 2 => self.skip(3, depth + 1)?,
-                        t => self.skip(t, depth + 1)?,
-                    }
+                    self.skip(element, depth + 1)?;
                 }
             }
             11 => {
                 let n = self.varint()?;
                 if n > 0 {
                     let types = self.byte()?;
+                    let (key, value) = (in_collection(types >> 4), in_collection(types & 0x0f));
                     for _ in 0..n {
-                        self.skip(types >> 4, depth + 1)?;
-                        self.skip(types & 0x0f, depth + 1)?;
+                        self.skip(key, depth + 1)?;
+                        self.skip(value, depth + 1)?;
                     }
                 }
             }
@@ -608,6 +605,16 @@ impl<R: Read> Compact<R> {
     }
 }
 
+/// The type to skip for an element of compact type `ty` of a list, set or map: there a boolean
+/// takes a byte (as a field it has none). Without that, a map or list of booleans claiming up to
+/// 2^64 elements would be skipped without reading a byte: a hang.
+fn in_collection(ty: u8) -> u8 {
+    match ty {
+        1 | 2 => 3,
+        t => t,
+    }
+}
+
 fn invalid(message: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_owned())
 }
@@ -646,6 +653,23 @@ mod tests {
     use arrow::array::{ArrayRef, Int64Array, StringArray};
     use arrow::record_batch::RecordBatch;
     use parquet::arrow::ArrowWriter;
+
+    /// A page header whose field 4 is a map of booleans claiming 2^63 entries, then nothing:
+    /// each entry takes two bytes, so the skip stops at the end of the bytes (it used to skip
+    /// booleans without reading and loop 2^63 times; `fuzz_regressions` has the file).
+    #[test]
+    fn a_map_of_booleans_is_skipped_byte_by_byte() {
+        let header = [
+            0x4b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x11, 1, 0,
+        ];
+        let mut reader = Compact::new(&header[..]);
+        let error = reader
+            .page_header()
+            .err()
+            .expect("the header should not parse");
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(reader.read, header.len() as u64);
+    }
 
     #[test]
     fn text_state_columns_are_read_as_dictionaries() {
