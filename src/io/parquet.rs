@@ -373,7 +373,7 @@ fn check_pages(
 ) -> Result<()> {
     let schema = metadata.file_metadata().schema_descr();
     for (g, group) in metadata.row_groups().iter().enumerate() {
-        'chunks: for (c, chunk) in group.columns().iter().enumerate() {
+        for (c, chunk) in group.columns().iter().enumerate() {
             if !projection.contains(&schema.get_column_root_idx(c)) {
                 continue;
             }
@@ -400,11 +400,12 @@ fn check_pages(
             // As the parquet crate, up to the chunk's values: bytes after them are not read.
             while at < end && values < chunk_values {
                 let mut reader = Compact::new(BufReader::new(handle.reader_at(at).take(end - at)));
-                // A header that does not parse claims nothing: the parquet crate fails on it
-                // too, with its own message (or a panic, contained by [`read`]).
-                let Ok(header) = reader.page_header() else {
-                    continue 'chunks;
-                };
+                // A header that does not parse is this file's error here: the parquet crate's
+                // own reader may loop for ever on it (a list of 2^31 doubles past the end of
+                // the file, or of booleans, which it skips without reading a byte).
+                let header = reader.page_header().map_err(|e| {
+                    corrupt(format!("the page header at byte {at} cannot be read ({e})"))
+                })?;
                 let body = at + reader.read;
                 let (compressed, uncompressed) = (header.compressed, header.uncompressed);
                 if compressed < 0 || uncompressed < 0 {
@@ -542,7 +543,7 @@ impl<R: Read> Compact<R> {
                     15 => self.varint()?,
                     n => u64::from(n),
                 };
-                let element = in_collection(b & 0x0f);
+                let element = in_collection(b & 0x0f)?;
                 for _ in 0..n {
                     self.skip(element, depth + 1)?;
                 }
@@ -551,11 +552,17 @@ impl<R: Read> Compact<R> {
                 let n = self.varint()?;
                 if n > 0 {
                     let types = self.byte()?;
-                    let (key, value) = (in_collection(types >> 4), in_collection(types & 0x0f));
+                    let (key, value) = (in_collection(types >> 4)?, in_collection(types & 0x0f)?);
                     for _ in 0..n {
                         self.skip(key, depth + 1)?;
                         self.skip(value, depth + 1)?;
                     }
+                }
+            }
+            // A UUID.
+            13 => {
+                for _ in 0..16 {
+                    self.byte()?;
                 }
             }
             12 => {
@@ -605,13 +612,14 @@ impl<R: Read> Compact<R> {
     }
 }
 
-/// The type to skip for an element of compact type `ty` of a list, set or map: there a boolean
-/// takes a byte (as a field it has none). Without that, a map or list of booleans claiming up to
-/// 2^64 elements would be skipped without reading a byte: a hang.
-fn in_collection(ty: u8) -> u8 {
+/// The compact type `ty` of the elements of a list, set or map, refused when boolean: no page
+/// header holds such a collection, and the parquet crate skips its elements without reading a
+/// byte (so that it would read what follows otherwise than [`Compact`] did, or loop up to 2^31
+/// times per collection); skipped as fields, booleans without bytes would loop up to 2^64 times.
+fn in_collection(ty: u8) -> std::io::Result<u8> {
     match ty {
-        1 | 2 => 3,
-        t => t,
+        1 | 2 => Err(invalid("a list, set or map of booleans")),
+        t => Ok(t),
     }
 }
 
@@ -654,21 +662,28 @@ mod tests {
     use arrow::record_batch::RecordBatch;
     use parquet::arrow::ArrowWriter;
 
-    /// A page header whose field 4 is a map of booleans claiming 2^63 entries, then nothing:
-    /// each entry takes two bytes, so the skip stops at the end of the bytes (it used to skip
-    /// booleans without reading and loop 2^63 times; `fuzz_regressions` has the file).
+    /// A page header whose field 4 is a map or a list of booleans claiming 2^63 entries: refused
+    /// at once (skipping booleans without reading a byte looped 2^63 times; `fuzz_regressions`
+    /// has the file). A list of doubles past the end of the bytes stops there.
     #[test]
-    fn a_map_of_booleans_is_skipped_byte_by_byte() {
-        let header = [
-            0x4b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x11, 1, 0,
-        ];
-        let mut reader = Compact::new(&header[..]);
-        let error = reader
-            .page_header()
-            .err()
-            .expect("the header should not parse");
-        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert_eq!(reader.read, header.len() as u64);
+    fn collections_of_booleans_and_truncated_lists_are_refused() {
+        let huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+        let map = [&[0x4b][..], &huge, &[0x11, 1, 0]].concat();
+        let list = [&[0x49, 0xf1][..], &huge, &[1, 0]].concat();
+        for header in [map, list] {
+            let mut reader = Compact::new(&header[..]);
+            let error = reader
+                .page_header()
+                .err()
+                .expect("the header should not parse");
+            assert!(error.to_string().contains("of booleans"), "{error}");
+        }
+        let doubles = [&[0x49, 0xf7][..], &huge, &[0; 8]].concat();
+        let error = Compact::new(&doubles[..]).page_header().err();
+        assert_eq!(
+            error.expect("the header should not parse").kind(),
+            std::io::ErrorKind::UnexpectedEof
+        );
     }
 
     #[test]
