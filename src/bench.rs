@@ -51,7 +51,7 @@
 //! print!("{}", table(&run(&settings).unwrap()));
 //! ```
 
-use crate::analyze::{AnalyzeSettings, Timings, analyze};
+use crate::analyze::{AnalyzeSettings, Timings};
 use crate::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use crate::backend::gpu::GpuBackend;
 use crate::backend::{Backend, DeviceChoice};
@@ -59,6 +59,7 @@ use crate::error::{Error, Result};
 use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
 use crate::fit::problem::ActionProblem;
 use crate::graph::{GraphBuilder, TransitionGraph};
+use crate::pipeline::analyze;
 use crate::simulate::{SimMode, SimParams, simulate};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -467,7 +468,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
         format!("{choice:?}").to_lowercase()
     );
     let analyses = repeated(repeat, || {
-        let a = analyze(&inputs, &settings)?;
+        let a = analyze(&inputs, &settings)?.pooled;
         Ok((a.timings, a.device, a.fit))
     })?;
     let (_, device, fit) = analyses.last().expect("at least one run");

@@ -31,7 +31,7 @@ pub struct GroupAnalysis {
     /// Transitions of the group (counts summed, self-transitions included).
     pub transitions: u64,
     /// The group's analysis, or why it has none.
-    pub analysis: std::result::Result<Box<Analysis>, String>,
+    pub analysis: std::result::Result<Analysis, String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,9 +92,9 @@ pub fn analyze_groups(
                 ..input.clone()
             };
             let start = Instant::now();
-            Ok(Box::new(analyze_graph(
+            Ok(analyze_graph(
                 graph, summary, backend, settings, 0.0, start,
-            )?))
+            )?)
         };
         groups.push(GroupAnalysis {
             name,

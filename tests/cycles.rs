@@ -8,12 +8,13 @@ mod common;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, UInt64Type};
-use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
+use detbal::analyze::{AnalyzeSettings, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, DeviceChoice, TRIANGLE_CHUNK, triangle_list};
 use detbal::graph::{GraphBuilder, TransitionGraph};
 use detbal::io::{LoadOptions, load};
+use detbal::pipeline::{Analyses, analyze};
 use detbal::report::{report_json, write_outputs};
 use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
 use detbal::stats::cycles::{
@@ -693,7 +694,9 @@ fn max_cycle_len_is_validated_and_lists_squares_in_the_report() {
         std::time::Instant::now(),
     )
     .unwrap();
+    let a = Analyses::from(a);
     let report = report_json(&a);
+    let a = a.pooled;
     let squares = &report["cycles"]["chordless_4_cycles"];
     let count = squares["count"].as_u64().unwrap();
     assert_eq!(count as usize, brute_force_squares(&a.graph).len());
@@ -711,7 +714,7 @@ fn max_cycle_len_is_validated_and_lists_squares_in_the_report() {
         std::time::Instant::now(),
     )
     .unwrap();
-    assert!(report_json(&a)["cycles"]["chordless_4_cycles"].is_null());
+    assert!(report_json(&a.into())["cycles"]["chordless_4_cycles"].is_null());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -884,9 +887,9 @@ fn analyzed(params: &SimParams) -> (tempfile::TempDir, detbal::analyze::Analysis
         device: DeviceChoice::Cpu,
         ..AnalyzeSettings::default()
     };
-    let a = analyze(&[log], &settings).unwrap();
-    write_outputs(&a, &dir.path().join("out"), false).unwrap();
-    (dir, a)
+    let run = analyze(&[log], &settings).unwrap();
+    write_outputs(&run, &dir.path().join("out"), false).unwrap();
+    (dir, run.pooled)
 }
 
 /// `fundamental_cycles.parquet` as (states, length, affinity, flux) rows.

@@ -1,9 +1,10 @@
 //! The estimators against an external anchor: deeptime's reversible maximum-likelihood Markov
 //! model on the same simulated llm-like log (BENCHMARKS.md, "Estimators").
 
-use detbal::analyze::{AnalyzeSettings, analyze};
+use detbal::analyze::AnalyzeSettings;
 use detbal::fit::Estimator;
 use detbal::graph::strongly_connected_components;
+use detbal::pipeline::analyze;
 use detbal::simulate::{SimMode, SimParams, read_truth, simulate};
 use detbal::stats::pearson;
 
@@ -38,7 +39,7 @@ fn reversible_mle_recovers_the_planted_potential_at_least_as_well_as_deeptime() 
 
     let mut settings = AnalyzeSettings::default();
     settings.fit.estimator = Estimator::ReversibleMle;
-    let a = analyze(&[log], &settings).unwrap();
+    let a = analyze(&[log], &settings).unwrap().pooled;
     assert!(a.fit.converged, "{}", a.fit.status);
     // deeptime keeps the largest strongly connected set: compare on the same states.
     let sccs = strongly_connected_components(&a.graph, |_| true);

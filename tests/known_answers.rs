@@ -1,10 +1,11 @@
 //! Known answers: the paper's published check value and the reference code's output on the
 //! parity fixture (tests/data/paper_parity), reproduced by `--paper`.
 
-use detbal::analyze::{AnalyzeSettings, analyze, analyze_graph};
+use detbal::analyze::{AnalyzeSettings, analyze_graph};
 use detbal::backend::cpu::CpuBackend;
 use detbal::fit::{Exposure, FitSettings, Identifiability, fit};
 use detbal::graph::GraphBuilder;
+use detbal::pipeline::analyze;
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
@@ -112,7 +113,9 @@ fn paper_mode_reproduces_the_reference_output_from_json_and_parquet() {
         serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
     let reference_action = expected["final_action"].as_f64().unwrap();
     for input in ["parity_driven.json", "parity_driven.parquet"] {
-        let a = analyze(&[fixture(input)], &paper_settings()).unwrap();
+        let a = analyze(&[fixture(input)], &paper_settings())
+            .unwrap()
+            .pooled;
         assert_eq!(a.graph.transitions(), 20_000, "{input}");
         assert_eq!(
             a.cycle_test.n as u64,

@@ -1,8 +1,9 @@
 //! Planted potentials are recovered and detailed balance is judged right on simulations with a
 //! known truth (`detbal simulate`).
 
-use detbal::analyze::{Analysis, AnalyzeSettings, analyze};
+use detbal::analyze::{Analysis, AnalyzeSettings};
 use detbal::fit::Estimator;
+use detbal::pipeline::analyze;
 use detbal::report::Verdict;
 use detbal::simulate::{SimMode, SimParams, read_truth, simulate};
 use detbal::stats::pearson;
@@ -18,7 +19,7 @@ fn simulate_and_analyze(
     );
     simulate(params, &log, &truth).unwrap();
     (
-        analyze(&[log], settings).unwrap(),
+        analyze(&[log], settings).unwrap().pooled,
         read_truth(&truth).unwrap(),
     )
 }

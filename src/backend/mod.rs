@@ -3,6 +3,7 @@
 //! know which backend runs.
 
 pub mod cpu;
+pub mod fallback;
 pub mod gpu;
 pub mod jobs;
 pub mod lbfgs;
@@ -175,14 +176,15 @@ pub fn triangle_list(
 /// or shader failure). `Auto` fails only on a bad setting: without a usable GPU it returns the CPU
 /// backend, saying why in [`DeviceInfo::reason`] and, for a fault (not for passing over a
 /// software renderer), naming the fault in [`DeviceInfo::fault`] and in one warning on stderr
-/// (the reason does not repeat it); a GPU it returns falls back to the CPU itself
-/// when it fails later (see [`gpu`]).
+/// (the reason does not repeat it); the GPU it returns is wrapped in [`fallback::Fallback`], which
+/// reruns a kernel on the CPU when the GPU fails later.
 pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
     if choice == DeviceChoice::Cpu {
         return Ok(Box::new(cpu::CpuBackend::new("--device cpu was asked for")));
     }
     let options = gpu::GpuOptions::from_env()?;
     match (choice, gpu::GpuBackend::open(choice, options)) {
+        (DeviceChoice::Auto, Ok(gpu)) => Ok(Box::new(fallback::Fallback::new(gpu))),
         (_, Ok(gpu)) => Ok(Box::new(gpu)),
         (DeviceChoice::Auto, Err(gpu::Unavailable::Declined(why))) => {
             Ok(Box::new(cpu::CpuBackend::new(&why)))

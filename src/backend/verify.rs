@@ -11,6 +11,7 @@
 //! ```
 
 use super::Backend;
+use super::cpu::reciprocal_triangles::OrientedReciprocal;
 use super::jobs::synthetic_job;
 use super::{cpu, tolerance};
 use crate::backend::problem::ActionProblem;
@@ -93,6 +94,39 @@ pub fn resample(backend: &dyn Backend) -> Result<Vec<KernelDeviation>> {
         tolerance,
         ok: max_rel <= tolerance,
     }])
+}
+
+/// `--verify`: kernel `reciprocal_triangles` on `backend` against the CPU twin on `r`: the
+/// triangles must be equal in number and order, compared by a digest of the streamed sequences
+/// (no list of triangles is held).
+pub fn reciprocal_triangles(
+    backend: &dyn Backend,
+    cpu: &dyn Backend,
+    r: &OrientedReciprocal,
+) -> Result<KernelDeviation> {
+    let digest = |b: &dyn Backend| -> Result<(u64, blake3::Hash)> {
+        let (mut n, mut hash) = (0u64, blake3::Hasher::new());
+        b.reciprocal_triangles(r, super::TRIANGLE_CHUNK, &mut |ts| {
+            n += ts.len() as u64;
+            for x in ts.iter().flatten() {
+                hash.update(&x.to_le_bytes());
+            }
+            Ok(())
+        })?;
+        Ok((n, hash.finalize()))
+    };
+    let (found, reference) = (digest(backend)?, digest(cpu)?);
+    let differ = if found == reference {
+        0.0
+    } else {
+        found.0.abs_diff(reference.0).max(1) as f64
+    };
+    Ok(deviation(
+        "reciprocal_triangles",
+        differ,
+        differ / reference.0.max(1) as f64,
+        tolerance::EXACT,
+    ))
 }
 
 fn deviation(kernel: &'static str, max_abs: f64, max_rel: f64, tolerance: f64) -> KernelDeviation {

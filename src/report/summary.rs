@@ -5,6 +5,8 @@
 
 use super::Verdict;
 use crate::analyze::Analysis;
+use crate::groups::GroupAnalyses;
+use crate::pipeline::Analyses;
 
 /// `12345678` → `12,345,678`.
 pub(crate) fn thousands(n: impl Into<u64>) -> String {
@@ -217,26 +219,26 @@ fn opt(x: Option<f64>, digits: usize) -> String {
 }
 
 /// The summary at the terminal's [`width`].
-pub fn summary(a: &Analysis) -> String {
-    summary_at(a, width())
+pub fn summary(run: &Analyses) -> String {
+    summary_at(run, width())
 }
 
 /// The summary and its last line, `Outputs DIR`, at the terminal's [`width`].
-pub fn summary_with_outputs(a: &Analysis, dir: &std::path::Path) -> String {
+pub fn summary_with_outputs(run: &Analyses, dir: &std::path::Path) -> String {
     let mut t = Text::new(width());
-    body(&mut t, a);
+    body(&mut t, &run.pooled, run.groups.as_ref());
     t.block("Outputs", &dir.display().to_string());
     t.s
 }
 
 /// The summary wrapped to `width` columns.
-pub fn summary_at(a: &Analysis, width: usize) -> String {
+pub fn summary_at(run: &Analyses, width: usize) -> String {
     let mut t = Text::new(width);
-    body(&mut t, a);
+    body(&mut t, &run.pooled, run.groups.as_ref());
     t.s
 }
 
-fn body(t: &mut Text, a: &Analysis) {
+fn body(t: &mut Text, a: &Analysis, groups: Option<&GroupAnalyses>) {
     let g = &a.graph;
     let f = &a.fit;
     let (pt, ct) = (&a.pair_test, &a.cycle_test);
@@ -347,7 +349,7 @@ fn body(t: &mut Text, a: &Analysis) {
     if let Some(r) = &a.resampling {
         resampling(t, r);
     }
-    if let Some(groups) = &a.groups {
+    if let Some(groups) = groups {
         super::groups::summary(t, groups);
     }
     if a.settings.paper {

@@ -19,12 +19,11 @@
 //!   Per-state gradients are good to ~1e-6 of the incident weight; see
 //!   [`crate::backend::tolerance`].
 //!
-//! `--device auto` takes only hardware adapters. Under it any GPU failure during a kernel (a lost
-//! device, a failed allocation, an error a scope or the device's handler caught, a graph too large
-//! for the device) reruns that kernel on the CPU, and every later one too, with one warning on
-//! stderr and [`DeviceInfo`] saying why; under `--device gpu` it is an [`Error::Gpu`]. Failures
-//! while opening the device are handled by [`crate::backend::select`]. [`fault`] injects each
-//! kind of failure for tests.
+//! Any GPU failure during a kernel (a lost device, a failed allocation, an error a scope or the
+//! device's handler caught, a graph too large for the device) is an [`Error::Gpu`]; under
+//! `--device auto` (hardware adapters only) the [`super::fallback`] wrapper reruns it on the
+//! CPU. Failures while opening the device are handled by [`crate::backend::select`]. [`fault`]
+//! injects each kind of failure for tests.
 //!
 //! ```no_run
 //! use detbal::backend::{Backend, DeviceChoice, gpu::GpuBackend};
@@ -47,8 +46,7 @@ mod resample;
 mod shaders;
 mod vector_ops;
 
-use super::cpu::CpuBackend;
-use super::cpu::reciprocal_triangles::{OrientedReciprocal, enumerate};
+use super::cpu::reciprocal_triangles::OrientedReciprocal;
 use super::{ActionEval, Backend, BackendKind, DeviceChoice, DeviceInfo};
 use crate::backend::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
 use crate::backend::problem::ActionProblem;
@@ -57,7 +55,6 @@ use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
 pub use context::Unavailable;
 pub use resample::Draws;
-use std::sync::OnceLock;
 use vector_ops::VectorOp;
 
 pub use super::Precision;
@@ -145,10 +142,6 @@ pub struct GpuBackend {
     kernels: Kernels,
     info: DeviceInfo,
     max_binding: u64,
-    /// Under `--device auto`: the backend that takes over when the GPU fails.
-    fallback: Option<CpuBackend>,
-    /// Set when `fallback` took over, for the rest of the run.
-    fell_back: OnceLock<DeviceInfo>,
 }
 
 impl GpuBackend {
@@ -210,8 +203,6 @@ impl GpuBackend {
                 .max_binding_bytes
                 .unwrap_or(device_max)
                 .min(device_max),
-            fallback: (choice == DeviceChoice::Auto).then(|| CpuBackend::new("fallback")),
-            fell_back: OnceLock::new(),
             ctx,
             kernels,
             info,
@@ -241,68 +232,23 @@ impl GpuBackend {
     pub fn space(&self, problem: &ActionProblem) -> Result<GpuSpace<'_>> {
         GpuSpace::new(self, problem)
     }
-
-    /// Runs a kernel: `on_gpu`, or under `--device auto` `on_cpu` when `on_gpu` fails with an
-    /// [`Error::Gpu`] or the CPU already took over. Errors of other kinds pass through.
-    fn run<T>(
-        &self,
-        on_gpu: impl FnOnce() -> Result<T>,
-        on_cpu: impl FnOnce(&CpuBackend) -> Result<T>,
-    ) -> Result<T> {
-        if let (Some(cpu), Some(_)) = (&self.fallback, self.fell_back.get()) {
-            return on_cpu(cpu);
-        }
-        match on_gpu() {
-            Err(Error::Gpu(why)) => on_cpu(self.fall_back(why)?),
-            other => other,
-        }
-    }
-
-    /// The CPU backend after a GPU failure (`why`) under `--device auto`, recorded once in
-    /// [`Backend::info`] and said once on stderr; an [`Error::Gpu`] otherwise.
-    fn fall_back(&self, why: String) -> Result<&CpuBackend> {
-        let Some(cpu) = &self.fallback else {
-            return Err(Error::Gpu(why));
-        };
-        self.fell_back.get_or_init(|| {
-            eprintln!(
-                "warning: GPU fault on {}, --device auto continues on the CPU: {why}",
-                self.info.adapter
-            );
-            DeviceInfo {
-                backend: BackendKind::Cpu,
-                precision: Precision::F64,
-                adapter: cpu.info().adapter.clone(),
-                reason: format!(
-                    "the GPU failed, so --device auto used the CPU instead of {} (the warning \
-                     on stderr says why)",
-                    self.info.adapter
-                ),
-                fault: Some(why),
-            }
-        });
-        Ok(cpu)
-    }
 }
 
 impl Backend for GpuBackend {
     fn info(&self) -> &DeviceInfo {
-        self.fell_back.get().unwrap_or(&self.info)
+        &self.info
     }
 
     /// Uploads the problem on every call (an optimiser keeps it resident in a [`GpuSpace`]).
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
-        let on_gpu = || {
-            let mut space = self.space(problem)?;
-            let x = space.upload(v)?;
-            let mut grad = space.zeros()?;
-            let value = space.value_grad(&x, &mut grad)?;
-            Ok(ActionEval {
-                value,
-                gradient: space.download(&grad)?,
-            })
-        };
-        self.run(on_gpu, |cpu| cpu.edge_action(problem, v))
+        let mut space = self.space(problem)?;
+        let x = space.upload(v)?;
+        let mut grad = space.zeros()?;
+        let value = space.value_grad(&x, &mut grad)?;
+        Ok(ActionEval {
+            value,
+            gradient: space.download(&grad)?,
+        })
     }
 
     fn minimize_action(
@@ -311,45 +257,22 @@ impl Backend for GpuBackend {
         v0: &[f64],
         opts: &LbfgsOptions,
     ) -> Result<LbfgsOutcome> {
-        self.run(
-            || lbfgs::minimize(&mut self.space(problem)?, v0, opts),
-            |cpu| cpu.minimize_action(problem, v0, opts),
-        )
+        lbfgs::minimize(&mut self.space(problem)?, v0, opts)
     }
 
-    /// A GPU failure part-way (under `--device auto`) hands the edges not yet streamed to the
-    /// CPU, so `visit` sees every triangle once, in order, whichever backend produced it.
     fn reciprocal_triangles(
         &self,
         r: &OrientedReciprocal,
         chunk: usize,
         visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>,
     ) -> Result<()> {
-        let on_cpu = |done: usize, visit: &mut dyn FnMut(&[[u32; 3]]) -> Result<()>| {
-            enumerate(r, done..r.n_edges(), chunk, visit)
-        };
-        if self.fallback.is_some() && self.fell_back.get().is_some() {
-            return on_cpu(0, visit);
-        }
-        let (mut done, mut visit_failed) = (0, false);
-        let result = self.kernels.reciprocal_triangles.run(
+        self.kernels.reciprocal_triangles.run(
             &self.ctx,
             r,
             self.max_binding,
             chunk,
-            &mut |end, triangles| {
-                visit(triangles).inspect_err(|_| visit_failed = true)?;
-                done = end;
-                Ok(())
-            },
-        );
-        match result {
-            Err(Error::Gpu(why)) if !visit_failed => {
-                self.fall_back(why)?;
-                on_cpu(done, visit)
-            }
-            other => other,
-        }
+            &mut |_, triangles| visit(triangles),
+        )
     }
 
     fn resample(
@@ -358,11 +281,8 @@ impl Backend for GpuBackend {
         stream: &crate::rng::Stream,
         resamples: std::ops::Range<u32>,
     ) -> Result<Vec<[f64; 2]>> {
-        let on_gpu = || {
-            let kernel = &self.kernels.resample;
-            kernel.run(&self.ctx, job, stream, resamples.clone(), self.max_binding)
-        };
-        self.run(on_gpu, |cpu| cpu.resample(job, stream, resamples.clone()))
+        let kernel = &self.kernels.resample;
+        kernel.run(&self.ctx, job, stream, resamples, self.max_binding)
     }
 }
 
@@ -499,61 +419,5 @@ impl VectorSpace for GpuSpace<'_> {
         let p = self.inverse_diagonal.clone();
         self.op(VectorOp::Mul, &p, x);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A GPU backend with 1 KiB bindings, or `None` without an adapter (a failure when
-    /// `REQUIRE_GPU=1`).
-    fn small_gpu() -> Option<GpuBackend> {
-        let options = GpuOptions {
-            max_binding_bytes: Some(1024),
-            ..GpuOptions::default()
-        };
-        match GpuBackend::with_options(DeviceChoice::Gpu, options) {
-            Ok(gpu) => Some(gpu),
-            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
-            Err(e) => {
-                eprintln!("SKIP: {e}");
-                None
-            }
-        }
-    }
-
-    #[test]
-    fn auto_fits_graphs_too_large_for_the_device_on_the_cpu_and_says_so() {
-        let Some(mut gpu) = small_gpu() else { return };
-        // 200 states need 1.6 KiB per state array, above the 1 KiB bindings.
-        let (src, dst): (Vec<u32>, Vec<u32>) = (0..200).map(|i| (i, (i + 1) % 200)).unzip();
-        let problem = ActionProblem::new(200, src, dst, vec![1.0; 200], 0.0).unwrap();
-        let v: Vec<f64> = (0..200).map(|i| f64::from(i) / 50.0).collect();
-        let Err(Error::Gpu(why)) = gpu.edge_action(&problem, &v) else {
-            panic!("--device gpu must fail on a graph too large for the device");
-        };
-        assert!(
-            why.contains("above the device's 1.0 KiB storage-binding limit"),
-            "{why}"
-        );
-
-        gpu.fallback = Some(CpuBackend::new("fallback")); // what `--device auto` sets
-        let eval = gpu.edge_action(&problem, &v).unwrap();
-        let cpu = CpuBackend::new("reference")
-            .edge_action(&problem, &v)
-            .unwrap();
-        assert_eq!(eval.value, cpu.value);
-        let info = gpu.info();
-        assert_eq!(info.backend, super::BackendKind::Cpu);
-        assert!(
-            info.reason
-                .contains("--device auto used the CPU instead of"),
-            "{}",
-            info.reason
-        );
-        let fault = info.fault.as_deref().unwrap_or_default();
-        assert!(fault.contains("storage-binding limit"), "{fault}");
-        assert!(!info.reason.contains(fault), "{}", info.reason);
     }
 }

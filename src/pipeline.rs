@@ -1,0 +1,75 @@
+//! `detbal analyze` end to end: load the inputs, choose the backend, analyse the whole log
+//! ([`crate::analyze`]) and, with `--group-by`, each group ([`crate::groups`]); the pooled
+//! analysis and the groups' come back side by side in [`Analyses`].
+
+use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
+use crate::backend::{self, Backend};
+use crate::error::Result;
+use crate::groups::{self, GroupAnalyses};
+use crate::io::{self, LoadedLog};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The analysis of the whole log and, with `--group-by`, of each group.
+pub struct Analyses {
+    /// The whole log.
+    pub pooled: Analysis,
+    /// Per-group analyses and their comparison, with `--group-by`.
+    pub groups: Option<GroupAnalyses>,
+}
+
+/// An analysis without groups.
+impl From<Analysis> for Analyses {
+    fn from(pooled: Analysis) -> Self {
+        Analyses {
+            pooled,
+            groups: None,
+        }
+    }
+}
+
+/// Loads `inputs` and analyses them on the backend `settings.device` selects.
+pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyses> {
+    let start = Instant::now();
+    let loaded = io::load(inputs, &settings.load)?;
+    let load = start.elapsed().as_secs_f64();
+    tracing::info!(
+        stage = "load",
+        files = loaded.summary.files,
+        rows = loaded.summary.rows,
+        states = loaded.graph.n_states(),
+        edges = loaded.graph.n_edges(),
+        seconds = load
+    );
+    let backend = backend::select(settings.device)?;
+    analyze_loaded(loaded, backend.as_ref(), settings, load, start)
+}
+
+/// The analyses of an already loaded log on `backend`; `load_seconds` and `start` (when loading
+/// began) go into the pooled analysis' timings.
+pub fn analyze_loaded(
+    loaded: LoadedLog,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+    load_seconds: f64,
+    start: Instant,
+) -> Result<Analyses> {
+    let LoadedLog {
+        graph,
+        summary,
+        groups: group_graphs,
+    } = loaded;
+    let mut pooled = analyze_graph(graph, summary, backend, settings, load_seconds, start)?;
+    let groups = match &settings.load.group_column {
+        Some(column) => {
+            let t = Instant::now();
+            let groups =
+                groups::analyze_groups(column, group_graphs, &pooled.input, backend, settings)?;
+            pooled.timings.groups = t.elapsed().as_secs_f64();
+            pooled.timings.total = start.elapsed().as_secs_f64();
+            Some(groups)
+        }
+        None => None,
+    };
+    Ok(Analyses { pooled, groups })
+}
