@@ -28,7 +28,8 @@
 //! error naming the file and the key.
 
 use crate::error::{Error, Result};
-use crate::report::printable;
+use crate::pipeline::Analyses;
+use crate::report::{printable, report_json};
 use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rustc_hash::FxHashMap;
@@ -123,8 +124,11 @@ impl Comparison {
 /// Shared states by (old component, new component): (old index, old V, new V).
 type GaugeGroups = FxHashMap<(u32, u32), Vec<(usize, f64, f64)>>;
 
-/// One output directory as compare reads it.
-struct Run {
+/// One side of a comparison: an `analyze` output directory ([`Run::read`]) or an analysis in
+/// memory ([`Run::of`], the Python package's `detbal.compare`).
+pub struct Run {
+    /// The directory, or the label of an analysis in memory.
+    dir: PathBuf,
     report: Value,
     report_path: PathBuf,
     potentials_path: PathBuf,
@@ -133,6 +137,33 @@ struct Run {
 }
 
 impl Run {
+    /// The `report.json` and `potentials.parquet` of the output directory `dir`.
+    pub fn read(dir: &Path) -> Result<Run> {
+        read_run(dir)
+    }
+
+    /// An analysis in memory, named `label` where messages would name its files: the same
+    /// report and potentials as its output directory would hold.
+    pub fn of(run: &Analyses, label: &str) -> Run {
+        let (graph, potential) = (&run.pooled.graph, &run.pooled.potential);
+        let states = (0..graph.n_states())
+            .map(|s| {
+                (
+                    graph.names[s].clone(),
+                    potential.value[s],
+                    potential.component[s],
+                )
+            })
+            .collect();
+        Run {
+            dir: label.into(),
+            report: report_json(run),
+            report_path: format!("{label} (report)").into(),
+            potentials_path: format!("{label} (potentials)").into(),
+            states,
+        }
+    }
+
     /// Why the potentials cannot be compared: a non-finite potential.
     fn non_finite(&self) -> Option<String> {
         let bad: Vec<&str> = self
@@ -154,7 +185,11 @@ impl Run {
 
 /// Compares the outputs in `old` and `new`, listing the `top` movers.
 pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result<Comparison> {
-    let (a, b) = (read_run(old)?, read_run(new)?);
+    compare_runs(Run::read(old)?, Run::read(new)?, top, limits)
+}
+
+/// Compares two runs, each read from its directory or taken from memory (see [`Run`]).
+pub fn compare_runs(a: Run, b: Run, top: usize, limits: Thresholds) -> Result<Comparison> {
     let index: FxHashMap<&str, usize> = a
         .states
         .iter()
@@ -291,8 +326,8 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
         }
     }
     Ok(Comparison {
-        old_dir: old.to_owned(),
-        new_dir: new.to_owned(),
+        old_dir: a.dir.clone(),
+        new_dir: b.dir.clone(),
         shared_states: shared.len(),
         new_states: b.states.len() - shared.len(),
         vanished_states: a
@@ -449,6 +484,7 @@ fn read_run(dir: &Path) -> Result<Run> {
     let states =
         crate::io::contain_parquet_panics(&potentials_path, || read_potentials(&potentials_path))?;
     Ok(Run {
+        dir: dir.to_owned(),
         report,
         report_path,
         potentials_path,

@@ -35,11 +35,36 @@ const SUBCOMMAND: &str = "analyze";
 /// Help is wrapped to the terminal's width, and to at most 80 columns (fewer when `COLUMNS`
 /// says so) when standard output is not a terminal.
 pub fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Cli> {
+    match try_parse_args(argv) {
+        Ok(cli) => Ok(cli),
+        Err(ArgsError::Config(e)) => Err(e),
+        Err(ArgsError::Clap(e)) => exit(e),
+    }
+}
+
+/// Why arguments could not be parsed.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// The `--config` file is unreadable or wrong.
+    Config(Error),
+    /// Clap's error about the arguments (also its `--help` and `--version` texts).
+    Clap(clap::Error),
+}
+
+/// Parses as [`parse_args`] does, but returns clap's error instead of exiting the process (the
+/// Python package turns its options into arguments and parses them here).
+pub fn try_parse_args(
+    argv: impl IntoIterator<Item = OsString>,
+) -> std::result::Result<Cli, ArgsError> {
+    use clap::FromArgMatches;
     let argv: Vec<OsString> = argv.into_iter().collect();
-    let Some((merged, keys)) = merge_config(&argv)? else {
-        return Ok(parse(argv));
-    };
-    let mut cli = parse(merged);
+    let (argv, keys) = merge_config(&argv)
+        .map_err(ArgsError::Config)?
+        .unwrap_or((argv, Vec::new()));
+    let mut cli = command()
+        .try_get_matches_from(argv)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .map_err(ArgsError::Clap)?;
     if let Subcommand::Analyze(args) = &mut cli.command {
         args.from_config = keys;
     }
@@ -63,32 +88,26 @@ pub fn command() -> Command {
     command.term_width(columns.map_or(PIPED_HELP_WIDTH, |c| c.min(PIPED_HELP_WIDTH)))
 }
 
-/// `argv` parsed by the real parser; exits the process on `--help`, `--version` or an error.
-fn parse(argv: Vec<OsString>) -> Cli {
-    use clap::FromArgMatches;
+/// Exits the process on clap's `error` (or `--help`, `--version`): code 1 for a value its flag
+/// does not accept, clap's own code otherwise.
+fn exit(error: clap::Error) -> ! {
     use clap::error::ErrorKind;
-    let parsed = command()
-        .try_get_matches_from(argv)
-        .and_then(|matches| Cli::from_arg_matches(&matches));
     // clap reports a flag without its value (`--alpha` last) as an invalid empty value: that
     // is the command line's shape, a usage error.
-    let bad_value = |e: &clap::Error| match e.kind() {
+    let bad_value = match error.kind() {
         ErrorKind::ValueValidation => true,
         ErrorKind::InvalidValue => !matches!(
-            e.get(clap::error::ContextKind::InvalidValue),
+            error.get(clap::error::ContextKind::InvalidValue),
             Some(clap::error::ContextValue::String(v)) if v.is_empty()
         ),
         _ => false,
     };
-    match parsed {
-        Ok(cli) => cli,
-        Err(e) if bad_value(&e) => {
-            // A value the flag does not accept is a bad setting (exit 1), like `--alpha 2`.
-            let _ = e.print();
-            std::process::exit(1)
-        }
-        Err(e) => e.exit(),
+    if bad_value {
+        // A value the flag does not accept is a bad setting (exit 1), like `--alpha 2`.
+        let _ = error.print();
+        std::process::exit(1)
     }
+    error.exit()
 }
 
 /// Names the config file and key in a settings error about a flag whose value came from the
@@ -330,16 +349,22 @@ fn unknown_key(path: &Path, key: &str, settable: &[&Arg]) -> Error {
             "`--{key}` is a command-line flag; in the file write `{k} = false`"
         ));
     }
-    let closest = keys
-        .iter()
-        .map(|k| (strsim::jaro_winkler(key, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    let hint = match closest {
-        Some((_, k)) => format!("did you mean `{k}`? valid keys: {}", keys.join(", ")),
+    let hint = match closest(key, &keys) {
+        Some(k) => format!("did you mean `{k}`? valid keys: {}", keys.join(", ")),
         None => format!("valid keys: {}", keys.join(", ")),
     };
     Error::bad_input(path, format!("unknown key `{key}`")).hint(hint)
+}
+
+/// The name in `names` closest to the unknown `name` (Jaro–Winkler above 0.8), if one is close:
+/// the suggestion for an unknown key here and for an unknown option of the Python package.
+pub fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a String> {
+    names
+        .iter()
+        .map(|n| (strsim::jaro_winkler(name, n), n))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
 }
 
 /// `line N` of a byte span in `text`.

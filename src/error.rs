@@ -42,6 +42,10 @@ pub enum Error {
     /// A computation produced a non-finite number or could not proceed.
     #[error("numerical failure: {0}")]
     Numerical(String),
+
+    /// The analysis was asked to stop (Ctrl-C in the Python package) after the named stage.
+    #[error("interrupted after the `{0}` stage")]
+    Interrupted(String),
 }
 
 fn location_suffix(location: &Option<String>) -> String {

@@ -1,12 +1,14 @@
-//! `detbal analyze` end to end: load the inputs, choose the backend, analyse the whole log
-//! ([`crate::analyze`]) and, with `--group-by`, each group ([`crate::groups`]); the pooled
-//! analysis and the groups' come back side by side in [`Analyses`].
+//! `detbal analyze` end to end: load the inputs (files, or Arrow batches in memory), choose the
+//! backend, analyse the whole log ([`crate::analyze`]) and, with `--group-by`, each group
+//! ([`crate::groups`]); the pooled analysis and the groups' come back side by side in
+//! [`Analyses`].
 
 use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use crate::backend::{self, Backend};
 use crate::error::Result;
 use crate::groups::{self, GroupAnalyses};
 use crate::io::{self, LoadedLog};
+use arrow::record_batch::RecordBatchReader;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,8 +32,26 @@ impl From<Analysis> for Analyses {
 
 /// Loads `inputs` and analyses them on the backend `settings.device` selects.
 pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyses> {
+    analyze_from(|| io::load(inputs, &settings.load), settings)
+}
+
+/// Analyses a log that is already in memory as Arrow record batches (the Python package's
+/// tables), `name` standing for its path in messages; otherwise as [`analyze`].
+pub fn analyze_stream(
+    reader: impl RecordBatchReader,
+    name: &str,
+    settings: &AnalyzeSettings,
+) -> Result<Analyses> {
+    analyze_from(|| io::load_stream(reader, name, &settings.load), settings)
+}
+
+/// Runs `load`, then analyses what it loaded on the backend `settings.device` selects.
+fn analyze_from(
+    load: impl FnOnce() -> Result<LoadedLog>,
+    settings: &AnalyzeSettings,
+) -> Result<Analyses> {
     let start = Instant::now();
-    let loaded = io::load(inputs, &settings.load)?;
+    let loaded = load()?;
     let load = start.elapsed().as_secs_f64();
     tracing::info!(
         stage = "load",
@@ -41,6 +61,7 @@ pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyse
         edges = loaded.graph.n_edges(),
         seconds = load
     );
+    settings.interrupt.check("load")?;
     let backend = backend::select(settings.device)?;
     analyze_loaded(loaded, backend.as_ref(), settings, load, start)
 }

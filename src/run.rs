@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::pipeline::analyze;
 use crate::progress;
 use crate::report;
-use crate::settings::{analyze_settings, bench_settings};
-use crate::simulate::{SimParams, simulate};
+use crate::settings::{analyze_settings, bench_settings, sim_params};
+use crate::simulate::simulate;
 use std::path::PathBuf;
 
 /// Exit code of `--fail-on-violation ALPHA` when detailed balance is rejected at ALPHA.
@@ -142,15 +142,7 @@ fn run_simulate(args: &SimulateArgs) -> Result<u8> {
             args.output.with_extension("parquet").display()
         )));
     }
-    let mut params = SimParams::new(args.mode);
-    params.rows = args.rows;
-    params.seed = args.seed;
-    params.groups = args.groups;
-    params.shared_potential = args.shared_potential;
-    if let Some(states) = args.states {
-        params.states = states;
-    }
-    params.validate()?;
+    let params = sim_params(args)?;
     let truth = args
         .truth
         .clone()

@@ -4,10 +4,11 @@
 use crate::analyze::AnalyzeSettings;
 use crate::backend::DeviceChoice;
 use crate::bench::{self, BenchSettings, BenchSuite};
-use crate::cli::{AnalyzeArgs, BenchArgs, FormatArg};
+use crate::cli::{AnalyzeArgs, BenchArgs, FormatArg, SimulateArgs};
 use crate::error::{Error, Result};
 use crate::fit::{Estimator, Exposure, FitSettings};
 use crate::io::{InputFormat, LoadOptions};
+use crate::simulate::SimParams;
 use crate::stats::cycles::CycleSettings;
 use crate::stats::detailed_balance::PairSettings;
 
@@ -150,7 +151,23 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             holdout: args.holdout,
             ..Default::default()
         },
+        interrupt: Default::default(),
     })
+}
+
+/// The parameters of `detbal simulate` from its arguments (the mode's defaults for the rest),
+/// validated.
+pub fn sim_params(args: &SimulateArgs) -> Result<SimParams> {
+    let mut params = SimParams::new(args.mode);
+    params.rows = args.rows;
+    params.seed = args.seed;
+    params.groups = args.groups;
+    params.shared_potential = args.shared_potential;
+    if let Some(states) = args.states {
+        params.states = states;
+    }
+    params.validate()?;
+    Ok(params)
 }
 
 /// The settings of `detbal bench` from its arguments, validated.

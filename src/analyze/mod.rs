@@ -6,8 +6,11 @@
 //! of every reported number are submodules.
 
 mod finite;
+mod interrupt;
 mod resampling;
 mod verify;
+
+pub use interrupt::Interrupt;
 
 use crate::backend::verify::KernelDeviation;
 use crate::backend::{Backend, DeviceChoice, DeviceInfo};
@@ -44,6 +47,9 @@ pub struct AnalyzeSettings {
     /// Monte Carlo tests, bootstrap and held-out check; the default runs none (the CLI's
     /// defaults are `--permutations 10000 --bootstrap 200`).
     pub resampling: ResamplingSettings,
+    /// Asked after each stage whether to stop (the Python package's Ctrl-C); never by default.
+    #[serde(skip)]
+    pub interrupt: Interrupt,
 }
 
 impl Default for AnalyzeSettings {
@@ -63,6 +69,7 @@ impl Default for AnalyzeSettings {
                 bootstrap: 0,
                 ..ResamplingSettings::default()
             },
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -148,27 +155,28 @@ pub fn analyze_graph(
     };
     // A graph too dense for the cycle test is said before any stage runs.
     cycles::check_triangle_limit(&graph, &settings.cycles)?;
-    let (potential, fit) = timed("fit", &mut timings.fit, || {
+    let stop = &settings.interrupt;
+    let (potential, fit) = timed(stop, "fit", &mut timings.fit, || {
         fit_stage(&graph, settings, backend)
     })?;
-    let (pairs, pair_test) = timed("pairs", &mut timings.pairs, || {
+    let (pairs, pair_test) = timed(stop, "pairs", &mut timings.pairs, || {
         Ok(detailed_balance::pair_test(
             &graph,
             &potential,
             &settings.pairs,
         ))
     })?;
-    let verdict = timed("verdict", &mut timings.verdict, || {
+    let verdict = timed(stop, "verdict", &mut timings.verdict, || {
         verdict_stage(&graph, settings)
     })?;
-    let (scan, squares) = timed("cycles", &mut timings.cycles, || {
+    let (scan, squares) = timed(stop, "cycles", &mut timings.cycles, || {
         cycle_stage(&graph, backend, settings)
     })?;
-    let (entropy, fundamental_cycles) = timed("fluxes", &mut timings.fluxes, || {
+    let (entropy, fundamental_cycles) = timed(stop, "fluxes", &mut timings.fluxes, || {
         Ok(flux_stage(&graph, &verdict.fitted, settings))
     })?;
     let attractors = attractors::attractors(&graph, &potential);
-    let resampling = timed("resampling", &mut timings.resampling, || {
+    let resampling = timed(stop, "resampling", &mut timings.resampling, || {
         resampling::run(&graph, &potential, backend, settings)
     })?;
     let verification = settings
@@ -202,13 +210,20 @@ pub fn analyze_graph(
 }
 
 /// Runs one stage, storing its wall-clock seconds in `seconds` and saying them in a `tracing`
-/// event (the stage's own event carries its numbers).
-fn timed<T>(stage: &str, seconds: &mut f64, run: impl FnOnce() -> Result<T>) -> Result<T> {
+/// event (the stage's own event carries its numbers); then asks `stop` whether to go on.
+fn timed<T>(
+    stop: &Interrupt,
+    stage: &str,
+    seconds: &mut f64,
+    run: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     let t = Instant::now();
     let out = run();
     *seconds = t.elapsed().as_secs_f64();
     tracing::info!(stage, seconds = *seconds, "done");
-    out
+    let out = out?;
+    stop.check(stage)?;
+    Ok(out)
 }
 
 fn fit_stage(

@@ -4,6 +4,8 @@
 //! Every later stage takes the graph and never looks at a file again, so all parsing, checking
 //! and messages about the input live here. One call to [`load`] reads one dataset, whatever the
 //! number of files it is split into.
+//! [`load_stream`] reads a dataset that is already in memory as Arrow record batches (the
+//! Python package's tables and data frames), through the same column rules and messages.
 //!
 //! **Inputs.** Each entry of `inputs` is a file, a directory (every `*.parquet`, `*.pq`, `*.csv`
 //! and `*.json` below it, recursively, sorted by path; Hive-style `key=value/` folders are simply
@@ -38,6 +40,7 @@
 //! # Ok::<(), detbal::error::Error>(())
 //! ```
 
+mod arrow_stream;
 mod csv;
 mod group;
 mod json;
@@ -45,6 +48,7 @@ mod parquet;
 mod table;
 mod trajectory;
 
+pub use arrow_stream::load_stream;
 pub(crate) use parquet::contain as contain_parquet_panics;
 
 use crate::error::{Error, Result};

@@ -57,8 +57,8 @@ pub(crate) fn write_report(run: &Analyses, json: &Value, dir: &Path) -> Result<(
     })
 }
 
-/// The page for `run` with its rendered `figures`.
-pub(crate) fn report_html(run: &Analyses, json: &Value, figures: &[Figure]) -> String {
+/// The page for `run` with its rendered `figures` (the Python package's notebook view too).
+pub fn report_html(run: &Analyses, json: &Value, figures: &[Figure]) -> String {
     let analysis = &run.pooled;
     let verdict = Verdict::of(analysis);
     let mut h = String::new();

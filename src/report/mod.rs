@@ -14,11 +14,13 @@ mod summary;
 mod tables;
 
 pub(crate) use atomic::{check_inputs_outside, check_output};
+pub use html::report_html;
 pub use json::report_json;
 pub(crate) use summary::thousands;
 pub use summary::{
     PIPED_WIDTH, p_text, printable, summary, summary_at, summary_with_outputs, width,
 };
+pub use tables::analysis_tables;
 
 use crate::analyze::Analysis;
 use crate::error::Result;
@@ -62,23 +64,10 @@ fn write_tables(run: &Analyses, report: &serde_json::Value, dir: &Path) -> Resul
 /// The Parquet tables of one analysis (the whole log's, or a group's in its folder):
 /// potentials, pairs, splits, cycles, fundamental cycles, and the null samples when resampled.
 fn write_analysis_tables(analysis: &Analysis, dir: &Path) -> Result<()> {
-    write_atomic(&dir.join("potentials.parquet"), |f| {
-        tables::write_potentials(analysis, f)
-    })?;
-    write_atomic(&dir.join("pairs.parquet"), |f| {
-        tables::write_pairs(analysis, f)
-    })?;
-    write_atomic(&dir.join("splits.parquet"), |f| {
-        tables::write_splits(analysis, f)
-    })?;
-    write_atomic(&dir.join("cycles.parquet"), |f| {
-        tables::write_cycles(analysis, f)
-    })?;
-    write_atomic(&dir.join("fundamental_cycles.parquet"), |f| {
-        tables::write_fundamental_cycles(analysis, f)
-    })?;
-    if let Some(r) = analysis.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
-        write_atomic(&dir.join("nulls.parquet"), |f| nulls::write_nulls(r, f))?;
+    for (name, batch) in analysis_tables(analysis) {
+        write_atomic(&dir.join(format!("{name}.parquet")), |f| {
+            tables::write(f, &batch)
+        })?;
     }
     Ok(())
 }

@@ -17,14 +17,36 @@ use std::sync::Arc;
 
 pub(super) type Columns = Vec<(&'static str, ArrayRef)>;
 
-pub(super) fn write(file: File, columns: Columns) -> Result<(), String> {
-    let batch = RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())?;
+/// The tables of one analysis, each with the name of its file (`NAME.parquet`): potentials,
+/// pairs, splits, cycles, fundamental_cycles, and nulls when a resampling test ran. The Python
+/// package hands the same batches over as `pyarrow.Table`s.
+pub fn analysis_tables(a: &Analysis) -> Vec<(&'static str, RecordBatch)> {
+    let mut tables = vec![
+        ("potentials", potentials(a)),
+        ("pairs", pairs(a)),
+        ("splits", splits(a)),
+        ("cycles", cycles(a)),
+        ("fundamental_cycles", fundamental_cycles(a)),
+    ];
+    if let Some(r) = a.resampling.as_ref().filter(|r| !r.tests.is_empty()) {
+        tables.push(("nulls", super::nulls::nulls(r)));
+    }
+    tables
+        .into_iter()
+        .map(|(name, columns)| {
+            let batch = RecordBatch::try_from_iter(columns);
+            (name, batch.expect("the columns of a table have one length"))
+        })
+        .collect()
+}
+
+pub(super) fn write(file: File, batch: &RecordBatch) -> Result<(), String> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
     let mut writer =
         ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.write(batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -47,77 +69,68 @@ fn bools(values: impl Iterator<Item = bool>) -> ArrayRef {
     Arc::new(BooleanArray::from_iter(values.map(Some)))
 }
 
-pub fn write_potentials(a: &Analysis, file: File) -> Result<(), String> {
+fn potentials(a: &Analysis) -> Columns {
     let g = &a.graph;
     let p = &a.potential;
     let n = g.n_states() as u32;
-    write(
-        file,
-        vec![
-            ("state", names(a, 0..n)),
-            ("potential", Arc::new(Float64Array::from(p.value.clone()))),
-            ("identifiable", bools(p.value.iter().map(|v| v.is_some()))),
-            (
-                "status",
-                Arc::new(StringArray::from_iter_values(
-                    p.status.iter().map(|s| s.as_str()),
-                )),
-            ),
-            (
-                "component",
-                Arc::new(UInt32Array::from(p.component.clone())),
-            ),
-            ("out_count", u64s(g.out_count.iter().copied())),
-            ("in_count", u64s(g.in_count.iter().copied())),
-            ("self_count", u64s(g.self_count.iter().copied())),
-        ],
-    )
+    vec![
+        ("state", names(a, 0..n)),
+        ("potential", Arc::new(Float64Array::from(p.value.clone()))),
+        ("identifiable", bools(p.value.iter().map(|v| v.is_some()))),
+        (
+            "status",
+            Arc::new(StringArray::from_iter_values(
+                p.status.iter().map(|s| s.as_str()),
+            )),
+        ),
+        (
+            "component",
+            Arc::new(UInt32Array::from(p.component.clone())),
+        ),
+        ("out_count", u64s(g.out_count.iter().copied())),
+        ("in_count", u64s(g.in_count.iter().copied())),
+        ("self_count", u64s(g.self_count.iter().copied())),
+    ]
 }
 
 /// One row per pair of the verdict's test: the observed split, the fitted one and the
 /// standardised residual with its p- and q-value.
-pub fn write_splits(a: &Analysis, file: File) -> Result<(), String> {
+fn splits(a: &Analysis) -> Columns {
     let rs = &a.splits;
-    write(
-        file,
-        vec![
-            ("source", names(a, rs.iter().map(|r| r.f))),
-            ("target", names(a, rs.iter().map(|r| r.g))),
-            ("n_forward", u64s(rs.iter().map(|r| r.n_fg))),
-            ("n_backward", u64s(rs.iter().map(|r| r.n_gf))),
-            ("expected_forward", f64s(rs.iter().map(|r| r.expected))),
-            ("residual", f64s(rs.iter().map(|r| r.residual))),
-            ("p_value", f64s(rs.iter().map(|r| r.p_value))),
-            ("q_value", f64s(rs.iter().map(|r| r.q_value))),
-        ],
-    )
+    vec![
+        ("source", names(a, rs.iter().map(|r| r.f))),
+        ("target", names(a, rs.iter().map(|r| r.g))),
+        ("n_forward", u64s(rs.iter().map(|r| r.n_fg))),
+        ("n_backward", u64s(rs.iter().map(|r| r.n_gf))),
+        ("expected_forward", f64s(rs.iter().map(|r| r.expected))),
+        ("residual", f64s(rs.iter().map(|r| r.residual))),
+        ("p_value", f64s(rs.iter().map(|r| r.p_value))),
+        ("q_value", f64s(rs.iter().map(|r| r.q_value))),
+    ]
 }
 
-pub fn write_pairs(a: &Analysis, file: File) -> Result<(), String> {
+fn pairs(a: &Analysis) -> Columns {
     let ps = &a.pairs;
     let out = |s: u32| a.graph.out_count[s as usize];
-    write(
-        file,
-        vec![
-            ("source", names(a, ps.iter().map(|p| p.f))),
-            ("target", names(a, ps.iter().map(|p| p.g))),
-            ("n_forward", u64s(ps.iter().map(|p| p.n_fg))),
-            ("n_backward", u64s(ps.iter().map(|p| p.n_gf))),
-            ("out_count_source", u64s(ps.iter().map(|p| out(p.f)))),
-            ("out_count_target", u64s(ps.iter().map(|p| out(p.g)))),
-            ("log_ratio", f64s(ps.iter().map(|p| p.x))),
-            ("potential_difference", f64s(ps.iter().map(|p| p.y))),
-            (
-                "sigma_reference",
-                f64s(ps.iter().map(|p| p.sigma_reference)),
-            ),
-            ("sigma", f64s(ps.iter().map(|p| p.sigma))),
-            ("corrected", bools(ps.iter().map(|p| p.corrected))),
-        ],
-    )
+    vec![
+        ("source", names(a, ps.iter().map(|p| p.f))),
+        ("target", names(a, ps.iter().map(|p| p.g))),
+        ("n_forward", u64s(ps.iter().map(|p| p.n_fg))),
+        ("n_backward", u64s(ps.iter().map(|p| p.n_gf))),
+        ("out_count_source", u64s(ps.iter().map(|p| out(p.f)))),
+        ("out_count_target", u64s(ps.iter().map(|p| out(p.g)))),
+        ("log_ratio", f64s(ps.iter().map(|p| p.x))),
+        ("potential_difference", f64s(ps.iter().map(|p| p.y))),
+        (
+            "sigma_reference",
+            f64s(ps.iter().map(|p| p.sigma_reference)),
+        ),
+        ("sigma", f64s(ps.iter().map(|p| p.sigma))),
+        ("corrected", bools(ps.iter().map(|p| p.corrected))),
+    ]
 }
 
-pub fn write_cycles(a: &Analysis, file: File) -> Result<(), String> {
+fn cycles(a: &Analysis) -> Columns {
     let ts = &a.triangles;
     let mut columns: Columns = vec![
         ("a", names(a, ts.iter().map(|t| t.states[0]))),
@@ -150,10 +163,10 @@ pub fn write_cycles(a: &Analysis, file: File) -> Result<(), String> {
         ("kept_reference", bools(ts.iter().map(|t| t.kept_reference))),
         ("corrected", bools(ts.iter().map(|t| t.corrected))),
     ]);
-    write(file, columns)
+    columns
 }
 
-pub fn write_fundamental_cycles(a: &Analysis, file: File) -> Result<(), String> {
+fn fundamental_cycles(a: &Analysis) -> Columns {
     let cs = &a.fundamental_cycles;
     let mut states = ListBuilder::new(StringBuilder::new());
     for c in cs {
@@ -162,13 +175,10 @@ pub fn write_fundamental_cycles(a: &Analysis, file: File) -> Result<(), String> 
         }
         states.append(true);
     }
-    write(
-        file,
-        vec![
-            ("cycle", Arc::new(states.finish()) as ArrayRef),
-            ("length", u64s(cs.iter().map(|c| c.states.len() as u64))),
-            ("affinity", f64s(cs.iter().map(|c| c.affinity))),
-            ("flux", f64s(cs.iter().map(|c| c.flux))),
-        ],
-    )
+    vec![
+        ("cycle", Arc::new(states.finish()) as ArrayRef),
+        ("length", u64s(cs.iter().map(|c| c.states.len() as u64))),
+        ("affinity", f64s(cs.iter().map(|c| c.affinity))),
+        ("flux", f64s(cs.iter().map(|c| c.flux))),
+    ]
 }

@@ -1,0 +1,83 @@
+//! Stopping an analysis from outside: a check that the stages call between them. The Python
+//! package passes one that asks Python whether Ctrl-C was pressed; the binary passes none, as
+//! the terminal's Ctrl-C ends its process.
+//!
+//! Why between stages and not inside them: a check there costs nothing and needs no stage to
+//! know about it; the price is that a long stage (the bootstrap refits, say) runs to its end
+//! before the analysis stops.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::sync::Arc;
+
+/// Whether to stop, asked between stages; the default never stops.
+#[derive(Clone, Default)]
+pub struct Interrupt(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl Interrupt {
+    /// An interrupt that stops the analysis once `requested` returns true.
+    pub fn new(requested: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Interrupt(Some(Arc::new(requested)))
+    }
+
+    /// [`Error::Interrupted`] naming the stage just finished when a stop was requested.
+    pub fn check(&self, stage: &str) -> Result<()> {
+        match &self.0 {
+            Some(requested) if requested() => Err(Error::Interrupted(stage.to_owned())),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Interrupt(set)"
+        } else {
+            "Interrupt(none)"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{AnalyzeSettings, analyze_graph};
+    use crate::backend::cpu::CpuBackend;
+    use crate::graph::GraphBuilder;
+    use crate::io::InputSummary;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_requested_stop_ends_the_analysis_after_the_current_stage() {
+        let mut b = GraphBuilder::default();
+        let s: Vec<u32> = ["a", "b", "c"].iter().map(|n| b.intern(n)).collect();
+        for (row, (f, g)) in [(0, 1), (1, 0), (1, 2), (2, 1), (2, 0), (0, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            b.add(s[f], s[g], 10, row as u64).unwrap();
+        }
+        let graph = b.finish();
+        // Asked once per finished stage: the second answer stops it, after `pairs`.
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let settings = AnalyzeSettings {
+            interrupt: Interrupt::new(move || counter.fetch_add(1, Ordering::SeqCst) == 1),
+            ..AnalyzeSettings::default()
+        };
+        let backend = CpuBackend::new("test");
+        let start = std::time::Instant::now();
+        let result = analyze_graph(
+            graph,
+            InputSummary::default(),
+            &backend,
+            &settings,
+            0.0,
+            start,
+        );
+        let error = result.err().expect("the analysis stops");
+        assert_eq!(error.to_string(), "interrupted after the `pairs` stage");
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+}
