@@ -106,31 +106,41 @@ fn analyze(
     if settings.device != DeviceChoice::Cpu {
         quiet_vulkan(py)?;
     }
-    // Signals are Python's to handle, on its main thread, with the GIL: asked between stages.
-    let pending: Arc<Mutex<Option<PyErr>>> = Arc::default();
-    let caught = pending.clone();
-    settings.interrupt = Interrupt::new(move || {
-        let raised = Python::attach(|py| py.check_signals().err());
-        let stop = raised.is_some();
-        if let Some(e) = raised {
-            *caught.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-        }
-        stop
-    });
-    let result = unwound(py, || match source {
-        Source::Paths(_) => pipeline::analyze(&args.inputs, &settings),
-        Source::Stream { reader, name } => pipeline::analyze_stream(reader, &name, &settings),
+    let (interrupt, raised) = signal_check();
+    settings.interrupt = interrupt;
+    let result = unwound(py, || {
+        let run = match source {
+            Source::Paths(_) => pipeline::analyze(&args.inputs, &settings),
+            Source::Stream { reader, name } => pipeline::analyze_stream(reader, &name, &settings),
+        };
+        run.map(Analysis::new)
     })?;
     match result {
-        Ok(run) => Ok(Analysis::new(run)),
+        Ok(analysis) => Ok(analysis),
         Err(e @ Error::Interrupted(_)) => {
-            let raised = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let raised = raised.lock().unwrap_or_else(|p| p.into_inner()).take();
             let raised = raised.unwrap_or_else(|| PyKeyboardInterrupt::new_err(()));
             note(py, &raised, &format!("detbal: {e}"))?;
             Err(raised)
         }
         Err(e) => Err(error(e)),
     }
+}
+
+/// An [`Interrupt`] that asks Python for pending signals (Ctrl-C): signals are Python's to
+/// handle, on its main thread, with the GIL. The exception the handler raised (a
+/// KeyboardInterrupt) is kept for the caller to raise once the engine has stopped.
+fn signal_check() -> (Interrupt, Arc<Mutex<Option<PyErr>>>) {
+    let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let caught = raised.clone();
+    let interrupt = Interrupt::new(move || {
+        let Some(e) = Python::attach(|py| py.check_signals().err()) else {
+            return false;
+        };
+        *caught.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        true
+    });
+    (interrupt, raised)
 }
 
 /// Adds `text` to the exception's notes (shown under its traceback from Python 3.11 on).
