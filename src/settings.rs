@@ -143,6 +143,7 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
         },
         paper: args.paper,
         verify: args.verify,
+        state_score: args.state_score.clone(),
         resampling: crate::stats::permutation::ResamplingSettings {
             permutations: args.permutations,
             bootstrap: args.bootstrap,

@@ -49,6 +49,17 @@ fn scalars(a: &Analysis) -> Vec<(&'static str, f64)> {
         ),
     ];
     scalars.extend(pt.slope_ci.iter().flatten().map(|&x| ("pairs.slope_ci", x)));
+    if let Some(d) = &a.potential_distribution {
+        let fits = std::iter::once(&d.moments).chain(d.histogram_fit.as_ref().map(|h| &h.gaussian));
+        for g in fits {
+            scalars.extend([
+                ("potential_distribution: mean", g.mean),
+                ("potential_distribution: mean_se", g.mean_se),
+                ("potential_distribution: sd", g.sd),
+                ("potential_distribution: sd_se", g.sd_se),
+            ]);
+        }
+    }
     for t in a.resampling.iter().flat_map(|r| &r.tests) {
         scalars.push(("permutation.observed", t.observed));
         scalars.extend(t.null.iter().map(|&x| ("nulls.parquet: statistic", x)));

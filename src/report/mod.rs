@@ -33,7 +33,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only
 /// with `force`, and a directory holding one of the files read never.
 pub fn write_outputs(run: &Analyses, dir: &Path, force: bool) -> Result<()> {
-    let inputs: Vec<std::path::PathBuf> = run.pooled.input.paths.iter().map(Into::into).collect();
+    let inputs: Vec<std::path::PathBuf> = (run.pooled.input.paths.iter().map(Into::into))
+        .chain(run.pooled.settings.state_score.clone())
+        .collect();
     atomic::check_inputs_outside(dir, &inputs)?;
     write_dir_atomic(dir, force, |dir| {
         let report = report_json(run);

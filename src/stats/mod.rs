@@ -5,6 +5,7 @@ pub mod attractors;
 pub mod bootstrap;
 pub mod cycles;
 pub mod detailed_balance;
+pub mod distribution;
 pub mod entropy;
 pub mod permutation;
 pub mod quasi_symmetry;
