@@ -25,8 +25,9 @@ use crate::error::Result;
 use atomic::{write_atomic, write_dir_atomic};
 use std::path::Path;
 
-/// Version of the `report.json` layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `report.json` layout (`schema/report.schema.json`); bumped by one on any
+/// change of its key tree.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Writes every output file of `analysis` into `dir`, replacing a previous detbal output there
 /// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only
