@@ -26,8 +26,9 @@ use crate::pipeline::Analyses;
 use atomic::{write_atomic, write_dir_atomic};
 use std::path::Path;
 
-/// Version of the `report.json` layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `report.json` layout (`schema/report.schema.json`); bumped by one on any
+/// change of its key tree.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Writes every output file of `run` into `dir`, replacing a previous detbal output there
 /// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only
