@@ -5,7 +5,6 @@ use crate::support::{planted, simulated};
 use detbal::analyze::{Analysis, AnalyzeSettings};
 use detbal::fit::Estimator;
 use detbal::pipeline::analyze;
-use detbal::pipeline::analyze;
 use detbal::report::Verdict;
 use detbal::simulate::{SimMode, SimParams, Truth};
 use detbal::stats::pearson;
