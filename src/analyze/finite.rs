@@ -29,6 +29,7 @@ fn scalars(a: &Analysis) -> Vec<(&'static str, f64)> {
         ("pairs.chi2_ndf_reference", optional(pt.chi2_ndf_reference)),
         ("pairs.chi2", pt.chi2),
         ("verdict.statistic", a.verdict_test.statistic),
+        ("verdict.quasi_symmetry.deviance", a.verdict_test.deviance),
         ("verdict.p_value", optional(a.verdict_test.p_value)),
         ("pairs.p_value", optional(pt.p_value)),
         ("pairs.slope", optional(pt.slope)),

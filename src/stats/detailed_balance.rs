@@ -208,7 +208,9 @@ fn through_origin(used: &[&Pair]) -> Origin {
         ]
     });
     Origin {
-        correlation: (sxx_u > 0.0 && syy_u > 0.0).then(|| sxy_u / (sxx_u * syy_u).sqrt()),
+        // Clamped: rounding can put a perfect correlation a few ulp above 1.
+        correlation: (sxx_u > 0.0 && syy_u > 0.0)
+            .then(|| (sxy_u / (sxx_u * syy_u).sqrt()).clamp(-1.0, 1.0)),
         slope,
         slope_ci,
     }
