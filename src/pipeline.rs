@@ -7,6 +7,7 @@ use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use crate::backend::{self, Backend};
 use crate::error::Result;
 use crate::groups::{self, GroupAnalyses};
+use crate::io::scores::StateScores;
 use crate::io::{self, LoadedLog};
 use arrow::record_batch::RecordBatchReader;
 use std::path::PathBuf;
@@ -18,6 +19,27 @@ pub struct Analyses {
     pub pooled: Analysis,
     /// Per-group analyses and their comparison, with `--group-by`.
     pub groups: Option<GroupAnalyses>,
+}
+
+impl Analyses {
+    /// Gives every analysis (pooled and per group) the score of each of its states.
+    pub fn attach_scores(&mut self, scores: &StateScores) {
+        let attach = |a: &mut Analysis| {
+            let names = &a.graph.names;
+            a.state_score = Some(
+                names
+                    .iter()
+                    .map(|n| scores.get(n.as_str()).copied())
+                    .collect(),
+            );
+        };
+        attach(&mut self.pooled);
+        for g in self.groups.iter_mut().flat_map(|g| &mut g.groups) {
+            if let Ok(a) = &mut g.analysis {
+                attach(a);
+            }
+        }
+    }
 }
 
 /// An analysis without groups.
@@ -51,6 +73,12 @@ fn analyze_from(
     settings: &AnalyzeSettings,
 ) -> Result<Analyses> {
     let start = Instant::now();
+    // A bad score file fails before the log is read.
+    let scores = settings
+        .state_score
+        .as_deref()
+        .map(io::scores::read)
+        .transpose()?;
     let loaded = load()?;
     let load = start.elapsed().as_secs_f64();
     tracing::info!(
@@ -63,7 +91,11 @@ fn analyze_from(
     );
     settings.interrupt.check("load")?;
     let backend = backend::select(settings.device)?;
-    analyze_loaded(loaded, backend.as_ref(), settings, load, start)
+    let mut run = analyze_loaded(loaded, backend.as_ref(), settings, load, start)?;
+    if let Some(scores) = &scores {
+        run.attach_scores(scores);
+    }
+    Ok(run)
 }
 
 /// The analyses of an already loaded log on `backend`; `load_seconds` and `start` (when loading

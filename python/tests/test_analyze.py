@@ -95,7 +95,8 @@ def test_a_dataframe_gives_the_same_analysis_as_the_file(in_repo, sample_analysi
     from_frame = detbal.analyze(frame, device="cpu")
     same_analysis(from_frame, sample_analysis)
     assert from_frame.report["input"]["format"] == "arrow/transitions"
-    assert from_frame.report["input"]["paths"] == []
+    assert from_frame.report["input"]["paths"] == ["<pandas.DataFrame>"]
+    assert (from_frame.report["input"]["files"], from_frame.report["input"]["hash"]) == (0, "")
 
 
 def test_pyarrow_tables_and_readers_in_small_batches_give_the_same_analysis(in_repo, sample_analysis):

@@ -3,9 +3,10 @@
 //! the same [`Layout`] and [`Sink`] as a Parquet or CSV file, so every column rule and message is
 //! the files'.
 //!
-//! The stream stands in for one file named `name` in messages (`<pandas.DataFrame>`); rows are
-//! located as `row r` (from 0, across batches). The report lists no path and no content hash
-//! (there are no file bytes); its format is `arrow/transitions` or `arrow/trajectory`.
+//! The stream stands in for one file named `name` (`<pandas.DataFrame>`): in messages, where rows
+//! are located as `row r` (from 0, across batches), and as the report's one input path. The
+//! report counts no file and has no content hash (there are no file bytes); its format is
+//! `arrow/transitions` or `arrow/trajectory`.
 
 use super::table::{Form, Layout};
 use super::{LoadOptions, LoadedLog, Sink, check_testable};
@@ -43,8 +44,10 @@ pub fn load_stream(
         Form::Trajectory => "trajectory",
         _ => "transitions",
     };
-    let log = sink.finish(&[], String::new(), format!("arrow/{form}"))?;
-    check_testable(&log, &[path.to_owned()])?;
+    let paths = [path.to_owned()];
+    let mut log = sink.finish(&paths, String::new(), format!("arrow/{form}"))?;
+    check_testable(&log, &paths)?;
+    log.summary.files = 0;
     Ok(log)
 }
 
@@ -82,7 +85,11 @@ mod tests {
         assert_eq!(log.summary.rows, 4);
         assert_eq!(log.summary.transitions, 11);
         assert_eq!(log.summary.format, "arrow/transitions");
-        assert_eq!((log.summary.files, log.summary.paths.len()), (0, 0));
+        assert_eq!(log.summary.paths, ["<test>"]);
+        assert_eq!(
+            (log.summary.files, log.summary.content_hash.as_str()),
+            (0, "")
+        );
         assert_eq!(log.graph.n_edges(), 4);
     }
 

@@ -45,6 +45,7 @@ mod csv;
 mod group;
 mod json;
 mod parquet;
+pub mod scores;
 mod table;
 mod trajectory;
 

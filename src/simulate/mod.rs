@@ -172,43 +172,71 @@ impl SimParams {
 
     /// Checks every parameter; the error names the parameter and the accepted range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name: &str, value: &dyn std::fmt::Display, expected: &str| {
-            Err(Error::settings(format!(
-                "simulate: {name} = {value}, expected {expected}"
-            )))
-        };
         let n = f64::from(self.states);
         if self.rows == 0 {
-            return bad("rows", &self.rows, "at least 1");
+            return out_of_range("rows", &self.rows, "at least 1");
         }
         if self.states < 3 {
-            return bad("states", &self.states, "at least 3");
+            return out_of_range("states", &self.states, "at least 3");
         }
         if !(self.run_len >= 1.0 && self.run_len <= 1e6) {
-            return bad("run_len", &self.run_len, "a mean run length in [1, 1e6]");
+            return out_of_range("run_len", &self.run_len, "a mean run length in [1, 1e6]");
         }
         if !(self.vscale.is_finite() && self.vscale >= 0.0) {
-            return bad("vscale", &self.vscale, "a finite value ≥ 0");
+            return out_of_range("vscale", &self.vscale, "a finite value ≥ 0");
         }
         if !(self.mean_degree >= 0.0 && self.mean_degree <= n - 1.0) {
-            return bad(
+            return out_of_range(
                 "mean_degree",
                 &self.mean_degree,
                 "a value in [0, states − 1]",
             );
         }
         if !(self.triangles >= 0.0 && self.triangles <= 100.0) {
-            return bad(
+            return out_of_range(
                 "triangles",
                 &self.triangles,
                 "triangles per state in [0, 100]",
             );
         }
+        self.check_drive()?;
+        if self.attractors > self.states {
+            return out_of_range(
+                "attractors",
+                &self.attractors,
+                "at most the number of states",
+            );
+        }
+        if !(self.attractor_depth.is_finite() && self.attractor_depth >= 0.0) {
+            return out_of_range(
+                "attractor_depth",
+                &self.attractor_depth,
+                "a finite value ≥ 0",
+            );
+        }
+        if !(self.pareto.is_finite() && self.pareto >= 0.0) {
+            return out_of_range(
+                "pareto",
+                &self.pareto,
+                "an exponent > 0, or 0 for uniform popularity",
+            );
+        }
+        if !self.coupling.is_finite() {
+            return out_of_range("coupling", &self.coupling, "a finite value");
+        }
+        if self.groups == 0 || u64::from(self.groups) > self.rows {
+            return out_of_range("groups", &self.groups, "between 1 and the number of rows");
+        }
+        Ok(())
+    }
+
+    /// The drive's parameters, and the rule that there is a drive exactly in driven mode.
+    fn check_drive(&self) -> Result<()> {
         if !(self.drive.is_finite() && self.drive >= 0.0) {
-            return bad("drive", &self.drive, "a finite value ≥ 0");
+            return out_of_range("drive", &self.drive, "a finite value ≥ 0");
         }
         if !(0.0..=1.0).contains(&self.drive_fraction) {
-            return bad(
+            return out_of_range(
                 "drive_fraction",
                 &self.drive_fraction,
                 "a fraction in [0, 1]",
@@ -228,35 +256,15 @@ impl SimParams {
             ))
             .hint("use --mode driven, or set drive or drive_fraction to 0"));
         }
-        if self.attractors > self.states {
-            return bad(
-                "attractors",
-                &self.attractors,
-                "at most the number of states",
-            );
-        }
-        if !(self.attractor_depth.is_finite() && self.attractor_depth >= 0.0) {
-            return bad(
-                "attractor_depth",
-                &self.attractor_depth,
-                "a finite value ≥ 0",
-            );
-        }
-        if !(self.pareto.is_finite() && self.pareto >= 0.0) {
-            return bad(
-                "pareto",
-                &self.pareto,
-                "an exponent > 0, or 0 for uniform popularity",
-            );
-        }
-        if !self.coupling.is_finite() {
-            return bad("coupling", &self.coupling, "a finite value");
-        }
-        if self.groups == 0 || u64::from(self.groups) > self.rows {
-            return bad("groups", &self.groups, "between 1 and the number of rows");
-        }
         Ok(())
     }
+}
+
+/// The error of the parameter `name` out of its range.
+fn out_of_range(name: &str, value: &dyn std::fmt::Display, expected: &str) -> Result<()> {
+    Err(Error::settings(format!(
+        "simulate: {name} = {value}, expected {expected}"
+    )))
 }
 
 /// What [`simulate`] wrote.

@@ -50,6 +50,7 @@
 //! stops decreasing (the floor set by rounding).
 
 use super::{benjamini_hochberg, chi2_sf, two_sided_p};
+use crate::backend::problem::softplus_neg;
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, strongly_connected_components};
 use rand::SeedableRng;
@@ -367,18 +368,20 @@ fn laplacian_solve(
 fn statistics(pairs: &SplitPairs, n: &[u64], u: &[f64]) -> (f64, f64) {
     let (mut x2, mut g2) = (0.0, 0.0);
     for i in 0..pairs.len() {
-        let p = logistic(u[pairs.a[i] as usize] - u[pairs.b[i] as usize]);
+        let d = u[pairs.a[i] as usize] - u[pairs.b[i] as usize];
+        let p = logistic(d);
         let (m, win) = (pairs.m[i] as f64, n[i] as f64);
         let lose = m - win;
         let variance = m * p * (1.0 - p);
         if variance > 0.0 {
             x2 += (win - m * p).powi(2) / variance;
         }
+        // log p = −K(d) and log(1 − p) = −K(−d), finite where p rounds to 0 or 1.
         if win > 0.0 {
-            g2 += 2.0 * win * (win / (m * p)).ln();
+            g2 += 2.0 * win * ((win / m).ln() + softplus_neg(d));
         }
         if lose > 0.0 {
-            g2 += 2.0 * lose * (lose / (m * (1.0 - p))).ln();
+            g2 += 2.0 * lose * ((lose / m).ln() + softplus_neg(-d));
         }
     }
     (x2, g2)
