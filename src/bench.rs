@@ -56,7 +56,7 @@ use crate::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use crate::backend::gpu::GpuBackend;
 use crate::backend::{Backend, DeviceChoice};
 use crate::error::{Error, Result};
-use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use crate::fit::newton::{NewtonOptions, VectorSpace};
 use crate::fit::problem::ActionProblem;
 use crate::graph::{GraphBuilder, TransitionGraph};
 use crate::simulate::{SimMode, SimParams, simulate};
@@ -65,7 +65,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// L-BFGS iterations per `fit_iteration` run.
+/// Newton steps per `fit_iteration` run.
 pub const FIT_ITERATIONS: usize = 20;
 /// A measurement stops repeating once its runs together have taken this long.
 pub const RUN_BUDGET: Duration = Duration::from_secs(10);
@@ -258,10 +258,13 @@ pub struct Row {
     pub unit: &'static str,
     /// Runs the median is taken over.
     pub runs: usize,
-    /// L-BFGS iterations per run (`fit_iteration`, and the fit stage).
+    /// Newton steps per run (`fit_iteration`, and the fit stage).
     pub iterations: Option<usize>,
-    /// Objective evaluations per run (same rows).
+    /// Evaluations of value, gradient and Hessian weights per run (same rows).
     pub evaluations: Option<usize>,
+    /// Hessian–vector products per run (same rows): with the evaluations, the passes over the
+    /// edges.
+    pub hessian_products: Option<usize>,
     /// Final action of the fit stage.
     pub action: Option<f64>,
     /// Whether the fit stage converged.
@@ -400,10 +403,10 @@ fn kernel_rows(
             repeated(repeat, || timed(&mut once))?
         }
     };
-    let opts = LbfgsOptions {
+    let opts = NewtonOptions {
         max_iterations: FIT_ITERATIONS,
-        grad_tol: 0.0,
-        ..LbfgsOptions::default()
+        step_tol: 0.0,
+        ..NewtonOptions::default()
     };
     let v0 = vec![0.0; problem.n_states];
     let fits = repeated(repeat, || {
@@ -420,9 +423,10 @@ fn kernel_rows(
             seconds / outcome.iterations as f64,
             outcome.iterations,
             outcome.evaluations,
+            outcome.hessian_products,
         ))
     })?;
-    let &(_, iterations, evaluations) = fits.last().expect("at least one run");
+    let &(_, iterations, evaluations, products) = fits.last().expect("at least one run");
     let row = |name, times: Vec<f64>| {
         let runs = times.len();
         let time = median(times);
@@ -438,6 +442,7 @@ fn kernel_rows(
             runs,
             iterations: None,
             evaluations: None,
+            hessian_products: None,
             action: None,
             converged: None,
             peak_rss_bytes: None,
@@ -449,6 +454,7 @@ fn kernel_rows(
         Row {
             iterations: Some(iterations),
             evaluations: Some(evaluations),
+            hessian_products: Some(products),
             ..row("fit_iteration", fits.iter().map(|f| f.0).collect())
         },
     ])
@@ -490,6 +496,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
                 runs: analyses.len(),
                 iterations: is_fit.then_some(fit.iterations),
                 evaluations: is_fit.then_some(fit.evaluations),
+                hessian_products: is_fit.then_some(fit.hessian_products),
                 action: is_fit.then_some(fit.action),
                 converged: is_fit.then_some(fit.converged),
                 peak_rss_bytes: None,
@@ -653,6 +660,7 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                 runs: 1,
                 iterations: None,
                 evaluations: None,
+                hessian_products: None,
                 action: None,
                 converged: None,
                 peak_rss_bytes: Some(run.peak_rss),
@@ -813,8 +821,11 @@ pub fn table(rows: &[Row]) -> String {
 /// The notes column: iterations and evaluations per run, the fit's action.
 fn notes(r: &Row) -> String {
     let mut parts = Vec::new();
-    if let (Some(i), Some(e)) = (r.iterations, r.evaluations) {
-        parts.push(format!("{i} iterations, {e} evaluations"));
+    if let (Some(i), Some(e), Some(h)) = (r.iterations, r.evaluations, r.hessian_products) {
+        parts.push(format!(
+            "{i} Newton steps, {} passes ({e} evaluations + {h} Hessian products)",
+            e + h
+        ));
     }
     if let Some(action) = r.action {
         parts.push(format!("action {action:.6e}"));

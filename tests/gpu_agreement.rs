@@ -13,7 +13,7 @@ mod common;
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::{GpuBackend, GpuOptions, Precision};
 use detbal::backend::{Backend, DeviceChoice, DeviceInfo, select, tolerance, verify};
-use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use detbal::fit::newton::{NewtonOptions, VectorSpace};
 use detbal::fit::problem::ActionProblem;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -478,7 +478,7 @@ fn centred(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-/// minimize_action: the full L-BFGS fit with vectors on the GPU gives the CPU's potential.
+/// minimize_action: the full Newton–CG fit with vectors on the GPU gives the CPU's potential.
 fn minimize_body(which: Gpu, test: &str) {
     let Some(gpu) = gpu(which, test) else { return };
     let cpu = CpuBackend::new("reference");
@@ -487,7 +487,7 @@ fn minimize_body(which: Gpu, test: &str) {
         let max_weight = tolerance::gradient_scale(&c.problem, &c.v)
             .into_iter()
             .fold(0.0, f64::max);
-        let opts = LbfgsOptions {
+        let opts = NewtonOptions {
             grad_tol: 1e-9 * max_weight,
             ..Default::default()
         };

@@ -90,6 +90,9 @@ pub enum SimMode {
     Driven,
     /// Reversible, with heavy-tailed popularity, deep attractors and a long tail of rare states.
     LlmLike,
+    /// llm-like, but with popularity only weakly coupled to the potential, so that walks roam:
+    /// a giant strongly connected component with heavy-tailed degrees (the hard fit).
+    LlmHard,
 }
 
 /// Parameters of a simulation; [`SimParams::new`] gives the defaults of a mode.
@@ -167,6 +170,25 @@ impl SimParams {
                 coupling: 2.0,
                 ..base
             },
+            SimMode::LlmHard => {
+                let env = |k: &str, d: f64| {
+                    std::env::var(k)
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(d)
+                };
+                SimParams {
+                    states: env("H_STATES", 200_000.0) as u32,
+                    mean_degree: env("H_DEG", 8.0),
+                    triangles: env("H_TRI", 0.5),
+                    attractors: 5,
+                    pareto: env("H_PARETO", 1.3),
+                    coupling: env("H_COUPLING", 0.5),
+                    run_len: env("H_RUN", 20.0),
+                    vscale: env("H_VSCALE", 1.0),
+                    ..base
+                }
+            }
         }
     }
 
