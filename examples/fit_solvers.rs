@@ -14,6 +14,13 @@ fn main() {
         .expect("usage: fit_solvers LOG.parquet");
     let log = load(&[path.into()], &LoadOptions::default()).expect("log loads");
     let graph = log.graph.canonical();
+    let sccs = detbal::graph::strongly_connected_components(&graph, |_| true);
+    println!(
+        "{} states, {} edges, largest strongly connected component {}",
+        graph.n_states(),
+        graph.n_edges(),
+        sccs.size.iter().max().unwrap_or(&0)
+    );
     let (v, r) = fit(&graph, &FitSettings::default(), &CpuBackend::new("example")).unwrap();
     println!(
         "newton-cg: {} steps, {} evaluations + {} Hessian products = {} passes, {:.3} s, \

@@ -24,6 +24,10 @@
 //!   reports (load, fit, pairs, cycles, and total: the whole call, opening the device and the
 //!   entropy production included). The fit row also carries the iterations and the final
 //!   action.
+//! - **hard** (`--suite hard`, not part of `all`): the stage suite on `simulate --mode llm-hard`
+//!   logs of `--rows` (default 1e6) with `0.3 × rows` states: one giant strongly connected
+//!   component with heavy-tailed degrees, the fit's hard case. Its fit row carries the passes over
+//!   the edges (evaluations + Hessian products).
 //! - **dense** (`--suite dense`, not part of `all`): complete directed graphs of
 //!   `--dense-states` states (default 400, 600, 2,000; `n (n−1)` edges, `n (n−1) (n−2) / 6`
 //!   reciprocal triangles, counts uniform in 1..=100 from a fixed seed), written to a temporary
@@ -46,6 +50,7 @@
 //!     sizes: vec![10_000],
 //!     rows: vec![10_000],
 //!     dense: vec![],
+//!     hard: vec![],
 //!     repeat: 3,
 //! };
 //! print!("{}", table(&run(&settings).unwrap()));
@@ -77,6 +82,8 @@ pub(crate) const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 pub(crate) const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
 pub(crate) const QUICK_ROWS: [u64; 1] = [10_000];
 pub(crate) const LARGE_ROWS: u64 = 100_000_000;
+/// Rows of the hard suite's log (default).
+pub(crate) const HARD_ROWS: [u64; 1] = [1_000_000];
 /// States of the dense suite's complete graphs (default).
 pub(crate) const DENSE_STATES: [u64; 3] = [400, 600, 2_000];
 /// Most states of a dense-suite graph (`n (n − 1)` rows are written).
@@ -114,6 +121,10 @@ pub enum BenchSuite {
     /// Complete directed graphs (`--dense-states`) through `detbal analyze` in a child process:
     /// wall time and peak memory (not part of `all`).
     Dense,
+    /// The stage suite on hard llm-like logs (`simulate --mode llm-hard`, `rows × 0.3` states;
+    /// `--rows`, default 1e6): a giant strongly connected component, the fit's hard case (not
+    /// part of `all`).
+    Hard,
 }
 
 /// Validated settings of a benchmark run.
@@ -126,6 +137,8 @@ pub struct BenchSettings {
     pub rows: Vec<u64>,
     /// States of the dense suite's complete graphs (none: no dense suite).
     pub dense: Vec<u64>,
+    /// Rows of the hard suite's logs (none: no hard suite).
+    pub hard: Vec<u64>,
     /// Runs per measurement (at most).
     pub repeat: usize,
 }
@@ -149,6 +162,12 @@ impl BenchSettings {
             return Err(Error::settings(format!(
                 "--sizes: {n} edges exceed the {MAX_EDGES} of one problem"
             )));
+        }
+        for &rows in &self.hard {
+            hard_log(rows)?.validate().map_err(|e| {
+                Error::settings(format!("--rows {rows}: no llm-hard log ({e})"))
+                    .hint("use more rows")
+            })?;
         }
         for &rows in &self.rows {
             stage_log(rows)?.validate().map_err(|e| {
@@ -175,6 +194,18 @@ fn stage_log(rows: u64) -> Result<SimParams> {
         states,
         seed: SEED,
         ..SimParams::new(SimMode::LlmLike)
+    })
+}
+
+/// The hard suite's log: llm-hard defaults with `0.3 × rows` states.
+fn hard_log(rows: u64) -> Result<SimParams> {
+    let states = u32::try_from(rows * 3 / 10)
+        .map_err(|_| Error::settings(format!("--rows {rows}: more than 2^32 states")))?;
+    Ok(SimParams {
+        rows,
+        states,
+        seed: 1,
+        ..SimParams::new(SimMode::LlmHard)
     })
 }
 
@@ -353,16 +384,27 @@ pub fn run(settings: &BenchSettings) -> Result<Vec<Row>> {
     if !settings.dense.is_empty() {
         rows.extend(dense_rows(&targets, &settings.dense)?);
     }
-    if settings.rows.is_empty() {
+    if settings.rows.is_empty() && settings.hard.is_empty() {
         return Ok(rows);
     }
     let dir = ScratchDir::new()?;
-    for &n_rows in &settings.rows {
+    let logs = (settings.rows.iter().map(|&n| ("stage", n)))
+        .chain(settings.hard.iter().map(|&n| ("hard", n)));
+    for (suite, n_rows) in logs {
         let (log, truth) = (dir.0.join("log.parquet"), dir.0.join("truth.json"));
-        eprintln!("bench: simulating {} rows (not timed)", count_text(n_rows));
-        simulate(&stage_log(n_rows)?, &log, &truth)?;
+        eprintln!(
+            "bench: simulating {} {suite} rows (not timed)",
+            count_text(n_rows)
+        );
+        let params = if suite == "hard" {
+            hard_log(n_rows)?
+        } else {
+            stage_log(n_rows)?
+        };
+        simulate(&params, &log, &truth)?;
         for target in &targets {
-            rows.extend(stage_rows(target.choice, &log, n_rows, settings.repeat)?);
+            let measured = stage_rows(target.choice, &log, n_rows, settings.repeat)?;
+            rows.extend(measured.into_iter().map(|r| Row { suite, ..r }));
         }
     }
     Ok(rows)
