@@ -93,6 +93,9 @@ pub struct NewtonOptions {
     pub max_step: f64,
     /// A converged fit also needs `‖∇S‖∞ ≤ grad_tol` when it stopped on rounding.
     pub grad_tol: f64,
+    /// Relative rounding error of the objective's value: a trial whose value is within it of
+    /// the current one is accepted when it lowers `‖∇S‖∞` (values in f32 cannot tell a decrease).
+    pub rounding: f64,
 }
 
 impl Default for NewtonOptions {
@@ -106,6 +109,7 @@ impl Default for NewtonOptions {
             damping: 0.0,
             max_step: 10.0,
             grad_tol: 1e-8,
+            rounding: 1e-14,
         }
     }
 }
@@ -192,7 +196,10 @@ pub fn minimize<S: VectorSpace>(
             space.axpy(-1.0, &cg.x, &mut trial)?;
             let f_trial = space.value_grad(&trial, &mut g_trial)?;
             evaluations += 1;
-            if f_trial < f || (trusted && f_trial.is_finite()) {
+            let level = f_trial.is_finite() && f_trial <= f + opts.rounding * (f.abs() + 1.0);
+            let mut flatter =
+                || -> Result<bool> { Ok(space.norm_inf(&g_trial)? < space.norm_inf(&g)?) };
+            if f_trial < f || (trusted && f_trial.is_finite()) || (level && flatter()?) {
                 std::mem::swap(&mut x, &mut trial);
                 std::mem::swap(&mut g, &mut g_trial);
                 f = f_trial;

@@ -233,6 +233,7 @@ fn fit_splits(
         },
         max_step: 10.0,
         grad_tol: f64::INFINITY,
+        rounding: 1e-14,
     };
     let mut space = SplitSpace {
         pairs,

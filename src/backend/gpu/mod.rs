@@ -328,6 +328,14 @@ impl Backend for GpuBackend {
         v0: &[f64],
         opts: &NewtonOptions,
     ) -> Result<NewtonOutcome> {
+        // f32 values resolve ~1e-7 of the action, not 1e-14.
+        let opts = &NewtonOptions {
+            rounding: match self.precision() {
+                Precision::F64 => opts.rounding,
+                Precision::F32 => opts.rounding.max(1e-6),
+            },
+            ..opts.clone()
+        };
         self.run(
             || newton::minimize(&mut self.space(problem)?, v0, opts),
             |cpu| cpu.minimize_action(problem, v0, opts),
