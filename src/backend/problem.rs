@@ -14,7 +14,9 @@
 
 use crate::error::{Error, Result};
 
-/// Relative floor of the Hessian diagonal, see [`ActionProblem::curvature_floor`].
+/// Relative floor of the Hessian diagonal, see [`ActionProblem::curvature_floor`]: only a guard
+/// against a diagonal that underflowed. A floor far above the true curvature (L-BFGS used 1e-3)
+/// misleads Newton–CG's preconditioner on weakly coupled states (docs/METHOD.md §2.3).
 const CURVATURE_FLOOR: f64 = 1e-12;
 
 #[derive(Debug, Clone)]
@@ -145,16 +147,7 @@ impl ActionProblem {
         self.src.len()
     }
 
-    /// The diagonal preconditioner at `V = 0`, `1 / (λ + Σ_incident w/4)` (1 where that is
-    /// zero): the starting point of the backends' preconditioner.
-    pub fn preconditioner(&self) -> Vec<f64> {
-        self.curvature_floor()
-            .iter()
-            .map(|&f| 1.0 / (f / CURVATURE_FLOOR * 0.25).max(f))
-            .collect()
-    }
-
-    /// The smallest Hessian diagonal entry the optimiser trusts, per state:
+    /// The smallest Hessian diagonal entry the preconditioner uses, per state:
     /// `CURVATURE_FLOOR · Σ_incident w + λ` (1 where that is zero). The Hessian is the graph
     /// Laplacian with edge weights `w σ(d) σ(−d)`; far from the optimum's curvature (an edge with
     /// a large `d`) the floor keeps the preconditioner finite.

@@ -12,7 +12,7 @@
 //! iteration). One device serves every kernel.
 //!
 //! Precision, chosen when the device is opened:
-//! - [`Precision::F64`] (devices with `SHADER_F64`, lavapipe included): V, gradient, L-BFGS
+//! - [`Precision::F64`] (devices with `SHADER_F64`, lavapipe included): V, gradient, solver
 //!   vectors and every sum are f64; `K` and `σ` are evaluated with f64 + − * / only (f64
 //!   `exp`/`log` are broken on lavapipe and RADV), to a few ulp. Results match the CPU to
 //!   ~1e-12 relative; the fit converges to the same tolerances as on the CPU.
