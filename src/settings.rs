@@ -187,9 +187,17 @@ pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
         rows.push(bench::LARGE_ROWS);
     }
     let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
-    let mut dense = Vec::new();
+    let (mut dense, mut hard) = (Vec::new(), Vec::new());
     match args.suite {
         BenchSuite::All => {}
+        BenchSuite::Hard => {
+            sizes.clear();
+            hard = args
+                .rows
+                .clone()
+                .unwrap_or_else(|| bench::HARD_ROWS.to_vec());
+            rows.clear();
+        }
         BenchSuite::Kernel => rows.clear(),
         BenchSuite::Stage => sizes.clear(),
         BenchSuite::Dense => {
@@ -206,6 +214,7 @@ pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
         sizes,
         rows,
         dense,
+        hard,
         repeat: args.repeat as usize,
     };
     settings.validate()?;

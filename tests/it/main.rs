@@ -22,6 +22,7 @@ mod groups;
 mod ingest;
 mod input_forms;
 mod known_answers;
+mod newton;
 mod output_safety;
 mod recovery;
 mod report_html;
