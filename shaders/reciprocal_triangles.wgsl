@@ -27,6 +27,10 @@ const MAX_STEPS: u32 = 40000u;
 const HEAVY: u32 = 128u;
 // Intersections of at most this many merge steps are merged, whatever a search would cost.
 const SHORT: u32 = 32u;
+// A whole edge is searched only when its searches take fewer than 1 / SEARCH_WEIGHT of the merge's
+// steps: a search step (a load, a compare, the inner loop's bookkeeping) costs about two merge
+// steps (measured on lavapipe: BENCHMARKS.md, "GPU path").
+const SEARCH_WEIGHT: u32 = 2u;
 // item_slice of an item that is a whole edge.
 const WHOLE: u32 = 0xffffffffu;
 
@@ -114,7 +118,7 @@ fn item_cursor(item: u32, l: Lists) -> Cursor {
     let len_b = l.b_end - l.b;
     if (slice == WHOLE) {
         let merge = len_a + len_b;
-        let search = merge > SHORT && len_a * search_steps(len_b) < merge;
+        let search = merge > SHORT && SEARCH_WEIGHT * len_a * search_steps(len_b) < merge;
         return Cursor(l.a, l.a_end, l.b, l.b_end, 0u, search, 0u, 0u);
     }
     let per = slice_len(len_b);
