@@ -6,6 +6,7 @@ use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use crate::backend::{self, Backend};
 use crate::error::Result;
 use crate::groups::{self, GroupAnalyses};
+use crate::io::scores::StateScores;
 use crate::io::{self, LoadedLog};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,6 +17,27 @@ pub struct Analyses {
     pub pooled: Analysis,
     /// Per-group analyses and their comparison, with `--group-by`.
     pub groups: Option<GroupAnalyses>,
+}
+
+impl Analyses {
+    /// Gives every analysis (pooled and per group) the score of each of its states.
+    pub fn attach_scores(&mut self, scores: &StateScores) {
+        let attach = |a: &mut Analysis| {
+            let names = &a.graph.names;
+            a.state_score = Some(
+                names
+                    .iter()
+                    .map(|n| scores.get(n.as_str()).copied())
+                    .collect(),
+            );
+        };
+        attach(&mut self.pooled);
+        for g in self.groups.iter_mut().flat_map(|g| &mut g.groups) {
+            if let Ok(a) = &mut g.analysis {
+                attach(a);
+            }
+        }
+    }
 }
 
 /// An analysis without groups.
@@ -31,6 +53,12 @@ impl From<Analysis> for Analyses {
 /// Loads `inputs` and analyses them on the backend `settings.device` selects.
 pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyses> {
     let start = Instant::now();
+    // A bad score file fails before the log is read.
+    let scores = settings
+        .state_score
+        .as_deref()
+        .map(io::scores::read)
+        .transpose()?;
     let loaded = io::load(inputs, &settings.load)?;
     let load = start.elapsed().as_secs_f64();
     tracing::info!(
@@ -42,7 +70,11 @@ pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyse
         seconds = load
     );
     let backend = backend::select(settings.device)?;
-    analyze_loaded(loaded, backend.as_ref(), settings, load, start)
+    let mut run = analyze_loaded(loaded, backend.as_ref(), settings, load, start)?;
+    if let Some(scores) = &scores {
+        run.attach_scores(scores);
+    }
+    Ok(run)
 }
 
 /// The analyses of an already loaded log on `backend`; `load_seconds` and `start` (when loading

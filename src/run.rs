@@ -42,7 +42,11 @@ fn run_completions(args: &CompletionsArgs) -> Result<u8> {
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     let settings = analyze_settings(args).map_err(|e| config::attribute(e, args))?;
     // Before anything is computed: replacing the output directory must not delete an input.
-    let inputs: Vec<PathBuf> = args.inputs.iter().chain(&args.config).cloned().collect();
+    let inputs: Vec<PathBuf> = (args.inputs.iter())
+        .chain(&args.config)
+        .chain(&args.state_score)
+        .cloned()
+        .collect();
     report::check_inputs_outside(&args.output, &inputs)?;
     // A foreign output directory fails now rather than after the analysis (and again then).
     report::check_output(&args.output, args.force)?;

@@ -29,6 +29,7 @@ fn scalars(a: &Analysis) -> Vec<(&'static str, f64)> {
         ("pairs.chi2_ndf_reference", optional(pt.chi2_ndf_reference)),
         ("pairs.chi2", pt.chi2),
         ("verdict.statistic", a.verdict_test.statistic),
+        ("verdict.quasi_symmetry.deviance", a.verdict_test.deviance),
         ("verdict.p_value", optional(a.verdict_test.p_value)),
         ("pairs.p_value", optional(pt.p_value)),
         ("pairs.slope", optional(pt.slope)),
@@ -49,6 +50,17 @@ fn scalars(a: &Analysis) -> Vec<(&'static str, f64)> {
         ),
     ];
     scalars.extend(pt.slope_ci.iter().flatten().map(|&x| ("pairs.slope_ci", x)));
+    if let Some(d) = &a.potential_distribution {
+        let fits = std::iter::once(&d.moments).chain(d.histogram_fit.as_ref().map(|h| &h.gaussian));
+        for g in fits {
+            scalars.extend([
+                ("potential_distribution: mean", g.mean),
+                ("potential_distribution: mean_se", g.mean_se),
+                ("potential_distribution: sd", g.sd),
+                ("potential_distribution: sd_se", g.sd_se),
+            ]);
+        }
+    }
     for t in a.resampling.iter().flat_map(|r| &r.tests) {
         scalars.push(("permutation.observed", t.observed));
         scalars.extend(t.null.iter().map(|&x| ("nulls.parquet: statistic", x)));

@@ -19,6 +19,7 @@ use crate::progress;
 use crate::stats::attractors::{self, Attractor};
 use crate::stats::cycles::{self, CycleScan, CycleSettings, CycleTest, Squares, Triangle};
 use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
+use crate::stats::distribution::{self, PotentialDistribution};
 use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::permutation::{Resampling, ResamplingSettings};
 use crate::stats::quasi_symmetry::{self, QuasiSymmetryTest, SplitResidual, VerdictSettings};
@@ -41,6 +42,8 @@ pub struct AnalyzeSettings {
     pub paper: bool,
     /// Run the kernels on the CPU too and compare (`--verify`).
     pub verify: bool,
+    /// `--state-score`: per-state scores for the landscape (read by [`crate::pipeline`]).
+    pub state_score: Option<std::path::PathBuf>,
     /// Monte Carlo tests, bootstrap and held-out check; the default runs none (the CLI's
     /// defaults are `--permutations 10000 --bootstrap 200`).
     pub resampling: ResamplingSettings,
@@ -58,6 +61,7 @@ impl Default for AnalyzeSettings {
             verdict: VerdictSettings::default(),
             paper: false,
             verify: false,
+            state_score: None,
             resampling: ResamplingSettings {
                 permutations: 0,
                 bootstrap: 0,
@@ -94,6 +98,8 @@ pub struct Analysis {
     pub device: DeviceInfo,
     pub potential: Potential,
     pub fit: FitReport,
+    /// The histogram of V and its Gaussian fits (the paper's figure as numbers).
+    pub potential_distribution: Option<PotentialDistribution>,
     pub pairs: Vec<Pair>,
     pub pair_test: PairTest,
     /// The verdict's test: quasi-symmetry of the pair splits, calibrated.
@@ -116,6 +122,9 @@ pub struct Analysis {
     /// Monte Carlo tests (with their null samples), bootstrap and held-out check; `None` when
     /// all are off.
     pub resampling: Option<Resampling>,
+    /// Each state's `--state-score` (`None` for states without one); attached by
+    /// [`crate::pipeline`], nothing is computed from it.
+    pub state_score: Option<Vec<Option<f64>>>,
     pub timings: Timings,
 }
 
@@ -168,6 +177,7 @@ pub fn analyze_graph(
         Ok(flux_stage(&graph, &verdict.fitted, settings))
     })?;
     let attractors = attractors::attractors(&graph, &potential);
+    let potential_distribution = distribution::potential_distribution(&graph, &potential);
     let resampling = timed("resampling", &mut timings.resampling, || {
         resampling::run(&graph, &potential, backend, settings)
     })?;
@@ -183,6 +193,7 @@ pub fn analyze_graph(
         device: backend.info().clone(),
         potential,
         fit,
+        potential_distribution,
         pairs,
         pair_test,
         verdict_test: verdict.test,
@@ -195,6 +206,7 @@ pub fn analyze_graph(
         attractors,
         verification,
         resampling,
+        state_score: None,
         timings,
     };
     finite::check(&analysis)?;

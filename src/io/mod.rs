@@ -42,6 +42,7 @@ mod csv;
 mod group;
 mod json;
 mod parquet;
+pub mod scores;
 mod table;
 mod trajectory;
 

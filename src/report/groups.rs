@@ -63,6 +63,7 @@ pub(super) fn json(groups: &GroupAnalyses) -> Value {
                 "b": name(c.b),
                 "shared_states": c.shared_states,
                 "pearson": c.pearson,
+                "pearson_ci": c.pearson_ci,
                 "spearman": c.spearman,
             })
         })
@@ -224,8 +225,11 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
     }
     for c in &groups.correlations {
         let r = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.3}"));
+        let ci = c
+            .pearson_ci
+            .map_or(String::new(), |[lo, hi]| format!(" [{lo:.3}, {hi:.3}]"));
         t.more(&format!(
-            "V({}) ~ V({}): Pearson {}, Spearman {} on {} shared states",
+            "V({}) ~ V({}): Pearson {}{ci}, Spearman {} on {} shared states",
             super::printable(&groups.groups[c.a].name),
             super::printable(&groups.groups[c.b].name),
             r(c.pearson),

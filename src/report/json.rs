@@ -45,6 +45,7 @@ pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Val
             "largest_scc": sccs.largest(),
         },
         "fit": a.fit,
+        "potential_distribution": a.potential_distribution,
         "pairs": a.pair_test,
         "cycles": with_keys(json!(a.cycle_test), json!({
             "fundamental_cycles": fundamental_cycles(a),

@@ -26,14 +26,17 @@ use crate::pipeline::Analyses;
 use atomic::{write_atomic, write_dir_atomic};
 use std::path::Path;
 
-/// Version of the `report.json` layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `report.json` layout (`schema/report.schema.json`); bumped by one on any
+/// change of its key tree.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Writes every output file of `run` into `dir`, replacing a previous detbal output there
 /// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only
 /// with `force`, and a directory holding one of the files read never.
 pub fn write_outputs(run: &Analyses, dir: &Path, force: bool) -> Result<()> {
-    let inputs: Vec<std::path::PathBuf> = run.pooled.input.paths.iter().map(Into::into).collect();
+    let inputs: Vec<std::path::PathBuf> = (run.pooled.input.paths.iter().map(Into::into))
+        .chain(run.pooled.settings.state_score.clone())
+        .collect();
     atomic::check_inputs_outside(dir, &inputs)?;
     write_dir_atomic(dir, force, |dir| {
         let report = report_json(run);

@@ -13,9 +13,9 @@
 //! item, so the long out-lists of a graph's dense core (a hub's lopsided intersections, the core's
 //! long ones) do not stall the invocations of the light edges beside them, on any adapter.
 //!
-//! Limits: the graph's arrays must each fit one storage binding (4 B per oriented edge or work
-//! item: 32 M reciprocal pairs at lavapipe's 128 MiB), the longest out-list must be at most
-//! `MERGE_STEPS / 2` (it is at most `√(2|R|)`: 20,000 allows 2·10⁸ pairs). The number of
+//! Limits: the graph's arrays must each fit one storage binding (4 B per oriented edge: 32 M
+//! reciprocal pairs at lavapipe's 128 MiB; when the work items would not fit, edges stay whole),
+//! the longest out-list must be at most `MERGE_STEPS / 2` (it is at most `√(2|R|)`: 20,000 allows 2·10⁸ pairs). The number of
 //! triangles is not limited: offsets are u32 modulo 2^32 (a chunk's are exact), and the output is
 //! produced in chunks of whole edges, each at most one binding (12 B per triangle: an
 //! oriented-edge triple) and at most the caller's chunk, one write dispatch and one read-back
@@ -84,16 +84,8 @@ impl ReciprocalTriangles {
             return Ok(());
         }
         check_limits(r, max_binding)?;
-        let work = WorkItems::new(r);
+        let work = WorkItems::new(r, (max_binding / 4).saturating_sub(1));
         let n = work.len();
-        if 4 * (n as u64 + 1) > max_binding {
-            return Err(Error::Gpu(format!(
-                "the reciprocal graph's {n} work items need {} per array, above the device's {} \
-                 storage-binding limit",
-                show_bytes(4 * (n as u64 + 1)),
-                show_bytes(max_binding)
-            )));
-        }
         let scope = ctx.scope();
         let graph = [
             storage_init(ctx, "out_ptr", bytemuck::cast_slice(&r.ptr)),
@@ -208,8 +200,9 @@ impl WorkItems {
     /// One item per edge whose cheaper intersection, a merge (`|a| + |b|` steps) or binary
     /// searches of the shorter list `a` in the longer `b` (`|a| · ⌈log2(|b| + 1)⌉`), takes at
     /// most [`HEAVY_STEPS`]; `⌈|a| / slice_len(|b|)⌉` items for any other. The shader reads the
-    /// items and recomputes `slice_len` from the lists.
-    fn new(r: &OrientedReciprocal) -> Self {
+    /// items and recomputes `slice_len` from the lists. Edges stay whole when the items would
+    /// exceed `max_items` (an array of them must fit one storage binding; the edges' arrays do).
+    fn new(r: &OrientedReciprocal, max_items: u64) -> Self {
         let degree = |u: u32| r.ptr[u as usize + 1] - r.ptr[u as usize];
         let lists = |e: usize| {
             let (x, y) = (degree(r.src[e]), degree(r.adj[e]));
@@ -225,7 +218,11 @@ impl WorkItems {
             slice: Vec::new(),
             edges: r.n_edges(),
         };
-        if (0..r.n_edges()).all(|e| slices(e).is_none()) {
+        let split = (0..r.n_edges()).any(|e| slices(e).is_some());
+        let items: u64 = (0..r.n_edges())
+            .map(|e| u64::from(slices(e).unwrap_or(1)))
+            .sum();
+        if !split || items > max_items {
             return work;
         }
         for e in 0..r.n_edges() {
@@ -388,7 +385,7 @@ mod tests {
         // Ring edges intersect two lists of 131 entries: a merge of 262 steps, searches of
         // 131 · 8; slices of 128 / 8 = 16 entries, ⌈131 / 16⌉ = 9 items per ring edge.
         let r = ring_of_hubs(140, 130);
-        let work = WorkItems::new(&r);
+        let work = WorkItems::new(&r, u64::MAX);
         assert!(work.is_listed());
         assert_eq!(work.len(), r.n_edges() + 140 * 8);
         assert_eq!(slice_len(131), 16);
@@ -415,7 +412,7 @@ mod tests {
     #[test]
     fn without_heavy_edges_the_items_are_the_edges_and_nothing_is_listed() {
         let r = ring_of_hubs(12, 5);
-        let work = WorkItems::new(&r);
+        let work = WorkItems::new(&r, u64::MAX);
         assert!(!work.is_listed());
         assert_eq!(work.len(), r.n_edges());
         assert!((0..work.len()).all(|i| work.edge_of(i) == i));
@@ -424,7 +421,7 @@ mod tests {
     #[test]
     fn chunks_hold_whole_edges_that_fit_the_batch() {
         let r = ring_of_hubs(140, 130);
-        let work = WorkItems::new(&r);
+        let work = WorkItems::new(&r, u64::MAX);
         // Every item closes one triangle: a chunk of batch 20 ends at an edge boundary.
         let between = |a: usize, b: usize| (b - a) as u64;
         let end = work.chunk_end(0, 20, between).unwrap();
