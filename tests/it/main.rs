@@ -17,6 +17,7 @@ mod estimators;
 mod fuzz_regressions;
 mod gpu_agreement;
 mod gpu_faults;
+mod gpu_path;
 mod gradient;
 mod groups;
 mod ingest;

@@ -11,12 +11,12 @@
 //! norms submit and read back one or two scalars (one read-back per conjugate-gradient
 //! iteration). One device serves every kernel.
 //!
-//! Precision, chosen when the device is opened:
-//! - [`Precision::F64`] (devices with `SHADER_F64`, lavapipe included): V, gradient, solver
+//! Precision, chosen per adapter when the device is opened ([`adapter`]):
+//! - [`Precision::F64`] (datacenter GPUs with full-rate f64, and lavapipe): V, gradient, solver
 //!   vectors and every sum are f64; `K` and `σ` are evaluated with f64 + − * / only (f64
 //!   `exp`/`log` are broken on lavapipe and RADV), to a few ulp. Results match the CPU to
 //!   ~1e-12 relative; the fit converges to the same tolerances as on the CPU.
-//! - [`Precision::F32`] (no `SHADER_F64`, or `DETBAL_GPU_PRECISION=f32`): vectors and per-edge
+//! - [`Precision::F32`] (any other GPU, or `DETBAL_GPU_PRECISION=f32`): vectors and per-edge
 //!   terms are f32 with f32 `exp`; sums are compensated (two-sum) f32 pairs, read back as f64.
 //!   Per-state gradients are good to ~1e-6 of the incident weight; see
 //!   [`crate::backend::tolerance`].
@@ -37,8 +37,10 @@
 //! println!("S = {} on {}", eval.value, gpu.info().adapter);
 //! ```
 
+mod adapter;
 mod buffers;
 mod context;
+mod counters;
 mod edge_action;
 pub mod fault;
 mod gather_gradient;
@@ -57,6 +59,7 @@ use crate::error::{Error, Result};
 use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
 pub use context::Unavailable;
+pub use counters::GpuCounters;
 pub use resample::Draws;
 use vector_ops::VectorOp;
 
@@ -99,7 +102,7 @@ impl Precision {
 /// Settings of the GPU backend beyond the device choice.
 #[derive(Debug, Clone, Default)]
 pub struct GpuOptions {
-    /// `None`: f64 when the device has `SHADER_F64`, else f32.
+    /// `None`: chosen per adapter ([`adapter::choose_precision`]).
     pub precision: Option<Precision>,
     /// Largest buffer per binding, in bytes; `None`: the device's limit. Smaller values force
     /// the batched paths (tests).
@@ -200,7 +203,7 @@ impl GpuBackend {
             backend: BackendKind::Gpu,
             precision: ctx.precision,
             adapter: ctx.describe(),
-            reason: format!("{why}; {}", ctx.precision.describe()),
+            reason: format!("{why}; {}", ctx.precision_text()),
             fault: None,
         };
         Ok(GpuBackend {

@@ -85,6 +85,9 @@ pub const ITEMS: u32 = 4;
 /// Cap on the merge steps of one reciprocal_triangles invocation; kept in sync with `MAX_STEPS`
 /// in shaders/reciprocal_triangles.wgsl.
 pub const MERGE_STEPS: u32 = 40_000;
+/// Most intersection steps of one work item of reciprocal_triangles (heavier edges are split);
+/// kept in sync with `HEAVY` in shaders/reciprocal_triangles.wgsl.
+pub const HEAVY_STEPS: u32 = 128;
 /// Items one resample invocation adds per dispatch; kept in sync with `K` in
 /// shaders/resample.wgsl.
 pub const RESAMPLE_ITEMS: u32 = 64;
@@ -183,6 +186,10 @@ mod tests {
         assert_eq!(
             shader_u32(&RECIPROCAL_TRIANGLES_COUNT, "MAX_STEPS"),
             MERGE_STEPS
+        );
+        assert_eq!(
+            shader_u32(&RECIPROCAL_TRIANGLES_WRITE, "HEAVY"),
+            HEAVY_STEPS
         );
         assert_eq!(shader_u32(&RESAMPLE, "K"), RESAMPLE_ITEMS);
         assert_eq!(
