@@ -321,13 +321,37 @@ impl NameIds {
     /// Replaces `out` with the id of each row's name in `table` ([`NULL`] for nulls). `array` must
     /// have a type for which [`Kind::of`] is `Some` (checked by [`Layout::resolve`]).
     pub(super) fn map(&mut self, array: &dyn Array, table: &mut GraphBuilder, out: &mut Vec<u32>) {
+        match strings(array) {
+            Some(names) => intern_rows(&[names], table, &mut [out]),
+            None => self.map_encoded(array, table, out),
+        }
+    }
+
+    /// [`NameIds::map`] of two columns of the same rows (sources and targets), which share
+    /// the cache of recent names when both hold plain strings: consecutive transitions of a run
+    /// chain (a row's source is the previous row's target), so most rows look one name up.
+    pub(super) fn map_pair(
+        &mut self,
+        arrays: [&dyn Array; 2],
+        table: &mut GraphBuilder,
+        outs: [&mut Vec<u32>; 2],
+    ) {
+        let [a, b] = arrays;
+        match (strings(a), strings(b)) {
+            (Some(a), Some(b)) => intern_rows(&[a, b], table, &mut outs.map(|o| o)),
+            _ => {
+                let [out_a, out_b] = outs;
+                self.map(a, table, out_a);
+                self.map(b, table, out_b);
+            }
+        }
+    }
+
+    /// [`NameIds::map`] of dictionaries and integers.
+    fn map_encoded(&mut self, array: &dyn Array, table: &mut GraphBuilder, out: &mut Vec<u32>) {
         out.clear();
         out.reserve(array.len());
-        let mut push_text = |name: Option<&str>| out.push(name.map_or(NULL, |s| table.intern(s)));
         match array.data_type() {
-            DataType::Utf8 => array.as_string::<i32>().iter().for_each(&mut push_text),
-            DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(&mut push_text),
-            DataType::Utf8View => array.as_string_view().iter().for_each(&mut push_text),
             DataType::Dictionary(..) => {
                 let dictionary = array.as_any_dictionary();
                 if dictionary.values().is_empty() {
@@ -393,6 +417,70 @@ impl NameIds {
             }
         };
         &self.dictionaries[at].1
+    }
+}
+
+/// The rows of a plain string array (Utf8, LargeUtf8, Utf8View); `None` for other types.
+fn strings(array: &dyn Array) -> Option<Vec<Option<&str>>> {
+    Some(match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().collect(),
+        DataType::Utf8View => array.as_string_view().iter().collect(),
+        _ => return None,
+    })
+}
+
+/// The last few distinct names of a batch, each with its place in the batch's list of names to
+/// look up: a name equal to one of them (compared where it lies, in the batch, in cache) is not
+/// looked up again. Consecutive transitions of a run chain (a row's source is the previous
+/// row's target) and agents repeat states, so most rows of most logs look up one name or none.
+#[derive(Default)]
+struct Recent<'a> {
+    names: [Option<(&'a str, u32)>; RECENT],
+    next: usize,
+}
+
+/// Names [`Recent`] remembers.
+const RECENT: usize = 4;
+
+impl<'a> Recent<'a> {
+    /// The place of `name` in `lookups`, added there unless it is a recent name.
+    fn place(&mut self, name: &'a str, lookups: &mut Vec<&'a str>) -> u32 {
+        let known = self.names.iter().flatten().find(|(seen, _)| *seen == name);
+        if let Some(&(_, at)) = known {
+            return at;
+        }
+        let at = lookups.len() as u32;
+        lookups.push(name);
+        self.names[self.next] = Some((name, at));
+        self.next = (self.next + 1) % RECENT;
+        at
+    }
+}
+
+/// Replaces each `outs[c]` with the ids of `columns[c]`'s names, interned row by row (a row's
+/// columns in order), so that the first appearance of a name is its first row.
+fn intern_rows(
+    columns: &[Vec<Option<&str>>],
+    table: &mut GraphBuilder,
+    outs: &mut [&mut Vec<u32>],
+) {
+    let rows = columns.first().map_or(0, Vec::len);
+    // Row by row, each cell's place in `lookups`, or NULL.
+    let mut cells = Vec::with_capacity(rows * columns.len());
+    let mut lookups = Vec::new();
+    let mut recent = Recent::default();
+    for i in 0..rows {
+        for column in columns {
+            cells.push(column[i].map_or(NULL, |name| recent.place(name, &mut lookups)));
+        }
+    }
+    let mut ids = Vec::new();
+    table.intern_all(&lookups, &mut ids);
+    for (c, out) in outs.iter_mut().enumerate() {
+        out.clear();
+        let row_cells = cells.iter().skip(c).step_by(columns.len());
+        out.extend(row_cells.map(|&at| if at == NULL { NULL } else { ids[at as usize] }));
     }
 }
 
@@ -534,8 +622,14 @@ impl Sink<'_> {
                 None => None,
             };
             let (mut sources, mut targets) = (Vec::new(), Vec::new());
-            self.states.map(columns[0], &mut self.graph, &mut sources);
-            self.states.map(columns[1], &mut self.graph, &mut targets);
+            self.states.map_pair(
+                [columns[0], columns[1]],
+                &mut self.graph,
+                [&mut sources, &mut targets],
+            );
+            // Rows with both states, as the graph takes them, and their place in the batch.
+            let mut adds = Vec::with_capacity(n);
+            let mut rows = Vec::with_capacity(n);
             for i in 0..n {
                 let (source, target) = (sources[i], targets[i]);
                 if source == NULL || target == NULL {
@@ -544,22 +638,23 @@ impl Sink<'_> {
                     continue;
                 }
                 let count = counts.as_ref().map_or(1, |counts| counts[i]);
-                let row = self.next_row + i as u64;
-                let overflow = |e| match e {
-                    // The only failure: the counts' total overflows; say where.
-                    Error::Numerical(message) => Error::bad_input(path, message)
-                        .at(locate(i))
-                        .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
-                    e => e,
-                };
-                self.graph
-                    .add(source, target, count, row)
-                    .map_err(overflow)?;
-                if let (Some(g), Some(groups)) = (group(i), &mut self.groups) {
-                    groups.add(g, source, target, count, row, &self.graph)?;
-                }
-                self.transitions += count;
+                adds.push((source, target, count, self.next_row + i as u64));
+                rows.push(i);
             }
+            self.graph.add_all(&adds).map_err(|(k, e)| match e {
+                // The only failure: the counts' total overflows; say where.
+                Error::Numerical(message) => Error::bad_input(path, message)
+                    .at(locate(rows[k]))
+                    .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
+                e => e,
+            })?;
+            if let Some(sink_groups) = &mut self.groups {
+                for (&(source, target, count, row), &i) in adds.iter().zip(&rows) {
+                    let g = group(i).expect("a group per row with --group-by");
+                    sink_groups.add(g, source, target, count, row, &self.graph)?;
+                }
+            }
+            self.transitions += adds.iter().map(|a| a.2).sum::<u64>();
         }
         self.next_row += n as u64;
         self.rows += n as u64;
