@@ -110,6 +110,7 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             state_column: args.state_column.clone(),
             drop_null_states: args.drop_null_states,
             group_column: args.group_by.clone(),
+            trajectory_buffer_rows: usize::try_from(args.trajectory_buffer).unwrap_or(usize::MAX),
         },
         fit: FitSettings {
             estimator: args.estimator,

@@ -309,7 +309,7 @@ mod tests {
         // Rows 0..21,000 give every pair (row mod 7,000, row mod 3) once.
         assert_eq!(table.len(), 21_000);
         let total: u64 = table.iter().map(|(_, t)| t.count).sum();
-        assert_eq!(total, (0..30_000u64).map(|row| row % 5 + 1).sum());
+        assert_eq!(total, (0..30_000u64).map(|row| row % 5 + 1).sum::<u64>());
         assert_eq!(table.entry(6_999 << 32 | 2).first_row, 20_999);
     }
 }

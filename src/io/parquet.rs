@@ -116,7 +116,6 @@ fn read_file(
     check_chunks(metadata.metadata(), handle.len(), path)?;
     let layout = Layout::resolve(metadata.schema(), sink.opts, path)?;
     let encoded = check_pages(metadata.metadata(), handle, &layout.projection(), path)?;
-    sink.begin_file(path, &layout)?;
 
     // First row (within the file) of each row group, to name where a row is.
     let mut starts = vec![0u64];
@@ -124,13 +123,15 @@ fn read_file(
         starts.push(starts.last().unwrap_or(&0) + group.num_rows().max(0) as u64);
     }
     let file_rows = *starts.last().unwrap_or(&0);
+    let starts = Arc::new(starts);
+    sink.begin_file(path, &layout, Some(starts.clone()))?;
     let chunk = Chunk {
         path: path.to_owned(),
         source,
         metadata,
         layout,
         keys_only: Arc::new(encoded),
-        starts: Arc::new(starts),
+        starts,
         groups: 0..0,
         first_row: sink.next_row,
     };
@@ -219,6 +220,9 @@ impl Chunk {
                 .collect();
             let locate = |i: usize| format!("row group {g}, row {}", file_row + i as u64);
             sink.add_batch(path, &self.layout, &columns, &locate)?;
+            if sink.read_again {
+                break;
+            }
             file_row += batch.num_rows() as u64;
         }
         Ok(())

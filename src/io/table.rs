@@ -6,6 +6,8 @@
 //! content is written once, here. Names are never copied per row: strings are looked up as
 //! `&str`, integers through a cache of their decimal text, dictionaries once per distinct value.
 
+use super::spill::{RunKey, Spilled};
+use super::trajectory::Added;
 use super::{InputFormat, LoadOptions, Sink};
 use crate::error::{Error, Result};
 use crate::graph::GraphBuilder;
@@ -430,6 +432,33 @@ fn strings(array: &dyn Array) -> Option<Vec<Option<&str>>> {
     })
 }
 
+/// Each row's run label (`None` for nulls): text as it is, integers by value. The labels are
+/// only compared, never interned, so that no table grows with the number of runs.
+fn run_keys(array: &dyn Array) -> Vec<Option<RunKey>> {
+    let text = |t: Option<&str>| t.map(|t| RunKey::Text(t.into()));
+    if let Some(names) = strings(array) {
+        return names.into_iter().map(text).collect();
+    }
+    if let DataType::Dictionary(..) = array.data_type() {
+        let dictionary = array.as_any_dictionary();
+        if let Some(values) = strings(dictionary.values().as_ref()) {
+            if values.is_empty() {
+                // No values: every row is null (`normalized_keys` panics on this).
+                return vec![None; array.len()];
+            }
+            let valid = |i: usize| dictionary.keys().is_valid(i);
+            let keys = dictionary.normalized_keys();
+            return (keys.iter().enumerate())
+                .map(|(i, &k)| if valid(i) { text(values[k]) } else { None })
+                .collect();
+        }
+    }
+    let mut out = Vec::with_capacity(array.len());
+    let is_integer = for_each_int(array, |v| out.push(v.map(RunKey::Int)));
+    debug_assert!(is_integer, "unchecked column type {}", array.data_type());
+    out
+}
+
 /// The last few distinct names of a batch, each with its place in the batch's list of names to
 /// look up: a name equal to one of them (compared where it lies, in the batch, in cache) is not
 /// looked up again. Consecutive transitions of a run chain (a row's source is the previous
@@ -567,14 +596,6 @@ impl Sink<'_> {
     ) -> Result<()> {
         let n = columns.first().map_or(0, |c| c.len());
         let at = |i: usize, c: usize| format!("{}, column `{}`", locate(i), layout.columns[c].name);
-        let bad_number = |(i, value): (usize, String), c: usize, expected: &str| {
-            Error::bad_input(path, format!("expected {expected}, found {value}")).at(at(i, c))
-        };
-        let mut runs = Vec::new();
-        if let Some(c) = layout.find(Role::Run) {
-            self.run_ids.map(columns[c], &mut self.run_names, &mut runs);
-            self.has_runs = true;
-        }
         // With --group-by: each row's group, from the column or the file's partition folder.
         let mut groups = Vec::new();
         if let Some(sink_groups) = &mut self.groups {
@@ -591,73 +612,129 @@ impl Sink<'_> {
                 (None, None) => unreachable!("Layout::resolve requires a group source"),
             }
         }
-        let group = |i: usize| groups.get(i).copied();
-        if layout.form == Form::Trajectory {
-            // Columns: run, step, state.
-            let steps = integers(columns[1], |v| i64::try_from(v).ok())
-                .map_err(|bad| bad_number(bad, 1, "an integer step within the range of i64"))?;
-            let mut states = Vec::new();
-            self.states.map(columns[2], &mut self.graph, &mut states);
-            for i in 0..n {
-                if runs[i] == NULL {
-                    return Err(Error::bad_input(path, "null run").at(at(i, 0)));
-                }
-                let row = self.next_row + i as u64;
-                if states[i] == NULL {
-                    self.null_state(path, "null state", || at(i, 2))?;
-                    // Kept as a gap: no transition is made across it.
-                    self.trajectory.push(runs[i], steps[i], NULL, row, group(i));
-                    continue;
-                }
-                self.trajectory
-                    .push(runs[i], steps[i], states[i], row, group(i));
-            }
-        } else {
-            // Columns: source, target[, count][, run].
-            let counts = match layout.find(Role::Count) {
-                Some(c) => Some(
-                    integers(columns[c], |v| u64::try_from(v).ok().filter(|&v| v >= 1))
-                        .map_err(|bad| bad_number(bad, c, "a count ≥ 1"))?,
-                ),
-                None => None,
-            };
-            let (mut sources, mut targets) = (Vec::new(), Vec::new());
-            self.states.map_pair(
-                [columns[0], columns[1]],
-                &mut self.graph,
-                [&mut sources, &mut targets],
-            );
-            // Rows with both states, as the graph takes them, and their place in the batch.
-            let mut adds = Vec::with_capacity(n);
-            let mut rows = Vec::with_capacity(n);
-            for i in 0..n {
-                let (source, target) = (sources[i], targets[i]);
-                if source == NULL || target == NULL {
-                    let c = usize::from(source != NULL);
-                    self.null_state(path, "null source or target", || at(i, c))?;
-                    continue;
-                }
-                let count = counts.as_ref().map_or(1, |counts| counts[i]);
-                adds.push((source, target, count, self.next_row + i as u64));
-                rows.push(i);
-            }
-            self.graph.add_all(&adds).map_err(|(k, e)| match e {
-                // The only failure: the counts' total overflows; say where.
-                Error::Numerical(message) => Error::bad_input(path, message)
-                    .at(locate(rows[k]))
-                    .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
-                e => e,
-            })?;
-            if let Some(sink_groups) = &mut self.groups {
-                for (&(source, target, count, row), &i) in adds.iter().zip(&rows) {
-                    let g = group(i).expect("a group per row with --group-by");
-                    sink_groups.add(g, source, target, count, row, &self.graph)?;
-                }
-            }
-            self.transitions += adds.iter().map(|a| a.2).sum::<u64>();
+        match layout.form {
+            Form::Trajectory => self.add_steps(path, columns, &groups, &at)?,
+            _ => self.add_transitions(path, layout, columns, &groups, &at, locate)?,
         }
         self.next_row += n as u64;
         self.rows += n as u64;
+        Ok(())
+    }
+
+    /// Adds a batch of trajectory rows (columns `run, step, state`; `groups`: each row's group,
+    /// or none).
+    fn add_steps(
+        &mut self,
+        path: &Path,
+        columns: &[&dyn Array],
+        groups: &[u32],
+        at: &dyn Fn(usize, usize) -> String,
+    ) -> Result<()> {
+        let steps = integers(columns[1], |v| i64::try_from(v).ok()).map_err(|(i, value)| {
+            let expected = "an integer step within the range of i64";
+            Error::bad_input(path, format!("expected {expected}, found {value}")).at(at(i, 1))
+        })?;
+        let mut states = Vec::new();
+        self.states.map(columns[2], &mut self.graph, &mut states);
+        let runs = run_keys(columns[0]);
+        let mut batch = Vec::with_capacity(runs.len());
+        for (i, run) in runs.into_iter().enumerate() {
+            let Some(run) = run else {
+                return Err(Error::bad_input(path, "null run").at(at(i, 0)));
+            };
+            if states[i] == NULL {
+                // Kept as a gap: no transition is made across it.
+                self.null_state(path, "null state", || at(i, 2))?;
+            }
+            batch.push(Spilled {
+                run,
+                step: steps[i],
+                state: states[i],
+                row: self.next_row + i as u64,
+                group: groups.get(i).copied().unwrap_or(NULL),
+            });
+        }
+        match self.trajectory.add(batch)? {
+            Added::Pairs(pairs, groups) => self.add_pairs(&pairs, &groups)?,
+            Added::ReadAgain => self.read_again = true,
+        }
+        Ok(())
+    }
+
+    /// Adds trajectory pairs `(source, target, 1, row)`, each also to its group (`NULL`: none).
+    pub(super) fn add_pairs(
+        &mut self,
+        pairs: &[(u32, u32, u64, u64)],
+        groups: &[u32],
+    ) -> Result<()> {
+        self.graph.add_all(pairs).map_err(|(_, e)| e)?;
+        if let Some(sink_groups) = &mut self.groups {
+            for (&(source, target, count, row), &g) in pairs.iter().zip(groups) {
+                sink_groups.add(g, source, target, count, row, &self.graph)?;
+            }
+        }
+        self.transitions += pairs.len() as u64;
+        Ok(())
+    }
+
+    /// Adds a batch of transition rows (columns `source, target[, count][, run]`).
+    fn add_transitions(
+        &mut self,
+        path: &Path,
+        layout: &Layout,
+        columns: &[&dyn Array],
+        groups: &[u32],
+        at: &dyn Fn(usize, usize) -> String,
+        locate: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
+        if let Some(c) = layout.find(Role::Run) {
+            self.run_ids
+                .map(columns[c], &mut self.run_names, &mut Vec::new());
+            self.has_runs = true;
+        }
+        let counts = match layout.find(Role::Count) {
+            Some(c) => Some(
+                integers(columns[c], |v| u64::try_from(v).ok().filter(|&v| v >= 1)).map_err(
+                    |(i, value)| {
+                        Error::bad_input(path, format!("expected a count ≥ 1, found {value}"))
+                            .at(at(i, c))
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        let (mut sources, mut targets) = (Vec::new(), Vec::new());
+        self.states.map_pair(
+            [columns[0], columns[1]],
+            &mut self.graph,
+            [&mut sources, &mut targets],
+        );
+        // Rows with both states, as the graph takes them, and their place in the batch.
+        let mut adds = Vec::with_capacity(sources.len());
+        let mut rows = Vec::with_capacity(sources.len());
+        for (i, (&source, &target)) in sources.iter().zip(&targets).enumerate() {
+            if source == NULL || target == NULL {
+                let c = usize::from(source != NULL);
+                self.null_state(path, "null source or target", || at(i, c))?;
+                continue;
+            }
+            let count = counts.as_ref().map_or(1, |counts| counts[i]);
+            adds.push((source, target, count, self.next_row + i as u64));
+            rows.push(i);
+        }
+        self.graph.add_all(&adds).map_err(|(k, e)| match e {
+            // The only failure: the counts' total overflows; say where.
+            Error::Numerical(message) => Error::bad_input(path, message)
+                .at(locate(rows[k]))
+                .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
+            e => e,
+        })?;
+        if let Some(sink_groups) = &mut self.groups {
+            for (&(source, target, count, row), &i) in adds.iter().zip(&rows) {
+                sink_groups.add(groups[i], source, target, count, row, &self.graph)?;
+            }
+        }
+        self.transitions += adds.iter().map(|a| a.2).sum::<u64>();
         Ok(())
     }
 
