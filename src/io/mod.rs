@@ -19,8 +19,9 @@
 //!   default 1) and `run` (counted, see [`InputSummary::runs`]). States may be any Arrow string
 //!   type, a dictionary of strings, or integers (named by their decimal text).
 //! - *trajectory* (Parquet or CSV): `run`, `step`, `state`; within each run, rows ordered by
-//!   `step` (ties keep file order) give one transition per consecutive pair `f → g`. Chosen when a
-//!   file has these columns but not `source` and `target`.
+//!   `step` (each step once) give one transition per consecutive pair `f → g`. Chosen when a
+//!   file has these columns but not `source` and `target`. Read in bounded memory, streamed or
+//!   spilled to disk (see `trajectory.rs`); such a dataset may be read twice ([`load`]).
 //! - *reference JSON*: the reference code's database, an array of records
 //!   `{"target_expression": str, "source_expressions": [{"expression": str}, …], …}`; each source
 //!   gives one transition `source → target`.

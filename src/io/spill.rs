@@ -53,6 +53,8 @@ pub(super) struct Partitions {
     /// Mixed into the hash: a partition split again is split by another hash.
     seed: u64,
     files: Vec<Partition>,
+    /// The bytes of the step being written.
+    scratch: Vec<u8>,
 }
 
 struct Partition {
@@ -77,35 +79,37 @@ impl Partitions {
                 })
             })
             .collect::<std::io::Result<_>>()?;
-        Ok(Partitions { seed, files })
+        Ok(Partitions {
+            seed,
+            files,
+            scratch: Vec::new(),
+        })
     }
 
     /// Appends `step` to its run's partition; steps must come in increasing row order.
     pub fn write(&mut self, step: &Spilled) -> std::io::Result<()> {
         let at = (step.run.hash(self.seed) >> 32) as usize % self.files.len();
         let part = &mut self.files[at];
-        let mut bytes = Vec::with_capacity(32);
+        let bytes = &mut self.scratch;
+        bytes.clear();
         match &step.run {
             RunKey::Int(v) => {
                 bytes.push(0);
-                put(&mut bytes, ((v << 1) ^ (v >> 127)) as u128);
+                put(bytes, ((v << 1) ^ (v >> 127)) as u128);
             }
             RunKey::Text(t) => {
                 bytes.push(1);
-                put(&mut bytes, t.len() as u128);
+                put(bytes, t.len() as u128);
                 bytes.extend_from_slice(t.as_bytes());
             }
         }
-        put(
-            &mut bytes,
-            ((step.step << 1) ^ (step.step >> 63)) as u64 as u128,
-        );
-        put(&mut bytes, u128::from(step.state));
-        put(&mut bytes, u128::from(step.row - part.last_row));
-        put(&mut bytes, u128::from(step.group));
+        put(bytes, ((step.step << 1) ^ (step.step >> 63)) as u64 as u128);
+        put(bytes, u128::from(step.state));
+        put(bytes, u128::from(step.row - part.last_row));
+        put(bytes, u128::from(step.group));
         part.last_row = step.row;
         part.steps += 1;
-        part.writer.write_all(&bytes)
+        part.writer.write_all(bytes)
     }
 
     /// The partitions, written out, to be read back one at a time.
