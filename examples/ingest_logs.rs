@@ -9,8 +9,9 @@
 //!   `step`, `state`; a run of n transitions has n + 1 steps), shuffled with `SEED` (`sorted`:
 //!   kept in (run, step) order), in `FILES` files `OUT-0.parquet`, … (default 1: `OUT` itself)
 //!   of row groups of `ROW_GROUP` rows (default 1,048,576).
-//! - `load INPUT...`: `detbal::io::load` alone (what `detbal analyze` does before the fit), with
-//!   its wall time, for whole-process timings of the ingest without a fit.
+//! - `load [--buffer STEPS] INPUT...`: `detbal::io::load` alone (what `detbal analyze` does
+//!   before the fit), with its wall time, for whole-process timings and peak memory of the
+//!   ingest without a fit; `--buffer` sets the trajectory buffer (`--trajectory-buffer`).
 //!
 //! `cargo run --release --example ingest_logs -- long-names llm.parquet llm-long.parquet`
 
@@ -209,10 +210,18 @@ fn trajectory(input: &Path, output: &Path, seed: Option<u64>, files: usize, row_
     );
 }
 
-fn load(inputs: &[String]) {
+fn load(args: &[String]) {
+    let mut opts = detbal::io::LoadOptions::default();
+    let inputs = match args {
+        [flag, steps, inputs @ ..] if flag == "--buffer" => {
+            opts.trajectory_buffer_rows = steps.parse().expect(USAGE);
+            inputs
+        }
+        inputs => inputs,
+    };
     let inputs: Vec<PathBuf> = inputs.iter().map(PathBuf::from).collect();
     let start = std::time::Instant::now();
-    let log = detbal::io::load(&inputs, &detbal::io::LoadOptions::default());
+    let log = detbal::io::load(&inputs, &opts);
     let seconds = start.elapsed().as_secs_f64();
     let log = log.unwrap_or_else(|e| panic!("{e}"));
     let s = &log.summary;

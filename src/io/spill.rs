@@ -64,7 +64,7 @@ struct Partition {
 }
 
 /// Bytes buffered per partition file before a write.
-const BUFFER: usize = 64 << 10;
+const BUFFER: usize = 8 << 10;
 
 impl Partitions {
     /// `count` empty partitions in the system's temporary directory.
