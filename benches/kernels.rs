@@ -1,6 +1,8 @@
 //! Kernel benchmarks per backend and size: `edge_action/{cpu,gpu}/n_edges=1e4|1e5|1e6` (the
-//! action's value, gradient and Hessian diagonal at one point: one optimiser evaluation) and `minimize_action/{cpu,gpu}/n_edges=1e5`
-//! (20 L-BFGS iterations). Problems from `detbal::bench::synthetic_problem` (shared with
+//! action's value, gradient and Hessian diagonal at one point: one solver evaluation),
+//! `hessian_product/{cpu,gpu}/n_edges=1e4|1e5|1e6` (one Hessian–vector product at the evaluated
+//! point: one conjugate-gradient iteration's pass over the edges) and
+//! `minimize_action/{cpu,gpu}/n_edges=1e5` (the whole Newton–CG fit from V = 0). Problems from `detbal::bench::synthetic_problem` (shared with
 //! `detbal bench`), fixed seeds; data, device buffers and vectors are built outside the timed
 //! closures.
 //!
@@ -24,12 +26,13 @@
 //! `cargo bench --bench kernels`; CI runs `cargo bench --no-run` so that it keeps compiling.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use detbal::backend::cpu::hessian_product;
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::GpuBackend;
 use detbal::backend::jobs::synthetic_job;
 use detbal::backend::{Backend, DeviceChoice};
 use detbal::bench::{synthetic_graph, synthetic_problem};
-use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use detbal::fit::newton::{NewtonOptions, VectorSpace};
 
 fn gpu() -> Option<GpuBackend> {
     match GpuBackend::new(DeviceChoice::Gpu) {
@@ -75,12 +78,7 @@ fn minimize_action_bench(c: &mut Criterion) {
     group.sample_size(10);
     let (p, _) = synthetic_problem(100_000, 43);
     let v0 = vec![0.0; p.n_states];
-    // A fixed amount of work: 20 iterations, never converged.
-    let opts = LbfgsOptions {
-        max_iterations: 20,
-        grad_tol: 0.0,
-        ..Default::default()
-    };
+    let opts = NewtonOptions::default();
     let cpu = CpuBackend::new("bench");
     let id = BenchmarkId::new("cpu", "n_edges=1e5");
     group.bench_function(id, |b| {
@@ -91,6 +89,40 @@ fn minimize_action_bench(c: &mut Criterion) {
         group.bench_function(id, |b| {
             b.iter(|| gpu.minimize_action(&p, &v0, &opts).unwrap())
         });
+    }
+    group.finish();
+}
+
+/// Kernel `hessian_edge` with its sums: `H x` at the evaluated point, problem and vectors
+/// resident.
+fn hessian_product_bench(c: &mut Criterion) {
+    let gpu = gpu();
+    let mut group = c.benchmark_group("hessian_product");
+    group.sample_size(10);
+    for (label, n_edges) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
+        let (p, v) = synthetic_problem(n_edges, 42);
+        group.throughput(Throughput::Elements(n_edges as u64));
+        let mut scratch = EdgeScratch::default();
+        let (mut out, mut diagonal) = (vec![0.0; p.n_states], vec![0.0; p.n_states]);
+        edge_action(&p, &v, &mut scratch, &mut out, Some(&mut diagonal));
+        let id = BenchmarkId::new("cpu", format!("n_edges={label}"));
+        group.bench_function(id, |b| {
+            b.iter(|| hessian_product(&p, &mut scratch, &diagonal, &mut out))
+        });
+        if let Some(gpu) = &gpu {
+            let mut space = gpu.space(&p).unwrap();
+            let (x, y) = (space.upload(&v).unwrap(), space.upload(&diagonal).unwrap());
+            let mut g = space.zeros().unwrap();
+            space.value_grad(&x, &mut g).unwrap();
+            let id = BenchmarkId::new("gpu", format!("n_edges={label}"));
+            // The products are only recorded: the dot product submits and waits.
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    space.hessian_product(&y, &mut g).unwrap();
+                    space.dot(&g, &g).unwrap()
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -245,6 +277,7 @@ fn ingest_bench(c: &mut Criterion) {
 criterion_group!(
     benches,
     edge_action_bench,
+    hessian_product_bench,
     minimize_action_bench,
     reciprocal_triangles_bench,
     resample_bench,

@@ -1,5 +1,5 @@
 //! The calibration study of the resampling stage (BENCHMARKS.md, "Resampling tests"), on the CPU
-//! (the GPU's draws are bit-identical: tests/resampling.rs):
+//! (the GPU's draws are bit-identical: tests/it/resampling.rs):
 //! - reversible simulations (default 200 states, V ~ N(0, 1), 1e5 rows): the explanatory-power
 //!   test must reject (its alternative: V is not flat);
 //! - flat potentials (`vscale` 0): the explanatory-power p-values must be uniform

@@ -15,7 +15,7 @@
 # fuzz/corpus/<target> (ignored by git); the committed seeds are fuzz/seeds/<target>.
 #
 # CI does not run this: it takes minutes per target. A crash's artifact is a file to reproduce
-# with `cargo fuzz run -a <target> <artifact>`; add it to tests/fuzz_regressions.rs once fixed.
+# with `cargo fuzz run -a <target> <artifact>`; add it to tests/it/fuzz_regressions.rs once fixed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

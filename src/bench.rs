@@ -24,6 +24,10 @@
 //!   reports (load, fit, pairs, cycles, and total: the whole call, opening the device and the
 //!   entropy production included). The fit row also carries the iterations and the final
 //!   action.
+//! - **hard** (`--suite hard`, not part of `all`): the stage suite on `simulate --mode llm-hard`
+//!   logs of `--rows` (default 1e6) with `0.3 × rows` states: one giant strongly connected
+//!   component with heavy-tailed degrees, the fit's hard case. Its fit row carries the passes over
+//!   the edges (evaluations + Hessian products).
 //! - **dense** (`--suite dense`, not part of `all`): complete directed graphs of
 //!   `--dense-states` states (default 400, 600, 2,000; `n (n−1)` edges, `n (n−1) (n−2) / 6`
 //!   reciprocal triangles, counts uniform in 1..=100 from a fixed seed), written to a temporary
@@ -46,26 +50,28 @@
 //!     sizes: vec![10_000],
 //!     rows: vec![10_000],
 //!     dense: vec![],
+//!     hard: vec![],
 //!     repeat: 3,
 //! };
 //! print!("{}", table(&run(&settings).unwrap()));
 //! ```
 
-use crate::analyze::{AnalyzeSettings, Timings, analyze};
+use crate::analyze::{AnalyzeSettings, Timings};
 use crate::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use crate::backend::gpu::GpuBackend;
 use crate::backend::{Backend, DeviceChoice};
 use crate::error::{Error, Result};
-use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use crate::fit::newton::{NewtonOptions, VectorSpace};
 use crate::fit::problem::ActionProblem;
 use crate::graph::{GraphBuilder, TransitionGraph};
+use crate::pipeline::analyze;
 use crate::simulate::{SimMode, SimParams, simulate};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// L-BFGS iterations per `fit_iteration` run.
+/// Newton steps per `fit_iteration` run.
 pub const FIT_ITERATIONS: usize = 20;
 /// A measurement stops repeating once its runs together have taken this long.
 pub const RUN_BUDGET: Duration = Duration::from_secs(10);
@@ -77,6 +83,8 @@ pub(crate) const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 pub(crate) const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
 pub(crate) const QUICK_ROWS: [u64; 1] = [10_000];
 pub(crate) const LARGE_ROWS: u64 = 100_000_000;
+/// Rows of the hard suite's log (default).
+pub(crate) const HARD_ROWS: [u64; 1] = [1_000_000];
 /// States of the dense suite's complete graphs (default).
 pub(crate) const DENSE_STATES: [u64; 3] = [400, 600, 2_000];
 /// Most states of a dense-suite graph (`n (n − 1)` rows are written).
@@ -114,6 +122,10 @@ pub enum BenchSuite {
     /// Complete directed graphs (`--dense-states`) through `detbal analyze` in a child process:
     /// wall time and peak memory (not part of `all`).
     Dense,
+    /// The stage suite on hard llm-like logs (`simulate --mode llm-hard`, `rows × 0.3` states;
+    /// `--rows`, default 1e6): a giant strongly connected component, the fit's hard case (not
+    /// part of `all`).
+    Hard,
 }
 
 /// Validated settings of a benchmark run.
@@ -126,6 +138,8 @@ pub struct BenchSettings {
     pub rows: Vec<u64>,
     /// States of the dense suite's complete graphs (none: no dense suite).
     pub dense: Vec<u64>,
+    /// Rows of the hard suite's logs (none: no hard suite).
+    pub hard: Vec<u64>,
     /// Runs per measurement (at most).
     pub repeat: usize,
 }
@@ -149,6 +163,12 @@ impl BenchSettings {
             return Err(Error::settings(format!(
                 "--sizes: {n} edges exceed the {MAX_EDGES} of one problem"
             )));
+        }
+        for &rows in &self.hard {
+            hard_log(rows)?.validate().map_err(|e| {
+                Error::settings(format!("--rows {rows}: no llm-hard log ({e})"))
+                    .hint("use more rows")
+            })?;
         }
         for &rows in &self.rows {
             stage_log(rows)?.validate().map_err(|e| {
@@ -175,6 +195,18 @@ fn stage_log(rows: u64) -> Result<SimParams> {
         states,
         seed: SEED,
         ..SimParams::new(SimMode::LlmLike)
+    })
+}
+
+/// The hard suite's log: llm-hard defaults with `0.3 × rows` states.
+fn hard_log(rows: u64) -> Result<SimParams> {
+    let states = u32::try_from(rows * 3 / 10)
+        .map_err(|_| Error::settings(format!("--rows {rows}: more than 2^32 states")))?;
+    Ok(SimParams {
+        rows,
+        states,
+        seed: 1,
+        ..SimParams::new(SimMode::LlmHard)
     })
 }
 
@@ -258,10 +290,13 @@ pub struct Row {
     pub unit: &'static str,
     /// Runs the median is taken over.
     pub runs: usize,
-    /// L-BFGS iterations per run (`fit_iteration`, and the fit stage).
+    /// Newton steps per run (`fit_iteration`, and the fit stage).
     pub iterations: Option<usize>,
-    /// Objective evaluations per run (same rows).
+    /// Evaluations of value, gradient and Hessian weights per run (same rows).
     pub evaluations: Option<usize>,
+    /// Hessian–vector products per run (same rows): with the evaluations, the passes over the
+    /// edges.
+    pub hessian_products: Option<usize>,
     /// Final action of the fit stage.
     pub action: Option<f64>,
     /// Whether the fit stage converged.
@@ -350,16 +385,27 @@ pub fn run(settings: &BenchSettings) -> Result<Vec<Row>> {
     if !settings.dense.is_empty() {
         rows.extend(dense_rows(&targets, &settings.dense)?);
     }
-    if settings.rows.is_empty() {
+    if settings.rows.is_empty() && settings.hard.is_empty() {
         return Ok(rows);
     }
     let dir = ScratchDir::new()?;
-    for &n_rows in &settings.rows {
+    let logs = (settings.rows.iter().map(|&n| ("stage", n)))
+        .chain(settings.hard.iter().map(|&n| ("hard", n)));
+    for (suite, n_rows) in logs {
         let (log, truth) = (dir.0.join("log.parquet"), dir.0.join("truth.json"));
-        eprintln!("bench: simulating {} rows (not timed)", count_text(n_rows));
-        simulate(&stage_log(n_rows)?, &log, &truth)?;
+        eprintln!(
+            "bench: simulating {} {suite} rows (not timed)",
+            count_text(n_rows)
+        );
+        let params = if suite == "hard" {
+            hard_log(n_rows)?
+        } else {
+            stage_log(n_rows)?
+        };
+        simulate(&params, &log, &truth)?;
         for target in &targets {
-            rows.extend(stage_rows(target.choice, &log, n_rows, settings.repeat)?);
+            let measured = stage_rows(target.choice, &log, n_rows, settings.repeat)?;
+            rows.extend(measured.into_iter().map(|r| Row { suite, ..r }));
         }
     }
     Ok(rows)
@@ -400,10 +446,10 @@ fn kernel_rows(
             repeated(repeat, || timed(&mut once))?
         }
     };
-    let opts = LbfgsOptions {
+    let opts = NewtonOptions {
         max_iterations: FIT_ITERATIONS,
-        grad_tol: 0.0,
-        ..LbfgsOptions::default()
+        step_tol: 0.0,
+        ..NewtonOptions::default()
     };
     let v0 = vec![0.0; problem.n_states];
     let fits = repeated(repeat, || {
@@ -420,9 +466,10 @@ fn kernel_rows(
             seconds / outcome.iterations as f64,
             outcome.iterations,
             outcome.evaluations,
+            outcome.hessian_products,
         ))
     })?;
-    let &(_, iterations, evaluations) = fits.last().expect("at least one run");
+    let &(_, iterations, evaluations, products) = fits.last().expect("at least one run");
     let row = |name, times: Vec<f64>| {
         let runs = times.len();
         let time = median(times);
@@ -438,6 +485,7 @@ fn kernel_rows(
             runs,
             iterations: None,
             evaluations: None,
+            hessian_products: None,
             action: None,
             converged: None,
             peak_rss_bytes: None,
@@ -449,6 +497,7 @@ fn kernel_rows(
         Row {
             iterations: Some(iterations),
             evaluations: Some(evaluations),
+            hessian_products: Some(products),
             ..row("fit_iteration", fits.iter().map(|f| f.0).collect())
         },
     ])
@@ -467,7 +516,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
         format!("{choice:?}").to_lowercase()
     );
     let analyses = repeated(repeat, || {
-        let a = analyze(&inputs, &settings)?;
+        let a = analyze(&inputs, &settings)?.pooled;
         Ok((a.timings, a.device, a.fit))
     })?;
     let (_, device, fit) = analyses.last().expect("at least one run");
@@ -490,6 +539,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
                 runs: analyses.len(),
                 iterations: is_fit.then_some(fit.iterations),
                 evaluations: is_fit.then_some(fit.evaluations),
+                hessian_products: is_fit.then_some(fit.hessian_products),
                 action: is_fit.then_some(fit.action),
                 converged: is_fit.then_some(fit.converged),
                 peak_rss_bytes: None,
@@ -653,6 +703,7 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                 runs: 1,
                 iterations: None,
                 evaluations: None,
+                hessian_products: None,
                 action: None,
                 converged: None,
                 peak_rss_bytes: Some(run.peak_rss),
@@ -813,8 +864,11 @@ pub fn table(rows: &[Row]) -> String {
 /// The notes column: iterations and evaluations per run, the fit's action.
 fn notes(r: &Row) -> String {
     let mut parts = Vec::new();
-    if let (Some(i), Some(e)) = (r.iterations, r.evaluations) {
-        parts.push(format!("{i} iterations, {e} evaluations"));
+    if let (Some(i), Some(e), Some(h)) = (r.iterations, r.evaluations, r.hessian_products) {
+        parts.push(format!(
+            "{i} Newton steps, {} passes ({e} evaluations + {h} Hessian products)",
+            e + h
+        ));
     }
     if let Some(action) = r.action {
         parts.push(format!("action {action:.6e}"));

@@ -201,6 +201,10 @@ pub struct AnalyzeArgs {
     pub force: bool,
     #[arg(long, overrides_with = "force", hide = true)]
     pub no_force: bool,
+    /// A CSV or Parquet file with columns `state` and `score`: the landscape figure's horizontal
+    /// axis (the paper used log10 of an expression's error); without it, log10 visits.
+    #[arg(long, value_name = "FILE", help_heading = OUTPUT)]
+    pub state_score: Option<PathBuf>,
     /// Print the report as JSON on stdout instead of the summary.
     #[arg(long, overrides_with = "no_json", help_heading = OUTPUT)]
     pub json: bool,

@@ -150,61 +150,119 @@ impl Run {
             if bad.len() > 1 { " and others" } else { "" },
         ))
     }
+
+    /// The number of the report at `pointer`, if any.
+    fn number(&self, pointer: &str) -> Option<f64> {
+        self.report.pointer(pointer).and_then(Value::as_f64)
+    }
+
+    /// The pairs' weighted `χ²/ndf`, when `ndf > 0`.
+    fn chi2_ndf(&self) -> Option<f64> {
+        let ndf = self.number("/pairs/ndf").filter(|&n| n > 0.0)?;
+        Some(self.number("/pairs/chi2")? / ndf)
+    }
+}
+
+/// The report number at `pointer` in the old and the new run.
+fn change(a: &Run, b: &Run, pointer: &str) -> Change {
+    Change {
+        old: a.number(pointer),
+        new: b.number(pointer),
+    }
 }
 
 /// Compares the outputs in `old` and `new`, listing the `top` movers.
 pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result<Comparison> {
     let (a, b) = (read_run(old)?, read_run(new)?);
+    let shared = shared_states(&a, &b);
+    let mut drift = potential_drift(&a, &b, &shared);
+    drift.movers.truncate(top);
+    let (old_attractors, new_attractors) = (attractor_names(&a)?, attractor_names(&b)?);
+    let pearson_r = change(&a, &b, "/pairs/pearson_r");
+    let mut breaches = Breaches::default();
+    breaches.potential(limits, &drift);
+    if let Some(limit) = limits.r_drop {
+        breaches.r_drop(limit, [&a, &b], pearson_r, !shared.is_empty());
+    }
+    Ok(Comparison {
+        old_dir: old.to_owned(),
+        new_dir: new.to_owned(),
+        shared_states: shared.len(),
+        new_states: b.states.len() - shared.len(),
+        vanished_states: vanished_states(&a, &b),
+        compared_states: drift.compared,
+        rms_drift: drift.rms,
+        max_drift: drift.max,
+        top_movers: drift.movers,
+        pearson_r,
+        pairs_chi2_ndf: Change {
+            old: a.chi2_ndf(),
+            new: b.chi2_ndf(),
+        },
+        verdict_p_value: change(&a, &b, "/verdict/p_value"),
+        cycles_p_value: change(&a, &b, "/cycles/p_value"),
+        entropy_production: change(&a, &b, "/entropy_production/nats_per_transition"),
+        new_attractors: missing_from(&new_attractors, &old_attractors),
+        vanished_attractors: missing_from(&old_attractors, &new_attractors),
+        exceeded: breaches.exceeded,
+        unmeasured: breaches.unmeasured,
+    })
+}
+
+/// `(old index, new index)` of every state in both runs, in the new run's order.
+fn shared_states(a: &Run, b: &Run) -> Vec<(usize, usize)> {
     let index: FxHashMap<&str, usize> = a
         .states
         .iter()
         .enumerate()
         .map(|(i, s)| (s.0.as_str(), i))
         .collect();
-    let in_new: FxHashMap<&str, ()> = b.states.iter().map(|s| (s.0.as_str(), ())).collect();
-    let shared: Vec<(usize, usize)> = b
-        .states
+    b.states
         .iter()
         .enumerate()
         .filter_map(|(j, s)| index.get(s.0.as_str()).map(|&i| (i, j)))
-        .collect();
-    // Shared states with a finite potential in both, grouped by component pair for the gauge.
-    let mut groups: GaugeGroups = FxHashMap::default();
-    let mut with_potentials = 0;
-    for &(i, j) in &shared {
-        if let (Some(vo), Some(vn)) = (a.states[i].1, b.states[j].1) {
-            with_potentials += 1;
-            if !(vo.is_finite() && vn.is_finite()) {
-                continue;
-            }
-            groups
-                .entry((a.states[i].2, b.states[j].2))
-                .or_default()
-                .push((i, vo, vn));
-        }
-    }
-    let mut movers: Vec<Mover> = Vec::new();
-    for members in groups.values() {
-        let shift = members.iter().map(|&(_, vo, vn)| vn - vo).sum::<f64>() / members.len() as f64;
-        movers.extend(members.iter().map(|&(i, vo, vn)| Mover {
-            state: a.states[i].0.clone(),
-            old: vo,
-            new: vn - shift,
-            delta: (vn - shift) - vo,
-        }));
-    }
-    movers.sort_by(|x, y| {
-        y.delta
-            .abs()
-            .total_cmp(&x.delta.abs())
-            .then_with(|| x.state.cmp(&y.state))
-    });
+        .collect()
+}
+
+/// The number of states of the old run missing from the new one.
+fn vanished_states(a: &Run, b: &Run) -> usize {
+    let in_new: FxHashMap<&str, ()> = b.states.iter().map(|s| (s.0.as_str(), ())).collect();
+    a.states
+        .iter()
+        .filter(|s| !in_new.contains_key(s.0.as_str()))
+        .count()
+}
+
+/// The names of `names` that are not in `other`, in order.
+fn missing_from(names: &[String], other: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| !other.contains(n))
+        .cloned()
+        .collect()
+}
+
+/// The potential drift over the shared states, with the gauge removed.
+struct Drift {
+    /// Shared states with a potential in both runs.
+    compared: usize,
+    /// The states compared, largest `|ΔV|` first ([`compare`] keeps the `top`).
+    movers: Vec<Mover>,
+    /// `None` when `unmeasurable` says why.
+    rms: Option<f64>,
+    max: Option<f64>,
+    unmeasurable: Option<String>,
+}
+
+fn potential_drift(a: &Run, b: &Run, shared: &[(usize, usize)]) -> Drift {
+    let (groups, compared) = gauge_groups(a, b, shared);
+    let movers = gauged_movers(a, &groups);
     // States whose ΔV is free of the gauge: those of groups of two or more.
     let informative: usize = groups.values().map(Vec::len).filter(|&n| n >= 2).sum();
     let unmeasurable = a.non_finite().or_else(|| b.non_finite()).or_else(|| {
         let why = if shared.is_empty() {
             "the two runs share no state"
-        } else if with_potentials == 0 {
+        } else if compared == 0 {
             "no shared state has a potential in both runs"
         } else if informative == 0 {
             "no two shared states with a potential in both runs lie in one component of each \
@@ -221,172 +279,212 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
         let max = movers.first().map_or(0.0, |m| m.delta.abs());
         (Some((sum / movers.len() as f64).sqrt()), Some(max))
     };
-    let compared = with_potentials;
-    movers.truncate(top);
+    Drift {
+        compared,
+        movers,
+        rms,
+        max,
+        unmeasurable,
+    }
+}
 
-    let number = |run: &Run, pointer: &str| run.report.pointer(pointer).and_then(Value::as_f64);
-    let change = |pointer: &str| Change {
-        old: number(&a, pointer),
-        new: number(&b, pointer),
-    };
-    let chi2_ndf = |run: &Run| {
-        let ndf = number(run, "/pairs/ndf").filter(|&n| n > 0.0)?;
-        Some(number(run, "/pairs/chi2")? / ndf)
-    };
-    let (old_attractors, new_attractors) = (attractor_names(&a)?, attractor_names(&b)?);
-    let pearson_r = change("/pairs/pearson_r");
-
-    let mut exceeded = Vec::new();
-    let mut unmeasured = Vec::new();
-    let cannot = |flag: &str, why: &str| {
-        format!("{flag}: the drift could not be measured, so the threshold is not met: {why}")
-    };
-    for (flag, limit, drift, what) in [
-        (
-            "--max-potential-drift",
-            limits.rms,
-            rms,
-            "RMS potential drift",
-        ),
-        (
-            "--max-state-drift",
-            limits.max,
-            max,
-            "largest potential drift",
-        ),
-    ] {
-        match (limit, drift, &unmeasurable) {
-            (None, ..) => {}
-            (Some(limit), Some(drift), _) if drift > limit => {
-                exceeded.push(format!("{what} {drift:.4} > {limit}"));
+/// Shared states with a finite potential in both runs, grouped by component pair for the
+/// gauge, and the number of shared states with a potential in both (finite or not).
+fn gauge_groups(a: &Run, b: &Run, shared: &[(usize, usize)]) -> (GaugeGroups, usize) {
+    let mut groups: GaugeGroups = FxHashMap::default();
+    let mut with_potentials = 0;
+    for &(i, j) in shared {
+        if let (Some(vo), Some(vn)) = (a.states[i].1, b.states[j].1) {
+            with_potentials += 1;
+            if !(vo.is_finite() && vn.is_finite()) {
+                continue;
             }
-            (Some(_), Some(_), _) => {}
-            (Some(_), None, why) => {
-                let why = why.as_deref().unwrap_or("no drift");
-                unmeasured.push(cannot(flag, why));
+            groups
+                .entry((a.states[i].2, b.states[j].2))
+                .or_default()
+                .push((i, vo, vn));
+        }
+    }
+    (groups, with_potentials)
+}
+
+/// Every grouped state with its new potential shifted by its group's mean difference, largest
+/// `|ΔV|` first (ties by name).
+fn gauged_movers(a: &Run, groups: &GaugeGroups) -> Vec<Mover> {
+    let mut movers: Vec<Mover> = Vec::new();
+    for members in groups.values() {
+        let shift = members.iter().map(|&(_, vo, vn)| vn - vo).sum::<f64>() / members.len() as f64;
+        movers.extend(members.iter().map(|&(i, vo, vn)| Mover {
+            state: a.states[i].0.clone(),
+            old: vo,
+            new: vn - shift,
+            delta: (vn - shift) - vo,
+        }));
+    }
+    movers.sort_by(|x, y| {
+        y.delta
+            .abs()
+            .total_cmp(&x.delta.abs())
+            .then_with(|| x.state.cmp(&y.state))
+    });
+    movers
+}
+
+/// The thresholds exceeded and those that could not be checked, in words, in the order of the
+/// flags.
+#[derive(Default)]
+struct Breaches {
+    exceeded: Vec<String>,
+    unmeasured: Vec<String>,
+}
+
+impl Breaches {
+    fn cannot(&mut self, flag: &str, why: &str) {
+        self.unmeasured.push(format!(
+            "{flag}: the drift could not be measured, so the threshold is not met: {why}"
+        ));
+    }
+
+    /// `--max-potential-drift` and `--max-state-drift`.
+    fn potential(&mut self, limits: Thresholds, drift: &Drift) {
+        for (flag, limit, value, what) in [
+            (
+                "--max-potential-drift",
+                limits.rms,
+                drift.rms,
+                "RMS potential drift",
+            ),
+            (
+                "--max-state-drift",
+                limits.max,
+                drift.max,
+                "largest potential drift",
+            ),
+        ] {
+            match (limit, value) {
+                (Some(limit), Some(value)) if value > limit => {
+                    self.exceeded.push(format!("{what} {value:.4} > {limit}"));
+                }
+                (Some(_), None) => {
+                    let why = drift.unmeasurable.as_deref().unwrap_or("no drift");
+                    self.cannot(flag, why);
+                }
+                _ => {}
             }
         }
     }
-    if let Some(limit) = limits.r_drop {
-        let missing = [(&a, pearson_r.old), (&b, pearson_r.new)]
+
+    /// `--max-r-drop` at `limit`, on the `r` of the `runs`, old and new.
+    fn r_drop(&mut self, limit: f64, runs: [&Run; 2], r: Change, share_states: bool) {
+        let missing = runs
             .into_iter()
+            .zip([r.old, r.new])
             .find(|(_, r)| !r.is_some_and(f64::is_finite));
-        match (missing, pearson_r.old, pearson_r.new) {
+        match (missing, r.old, r.new) {
             // Two runs without a common state are not two runs of one process.
-            _ if shared.is_empty() => {
-                unmeasured.push(cannot("--max-r-drop", "the two runs share no state"));
-            }
-            (Some((run, _)), ..) => unmeasured.push(cannot(
+            _ if !share_states => self.cannot("--max-r-drop", "the two runs share no state"),
+            (Some((run, _)), ..) => self.cannot(
                 "--max-r-drop",
                 &format!(
                     "{} has no pairwise correlation (pairs.pearson_r is null, as when too few \
                      pairs are tested)",
                     run.report_path.display()
                 ),
-            )),
+            ),
             (None, Some(ro), Some(rn)) if ro - rn > limit => {
-                exceeded.push(format!("r dropped by {:.4} > {limit}", ro - rn));
+                self.exceeded
+                    .push(format!("r dropped by {:.4} > {limit}", ro - rn));
             }
             _ => {}
         }
     }
-    Ok(Comparison {
-        old_dir: old.to_owned(),
-        new_dir: new.to_owned(),
-        shared_states: shared.len(),
-        new_states: b.states.len() - shared.len(),
-        vanished_states: a
-            .states
-            .iter()
-            .filter(|s| !in_new.contains_key(s.0.as_str()))
-            .count(),
-        compared_states: compared,
-        rms_drift: rms,
-        max_drift: max,
-        top_movers: movers,
-        pearson_r,
-        pairs_chi2_ndf: Change {
-            old: chi2_ndf(&a),
-            new: chi2_ndf(&b),
-        },
-        verdict_p_value: change("/verdict/p_value"),
-        cycles_p_value: change("/cycles/p_value"),
-        entropy_production: change("/entropy_production/nats_per_transition"),
-        new_attractors: new_attractors
-            .iter()
-            .filter(|n| !old_attractors.contains(n))
-            .cloned()
-            .collect(),
-        vanished_attractors: old_attractors
-            .iter()
-            .filter(|n| !new_attractors.contains(n))
-            .cloned()
-            .collect(),
-        exceeded,
-        unmeasured,
-    })
 }
 
 /// The comparison as printed on the terminal.
 pub fn text(c: &Comparison) -> String {
     let mut s = String::new();
-    let opt = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.4}"));
-    let sci = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.3e}"));
-    let p = |x: Option<f64>| x.map_or("n/a".to_string(), |x| crate::report::p_text(Some(x)));
-    let arrow =
-        |c: Change, f: &dyn Fn(Option<f64>) -> String| format!("{} → {}", f(c.old), f(c.new));
     let _ = writeln!(
         s,
         "States     {} shared ({} with a potential in both runs), {} new, {} vanished",
         c.shared_states, c.compared_states, c.new_states, c.vanished_states
     );
-    match (c.rms_drift, c.max_drift) {
+    let _ = match (c.rms_drift, c.max_drift) {
         (Some(rms), Some(max)) => writeln!(
             s,
             "Potential  RMS |ΔV| = {rms:.4}, max |ΔV| = {max:.4} (constant per component removed)",
         ),
         _ => writeln!(s, "Potential  drift not measurable"),
+    };
+    movers_table(&mut s, &c.top_movers);
+    report_rows(&mut s, c);
+    let mut verdict = Vec::new();
+    if !c.exceeded.is_empty() {
+        verdict.push(format!("EXCEEDED: {}", c.exceeded.join("; ")));
     }
-    .expect("writing to a String cannot fail");
-    if c.top_movers.iter().any(|m| m.delta != 0.0) {
-        let width = c
-            .top_movers
-            .iter()
-            .map(|m| printable(&m.state).chars().count())
-            .max();
-        let width = width.unwrap_or(0).max(5);
+    if !c.unmeasured.is_empty() {
+        verdict.push(format!("NOT MEASURED: {}", c.unmeasured.join("; ")));
+    }
+    if verdict.is_empty() {
+        verdict.push("within thresholds".to_string());
+    }
+    let _ = writeln!(s, "Drift      {}", verdict.join("; "));
+    s
+}
+
+/// The movers with a nonzero `ΔV`, as a table under the potential's row; nothing when none.
+fn movers_table(s: &mut String, movers: &[Mover]) {
+    if movers.iter().all(|m| m.delta == 0.0) {
+        return;
+    }
+    let width = movers
+        .iter()
+        .map(|m| printable(&m.state).chars().count())
+        .max();
+    let width = width.unwrap_or(0).max(5);
+    let _ = writeln!(
+        s,
+        "  {:<width$}  {:>9}  {:>9}  {:>9}",
+        "state", "old V", "new V", "ΔV"
+    );
+    for m in movers.iter().filter(|m| m.delta != 0.0) {
         let _ = writeln!(
             s,
-            "  {:<width$}  {:>9}  {:>9}  {:>9}",
-            "state", "old V", "new V", "ΔV"
+            "  {:<width$}  {:>9.4}  {:>9.4}  {:>+9.4}",
+            printable(&m.state),
+            m.old,
+            m.new,
+            m.delta
         );
-        for m in c.top_movers.iter().filter(|m| m.delta != 0.0) {
-            let _ = writeln!(
-                s,
-                "  {:<width$}  {:>9.4}  {:>9.4}  {:>+9.4}",
-                printable(&m.state),
-                m.old,
-                m.new,
-                m.delta
-            );
-        }
     }
-    let _ = writeln!(s, "Verdict    {}", arrow(c.verdict_p_value, &p));
+}
+
+/// `old → new`, each written by `f`, or `n/a`.
+fn arrow(c: Change, f: fn(f64) -> String) -> String {
+    let one = |x: Option<f64>| x.map_or("n/a".to_string(), f);
+    format!("{} → {}", one(c.old), one(c.new))
+}
+
+/// The rows of the reports' numbers and attractors.
+fn report_rows(s: &mut String, c: &Comparison) {
+    let fixed = |x: f64| format!("{x:.4}");
+    let sci = |x: f64| format!("{x:.3e}");
+    let p = |x: f64| crate::report::p_text(Some(x));
+    let _ = writeln!(s, "Verdict    {}", arrow(c.verdict_p_value, p));
     let _ = writeln!(
         s,
         "Pairs      r {} (the paper's); weighted χ²/ndf {} (descriptive)",
-        arrow(c.pearson_r, &opt),
-        arrow(c.pairs_chi2_ndf, &opt),
+        arrow(c.pearson_r, fixed),
+        arrow(c.pairs_chi2_ndf, fixed),
     );
     let _ = writeln!(
         s,
         "Cycles     cycle-space χ² {} (descriptive)",
-        arrow(c.cycles_p_value, &p)
+        arrow(c.cycles_p_value, p)
     );
     let _ = writeln!(
         s,
         "Entropy    {} nats per transition",
-        arrow(c.entropy_production, &sci)
+        arrow(c.entropy_production, sci)
     );
     let list = |names: &[String]| {
         if names.is_empty() {
@@ -402,18 +500,6 @@ pub fn text(c: &Comparison) -> String {
         list(&c.new_attractors),
         list(&c.vanished_attractors)
     );
-    let mut verdict = Vec::new();
-    if !c.exceeded.is_empty() {
-        verdict.push(format!("EXCEEDED: {}", c.exceeded.join("; ")));
-    }
-    if !c.unmeasured.is_empty() {
-        verdict.push(format!("NOT MEASURED: {}", c.unmeasured.join("; ")));
-    }
-    if verdict.is_empty() {
-        verdict.push("within thresholds".to_string());
-    }
-    let _ = writeln!(s, "Drift      {}", verdict.join("; "));
-    s
 }
 
 fn read_run(dir: &Path) -> Result<Run> {

@@ -31,7 +31,7 @@ pub struct GroupAnalysis {
     /// Transitions of the group (counts summed, self-transitions included).
     pub transitions: u64,
     /// The group's analysis, or why it has none.
-    pub analysis: std::result::Result<Box<Analysis>, String>,
+    pub analysis: std::result::Result<Analysis, String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -41,6 +41,9 @@ pub struct GroupCorrelation {
     /// States identifiable in both groups, in the largest component of each.
     pub shared_states: usize,
     pub pearson: Option<f64>,
+    /// 95 % interval of `pearson` (Fisher's z, `tanh(atanh r ± 1.96/√(n − 3))`); `None` below
+    /// four shared states or at `|r| = 1`.
+    pub pearson_ci: Option<[f64; 2]>,
     pub spearman: Option<f64>,
 }
 
@@ -92,9 +95,9 @@ pub fn analyze_groups(
                 ..input.clone()
             };
             let start = Instant::now();
-            Ok(Box::new(analyze_graph(
+            Ok(analyze_graph(
                 graph, summary, backend, settings, 0.0, start,
-            )?))
+            )?)
         };
         groups.push(GroupAnalysis {
             name,
@@ -161,13 +164,25 @@ fn correlate(
     shared.sort_unstable_by(|p, q| p.0.cmp(q.0));
     let x: Vec<f64> = shared.iter().map(|p| p.1).collect();
     let y: Vec<f64> = shared.iter().map(|p| p.2).collect();
+    let r = pearson(&x, &y);
     GroupCorrelation {
         a,
         b,
         shared_states: shared.len(),
-        pearson: pearson(&x, &y),
+        pearson: r,
+        pearson_ci: r.and_then(|r| fisher_interval(r, shared.len())),
         spearman: pearson(&ranks(&x), &ranks(&y)),
     }
+}
+
+/// The 95 % Fisher-z interval of a Pearson `r` over `n` pairs.
+fn fisher_interval(r: f64, n: usize) -> Option<[f64; 2]> {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    if n < 4 || r.abs() >= 1.0 {
+        return None;
+    }
+    let z = Normal::standard().inverse_cdf(0.975) / ((n - 3) as f64).sqrt();
+    Some([(r.atanh() - z).tanh(), (r.atanh() + z).tanh()])
 }
 
 /// Ranks from 1, ties sharing their average rank.
@@ -215,5 +230,19 @@ mod tests {
             c.pearson
         );
         assert_eq!(c.spearman, Some(1.0));
+        assert_eq!(c.pearson_ci, None, "three shared states");
+    }
+
+    #[test]
+    fn the_fisher_interval_covers_r_and_narrows_with_n() {
+        let [lo, hi] = fisher_interval(0.5, 28).unwrap();
+        // atanh(0.5) = 0.5493, 1.96/5 = 0.392: tanh(0.1573), tanh(0.9413).
+        assert!(
+            (lo - 0.1560).abs() < 1e-3 && (hi - 0.7357).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        let [lo2, hi2] = fisher_interval(0.5, 1003).unwrap();
+        assert!(lo2 > lo && hi2 < hi && lo2 < 0.5 && hi2 > 0.5);
+        assert_eq!(fisher_interval(1.0, 50), None);
     }
 }

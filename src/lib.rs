@@ -19,7 +19,9 @@
 //! - [`stats`]: pairwise test `x = log T(f→g)/T(g→f)` vs `y = V(f) − V(g)`, Kolmogorov 3-cycles,
 //!   entropy production, attractors, resampling tests and bootstrap (Philox streams from [`rng`]).
 //! - [`backend`]: one method per kernel; the CPU (f64) verifies the GPU (WGSL).
-//! - [`groups`]: `--group-by`, one analysis per group and the correlation of their potentials.
+//! - [`analyze`]: the stages on one graph; [`groups`]: `--group-by`, one analysis per group and
+//!   the correlation of their potentials; [`pipeline`]: load, backend, the whole log's analysis
+//!   and the groups' side by side.
 //! - [`report`]: `report.json`, Parquet tables, figures, `report.html`, the terminal summary.
 //!
 //! ```
@@ -47,6 +49,7 @@ pub mod fit;
 pub mod graph;
 pub mod groups;
 pub mod io;
+pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod rng;

@@ -1,12 +1,12 @@
 //! Subcommand drivers behind the binary; each returns the process exit code.
 
-use crate::analyze::analyze;
 use crate::backend::verify;
 use crate::bench;
 use crate::cli::{AnalyzeArgs, BenchArgs, Command, CompareArgs, CompletionsArgs, SimulateArgs};
 use crate::compare;
 use crate::config;
 use crate::error::{Error, Result};
+use crate::pipeline::analyze;
 use crate::progress;
 use crate::report;
 use crate::settings::{analyze_settings, bench_settings};
@@ -42,21 +42,26 @@ fn run_completions(args: &CompletionsArgs) -> Result<u8> {
 fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     let settings = analyze_settings(args).map_err(|e| config::attribute(e, args))?;
     // Before anything is computed: replacing the output directory must not delete an input.
-    let inputs: Vec<PathBuf> = args.inputs.iter().chain(&args.config).cloned().collect();
+    let inputs: Vec<PathBuf> = (args.inputs.iter())
+        .chain(&args.config)
+        .chain(&args.state_score)
+        .cloned()
+        .collect();
     report::check_inputs_outside(&args.output, &inputs)?;
     // A foreign output directory fails now rather than after the analysis (and again then).
     report::check_output(&args.output, args.force)?;
     progress::enable(!args.quiet && !args.json);
-    let analysis = analyze(&args.inputs, &settings)?;
+    let run = analyze(&args.inputs, &settings)?;
+    let analysis = &run.pooled;
     let t = std::time::Instant::now();
-    report::write_outputs(&analysis, &args.output, args.force)?;
+    report::write_outputs(&run, &args.output, args.force)?;
     tracing::info!(stage = "write", output = %args.output.display(), seconds = t.elapsed().as_secs_f64());
     if args.json {
-        let json = serde_json::to_string_pretty(&report::report_json(&analysis))
-            .expect("report serialises");
+        let json =
+            serde_json::to_string_pretty(&report::report_json(&run)).expect("report serialises");
         stdout(&format!("{json}\n"))?;
     } else if !args.quiet {
-        stdout(&report::summary_with_outputs(&analysis, &args.output))?;
+        stdout(&report::summary_with_outputs(&run, &args.output))?;
     }
     if let Some(deviations) = &analysis.verification {
         if !args.quiet {
@@ -72,7 +77,7 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(EXIT_NOT_CONVERGED);
     }
     if let Some(alpha) = args.fail_on_violation {
-        let verdict = report::Verdict::at(&analysis, alpha);
+        let verdict = report::Verdict::at(analysis, alpha);
         match verdict.rejected {
             Some(true) => {
                 eprintln!("detbal: --fail-on-violation: {}", verdict.sentence);

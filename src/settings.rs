@@ -11,21 +11,74 @@ use crate::io::{InputFormat, LoadOptions};
 use crate::stats::cycles::CycleSettings;
 use crate::stats::detailed_balance::PairSettings;
 
+/// The settings of `detbal analyze` from its arguments, validated: the first check that fails
+/// is the error.
 pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
-    let probability = |name: &str, x: f64| {
-        if x > 0.0 && x < 1.0 {
-            Ok(x)
-        } else {
-            Err(Error::settings(format!(
-                "--{name} must lie strictly between 0 and 1, got {x}"
-            )))
-        }
-    };
-    let alpha = probability("alpha", args.alpha)?;
+    check_ranges(args)?;
+    check_combinations(args)?;
+    Ok(AnalyzeSettings {
+        load: load_options(args),
+        fit: FitSettings {
+            estimator: args.estimator,
+            exposure: args.exposure,
+            attempts: args.attempts,
+            threshold: args.threshold,
+            l2: args.l2,
+            grad_tol: args.grad_tol,
+            max_iterations: args.max_iterations,
+            paper: args.paper,
+        },
+        pairs: PairSettings {
+            paper: args.paper,
+            min_count: args.min_count,
+        },
+        cycles: CycleSettings {
+            threshold: args.threshold,
+            min_count: args.min_count,
+            fdr: args.fdr,
+            max_len: args.max_cycle_len,
+            max_cycles: args.max_cycles,
+            max_triangles: args.max_triangles,
+        },
+        device: args.device,
+        alpha: args.alpha,
+        verdict: crate::stats::quasi_symmetry::VerdictSettings {
+            min_transitions: args.verdict_min_transitions,
+            max_resamples: args.verdict_resamples,
+            seed: args.seed,
+            ..Default::default()
+        },
+        paper: args.paper,
+        verify: args.verify,
+        state_score: args.state_score.clone(),
+        resampling: crate::stats::permutation::ResamplingSettings {
+            permutations: args.permutations,
+            bootstrap: args.bootstrap,
+            seed: args.seed,
+            holdout: args.holdout,
+            ..Default::default()
+        },
+    })
+}
+
+/// An error unless `x` lies strictly between 0 and 1.
+fn probability(name: &str, x: f64) -> Result<()> {
+    if x > 0.0 && x < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::settings(format!(
+            "--{name} must lie strictly between 0 and 1, got {x}"
+        )))
+    }
+}
+
+/// The flags that each have a range of their own.
+fn check_ranges(args: &AnalyzeArgs) -> Result<()> {
+    probability("alpha", args.alpha)?;
     if let Some(level) = args.fail_on_violation {
         probability("fail-on-violation", level)?;
     }
-    let fdr = probability("fdr", args.fdr)?;
+    probability("fdr", args.fdr)?;
     if args.threshold.is_nan() || args.threshold < 0.0 {
         return Err(Error::settings(format!(
             "--threshold must be ≥ 0, got {}",
@@ -65,6 +118,11 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
     if args.min_count < 1 {
         return Err(Error::settings("--min-count must be at least 1"));
     }
+    Ok(())
+}
+
+/// The flags that only make sense together, or not together.
+fn check_combinations(args: &AnalyzeArgs) -> Result<()> {
     match (args.exposure, args.attempts) {
         (Exposure::Uniform, None) => {
             return Err(
@@ -93,65 +151,29 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             "--paper reproduces the reference's least-action fit; drop --estimator",
         ));
     }
+    Ok(())
+}
+
+/// How the input is read.
+fn load_options(args: &AnalyzeArgs) -> LoadOptions {
     let format = match args.format {
         FormatArg::Auto => InputFormat::Auto,
         FormatArg::Transitions => InputFormat::Transitions,
         FormatArg::Trajectory => InputFormat::Trajectory,
         FormatArg::ReferenceJson => InputFormat::ReferenceJson,
     };
-    Ok(AnalyzeSettings {
-        load: LoadOptions {
-            format,
-            source_column: args.source_column.clone(),
-            target_column: args.target_column.clone(),
-            count_column: args.count_column.clone(),
-            run_column: args.run_column.clone(),
-            step_column: args.step_column.clone(),
-            state_column: args.state_column.clone(),
-            drop_null_states: args.drop_null_states,
-            group_column: args.group_by.clone(),
-            trajectory_buffer_rows: usize::try_from(args.trajectory_buffer).unwrap_or(usize::MAX),
-        },
-        fit: FitSettings {
-            estimator: args.estimator,
-            exposure: args.exposure,
-            attempts: args.attempts,
-            threshold: args.threshold,
-            l2: args.l2,
-            grad_tol: args.grad_tol,
-            max_iterations: args.max_iterations,
-            paper: args.paper,
-        },
-        pairs: PairSettings {
-            paper: args.paper,
-            min_count: args.min_count,
-        },
-        cycles: CycleSettings {
-            threshold: args.threshold,
-            min_count: args.min_count,
-            fdr,
-            max_len: args.max_cycle_len,
-            max_cycles: args.max_cycles,
-            max_triangles: args.max_triangles,
-        },
-        device: args.device,
-        alpha,
-        verdict: crate::stats::quasi_symmetry::VerdictSettings {
-            min_transitions: args.verdict_min_transitions,
-            max_resamples: args.verdict_resamples,
-            seed: args.seed,
-            ..Default::default()
-        },
-        paper: args.paper,
-        verify: args.verify,
-        resampling: crate::stats::permutation::ResamplingSettings {
-            permutations: args.permutations,
-            bootstrap: args.bootstrap,
-            seed: args.seed,
-            holdout: args.holdout,
-            ..Default::default()
-        },
-    })
+    LoadOptions {
+        format,
+        source_column: args.source_column.clone(),
+        target_column: args.target_column.clone(),
+        count_column: args.count_column.clone(),
+        run_column: args.run_column.clone(),
+        step_column: args.step_column.clone(),
+        state_column: args.state_column.clone(),
+        drop_null_states: args.drop_null_states,
+        group_column: args.group_by.clone(),
+        trajectory_buffer_rows: usize::try_from(args.trajectory_buffer).unwrap_or(usize::MAX),
+    }
 }
 
 /// The settings of `detbal bench` from its arguments, validated.
@@ -166,9 +188,17 @@ pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
         rows.push(bench::LARGE_ROWS);
     }
     let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
-    let mut dense = Vec::new();
+    let (mut dense, mut hard) = (Vec::new(), Vec::new());
     match args.suite {
         BenchSuite::All => {}
+        BenchSuite::Hard => {
+            sizes.clear();
+            hard = args
+                .rows
+                .clone()
+                .unwrap_or_else(|| bench::HARD_ROWS.to_vec());
+            rows.clear();
+        }
         BenchSuite::Kernel => rows.clear(),
         BenchSuite::Stage => sizes.clear(),
         BenchSuite::Dense => {
@@ -185,6 +215,7 @@ pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
         sizes,
         rows,
         dense,
+        hard,
         repeat: args.repeat as usize,
     };
     settings.validate()?;

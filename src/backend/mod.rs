@@ -3,14 +3,15 @@
 //! know which backend runs.
 
 pub mod cpu;
+pub mod fallback;
 pub mod gpu;
 pub mod jobs;
-pub mod lbfgs;
+pub mod newton;
 pub mod problem;
 pub mod tolerance;
 pub mod verify;
 
-use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use crate::backend::newton::{NewtonOptions, NewtonOutcome};
 use crate::backend::problem::ActionProblem;
 use crate::error::Result;
 use crate::graph::TransitionGraph;
@@ -119,13 +120,19 @@ pub trait Backend {
     /// Kernel `edge_action`: the action and its gradient at `v`.
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval>;
 
-    /// Minimises the action by L-BFGS with the optimiser's vectors held by this backend.
+    /// Kernel `hessian_edge` (with `edge_action` for the Hessian's weights): `H(v) x`, the
+    /// action's Hessian at `v` applied to `x`.
+    fn hessian_product(&self, problem: &ActionProblem, v: &[f64], x: &[f64]) -> Result<Vec<f64>>;
+
+    /// Minimises the action from `v0` by Newton–CG ([`newton`]) with the solver's vectors held
+    /// by this backend: kernels `edge_action` (value, gradient, Hessian weights) and
+    /// `hessian_edge` (Hessian–vector products), dot products and axpys.
     fn minimize_action(
         &self,
         problem: &ActionProblem,
         v0: &[f64],
-        opts: &LbfgsOptions,
-    ) -> Result<LbfgsOutcome>;
+        opts: &NewtonOptions,
+    ) -> Result<NewtonOutcome>;
 
     /// Kernel `reciprocal_triangles`: every 3-cycle whose six arcs exist, streamed to `visit` in
     /// the canonical order of [`cpu::reciprocal_triangles`] on every backend, in chunks of
@@ -175,14 +182,15 @@ pub fn triangle_list(
 /// or shader failure). `Auto` fails only on a bad setting: without a usable GPU it returns the CPU
 /// backend, saying why in [`DeviceInfo::reason`] and, for a fault (not for passing over a
 /// software renderer), naming the fault in [`DeviceInfo::fault`] and in one warning on stderr
-/// (the reason does not repeat it); a GPU it returns falls back to the CPU itself
-/// when it fails later (see [`gpu`]).
+/// (the reason does not repeat it); the GPU it returns is wrapped in [`fallback::Fallback`], which
+/// reruns a kernel on the CPU when the GPU fails later.
 pub fn select(choice: DeviceChoice) -> Result<Box<dyn Backend>> {
     if choice == DeviceChoice::Cpu {
         return Ok(Box::new(cpu::CpuBackend::new("--device cpu was asked for")));
     }
     let options = gpu::GpuOptions::from_env()?;
     match (choice, gpu::GpuBackend::open(choice, options)) {
+        (DeviceChoice::Auto, Ok(gpu)) => Ok(Box::new(fallback::Fallback::new(gpu))),
         (_, Ok(gpu)) => Ok(Box::new(gpu)),
         (DeviceChoice::Auto, Err(gpu::Unavailable::Declined(why))) => {
             Ok(Box::new(cpu::CpuBackend::new(&why)))

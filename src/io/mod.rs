@@ -43,6 +43,7 @@ mod csv;
 mod group;
 mod json;
 mod parquet;
+pub mod scores;
 mod spill;
 mod table;
 mod trajectory;

@@ -14,19 +14,16 @@
 //! `directory`) and in the group's own report.json (`group`: `column`, `value`).
 
 use super::atomic::write_atomic;
-use super::{Verdict, p_text, report_json, thousands};
-use crate::analyze::Analysis;
+use super::json::analysis_json;
+use super::{Verdict, p_text, thousands};
 use crate::error::{Error, Result};
 use crate::groups::GroupAnalyses;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The `groups` section of `report.json`; null without `--group-by`.
-pub(super) fn json(a: &Analysis) -> Value {
-    let Some(groups) = &a.groups else {
-        return Value::Null;
-    };
+/// The `groups` section of `report.json`.
+pub(super) fn json(groups: &GroupAnalyses) -> Value {
     let folders = folders(groups);
     let listed: Vec<Value> = groups
         .groups
@@ -66,6 +63,7 @@ pub(super) fn json(a: &Analysis) -> Value {
                 "b": name(c.b),
                 "shared_states": c.shared_states,
                 "pearson": c.pearson,
+                "pearson_ci": c.pearson_ci,
                 "spearman": c.spearman,
             })
         })
@@ -88,10 +86,7 @@ fn merge(mut a: Value, b: Value) -> Value {
 /// Writes each analysed group's tables (those of the whole log: potentials, pairs, splits,
 /// cycles, fundamental cycles, and the null samples when resampled) and `report.json` into
 /// `dir/groups/COLUMN=VALUE/`.
-pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
-    let Some(groups) = &a.groups else {
-        return Ok(());
-    };
+pub(super) fn write(groups: &GroupAnalyses, dir: &Path) -> Result<()> {
     for (g, name) in groups.groups.iter().zip(folders(groups)) {
         let Ok(ga) = &g.analysis else { continue };
         let folder = dir.join("groups").join(&name);
@@ -101,7 +96,7 @@ pub(super) fn write(a: &Analysis, dir: &Path) -> Result<()> {
         })?;
         // The same tables as the whole log's, so `groups/*/NAME.parquet` read as one table.
         super::write_analysis_tables(ga, &folder)?;
-        let mut report = report_json(ga);
+        let mut report = analysis_json(ga, None);
         if let Value::Object(fields) = &mut report {
             fields.insert(
                 "group".into(),
@@ -230,8 +225,11 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
     }
     for c in &groups.correlations {
         let r = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.3}"));
+        let ci = c
+            .pearson_ci
+            .map_or(String::new(), |[lo, hi]| format!(" [{lo:.3}, {hi:.3}]"));
         t.more(&format!(
-            "V({}) ~ V({}): Pearson {}, Spearman {} on {} shared states",
+            "V({}) ~ V({}): Pearson {}{ci}, Spearman {} on {} shared states",
             super::printable(&groups.groups[c.a].name),
             super::printable(&groups.groups[c.b].name),
             r(c.pearson),

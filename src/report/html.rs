@@ -10,6 +10,7 @@ use super::markup::escape;
 use super::{PIPED_WIDTH, Verdict, p_text, summary_at};
 use crate::analyze::Analysis;
 use crate::error::{Error, Result};
+use crate::pipeline::Analyses;
 use base64::Engine;
 use serde_json::Value;
 use std::fmt::Write;
@@ -28,11 +29,11 @@ border:1px solid #ddd}figcaption{font-size:.9em;color:#444}table{border-collapse
 font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}.note{font-size:.9em;color:#444}";
 
-/// Renders every figure of `analysis` into `dir/figures/` (SVG and PNG) and writes
+/// Renders every figure of `run` into `dir/figures/` (SVG and PNG) and writes
 /// `dir/report.html`.
-pub(crate) fn write_report(analysis: &Analysis, json: &Value, dir: &Path) -> Result<()> {
+pub(crate) fn write_report(run: &Analyses, json: &Value, dir: &Path) -> Result<()> {
     let report = dir.join("report.html");
-    let figures = figures::figures(analysis).map_err(|message| Error::Write {
+    let figures = figures::figures(run).map_err(|message| Error::Write {
         path: report.clone(),
         message,
     })?;
@@ -50,14 +51,15 @@ pub(crate) fn write_report(analysis: &Analysis, json: &Value, dir: &Path) -> Res
         write(format!("{}.svg", f.name), f.svg.as_bytes())?;
         write(format!("{}.png", f.name), &f.png)?;
     }
-    let html = report_html(analysis, json, &figures);
+    let html = report_html(run, json, &figures);
     write_atomic(&report, |mut f| {
         std::io::Write::write_all(&mut f, html.as_bytes()).map_err(|e| e.to_string())
     })
 }
 
-/// The page for `analysis` with its rendered `figures`.
-pub(crate) fn report_html(analysis: &Analysis, json: &Value, figures: &[Figure]) -> String {
+/// The page for `run` with its rendered `figures`.
+pub(crate) fn report_html(run: &Analyses, json: &Value, figures: &[Figure]) -> String {
+    let analysis = &run.pooled;
     let verdict = Verdict::of(analysis);
     let mut h = String::new();
     let _ = write!(
@@ -79,7 +81,7 @@ pub(crate) fn report_html(analysis: &Analysis, json: &Value, figures: &[Figure])
             None => "untestable",
         },
         escape(&verdict.sentence),
-        escape(&summary_at(analysis, PIPED_WIDTH)),
+        escape(&summary_at(run, PIPED_WIDTH)),
     );
     h.push_str("<h2>Figures</h2>\n");
     for f in figures {

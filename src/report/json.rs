@@ -2,13 +2,21 @@
 
 use super::{SCHEMA_VERSION, Verdict};
 use crate::analyze::Analysis;
+use crate::groups::GroupAnalyses;
+use crate::pipeline::Analyses;
 use crate::stats::cycles::Squares;
 use serde_json::{Value, json};
 
 /// Fundamental cycles listed in `report.json` (all of them are in `fundamental_cycles.parquet`).
 const LISTED_CYCLES: usize = 20;
 
-pub fn report_json(a: &Analysis) -> Value {
+/// `report.json` of the whole log, with the `groups` section under `--group-by`.
+pub fn report_json(run: &Analyses) -> Value {
+    analysis_json(&run.pooled, run.groups.as_ref())
+}
+
+/// `report.json` of one analysis; `groups` is null without `groups`.
+pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Value {
     let g = &a.graph;
     let sccs = crate::graph::strongly_connected_components(g, |_| true);
     json!({
@@ -37,6 +45,7 @@ pub fn report_json(a: &Analysis) -> Value {
             "largest_scc": sccs.largest(),
         },
         "fit": a.fit,
+        "potential_distribution": a.potential_distribution,
         "pairs": a.pair_test,
         "cycles": with_keys(json!(a.cycle_test), json!({
             "fundamental_cycles": fundamental_cycles(a),
@@ -49,7 +58,7 @@ pub fn report_json(a: &Analysis) -> Value {
         },
         "verification": a.verification,
         "permutation": a.resampling.as_ref().map(|r| permutation(a, r)),
-        "groups": super::groups::json(a),
+        "groups": groups.map_or(Value::Null, super::groups::json),
         "verdict": with_keys(json!(Verdict::of(a)), json!({"quasi_symmetry": a.verdict_test})),
     })
 }

@@ -22,37 +22,44 @@ pub use summary::{
 
 use crate::analyze::Analysis;
 use crate::error::Result;
+use crate::pipeline::Analyses;
 use atomic::{write_atomic, write_dir_atomic};
 use std::path::Path;
 
-/// Version of the `report.json` layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `report.json` layout (`schema/report.schema.json`); bumped by one on any
+/// change of its key tree.
+pub const SCHEMA_VERSION: u32 = 4;
 
-/// Writes every output file of `analysis` into `dir`, replacing a previous detbal output there
+/// Writes every output file of `run` into `dir`, replacing a previous detbal output there
 /// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only
 /// with `force`, and a directory holding one of the files read never.
-pub fn write_outputs(analysis: &Analysis, dir: &Path, force: bool) -> Result<()> {
-    let inputs: Vec<std::path::PathBuf> = analysis.input.paths.iter().map(Into::into).collect();
+pub fn write_outputs(run: &Analyses, dir: &Path, force: bool) -> Result<()> {
+    let inputs: Vec<std::path::PathBuf> = (run.pooled.input.paths.iter().map(Into::into))
+        .chain(run.pooled.settings.state_score.clone())
+        .collect();
     atomic::check_inputs_outside(dir, &inputs)?;
     write_dir_atomic(dir, force, |dir| {
-        let report = report_json(analysis);
+        let report = report_json(run);
         // The tables and the figures are independent: written side by side.
         let (tables, page) = rayon::join(
-            || write_tables(analysis, &report, dir),
-            || html::write_report(analysis, &report, dir),
+            || write_tables(run, &report, dir),
+            || html::write_report(run, &report, dir),
         );
         tables.and(page)
     })
 }
 
 /// The Parquet tables, `report.json` and the group folders.
-fn write_tables(analysis: &Analysis, report: &serde_json::Value, dir: &Path) -> Result<()> {
-    write_analysis_tables(analysis, dir)?;
+fn write_tables(run: &Analyses, report: &serde_json::Value, dir: &Path) -> Result<()> {
+    write_analysis_tables(&run.pooled, dir)?;
     let json = serde_json::to_vec_pretty(report).expect("report serialises");
     write_atomic(&dir.join("report.json"), |mut f| {
         std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
     })?;
-    groups::write(analysis, dir)
+    match &run.groups {
+        Some(g) => groups::write(g, dir),
+        None => Ok(()),
+    }
 }
 
 /// The Parquet tables of one analysis (the whole log's, or a group's in its folder):

@@ -5,6 +5,8 @@
 
 use super::Verdict;
 use crate::analyze::Analysis;
+use crate::groups::GroupAnalyses;
+use crate::pipeline::Analyses;
 
 /// `12345678` → `12,345,678`.
 pub(crate) fn thousands(n: impl Into<u64>) -> String {
@@ -217,29 +219,58 @@ fn opt(x: Option<f64>, digits: usize) -> String {
 }
 
 /// The summary at the terminal's [`width`].
-pub fn summary(a: &Analysis) -> String {
-    summary_at(a, width())
+pub fn summary(run: &Analyses) -> String {
+    summary_at(run, width())
 }
 
 /// The summary and its last line, `Outputs DIR`, at the terminal's [`width`].
-pub fn summary_with_outputs(a: &Analysis, dir: &std::path::Path) -> String {
+pub fn summary_with_outputs(run: &Analyses, dir: &std::path::Path) -> String {
     let mut t = Text::new(width());
-    body(&mut t, a);
+    body(&mut t, &run.pooled, run.groups.as_ref());
     t.block("Outputs", &dir.display().to_string());
     t.s
 }
 
 /// The summary wrapped to `width` columns.
-pub fn summary_at(a: &Analysis, width: usize) -> String {
+pub fn summary_at(run: &Analyses, width: usize) -> String {
     let mut t = Text::new(width);
-    body(&mut t, a);
+    body(&mut t, &run.pooled, run.groups.as_ref());
     t.s
 }
 
-fn body(t: &mut Text, a: &Analysis) {
+/// Every block of the summary, the verdict last.
+fn body(t: &mut Text, a: &Analysis, groups: Option<&GroupAnalyses>) {
+    input(t, a);
+    t.block(
+        "Device",
+        &format!(
+            "{}: {} ({})",
+            a.device.backend, a.device.adapter, a.device.reason
+        ),
+    );
+    potential(t, a);
+    paper_statistics(t, a);
+    entropy(t, &a.entropy);
+    if let Some(r) = &a.resampling {
+        resampling(t, r);
+    }
+    if let Some(groups) = groups {
+        super::groups::summary(t, groups);
+    }
+    if a.settings.paper {
+        t.block(
+            "Settings",
+            "--paper: the reference's choices reproduced (observed exposure, its threshold, its \
+             filters, its optimiser's stop, states in first-appearance order); its r depends on \
+             the order of the rows",
+        );
+    }
+    verdict(t, a);
+}
+
+/// What was read: the graph's sizes and the rows dropped, with why.
+fn input(t: &mut Text, a: &Analysis) {
     let g = &a.graph;
-    let f = &a.fit;
-    let (pt, ct) = (&a.pair_test, &a.cycle_test);
     let mut input = format!(
         "{} transitions ({} self), {} states, {} edges, {} reciprocal pairs",
         thousands(g.transitions()),
@@ -262,13 +293,12 @@ fn body(t: &mut Text, a: &Analysis) {
         ));
     }
     t.block("Input", &input);
-    t.block(
-        "Device",
-        &format!(
-            "{}: {} ({})",
-            a.device.backend, a.device.adapter, a.device.reason
-        ),
-    );
+}
+
+/// The fit: estimator, identifiable states, convergence, extremes, and how well `V` explains
+/// the pairs' log-ratios.
+fn potential(t: &mut Text, a: &Analysis) {
+    let (f, pt) = (&a.fit, &a.pair_test);
     let estimator =
         clap::ValueEnum::to_possible_value(&f.estimator).expect("every estimator has a name");
     t.block(
@@ -277,7 +307,7 @@ fn body(t: &mut Text, a: &Analysis) {
             "{}: {} of {} states identifiable in {} component{}",
             estimator.get_name(),
             thousands(f.identifiable_states as u64),
-            thousands(g.n_states() as u64),
+            thousands(a.graph.n_states() as u64),
             f.components,
             if f.components == 1 { "" } else { "s" },
         ),
@@ -306,6 +336,11 @@ fn body(t: &mut Text, a: &Analysis) {
             num(h, 3)
         ))
     ));
+}
+
+/// The paper's pair and loop statistics, descriptive.
+fn paper_statistics(t: &mut Text, a: &Analysis) {
+    let (pt, ct) = (&a.pair_test, &a.cycle_test);
     t.block("Paper's", "statistics, descriptive (not the test):");
     t.sub(
         "pairs",
@@ -325,7 +360,10 @@ fn body(t: &mut Text, a: &Analysis) {
             thousands(ct.triangles as u64),
         ),
     );
-    let e = &a.entropy;
+}
+
+/// The entropy production, and what detailed balance would give when the null was computed.
+fn entropy(t: &mut Text, e: &crate::stats::entropy::EntropyProduction) {
     t.block(
         "Entropy",
         &format!(
@@ -344,27 +382,11 @@ fn body(t: &mut Text, a: &Analysis) {
             num(z, 1),
         ));
     }
-    if let Some(r) = &a.resampling {
-        resampling(t, r);
-    }
-    if let Some(groups) = &a.groups {
-        super::groups::summary(t, groups);
-    }
-    if a.settings.paper {
-        t.block(
-            "Settings",
-            "--paper: the reference's choices reproduced (observed exposure, its threshold, its \
-             filters, its optimiser's stop, states in first-appearance order); its r depends on \
-             the order of the rows",
-        );
-    }
-    verdict(t, a);
 }
 
 /// The verdict's block: the answer, then its test, calibration, pairs and where the log departs.
 fn verdict(t: &mut Text, a: &Analysis) {
     let vt = &a.verdict_test;
-    let ct = &a.cycle_test;
     let alpha = a.settings.alpha;
     let headline = match vt.p_value.map(|p| p < alpha) {
         Some(true) => format!("Detailed balance is rejected at α = {alpha}."),
@@ -405,22 +427,39 @@ fn verdict(t: &mut Text, a: &Analysis) {
             num(nonneg(vt.deviance), 1)
         ),
     );
-    if vt.min_transitions < a.settings.verdict.min_transitions {
-        let calibrated = crate::stats::quasi_symmetry::VerdictSettings::default().min_transitions;
-        let consequence = if vt.min_transitions < calibrated {
-            "so the calibration is approximate (liberal on sparse logs)".to_string()
-        } else {
-            format!("still ≥ {calibrated}, where the calibration was measured")
-        };
-        t.sub(
-            "note",
-            &format!(
-                "no pair with ≥ {} transitions closes a cycle: the threshold was lowered to {}, \
-                 {consequence}",
-                a.settings.verdict.min_transitions, vt.min_transitions
-            ),
-        );
+    lowered_threshold(t, a);
+    departures(t, a);
+}
+
+/// A note when no pair at `--verdict-min-transitions` closed a cycle and the test ran at a
+/// lower threshold.
+fn lowered_threshold(t: &mut Text, a: &Analysis) {
+    let (used, asked) = (
+        a.verdict_test.min_transitions,
+        a.settings.verdict.min_transitions,
+    );
+    if used >= asked {
+        return;
     }
+    let calibrated = crate::stats::quasi_symmetry::VerdictSettings::default().min_transitions;
+    let consequence = if used < calibrated {
+        "so the calibration is approximate (liberal on sparse logs)".to_string()
+    } else {
+        format!("still ≥ {calibrated}, where the calibration was measured")
+    };
+    t.sub(
+        "note",
+        &format!(
+            "no pair with ≥ {asked} transitions closes a cycle: the threshold was lowered to \
+             {used}, {consequence}"
+        ),
+    );
+}
+
+/// Where the log departs from detailed balance: flagged pairs and triangles, and the
+/// chordless 4-cycles when counted.
+fn departures(t: &mut Text, a: &Analysis) {
+    let (vt, ct) = (&a.verdict_test, &a.cycle_test);
     let flagged = if ct.flagged_exact {
         thousands(ct.flagged as u64)
     } else {

@@ -41,6 +41,11 @@
 //!   the mass sits on a few hubs and a walk leaves a rare state at once; runs start uniformly over
 //!   all states, so many states are seen only once or twice. Still reversible: detailed balance
 //!   holds exactly.
+//! - [`SimMode::LlmHard`]: llm-like with `coupling = 1` (the proposal ∝ `p` nearly matches the
+//!   target ∝ `p`, so few proposals are rejected and walks roam), Pareto 2 popularity (heavy-tailed
+//!   degrees, popular states revisited from many places), `vscale` 0.5, 300,000 states and runs of
+//!   mean length 50: at 10⁶ rows about 172,000 states, 354,000 edges and one strongly connected
+//!   component of about 152,000 states (seed 1). The fit's hard case: BENCHMARKS.md.
 //!
 //! `V` is mean-centred over all states. Runs (trajectories) have geometric length with mean `run_len`
 //! and start from a uniform random state; one row = one step `source → target`.
@@ -90,6 +95,9 @@ pub enum SimMode {
     Driven,
     /// Reversible, with heavy-tailed popularity, deep attractors and a long tail of rare states.
     LlmLike,
+    /// llm-like with walks that roam: a giant strongly connected component with heavy-tailed
+    /// degrees (the fit's hard case).
+    LlmHard,
 }
 
 /// Parameters of a simulation; [`SimParams::new`] gives the defaults of a mode.
@@ -131,7 +139,9 @@ impl SimParams {
     /// The defaults of `mode`: 10⁶ rows, runs of mean length 20, `vscale` 1; reversible and
     /// driven: 200 states, mean degree 10, one triangle per state, uniform popularity (driven:
     /// `drive` 1.5 on 20 % of the triangles); llm-like: 50,000 states, mean degree 8, 0.5
-    /// triangles per state, Pareto 1.3 popularity with coupling 2, 5 attractors of depth 4.
+    /// triangles per state, Pareto 1.3 popularity with coupling 2, 5 attractors of depth 4;
+    /// llm-hard: as llm-like with 300,000 states, Pareto 2 with coupling 1, `vscale` 0.5 and runs
+    /// of mean length 50.
     pub fn new(mode: SimMode) -> Self {
         let base = SimParams {
             mode,
@@ -167,48 +177,87 @@ impl SimParams {
                 coupling: 2.0,
                 ..base
             },
+            SimMode::LlmHard => SimParams {
+                states: 300_000,
+                mean_degree: 8.0,
+                triangles: 0.5,
+                attractors: 5,
+                pareto: 2.0,
+                coupling: 1.0,
+                vscale: 0.5,
+                run_len: 50.0,
+                ..base
+            },
         }
     }
 
     /// Checks every parameter; the error names the parameter and the accepted range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name: &str, value: &dyn std::fmt::Display, expected: &str| {
-            Err(Error::settings(format!(
-                "simulate: {name} = {value}, expected {expected}"
-            )))
-        };
         let n = f64::from(self.states);
         if self.rows == 0 {
-            return bad("rows", &self.rows, "at least 1");
+            return out_of_range("rows", &self.rows, "at least 1");
         }
         if self.states < 3 {
-            return bad("states", &self.states, "at least 3");
+            return out_of_range("states", &self.states, "at least 3");
         }
         if !(self.run_len >= 1.0 && self.run_len <= 1e6) {
-            return bad("run_len", &self.run_len, "a mean run length in [1, 1e6]");
+            return out_of_range("run_len", &self.run_len, "a mean run length in [1, 1e6]");
         }
         if !(self.vscale.is_finite() && self.vscale >= 0.0) {
-            return bad("vscale", &self.vscale, "a finite value ≥ 0");
+            return out_of_range("vscale", &self.vscale, "a finite value ≥ 0");
         }
         if !(self.mean_degree >= 0.0 && self.mean_degree <= n - 1.0) {
-            return bad(
+            return out_of_range(
                 "mean_degree",
                 &self.mean_degree,
                 "a value in [0, states − 1]",
             );
         }
         if !(self.triangles >= 0.0 && self.triangles <= 100.0) {
-            return bad(
+            return out_of_range(
                 "triangles",
                 &self.triangles,
                 "triangles per state in [0, 100]",
             );
         }
+        self.check_drive()?;
+        if self.attractors > self.states {
+            return out_of_range(
+                "attractors",
+                &self.attractors,
+                "at most the number of states",
+            );
+        }
+        if !(self.attractor_depth.is_finite() && self.attractor_depth >= 0.0) {
+            return out_of_range(
+                "attractor_depth",
+                &self.attractor_depth,
+                "a finite value ≥ 0",
+            );
+        }
+        if !(self.pareto.is_finite() && self.pareto >= 0.0) {
+            return out_of_range(
+                "pareto",
+                &self.pareto,
+                "an exponent > 0, or 0 for uniform popularity",
+            );
+        }
+        if !self.coupling.is_finite() {
+            return out_of_range("coupling", &self.coupling, "a finite value");
+        }
+        if self.groups == 0 || u64::from(self.groups) > self.rows {
+            return out_of_range("groups", &self.groups, "between 1 and the number of rows");
+        }
+        Ok(())
+    }
+
+    /// The drive's parameters, and the rule that there is a drive exactly in driven mode.
+    fn check_drive(&self) -> Result<()> {
         if !(self.drive.is_finite() && self.drive >= 0.0) {
-            return bad("drive", &self.drive, "a finite value ≥ 0");
+            return out_of_range("drive", &self.drive, "a finite value ≥ 0");
         }
         if !(0.0..=1.0).contains(&self.drive_fraction) {
-            return bad(
+            return out_of_range(
                 "drive_fraction",
                 &self.drive_fraction,
                 "a fraction in [0, 1]",
@@ -228,35 +277,15 @@ impl SimParams {
             ))
             .hint("use --mode driven, or set drive or drive_fraction to 0"));
         }
-        if self.attractors > self.states {
-            return bad(
-                "attractors",
-                &self.attractors,
-                "at most the number of states",
-            );
-        }
-        if !(self.attractor_depth.is_finite() && self.attractor_depth >= 0.0) {
-            return bad(
-                "attractor_depth",
-                &self.attractor_depth,
-                "a finite value ≥ 0",
-            );
-        }
-        if !(self.pareto.is_finite() && self.pareto >= 0.0) {
-            return bad(
-                "pareto",
-                &self.pareto,
-                "an exponent > 0, or 0 for uniform popularity",
-            );
-        }
-        if !self.coupling.is_finite() {
-            return bad("coupling", &self.coupling, "a finite value");
-        }
-        if self.groups == 0 || u64::from(self.groups) > self.rows {
-            return bad("groups", &self.groups, "between 1 and the number of rows");
-        }
         Ok(())
     }
+}
+
+/// The error of the parameter `name` out of its range.
+fn out_of_range(name: &str, value: &dyn std::fmt::Display, expected: &str) -> Result<()> {
+    Err(Error::settings(format!(
+        "simulate: {name} = {value}, expected {expected}"
+    )))
 }
 
 /// What [`simulate`] wrote.

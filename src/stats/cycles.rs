@@ -196,22 +196,26 @@ fn core(arcs: &[Arc; 6], big_n: [u64; 3], settings: &CycleSettings) -> Core {
     }
 }
 
-/// The triangle `[a, b, c]` of `graph`, evaluated (counts looked up in the graph); the q-value
-/// is left unset.
-fn triangle_of(graph: &TransitionGraph, states: [u32; 3], settings: &CycleSettings) -> Triangle {
-    let [a, b, c] = states;
-    let arc = |u: u32, v: u32| {
-        let n = graph.count[graph.find_edge(u, v).expect("reciprocal arcs exist")];
-        Arc::new(n, graph.out_count[u as usize] as f64)
-    };
-    let arcs = [
+/// The arcs `ab, bc, ca, ac, cb, ba` of the triangle `[a, b, c]`, as [`core`] takes them.
+fn six_arcs([a, b, c]: [u32; 3], arc: impl Fn(u32, u32) -> Arc) -> [Arc; 6] {
+    [
         arc(a, b),
         arc(b, c),
         arc(c, a),
         arc(a, c),
         arc(c, b),
         arc(b, a),
-    ];
+    ]
+}
+
+/// The triangle `[a, b, c]` of `graph`, evaluated (counts looked up in the graph); the q-value
+/// is left unset.
+fn triangle_of(graph: &TransitionGraph, states: [u32; 3], settings: &CycleSettings) -> Triangle {
+    let arc = |u: u32, v: u32| {
+        let n = graph.count[graph.find_edge(u, v).expect("reciprocal arcs exist")];
+        Arc::new(n, graph.out_count[u as usize] as f64)
+    };
+    let arcs = six_arcs(states, arc);
     let big_n = states.map(|u| graph.out_count[u as usize]);
     let t = core(&arcs, big_n, settings);
     Triangle {
@@ -366,6 +370,19 @@ struct Accumulator {
 }
 
 impl Accumulator {
+    fn new(limit: usize) -> Self {
+        Accumulator {
+            seen: 0,
+            kept_reference: 0,
+            reference_chi2: 0.0,
+            corrected: 0,
+            p_at_most_fdr: 0,
+            histogram: ZHistogram::new(),
+            top: BinaryHeap::new(),
+            limit,
+        }
+    }
+
     fn add(&mut self, r: &OrientedReciprocal, t: [u32; 3], c: &Contribution) {
         let index = self.seen;
         self.seen += 1;
@@ -416,6 +433,54 @@ fn significance_window(fdr: f64) -> (f64, f64) {
     (low * (1.0 - 1e-6), high * (1.0 + 1e-6))
 }
 
+/// What each streamed triangle is evaluated with.
+struct Evaluator<'a> {
+    graph: &'a TransitionGraph,
+    r: &'a OrientedReciprocal,
+    /// The two arcs of each oriented edge of `r` ([`pair_arcs`]).
+    arcs: Vec<[Arc; 2]>,
+    settings: &'a CycleSettings,
+    /// [`significance_window`] of `settings.fdr`.
+    z_window: (f64, f64),
+}
+
+impl Evaluator<'_> {
+    /// The contribution of triangle `t` of the kernel's stream: oriented edges `[e, i, j]`.
+    fn contribution(&self, t: [u32; 3]) -> Contribution {
+        let r = self.r;
+        let [e, i, j] = t.map(|x| x as usize);
+        let (u, v) = (r.src[e], r.adj[e]);
+        // Arc x → y of the triangle: pairs u–v (edge e), u–w (edge i), v–w (edge j),
+        // each oriented from its first to its second vertex.
+        let arc = |x: u32, y: u32| -> Arc {
+            let (edge, backward) = match (x == u, x == v, y == u, y == v) {
+                (true, _, _, true) => (e, 0),
+                (_, true, true, _) => (e, 1),
+                (true, _, _, _) => (i, 0),
+                (_, _, true, _) => (i, 1),
+                (_, true, _, _) => (j, 0),
+                _ => (j, 1),
+            };
+            self.arcs[edge][backward]
+        };
+        let states = r.vertices(t);
+        let big_n = states.map(|x| self.graph.out_count[x as usize]);
+        let t = core(&six_arcs(states, arc), big_n, self.settings);
+        let abs_z = t.z.abs();
+        let (z_low, z_high) = self.z_window;
+        let significant = t.corrected
+            && (abs_z >= z_high || (abs_z > z_low && two_sided_p(t.z) <= self.settings.fdr));
+        Contribution {
+            reference: t
+                .kept_reference
+                .then(|| (t.backward - t.forward).powi(2) / (t.variance_reference + 1e-10)),
+            corrected: t.corrected,
+            significant,
+            abs_z,
+        }
+    }
+}
+
 /// The cycle test of `graph`; the triangles are enumerated by `backend`'s kernel
 /// `reciprocal_triangles`, streamed in chunks and folded into counts and sums, never held all
 /// at once: memory is O(states + edges + `max_cycles`) however many triangles there are.
@@ -456,68 +521,7 @@ pub fn cycle_test_in_chunks(
 ) -> Result<CycleScan> {
     let r = OrientedReciprocal::new(graph);
     check_limit(&r, settings.max_triangles)?;
-    let arcs = pair_arcs(graph, &r);
-    let (z_low, z_high) = significance_window(settings.fdr);
-    let mut acc = Accumulator {
-        seen: 0,
-        kept_reference: 0,
-        reference_chi2: 0.0,
-        corrected: 0,
-        p_at_most_fdr: 0,
-        histogram: ZHistogram::new(),
-        top: BinaryHeap::new(),
-        limit: settings.max_cycles,
-    };
-    let r = &r;
-    backend.reciprocal_triangles(r, chunk, &mut |triangles| {
-        let contributions: Vec<Contribution> = triangles
-            .par_iter()
-            .map(|&t| {
-                let [e, i, j] = t.map(|x| x as usize);
-                let (u, v) = (r.src[e], r.adj[e]);
-                // Arc x → y of the triangle: pairs u–v (edge e), u–w (edge i), v–w (edge j),
-                // each oriented from its first to its second vertex.
-                let arc = |x: u32, y: u32| -> Arc {
-                    let (edge, backward) = match (x == u, x == v, y == u, y == v) {
-                        (true, _, _, true) => (e, 0),
-                        (_, true, true, _) => (e, 1),
-                        (true, _, _, _) => (i, 0),
-                        (_, _, true, _) => (i, 1),
-                        (_, true, _, _) => (j, 0),
-                        _ => (j, 1),
-                    };
-                    arcs[edge][backward]
-                };
-                let [a, b, c] = r.vertices(t);
-                let six = [
-                    arc(a, b),
-                    arc(b, c),
-                    arc(c, a),
-                    arc(a, c),
-                    arc(c, b),
-                    arc(b, a),
-                ];
-                let big_n = [a, b, c].map(|x| graph.out_count[x as usize]);
-                let t = core(&six, big_n, settings);
-                let abs_z = t.z.abs();
-                let significant = t.corrected
-                    && (abs_z >= z_high || (abs_z > z_low && two_sided_p(t.z) <= settings.fdr));
-                Contribution {
-                    reference: t
-                        .kept_reference
-                        .then(|| (t.backward - t.forward).powi(2) / (t.variance_reference + 1e-10)),
-                    corrected: t.corrected,
-                    significant,
-                    abs_z,
-                }
-            })
-            .collect();
-        for (&t, c) in triangles.iter().zip(&contributions) {
-            acc.add(r, t, c);
-        }
-        Ok(())
-    })?;
-
+    let acc = fold_triangles(graph, backend, &r, settings, chunk)?;
     let total = acc.seen as usize;
     let mut listed: Vec<Ranked> = acc.top.into_vec();
     listed.sort_unstable_by_key(|t| t.index);
@@ -526,31 +530,7 @@ pub fn cycle_test_in_chunks(
         .map(|t| triangle_of(graph, t.states, settings))
         .collect();
     let (m, s) = (acc.corrected, acc.p_at_most_fdr);
-    let mut tested: Vec<usize> = (0..triangles.len())
-        .filter(|&i| triangles[i].corrected)
-        .collect();
-    let k = tested.len() as u64;
-    let mut certain = true;
-    if k == m {
-        // Every corrected triangle is listed: BH as it is.
-        let p: Vec<f64> = tested.iter().map(|&i| triangles[i].p_value).collect();
-        for (&i, q) in tested.iter().zip(benjamini_hochberg(&p)) {
-            triangles[i].q_value = Some(q);
-        }
-    } else {
-        // The k smallest p-values of m: the step-up over their ranks among all m.
-        tested.sort_by(|&x, &y| {
-            let (a, b) = (&triangles[x], &triangles[y]);
-            a.p_value.total_cmp(&b.p_value).then(x.cmp(&y))
-        });
-        let mut running = 1.0f64;
-        for (position, &i) in tested.iter().enumerate().rev() {
-            running = running.min(triangles[i].p_value * m as f64 / (position + 1) as f64);
-            triangles[i].q_value = Some(running);
-        }
-        let p_k = tested.last().map_or(0.0, |&i| triangles[i].p_value);
-        certain = s <= k || p_k * m as f64 / s as f64 > settings.fdr;
-    }
+    let certain = set_q_values(&mut triangles, m, s, settings.fdr);
     let listed_flags = triangles
         .iter()
         .filter(|t| t.q_value.is_some_and(|q| q <= settings.fdr))
@@ -585,6 +565,66 @@ pub fn cycle_test_in_chunks(
         min_count: settings.min_count,
     };
     Ok(CycleScan { triangles, test })
+}
+
+/// Every triangle of the backend's stream folded into an [`Accumulator`], in the canonical
+/// order; each chunk is evaluated in parallel.
+fn fold_triangles(
+    graph: &TransitionGraph,
+    backend: &dyn Backend,
+    r: &OrientedReciprocal,
+    settings: &CycleSettings,
+    chunk: usize,
+) -> Result<Accumulator> {
+    let evaluator = Evaluator {
+        graph,
+        r,
+        arcs: pair_arcs(graph, r),
+        settings,
+        z_window: significance_window(settings.fdr),
+    };
+    let mut acc = Accumulator::new(settings.max_cycles);
+    backend.reciprocal_triangles(r, chunk, &mut |triangles| {
+        let contributions: Vec<Contribution> = triangles
+            .par_iter()
+            .map(|&t| evaluator.contribution(t))
+            .collect();
+        for (&t, c) in triangles.iter().zip(&contributions) {
+            acc.add(r, t, c);
+        }
+        Ok(())
+    })?;
+    Ok(acc)
+}
+
+/// Benjamini–Hochberg q-values of the listed corrected `triangles`, `m` corrected in all and
+/// `s` of them with p ≤ `fdr` (see [`cycle_test`]); whether the flagged triangles fit the
+/// listed ones.
+fn set_q_values(triangles: &mut [Triangle], m: u64, s: u64, fdr: f64) -> bool {
+    let mut tested: Vec<usize> = (0..triangles.len())
+        .filter(|&i| triangles[i].corrected)
+        .collect();
+    let k = tested.len() as u64;
+    if k == m {
+        // Every corrected triangle is listed: BH as it is.
+        let p: Vec<f64> = tested.iter().map(|&i| triangles[i].p_value).collect();
+        for (&i, q) in tested.iter().zip(benjamini_hochberg(&p)) {
+            triangles[i].q_value = Some(q);
+        }
+        return true;
+    }
+    // The k smallest p-values of m: the step-up over their ranks among all m.
+    tested.sort_by(|&x, &y| {
+        let (a, b) = (&triangles[x], &triangles[y]);
+        a.p_value.total_cmp(&b.p_value).then(x.cmp(&y))
+    });
+    let mut running = 1.0f64;
+    for (position, &i) in tested.iter().enumerate().rev() {
+        running = running.min(triangles[i].p_value * m as f64 / (position + 1) as f64);
+        triangles[i].q_value = Some(running);
+    }
+    let p_k = tested.last().map_or(0.0, |&i| triangles[i].p_value);
+    s <= k || p_k * m as f64 / s as f64 > fdr
 }
 
 /// `--max-triangles`, checked before the fit: an [`Error::Settings`] naming the flag when the

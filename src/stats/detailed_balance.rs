@@ -85,6 +85,54 @@ pub fn pair_test(
     potential: &Potential,
     settings: &PairSettings,
 ) -> (Vec<Pair>, PairTest) {
+    let pairs = tested_pairs(graph, potential, settings);
+    let x: Vec<f64> = pairs.iter().map(|p| p.x).collect();
+    let y: Vec<f64> = pairs.iter().map(|p| p.y).collect();
+    let n = pairs.len();
+    let chi2_ndf_reference =
+        (n > 0).then(|| pairs.iter().map(|p| (p.y - p.x).powi(2)).sum::<f64>() / n as f64);
+
+    let used: Vec<&Pair> = pairs
+        .iter()
+        .filter(|p| p.corrected && p.sigma > 0.0)
+        .collect();
+    let differences: Vec<Difference> = used
+        .iter()
+        .map(|p| Difference {
+            u: p.f,
+            v: p.g,
+            value: p.x,
+            variance: p.sigma * p.sigma,
+        })
+        .collect();
+    let chi2 = gradient_field_residual(graph.n_states(), &differences);
+    let endpoints: Vec<(u32, u32)> = used.iter().map(|p| (p.f, p.g)).collect();
+    let (states, components) = vertices_and_components(graph.n_states(), &endpoints);
+    let ndf = used.len() as i64 - (states as i64 - components as i64);
+    let origin = through_origin(&used);
+    let test = PairTest {
+        n,
+        pearson_r: pearson(&x, &y),
+        chi2_ndf_reference,
+        n_corrected: used.len(),
+        chi2,
+        ndf,
+        p_value: chi2_sf(chi2, ndf as f64),
+        correlation_origin: origin.correlation,
+        slope: origin.slope,
+        slope_ci: origin.slope_ci,
+        min_count: settings.min_count,
+    };
+    (pairs, test)
+}
+
+/// The reciprocal pairs with both counts above 1 and a potential at both ends (under `--paper`,
+/// also inside the reference's filters on `V`), oriented as the graph's edges.
+fn tested_pairs(
+    graph: &TransitionGraph,
+    potential: &Potential,
+    settings: &PairSettings,
+) -> Vec<Pair> {
     let mut pairs = Vec::new();
     for e in graph.reciprocal_pairs() {
         let r = graph.reverse[e] as usize;
@@ -121,28 +169,20 @@ pub fn pair_test(
             corrected: n_fg >= settings.min_count && n_gf >= settings.min_count,
         });
     }
-    let x: Vec<f64> = pairs.iter().map(|p| p.x).collect();
-    let y: Vec<f64> = pairs.iter().map(|p| p.y).collect();
-    let n = pairs.len();
-    let chi2_ndf_reference =
-        (n > 0).then(|| pairs.iter().map(|p| (p.y - p.x).powi(2)).sum::<f64>() / n as f64);
+    pairs
+}
 
-    let used: Vec<&Pair> = pairs
-        .iter()
-        .filter(|p| p.corrected && p.sigma > 0.0)
-        .collect();
-    let differences: Vec<Difference> = used
-        .iter()
-        .map(|p| Difference {
-            u: p.f,
-            v: p.g,
-            value: p.x,
-            variance: p.sigma * p.sigma,
-        })
-        .collect();
-    let chi2 = gradient_field_residual(graph.n_states(), &differences);
+/// `x` against `y` through the origin: the orientation-invariant correlation, and the weighted
+/// slope with its 95 % interval.
+struct Origin {
+    correlation: Option<f64>,
+    slope: Option<f64>,
+    slope_ci: Option<[f64; 2]>,
+}
+
+fn through_origin(used: &[&Pair]) -> Origin {
     let (mut sxy, mut syy, mut sxx_u, mut sxy_u, mut syy_u) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for p in &used {
+    for p in used {
         let w = 1.0 / (p.sigma * p.sigma);
         sxy += w * p.x * p.y;
         syy += w * p.y * p.y;
@@ -150,9 +190,6 @@ pub fn pair_test(
         sxy_u += p.x * p.y;
         syy_u += p.y * p.y;
     }
-    let endpoints: Vec<(u32, u32)> = used.iter().map(|p| (p.f, p.g)).collect();
-    let (states, components) = vertices_and_components(graph.n_states(), &endpoints);
-    let ndf = used.len() as i64 - (states as i64 - components as i64);
     let slope = (syy > 0.0).then(|| sxy / syy);
     let slope_ci = slope.map(|b| {
         let residual: f64 = used
@@ -170,20 +207,13 @@ pub fn pair_test(
             b + 1.959_963_984_540_054 * se,
         ]
     });
-    let test = PairTest {
-        n,
-        pearson_r: pearson(&x, &y),
-        chi2_ndf_reference,
-        n_corrected: used.len(),
-        chi2,
-        ndf,
-        p_value: chi2_sf(chi2, ndf as f64),
-        correlation_origin: (sxx_u > 0.0 && syy_u > 0.0).then(|| sxy_u / (sxx_u * syy_u).sqrt()),
+    Origin {
+        // Clamped: rounding can put a perfect correlation a few ulp above 1.
+        correlation: (sxx_u > 0.0 && syy_u > 0.0)
+            .then(|| (sxy_u / (sxx_u * syy_u).sqrt()).clamp(-1.0, 1.0)),
         slope,
         slope_ci,
-        min_count: settings.min_count,
-    };
-    (pairs, test)
+    }
 }
 
 /// Distinct vertices and connected components of an undirected edge list (union–find).

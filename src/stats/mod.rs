@@ -5,6 +5,7 @@ pub mod attractors;
 pub mod bootstrap;
 pub mod cycles;
 pub mod detailed_balance;
+pub mod distribution;
 pub mod entropy;
 pub mod permutation;
 pub mod quasi_symmetry;
@@ -36,7 +37,8 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
         sxx += (a - mx) * (a - mx);
         syy += (b - my) * (b - my);
     }
-    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+    // Clamped: rounding can put a perfect correlation a few ulp above 1.
+    (sxx > 0.0 && syy > 0.0).then(|| (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
 }
 
 /// Kolmogorov–Smirnov p-value of a sample against U(0, 1): the asymptotic Kolmogorov

@@ -34,14 +34,14 @@
 //! corrected χ², which minimises over V on B) and the cycle test of half B, beside the in-sample
 //! values. Run-level splits are not implemented: the loader keeps counts, not runs.
 
-use super::bootstrap::{self, Bootstrap};
+use super::bootstrap::Bootstrap;
 use super::cycles::{self, CycleSettings};
 use super::detailed_balance::{self, PairSettings};
 pub use super::resampling::{ResamplingSettings, split_halves};
 use crate::backend::Backend;
 use crate::backend::jobs::ResampleJob;
 use crate::error::Result;
-use crate::fit::{self, FitSettings, Potential};
+use crate::fit::Potential;
 use crate::graph::TransitionGraph;
 use crate::progress::{self, Unit};
 use crate::rng::{Purpose, Stream};
@@ -132,73 +132,39 @@ pub const MAX_PERMUTATIONS: u32 = 1_000_000;
 /// Resamples per backend call: the progress bar advances between calls.
 const BATCH: u32 = 2048;
 
-/// Runs the resampling stage.
-pub fn resampling(
-    graph: &TransitionGraph,
-    potential: &Potential,
+/// The explanatory-power test of `v_a` (fitted on half A) on `half_b`, with
+/// `settings.permutations` resamples on `backend`; `None` when it has no pairs or no variation.
+pub fn explanatory_power(
+    half_b: &TransitionGraph,
+    v_a: &Potential,
     backend: &dyn Backend,
-    fit_settings: &FitSettings,
-    pair_settings: &PairSettings,
-    cycle_settings: &CycleSettings,
+    min_count: u64,
     settings: &ResamplingSettings,
-) -> Result<Resampling> {
-    let n = settings.permutations;
-    let min_count = pair_settings.min_count;
-    let [half_a, half_b] = split_halves(graph, settings.seed);
-    let mut tests = Vec::new();
-    let bar = progress::bar("resample", u64::from(n), Unit::Items);
-    let needs_half_fit = n > 0 || settings.holdout;
-    let held_out = if needs_half_fit {
-        let (v_a, fit_a) = fit::fit(&half_a, fit_settings, backend)?;
-        Some((v_a, fit_a.identifiable_states))
-    } else {
-        None
+) -> Result<Option<NullTest>> {
+    let Some((job, observed)) = explanatory_job(half_b, v_a, min_count) else {
+        return Ok(None);
     };
-    if let (true, Some((v_a, _))) = (n > 0, &held_out)
-        && let Some((job, observed)) = explanatory_job(&half_b, v_a, min_count)
-    {
-        let items = job.items();
-        let null = draw(backend, &job, settings, &bar)?;
-        let sxx: f64 = job.standardized.iter().map(|x| x * x).sum();
-        let null = null
-            .iter()
-            .map(|s| {
-                if s[1] > 0.0 {
-                    s[0] / (sxx * s[1]).sqrt()
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        tests.push(NullTest::new(
-            "explanatory_power",
-            "r(x_B, ΔV_A) standardised, through the origin",
-            items,
-            observed,
-            null,
-        ));
-    }
+    let bar = progress::bar("resample", u64::from(settings.permutations), Unit::Items);
+    let null = draw(backend, &job, settings, &bar)?;
     bar.finish();
-    let holdout = match (&held_out, settings.holdout) {
-        (Some((v_a, identifiable)), true) => Some(holdout(
-            &half_a,
-            &half_b,
-            v_a,
-            *identifiable,
-            pair_settings,
-            cycle_settings,
-        )?),
-        _ => None,
-    };
-    let bootstrap = (settings.bootstrap > 0)
-        .then(|| bootstrap::bootstrap(graph, potential, backend, fit_settings, settings))
-        .transpose()?;
-    Ok(Resampling {
-        settings: settings.clone(),
-        tests,
-        bootstrap,
-        holdout,
-    })
+    let sxx: f64 = job.standardized.iter().map(|x| x * x).sum();
+    let null = null
+        .iter()
+        .map(|s| {
+            if s[1] > 0.0 {
+                s[0] / (sxx * s[1]).sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok(Some(NullTest::new(
+        "explanatory_power",
+        "r(x_B, ΔV_A) standardised, through the origin",
+        job.items(),
+        observed,
+        null,
+    )))
 }
 
 /// The null sums of `job` for resamples `0..N`, in batches that advance `bar`.
@@ -266,7 +232,9 @@ fn explanatory_job(
     Some((job, observed))
 }
 
-fn holdout(
+/// The held-out check: the pair test of `half_b` against `v_a` (fitted on `half_a`, with
+/// `identifiable` states) and the cycle test of `half_b`.
+pub fn holdout(
     half_a: &TransitionGraph,
     half_b: &TransitionGraph,
     v_a: &Potential,

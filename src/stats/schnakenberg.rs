@@ -108,132 +108,33 @@ pub struct Stationary {
 /// sums are equal (to [`Stationary::residual`]).
 pub fn stationary(out_count: &[u64], pairs: &[PairCounts]) -> Stationary {
     let n = out_count.len();
-    let reciprocal: Vec<PairCounts> = pairs
-        .iter()
-        .copied()
-        .filter(|p| p.2 > 0 && p.3 > 0)
-        .collect();
-    let ends: Vec<(u32, u32)> = reciprocal.iter().map(|p| (p.0, p.1)).collect();
-    let adjacency = Adjacency::new(n, &ends);
-    // T(u→v) and T(v→u) of each pair.
-    let kernel: Vec<(f64, f64)> = reciprocal
-        .iter()
-        .map(|&(u, v, a, b)| {
-            (
-                a as f64 / out_count[u as usize] as f64,
-                b as f64 / out_count[v as usize] as f64,
-            )
-        })
-        .collect();
-    // T(f→g) and T(g→f) seen from f.
-    let rates = |f: u32, pair: u32| {
-        let (u, (t_uv, t_vu)) = (reciprocal[pair as usize].0, kernel[pair as usize]);
-        if u == f { (t_uv, t_vu) } else { (t_vu, t_uv) }
-    };
-    // Components, and the share of the transitions of each.
-    let mut component = vec![u32::MAX; n];
-    let mut shares: Vec<f64> = Vec::new();
-    let mut stack = Vec::new();
-    for root in 0..n as u32 {
-        if component[root as usize] != u32::MAX || adjacency.of(root).is_empty() {
-            continue;
-        }
-        let c = shares.len() as u32;
-        let mut total = 0.0;
-        component[root as usize] = c;
-        stack.push(root);
-        while let Some(f) = stack.pop() {
-            total += out_count[f as usize] as f64;
-            for &(g, _) in adjacency.of(f) {
-                if component[g as usize] == u32::MAX {
-                    component[g as usize] = c;
-                    stack.push(g);
-                }
-            }
-        }
-        shares.push(total);
-    }
-    let all: f64 = shares.iter().sum();
-    shares
-        .iter_mut()
-        .for_each(|s| *s /= all.max(f64::MIN_POSITIVE));
+    let kernel = Kernel::new(out_count, pairs);
+    let components = Components::new(out_count, &kernel.adjacency);
     // Gauss–Seidel from the visits (stationary already for a balanced log).
     let mut pi: Vec<f64> = (0..n)
         .map(|f| {
-            if component[f] == u32::MAX {
+            if components.of[f] == NO_COMPONENT {
                 0.0
             } else {
                 out_count[f] as f64
             }
         })
         .collect();
-    let normalise = |pi: &mut [f64]| {
-        let mut sums = vec![0.0; shares.len()];
-        for f in 0..n {
-            if component[f] != u32::MAX {
-                sums[component[f] as usize] += pi[f];
-            }
-        }
-        for f in 0..n {
-            if component[f] != u32::MAX {
-                let c = component[f] as usize;
-                pi[f] *= shares[c] / sums[c];
-            }
-        }
-    };
-    normalise(&mut pi);
-    let residual_of = |pi: &[f64]| {
-        let (mut imbalance, mut flow) = (0.0, 0.0);
-        for f in 0..n as u32 {
-            let (mut inflow, mut outflow) = (0.0, 0.0);
-            for &(g, pair) in adjacency.of(f) {
-                let (out_rate, in_rate) = rates(f, pair);
-                outflow += pi[f as usize] * out_rate;
-                inflow += pi[g as usize] * in_rate;
-            }
-            imbalance += (inflow - outflow).abs();
-            flow += outflow;
-        }
-        if flow > 0.0 { imbalance / flow } else { 0.0 }
-    };
-    let max_sweeps = (2_000_000_000 / (ends.len() + n).max(1)).clamp(100, 100_000);
+    components.normalise(&mut pi);
+    let max_sweeps = (2_000_000_000 / (kernel.pairs.len() + n).max(1)).clamp(100, 100_000);
     let mut sweeps = 0;
-    let mut residual = residual_of(&pi);
+    let mut residual = kernel.imbalance(&pi);
     while residual > STATIONARY_TOL && sweeps < max_sweeps {
-        for f in 0..n as u32 {
-            let (mut inflow, mut out_rate) = (0.0, 0.0);
-            for &(g, pair) in adjacency.of(f) {
-                let (out, into) = rates(f, pair);
-                out_rate += out;
-                inflow += pi[g as usize] * into;
-            }
-            if out_rate > 0.0 {
-                pi[f as usize] = inflow / out_rate;
-            }
-        }
-        normalise(&mut pi);
+        kernel.sweep(&mut pi);
+        components.normalise(&mut pi);
         sweeps += 1;
         if sweeps % 8 == 0 || sweeps == max_sweeps {
-            residual = residual_of(&pi);
+            residual = kernel.imbalance(&pi);
         }
     }
-    residual = residual_of(&pi);
-    let edges: Vec<FluxEdge> = reciprocal
-        .iter()
-        .zip(&kernel)
-        .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
-            let (forward, backward) = (pi[u as usize] * t_uv, pi[v as usize] * t_vu);
-            FluxEdge {
-                u,
-                v,
-                flux: forward - backward,
-                affinity: (forward / backward).ln(),
-            }
-        })
-        .collect();
     Stationary {
-        decomposition: decompose(n, &edges),
-        residual,
+        decomposition: decompose(n, &kernel.flux(&pi)),
+        residual: kernel.imbalance(&pi),
         sweeps,
     }
 }
@@ -241,89 +142,163 @@ pub fn stationary(out_count: &[u64], pairs: &[PairCounts]) -> Stationary {
 /// Gauss–Seidel stops when the relative imbalance of `π̂` is below this.
 pub const STATIONARY_TOL: f64 = 1e-14;
 
-/// The decomposition of any flux on the graph of `edges` (at most one per pair of states).
-pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
-    let n = n_states;
-    let pairs: Vec<(u32, u32)> = edges.iter().map(|e| (e.u, e.v)).collect();
-    let adjacency = Adjacency::new(n, &pairs);
+/// The estimated kernel restricted to the reciprocal pairs.
+struct Kernel {
+    /// The pairs seen both ways.
+    pairs: Vec<PairCounts>,
+    adjacency: Adjacency,
+    /// `T(u→v)` and `T(v→u)` of each pair.
+    rates: Vec<(f64, f64)>,
+}
 
-    // BFS forest, roots by decreasing degree: parent edge and depth per state.
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&f| (std::cmp::Reverse(adjacency.of(f as u32).len()), f));
-    const NONE: usize = usize::MAX;
-    let mut parent = vec![NONE; n];
-    let mut depth = vec![NONE; n];
-    let mut in_tree = vec![false; edges.len()];
-    let mut queue = VecDeque::new();
-    for root in order {
-        if depth[root] != NONE {
-            continue;
+impl Kernel {
+    fn new(out_count: &[u64], pairs: &[PairCounts]) -> Self {
+        let pairs: Vec<PairCounts> = pairs
+            .iter()
+            .copied()
+            .filter(|p| p.2 > 0 && p.3 > 0)
+            .collect();
+        let ends: Vec<(u32, u32)> = pairs.iter().map(|p| (p.0, p.1)).collect();
+        let rates = pairs
+            .iter()
+            .map(|&(u, v, a, b)| {
+                (
+                    a as f64 / out_count[u as usize] as f64,
+                    b as f64 / out_count[v as usize] as f64,
+                )
+            })
+            .collect();
+        Kernel {
+            adjacency: Adjacency::new(out_count.len(), &ends),
+            pairs,
+            rates,
         }
-        depth[root] = 0;
-        queue.push_back(root);
-        while let Some(f) = queue.pop_front() {
-            for &(g, e) in adjacency.of(f as u32) {
-                if depth[g as usize] == NONE {
-                    depth[g as usize] = depth[f] + 1;
-                    parent[g as usize] = e as usize;
-                    in_tree[e as usize] = true;
-                    queue.push_back(g as usize);
-                }
+    }
+
+    /// `T(f→g)` and `T(g→f)` of `pair`, seen from its state `f`.
+    fn rates_from(&self, f: u32, pair: u32) -> (f64, f64) {
+        let (u, (t_uv, t_vu)) = (self.pairs[pair as usize].0, self.rates[pair as usize]);
+        if u == f { (t_uv, t_vu) } else { (t_vu, t_uv) }
+    }
+
+    /// `Σ_f |inflow(f) − outflow(f)| / Σ_f outflow(f)` under `pi`; 0 without flow.
+    fn imbalance(&self, pi: &[f64]) -> f64 {
+        let (mut imbalance, mut flow) = (0.0, 0.0);
+        for f in 0..pi.len() as u32 {
+            let (mut inflow, mut outflow) = (0.0, 0.0);
+            for &(g, pair) in self.adjacency.of(f) {
+                let (out_rate, in_rate) = self.rates_from(f, pair);
+                outflow += pi[f as usize] * out_rate;
+                inflow += pi[g as usize] * in_rate;
+            }
+            imbalance += (inflow - outflow).abs();
+            flow += outflow;
+        }
+        if flow > 0.0 { imbalance / flow } else { 0.0 }
+    }
+
+    /// One Gauss–Seidel sweep of the balance, states in id order.
+    fn sweep(&self, pi: &mut [f64]) {
+        for f in 0..pi.len() as u32 {
+            let (mut inflow, mut out_rate) = (0.0, 0.0);
+            for &(g, pair) in self.adjacency.of(f) {
+                let (out, into) = self.rates_from(f, pair);
+                out_rate += out;
+                inflow += pi[g as usize] * into;
+            }
+            if out_rate > 0.0 {
+                pi[f as usize] = inflow / out_rate;
             }
         }
     }
 
-    // The affinity of tree edge `parent[x]` from `x` up to its parent, and that parent.
-    let up = |x: u32| {
-        let e = &edges[parent[x as usize]];
-        if e.u == x {
-            (e.v, e.affinity)
-        } else {
-            (e.u, -e.affinity)
-        }
-    };
-    let cycles: Vec<FundamentalCycle> = edges
-        .iter()
-        .zip(&in_tree)
-        .filter(|(_, tree)| !**tree)
-        .map(|(e, _)| {
-            let (u, v, flux, mut affinity) = if e.flux >= 0.0 {
-                (e.u, e.v, e.flux, e.affinity)
-            } else {
-                (e.v, e.u, -e.flux, -e.affinity)
-            };
-            // Climb from v and from u to their lowest common ancestor.
-            let (mut x, mut y) = (v, u);
-            let (mut from_v, mut from_u) = (Vec::new(), Vec::new());
-            while x != y {
-                if depth[x as usize] >= depth[y as usize] {
-                    from_v.push(x);
-                    let (p, a) = up(x);
-                    affinity += a;
-                    x = p;
-                } else {
-                    from_u.push(y);
-                    let (p, a) = up(y);
-                    affinity -= a;
-                    y = p;
+    /// The net flux and affinity of each pair under `pi`.
+    fn flux(&self, pi: &[f64]) -> Vec<FluxEdge> {
+        self.pairs
+            .iter()
+            .zip(&self.rates)
+            .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
+                let (forward, backward) = (pi[u as usize] * t_uv, pi[v as usize] * t_vu);
+                FluxEdge {
+                    u,
+                    v,
+                    flux: forward - backward,
+                    affinity: (forward / backward).ln(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The component of a state on no reciprocal pair.
+const NO_COMPONENT: u32 = u32::MAX;
+
+/// The connected components of the reciprocal pairs, each with its share of the transitions.
+struct Components {
+    /// The component of each state, or [`NO_COMPONENT`].
+    of: Vec<u32>,
+    shares: Vec<f64>,
+}
+
+impl Components {
+    fn new(out_count: &[u64], adjacency: &Adjacency) -> Self {
+        let n = out_count.len();
+        let mut of = vec![NO_COMPONENT; n];
+        let mut shares: Vec<f64> = Vec::new();
+        let mut stack = Vec::new();
+        for root in 0..n as u32 {
+            if of[root as usize] != NO_COMPONENT || adjacency.of(root).is_empty() {
+                continue;
+            }
+            let c = shares.len() as u32;
+            let mut total = 0.0;
+            of[root as usize] = c;
+            stack.push(root);
+            while let Some(f) = stack.pop() {
+                total += out_count[f as usize] as f64;
+                for &(g, _) in adjacency.of(f) {
+                    if of[g as usize] == NO_COMPONENT {
+                        of[g as usize] = c;
+                        stack.push(g);
+                    }
                 }
             }
-            // v ⇝ ancestor ⇝ u, which ends at u: the cycle starts there.
-            let mut path = from_v;
-            path.push(x);
-            path.extend(from_u.into_iter().rev());
-            path.rotate_right(1);
-            FundamentalCycle {
-                states: path,
-                affinity,
-                flux,
-            }
-        })
-        .collect();
+            shares.push(total);
+        }
+        let all: f64 = shares.iter().sum();
+        shares
+            .iter_mut()
+            .for_each(|s| *s /= all.max(f64::MIN_POSITIVE));
+        Components { of, shares }
+    }
 
-    let edge_sum = edges.iter().map(|e| e.flux * e.affinity).sum();
-    let cycle_sum = cycles.iter().map(|c| c.flux * c.affinity).sum();
-    let mut net = vec![0.0; n];
+    /// Scales `pi` so that each component sums to its share.
+    fn normalise(&self, pi: &mut [f64]) {
+        let mut sums = vec![0.0; self.shares.len()];
+        for (f, &c) in self.of.iter().enumerate() {
+            if c != NO_COMPONENT {
+                sums[c as usize] += pi[f];
+            }
+        }
+        for (f, &c) in self.of.iter().enumerate() {
+            if c != NO_COMPONENT {
+                pi[f] *= self.shares[c as usize] / sums[c as usize];
+            }
+        }
+    }
+}
+
+/// The decomposition of any flux on the graph of `edges` (at most one per pair of states).
+pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
+    let pairs: Vec<(u32, u32)> = edges.iter().map(|e| (e.u, e.v)).collect();
+    let forest = Forest::new(n_states, &Adjacency::new(n_states, &pairs), edges.len());
+    let cycles: Vec<FundamentalCycle> = edges
+        .iter()
+        .zip(&forest.in_tree)
+        .filter(|(_, tree)| !**tree)
+        .map(|(chord, _)| forest.cycle(edges, chord))
+        .collect();
+    let mut net = vec![0.0; n_states];
     for e in edges {
         net[e.u as usize] += e.flux;
         net[e.v as usize] -= e.flux;
@@ -335,10 +310,102 @@ pub fn decompose(n_states: usize, edges: &[FluxEdge]) -> Decomposition {
         0.0
     };
     Decomposition {
+        edge_sum: edges.iter().map(|e| e.flux * e.affinity).sum(),
+        cycle_sum: cycles.iter().map(|c| c.flux * c.affinity).sum(),
         cycles,
-        edge_sum,
-        cycle_sum,
         divergence,
+    }
+}
+
+/// A BFS spanning forest, roots by decreasing degree.
+struct Forest {
+    /// The tree edge to each state's parent; [`Forest::NONE`] at a root.
+    parent: Vec<usize>,
+    /// Each state's depth below its root.
+    depth: Vec<usize>,
+    /// Whether each edge is a tree edge (else a chord).
+    in_tree: Vec<bool>,
+}
+
+impl Forest {
+    const NONE: usize = usize::MAX;
+
+    /// The forest of `adjacency` on `n` states, whose pairs are `n_edges` edges.
+    fn new(n: usize, adjacency: &Adjacency, n_edges: usize) -> Self {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&f| (std::cmp::Reverse(adjacency.of(f as u32).len()), f));
+        let mut parent = vec![Self::NONE; n];
+        let mut depth = vec![Self::NONE; n];
+        let mut in_tree = vec![false; n_edges];
+        let mut queue = VecDeque::new();
+        for root in order {
+            if depth[root] != Self::NONE {
+                continue;
+            }
+            depth[root] = 0;
+            queue.push_back(root);
+            while let Some(f) = queue.pop_front() {
+                for &(g, e) in adjacency.of(f as u32) {
+                    if depth[g as usize] == Self::NONE {
+                        depth[g as usize] = depth[f] + 1;
+                        parent[g as usize] = e as usize;
+                        in_tree[e as usize] = true;
+                        queue.push_back(g as usize);
+                    }
+                }
+            }
+        }
+        Forest {
+            parent,
+            depth,
+            in_tree,
+        }
+    }
+
+    /// The parent of non-root `x` and the affinity of the tree edge from `x` up to it.
+    fn up(&self, edges: &[FluxEdge], x: u32) -> (u32, f64) {
+        let e = &edges[self.parent[x as usize]];
+        if e.u == x {
+            (e.v, e.affinity)
+        } else {
+            (e.u, -e.affinity)
+        }
+    }
+
+    /// The fundamental cycle of `chord`, oriented along its positive flux.
+    fn cycle(&self, edges: &[FluxEdge], chord: &FluxEdge) -> FundamentalCycle {
+        let c = chord;
+        let (u, v, flux, mut affinity) = if c.flux >= 0.0 {
+            (c.u, c.v, c.flux, c.affinity)
+        } else {
+            (c.v, c.u, -c.flux, -c.affinity)
+        };
+        // Climb from v and from u to their lowest common ancestor.
+        let (mut x, mut y) = (v, u);
+        let (mut from_v, mut from_u) = (Vec::new(), Vec::new());
+        while x != y {
+            if self.depth[x as usize] >= self.depth[y as usize] {
+                from_v.push(x);
+                let (p, a) = self.up(edges, x);
+                affinity += a;
+                x = p;
+            } else {
+                from_u.push(y);
+                let (p, a) = self.up(edges, y);
+                affinity -= a;
+                y = p;
+            }
+        }
+        // v ⇝ ancestor ⇝ u, which ends at u: the cycle starts there.
+        let mut path = from_v;
+        path.push(x);
+        path.extend(from_u.into_iter().rev());
+        path.rotate_right(1);
+        FundamentalCycle {
+            states: path,
+            affinity,
+            flux,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Sizes per edge: src + dst (8 B), weight, deriv and curvature (3 × 8 B in f64, 3 × 4 B in
 //! f32), two incidence entries (8 B); per state: V, gradient, preconditioner, curvature floor and
-//! L-BFGS vectors (8 or 4 B each), the sum (8 B) and the segment arrays (8 B). Edge and incidence arrays larger
+//! solver vectors (8 or 4 B each), the sum (8 B) and the segment arrays (8 B). Edge and incidence arrays larger
 //! than `max_storage_buffer_binding_size` (128 MiB on lavapipe) are split into batches of their
 //! own buffers; per-state arrays must each fit one binding (16.7 M states at 128 MiB).
 

@@ -66,12 +66,141 @@ fn colour(r: f64) -> RGBColor {
     RGBColor(mix(end.0), mix(end.1), mix(end.2))
 }
 
+/// Where the grid lies, in pixels.
+struct Grid {
+    /// Groups drawn.
+    k: usize,
+    /// Left and top edges of the grid.
+    left: i32,
+    top: i32,
+    /// The grid's side and one cell's.
+    side: i32,
+    cell: i32,
+    /// Font size of the numbers in a cell.
+    number_size: u32,
+}
+
+impl Heatmap<'_> {
+    /// The grid of the first `k` groups, with room for their longest label left of the rows and
+    /// above the columns.
+    fn grid<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        k: usize,
+    ) -> Result<Grid, String> {
+        let mut label_width = 0;
+        for label in &self.labels[..k] {
+            let size = root.estimate_text_size(&super::landscape::short(label), &text_style(13));
+            label_width = label_width.max(size.map_err(fail)?.0 as i32);
+        }
+        let (left, top) = (30 + label_width, 80 + label_width);
+        let side = (900 - left - 150).min(640 - top - 20);
+        let cell = side / k as i32;
+        Ok(Grid {
+            k,
+            // Centre the grid and its colour scale when the labels leave room.
+            left: left.max((900 - side - 110) / 2),
+            top,
+            side,
+            cell,
+            number_size: (cell / 4).clamp(11, 18) as u32,
+        })
+    }
+
+    /// Group `i`'s label left of its row and above its column.
+    fn axis_labels<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        g: &Grid,
+        i: usize,
+    ) -> Result<(), String> {
+        let label = super::landscape::short(&self.labels[i]);
+        let row_y = g.top + i as i32 * g.cell + g.cell / 2;
+        let right = Pos::new(HPos::Right, VPos::Center);
+        root.draw(&Text::new(
+            label.clone(),
+            (g.left - 8, row_y),
+            text_style(13).pos(right),
+        ))
+        .map_err(fail)?;
+        let col_x = g.left + i as i32 * g.cell + g.cell / 2;
+        let up = text_style(13)
+            .pos(Pos::new(HPos::Left, VPos::Center))
+            .transform(FontTransform::Rotate270);
+        root.draw(&Text::new(label, (col_x, g.top - 8), up))
+            .map_err(fail)
+    }
+
+    /// Cell `(i, j)`: its colour and, when it is large enough, `r` and the shared states.
+    fn cell<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        g: &Grid,
+        (i, j): (usize, usize),
+    ) -> Result<(), String> {
+        let cell = g.cell;
+        let (x, y) = (g.left + j as i32 * cell, g.top + i as i32 * cell);
+        let r = self.matrix[i][j].filter(|r| r.is_finite());
+        let fill = r.map_or(RGBColor(200, 200, 200), colour);
+        root.draw(&Rectangle::new(
+            [(x, y), (x + cell, y + cell)],
+            fill.filled(),
+        ))
+        .map_err(fail)?;
+        root.draw(&Rectangle::new(
+            [(x, y), (x + cell, y + cell)],
+            WHITE.stroke_width(1),
+        ))
+        .map_err(fail)?;
+        if cell < LABELLED_CELL {
+            return Ok(());
+        }
+        let ink = if r.is_some_and(|r| r.abs() > 0.6) {
+            WHITE
+        } else {
+            BLACK
+        };
+        let centred = Pos::new(HPos::Center, VPos::Center);
+        let style = text_style(g.number_size).pos(centred).color(&ink);
+        let (cx, cy, gap) = (x + cell / 2, y + cell / 2, g.number_size as i32 * 2 / 3);
+        root.draw(&Text::new(num(r, 2), (cx, cy - gap), style.clone()))
+            .map_err(fail)?;
+        let n = format!("({})", grouped(self.shared[i][j]));
+        root.draw(&Text::new(n, (cx, cy + gap), style))
+            .map_err(fail)
+    }
+}
+
+/// The colour scale right of the grid, from +1 at the top to −1 at the bottom.
+fn colour_scale<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, g: &Grid) -> Result<(), String> {
+    let (top, side) = (g.top, g.side);
+    let (bar_x, steps) = (g.left + side + 40, 40);
+    for s in 0..steps {
+        let r = 1.0 - 2.0 * s as f64 / (steps - 1) as f64;
+        let y = top + s * side / steps;
+        root.draw(&Rectangle::new(
+            [(bar_x, y), (bar_x + 22, top + (s + 1) * side / steps)],
+            colour(r).filled(),
+        ))
+        .map_err(fail)?;
+    }
+    let left_mid = Pos::new(HPos::Left, VPos::Center);
+    for (r, y) in [("+1", top), ("0", top + side / 2), ("−1", top + side)] {
+        root.draw(&Text::new(
+            format!("r = {r}"),
+            (bar_x + 28, y),
+            text_style(13).pos(left_mid),
+        ))
+        .map_err(fail)?;
+    }
+    Ok(())
+}
+
 impl Plot for Heatmap<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         if self.labels.is_empty() {
             return empty(root, TITLE, "no groups to compare");
         }
-        let k = self.labels.len().min(MAX_GROUPS);
         let centred = Pos::new(HPos::Center, VPos::Center);
         root.draw(&Text::new(TITLE, (450, 26), text_style(22).pos(centred)))
             .map_err(fail)?;
@@ -81,85 +210,15 @@ impl Plot for Heatmap<'_> {
             text_style(14).pos(centred),
         ))
         .map_err(fail)?;
-        // Room for the longest label, left of the rows and above the columns.
-        let mut label_width = 0;
-        for label in &self.labels[..k] {
-            let size = root.estimate_text_size(&super::landscape::short(label), &text_style(13));
-            label_width = label_width.max(size.map_err(fail)?.0 as i32);
-        }
-        let (left, top) = (30 + label_width, 80 + label_width);
-        let side = (900 - left - 150).min(640 - top - 20);
-        let cell = side / k as i32;
-        // Centre the grid and its colour scale when the labels leave room.
-        let left = left.max((900 - side - 110) / 2);
-        let number_size = (cell / 4).clamp(11, 18) as u32;
-        for i in 0..k {
-            let label = super::landscape::short(&self.labels[i]);
-            let row_y = top + i as i32 * cell + cell / 2;
-            let right = Pos::new(HPos::Right, VPos::Center);
-            root.draw(&Text::new(
-                label.clone(),
-                (left - 8, row_y),
-                text_style(13).pos(right),
-            ))
-            .map_err(fail)?;
-            let col_x = left + i as i32 * cell + cell / 2;
-            let up = text_style(13)
-                .pos(Pos::new(HPos::Left, VPos::Center))
-                .transform(FontTransform::Rotate270);
-            root.draw(&Text::new(label, (col_x, top - 8), up))
-                .map_err(fail)?;
-            for j in 0..k {
-                let (x, y) = (left + j as i32 * cell, top + i as i32 * cell);
-                let r = self.matrix[i][j].filter(|r| r.is_finite());
-                let fill = r.map_or(RGBColor(200, 200, 200), colour);
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    fill.filled(),
-                ))
-                .map_err(fail)?;
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    WHITE.stroke_width(1),
-                ))
-                .map_err(fail)?;
-                if cell >= LABELLED_CELL {
-                    let ink = if r.is_some_and(|r| r.abs() > 0.6) {
-                        WHITE
-                    } else {
-                        BLACK
-                    };
-                    let style = text_style(number_size).pos(centred).color(&ink);
-                    let (cx, cy, gap) = (x + cell / 2, y + cell / 2, number_size as i32 * 2 / 3);
-                    root.draw(&Text::new(num(r, 2), (cx, cy - gap), style.clone()))
-                        .map_err(fail)?;
-                    let n = format!("({})", grouped(self.shared[i][j]));
-                    root.draw(&Text::new(n, (cx, cy + gap), style))
-                        .map_err(fail)?;
-                }
+        let g = self.grid(root, self.labels.len().min(MAX_GROUPS))?;
+        for i in 0..g.k {
+            self.axis_labels(root, &g, i)?;
+            for j in 0..g.k {
+                self.cell(root, &g, (i, j))?;
             }
         }
-        // Colour scale.
-        let (bar_x, steps) = (left + side + 40, 40);
-        for s in 0..steps {
-            let r = 1.0 - 2.0 * s as f64 / (steps - 1) as f64;
-            let y = top + s * side / steps;
-            root.draw(&Rectangle::new(
-                [(bar_x, y), (bar_x + 22, top + (s + 1) * side / steps)],
-                colour(r).filled(),
-            ))
-            .map_err(fail)?;
-        }
-        let left_mid = Pos::new(HPos::Left, VPos::Center);
-        for (r, y) in [("+1", top), ("0", top + side / 2), ("−1", top + side)] {
-            root.draw(&Text::new(
-                format!("r = {r}"),
-                (bar_x + 28, y),
-                text_style(13).pos(left_mid),
-            ))
-            .map_err(fail)?;
-        }
-        if let Some(note) = thinning_note(k, self.labels.len(), "groups") {
+        colour_scale(root, &g)?;
+        if let Some(note) = thinning_note(g.k, self.labels.len(), "groups") {
             root.draw(&Text::new(note, (20, 620), text_style(14)))
                 .map_err(fail)?;
         }

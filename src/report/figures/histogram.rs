@@ -1,83 +1,73 @@
-//! The potential histogram: identifiable `V` (per-component centred) in bins, with the Gaussian
-//! of their mean and standard deviation (the maximum-likelihood normal) scaled to the counts.
-//! Histograms are drawn from all values, never thinned.
+//! The potential histogram: identifiable `V` (per-component centred) of the states seen more than
+//! once, in the bins of [`crate::stats::distribution`], with its Gaussian fit. Drawn from all
+//! values, never thinned; nothing is computed here.
 
 use super::*;
+use crate::stats::distribution::{Histogram as Bins, PotentialDistribution};
+use std::f64::consts::PI;
 
 struct Histogram {
-    values: Vec<f64>,
-    /// States without a value (not identifiable).
+    /// The computed distribution (`None`: fewer than two states to draw).
+    distribution: Option<PotentialDistribution>,
+    /// States not drawn (not identifiable, or seen once).
     missing: usize,
 }
 
 const TITLE: &str = "Potential distribution";
 
 pub(super) fn figure(a: &Analysis) -> Result<Figure, String> {
-    let values: Vec<f64> = a.potential.value.iter().flatten().copied().collect();
-    let missing = a.potential.value.len() - values.len();
-    let caption = "Identifiable potentials V (centred to mean zero in each strongly connected \
-                   component) with the Gaussian of their mean and standard deviation. States \
+    let drawn = a.potential_distribution.as_ref().map_or(0, |d| d.states);
+    let caption = "Identifiable potentials V of the states seen more than once (centred to mean \
+                   zero in each strongly connected component), with the Gaussian fitted to the \
+                   histogram by least squares (report.json: potential_distribution). States \
                    without a finite minimiser of the action are not identifiable and not drawn."
         .to_string();
-    render(
-        "potential_histogram",
-        TITLE,
-        caption,
-        &Histogram { values, missing },
-    )
-}
-
-/// `bins` equal bins over `[lo, hi]` and their counts; `√n` bins clamped to 10–60.
-pub(super) fn bin(values: &[f64]) -> (f64, f64, Vec<u64>) {
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        (lo - 0.5, lo + 0.5)
+    let plot = Histogram {
+        distribution: a.potential_distribution.clone(),
+        missing: a.potential.value.len() - drawn,
     };
-    let bins = ((values.len() as f64).sqrt().ceil() as usize).clamp(10, 60);
-    let width = (hi - lo) / bins as f64;
-    let mut counts = vec![0u64; bins];
-    for &v in values {
-        counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
-    }
-    (lo, width, counts)
+    render("potential_histogram", TITLE, caption, &plot)
 }
 
-/// Mean and (maximum-likelihood) standard deviation.
-fn moments(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
+/// The curve drawn: the histogram fit, or without one the moments' normal scaled to the counts.
+fn curve(d: &PotentialDistribution) -> Option<(f64, f64, f64)> {
+    match &d.histogram_fit {
+        Some(h) => Some((h.amplitude, h.gaussian.mean, h.gaussian.sd)),
+        None => {
+            let m = &d.moments;
+            let peak = d.states as f64 * d.histogram.width / (m.sd * (2.0 * PI).sqrt());
+            (m.sd > 0.0).then_some((peak, m.mean, m.sd))
+        }
+    }
 }
 
 impl Plot for Histogram {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        if self.values.is_empty() {
+        let Some(d) = &self.distribution else {
             return empty(
                 root,
                 TITLE,
                 &format!(
-                    "no identifiable potential ({} states, none in a strongly connected component)",
+                    "fewer than two identifiable states seen more than once ({} states)",
                     grouped(self.missing)
                 ),
             );
-        }
-        let (lo, width, counts) = bin(&self.values);
-        let (mean, sd) = moments(&self.values);
-        let n = self.values.len() as f64;
+        };
+        let Bins {
+            low: lo,
+            width,
+            counts,
+        } = &d.histogram;
+        let (lo, width) = (*lo, *width);
+        let curve = curve(d);
         let gauss = |v: f64| {
-            n * width * (-(v - mean).powi(2) / (2.0 * sd * sd)).exp()
-                / (sd * (2.0 * std::f64::consts::PI).sqrt())
+            curve.map_or(0.0, |(a, mu, sd)| {
+                a * (-(v - mu).powi(2) / (2.0 * sd * sd)).exp()
+            })
         };
         let hi = lo + width * counts.len() as f64;
         let top = counts.iter().copied().max().unwrap_or(1) as f64;
-        let peak = if sd > 0.0 { gauss(mean) } else { 0.0 };
+        let peak = curve.map_or(0.0, |c| c.0);
         let mut chart = chart(
             root,
             TITLE,
@@ -92,7 +82,7 @@ impl Plot for Histogram {
                 Rectangle::new([(x, 0.0), (x + width, c as f64)], fill)
             }))
             .map_err(fail)?;
-        if sd > 0.0 {
+        if curve.is_some() {
             let steps = 200;
             chart
                 .draw_series(LineSeries::new(
@@ -104,15 +94,14 @@ impl Plot for Histogram {
                 ))
                 .map_err(fail)?;
         }
+        let g = d.histogram_fit.as_ref().map_or(&d.moments, |h| &h.gaussian);
         let mut lines = vec![
-            format!("N = {} identifiable states", grouped(self.values.len())),
-            format!("Gaussian: μ = {mean:.3}, σ = {sd:.3}"),
+            format!("N = {} states", grouped(d.states)),
+            format!("Gaussian: μ = {:.3} ± {:.3}", g.mean, g.mean_se),
+            format!("σ = {:.3} ± {:.3}", g.sd, g.sd_se),
         ];
         if self.missing > 0 {
-            lines.push(format!(
-                "{} not identifiable (not drawn)",
-                grouped(self.missing)
-            ));
+            lines.push(format!("{} not drawn", grouped(self.missing)));
         }
         text_box(root, &chart, Corner::TopRight, &lines)
     }
@@ -122,38 +111,49 @@ impl Plot for Histogram {
 mod tests {
     use super::super::tests::check;
     use super::*;
+    use crate::stats::distribution::{Gaussian, histogram};
 
-    #[test]
-    fn bins_hold_every_value_and_the_fit_is_the_moments() {
-        let values: Vec<f64> = (0..400).map(|i| ((i * 37) % 101) as f64 / 10.0).collect();
-        let (lo, width, counts) = bin(&values);
-        assert_eq!(counts.len(), 20);
-        assert_eq!(lo, 0.0);
-        assert!((width - 0.5).abs() < 1e-12);
-        assert_eq!(counts.iter().sum::<u64>(), 400);
-        let (mean, sd) = moments(&[1.0, 3.0]);
-        assert_eq!((mean, sd), (2.0, 1.0));
-        let figure = render("t", TITLE, String::new(), &Histogram { values, missing: 3 }).unwrap();
-        check(&figure);
-        assert!(
-            figure
-                .svg
-                .contains("aria-label=\"N = 400 identifiable states\"")
-        );
-        assert!(figure.svg.contains("3 not identifiable (not drawn)"));
+    fn distribution(values: &[f64]) -> PotentialDistribution {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        PotentialDistribution {
+            states: values.len(),
+            moments: Gaussian {
+                mean,
+                mean_se: sd / n.sqrt(),
+                sd,
+                sd_se: sd / (2.0 * n).sqrt(),
+            },
+            histogram_fit: None,
+            histogram: histogram(values),
+        }
     }
 
     #[test]
-    fn all_null_and_constant_potentials_draw() {
+    fn the_histogram_and_its_gaussian_draw_with_their_numbers() {
+        let values: Vec<f64> = (0..400).map(|i| ((i * 37) % 101) as f64 / 10.0).collect();
+        let plot = Histogram {
+            distribution: Some(distribution(&values)),
+            missing: 3,
+        };
+        let figure = render("t", TITLE, String::new(), &plot).unwrap();
+        check(&figure);
+        assert!(figure.svg.contains("aria-label=\"N = 400 states\""));
+        assert!(figure.svg.contains("3 not drawn"));
+    }
+
+    #[test]
+    fn no_and_constant_potentials_draw() {
         let none = Histogram {
-            values: vec![],
+            distribution: None,
             missing: 5,
         };
         let figure = render("t", TITLE, String::new(), &none).unwrap();
         check(&figure);
-        assert!(figure.svg.contains("no identifiable potential (5 states"));
+        assert!(figure.svg.contains("fewer than two identifiable states"));
         let constant = Histogram {
-            values: vec![0.0; 4],
+            distribution: Some(distribution(&[0.0; 4])),
             missing: 0,
         };
         check(&render("t", TITLE, String::new(), &constant).unwrap());

@@ -1,17 +1,18 @@
-//! The potential landscape: the most visited identifiable states (at most [`MAX_NODES`]) at
-//! height `V`, edges between them downhill (to lower `V`) green and uphill red, width ∝ `T`.
-//! The horizontal position carries no quantity: states start evenly spread (golden-ratio
-//! sequence in order of visits), then a few rounds move each to the mean of its neighbours and
-//! re-spread them evenly by rank, so states that exchange transitions sit near each other.
-//! Deterministic; no force simulation.
+//! The potential landscape, in the paper's layout: the most visited identifiable states (at most
+//! [`MAX_NODES`]) at height `V` over a per-state quantity — the `--state-score` (the paper used
+//! log10 of an expression's error), or without one log10 of the state's visits `N(f)` — and the
+//! arcs between them with `T ≥ 0.05` (the paper's cut), downhill (to lower `V`) green and uphill
+//! red, width ∝ `T`.
 
 use super::*;
 use crate::graph::{NO_EDGE, TransitionGraph};
 
 /// Most edges drawn (the largest `T`); the rest would be hairlines under them.
 const MAX_EDGES: usize = 800;
-/// Horizontal shift of an edge to its side of the pair, in layout units.
+/// Horizontal shift of an arc to its side of the pair, as a fraction of the axis' range.
 const EDGE_OFFSET: f64 = 0.002;
+/// Arcs drawn have `T ≥` this (the paper's cut).
+const MIN_T: f64 = 0.05;
 /// States named on the figure (the most visited).
 const LABELLED: usize = 12;
 /// Longest state name drawn, in characters.
@@ -22,6 +23,8 @@ struct Landscape {
     v: Vec<f64>,
     visits: Vec<u64>,
     x: Vec<f64>,
+    /// What `x` is.
+    x_label: &'static str,
     /// `(from, to, T)` in drawn-node indices, weakest first.
     edges: Vec<(usize, usize, f64)>,
     notes: Vec<String>,
@@ -30,21 +33,27 @@ struct Landscape {
 const TITLE: &str = "Potential landscape";
 
 pub(super) fn figure(a: &Analysis) -> Result<Figure, String> {
-    let caption = "The most visited identifiable states at height V; an edge f→g is green when it \
-                   goes downhill (V(g) < V(f)) and red when uphill, its width ∝ T(f→g). The \
-                   horizontal placement only keeps states that exchange transitions close."
+    let caption = "The most visited identifiable states at height V over their score \
+                   (--state-score) or, without one, log10 of their visits; an arc f→g with \
+                   T(f→g) ≥ 0.05 is green when it goes downhill (V(g) < V(f)) and red when \
+                   uphill, its width ∝ T(f→g)."
         .to_string();
     render(
         "landscape",
         TITLE,
         caption,
-        &landscape(&a.graph, &a.potential.value),
+        &landscape(&a.graph, &a.potential.value, a.state_score.as_deref()),
     )
 }
 
-fn landscape(graph: &TransitionGraph, value: &[Option<f64>]) -> Landscape {
+fn landscape(
+    graph: &TransitionGraph,
+    value: &[Option<f64>],
+    score: Option<&[Option<f64>]>,
+) -> Landscape {
+    let placed = |s: usize| score.is_none_or(|score| score[s].is_some());
     let mut states: Vec<usize> = (0..graph.n_states())
-        .filter(|&s| value[s].is_some())
+        .filter(|&s| value[s].is_some() && placed(s))
         .collect();
     let identifiable = states.len();
     states.sort_by(|&a, &b| graph.out_count[b].cmp(&graph.out_count[a]).then(a.cmp(&b)));
@@ -60,7 +69,7 @@ fn landscape(graph: &TransitionGraph, value: &[Option<f64>]) -> Landscape {
     for (i, &f) in states.iter().enumerate() {
         for e in graph.out_ptr[f]..graph.out_ptr[f + 1] {
             let j = node[graph.dst[e] as usize];
-            if j != usize::MAX {
+            if j != usize::MAX && t(e) >= MIN_T {
                 let r = graph.reverse[e];
                 let reverse = if r == NO_EDGE { 0.0 } else { t(r as usize) };
                 ranked.push((i, j, t(e), t(e).max(reverse)));
@@ -79,19 +88,37 @@ fn landscape(graph: &TransitionGraph, value: &[Option<f64>]) -> Landscape {
         thinning_note(
             states.len(),
             identifiable,
-            "identifiable states, the most visited",
+            if score.is_some() {
+                "identifiable states with a score, the most visited"
+            } else {
+                "identifiable states, the most visited"
+            },
         ),
         thinning_note(
             edges.len(),
             all_edges,
-            "edges between them, pairs of largest T",
+            "arcs between them with T ≥ 0.05, pairs of largest T",
         ),
     ]
     .into_iter()
     .flatten()
     .collect();
+    let (x, x_label) = match score {
+        Some(score) => (
+            states.iter().map(|&s| score[s].expect("placed")).collect(),
+            "score (--state-score)",
+        ),
+        None => (
+            states
+                .iter()
+                .map(|&s| (graph.out_count[s].max(1) as f64).log10())
+                .collect(),
+            "log10 visits N(f)",
+        ),
+    };
     Landscape {
-        x: layout(states.len(), &edges),
+        x,
+        x_label,
         names: states.iter().map(|&s| graph.names[s].clone()).collect(),
         v: states
             .iter()
@@ -101,40 +128,6 @@ fn landscape(graph: &TransitionGraph, value: &[Option<f64>]) -> Landscape {
         edges,
         notes,
     }
-}
-
-/// Horizontal positions in `[0, 1]` of `n` nodes joined by weighted `edges` (see module docs).
-fn layout(n: usize, edges: &[(usize, usize, f64)]) -> Vec<f64> {
-    const GOLDEN: f64 = 0.618_033_988_749_894_9;
-    let mut x: Vec<f64> = (0..n).map(|i| (i as f64 * GOLDEN).fract()).collect();
-    for _ in 0..4 {
-        let (mut sum, mut weight) = (vec![0.0; n], vec![0.0; n]);
-        for &(a, b, t) in edges {
-            sum[a] += t * x[b];
-            weight[a] += t;
-            sum[b] += t * x[a];
-            weight[b] += t;
-        }
-        let pulled: Vec<f64> = (0..n)
-            .map(|i| {
-                if weight[i] > 0.0 {
-                    0.5 * x[i] + 0.5 * sum[i] / weight[i]
-                } else {
-                    x[i]
-                }
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| pulled[a].total_cmp(&pulled[b]).then(a.cmp(&b)));
-        for (rank, &i) in order.iter().enumerate() {
-            x[i] = if n > 1 {
-                rank as f64 / (n - 1) as f64
-            } else {
-                0.5
-            };
-        }
-    }
-    x
 }
 
 /// `name`, cut to [`NAME_CHARS`] characters with an ellipsis.
@@ -155,17 +148,19 @@ impl Plot for Landscape {
         let (low, high) = padded_range(self.v.iter().copied());
         // Headroom for the legend box above the highest state.
         let y = (low, high + 0.3 * (high - low));
+        let x = padded_range(self.x.iter().copied());
+        let offset = EDGE_OFFSET * (x.1 - x.0);
         let mut chart = ChartBuilder::on(root)
             .caption(TITLE, text_style(22))
             .margin(16)
             .x_label_area_size(30)
             .y_label_area_size(72)
-            .build_cartesian_2d(-0.05..1.05, y.0..y.1)
+            .build_cartesian_2d(x.0..x.1, y.0..y.1)
             .map_err(fail)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .disable_x_axis()
+            .x_desc(self.x_label)
             .y_desc("V")
             .label_style(text_style(15))
             .axis_desc_style(text_style(17))
@@ -177,7 +172,7 @@ impl Plot for Landscape {
             let colour = if self.v[b] < self.v[a] { green } else { red };
             let width = 1 + (8.0 * t).round() as u32;
             // f→g and g→f side by side rather than on top of each other.
-            let side = if a < b { EDGE_OFFSET } else { -EDGE_OFFSET };
+            let side = if a < b { offset } else { -offset };
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     [(self.x[a] + side, self.v[a]), (self.x[b] + side, self.v[b])],
@@ -200,7 +195,7 @@ impl Plot for Landscape {
             .map_err(fail)?;
         let mut lines = vec![
             format!(
-                "{} states, {} edges: downhill green, uphill red",
+                "{} states, {} arcs (T ≥ 0.05): downhill green, uphill red",
                 grouped(self.v.len()),
                 grouped(self.edges.len())
             ),
@@ -234,7 +229,7 @@ mod tests {
     fn edges_are_coloured_by_slope_and_placed_deterministically() {
         let g = graph(6);
         let value: Vec<Option<f64>> = (0..6).map(|s| Some(s as f64)).collect();
-        let l = landscape(&g, &value);
+        let l = landscape(&g, &value, None);
         assert_eq!(l.v.len(), 6);
         assert_eq!(l.edges.len(), 12);
         assert!(
@@ -243,7 +238,12 @@ mod tests {
         );
         let t_total: f64 = l.edges.iter().map(|e| e.2).sum();
         assert!((t_total - 6.0).abs() < 1e-12, "each state's T sums to one");
-        assert_eq!(layout(6, &l.edges), l.x);
+        let visits = |name: &String| {
+            let s = g.names.iter().position(|n| n == name).unwrap();
+            (g.out_count[s] as f64).log10()
+        };
+        assert!(l.names.iter().zip(&l.x).all(|(n, &x)| x == visits(n)));
+        assert_eq!(l.x_label, "log10 visits N(f)");
         assert!(l.notes.is_empty());
         let figure = render("t", TITLE, String::new(), &l).unwrap();
         check(&figure);
@@ -266,7 +266,7 @@ mod tests {
         let g = graph(250);
         let mut value: Vec<Option<f64>> = (0..250).map(|s| Some((s % 17) as f64)).collect();
         value[0] = None;
-        let l = landscape(&g, &value);
+        let l = landscape(&g, &value, None);
         assert_eq!(l.v.len(), MAX_NODES);
         assert!(!l.names.contains(&g.names[0]));
         assert_eq!(
@@ -274,7 +274,35 @@ mod tests {
             ["showing 200 of 249 identifiable states, the most visited (thinned for drawing)"]
         );
         check(&render("t", TITLE, String::new(), &l).unwrap());
-        let none = landscape(&g, &vec![None; 250]);
+        let none = landscape(&g, &vec![None; 250], None);
         check(&render("t", TITLE, String::new(), &none).unwrap());
+    }
+
+    /// With scores, only scored states are placed, at their score; arcs with T < 0.05 are cut.
+    #[test]
+    fn scores_place_the_states_and_weak_arcs_are_cut() {
+        let mut b = GraphBuilder::default();
+        let s: Vec<u32> = ["a", "b", "c"].iter().map(|n| b.intern(n)).collect();
+        for (f, g, n) in [
+            (0, 1, 99),
+            (0, 2, 1),
+            (1, 0, 50),
+            (2, 0, 50),
+            (1, 2, 50),
+            (2, 1, 50),
+        ] {
+            b.add(s[f], s[g], n, 0).unwrap();
+        }
+        let g = b.finish();
+        let value = vec![Some(0.0), Some(1.0), Some(2.0)];
+        let all = landscape(&g, &value, Some(&[Some(-3.0), Some(0.5), Some(2.0)]));
+        assert_eq!(all.x_label, "score (--state-score)");
+        let at = |name: &str| all.x[all.names.iter().position(|n| n == name).unwrap()];
+        assert_eq!((at("a"), at("b"), at("c")), (-3.0, 0.5, 2.0));
+        // a→c has T = 0.01: the five other arcs are drawn.
+        assert_eq!(all.edges.len(), 5);
+        let some = landscape(&g, &value, Some(&[Some(1.0), None, Some(2.0)]));
+        assert_eq!(some.names, ["a", "c"]);
+        check(&render("t", TITLE, String::new(), &some).unwrap());
     }
 }

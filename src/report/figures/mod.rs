@@ -29,6 +29,7 @@ pub use heatmap::correlation_heatmap;
 pub use null_distribution::null_distribution;
 
 use crate::analyze::Analysis;
+use crate::pipeline::Analyses;
 use canvas::FAMILY;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -86,9 +87,10 @@ fn on_white<DB: DrawingBackend>(
     root.present().map_err(fail)
 }
 
-/// Every figure of `analysis`, in report order: the four of the paper, then one null
-/// distribution per resampling test that ran.
-pub fn figures(analysis: &Analysis) -> Result<Vec<Figure>, String> {
+/// Every figure of `run`, in report order: the four of the paper, one null distribution per
+/// resampling test that ran, and with `--group-by` the groups' correlation heatmap.
+pub fn figures(run: &Analyses) -> Result<Vec<Figure>, String> {
+    let analysis = &run.pooled;
     let mut all = vec![
         detailed_balance::figure(analysis)?,
         loops::figure(analysis)?,
@@ -105,7 +107,7 @@ pub fn figures(analysis: &Analysis) -> Result<Vec<Figure>, String> {
             test.statistic,
         )?);
     }
-    if let Some(groups) = &analysis.groups {
+    if let Some(groups) = &run.groups {
         let (labels, matrix, shared) = groups.correlation_matrix();
         all.push(correlation_heatmap(&labels, &matrix, &shared)?);
     }

@@ -2,8 +2,8 @@
 //! (all of them; histograms are never thinned) with the observed value as a vertical line, and
 //! how many samples reach it.
 
-use super::histogram::bin;
 use super::*;
+use crate::stats::distribution::histogram;
 
 struct Null<'a> {
     samples: &'a [f64],
@@ -52,7 +52,8 @@ impl Plot for Null<'_> {
         if finite.is_empty() {
             return empty(root, self.title, "no finite null sample to draw");
         }
-        let (lo, width, counts) = bin(&finite);
+        let bins = histogram(&finite);
+        let (lo, width, counts) = (bins.low, bins.width, bins.counts);
         let hi = lo + width * counts.len() as f64;
         let x = padded_range([lo, hi, self.observed]);
         let top = counts.iter().copied().max().unwrap_or(1) as f64;

@@ -1,0 +1,287 @@
+//! The analysis of one transition graph, one direction: graph → fit → tests → [`Analysis`].
+//! Settings arrive validated; nothing here reads flags or files. Loading the inputs, choosing
+//! the backend and the per-group analyses are [`crate::pipeline`]'s.
+//!
+//! Each stage is one function below; the resampling stage, `--verify` and the finiteness check
+//! of every reported number are submodules.
+
+mod finite;
+mod resampling;
+mod verify;
+
+use crate::backend::verify::KernelDeviation;
+use crate::backend::{Backend, DeviceChoice, DeviceInfo};
+use crate::error::Result;
+use crate::fit::{self, FitReport, FitSettings, Potential};
+use crate::graph::TransitionGraph;
+use crate::io::{InputSummary, LoadOptions};
+use crate::progress;
+use crate::stats::attractors::{self, Attractor};
+use crate::stats::cycles::{self, CycleScan, CycleSettings, CycleTest, Squares, Triangle};
+use crate::stats::detailed_balance::{self, Pair, PairSettings, PairTest};
+use crate::stats::distribution::{self, PotentialDistribution};
+use crate::stats::entropy::{self, EntropyProduction};
+use crate::stats::permutation::{Resampling, ResamplingSettings};
+use crate::stats::quasi_symmetry::{self, QuasiSymmetryTest, SplitResidual, VerdictSettings};
+use crate::stats::schnakenberg::FundamentalCycle;
+use std::time::Instant;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AnalyzeSettings {
+    #[serde(skip)]
+    pub load: LoadOptions,
+    pub fit: FitSettings,
+    pub pairs: PairSettings,
+    pub cycles: CycleSettings,
+    pub device: DeviceChoice,
+    /// Significance level of the verdict.
+    pub alpha: f64,
+    /// Calibration of the verdict's test (parametric bootstrap with sequential stopping).
+    pub verdict: VerdictSettings,
+    /// Reproduce the reference code's choices.
+    pub paper: bool,
+    /// Run the kernels on the CPU too and compare (`--verify`).
+    pub verify: bool,
+    /// `--state-score`: per-state scores for the landscape (read by [`crate::pipeline`]).
+    pub state_score: Option<std::path::PathBuf>,
+    /// Monte Carlo tests, bootstrap and held-out check; the default runs none (the CLI's
+    /// defaults are `--permutations 10000 --bootstrap 200`).
+    pub resampling: ResamplingSettings,
+}
+
+impl Default for AnalyzeSettings {
+    fn default() -> Self {
+        AnalyzeSettings {
+            load: LoadOptions::default(),
+            fit: FitSettings::default(),
+            pairs: PairSettings::default(),
+            cycles: CycleSettings::default(),
+            device: DeviceChoice::Auto,
+            alpha: 0.01,
+            verdict: VerdictSettings::default(),
+            paper: false,
+            verify: false,
+            state_score: None,
+            resampling: ResamplingSettings {
+                permutations: 0,
+                bootstrap: 0,
+                ..ResamplingSettings::default()
+            },
+        }
+    }
+}
+
+/// Wall-clock seconds per stage.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub load: f64,
+    pub fit: f64,
+    pub pairs: f64,
+    /// The verdict's test and its calibration.
+    pub verdict: f64,
+    /// Cycle enumeration and tests.
+    pub cycles: f64,
+    /// Schnakenberg decomposition and entropy production.
+    pub fluxes: f64,
+    /// Resampling tests, bootstrap and held-out check.
+    pub resampling: f64,
+    /// The per-group analyses of `--group-by` (each group's stages are in its own timings).
+    pub groups: f64,
+    pub total: f64,
+}
+
+/// Everything one analysis computed.
+pub struct Analysis {
+    pub settings: AnalyzeSettings,
+    pub input: InputSummary,
+    pub graph: TransitionGraph,
+    pub device: DeviceInfo,
+    pub potential: Potential,
+    pub fit: FitReport,
+    /// The histogram of V and its Gaussian fits (the paper's figure as numbers).
+    pub potential_distribution: Option<PotentialDistribution>,
+    pub pairs: Vec<Pair>,
+    pub pair_test: PairTest,
+    /// The verdict's test: quasi-symmetry of the pair splits, calibrated.
+    pub verdict_test: QuasiSymmetryTest,
+    /// Each tested pair's fitted split and standardised residual.
+    pub splits: Vec<SplitResidual>,
+    /// The per-cycle table: every reciprocal triangle, or the `--max-cycles` most significant
+    /// (see [`cycles::cycle_test`]).
+    pub triangles: Vec<Triangle>,
+    pub cycle_test: CycleTest,
+    /// Chordless reciprocal 4-cycles, with `--max-cycle-len 4`.
+    pub squares: Option<Squares>,
+    pub entropy: EntropyProduction,
+    /// Schnakenberg's fundamental cycles of the stationary flux of the estimated kernel.
+    pub fundamental_cycles: Vec<FundamentalCycle>,
+    /// Local minima of the potential, ranked (see [`attractors`]).
+    pub attractors: Vec<Attractor>,
+    /// GPU–CPU deviations per kernel, with `--verify`.
+    pub verification: Option<Vec<KernelDeviation>>,
+    /// Monte Carlo tests (with their null samples), bootstrap and held-out check; `None` when
+    /// all are off.
+    pub resampling: Option<Resampling>,
+    /// Each state's `--state-score` (`None` for states without one); attached by
+    /// [`crate::pipeline`], nothing is computed from it.
+    pub state_score: Option<Vec<Option<f64>>>,
+    pub timings: Timings,
+}
+
+/// The verdict's test, its per-pair residuals and the fitted splits the entropy's null uses.
+struct VerdictStage {
+    test: QuasiSymmetryTest,
+    splits: Vec<SplitResidual>,
+    fitted: quasi_symmetry::FittedSplits,
+}
+
+/// The analysis of an already loaded graph on a given backend.
+pub fn analyze_graph(
+    graph: TransitionGraph,
+    input: InputSummary,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+    load_seconds: f64,
+    start: Instant,
+) -> Result<Analysis> {
+    let mut timings = Timings {
+        load: load_seconds,
+        ..Default::default()
+    };
+    // Results must not depend on the order of the rows: states in name order, except that
+    // `--paper` keeps the reference's first-appearance order (its `r` depends on it).
+    let graph = if settings.paper {
+        graph
+    } else {
+        graph.canonical()
+    };
+    // A graph too dense for the cycle test is said before any stage runs.
+    cycles::check_triangle_limit(&graph, &settings.cycles)?;
+    let (potential, fit) = timed("fit", &mut timings.fit, || {
+        fit_stage(&graph, settings, backend)
+    })?;
+    let (pairs, pair_test) = timed("pairs", &mut timings.pairs, || {
+        Ok(detailed_balance::pair_test(
+            &graph,
+            &potential,
+            &settings.pairs,
+        ))
+    })?;
+    let verdict = timed("verdict", &mut timings.verdict, || {
+        verdict_stage(&graph, settings)
+    })?;
+    let (scan, squares) = timed("cycles", &mut timings.cycles, || {
+        cycle_stage(&graph, backend, settings)
+    })?;
+    let (entropy, fundamental_cycles) = timed("fluxes", &mut timings.fluxes, || {
+        Ok(flux_stage(&graph, &verdict.fitted, settings))
+    })?;
+    let attractors = attractors::attractors(&graph, &potential);
+    let potential_distribution = distribution::potential_distribution(&graph, &potential);
+    let resampling = timed("resampling", &mut timings.resampling, || {
+        resampling::run(&graph, &potential, backend, settings)
+    })?;
+    let verification = settings
+        .verify
+        .then(|| verify::kernels(&graph, &potential, backend, settings))
+        .transpose()?;
+    timings.total = start.elapsed().as_secs_f64();
+    let analysis = Analysis {
+        settings: settings.clone(),
+        input,
+        graph,
+        device: backend.info().clone(),
+        potential,
+        fit,
+        potential_distribution,
+        pairs,
+        pair_test,
+        verdict_test: verdict.test,
+        splits: verdict.splits,
+        triangles: scan.triangles,
+        cycle_test: scan.test,
+        squares,
+        entropy,
+        fundamental_cycles,
+        attractors,
+        verification,
+        resampling,
+        state_score: None,
+        timings,
+    };
+    finite::check(&analysis)?;
+    Ok(analysis)
+}
+
+/// Runs one stage, storing its wall-clock seconds in `seconds` and saying them in a `tracing`
+/// event (the stage's own event carries its numbers).
+fn timed<T>(stage: &str, seconds: &mut f64, run: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = run();
+    *seconds = t.elapsed().as_secs_f64();
+    tracing::info!(stage, seconds = *seconds, "done");
+    out
+}
+
+fn fit_stage(
+    graph: &TransitionGraph,
+    settings: &AnalyzeSettings,
+    backend: &dyn Backend,
+) -> Result<(Potential, FitReport)> {
+    let (potential, fit) = fit::fit(graph, &settings.fit, backend)?;
+    tracing::info!(
+        stage = "fit",
+        iterations = fit.iterations,
+        converged = fit.converged,
+        identifiable = fit.identifiable_states,
+    );
+    Ok((potential, fit))
+}
+
+fn verdict_stage(graph: &TransitionGraph, settings: &AnalyzeSettings) -> Result<VerdictStage> {
+    let (test, splits, fitted) =
+        quasi_symmetry::quasi_symmetry_test(graph, &settings.verdict, settings.cycles.fdr)?;
+    tracing::info!(
+        stage = "verdict",
+        pairs = test.pairs,
+        ndf = test.ndf,
+        resamples = test.resamples,
+    );
+    Ok(VerdictStage {
+        test,
+        splits,
+        fitted,
+    })
+}
+
+/// The reciprocal triangles and their test, and with `--max-cycle-len 4` the chordless squares.
+fn cycle_stage(
+    graph: &TransitionGraph,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+) -> Result<(CycleScan, Option<Squares>)> {
+    let spinner = progress::bar("cycles", 0, progress::Unit::Items);
+    let scan = cycles::cycle_test(graph, backend, &settings.cycles)?;
+    let squares = (settings.cycles.max_len >= 4)
+        .then(|| cycles::chordless_squares(graph, cycles::LISTED_SQUARES));
+    spinner.finish();
+    tracing::info!(
+        stage = "cycles",
+        triangles = scan.test.triangles,
+        squares = squares.as_ref().map(|s| s.count),
+    );
+    Ok((scan, squares))
+}
+
+/// Entropy production from the stationary flux of the estimated kernel, with its null
+/// expectation from the verdict's fitted model, and the flux's fundamental cycles.
+fn flux_stage(
+    graph: &TransitionGraph,
+    fitted: &quasi_symmetry::FittedSplits,
+    settings: &AnalyzeSettings,
+) -> (EntropyProduction, Vec<FundamentalCycle>) {
+    let null = (!fitted.pairs.is_empty()).then(|| quasi_symmetry::NullModel::new(fitted));
+    let (entropy, stationary) =
+        entropy::entropy_production(graph, null.as_ref(), settings.verdict.seed);
+    (entropy, stationary.decomposition.cycles)
+}

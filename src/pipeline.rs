@@ -1,0 +1,107 @@
+//! `detbal analyze` end to end: load the inputs, choose the backend, analyse the whole log
+//! ([`crate::analyze`]) and, with `--group-by`, each group ([`crate::groups`]); the pooled
+//! analysis and the groups' come back side by side in [`Analyses`].
+
+use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
+use crate::backend::{self, Backend};
+use crate::error::Result;
+use crate::groups::{self, GroupAnalyses};
+use crate::io::scores::StateScores;
+use crate::io::{self, LoadedLog};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The analysis of the whole log and, with `--group-by`, of each group.
+pub struct Analyses {
+    /// The whole log.
+    pub pooled: Analysis,
+    /// Per-group analyses and their comparison, with `--group-by`.
+    pub groups: Option<GroupAnalyses>,
+}
+
+impl Analyses {
+    /// Gives every analysis (pooled and per group) the score of each of its states.
+    pub fn attach_scores(&mut self, scores: &StateScores) {
+        let attach = |a: &mut Analysis| {
+            let names = &a.graph.names;
+            a.state_score = Some(
+                names
+                    .iter()
+                    .map(|n| scores.get(n.as_str()).copied())
+                    .collect(),
+            );
+        };
+        attach(&mut self.pooled);
+        for g in self.groups.iter_mut().flat_map(|g| &mut g.groups) {
+            if let Ok(a) = &mut g.analysis {
+                attach(a);
+            }
+        }
+    }
+}
+
+/// An analysis without groups.
+impl From<Analysis> for Analyses {
+    fn from(pooled: Analysis) -> Self {
+        Analyses {
+            pooled,
+            groups: None,
+        }
+    }
+}
+
+/// Loads `inputs` and analyses them on the backend `settings.device` selects.
+pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyses> {
+    let start = Instant::now();
+    // A bad score file fails before the log is read.
+    let scores = settings
+        .state_score
+        .as_deref()
+        .map(io::scores::read)
+        .transpose()?;
+    let loaded = io::load(inputs, &settings.load)?;
+    let load = start.elapsed().as_secs_f64();
+    tracing::info!(
+        stage = "load",
+        files = loaded.summary.files,
+        rows = loaded.summary.rows,
+        states = loaded.graph.n_states(),
+        edges = loaded.graph.n_edges(),
+        seconds = load
+    );
+    let backend = backend::select(settings.device)?;
+    let mut run = analyze_loaded(loaded, backend.as_ref(), settings, load, start)?;
+    if let Some(scores) = &scores {
+        run.attach_scores(scores);
+    }
+    Ok(run)
+}
+
+/// The analyses of an already loaded log on `backend`; `load_seconds` and `start` (when loading
+/// began) go into the pooled analysis' timings.
+pub fn analyze_loaded(
+    loaded: LoadedLog,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+    load_seconds: f64,
+    start: Instant,
+) -> Result<Analyses> {
+    let LoadedLog {
+        graph,
+        summary,
+        groups: group_graphs,
+    } = loaded;
+    let mut pooled = analyze_graph(graph, summary, backend, settings, load_seconds, start)?;
+    let groups = match &settings.load.group_column {
+        Some(column) => {
+            let t = Instant::now();
+            let groups =
+                groups::analyze_groups(column, group_graphs, &pooled.input, backend, settings)?;
+            pooled.timings.groups = t.elapsed().as_secs_f64();
+            pooled.timings.total = start.elapsed().as_secs_f64();
+            Some(groups)
+        }
+        None => None,
+    };
+    Ok(Analyses { pooled, groups })
+}
