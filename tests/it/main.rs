@@ -31,4 +31,5 @@ mod report_schema;
 mod resampling;
 mod simulate;
 mod snapshots;
+mod trajectory_spill;
 mod verdict;
