@@ -1,8 +1,9 @@
-// vector_ops: the element-wise operations of L-BFGS, one invocation per element (`params.n`).
+// vector_ops: the element-wise operations of Newton–CG, one invocation per element (`params.n`).
 // OP (pipeline constant), with α = params.alpha:
 //   0  axpy   y ← y + α x
 //   1  scale  y ← α y        (x is not read)
 //   2  mul    y ← x ∘ y      (the diagonal preconditioner, x = P)
+//   3  div    y ← y / x      (the Hessian diagonal from x = P, for the damping)
 
 override OP: u32 = 0u;
 
@@ -24,7 +25,9 @@ fn main(
         y[i] = y[i] + alpha * x[i];
     } else if (OP == 1u) {
         y[i] = alpha * y[i];
-    } else {
+    } else if (OP == 2u) {
         y[i] = x[i] * y[i];
+    } else {
+        y[i] = y[i] / x[i];
     }
 }

@@ -18,12 +18,28 @@
 //!     [`FIT_ITERATIONS`] iterations and gradient tolerance 0, so only a failed line search
 //!     stops it early; the time is that of the whole call (on the GPU the problem upload
 //!     included, as in a fit) per iteration made.
+//!   - `reciprocal_triangles_hubs` and `reciprocal_triangles_uniform`: every reciprocal
+//!     triangle enumerated by [`Backend::reciprocal_triangles`] (chunks counted, not kept) on
+//!     [`hub_graph`] (a dense core and a periphery) and on [`uniform_graph`], each of about as
+//!     many arcs as the size; the oriented graph is built outside the timed region. The notes
+//!     give the triangles found and the longest oriented out-list.
+//!
+//!   Each kernel row also carries the device work per call ([`Work`]: per evaluation, per
+//!   iteration, per enumeration): on the GPU the difference of
+//!   [`GpuCounters`](crate::backend::gpu::GpuCounters) around the calls (read-backs, submits,
+//!   dispatches, bind groups, bytes up and down, estimated device-memory bytes per edge); on the
+//!   CPU no read-back or dispatch, and for `edge_action` the bytes of the arrays the CPU twin
+//!   streams ([`cpu_evaluation_bytes`]).
 //! - **stage**, end to end: an llm-like log from [`crate::simulate`] with `rows / 20` states,
 //!   written to a temporary directory (not timed), then [`analyze`] with default settings per
 //!   backend; each stage's time is the one [`Analysis::timings`](crate::analyze::Analysis)
 //!   reports (load, fit, pairs, cycles, and total: the whole call, opening the device and the
 //!   entropy production included). The fit row also carries the iterations and the final
 //!   action.
+//! - **hard** (`--suite hard`, not part of `all`): the stage suite on `simulate --mode llm-hard`
+//!   logs of `--rows` (default 1e6) with `0.3 × rows` states: one giant strongly connected
+//!   component with heavy-tailed degrees, the fit's hard case. Its fit row carries the passes over
+//!   the edges (evaluations + Hessian products).
 //! - **dense** (`--suite dense`, not part of `all`): complete directed graphs of
 //!   `--dense-states` states (default 400, 600, 2,000; `n (n−1)` edges, `n (n−1) (n−2) / 6`
 //!   reciprocal triangles, counts uniform in 1..=100 from a fixed seed), written to a temporary
@@ -46,17 +62,19 @@
 //!     sizes: vec![10_000],
 //!     rows: vec![10_000],
 //!     dense: vec![],
+//!     hard: vec![],
 //!     repeat: 3,
 //! };
 //! print!("{}", table(&run(&settings).unwrap()));
 //! ```
 
 use crate::analyze::{AnalyzeSettings, Timings};
+use crate::backend::cpu::reciprocal_triangles::OrientedReciprocal;
 use crate::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
-use crate::backend::gpu::GpuBackend;
-use crate::backend::{Backend, DeviceChoice};
+use crate::backend::gpu::{GpuBackend, GpuCounters};
+use crate::backend::{Backend, DeviceChoice, TRIANGLE_CHUNK};
 use crate::error::{Error, Result};
-use crate::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use crate::fit::newton::{NewtonOptions, VectorSpace};
 use crate::fit::problem::ActionProblem;
 use crate::graph::{GraphBuilder, TransitionGraph};
 use crate::pipeline::analyze;
@@ -66,7 +84,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// L-BFGS iterations per `fit_iteration` run.
+/// Newton steps per `fit_iteration` run.
 pub const FIT_ITERATIONS: usize = 20;
 /// A measurement stops repeating once its runs together have taken this long.
 pub const RUN_BUDGET: Duration = Duration::from_secs(10);
@@ -78,6 +96,8 @@ pub(crate) const ROWS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 pub(crate) const QUICK_SIZES: [u64; 2] = [1_000, 10_000];
 pub(crate) const QUICK_ROWS: [u64; 1] = [10_000];
 pub(crate) const LARGE_ROWS: u64 = 100_000_000;
+/// Rows of the hard suite's log (default).
+pub(crate) const HARD_ROWS: [u64; 1] = [1_000_000];
 /// States of the dense suite's complete graphs (default).
 pub(crate) const DENSE_STATES: [u64; 3] = [400, 600, 2_000];
 /// Most states of a dense-suite graph (`n (n − 1)` rows are written).
@@ -115,6 +135,10 @@ pub enum BenchSuite {
     /// Complete directed graphs (`--dense-states`) through `detbal analyze` in a child process:
     /// wall time and peak memory (not part of `all`).
     Dense,
+    /// The stage suite on hard llm-like logs (`simulate --mode llm-hard`, `rows × 0.3` states;
+    /// `--rows`, default 1e6): a giant strongly connected component, the fit's hard case (not
+    /// part of `all`).
+    Hard,
 }
 
 /// Validated settings of a benchmark run.
@@ -127,6 +151,8 @@ pub struct BenchSettings {
     pub rows: Vec<u64>,
     /// States of the dense suite's complete graphs (none: no dense suite).
     pub dense: Vec<u64>,
+    /// Rows of the hard suite's logs (none: no hard suite).
+    pub hard: Vec<u64>,
     /// Runs per measurement (at most).
     pub repeat: usize,
 }
@@ -150,6 +176,12 @@ impl BenchSettings {
             return Err(Error::settings(format!(
                 "--sizes: {n} edges exceed the {MAX_EDGES} of one problem"
             )));
+        }
+        for &rows in &self.hard {
+            hard_log(rows)?.validate().map_err(|e| {
+                Error::settings(format!("--rows {rows}: no llm-hard log ({e})"))
+                    .hint("use more rows")
+            })?;
         }
         for &rows in &self.rows {
             stage_log(rows)?.validate().map_err(|e| {
@@ -176,6 +208,18 @@ fn stage_log(rows: u64) -> Result<SimParams> {
         states,
         seed: SEED,
         ..SimParams::new(SimMode::LlmLike)
+    })
+}
+
+/// The hard suite's log: llm-hard defaults with `0.3 × rows` states.
+fn hard_log(rows: u64) -> Result<SimParams> {
+    let states = u32::try_from(rows * 3 / 10)
+        .map_err(|_| Error::settings(format!("--rows {rows}: more than 2^32 states")))?;
+    Ok(SimParams {
+        rows,
+        states,
+        seed: 1,
+        ..SimParams::new(SimMode::LlmHard)
     })
 }
 
@@ -223,16 +267,59 @@ pub fn synthetic_problem(n_edges: usize, seed: u64) -> (ActionProblem, Vec<f64>)
 /// are reciprocal and the hubs close many triangles.
 pub fn synthetic_graph(n_edges: usize, seed: u64) -> TransitionGraph {
     let (problem, _) = synthetic_problem(n_edges, seed);
-    let mut builder = GraphBuilder::default();
-    let ids: Vec<u32> = (0..problem.n_states)
-        .map(|s| builder.intern(&format!("s{s}")))
+    let arcs = problem.src.iter().zip(&problem.dst).map(|(&s, &d)| (s, d));
+    graph_of(problem.n_states, arcs, |e| e % 2 == 0)
+}
+
+/// A hub-heavy reciprocal graph of about `n_edges` arcs, all seen both ways: a core of
+/// `k = ⌊√n_edges / 8⌋` states (at least 8, at most 300) joined pairwise, and peripheral states
+/// each joined to 4 core states drawn uniformly, so every core state is a hub of degree about
+/// `k + 4 · periphery / k`. Under the degree orientation the core's out-lists run from 0 to
+/// `k − 1` entries and a peripheral state's has 4, so the intersections of the oriented edges
+/// from the periphery into the core are lopsided and those inside the core long: what a log
+/// whose attractors all lead to one another looks like to the triangle kernel.
+/// `k (k−1)(k−2)/6` triangles in the core, up to 6 per peripheral state.
+pub fn hub_graph(n_edges: usize, seed: u64) -> TransitionGraph {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let k = ((n_edges as f64).sqrt() / 8.0).clamp(8.0, 300.0) as u32;
+    let periphery = (n_edges.saturating_sub((k * (k - 1)) as usize) / 8) as u32;
+    let mut arcs: Vec<(u32, u32)> = (0..k)
+        .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
         .collect();
-    for (e, (&s, &d)) in problem.src.iter().zip(&problem.dst).enumerate() {
+    for p in k..k + periphery {
+        for _ in 0..4 {
+            arcs.push((p, rng.random_range(0..k)));
+        }
+    }
+    graph_of((k + periphery) as usize, arcs.into_iter(), |_| true)
+}
+
+/// Like [`synthetic_graph`] without hubs: `n_edges` arcs between uniformly drawn states, on
+/// `n_edges / 10` states (at least 2), the reverse of every second one added.
+pub fn uniform_graph(n_edges: usize, seed: u64) -> TransitionGraph {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let n = (n_edges / 10).max(2) as u32;
+    let arcs: Vec<(u32, u32)> = (0..n_edges)
+        .map(|_| (rng.random_range(0..n), rng.random_range(0..n)))
+        .collect();
+    graph_of(n as usize, arcs.into_iter(), |e| e % 2 == 0)
+}
+
+/// A graph on states `s0 … s{n−1}` with arc `e` of `arcs` seen once with a count of 1–4 and,
+/// when `reverse(e)`, its reverse too (an arc from a state to itself is a self-transition).
+fn graph_of(
+    n: usize,
+    arcs: impl Iterator<Item = (u32, u32)>,
+    reverse: impl Fn(usize) -> bool,
+) -> TransitionGraph {
+    let mut builder = GraphBuilder::default();
+    let ids: Vec<u32> = (0..n).map(|s| builder.intern(&format!("s{s}"))).collect();
+    for (e, (s, d)) in arcs.enumerate() {
         let (s, d) = (ids[s as usize], ids[d as usize]);
         let count = 1 + (e % 4) as u64;
         let row = 2 * e as u64;
         builder.add(s, d, count, row).expect("small counts");
-        if e % 2 == 0 {
+        if reverse(e) {
             builder.add(d, s, count, row + 1).expect("small counts");
         }
     }
@@ -259,10 +346,13 @@ pub struct Row {
     pub unit: &'static str,
     /// Runs the median is taken over.
     pub runs: usize,
-    /// L-BFGS iterations per run (`fit_iteration`, and the fit stage).
+    /// Newton steps per run (`fit_iteration`, and the fit stage).
     pub iterations: Option<usize>,
-    /// Objective evaluations per run (same rows).
+    /// Evaluations of value, gradient and Hessian weights per run (same rows).
     pub evaluations: Option<usize>,
+    /// Hessian–vector products per run (same rows): with the evaluations, the passes over the
+    /// edges.
+    pub hessian_products: Option<usize>,
     /// Final action of the fit stage.
     pub action: Option<f64>,
     /// Whether the fit stage converged.
@@ -270,9 +360,73 @@ pub struct Row {
     /// Peak resident memory of the analysis (dense suite: the child's `ru_maxrss`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
-    /// How a dense-suite analysis ended: its triangles and listed rows, or its error line.
+    /// How a dense-suite analysis ended: its triangles and listed rows, or its error line
+    /// (reciprocal_triangles rows: the triangles found).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// Device work per call (kernel rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<Work>,
+    /// The GPU's driver as wgpu reports it (GPU kernel rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+}
+
+/// What one call of a kernel row asked of the device, on average over the measured calls: per
+/// evaluation (`edge_action`), per iteration (`fit_iteration`), per enumeration
+/// (`reciprocal_triangles`). See [`crate::backend::gpu::GpuCounters`] for what each counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Work {
+    pub readbacks: f64,
+    pub submits: f64,
+    pub dispatches: f64,
+    pub bind_groups: f64,
+    pub bytes_uploaded: f64,
+    pub bytes_downloaded: f64,
+    /// Estimated device-memory traffic per edge of the row's size (GPU: the bytes bound by the
+    /// dispatches; CPU: [`cpu_evaluation_bytes`] per evaluation, `None` for other kernels).
+    pub bytes_per_edge: Option<f64>,
+}
+
+impl Work {
+    /// The GPU's work between two counter snapshots, over `calls` calls on `edges` edges.
+    fn gpu(work: GpuCounters, calls: usize, edges: u64) -> Work {
+        let per = |x: u64| x as f64 / calls as f64;
+        Work {
+            readbacks: per(work.readbacks),
+            submits: per(work.submits),
+            dispatches: per(work.dispatches),
+            bind_groups: per(work.bind_groups),
+            bytes_uploaded: per(work.bytes_uploaded),
+            bytes_downloaded: per(work.bytes_downloaded),
+            bytes_per_edge: Some(per(work.bytes_bound) / edges.max(1) as f64),
+        }
+    }
+
+    /// The CPU: no device, `bytes` of memory traffic per call when known.
+    fn cpu(bytes: Option<f64>, edges: u64) -> Work {
+        Work {
+            readbacks: 0.0,
+            submits: 0.0,
+            dispatches: 0.0,
+            bind_groups: 0.0,
+            bytes_uploaded: 0.0,
+            bytes_downloaded: 0.0,
+            bytes_per_edge: bytes.map(|b| b / edges.max(1) as f64),
+        }
+    }
+}
+
+/// Bytes the CPU twin of `edge_action` (with the Hessian diagonal) reads and writes per
+/// evaluation, counting each array element once as the GPU's estimate does: per edge `src`,
+/// `dst` (4 B each), `weight` (8 B), `V` at both ends (2 × 8 B), `w K'` and `w K''` written
+/// (2 × 8 B); per incidence entry (two per edge) the entry (4 B) and both per-edge terms read
+/// back (2 × 8 B); per state the incidence pointer (4 B), `V`, the gradient and the diagonal
+/// (3 × 8 B).
+pub fn cpu_evaluation_bytes(problem: &ActionProblem) -> f64 {
+    let per_edge = 4 + 4 + 8 + 2 * 8 + 2 * 8 + 2 * (4 + 2 * 8);
+    let per_state = 4 + 3 * 8;
+    (per_edge * problem.n_edges() + per_state * problem.n_states) as f64
 }
 
 /// A backend under test: concrete, because the kernel suite needs the GPU's vector space.
@@ -292,6 +446,21 @@ impl Target {
         match &self.device {
             Device::Cpu(cpu) => cpu,
             Device::Gpu(gpu) => gpu.as_ref(),
+        }
+    }
+
+    /// The GPU's counters (zero on the CPU).
+    fn counters(&self) -> GpuCounters {
+        match &self.device {
+            Device::Cpu(_) => GpuCounters::default(),
+            Device::Gpu(gpu) => gpu.counters(),
+        }
+    }
+
+    fn driver(&self) -> Option<String> {
+        match &self.device {
+            Device::Cpu(_) => None,
+            Device::Gpu(gpu) => Some(gpu.driver()),
         }
     }
 }
@@ -347,26 +516,55 @@ pub fn run(settings: &BenchSettings) -> Result<Vec<Row>> {
         for target in &targets {
             rows.extend(kernel_rows(target, &problem, &v, settings.repeat)?);
         }
+        for (name, graph) in [
+            ("reciprocal_triangles_hubs", hub_graph(size as usize, SEED)),
+            (
+                "reciprocal_triangles_uniform",
+                uniform_graph(size as usize, SEED),
+            ),
+        ] {
+            let oriented = OrientedReciprocal::new(&graph);
+            for target in &targets {
+                rows.push(triangle_row(
+                    target,
+                    name,
+                    &oriented,
+                    size,
+                    settings.repeat,
+                )?);
+            }
+        }
     }
     if !settings.dense.is_empty() {
         rows.extend(dense_rows(&targets, &settings.dense)?);
     }
-    if settings.rows.is_empty() {
+    if settings.rows.is_empty() && settings.hard.is_empty() {
         return Ok(rows);
     }
     let dir = ScratchDir::new()?;
-    for &n_rows in &settings.rows {
+    let logs = (settings.rows.iter().map(|&n| ("stage", n)))
+        .chain(settings.hard.iter().map(|&n| ("hard", n)));
+    for (suite, n_rows) in logs {
         let (log, truth) = (dir.0.join("log.parquet"), dir.0.join("truth.json"));
-        eprintln!("bench: simulating {} rows (not timed)", count_text(n_rows));
-        simulate(&stage_log(n_rows)?, &log, &truth)?;
+        eprintln!(
+            "bench: simulating {} {suite} rows (not timed)",
+            count_text(n_rows)
+        );
+        let params = if suite == "hard" {
+            hard_log(n_rows)?
+        } else {
+            stage_log(n_rows)?
+        };
+        simulate(&params, &log, &truth)?;
         for target in &targets {
-            rows.extend(stage_rows(target.choice, &log, n_rows, settings.repeat)?);
+            let measured = stage_rows(target.choice, &log, n_rows, settings.repeat)?;
+            rows.extend(measured.into_iter().map(|r| Row { suite, ..r }));
         }
     }
     Ok(rows)
 }
 
-/// `edge_action` and `fit_iteration` on one backend.
+/// `edge_action` and `fit_iteration` on one backend, with the device work per call.
 fn kernel_rows(
     target: &Target,
     problem: &ActionProblem,
@@ -380,33 +578,14 @@ fn kernel_rows(
         count_text(edges),
         info.backend
     );
-    let evaluation = match &target.device {
-        Device::Cpu(_) => {
-            let mut scratch = EdgeScratch::default();
-            let mut grad = vec![0.0; problem.n_states];
-            let mut diagonal = vec![0.0; problem.n_states];
-            let mut once = || -> Result<()> {
-                edge_action(problem, v, &mut scratch, &mut grad, Some(&mut diagonal));
-                Ok(())
-            };
-            once()?;
-            repeated(repeat, || timed(&mut once))?
-        }
-        Device::Gpu(gpu) => {
-            let mut space = gpu.space(problem)?;
-            let x = space.upload(v)?;
-            let mut grad = space.zeros()?;
-            let mut once = || space.value_grad(&x, &mut grad).map(drop);
-            once()?;
-            repeated(repeat, || timed(&mut once))?
-        }
-    };
-    let opts = LbfgsOptions {
+    let (evaluation, evaluation_work) = evaluations(target, problem, v, repeat)?;
+    let opts = NewtonOptions {
         max_iterations: FIT_ITERATIONS,
-        grad_tol: 0.0,
-        ..LbfgsOptions::default()
+        step_tol: 0.0,
+        ..NewtonOptions::default()
     };
     let v0 = vec![0.0; problem.n_states];
+    let before = target.counters();
     let fits = repeated(repeat, || {
         let start = Instant::now();
         let outcome = target.backend().minimize_action(problem, &v0, &opts)?;
@@ -421,38 +600,138 @@ fn kernel_rows(
             seconds / outcome.iterations as f64,
             outcome.iterations,
             outcome.evaluations,
+            outcome.hessian_products,
         ))
     })?;
-    let &(_, iterations, evaluations) = fits.last().expect("at least one run");
-    let row = |name, times: Vec<f64>| {
-        let runs = times.len();
-        let time = median(times);
-        Row {
-            suite: "kernel",
-            name,
-            backend: info.backend.as_str(),
-            adapter: info.adapter.clone(),
-            size: edges,
-            time,
-            throughput: edges as f64 / time,
-            unit: "edges/s",
-            runs,
-            iterations: None,
-            evaluations: None,
-            action: None,
-            converged: None,
-            peak_rss_bytes: None,
-            outcome: None,
-        }
+    let all_iterations = fits.iter().map(|f| f.1).sum();
+    let fit_work = match target.device {
+        Device::Cpu(_) => Work::cpu(None, edges),
+        Device::Gpu(_) => Work::gpu(target.counters().since(before), all_iterations, edges),
     };
+    let &(_, iterations, evaluations, products) = fits.last().expect("at least one run");
     Ok([
-        row("edge_action", evaluation),
+        Row {
+            work: Some(evaluation_work),
+            ..kernel_row(target, "edge_action", edges, evaluation)
+        },
         Row {
             iterations: Some(iterations),
             evaluations: Some(evaluations),
-            ..row("fit_iteration", fits.iter().map(|f| f.0).collect())
+            hessian_products: Some(products),
+            work: Some(fit_work),
+            ..kernel_row(
+                target,
+                "fit_iteration",
+                edges,
+                fits.iter().map(|f| f.0).collect(),
+            )
         },
     ])
+}
+
+/// Times one evaluation (value, gradient, Hessian diagonal) with the problem and `V` resident,
+/// after one untimed call; the device work per timed evaluation.
+fn evaluations(
+    target: &Target,
+    problem: &ActionProblem,
+    v: &[f64],
+    repeat: usize,
+) -> Result<(Vec<f64>, Work)> {
+    let edges = problem.n_edges() as u64;
+    match &target.device {
+        Device::Cpu(_) => {
+            let mut scratch = EdgeScratch::default();
+            let mut grad = vec![0.0; problem.n_states];
+            let mut diagonal = vec![0.0; problem.n_states];
+            let mut once = || -> Result<()> {
+                edge_action(problem, v, &mut scratch, &mut grad, Some(&mut diagonal));
+                Ok(())
+            };
+            once()?;
+            let times = repeated(repeat, || timed(&mut once))?;
+            let bytes = cpu_evaluation_bytes(problem);
+            Ok((times, Work::cpu(Some(bytes), edges)))
+        }
+        Device::Gpu(gpu) => {
+            let mut space = gpu.space(problem)?;
+            let x = space.upload(v)?;
+            let mut grad = space.zeros()?;
+            let mut once = || space.value_grad(&x, &mut grad).map(drop);
+            once()?;
+            let before = gpu.counters();
+            let times = repeated(repeat, || timed(&mut once))?;
+            let work = Work::gpu(gpu.counters().since(before), times.len(), edges);
+            Ok((times, work))
+        }
+    }
+}
+
+/// Kernel `reciprocal_triangles` on the oriented graph `r` of a graph of `arcs` arcs: the time of
+/// one whole enumeration (chunks counted, not kept) and the device work per enumeration.
+fn triangle_row(
+    target: &Target,
+    name: &'static str,
+    r: &OrientedReciprocal,
+    arcs: u64,
+    repeat: usize,
+) -> Result<Row> {
+    eprintln!(
+        "bench: {name} on {} arcs, {}",
+        count_text(arcs),
+        target.backend().info().backend
+    );
+    let mut found = 0u64;
+    let mut once = || {
+        found = 0;
+        target
+            .backend()
+            .reciprocal_triangles(r, TRIANGLE_CHUNK, &mut |chunk| {
+                found += chunk.len() as u64;
+                Ok(())
+            })
+    };
+    once()?;
+    let before = target.counters();
+    let times = repeated(repeat, || timed(&mut once))?;
+    let work = match target.device {
+        Device::Cpu(_) => Work::cpu(None, arcs),
+        Device::Gpu(_) => Work::gpu(target.counters().since(before), times.len(), arcs),
+    };
+    Ok(Row {
+        outcome: Some(format!(
+            "{found} triangles, longest oriented out-list {}",
+            r.max_out_degree()
+        )),
+        work: Some(work),
+        ..kernel_row(target, name, arcs, times)
+    })
+}
+
+/// A kernel-suite row of `size` edges from the times of its runs.
+fn kernel_row(target: &Target, name: &'static str, size: u64, times: Vec<f64>) -> Row {
+    let info = target.backend().info();
+    let runs = times.len();
+    let time = median(times);
+    Row {
+        suite: "kernel",
+        name,
+        backend: info.backend.as_str(),
+        adapter: info.adapter.clone(),
+        size,
+        time,
+        throughput: size as f64 / time,
+        unit: "edges/s",
+        runs,
+        iterations: None,
+        evaluations: None,
+        hessian_products: None,
+        action: None,
+        converged: None,
+        peak_rss_bytes: None,
+        outcome: None,
+        work: None,
+        driver: target.driver(),
+    }
 }
 
 /// The stages of [`analyze`] on the log at `log`, on the backend `choice` selects.
@@ -491,10 +770,13 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
                 runs: analyses.len(),
                 iterations: is_fit.then_some(fit.iterations),
                 evaluations: is_fit.then_some(fit.evaluations),
+                hessian_products: is_fit.then_some(fit.hessian_products),
                 action: is_fit.then_some(fit.action),
                 converged: is_fit.then_some(fit.converged),
                 peak_rss_bytes: None,
                 outcome: None,
+                work: None,
+                driver: None,
             }
         })
         .collect())
@@ -654,10 +936,13 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                 runs: 1,
                 iterations: None,
                 evaluations: None,
+                hessian_products: None,
                 action: None,
                 converged: None,
                 peak_rss_bytes: Some(run.peak_rss),
                 outcome: Some(outcome),
+                work: None,
+                driver: None,
             });
         }
     }
@@ -814,8 +1099,11 @@ pub fn table(rows: &[Row]) -> String {
 /// The notes column: iterations and evaluations per run, the fit's action.
 fn notes(r: &Row) -> String {
     let mut parts = Vec::new();
-    if let (Some(i), Some(e)) = (r.iterations, r.evaluations) {
-        parts.push(format!("{i} iterations, {e} evaluations"));
+    if let (Some(i), Some(e), Some(h)) = (r.iterations, r.evaluations, r.hessian_products) {
+        parts.push(format!(
+            "{i} Newton steps, {} passes ({e} evaluations + {h} Hessian products)",
+            e + h
+        ));
     }
     if let Some(action) = r.action {
         parts.push(format!("action {action:.6e}"));
@@ -832,7 +1120,21 @@ fn notes(r: &Row) -> String {
     if let Some(outcome) = &r.outcome {
         parts.push(outcome.clone());
     }
+    if let Some(w) = &r.work {
+        parts.push(work_text(w));
+    }
     parts.join(", ")
+}
+
+/// Device work per call: read-backs, dispatches and estimated bytes per edge.
+fn work_text(w: &Work) -> String {
+    let bytes = w
+        .bytes_per_edge
+        .map_or(String::new(), |b| format!(", {b:.0} B/edge"));
+    format!(
+        "per call {:.1} read-backs, {:.1} dispatches{bytes}",
+        w.readbacks, w.dispatches
+    )
 }
 
 /// `1e6`, `2.5e6` for counts from 1,000 on; plain below.

@@ -99,6 +99,16 @@ pub struct AnalyzeArgs {
     /// prompt template, and correlate the groups' potentials.
     #[arg(long, value_name = "COLUMN", help_heading = INPUT)]
     pub group_by: Option<String>,
+    /// Trajectory steps held in memory when the rows are not sorted by (run, step), about 100
+    /// bytes each; more are spilled to unnamed temporary files in TMPDIR (gone on exit).
+    #[arg(
+        long,
+        value_name = "STEPS",
+        default_value_t = crate::io::TRAJECTORY_BUFFER_ROWS as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = INPUT
+    )]
+    pub trajectory_buffer: u64,
     /// Read flags from a TOML file (keys: long flag names, and `inputs`); flags given here win.
     #[arg(long, value_name = "FILE", help_heading = INPUT)]
     pub config: Option<PathBuf>,

@@ -21,19 +21,15 @@
 //! ```
 
 use crate::error::{Error, Result};
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use std::hash::BuildHasher;
+use crate::tables::{NameTable, Tally, TallyTable};
+use rayon::prelude::*;
 
 /// Accumulates transitions row by row; [`GraphBuilder::finish`] yields the [`TransitionGraph`].
 #[derive(Default)]
 pub struct GraphBuilder {
-    names: Vec<Box<str>>,
-    /// `(hash of the name, id)`: each name is stored once, in `names`.
-    ids: HashTable<(u64, u32)>,
+    names: NameTable,
     /// Transitions between different states, by `source << 32 | target`.
-    tallies: FxHashMap<u64, Tally>,
+    tallies: TallyTable,
     /// Self-transitions by state (count 0: none yet): agents often repeat a state, and a vector
     /// costs no hash per row.
     self_tallies: Vec<Tally>,
@@ -43,48 +39,21 @@ pub struct GraphBuilder {
     total: u64,
 }
 
-#[derive(Clone, Copy)]
-struct Tally {
-    count: u64,
-    first_row: u64,
-}
-
-impl Tally {
-    const NONE: Tally = Tally {
-        count: 0,
-        first_row: u64::MAX,
-    };
-
-    fn add(&mut self, count: u64, first_row: u64) {
-        self.count += count;
-        self.first_row = self.first_row.min(first_row);
-    }
-}
-
 impl GraphBuilder {
     /// The id of a state name, assigning the next id on first sight.
     pub fn intern(&mut self, name: &str) -> u32 {
-        let hash = FxBuildHasher.hash_one(name);
-        let names = &self.names;
-        let entry = self.ids.entry(
-            hash,
-            |&(h, id)| h == hash && *names[id as usize] == *name,
-            |&(h, _)| h,
-        );
-        match entry {
-            Entry::Occupied(found) => found.get().1,
-            Entry::Vacant(slot) => {
-                let id = u32::try_from(names.len()).expect("more than 2^32 distinct states");
-                slot.insert((hash, id));
-                self.names.push(name.into());
-                id
-            }
-        }
+        self.names.intern(name)
+    }
+
+    /// Replaces `ids` with the id of each of `names`, as [`GraphBuilder::intern`] in turn would
+    /// (faster on many names: see [`NameTable::intern_all`]).
+    pub fn intern_all(&mut self, names: &[&str], ids: &mut Vec<u32>) {
+        self.names.intern_all(names, ids);
     }
 
     /// The name of state `id`.
     pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
+        self.names.name(id)
     }
 
     /// Number of distinct states interned so far.
@@ -96,15 +65,45 @@ impl GraphBuilder {
     /// states as the reference does). Fails only when the sum of all counts would overflow `u64`
     /// (then every partial sum, per pair or per state, fits); the message names the pair.
     pub fn add(&mut self, source: u32, target: u32, count: u64, row: u64) -> Result<()> {
-        self.total = self.total.checked_add(count).ok_or_else(|| {
-            Error::Numerical(format!(
-                "adding {count} transitions {} → {} takes the total count past 2^64 − 1",
-                self.names[source as usize], self.names[target as usize]
-            ))
-        })?;
-        self.rows += 1;
-        self.tally(source, target).add(count, row);
+        self.add_all(&[(source, target, count, row)])
+            .map_err(|(_, e)| e)
+    }
+
+    /// Adds each `(source, target, count, row)` of `transitions` as [`GraphBuilder::add`] would,
+    /// each pair's tally fetched into the cache a few transitions ahead (see [`crate::tables`]).
+    /// On an overflow nothing is added, and the error comes with the index of the transition
+    /// that overflowed.
+    pub fn add_all(
+        &mut self,
+        transitions: &[(u32, u32, u64, u64)],
+    ) -> std::result::Result<(), (usize, Error)> {
+        let mut total = self.total;
+        for (i, &(source, target, count, _)) in transitions.iter().enumerate() {
+            total = total.checked_add(count).ok_or_else(|| {
+                let message = format!(
+                    "adding {count} transitions {} → {} takes the total count past 2^64 − 1",
+                    self.name(source),
+                    self.name(target)
+                );
+                (i, Error::Numerical(message))
+            })?;
+        }
+        self.total = total;
+        self.rows += transitions.len() as u64;
+        self.tally_all(transitions);
         Ok(())
+    }
+
+    /// Adds `count` at `first_row` to the tally of each `(source, target, count, first_row)`.
+    fn tally_all(&mut self, tallies: &[(u32, u32, u64, u64)]) {
+        for (i, &(source, target, count, first_row)) in tallies.iter().enumerate() {
+            if let Some(&(s, t, ..)) = tallies.get(i + AHEAD)
+                && s != t
+            {
+                self.tallies.prefetch(pair(s, t));
+            }
+            self.tally(source, target).add(count, first_row);
+        }
     }
 
     /// The tally of `source → target`, created empty on first use.
@@ -116,8 +115,7 @@ impl GraphBuilder {
             }
             &mut self.self_tallies[s]
         } else {
-            let key = (u64::from(source) << 32) | u64::from(target);
-            self.tallies.entry(key).or_insert(Tally::NONE)
+            self.tallies.entry(pair(source, target))
         }
     }
 
@@ -126,7 +124,7 @@ impl GraphBuilder {
         let pairs = self
             .tallies
             .iter()
-            .map(|(&k, t)| ((k >> 32) as u32, (k & 0xffff_ffff) as u32, t));
+            .map(|(k, t)| ((k >> 32) as u32, (k & 0xffff_ffff) as u32, t));
         let loops = (self.self_tallies.iter().enumerate())
             .filter(|(_, t)| t.count > 0)
             .map(|(s, t)| (s as u32, s as u32, t));
@@ -148,18 +146,22 @@ impl GraphBuilder {
             ))
         })?;
         self.rows += later.rows;
-        let ids: Vec<u32> = later.names.iter().map(|name| self.intern(name)).collect();
-        self.tallies.reserve(later.tallies.len());
-        for (s, d, t) in later.each_tally() {
-            self.tally(ids[s as usize], ids[d as usize])
-                .add(t.count, t.first_row);
-        }
+        let names: Vec<&str> = (0..later.n_states() as u32)
+            .map(|id| later.name(id))
+            .collect();
+        let mut ids = Vec::new();
+        self.intern_all(&names, &mut ids);
+        let tallies: Vec<_> = later
+            .each_tally()
+            .map(|(s, d, t)| (ids[s as usize], ids[d as usize], t.count, t.first_row))
+            .collect();
+        self.tally_all(&tallies);
         Ok(())
     }
 
     /// Builds the graph; state ids are relabelled to the reference node order.
     pub fn finish(self) -> TransitionGraph {
-        let n = self.names.len();
+        let n = self.n_states();
         // Order key per state: 2·row (+1 as a target) of its first non-self transition; states
         // seen only in self-transitions come after every other state.
         let mut key = vec![u64::MAX; n];
@@ -190,14 +192,23 @@ impl GraphBuilder {
                 edges.push((s, d, t.count));
             }
         }
-        edges.sort_unstable_by_key(|&(s, d, _)| (s, d));
-        let mut names_opt: Vec<Option<Box<str>>> = self.names.into_iter().map(Some).collect();
-        let names: Vec<String> = order
+        edges.par_sort_unstable_by_key(|&(s, d, _)| (s, d));
+        // Copied in id order (the names lie in that order), then moved into the new order.
+        let mut names: Vec<String> = (0..n as u32).map(|id| self.name(id).to_owned()).collect();
+        let names = order
             .iter()
-            .map(|&old| names_opt[old as usize].take().unwrap().into())
+            .map(|&old| std::mem::take(&mut names[old as usize]))
             .collect();
         TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
     }
+}
+
+/// Transitions looked ahead by [`GraphBuilder::add_all`]: enough for a cache miss to complete.
+const AHEAD: usize = 16;
+
+/// The key of `source → target` in [`GraphBuilder::tallies`].
+fn pair(source: u32, target: u32) -> u64 {
+    (u64::from(source) << 32) | u64::from(target)
 }
 
 /// Counts and adjacency of a transition log. Edges are sorted by `(source, target)`.
@@ -284,6 +295,7 @@ impl TransitionGraph {
             rows,
         };
         graph.reverse = (0..m)
+            .into_par_iter()
             .map(|e| {
                 graph
                     .find_edge(graph.dst[e], graph.src[e])

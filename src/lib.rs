@@ -57,3 +57,4 @@ pub mod run;
 pub mod settings;
 pub mod simulate;
 pub mod stats;
+pub mod tables;

@@ -174,6 +174,7 @@ fn load_options(args: &AnalyzeArgs) -> LoadOptions {
         state_column: args.state_column.clone(),
         drop_null_states: args.drop_null_states,
         group_column: args.group_by.clone(),
+        trajectory_buffer_rows: usize::try_from(args.trajectory_buffer).unwrap_or(usize::MAX),
     }
 }
 
@@ -204,9 +205,17 @@ pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
         rows.push(bench::LARGE_ROWS);
     }
     let mut sizes = args.sizes.clone().unwrap_or_else(|| sizes.to_vec());
-    let mut dense = Vec::new();
+    let (mut dense, mut hard) = (Vec::new(), Vec::new());
     match args.suite {
         BenchSuite::All => {}
+        BenchSuite::Hard => {
+            sizes.clear();
+            hard = args
+                .rows
+                .clone()
+                .unwrap_or_else(|| bench::HARD_ROWS.to_vec());
+            rows.clear();
+        }
         BenchSuite::Kernel => rows.clear(),
         BenchSuite::Stage => sizes.clear(),
         BenchSuite::Dense => {
@@ -223,6 +232,7 @@ pub fn bench_settings(args: &BenchArgs) -> Result<BenchSettings> {
         sizes,
         rows,
         dense,
+        hard,
         repeat: args.repeat as usize,
     };
     settings.validate()?;

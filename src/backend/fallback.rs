@@ -8,7 +8,7 @@ use super::cpu::CpuBackend;
 use super::cpu::reciprocal_triangles::{OrientedReciprocal, enumerate};
 use super::gpu::GpuBackend;
 use super::jobs::ResampleJob;
-use super::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use super::newton::{NewtonOptions, NewtonOutcome};
 use super::problem::ActionProblem;
 use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
 use crate::error::{Error, Result};
@@ -85,12 +85,19 @@ impl Backend for Fallback {
         )
     }
 
+    fn hessian_product(&self, problem: &ActionProblem, v: &[f64], x: &[f64]) -> Result<Vec<f64>> {
+        self.run(
+            |gpu| gpu.hessian_product(problem, v, x),
+            |cpu| cpu.hessian_product(problem, v, x),
+        )
+    }
+
     fn minimize_action(
         &self,
         problem: &ActionProblem,
         v0: &[f64],
-        opts: &LbfgsOptions,
-    ) -> Result<LbfgsOutcome> {
+        opts: &NewtonOptions,
+    ) -> Result<NewtonOutcome> {
         self.run(
             |gpu| gpu.minimize_action(problem, v0, opts),
             |cpu| cpu.minimize_action(problem, v0, opts),

@@ -6,12 +6,12 @@ pub mod cpu;
 pub mod fallback;
 pub mod gpu;
 pub mod jobs;
-pub mod lbfgs;
+pub mod newton;
 pub mod problem;
 pub mod tolerance;
 pub mod verify;
 
-use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use crate::backend::newton::{NewtonOptions, NewtonOutcome};
 use crate::backend::problem::ActionProblem;
 use crate::error::Result;
 use crate::graph::TransitionGraph;
@@ -120,13 +120,19 @@ pub trait Backend {
     /// Kernel `edge_action`: the action and its gradient at `v`.
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval>;
 
-    /// Minimises the action by L-BFGS with the optimiser's vectors held by this backend.
+    /// Kernel `hessian_edge` (with `edge_action` for the Hessian's weights): `H(v) x`, the
+    /// action's Hessian at `v` applied to `x`.
+    fn hessian_product(&self, problem: &ActionProblem, v: &[f64], x: &[f64]) -> Result<Vec<f64>>;
+
+    /// Minimises the action from `v0` by Newton–CG ([`newton`]) with the solver's vectors held
+    /// by this backend: kernels `edge_action` (value, gradient, Hessian weights) and
+    /// `hessian_edge` (Hessian–vector products), dot products and axpys.
     fn minimize_action(
         &self,
         problem: &ActionProblem,
         v0: &[f64],
-        opts: &LbfgsOptions,
-    ) -> Result<LbfgsOutcome>;
+        opts: &NewtonOptions,
+    ) -> Result<NewtonOutcome>;
 
     /// Kernel `reciprocal_triangles`: every 3-cycle whose six arcs exist, streamed to `visit` in
     /// the canonical order of [`cpu::reciprocal_triangles`] on every backend, in chunks of

@@ -14,8 +14,10 @@
 
 use crate::error::{Error, Result};
 
-/// Relative floor of the Hessian diagonal, see [`ActionProblem::curvature_floor`].
-const CURVATURE_FLOOR: f64 = 1e-3;
+/// Relative floor of the Hessian diagonal, see [`ActionProblem::curvature_floor`]: only a guard
+/// against a diagonal that underflowed. A floor far above the true curvature (L-BFGS used 1e-3)
+/// misleads Newton–CG's preconditioner on weakly coupled states (docs/METHOD.md §2.3).
+const CURVATURE_FLOOR: f64 = 1e-12;
 
 #[derive(Debug, Clone)]
 pub struct ActionProblem {
@@ -29,6 +31,11 @@ pub struct ActionProblem {
     pub incidence_ptr: Vec<u32>,
     /// `2e` when the node is the source of edge `e`, `2e + 1` when it is the target.
     pub incidence: Vec<u32>,
+    /// Connected component of each state in the edges (ignoring direction); states without
+    /// edges are components of their own. Without a ridge the action is flat along each
+    /// component's constant: [`ActionProblem::gauge_free_max`] removes it.
+    pub component: Vec<u32>,
+    pub n_components: usize,
 }
 
 impl ActionProblem {
@@ -71,7 +78,7 @@ impl ActionProblem {
             incidence[fill[d as usize] as usize] = 2 * e as u32 + 1;
             fill[d as usize] += 1;
         }
-        Ok(ActionProblem {
+        let mut problem = ActionProblem {
             n_states,
             src,
             dst,
@@ -79,23 +86,68 @@ impl ActionProblem {
             l2,
             incidence_ptr,
             incidence,
-        })
+            component: Vec::new(),
+            n_components: 0,
+        };
+        (problem.component, problem.n_components) = problem.components();
+        Ok(problem)
+    }
+
+    /// Connected components by breadth-first search over the incidence list.
+    fn components(&self) -> (Vec<u32>, usize) {
+        let mut component = vec![u32::MAX; self.n_states];
+        let mut queue = Vec::new();
+        let mut count = 0u32;
+        for root in 0..self.n_states {
+            if component[root] != u32::MAX {
+                continue;
+            }
+            component[root] = count;
+            queue.push(root);
+            while let Some(f) = queue.pop() {
+                let range = self.incidence_ptr[f] as usize..self.incidence_ptr[f + 1] as usize;
+                for &entry in &self.incidence[range] {
+                    let e = (entry >> 1) as usize;
+                    let g = if entry & 1 == 0 {
+                        self.dst[e]
+                    } else {
+                        self.src[e]
+                    } as usize;
+                    if component[g] == u32::MAX {
+                        component[g] = count;
+                        queue.push(g);
+                    }
+                }
+            }
+            count += 1;
+        }
+        (component, count as usize)
+    }
+
+    /// `max_f |x_f − mean_{C(f)} x|` over components `C` without a ridge (the change `x` makes to
+    /// potentials centred per component), `max |x_f|` with one.
+    pub fn gauge_free_max(&self, x: &[f64]) -> f64 {
+        if self.l2 > 0.0 {
+            return x.iter().fold(0.0, |m, v| m.max(v.abs()));
+        }
+        let mut sum = vec![0.0; self.n_components];
+        let mut size = vec![0usize; self.n_components];
+        for (&c, &v) in self.component.iter().zip(x) {
+            sum[c as usize] += v;
+            size[c as usize] += 1;
+        }
+        self.component
+            .iter()
+            .zip(x)
+            .map(|(&c, &v)| (v - sum[c as usize] / size[c as usize] as f64).abs())
+            .fold(0.0, f64::max)
     }
 
     pub fn n_edges(&self) -> usize {
         self.src.len()
     }
 
-    /// The diagonal preconditioner at `V = 0`, `1 / (λ + Σ_incident w/4)` (1 where that is
-    /// zero): the starting point of the backends' preconditioner.
-    pub fn preconditioner(&self) -> Vec<f64> {
-        self.curvature_floor()
-            .iter()
-            .map(|&f| 1.0 / (f / CURVATURE_FLOOR * 0.25).max(f))
-            .collect()
-    }
-
-    /// The smallest Hessian diagonal entry the optimiser trusts, per state:
+    /// The smallest Hessian diagonal entry the preconditioner uses, per state:
     /// `CURVATURE_FLOOR · Σ_incident w + λ` (1 where that is zero). The Hessian is the graph
     /// Laplacian with edge weights `w σ(d) σ(−d)`; far from the optimum's curvature (an edge with
     /// a large `d`) the floor keeps the preconditioner finite.

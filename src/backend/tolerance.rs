@@ -38,7 +38,7 @@ pub fn action_value(precision: Precision) -> f64 {
 ///
 /// - f64: the CPU adds a node's terms in incidence order: worst case `degree × u64`; the GPU
 ///   adds runs of 32 and then per-level carries (~100 u64). 2e6 u64 ≈ 2.2e-10 covers the worst
-///   case up to a degree of 2e6; in practice the error grows like √degree (tests/gpu_agreement.rs measures
+///   case up to a degree of 2e6; in practice the error grows like √degree (tests/it/gpu_agreement.rs measures
 ///   it on a hub of degree 4e5).
 /// - f32: per edge, `|σ'| ≤ 1/4` turns the f32 rounding of `d` into ≤ u(|V_src| + |V_dst|)/2;
 ///   f32 `exp` (3 + 2|x| ulp) moves `σ(−|d|)` by ≤ 6u; division, negation and the f32 weight add
@@ -51,13 +51,23 @@ pub fn gradient(precision: Precision) -> f64 {
     }
 }
 
-/// Fitted potentials after centring, absolute, when both backends run L-BFGS to
-/// `‖∇S‖_∞ ≤ 1e-9 × (largest incident weight)`.
+/// Entries of the Hessian–vector product `H(v) x` (kernel `hessian_edge`), relative to
+/// [`hessian_scale`]. The per-edge weight `w σ(d) σ(−d)` carries the error of a gradient term
+/// (the same `σ`, see [`gradient`]); times the difference `x_src − x_dst` (one more rounding) and
+/// summed per state in the same incidence order and runs as the gradient. Same bounds.
+pub fn hessian_product(precision: Precision) -> f64 {
+    gradient(precision)
+}
+
+/// Fitted potentials after centring, absolute, when both backends run Newton–CG until its step
+/// is at most `1e-9` in every coordinate.
 ///
-/// - f64: the GPU's values, gradients and preconditioner equal the CPU's to ~1e-13 relative, so
-///   both runs take the same steps (same iteration counts) and stop at the same point: measured
-///   below 1e-12 in tests/gpu_agreement.rs. 1e-8 leaves room for badly conditioned components,
-///   where rounding differences can change a late step.
+/// - f64: the GPU's values, gradients, Hessian weights and products equal the CPU's to ~1e-13
+///   relative; both stop once the remaining error (the last Newton step) is below 1e-9, or at the
+///   rounding floor, which the GPU's uncompensated f64 sums raise on weakly coupled states (the
+///   CPU compensates; they then converge on the gradient test). Measured: 1.3e-9 on a hard
+///   30,000-row log (tests/it/newton.rs), 1.4e-8 on bootstrap intervals (tests/it/resampling.rs).
+///   1e-7 leaves a factor 7; the product's requirement is 1e-6.
 /// - f32: the gradient is known only to ~2e-6 of the incident weight (see [`gradient`]) and the
 ///   value to ~u per term, so the optimiser stops at the floating-point limit, where the f32
 ///   gradient is of that size: the potential is off by that error over the curvature (~1e-2 to
@@ -65,7 +75,7 @@ pub fn gradient(precision: Precision) -> f64 {
 ///   the product's requirement and leaves a factor 20.
 pub fn potential(precision: Precision) -> f64 {
     match precision {
-        Precision::F64 => 1e-8,
+        Precision::F64 => 1e-7,
         Precision::F32 => 1e-4,
     }
 }
@@ -105,6 +115,19 @@ pub fn gradient_scale(problem: &ActionProblem, v: &[f64]) -> Vec<f64> {
         let s = edge_scale(problem, v, e);
         scale[problem.src[e] as usize] += s;
         scale[problem.dst[e] as usize] += s;
+    }
+    scale
+}
+
+/// Scale of each entry of `H(v) x`: `Σ_{e ∋ f} (w_e/4) (|x_src| + |x_dst|) + λ |x_f|`, which
+/// bounds the sum of the absolute values of its terms (`σ(d) σ(−d) ≤ 1/4`).
+pub fn hessian_scale(problem: &ActionProblem, x: &[f64]) -> Vec<f64> {
+    let mut scale: Vec<f64> = x.iter().map(|x| problem.l2 * x.abs()).collect();
+    for e in 0..problem.n_edges() {
+        let (s, d) = (problem.src[e] as usize, problem.dst[e] as usize);
+        let t = 0.25 * problem.weight[e] * (x[s].abs() + x[d].abs());
+        scale[s] += t;
+        scale[d] += t;
     }
     scale
 }

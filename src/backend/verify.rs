@@ -31,8 +31,10 @@ pub struct KernelDeviation {
     pub ok: bool,
 }
 
-/// Deviations of every kernel at potential `v`: `edge_action` (the action's value) and
-/// `gather_gradient` (every gradient entry). The tolerances are those of `gpu`'s precision.
+/// Deviations of every kernel at potential `v`: `edge_action` (the action's value),
+/// `gather_gradient` (every gradient entry) and `hessian_edge` (every entry of the Hessian at `v`
+/// applied to a fixed vector of ±1 and 0.5 entries). The tolerances are those of `gpu`'s
+/// precision.
 pub fn verify(
     gpu: &dyn Backend,
     cpu: &dyn Backend,
@@ -66,7 +68,39 @@ pub fn verify(
         max_rel,
         tolerance::gradient(precision),
     );
-    Ok(vec![value, gradient])
+    Ok(vec![value, gradient, hessian(gpu, cpu, problem, v)?])
+}
+
+/// Kernel `hessian_edge`: `H(v) x` on both backends, entries relative to
+/// [`tolerance::hessian_scale`].
+fn hessian(
+    gpu: &dyn Backend,
+    cpu: &dyn Backend,
+    problem: &ActionProblem,
+    v: &[f64],
+) -> Result<KernelDeviation> {
+    let x: Vec<f64> = (0..v.len()).map(|f| [1.0, -1.0, 0.5][f % 3]).collect();
+    let (a, b) = (
+        gpu.hessian_product(problem, v, &x)?,
+        cpu.hessian_product(problem, v, &x)?,
+    );
+    let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
+    for ((g, c), s) in a.iter().zip(&b).zip(tolerance::hessian_scale(problem, &x)) {
+        let diff = (g - c).abs();
+        max_abs = max_abs.max(diff);
+        max_rel = if diff.is_nan() {
+            f64::NAN
+        } else {
+            max_rel.max(diff / s.max(f64::MIN_POSITIVE))
+        };
+    }
+    let precision = gpu.info().precision;
+    Ok(deviation(
+        "hessian_edge",
+        max_abs,
+        max_rel,
+        tolerance::hessian_product(precision),
+    ))
 }
 
 /// `--verify`: kernel `resample` on `backend` against the CPU twin, on [`synthetic_job`] of
@@ -174,7 +208,7 @@ pub fn check(deviations: &[KernelDeviation]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::backend::cpu::CpuBackend;
-    use crate::backend::lbfgs::{LbfgsOptions, LbfgsOutcome};
+    use crate::backend::newton::{NewtonOptions, NewtonOutcome};
     use crate::backend::{ActionEval, DeviceInfo};
 
     /// The CPU backend with gradient entry 0 moved by `shift`.
@@ -189,12 +223,20 @@ mod tests {
             eval.gradient[0] += self.1;
             Ok(eval)
         }
+        fn hessian_product(
+            &self,
+            problem: &ActionProblem,
+            v: &[f64],
+            x: &[f64],
+        ) -> Result<Vec<f64>> {
+            self.0.hessian_product(problem, v, x)
+        }
         fn minimize_action(
             &self,
             _: &ActionProblem,
             _: &[f64],
-            _: &LbfgsOptions,
-        ) -> Result<LbfgsOutcome> {
+            _: &NewtonOptions,
+        ) -> Result<NewtonOutcome> {
             unreachable!()
         }
         fn reciprocal_triangles(

@@ -36,13 +36,17 @@ mod peel;
 mod reference;
 pub mod reversible;
 
-pub use crate::backend::{lbfgs, problem};
+pub use crate::backend::{newton, problem};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::graph::{Components, TransitionGraph, strongly_connected_components};
-use lbfgs::LbfgsOptions;
+use newton::NewtonOptions;
 use problem::{ActionProblem, softplus_neg};
+
+/// The fit converges when its last Newton step moves no potential by more than this: the
+/// error bound on `V` (see [`FitReport::potential_error`]).
+pub const POTENTIAL_TOL: f64 = 1e-9;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
@@ -75,9 +79,12 @@ pub struct FitSettings {
     pub threshold: f64,
     /// Ridge `λ`.
     pub l2: f64,
-    /// Converged when the gradient's infinity norm is below `grad_tol` times the largest total
-    /// weight incident to one state (so the tolerance does not depend on the log's size).
+    /// When rounding stops the Newton iteration before its step reaches [`POTENTIAL_TOL`], the
+    /// fit still counts as converged if the gradient's infinity norm is below `grad_tol` times
+    /// the largest total weight incident to one state (so the tolerance does not depend on the
+    /// log's size).
     pub grad_tol: f64,
+    /// Most Newton steps.
     pub max_iterations: usize,
     /// Retrace the reference code's optimiser (see `reference`) instead of converging.
     pub paper: bool,
@@ -140,8 +147,23 @@ pub struct FitReport {
     pub estimator: Estimator,
     pub converged: bool,
     pub status: String,
+    /// Newton steps (`--paper`: the reference's L-BFGS-B iterations).
     pub iterations: usize,
+    /// Evaluations of value, gradient and Hessian weights: one pass over the edges each.
     pub evaluations: usize,
+    /// Hessian–vector products (conjugate-gradient iterations): one pass over the edges each
+    /// (`--paper`: 0).
+    pub hessian_products: usize,
+    /// Passes over the fitted edges: `evaluations + hessian_products`.
+    pub passes: usize,
+    /// Bound on the error of every reported potential, to second order: the largest change the
+    /// last Newton step solved made to a potential centred per component (the distance of the
+    /// point it started from to the optimum; the step was then taken, so the error left is
+    /// smaller still). `None` under `--paper`, which stops where the reference stops.
+    pub potential_error: Option<f64>,
+    /// The last Newton decrement `∇ᵀH⁻¹∇` (the squared error in the Hessian's norm, to second
+    /// order); `None` under `--paper`.
+    pub newton_decrement: Option<f64>,
     /// The estimator's objective at the optimum: the paper's action per kept state (`S/M`) for
     /// the action estimators, the negative log-likelihood per transition for `reversible-mle`.
     pub action: f64,
@@ -161,18 +183,42 @@ pub struct FitReport {
     pub seconds: f64,
 }
 
-/// Fits the potential of `graph`.
+/// Fits the potential of `graph` from `V = 0`.
 pub fn fit(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
 ) -> Result<(Potential, FitReport)> {
-    let start = std::time::Instant::now();
-    let (potential, mut report) = match settings.estimator {
-        Estimator::ReversibleMle => reversible::fit(graph, settings, backend)?,
-        Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend)?,
+    fit_from(graph, settings, backend, None)
+}
+
+/// Fits the potential of `graph`, starting the solver from `start` (a warm start: one value per
+/// state of `graph`, `None` read as 0; e.g. the potential of a fit to similar counts, such as a
+/// bootstrap resample's original). The optimum does not depend on the start, only the work to
+/// reach it; `--paper` ignores it (the reference starts from its own point).
+pub fn fit_from(
+    graph: &TransitionGraph,
+    settings: &FitSettings,
+    backend: &dyn Backend,
+    start: Option<&[Option<f64>]>,
+) -> Result<(Potential, FitReport)> {
+    let clock = std::time::Instant::now();
+    let start: Vec<f64> = match start {
+        Some(v) if v.len() == graph.n_states() => v.iter().map(|x| x.unwrap_or(0.0)).collect(),
+        Some(v) => {
+            return Err(Error::settings(format!(
+                "a warm start has {} values for {} states",
+                v.len(),
+                graph.n_states()
+            )));
+        }
+        None => vec![0.0; graph.n_states()],
     };
-    report.seconds = start.elapsed().as_secs_f64();
+    let (potential, mut report) = match settings.estimator {
+        Estimator::ReversibleMle => reversible::fit(graph, settings, backend, &start)?,
+        Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend, &start)?,
+    };
+    report.seconds = clock.elapsed().as_secs_f64();
     Ok((potential, report))
 }
 
@@ -279,6 +325,7 @@ fn fit_action(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
+    start: &[f64],
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
     let Selection {
@@ -320,6 +367,7 @@ fn fit_action(
         &|e| weights[e].expect("used edges are kept"),
         settings,
         backend,
+        start,
     )?;
     let mut value: Vec<Option<f64>> = (0..n)
         .map(|f| (status[f] == Identifiability::Identifiable).then_some(outcome.x[f]))
@@ -333,42 +381,64 @@ fn fit_action(
         component: sccs.id.clone(),
     };
     let report = FitReport {
-        estimator: settings.estimator,
-        converged: outcome.converged,
-        status: outcome.status,
-        iterations: outcome.iterations,
-        evaluations: outcome.evaluations,
         // Inter-component terms vanish in the limit: this is the infimum of the paper's action.
         action: action / kept_states.max(1) as f64,
-        grad_norm: outcome.grad_norm,
         grad_tolerance,
         identifiable_states: potential.identifiable(),
         components: if ridge { 1 } else { sccs.nontrivial() },
         kept_states,
         fitted_edges: edges.len(),
-        seconds: 0.0,
+        ..FitReport::of(settings, &outcome)
     };
     Ok((potential, report))
 }
 
+impl FitReport {
+    /// The solver's part of the report; the action, the tolerance and the counts of states and
+    /// edges are the caller's to fill in.
+    fn of(settings: &FitSettings, outcome: &newton::NewtonOutcome) -> FitReport {
+        FitReport {
+            estimator: settings.estimator,
+            converged: outcome.converged,
+            status: outcome.status.clone(),
+            iterations: outcome.iterations,
+            evaluations: outcome.evaluations,
+            hessian_products: outcome.hessian_products,
+            passes: outcome.passes(),
+            potential_error: Some(outcome.step_norm),
+            newton_decrement: Some(outcome.decrement),
+            action: f64::NAN,
+            grad_norm: outcome.grad_norm,
+            grad_tolerance: f64::NAN,
+            identifiable_states: 0,
+            components: 0,
+            kept_states: 0,
+            fitted_edges: 0,
+            seconds: 0.0,
+        }
+    }
+}
+
 /// The optimum of the action over some edges of the graph.
 struct Solution {
-    /// Optimiser outcome; `x` covers every state, eliminated ones included.
-    outcome: lbfgs::LbfgsOutcome,
+    /// Solver outcome; `x` covers every state, eliminated ones included.
+    outcome: newton::NewtonOutcome,
     /// The absolute gradient tolerance used.
     grad_tolerance: f64,
     /// `S` at the optimum over all the given edges.
     action: f64,
 }
 
-/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge.
-/// Without a ridge, dangling trees are eliminated exactly first (see [`peel`]).
+/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge, from
+/// `start` (per graph state). Without a ridge, dangling trees are eliminated exactly first (see
+/// [`peel`]).
 fn minimize_over(
     graph: &TransitionGraph,
     edges: &[usize],
     weight: &dyn Fn(usize) -> f64,
     settings: &FitSettings,
     backend: &dyn Backend,
+    start: &[f64],
 ) -> Result<Solution> {
     let n = graph.n_states();
     let src: Vec<u32> = edges.iter().map(|&e| graph.src[e]).collect();
@@ -403,12 +473,18 @@ fn minimize_over(
         incident[dst[i] as usize] += w[i];
     }
     let scale = incident.into_iter().fold(f64::MIN_POSITIVE, f64::max);
-    let opts = LbfgsOptions {
+    // The action is at most of the order of its total weight: below 1e-12 of that, a decrease
+    // is rounding.
+    let total_weight: f64 = problem.weight.iter().sum();
+    let opts = NewtonOptions {
         grad_tol: settings.grad_tol * scale,
         max_iterations: settings.max_iterations,
+        step_tol: POTENTIAL_TOL,
+        quadratic: 1e-12 * total_weight.max(1.0),
         ..Default::default()
     };
-    let mut outcome = backend.minimize_action(&problem, &vec![0.0; global.len()], &opts)?;
+    let v0: Vec<f64> = global.iter().map(|&f| start[f as usize]).collect();
+    let mut outcome = backend.minimize_action(&problem, &v0, &opts)?;
     let mut x = vec![0.0; n];
     for (&f, &v) in global.iter().zip(&outcome.x) {
         x[f as usize] = v;
@@ -461,6 +537,10 @@ fn reference_fit(
         status: "stopped by the reference's L-BFGS-B criteria (--paper)".into(),
         iterations: fitted.iterations,
         evaluations: fitted.evaluations,
+        hessian_products: 0,
+        passes: fitted.evaluations,
+        potential_error: None,
+        newton_decrement: None,
         action: fitted.action,
         grad_norm: fitted.grad_norm,
         grad_tolerance: reference::PGTOL,

@@ -25,10 +25,12 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::graph::{NO_EDGE, TransitionGraph};
 
+/// The fit from `start` (a potential per state: the solver starts from `u = V + log c`).
 pub(super) fn fit(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
+    start: &[f64],
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
     let Selection { edges, sccs, .. } = select_edges(graph, settings)?;
@@ -36,6 +38,19 @@ pub(super) fn fit(
         l2: 0.0,
         ..settings.clone()
     };
+    let mut row_sum: Vec<f64> = graph.self_count.iter().map(|&c| c as f64).collect();
+    for &e in &edges {
+        row_sum[graph.src[e] as usize] += graph.count[e] as f64;
+    }
+    let u0: Vec<f64> = (0..n)
+        .map(|f| {
+            if start[f] != 0.0 && row_sum[f] > 0.0 {
+                start[f] + row_sum[f].ln()
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let Solution {
         outcome,
         grad_tolerance,
@@ -46,13 +61,10 @@ pub(super) fn fit(
         &|e| graph.count[e] as f64,
         &unridged,
         backend,
+        &u0,
     )?;
     let u = &outcome.x;
 
-    let mut row_sum: Vec<f64> = graph.self_count.iter().map(|&c| c as f64).collect();
-    for &e in &edges {
-        row_sum[graph.src[e] as usize] += graph.count[e] as f64;
-    }
     let identifiable: Vec<bool> = (0..n).map(|f| sccs.size[sccs.id[f] as usize] > 1).collect();
     let mut value: Vec<Option<f64>> = (0..n)
         .map(|f| identifiable[f].then(|| u[f] - row_sum[f].ln()))
@@ -95,19 +107,14 @@ pub(super) fn fit(
         component: sccs.id.clone(),
     };
     let report = FitReport {
-        estimator: settings.estimator,
-        converged: outcome.converged,
-        status: outcome.status,
-        iterations: outcome.iterations,
-        evaluations: outcome.evaluations,
         action: nll / counted.max(1.0),
-        grad_norm: outcome.grad_norm,
         grad_tolerance,
         identifiable_states: potential.identifiable(),
         components: sccs.nontrivial(),
         kept_states: n,
         fitted_edges: edges.len(),
         seconds: 0.0,
+        ..FitReport::of(settings, &outcome)
     };
     Ok((potential, report))
 }

@@ -50,7 +50,7 @@ pub(super) fn read(path: &Path, handle: &Handle, sink: &mut Sink) -> Result<()> 
             .collect::<Vec<_>>(),
     );
     let layout = Layout::resolve(&logical, opts, path)?;
-    sink.begin_file(path, &layout)?;
+    sink.begin_file(path, &layout, None)?;
 
     let text = Schema::new(
         header
@@ -91,9 +91,18 @@ pub(super) fn read(path: &Path, handle: &Handle, sink: &mut Sink) -> Result<()> 
         }
         let columns: Vec<&dyn Array> = columns.iter().map(|c| c.as_ref()).collect();
         sink.add_batch(path, &layout, &columns, &locate)?;
+        if sink.read_again {
+            break;
+        }
         file_row += batch.num_rows() as u64;
     }
     Ok(())
+}
+
+/// The physical line where data record `record` of the CSV file `path` starts, the file opened
+/// again (for errors found after the file was read).
+pub(super) fn line_of(path: &Path, record: u64) -> u64 {
+    Handle::open(path).map_or(record + 2, |handle| physical_line(&handle, record))
 }
 
 /// The physical line (from 1) where data record `record` (from 0, after the header) starts, by

@@ -45,7 +45,7 @@ pub(super) fn read(path: &Path, bytes: &[u8], sink: &mut Sink) -> Result<()> {
         )
         .hint("convert it to a transitions table with a group column, or split it by group"));
     }
-    sink.begin_file(path, &Layout::reference_json())?;
+    sink.begin_file(path, &Layout::reference_json(), None)?;
     let mut records = Records { sink, index: None };
     let mut parser = serde_json::Deserializer::from_slice(bytes);
     let parsed = parser

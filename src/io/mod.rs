@@ -21,8 +21,9 @@
 //!   default 1) and `run` (counted, see [`InputSummary::runs`]). States may be any Arrow string
 //!   type, a dictionary of strings, or integers (named by their decimal text).
 //! - *trajectory* (Parquet or CSV): `run`, `step`, `state`; within each run, rows ordered by
-//!   `step` (ties keep file order) give one transition per consecutive pair `f → g`. Chosen when a
-//!   file has these columns but not `source` and `target`.
+//!   `step` (each step once) give one transition per consecutive pair `f → g`. Chosen when a
+//!   file has these columns but not `source` and `target`. Read in bounded memory, streamed or
+//!   spilled to disk (see `trajectory.rs`); such a dataset may be read twice ([`load`]).
 //! - *reference JSON*: the reference code's database, an array of records
 //!   `{"target_expression": str, "source_expressions": [{"expression": str}, …], …}`; each source
 //!   gives one transition `source → target`.
@@ -46,6 +47,7 @@ mod group;
 mod json;
 mod parquet;
 pub mod scores;
+mod spill;
 mod table;
 mod trajectory;
 
@@ -92,7 +94,13 @@ pub struct LoadOptions {
     pub drop_null_states: bool,
     /// `--group-by`: also build one graph per value of this column or Hive partition key.
     pub group_column: Option<String>,
+    /// Trajectory steps held in memory (about 100 bytes each) when the rows are not sorted by
+    /// (run, step); more are spilled to temporary files (see `trajectory`'s module docs).
+    pub trajectory_buffer_rows: usize,
 }
+
+/// Default of [`LoadOptions::trajectory_buffer_rows`]: about 200 MB.
+pub const TRAJECTORY_BUFFER_ROWS: usize = 2_000_000;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -106,6 +114,7 @@ impl Default for LoadOptions {
             state_column: "state".into(),
             drop_null_states: false,
             group_column: None,
+            trajectory_buffer_rows: TRAJECTORY_BUFFER_ROWS,
         }
     }
 }
@@ -143,7 +152,24 @@ pub struct InputSummary {
 /// Reads `inputs` (files, directories or glob patterns) as one dataset.
 pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
     let files = resolve_inputs(inputs)?;
-    let mut sink = Sink::new(opts);
+    let log = match read_dataset(&files, opts, true)? {
+        Some(log) => log,
+        // A trajectory left the (run, step) order after some of its runs were added.
+        None => read_dataset(&files, opts, false)?
+            .expect("a trajectory read with every step buffered is read to the end"),
+    };
+    check_testable(&log, &files)?;
+    Ok(log)
+}
+
+/// Reads `files` into one log; `None` when a trajectory read `in_order` turned out not to be in
+/// order after some of its runs were added, and must be read again with `in_order` off.
+fn read_dataset(
+    files: &[PathBuf],
+    opts: &LoadOptions,
+    in_order: bool,
+) -> Result<Option<LoadedLog>> {
+    let mut sink = Sink::new(opts, in_order);
     let bytes = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
@@ -154,12 +180,15 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
     // Row groups of transition Parquet files read so far but not aggregated yet: read in
     // parallel when another kind of file comes, or at the end.
     let mut pending = Vec::new();
-    for path in &files {
+    for path in files {
         let file_type = match read_file(path, opts, &mut sink, &mut hasher, &mut pending) {
             Ok(file_type) => file_type,
             // An error in an earlier row wins, as in a sequential read.
             Err(e) => return parquet::read_chunks(pending, &mut sink).and(Err(e)),
         };
+        if sink.read_again {
+            return Ok(None);
+        }
         if !types.contains(&file_type.name()) {
             types.push(file_type.name());
         }
@@ -172,9 +201,8 @@ pub fn load(inputs: &[PathBuf], opts: &LoadOptions) -> Result<LoadedLog> {
         _ => "transitions",
     };
     let format = format!("{}/{form}", types.join("+"));
-    let log = sink.finish(&files, hasher.finalize().to_hex().to_string(), format)?;
-    check_testable(&log, &files)?;
-    Ok(log)
+    sink.finish(files, hasher.finalize().to_hex().to_string(), format)
+        .map(Some)
 }
 
 /// One input file, opened once: its length, hash and content all come from this handle, so a
@@ -650,6 +678,8 @@ struct Sink<'o> {
     run_ids: NameIds,
     has_runs: bool,
     trajectory: Trajectory,
+    /// Set when a trajectory must be read again (see [`read_dataset`]): readers stop.
+    read_again: bool,
     /// Per-group graphs, with `--group-by`.
     groups: Option<Groups>,
     /// The first file and its layout, which every other file must match.
@@ -665,7 +695,8 @@ struct Sink<'o> {
 }
 
 impl<'o> Sink<'o> {
-    fn new(opts: &'o LoadOptions) -> Self {
+    /// An empty sink; `in_order`: add trajectory pairs as they come while rows are in order.
+    fn new(opts: &'o LoadOptions, in_order: bool) -> Self {
         Sink {
             opts,
             graph: GraphBuilder::default(),
@@ -673,7 +704,8 @@ impl<'o> Sink<'o> {
             run_names: GraphBuilder::default(),
             run_ids: NameIds::unnamed_integers(),
             has_runs: false,
-            trajectory: Trajectory::default(),
+            trajectory: Trajectory::new(opts.trajectory_buffer_rows, in_order),
+            read_again: false,
             groups: opts.group_column.as_ref().map(|_| Groups::default()),
             layout: None,
             next_row: 0,
@@ -685,8 +717,14 @@ impl<'o> Sink<'o> {
         }
     }
 
-    /// Checks that the file at `path` has the dataset's layout (the first file's).
-    fn begin_file(&mut self, path: &Path, layout: &Layout) -> Result<()> {
+    /// Checks that the file at `path` has the dataset's layout (the first file's), before its
+    /// rows are read; `row_groups`: the first row of each of its row groups (Parquet).
+    fn begin_file(
+        &mut self,
+        path: &Path,
+        layout: &Layout,
+        row_groups: Option<Arc<Vec<u64>>>,
+    ) -> Result<()> {
         match &self.layout {
             None => self.layout = Some((path.to_owned(), layout.clone())),
             Some((first, expected)) if expected.to_string() != layout.to_string() => {
@@ -701,6 +739,9 @@ impl<'o> Sink<'o> {
             }
             Some(_) => {}
         }
+        if layout.form == table::Form::Trajectory {
+            self.trajectory.begin_file(path, self.next_row, row_groups);
+        }
         Ok(())
     }
 
@@ -710,7 +751,7 @@ impl<'o> Sink<'o> {
             layout: self.layout.clone(),
             next_row: first_row,
             progress: self.progress.clone(),
-            ..Sink::new(self.opts)
+            ..Sink::new(self.opts, true)
         }
     }
 
@@ -746,9 +787,15 @@ impl<'o> Sink<'o> {
         content_hash: String,
         format: String,
     ) -> Result<LoadedLog> {
-        self.transitions += self
-            .trajectory
-            .add_pairs(&mut self.graph, self.groups.as_mut())?;
+        let trajectory = std::mem::replace(&mut self.trajectory, Trajectory::new(1, false));
+        let runs = match self.layout.as_ref().map(|(_, layout)| layout.form) {
+            Some(table::Form::Trajectory) => {
+                Some(trajectory.finish(|pairs, groups| self.add_pairs(pairs, groups))?)
+            }
+            _ => self
+                .has_runs
+                .then(|| self.run_ids.distinct(&self.run_names)),
+        };
         let summary = InputSummary {
             paths: files.iter().map(|p| p.display().to_string()).collect(),
             files: files.len(),
@@ -756,9 +803,7 @@ impl<'o> Sink<'o> {
             transitions: self.transitions,
             dropped_rows: self.dropped_rows,
             dropped_reasons: self.dropped_reasons,
-            runs: self
-                .has_runs
-                .then(|| self.run_ids.distinct(&self.run_names)),
+            runs,
             content_hash,
             format,
         };

@@ -1,8 +1,11 @@
-//! Parquet files, read as Arrow record batches with only the used columns projected.
+//! Parquet files, read as Arrow record batches with only the used columns projected, one row
+//! group at a time.
 //!
-//! String state columns are requested as dictionaries: dictionary-encoded column chunks (what
-//! writers produce by default) then arrive as keys plus one shared dictionary per chunk, which
-//! [`NameIds`](super::table::NameIds) maps once, so the per-row work is an array lookup.
+//! String state columns are requested as dictionaries where the row group's pages hold
+//! dictionary keys (what writers produce by default): they then arrive as keys plus one shared
+//! dictionary per chunk, which [`NameIds`](super::table::NameIds) maps once, so the per-row work
+//! is an array lookup. Column chunks with plain pages (a writer's dictionary overflowed: millions
+//! of distinct names) are read as `Utf8View`, each row's name looked up once (see [`read_as`]).
 
 use super::table::{Form, Kind, Layout};
 use super::{At, Handle, Sink};
@@ -112,9 +115,7 @@ fn read_file(
         .map_err(|e| unreadable(path, e))?;
     check_chunks(metadata.metadata(), handle.len(), path)?;
     let layout = Layout::resolve(metadata.schema(), sink.opts, path)?;
-    check_pages(metadata.metadata(), handle, &layout.projection(), path)?;
-    sink.begin_file(path, &layout)?;
-    let metadata = keep_dictionaries(metadata, &layout);
+    let encoded = check_pages(metadata.metadata(), handle, &layout.projection(), path)?;
 
     // First row (within the file) of each row group, to name where a row is.
     let mut starts = vec![0u64];
@@ -122,12 +123,15 @@ fn read_file(
         starts.push(starts.last().unwrap_or(&0) + group.num_rows().max(0) as u64);
     }
     let file_rows = *starts.last().unwrap_or(&0);
+    let starts = Arc::new(starts);
+    sink.begin_file(path, &layout, Some(starts.clone()))?;
     let chunk = Chunk {
         path: path.to_owned(),
         source,
         metadata,
         layout,
-        starts: Arc::new(starts),
+        keys_only: Arc::new(encoded),
+        starts,
         groups: 0..0,
         first_row: sink.next_row,
     };
@@ -144,6 +148,7 @@ fn read_file(
             starts: chunk.starts.clone(),
             metadata: chunk.metadata.clone(),
             layout: chunk.layout.clone(),
+            keys_only: chunk.keys_only.clone(),
             path: chunk.path.clone(),
             source: Source(chunk.source.0.clone()),
         });
@@ -159,6 +164,8 @@ pub(super) struct Chunk {
     source: Source,
     metadata: ArrowReaderMetadata,
     layout: Layout,
+    /// Per row group, the columns (roots) whose data pages all hold dictionary keys.
+    keys_only: Arc<Vec<Vec<usize>>>,
     /// First row (within the file) of each row group, and the file's row count last.
     starts: Arc<Vec<u64>>,
     groups: Range<usize>,
@@ -182,34 +189,40 @@ impl Chunk {
 
     /// Adds the chunk's rows to `sink`, whose next row must be the chunk's first.
     fn read(&self, sink: &mut Sink) -> Result<()> {
+        self.groups
+            .clone()
+            .try_for_each(|g| self.read_group(g, sink))
+    }
+
+    /// Adds the rows of row group `g`, read with its own choice of column types (see
+    /// [`read_as`]).
+    fn read_group(&self, g: usize, sink: &mut Sink) -> Result<()> {
         let path = self.path.as_path();
-        let group_of = |row: u64| self.starts.partition_point(|&s| s <= row).saturating_sub(1);
-        let mask = ProjectionMask::roots(self.metadata.parquet_schema(), self.layout.projection());
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            Source(self.source.0.clone()),
-            self.metadata.clone(),
-        )
-        .with_projection(mask)
-        .with_row_groups(self.groups.clone().collect())
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| unreadable(path, e))?;
+        let metadata = read_as(&self.metadata, &self.layout, &self.keys_only[g]);
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), self.layout.projection());
+        let source = Source(self.source.0.clone());
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
+            .with_projection(mask)
+            .with_row_groups(vec![g])
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| unreadable(path, e))?;
         let positions = self.layout.positions();
-        let mut file_row = self.starts[self.groups.start];
+        let mut file_row = self.starts[g];
         for batch in reader {
             let batch = batch.map_err(|e| {
                 Error::bad_input(path, format!("cannot decode the Parquet data: {e}"))
-                    .at(format!("row group {}", group_of(file_row)))
+                    .at(format!("row group {g}"))
             })?;
             let columns: Vec<&dyn Array> = positions
                 .iter()
                 .map(|&p| batch.column(p).as_ref())
                 .collect();
-            let locate = |i: usize| {
-                let row = file_row + i as u64;
-                format!("row group {}, row {row}", group_of(row))
-            };
+            let locate = |i: usize| format!("row group {g}, row {}", file_row + i as u64);
             sink.add_batch(path, &self.layout, &columns, &locate)?;
+            if sink.read_again {
+                break;
+            }
             file_row += batch.num_rows() as u64;
         }
         Ok(())
@@ -365,16 +378,22 @@ const MIN_PAGE_ALLOWANCE: u64 = 1 << 20;
 /// uncompressed size in the chunk's uncompressed total and in what the codec could expand the
 /// compressed bytes to. The data pages must hold the chunk's values, and a flat column one value
 /// per row of its row group, so the footer's row counts are what the pages hold.
+///
+/// Returns, per row group, the roots of `projection` whose data pages all hold dictionary keys
+/// (see [`read_as`]).
 fn check_pages(
     metadata: &ParquetMetaData,
     handle: &Handle,
     projection: &[usize],
     path: &Path,
-) -> Result<()> {
+) -> Result<Vec<Vec<usize>>> {
     let schema = metadata.file_metadata().schema_descr();
+    let mut encoded = Vec::with_capacity(metadata.num_row_groups());
     for (g, group) in metadata.row_groups().iter().enumerate() {
+        let mut keys_only = projection.to_vec();
         for (c, chunk) in group.columns().iter().enumerate() {
-            if !projection.contains(&schema.get_column_root_idx(c)) {
+            let root = schema.get_column_root_idx(c);
+            if !projection.contains(&root) {
                 continue;
             }
             let name = chunk.column_path().string();
@@ -436,6 +455,9 @@ fn check_pages(
                 if let Some(n) = header.values {
                     values = values.saturating_add(n.max(0) as u64);
                 }
+                if header.dictionary_keys == Some(false) {
+                    keys_only.retain(|&r| r != root);
+                }
                 at = body + compressed;
             }
             if values != chunk_values {
@@ -445,8 +467,9 @@ fn check_pages(
                 )));
             }
         }
+        encoded.push(keys_only);
     }
-    Ok(())
+    Ok(encoded)
 }
 
 /// What [`check_pages`] needs of a Thrift `PageHeader`.
@@ -455,6 +478,8 @@ struct PageHeader {
     compressed: i64,
     /// `num_values` of a data page (v1 or v2); `None` for dictionary and index pages.
     values: Option<i64>,
+    /// Whether a data page's values are dictionary keys; `None` for other pages.
+    dictionary_keys: Option<bool>,
 }
 
 /// A reader of the Thrift compact protocol, just enough to read a page header and skip the rest.
@@ -576,28 +601,29 @@ impl<R: Read> Compact<R> {
         Ok(())
     }
 
-    /// A struct's field 1 when it is an i32 (`num_values` of the page headers' own headers).
-    fn first_int(&mut self) -> std::io::Result<Option<i64>> {
-        let (mut last, mut found) = (0, None);
+    /// `num_values` and `encoding` of a data page header (v1: fields 1 and 2; v2: 1 and 4).
+    fn data_page(&mut self, v2: bool) -> std::io::Result<(i64, Option<i64>)> {
+        let (mut last, mut values, mut encoding) = (0, 0, None);
+        let encoding_field = if v2 { 4 } else { 2 };
         while let Some((id, t)) = self.field(&mut last)? {
             match (id, t) {
-                (1, 5) => found = Some(self.int()?),
+                (1, 5) => values = self.int()?,
+                (id, 5) if id == encoding_field => encoding = Some(self.int()?),
                 _ => self.skip(t, 1)?,
             }
         }
-        Ok(found)
+        Ok((values, encoding))
     }
 
     /// A `PageHeader`: 1 type, 2 uncompressed_page_size, 3 compressed_page_size, 5 data page
-    /// header, 7 dictionary page header, 8 data page header v2 (the first field of each of those
-    /// three is num_values).
+    /// header, 7 dictionary page header, 8 data page header v2.
     fn page_header(&mut self) -> std::io::Result<PageHeader> {
-        let (mut last, mut sizes, mut values) = (0, [None, None], None);
+        let (mut last, mut sizes, mut data) = (0, [None, None], None);
         while let Some((id, t)) = self.field(&mut last)? {
             match (id, t) {
                 (2, 5) => sizes[0] = Some(self.int()?),
                 (3, 5) => sizes[1] = Some(self.int()?),
-                (5 | 8, 12) => values = Some(self.first_int()?.unwrap_or(0)),
+                (5 | 8, 12) => data = Some(self.data_page(id == 8)?),
                 _ => self.skip(t, 0)?,
             }
         }
@@ -605,12 +631,19 @@ impl<R: Read> Compact<R> {
             [Some(uncompressed), Some(compressed)] => Ok(PageHeader {
                 uncompressed,
                 compressed,
-                values,
+                values: data.map(|(values, _)| values),
+                dictionary_keys: data.map(|(_, encoding)| {
+                    matches!(encoding, Some(PLAIN_DICTIONARY | RLE_DICTIONARY))
+                }),
             }),
             _ => Err(invalid("no page sizes")),
         }
     }
 }
+
+/// The Thrift values of the two dictionary-key encodings of a data page.
+const PLAIN_DICTIONARY: i64 = 2;
+const RLE_DICTIONARY: i64 = 8;
 
 /// The compact type `ty` of the elements of a list, set or map, refused when boolean: no page
 /// header holds such a collection, and the parquet crate skips its elements without reading a
@@ -627,9 +660,18 @@ fn invalid(message: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_owned())
 }
 
-/// Asks the reader for the text columns of `layout` as `Dictionary(Int32, Utf8)`. A schema the
-/// reader refuses (possible only for unusual embedded types) just keeps the plain read.
-fn keep_dictionaries(metadata: ArrowReaderMetadata, layout: &Layout) -> ArrowReaderMetadata {
+/// The reader's view of a row group: the text columns of `layout` as `Dictionary(Int32, Utf8)`
+/// where every data page holds dictionary keys (`keys_only`, by root index), so that each
+/// dictionary value is mapped once (what writers produce by default); the others as `Utf8View`.
+/// Past its size limit a writer's dictionary falls back to plain pages (millions of distinct
+/// names): asked for a dictionary, the reader would then build one per batch by hashing every
+/// value, before [`NameIds`](super::table::NameIds) hashes them again. A schema the reader
+/// refuses (possible only for unusual embedded types) keeps the plain read.
+fn read_as(
+    metadata: &ArrowReaderMetadata,
+    layout: &Layout,
+    keys_only: &[usize],
+) -> ArrowReaderMetadata {
     let schema = metadata.schema();
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let fields: Vec<Field> = schema
@@ -642,16 +684,17 @@ fn keep_dictionaries(metadata: ArrowReaderMetadata, layout: &Layout) -> ArrowRea
                 .iter()
                 .any(|c| c.index == i && c.kind == Kind::Text);
             let field = field.as_ref().clone();
-            if text {
-                field.with_data_type(dictionary.clone())
-            } else {
-                field
+            match (text, keys_only.contains(&i)) {
+                (false, _) => field,
+                (true, true) => field.with_data_type(dictionary.clone()),
+                (true, false) => field.with_data_type(DataType::Utf8View),
             }
         })
         .collect();
     let hinted = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     let options = ArrowReaderOptions::new().with_schema(hinted);
-    ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).unwrap_or(metadata)
+    ArrowReaderMetadata::try_new(metadata.metadata().clone(), options)
+        .unwrap_or_else(|_| metadata.clone())
 }
 
 #[cfg(test)]
@@ -687,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn text_state_columns_are_read_as_dictionaries() {
+    fn text_state_columns_are_read_as_dictionaries_where_every_page_holds_keys() {
         let batch = RecordBatch::try_from_iter([
             (
                 "source",
@@ -706,9 +749,23 @@ mod tests {
         let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).unwrap();
         let path = Path::new("test.parquet");
         let layout = Layout::resolve(metadata.schema(), &LoadOptions::default(), path).unwrap();
-        let schema = keep_dictionaries(metadata, &layout).schema().clone();
-        let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
+        let types = |keys_only: &[usize]| -> Vec<DataType> {
+            let schema = read_as(&metadata, &layout, keys_only).schema().clone();
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect()
+        };
         let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-        assert_eq!(types, [&dictionary, &DataType::Int64, &DataType::Utf8]);
+        // Only the state column `source` is text; `note` is not read.
+        assert_eq!(
+            types(&[0, 1]),
+            [dictionary, DataType::Int64, DataType::Utf8]
+        );
+        assert_eq!(
+            types(&[1]),
+            [DataType::Utf8View, DataType::Int64, DataType::Utf8]
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! content is written once, here. Names are never copied per row: strings are looked up as
 //! `&str`, integers through a cache of their decimal text, dictionaries once per distinct value.
 
+use super::spill::{RunKey, Spilled};
+use super::trajectory::Added;
 use super::{InputFormat, LoadOptions, Sink};
 use crate::error::{Error, Result};
 use crate::graph::GraphBuilder;
@@ -321,13 +323,37 @@ impl NameIds {
     /// Replaces `out` with the id of each row's name in `table` ([`NULL`] for nulls). `array` must
     /// have a type for which [`Kind::of`] is `Some` (checked by [`Layout::resolve`]).
     pub(super) fn map(&mut self, array: &dyn Array, table: &mut GraphBuilder, out: &mut Vec<u32>) {
+        match strings(array) {
+            Some(names) => intern_rows(&[names], table, &mut [out]),
+            None => self.map_encoded(array, table, out),
+        }
+    }
+
+    /// [`NameIds::map`] of two columns of the same rows (sources and targets), which share
+    /// the cache of recent names when both hold plain strings: consecutive transitions of a run
+    /// chain (a row's source is the previous row's target), so most rows look one name up.
+    pub(super) fn map_pair(
+        &mut self,
+        arrays: [&dyn Array; 2],
+        table: &mut GraphBuilder,
+        outs: [&mut Vec<u32>; 2],
+    ) {
+        let [a, b] = arrays;
+        match (strings(a), strings(b)) {
+            (Some(a), Some(b)) => intern_rows(&[a, b], table, &mut outs.map(|o| o)),
+            _ => {
+                let [out_a, out_b] = outs;
+                self.map(a, table, out_a);
+                self.map(b, table, out_b);
+            }
+        }
+    }
+
+    /// [`NameIds::map`] of dictionaries and integers.
+    fn map_encoded(&mut self, array: &dyn Array, table: &mut GraphBuilder, out: &mut Vec<u32>) {
         out.clear();
         out.reserve(array.len());
-        let mut push_text = |name: Option<&str>| out.push(name.map_or(NULL, |s| table.intern(s)));
         match array.data_type() {
-            DataType::Utf8 => array.as_string::<i32>().iter().for_each(&mut push_text),
-            DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(&mut push_text),
-            DataType::Utf8View => array.as_string_view().iter().for_each(&mut push_text),
             DataType::Dictionary(..) => {
                 let dictionary = array.as_any_dictionary();
                 if dictionary.values().is_empty() {
@@ -393,6 +419,97 @@ impl NameIds {
             }
         };
         &self.dictionaries[at].1
+    }
+}
+
+/// The rows of a plain string array (Utf8, LargeUtf8, Utf8View); `None` for other types.
+fn strings(array: &dyn Array) -> Option<Vec<Option<&str>>> {
+    Some(match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().collect(),
+        DataType::Utf8View => array.as_string_view().iter().collect(),
+        _ => return None,
+    })
+}
+
+/// Each row's run label (`None` for nulls): text as it is, integers by value. The labels are
+/// only compared, never interned, so that no table grows with the number of runs.
+fn run_keys(array: &dyn Array) -> Vec<Option<RunKey>> {
+    let text = |t: Option<&str>| t.map(|t| RunKey::Text(t.into()));
+    if let Some(names) = strings(array) {
+        return names.into_iter().map(text).collect();
+    }
+    if let DataType::Dictionary(..) = array.data_type() {
+        let dictionary = array.as_any_dictionary();
+        if let Some(values) = strings(dictionary.values().as_ref()) {
+            if values.is_empty() {
+                // No values: every row is null (`normalized_keys` panics on this).
+                return vec![None; array.len()];
+            }
+            let valid = |i: usize| dictionary.keys().is_valid(i);
+            let keys = dictionary.normalized_keys();
+            return (keys.iter().enumerate())
+                .map(|(i, &k)| if valid(i) { text(values[k]) } else { None })
+                .collect();
+        }
+    }
+    let mut out = Vec::with_capacity(array.len());
+    let is_integer = for_each_int(array, |v| out.push(v.map(RunKey::Int)));
+    debug_assert!(is_integer, "unchecked column type {}", array.data_type());
+    out
+}
+
+/// The last few distinct names of a batch, each with its place in the batch's list of names to
+/// look up: a name equal to one of them (compared where it lies, in the batch, in cache) is not
+/// looked up again. Consecutive transitions of a run chain (a row's source is the previous
+/// row's target) and agents repeat states, so most rows of most logs look up one name or none.
+#[derive(Default)]
+struct Recent<'a> {
+    names: [Option<(&'a str, u32)>; RECENT],
+    next: usize,
+}
+
+/// Names [`Recent`] remembers.
+const RECENT: usize = 4;
+
+impl<'a> Recent<'a> {
+    /// The place of `name` in `lookups`, added there unless it is a recent name.
+    fn place(&mut self, name: &'a str, lookups: &mut Vec<&'a str>) -> u32 {
+        let known = self.names.iter().flatten().find(|(seen, _)| *seen == name);
+        if let Some(&(_, at)) = known {
+            return at;
+        }
+        let at = lookups.len() as u32;
+        lookups.push(name);
+        self.names[self.next] = Some((name, at));
+        self.next = (self.next + 1) % RECENT;
+        at
+    }
+}
+
+/// Replaces each `outs[c]` with the ids of `columns[c]`'s names, interned row by row (a row's
+/// columns in order), so that the first appearance of a name is its first row.
+fn intern_rows(
+    columns: &[Vec<Option<&str>>],
+    table: &mut GraphBuilder,
+    outs: &mut [&mut Vec<u32>],
+) {
+    let rows = columns.first().map_or(0, Vec::len);
+    // Row by row, each cell's place in `lookups`, or NULL.
+    let mut cells = Vec::with_capacity(rows * columns.len());
+    let mut lookups = Vec::new();
+    let mut recent = Recent::default();
+    for i in 0..rows {
+        for column in columns {
+            cells.push(column[i].map_or(NULL, |name| recent.place(name, &mut lookups)));
+        }
+    }
+    let mut ids = Vec::new();
+    table.intern_all(&lookups, &mut ids);
+    for (c, out) in outs.iter_mut().enumerate() {
+        out.clear();
+        let row_cells = cells.iter().skip(c).step_by(columns.len());
+        out.extend(row_cells.map(|&at| if at == NULL { NULL } else { ids[at as usize] }));
     }
 }
 
@@ -479,14 +596,6 @@ impl Sink<'_> {
     ) -> Result<()> {
         let n = columns.first().map_or(0, |c| c.len());
         let at = |i: usize, c: usize| format!("{}, column `{}`", locate(i), layout.columns[c].name);
-        let bad_number = |(i, value): (usize, String), c: usize, expected: &str| {
-            Error::bad_input(path, format!("expected {expected}, found {value}")).at(at(i, c))
-        };
-        let mut runs = Vec::new();
-        if let Some(c) = layout.find(Role::Run) {
-            self.run_ids.map(columns[c], &mut self.run_names, &mut runs);
-            self.has_runs = true;
-        }
         // With --group-by: each row's group, from the column or the file's partition folder.
         let mut groups = Vec::new();
         if let Some(sink_groups) = &mut self.groups {
@@ -503,66 +612,129 @@ impl Sink<'_> {
                 (None, None) => unreachable!("Layout::resolve requires a group source"),
             }
         }
-        let group = |i: usize| groups.get(i).copied();
-        if layout.form == Form::Trajectory {
-            // Columns: run, step, state.
-            let steps = integers(columns[1], |v| i64::try_from(v).ok())
-                .map_err(|bad| bad_number(bad, 1, "an integer step within the range of i64"))?;
-            let mut states = Vec::new();
-            self.states.map(columns[2], &mut self.graph, &mut states);
-            for i in 0..n {
-                if runs[i] == NULL {
-                    return Err(Error::bad_input(path, "null run").at(at(i, 0)));
-                }
-                let row = self.next_row + i as u64;
-                if states[i] == NULL {
-                    self.null_state(path, "null state", || at(i, 2))?;
-                    // Kept as a gap: no transition is made across it.
-                    self.trajectory.push(runs[i], steps[i], NULL, row, group(i));
-                    continue;
-                }
-                self.trajectory
-                    .push(runs[i], steps[i], states[i], row, group(i));
-            }
-        } else {
-            // Columns: source, target[, count][, run].
-            let counts = match layout.find(Role::Count) {
-                Some(c) => Some(
-                    integers(columns[c], |v| u64::try_from(v).ok().filter(|&v| v >= 1))
-                        .map_err(|bad| bad_number(bad, c, "a count ≥ 1"))?,
-                ),
-                None => None,
-            };
-            let (mut sources, mut targets) = (Vec::new(), Vec::new());
-            self.states.map(columns[0], &mut self.graph, &mut sources);
-            self.states.map(columns[1], &mut self.graph, &mut targets);
-            for i in 0..n {
-                let (source, target) = (sources[i], targets[i]);
-                if source == NULL || target == NULL {
-                    let c = usize::from(source != NULL);
-                    self.null_state(path, "null source or target", || at(i, c))?;
-                    continue;
-                }
-                let count = counts.as_ref().map_or(1, |counts| counts[i]);
-                let row = self.next_row + i as u64;
-                let overflow = |e| match e {
-                    // The only failure: the counts' total overflows; say where.
-                    Error::Numerical(message) => Error::bad_input(path, message)
-                        .at(locate(i))
-                        .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
-                    e => e,
-                };
-                self.graph
-                    .add(source, target, count, row)
-                    .map_err(overflow)?;
-                if let (Some(g), Some(groups)) = (group(i), &mut self.groups) {
-                    groups.add(g, source, target, count, row, &self.graph)?;
-                }
-                self.transitions += count;
-            }
+        match layout.form {
+            Form::Trajectory => self.add_steps(path, columns, &groups, &at)?,
+            _ => self.add_transitions(path, layout, columns, &groups, &at, locate)?,
         }
         self.next_row += n as u64;
         self.rows += n as u64;
+        Ok(())
+    }
+
+    /// Adds a batch of trajectory rows (columns `run, step, state`; `groups`: each row's group,
+    /// or none).
+    fn add_steps(
+        &mut self,
+        path: &Path,
+        columns: &[&dyn Array],
+        groups: &[u32],
+        at: &dyn Fn(usize, usize) -> String,
+    ) -> Result<()> {
+        let steps = integers(columns[1], |v| i64::try_from(v).ok()).map_err(|(i, value)| {
+            let expected = "an integer step within the range of i64";
+            Error::bad_input(path, format!("expected {expected}, found {value}")).at(at(i, 1))
+        })?;
+        let mut states = Vec::new();
+        self.states.map(columns[2], &mut self.graph, &mut states);
+        let runs = run_keys(columns[0]);
+        let mut batch = Vec::with_capacity(runs.len());
+        for (i, run) in runs.into_iter().enumerate() {
+            let Some(run) = run else {
+                return Err(Error::bad_input(path, "null run").at(at(i, 0)));
+            };
+            if states[i] == NULL {
+                // Kept as a gap: no transition is made across it.
+                self.null_state(path, "null state", || at(i, 2))?;
+            }
+            batch.push(Spilled {
+                run,
+                step: steps[i],
+                state: states[i],
+                row: self.next_row + i as u64,
+                group: groups.get(i).copied().unwrap_or(NULL),
+            });
+        }
+        match self.trajectory.add(batch)? {
+            Added::Pairs(pairs, groups) => self.add_pairs(&pairs, &groups)?,
+            Added::ReadAgain => self.read_again = true,
+        }
+        Ok(())
+    }
+
+    /// Adds trajectory pairs `(source, target, 1, row)`, each also to its group (`NULL`: none).
+    pub(super) fn add_pairs(
+        &mut self,
+        pairs: &[(u32, u32, u64, u64)],
+        groups: &[u32],
+    ) -> Result<()> {
+        self.graph.add_all(pairs).map_err(|(_, e)| e)?;
+        if let Some(sink_groups) = &mut self.groups {
+            for (&(source, target, count, row), &g) in pairs.iter().zip(groups) {
+                sink_groups.add(g, source, target, count, row, &self.graph)?;
+            }
+        }
+        self.transitions += pairs.len() as u64;
+        Ok(())
+    }
+
+    /// Adds a batch of transition rows (columns `source, target[, count][, run]`).
+    fn add_transitions(
+        &mut self,
+        path: &Path,
+        layout: &Layout,
+        columns: &[&dyn Array],
+        groups: &[u32],
+        at: &dyn Fn(usize, usize) -> String,
+        locate: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
+        if let Some(c) = layout.find(Role::Run) {
+            self.run_ids
+                .map(columns[c], &mut self.run_names, &mut Vec::new());
+            self.has_runs = true;
+        }
+        let counts = match layout.find(Role::Count) {
+            Some(c) => Some(
+                integers(columns[c], |v| u64::try_from(v).ok().filter(|&v| v >= 1)).map_err(
+                    |(i, value)| {
+                        Error::bad_input(path, format!("expected a count ≥ 1, found {value}"))
+                            .at(at(i, c))
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        let (mut sources, mut targets) = (Vec::new(), Vec::new());
+        self.states.map_pair(
+            [columns[0], columns[1]],
+            &mut self.graph,
+            [&mut sources, &mut targets],
+        );
+        // Rows with both states, as the graph takes them, and their place in the batch.
+        let mut adds = Vec::with_capacity(sources.len());
+        let mut rows = Vec::with_capacity(sources.len());
+        for (i, (&source, &target)) in sources.iter().zip(&targets).enumerate() {
+            if source == NULL || target == NULL {
+                let c = usize::from(source != NULL);
+                self.null_state(path, "null source or target", || at(i, c))?;
+                continue;
+            }
+            let count = counts.as_ref().map_or(1, |counts| counts[i]);
+            adds.push((source, target, count, self.next_row + i as u64));
+            rows.push(i);
+        }
+        self.graph.add_all(&adds).map_err(|(k, e)| match e {
+            // The only failure: the counts' total overflows; say where.
+            Error::Numerical(message) => Error::bad_input(path, message)
+                .at(locate(rows[k]))
+                .hint("the counts of a dataset must sum to at most 2^64 − 1 (u64)"),
+            e => e,
+        })?;
+        if let Some(sink_groups) = &mut self.groups {
+            for (&(source, target, count, row), &i) in adds.iter().zip(&rows) {
+                sink_groups.add(groups[i], source, target, count, row, &self.graph)?;
+            }
+        }
+        self.transitions += adds.iter().map(|a| a.2).sum::<u64>();
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //! - [`write_dir_atomic`]: a whole output directory `DIR`, written into the sibling
 //!   `DIR.tmp-<pid>` and then swapped in. On Linux the swap is one `renameat2(RENAME_EXCHANGE)`:
 //!   `DIR` names the old directory until, in one step, it names the new one, so a process killed
-//!   at any instant leaves `DIR` whole, old or new (tests/output_safety.rs kills runs to show
+//!   at any instant leaves `DIR` whole, old or new (tests/it/output_safety.rs kills runs to show
 //!   it). The old outputs, now at `DIR.tmp-<pid>`, are removed afterwards. Elsewhere, or on a
 //!   file system without the exchange, `DIR` is renamed to `DIR.old-<pid>` and the new directory
 //!   to `DIR`: a kill between the two renames leaves no `DIR`, but the previous outputs whole in

@@ -41,6 +41,11 @@
 //!   the mass sits on a few hubs and a walk leaves a rare state at once; runs start uniformly over
 //!   all states, so many states are seen only once or twice. Still reversible: detailed balance
 //!   holds exactly.
+//! - [`SimMode::LlmHard`]: llm-like with `coupling = 1` (the proposal ∝ `p` nearly matches the
+//!   target ∝ `p`, so few proposals are rejected and walks roam), Pareto 2 popularity (heavy-tailed
+//!   degrees, popular states revisited from many places), `vscale` 0.5, 300,000 states and runs of
+//!   mean length 50: at 10⁶ rows about 172,000 states, 354,000 edges and one strongly connected
+//!   component of about 152,000 states (seed 1). The fit's hard case: BENCHMARKS.md.
 //!
 //! `V` is mean-centred over all states. Runs (trajectories) have geometric length with mean `run_len`
 //! and start from a uniform random state; one row = one step `source → target`.
@@ -90,6 +95,9 @@ pub enum SimMode {
     Driven,
     /// Reversible, with heavy-tailed popularity, deep attractors and a long tail of rare states.
     LlmLike,
+    /// llm-like with walks that roam: a giant strongly connected component with heavy-tailed
+    /// degrees (the fit's hard case).
+    LlmHard,
 }
 
 /// Parameters of a simulation; [`SimParams::new`] gives the defaults of a mode.
@@ -131,7 +139,9 @@ impl SimParams {
     /// The defaults of `mode`: 10⁶ rows, runs of mean length 20, `vscale` 1; reversible and
     /// driven: 200 states, mean degree 10, one triangle per state, uniform popularity (driven:
     /// `drive` 1.5 on 20 % of the triangles); llm-like: 50,000 states, mean degree 8, 0.5
-    /// triangles per state, Pareto 1.3 popularity with coupling 2, 5 attractors of depth 4.
+    /// triangles per state, Pareto 1.3 popularity with coupling 2, 5 attractors of depth 4;
+    /// llm-hard: as llm-like with 300,000 states, Pareto 2 with coupling 1, `vscale` 0.5 and runs
+    /// of mean length 50.
     pub fn new(mode: SimMode) -> Self {
         let base = SimParams {
             mode,
@@ -165,6 +175,17 @@ impl SimParams {
                 attractors: 5,
                 pareto: 1.3,
                 coupling: 2.0,
+                ..base
+            },
+            SimMode::LlmHard => SimParams {
+                states: 300_000,
+                mean_degree: 8.0,
+                triangles: 0.5,
+                attractors: 5,
+                pareto: 2.0,
+                coupling: 1.0,
+                vscale: 0.5,
+                run_len: 50.0,
                 ..base
             },
         }

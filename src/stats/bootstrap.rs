@@ -11,7 +11,7 @@
 //! each resample adds a second layer of sampling noise to these statistics, so their intervals
 //! were shifted away from the observed value and did not contain it (pair χ² 3927.6 against
 //! [4414.7, 4781.5] on the bundled sample). The intervals of V cover the planted
-//! potential at close to their level (tests/resampling.rs, examples/calibration.rs).
+//! potential at close to their level (tests/it/resampling.rs, examples/calibration.rs).
 //!
 //! Gauge: a fitted component is only determined up to a constant, so each resample's V is
 //! centred over the states of each component of the original fit, as the fit centres it; a

@@ -72,9 +72,7 @@ pub fn entropy_production(
                 .into_par_iter()
                 .map(|r| {
                     let (out_count, pairs) = resampled(graph, &pairs, model, r, seed);
-                    schnakenberg::stationary(&out_count, &pairs)
-                        .decomposition
-                        .edge_sum
+                    schnakenberg::stationary_production(&out_count, &pairs, &observed.pi)
                 })
                 .collect()
         })

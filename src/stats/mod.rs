@@ -11,6 +11,7 @@ pub mod permutation;
 pub mod quasi_symmetry;
 pub mod resampling;
 pub mod schnakenberg;
+pub mod stationary;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 

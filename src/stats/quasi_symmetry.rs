@@ -40,7 +40,8 @@
 //! **Localisation.** Each pair's standardised residual `(n − m p̂)/√(m p̂ (1 − p̂))`, its
 //! two-sided normal p-value and Benjamini–Hochberg q-value say which arcs carry a violation.
 //!
-//! **The fit.** Newton's method on the negative log-likelihood: the Hessian is the graph
+//! **The fit.** Newton's method on the negative log-likelihood, by the solver the potential's fit
+//! uses too ([`crate::backend::newton`]): the Hessian is the graph
 //! Laplacian with weights `m p (1 − p)` (plus `λ`), so each step is a conjugate-gradient solve
 //! with sparse matrix–vector products only, preconditioned by its diagonal, to a relative
 //! accuracy that follows the last decrement (inexact Newton); Levenberg–Marquardt damping
@@ -50,6 +51,7 @@
 //! stops decreasing (the floor set by rounding).
 
 use super::{benjamini_hochberg, chi2_sf, two_sided_p};
+use crate::backend::newton::{self, NewtonOptions, VectorSpace};
 use crate::backend::problem::softplus_neg;
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, strongly_connected_components};
@@ -211,157 +213,141 @@ struct Fit {
 }
 
 /// The Bradley–Terry fit of `U` to the splits `n` from `start`, with the ridge
-/// `ridge/2 Σ (U − anchor)²`: Newton–CG with Levenberg–Marquardt damping (module docs).
-fn fit_splits(pairs: &SplitPairs, n: &[u64], start: &[f64], anchor: &[f64], ridge: f64) -> Fit {
-    let k = pairs.states.len();
-    let mut u = start.to_vec();
-    let objective = |u: &[f64]| -> f64 {
-        let mut s = 0.0;
-        for i in 0..pairs.len() {
-            let d = u[pairs.a[i] as usize] - u[pairs.b[i] as usize];
-            let (win, lose) = (n[i] as f64, (pairs.m[i] - n[i]) as f64);
-            s += win * neg_log_logistic(d) + lose * neg_log_logistic(-d);
-        }
-        let prior: f64 = u.iter().zip(anchor).map(|(x, y)| (x - y).powi(2)).sum();
-        s + 0.5 * ridge * prior
+/// `ridge/2 Σ (U − anchor)²`: the shared Newton–CG ([`newton`]) with Levenberg–Marquardt damping
+/// (module docs). Starting at the anchor with a ridge (a refit) it starts undamped.
+fn fit_splits(
+    pairs: &SplitPairs,
+    n: &[u64],
+    start: &[f64],
+    anchor: &[f64],
+    ridge: f64,
+) -> Result<Fit> {
+    let opts = NewtonOptions {
+        max_iterations: MAX_NEWTON,
+        step_tol: 0.0,
+        decrement_tol: DECREMENT_TOL,
+        quadratic: QUADRATIC,
+        damping: if start == anchor && ridge > 0.0 {
+            0.0
+        } else {
+            1.0
+        },
+        max_step: 10.0,
+        grad_tol: f64::INFINITY,
+        rounding: 1e-14,
     };
-    let mut value = objective(&u);
-    let (mut grad, mut weight) = (vec![0.0; k], vec![0.0; pairs.len()]);
-    let (mut direction, mut trial) = (vec![0.0; k], vec![0.0; k]);
-    let (mut newton_steps, mut cg_steps, mut decrement) = (0, 0, f64::INFINITY);
-    // Levenberg–Marquardt damping: the system is (H + μ (diag H + I)) δ = ∇, starting damped
-    // (far from the optimum the weights `m p (1 − p)` can be tiny where the curvature ahead is
-    // not) and undamped once steps succeed.
-    let mut damping = if start == anchor && ridge > 0.0 {
-        0.0
-    } else {
-        1.0
+    let mut space = SplitSpace {
+        pairs,
+        n,
+        anchor,
+        ridge,
+        weight: vec![0.0; pairs.len()],
+        diag: vec![0.0; start.len()],
     };
-    'newton: while newton_steps < MAX_NEWTON {
-        grad.iter_mut()
-            .zip(u.iter().zip(anchor))
-            .for_each(|(g, (x, y))| *g = ridge * (x - y));
-        for i in 0..pairs.len() {
-            let (a, b) = (pairs.a[i] as usize, pairs.b[i] as usize);
-            let p = logistic(u[a] - u[b]);
-            let m = pairs.m[i] as f64;
-            let residual = n[i] as f64 - m * p;
-            grad[a] -= residual;
-            grad[b] += residual;
-            weight[i] = m * p * (1.0 - p);
-        }
-        newton_steps += 1;
-        loop {
-            // Inexact Newton: the solve's relative accuracy follows the last decrement.
-            let forcing = decrement.sqrt().clamp(1e-12, 0.1);
-            cg_steps += laplacian_solve(
-                pairs,
-                &weight,
-                (ridge, damping),
-                forcing,
-                &grad,
-                &mut direction,
-            );
-            // δ = (H + μD)⁻¹∇, stepped as U − δ; the decrement ∇ᵀδ (δᵀHδ when μ = 0).
-            let previous = decrement;
-            decrement = grad.iter().zip(&direction).map(|(g, d)| g * d).sum::<f64>();
-            let floor = damping == 0.0 && decrement < QUADRATIC && decrement > 0.5 * previous;
-            // (A NaN decrement stops too.)
-            if decrement.is_nan() || decrement <= DECREMENT_TOL || floor {
-                break 'newton;
-            }
-            trial
-                .iter_mut()
-                .zip(u.iter().zip(&direction))
-                .for_each(|(t, (x, d))| *t = x - d);
-            let next = objective(&trial);
-            if next < value || (damping == 0.0 && decrement < QUADRATIC) {
-                value = next;
-                std::mem::swap(&mut u, &mut trial);
-                damping = if damping < 1e-3 { 0.0 } else { damping / 4.0 };
-                break;
-            }
-            damping = (damping * 4.0).max(1e-3);
-            if damping > 1e12 {
-                // No decrease even along the scaled gradient: rounding dominates.
-                break 'newton;
-            }
-        }
-    }
-    Fit {
-        u,
-        newton_steps,
-        cg_steps,
-        decrement,
-    }
+    let out = newton::minimize(&mut space, start, &opts)?;
+    Ok(Fit {
+        u: out.x,
+        newton_steps: out.iterations,
+        cg_steps: out.hessian_products,
+        decrement: out.decrement,
+    })
 }
 
-/// Solves `(L_w + ridge·I + damping·(D + I)) x = rhs`, `D` the diagonal of `L_w + ridge·I`,
-/// by conjugate gradients with the diagonal of the system as preconditioner (for `ridge = damping = 0` the
-/// Laplacian is singular along each component's constant, and `rhs` sums to zero per
-/// component, so the system is consistent), until the preconditioned residual norm has fallen
-/// by `relative_tolerance`. Returns the iterations.
-fn laplacian_solve(
-    pairs: &SplitPairs,
-    weight: &[f64],
-    (ridge, damping): (f64, f64),
-    relative_tolerance: f64,
-    rhs: &[f64],
-    x: &mut [f64],
-) -> usize {
-    let k = rhs.len();
-    let mut diag = vec![ridge; k];
-    for i in 0..pairs.len() {
-        diag[pairs.a[i] as usize] += weight[i];
-        diag[pairs.b[i] as usize] += weight[i];
+/// The negative log-likelihood of the splits as a Newton–CG space over host vectors: each pair
+/// is two arcs of a Bradley–Terry action, `n` wins of `a` over `b` and `m − n` of `b` over `a`.
+struct SplitSpace<'a> {
+    pairs: &'a SplitPairs,
+    n: &'a [u64],
+    anchor: &'a [f64],
+    ridge: f64,
+    /// Hessian weights `m p (1 − p)` per pair at the last evaluated point.
+    weight: Vec<f64>,
+    /// Hessian diagonal there (`ridge + Σ weights`; 1 where every weight underflowed).
+    diag: Vec<f64>,
+}
+
+impl VectorSpace for SplitSpace<'_> {
+    type Vector = Vec<f64>;
+
+    fn upload(&mut self, x: &[f64]) -> Result<Vec<f64>> {
+        Ok(x.to_vec())
     }
-    // A state whose weights all underflowed: a unit preconditioner there.
-    diag.iter_mut()
-        .filter(|d| d.is_nan() || **d <= 1e-200)
-        .for_each(|d| *d = 1.0);
-    let apply = |v: &[f64], out: &mut [f64]| {
-        out.iter_mut()
-            .zip(v.iter().zip(&diag))
-            .for_each(|(o, (v, d))| *o = (ridge + damping * (d + 1.0)) * v);
-        for ((&a, &b), &w) in pairs.a.iter().zip(&pairs.b).zip(weight) {
+    fn download(&mut self, x: &Vec<f64>) -> Result<Vec<f64>> {
+        Ok(x.clone())
+    }
+    fn zeros(&mut self) -> Result<Vec<f64>> {
+        Ok(vec![0.0; self.diag.len()])
+    }
+    fn value_grad(&mut self, u: &Vec<f64>, grad: &mut Vec<f64>) -> Result<f64> {
+        let (pairs, n, ridge) = (self.pairs, self.n, self.ridge);
+        let mut value = 0.0;
+        for ((g, d), (x, y)) in grad
+            .iter_mut()
+            .zip(&mut self.diag)
+            .zip(u.iter().zip(self.anchor))
+        {
+            *g = ridge * (x - y);
+            *d = ridge;
+            value += 0.5 * ridge * (x - y).powi(2);
+        }
+        for i in 0..pairs.len() {
+            let (a, b) = (pairs.a[i] as usize, pairs.b[i] as usize);
+            let d = u[a] - u[b];
+            let (win, m) = (n[i] as f64, pairs.m[i] as f64);
+            value += win * neg_log_logistic(d) + (m - win) * neg_log_logistic(-d);
+            let p = logistic(d);
+            let residual = win - m * p;
+            grad[a] -= residual;
+            grad[b] += residual;
+            self.weight[i] = m * p * (1.0 - p);
+            self.diag[a] += self.weight[i];
+            self.diag[b] += self.weight[i];
+        }
+        // A state whose weights all underflowed: a unit diagonal there.
+        self.diag
+            .iter_mut()
+            .filter(|d| d.is_nan() || **d <= 1e-200)
+            .for_each(|d| *d = 1.0);
+        Ok(value)
+    }
+    fn hessian_product(&mut self, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+        out.iter_mut().zip(v).for_each(|(o, v)| *o = self.ridge * v);
+        let pairs = self.pairs;
+        for ((&a, &b), &w) in pairs.a.iter().zip(&pairs.b).zip(&self.weight) {
             let t = w * (v[a as usize] - v[b as usize]);
             out[a as usize] += t;
             out[b as usize] -= t;
         }
-    };
-    let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(p, q)| p * q).sum::<f64>();
-    x.iter_mut().for_each(|v| *v = 0.0);
-    let mut r = rhs.to_vec();
-    let system_diag: Vec<f64> = diag.iter().map(|d| d + damping * (d + 1.0)).collect();
-    let mut z: Vec<f64> = r.iter().zip(&system_diag).map(|(r, d)| r / d).collect();
-    let mut p = z.clone();
-    let mut rz = dot(&r, &z);
-    let target = relative_tolerance.powi(2) * rz.max(0.0);
-    let mut q = vec![0.0; k];
-    let mut iterations = 0;
-    while iterations < 20 * k.max(10) && rz > target && rz > 0.0 {
-        apply(&p, &mut q);
-        let pq = dot(&p, &q);
-        if pq.is_nan() || pq <= 0.0 {
-            break;
-        }
-        let alpha = rz / pq;
-        if !alpha.is_finite() {
-            break;
-        }
-        x.iter_mut().zip(&p).for_each(|(x, p)| *x += alpha * p);
-        r.iter_mut().zip(&q).for_each(|(r, q)| *r -= alpha * q);
-        z.iter_mut()
-            .zip(r.iter().zip(&system_diag))
-            .for_each(|(z, (r, d))| *z = r / d);
-        let rz_next = dot(&r, &z);
-        p.iter_mut()
-            .zip(&z)
-            .for_each(|(p, z)| *p = z + rz_next / rz * *p);
-        rz = rz_next;
-        iterations += 1;
+        Ok(())
     }
-    iterations
+    fn damp(&mut self, mu: f64, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+        out.iter_mut()
+            .zip(v.iter().zip(&self.diag))
+            .for_each(|(o, (v, d))| *o += mu * (d + 1.0) * v);
+        Ok(())
+    }
+    fn dot(&mut self, a: &Vec<f64>, b: &Vec<f64>) -> Result<f64> {
+        Ok(a.iter().zip(b).map(|(a, b)| a * b).sum())
+    }
+    fn norm_inf(&mut self, a: &Vec<f64>) -> Result<f64> {
+        Ok(a.iter().fold(0.0, |m, v| m.max(v.abs())))
+    }
+    fn axpy(&mut self, alpha: f64, x: &Vec<f64>, y: &mut Vec<f64>) -> Result<()> {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+        Ok(())
+    }
+    fn scale(&mut self, alpha: f64, x: &mut Vec<f64>) -> Result<()> {
+        x.iter_mut().for_each(|v| *v *= alpha);
+        Ok(())
+    }
+    fn assign(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+    fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
+        x.iter_mut().zip(&self.diag).for_each(|(x, d)| *x /= d);
+        Ok(())
+    }
 }
 
 /// Pearson's `X²` and the deviance `G²` of splits `n` at `u`.
@@ -513,7 +499,7 @@ pub fn quasi_symmetry_test(
         pairs = SplitPairs::of(graph, min_m);
     }
     let start = pairs.log_out_counts(graph);
-    let observed = fit_splits(&pairs, &pairs.n_fg, &start, &start, 0.0);
+    let observed = fit_splits(&pairs, &pairs.n_fg, &start, &start, 0.0)?;
     let u = observed.u;
     let (statistic, deviance) = statistics(&pairs, &pairs.n_fg, &u);
     let ndf = pairs.ndf();
@@ -641,11 +627,15 @@ impl<'a> NullModel<'a> {
             .collect()
     }
 
-    /// `X²` of resample `resample`: splits drawn from `p̂`, `U` refitted from `Û`.
+    /// `X²` of resample `resample`: splits drawn from `p̂`, `U` refitted from `Û`. A refit whose
+    /// objective is not finite (which the ridge prevents) counts as reaching any observed
+    /// statistic: +∞, the conservative side.
     pub fn statistic(&self, resample: u64, seed: u64) -> f64 {
         let n = self.splits(resample, seed);
-        let fit = fit_splits(self.pairs, &n, self.u, self.u, RIDGE);
-        statistics(self.pairs, &n, &fit.u).0
+        match fit_splits(self.pairs, &n, self.u, self.u, RIDGE) {
+            Ok(fit) => statistics(self.pairs, &n, &fit.u).0,
+            Err(_) => f64::INFINITY,
+        }
     }
 }
 

@@ -39,6 +39,7 @@
 //! assert_eq!((d.edge_sum, d.cycle_sum, d.divergence), (3.0, 3.0, 0.0));
 //! ```
 
+use super::stationary::{self, Kernel};
 use crate::graph::TransitionGraph;
 use std::collections::VecDeque;
 
@@ -96,196 +97,49 @@ pub struct Stationary {
     /// `Σ_f |inflow(f) − outflow(f)| / Σ_f outflow(f)` at the solution: how far `π̂` is from
     /// stationary (the edge and cycle sums agree up to it).
     pub residual: f64,
-    pub sweeps: usize,
+    /// The solver's products with the balance matrix.
+    pub iterations: usize,
+    /// `π̂` of each state (0 on states on no reciprocal pair).
+    pub pi: Vec<f64>,
 }
 
-/// The kernel `T(f→g) = n(f→g)/N(f)` on the pairs seen both ways (`N` = `out_count`, self- and
-/// one-way transitions included, so they stay with `f`), its stationary distribution `π̂` on
-/// each connected component of those pairs (Gauss–Seidel sweeps of the balance
-/// `π_f Σ_g T(f→g) = Σ_g π_g T(g→f)`), each component weighted by its share of the
-/// transitions, and the decomposition of the flux `J(f→g) = π_f T(f→g) − π_g T(g→f)` with
-/// `A(f→g) = log(π_f T(f→g) / (π_g T(g→f)))`. `J` is divergence-free, so the edge and the cycle
-/// sums are equal (to [`Stationary::residual`]).
+/// The stationary flux `J(f→g) = π̂_f T(f→g) − π̂_g T(g→f)` of the kernel on the pairs seen
+/// both ways ([`super::stationary`]), with `A(f→g) = log(π̂_f T(f→g) / (π̂_g T(g→f)))`, and its
+/// decomposition. `J` is divergence-free, so the edge and the cycle sums are equal (to
+/// [`Stationary::residual`]).
 pub fn stationary(out_count: &[u64], pairs: &[PairCounts]) -> Stationary {
-    let n = out_count.len();
     let kernel = Kernel::new(out_count, pairs);
-    let components = Components::new(out_count, &kernel.adjacency);
-    // Gauss–Seidel from the visits (stationary already for a balanced log).
-    let mut pi: Vec<f64> = (0..n)
-        .map(|f| {
-            if components.of[f] == NO_COMPONENT {
-                0.0
-            } else {
-                out_count[f] as f64
+    let solution = stationary::solve(&kernel, out_count, None, stationary::STATIONARY_TOL);
+    Stationary {
+        decomposition: decompose(out_count.len(), &stationary_flux(&kernel, &solution.pi)),
+        residual: solution.residual,
+        iterations: solution.iterations,
+        pi: solution.pi,
+    }
+}
+
+/// `σ = Σ_e J_e A_e` of the stationary flux alone (no decomposition), solved from `start`, the
+/// `π̂` of a nearby kernel, to [`stationary::NULL_TOL`]: what each resample of the entropy null
+/// needs.
+pub fn stationary_production(out_count: &[u64], pairs: &[PairCounts], start: &[f64]) -> f64 {
+    let kernel = Kernel::new(out_count, pairs);
+    let solution = stationary::solve(&kernel, out_count, Some(start), stationary::NULL_TOL);
+    let flux = stationary_flux(&kernel, &solution.pi);
+    flux.iter().map(|e| e.flux * e.affinity).sum()
+}
+
+fn stationary_flux(kernel: &Kernel, pi: &[f64]) -> Vec<FluxEdge> {
+    (kernel.pairs.iter().zip(&kernel.rates))
+        .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
+            let (forward, backward) = (pi[u as usize] * t_uv, pi[v as usize] * t_vu);
+            FluxEdge {
+                u,
+                v,
+                flux: forward - backward,
+                affinity: (forward / backward).ln(),
             }
         })
-        .collect();
-    components.normalise(&mut pi);
-    let max_sweeps = (2_000_000_000 / (kernel.pairs.len() + n).max(1)).clamp(100, 100_000);
-    let mut sweeps = 0;
-    let mut residual = kernel.imbalance(&pi);
-    while residual > STATIONARY_TOL && sweeps < max_sweeps {
-        kernel.sweep(&mut pi);
-        components.normalise(&mut pi);
-        sweeps += 1;
-        if sweeps % 8 == 0 || sweeps == max_sweeps {
-            residual = kernel.imbalance(&pi);
-        }
-    }
-    Stationary {
-        decomposition: decompose(n, &kernel.flux(&pi)),
-        residual: kernel.imbalance(&pi),
-        sweeps,
-    }
-}
-
-/// Gauss–Seidel stops when the relative imbalance of `π̂` is below this.
-pub const STATIONARY_TOL: f64 = 1e-14;
-
-/// The estimated kernel restricted to the reciprocal pairs.
-struct Kernel {
-    /// The pairs seen both ways.
-    pairs: Vec<PairCounts>,
-    adjacency: Adjacency,
-    /// `T(u→v)` and `T(v→u)` of each pair.
-    rates: Vec<(f64, f64)>,
-}
-
-impl Kernel {
-    fn new(out_count: &[u64], pairs: &[PairCounts]) -> Self {
-        let pairs: Vec<PairCounts> = pairs
-            .iter()
-            .copied()
-            .filter(|p| p.2 > 0 && p.3 > 0)
-            .collect();
-        let ends: Vec<(u32, u32)> = pairs.iter().map(|p| (p.0, p.1)).collect();
-        let rates = pairs
-            .iter()
-            .map(|&(u, v, a, b)| {
-                (
-                    a as f64 / out_count[u as usize] as f64,
-                    b as f64 / out_count[v as usize] as f64,
-                )
-            })
-            .collect();
-        Kernel {
-            adjacency: Adjacency::new(out_count.len(), &ends),
-            pairs,
-            rates,
-        }
-    }
-
-    /// `T(f→g)` and `T(g→f)` of `pair`, seen from its state `f`.
-    fn rates_from(&self, f: u32, pair: u32) -> (f64, f64) {
-        let (u, (t_uv, t_vu)) = (self.pairs[pair as usize].0, self.rates[pair as usize]);
-        if u == f { (t_uv, t_vu) } else { (t_vu, t_uv) }
-    }
-
-    /// `Σ_f |inflow(f) − outflow(f)| / Σ_f outflow(f)` under `pi`; 0 without flow.
-    fn imbalance(&self, pi: &[f64]) -> f64 {
-        let (mut imbalance, mut flow) = (0.0, 0.0);
-        for f in 0..pi.len() as u32 {
-            let (mut inflow, mut outflow) = (0.0, 0.0);
-            for &(g, pair) in self.adjacency.of(f) {
-                let (out_rate, in_rate) = self.rates_from(f, pair);
-                outflow += pi[f as usize] * out_rate;
-                inflow += pi[g as usize] * in_rate;
-            }
-            imbalance += (inflow - outflow).abs();
-            flow += outflow;
-        }
-        if flow > 0.0 { imbalance / flow } else { 0.0 }
-    }
-
-    /// One Gauss–Seidel sweep of the balance, states in id order.
-    fn sweep(&self, pi: &mut [f64]) {
-        for f in 0..pi.len() as u32 {
-            let (mut inflow, mut out_rate) = (0.0, 0.0);
-            for &(g, pair) in self.adjacency.of(f) {
-                let (out, into) = self.rates_from(f, pair);
-                out_rate += out;
-                inflow += pi[g as usize] * into;
-            }
-            if out_rate > 0.0 {
-                pi[f as usize] = inflow / out_rate;
-            }
-        }
-    }
-
-    /// The net flux and affinity of each pair under `pi`.
-    fn flux(&self, pi: &[f64]) -> Vec<FluxEdge> {
-        self.pairs
-            .iter()
-            .zip(&self.rates)
-            .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
-                let (forward, backward) = (pi[u as usize] * t_uv, pi[v as usize] * t_vu);
-                FluxEdge {
-                    u,
-                    v,
-                    flux: forward - backward,
-                    affinity: (forward / backward).ln(),
-                }
-            })
-            .collect()
-    }
-}
-
-/// The component of a state on no reciprocal pair.
-const NO_COMPONENT: u32 = u32::MAX;
-
-/// The connected components of the reciprocal pairs, each with its share of the transitions.
-struct Components {
-    /// The component of each state, or [`NO_COMPONENT`].
-    of: Vec<u32>,
-    shares: Vec<f64>,
-}
-
-impl Components {
-    fn new(out_count: &[u64], adjacency: &Adjacency) -> Self {
-        let n = out_count.len();
-        let mut of = vec![NO_COMPONENT; n];
-        let mut shares: Vec<f64> = Vec::new();
-        let mut stack = Vec::new();
-        for root in 0..n as u32 {
-            if of[root as usize] != NO_COMPONENT || adjacency.of(root).is_empty() {
-                continue;
-            }
-            let c = shares.len() as u32;
-            let mut total = 0.0;
-            of[root as usize] = c;
-            stack.push(root);
-            while let Some(f) = stack.pop() {
-                total += out_count[f as usize] as f64;
-                for &(g, _) in adjacency.of(f) {
-                    if of[g as usize] == NO_COMPONENT {
-                        of[g as usize] = c;
-                        stack.push(g);
-                    }
-                }
-            }
-            shares.push(total);
-        }
-        let all: f64 = shares.iter().sum();
-        shares
-            .iter_mut()
-            .for_each(|s| *s /= all.max(f64::MIN_POSITIVE));
-        Components { of, shares }
-    }
-
-    /// Scales `pi` so that each component sums to its share.
-    fn normalise(&self, pi: &mut [f64]) {
-        let mut sums = vec![0.0; self.shares.len()];
-        for (f, &c) in self.of.iter().enumerate() {
-            if c != NO_COMPONENT {
-                sums[c as usize] += pi[f];
-            }
-        }
-        for (f, &c) in self.of.iter().enumerate() {
-            if c != NO_COMPONENT {
-                pi[f] *= self.shares[c as usize] / sums[c as usize];
-            }
-        }
-    }
+        .collect()
 }
 
 /// The decomposition of any flux on the graph of `edges` (at most one per pair of states).

@@ -923,8 +923,8 @@ fn edge_and_cycle_sums_agree_for_long_and_short_runs() {
         let s = schnakenberg::stationary(&g.out_count, &schnakenberg::pair_counts(&g));
         let d = &s.decomposition;
         eprintln!(
-            "runs of {run_len}: σ edges {:.9}, cycles {:.9}, divergence {:.1e}, residual {:.1e} after {} sweeps",
-            d.edge_sum, d.cycle_sum, d.divergence, s.residual, s.sweeps
+            "runs of {run_len}: σ edges {:.9}, cycles {:.9}, divergence {:.1e}, residual {:.1e} after {} iterations",
+            d.edge_sum, d.cycle_sum, d.divergence, s.residual, s.iterations
         );
         assert!(d.edge_sum > 0.01, "a driven log produces entropy");
         assert!(

@@ -12,7 +12,7 @@ use crate::support::{Gpu, gpu, proptest_config};
 use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
 use detbal::backend::gpu::GpuBackend;
 use detbal::backend::{Backend, DeviceChoice, DeviceInfo, select, tolerance, verify};
-use detbal::fit::lbfgs::{LbfgsOptions, VectorSpace};
+use detbal::fit::newton::{NewtonOptions, VectorSpace};
 use detbal::fit::problem::ActionProblem;
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -437,7 +437,7 @@ fn centred(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-/// minimize_action: the full L-BFGS fit with vectors on the GPU gives the CPU's potential.
+/// minimize_action: the full Newton–CG fit with vectors on the GPU gives the CPU's potential.
 fn minimize_body(which: Gpu, test: &str) {
     let Some(gpu) = gpu(which, test) else { return };
     let cpu = CpuBackend::new("reference");
@@ -446,7 +446,7 @@ fn minimize_body(which: Gpu, test: &str) {
         let max_weight = tolerance::gradient_scale(&c.problem, &c.v)
             .into_iter()
             .fold(0.0, f64::max);
-        let opts = LbfgsOptions {
+        let opts = NewtonOptions {
             grad_tol: 1e-9 * max_weight,
             ..Default::default()
         };
@@ -491,7 +491,7 @@ fn verify_passes_on_agreeing_backends() {
     let c = random_case(21, 200, 1500, 0.2, 6.0);
     let deviations = verify::verify(gpu, &CpuBackend::new("reference"), &c.problem, &c.v).unwrap();
     let kernels: Vec<_> = deviations.iter().map(|d| d.kernel).collect();
-    assert_eq!(kernels, ["edge_action", "gather_gradient"]);
+    assert_eq!(kernels, ["edge_action", "gather_gradient", "hessian_edge"]);
     verify::check(&deviations).unwrap();
 }
 

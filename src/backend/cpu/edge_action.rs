@@ -1,5 +1,7 @@
 //! CPU twin of `shaders/edge_action.wgsl` and `shaders/gather_gradient.wgsl`: per-edge action
-//! terms and derivatives, then the gradient as a reduction over each node's incidence list.
+//! terms and derivatives, then the gradient as a reduction over each node's incidence list; and
+//! of `shaders/hessian_edge.wgsl`: the Hessian–vector product, per-edge flows
+//! `w K''(d) (v_src − v_dst)` summed over the same lists.
 
 use crate::backend::problem::{ActionProblem, action_terms};
 use rayon::prelude::*;
@@ -7,11 +9,42 @@ use rayon::prelude::*;
 /// Edges (or nodes) per parallel task; fixed so that sums do not depend on the thread count.
 const CHUNK: usize = 1 << 14;
 
-/// Per-edge scratch space: `w_e K'(d_e)` and `w_e K''(d_e)`.
+/// Per-edge scratch space: `w_e K'(d_e)` and `w_e K''(d_e)` at the last evaluated point.
 #[derive(Default)]
 pub struct EdgeScratch {
     deriv: Vec<f64>,
     curvature: Vec<f64>,
+}
+
+impl EdgeScratch {
+    /// The per-edge Hessian weights `w_e K''(d_e)` at the last evaluated point.
+    pub fn curvature(&self) -> &[f64] {
+        &self.curvature
+    }
+}
+
+/// `out ← H v = L_c v + λ v`, the Hessian at the point `scratch` was last evaluated at
+/// ([`edge_action`]): the graph Laplacian with edge weights `c_e = w_e K''(d_e)`. Per node, in
+/// incidence order: `Σ ±c_e (v_src − v_dst)` (+ as source, − as target), the twin of
+/// hessian_edge + gather_gradient (signed) + gather_gradient_finish (`OP = 0`).
+pub fn hessian_product(
+    problem: &ActionProblem,
+    scratch: &mut EdgeScratch,
+    v: &[f64],
+    out: &mut [f64],
+) {
+    let EdgeScratch { deriv, curvature } = scratch;
+    deriv
+        .par_chunks_mut(CHUNK)
+        .zip(curvature.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(chunk, (flow, curvature))| {
+            for (i, (slot, c)) in flow.iter_mut().zip(curvature).enumerate() {
+                let e = chunk * CHUNK + i;
+                *slot = c * (v[problem.src[e] as usize] - v[problem.dst[e] as usize]);
+            }
+        });
+    gather(problem, scratch, v, out, None);
 }
 
 /// Returns the action at `v` and writes its gradient; with `hessian_diagonal` also writes the
@@ -62,18 +95,22 @@ fn gather(
     grad: &mut [f64],
     diagonal: Option<&mut [f64]>,
 ) {
+    // The gradient with compensation: near the optimum a state's terms cancel, and a block of
+    // strongly linked states weakly tied to the rest would otherwise see its summed rounding
+    // errors amplified by the weak tie's tiny curvature in the Newton step.
     let node = |f: usize, with_diagonal: bool| {
         let range = problem.incidence_ptr[f] as usize..problem.incidence_ptr[f + 1] as usize;
-        let (mut g, mut h) = (problem.l2 * v[f], problem.l2);
+        let (mut g, mut h) = (Neumaier::default(), problem.l2);
+        g.add(problem.l2 * v[f]);
         for &entry in &problem.incidence[range] {
             let e = (entry >> 1) as usize;
             let x = scratch.deriv[e];
-            g += if entry & 1 == 1 { -x } else { x };
+            g.add(if entry & 1 == 1 { -x } else { x });
             if with_diagonal {
                 h += scratch.curvature[e];
             }
         }
-        (g, h)
+        (g.value(), h)
     };
     match diagonal {
         None => grad

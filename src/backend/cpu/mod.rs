@@ -4,17 +4,22 @@
 mod edge_action;
 pub mod reciprocal_triangles;
 pub mod resample;
+mod tree_preconditioner;
 
-pub use edge_action::{EdgeScratch, edge_action};
+pub use edge_action::{EdgeScratch, edge_action, hessian_product};
 
 use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
-use crate::backend::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::backend::newton::{self, NewtonOptions, NewtonOutcome, VectorSpace};
 use crate::backend::problem::ActionProblem;
 use crate::error::Result;
 use ndarray::Array1;
+use tree_preconditioner::TreePreconditioner;
 
 pub struct CpuBackend {
     info: DeviceInfo,
+    /// Newton–CG preconditioned by a spanning forest (default) or by the diagonal
+    /// (`DETBAL_PRECONDITIONER=diagonal`, the GPU's, for comparison).
+    tree: bool,
 }
 
 impl CpuBackend {
@@ -31,6 +36,7 @@ impl CpuBackend {
                 reason: reason.to_string(),
                 fault: None,
             },
+            tree: std::env::var("DETBAL_PRECONDITIONER").as_deref() != Ok("diagonal"),
         }
     }
 
@@ -53,19 +59,21 @@ impl Backend for CpuBackend {
         Ok(ActionEval { value, gradient })
     }
 
+    fn hessian_product(&self, problem: &ActionProblem, v: &[f64], x: &[f64]) -> Result<Vec<f64>> {
+        let mut scratch = EdgeScratch::default();
+        let mut out = vec![0.0; problem.n_states];
+        edge_action(problem, v, &mut scratch, &mut out, None);
+        hessian_product(problem, &mut scratch, x, &mut out);
+        Ok(out)
+    }
+
     fn minimize_action(
         &self,
         problem: &ActionProblem,
         v0: &[f64],
-        opts: &LbfgsOptions,
-    ) -> Result<LbfgsOutcome> {
-        let mut space = HostSpace {
-            problem,
-            scratch: EdgeScratch::default(),
-            inverse_diagonal: Array1::ones(problem.n_states),
-            floor: problem.curvature_floor(),
-        };
-        lbfgs::minimize(&mut space, v0, opts)
+        opts: &NewtonOptions,
+    ) -> Result<NewtonOutcome> {
+        newton::minimize(&mut HostSpace::new(problem, self.tree), v0, opts)
     }
 
     fn reciprocal_triangles(
@@ -87,14 +95,30 @@ impl Backend for CpuBackend {
     }
 }
 
-/// L-BFGS vectors in host memory.
-struct HostSpace<'a> {
+/// Newton–CG vectors in host memory over one action problem.
+pub struct HostSpace<'a> {
     problem: &'a ActionProblem,
     scratch: EdgeScratch,
-    /// Inverse Hessian diagonal at the last evaluated point (the L-BFGS preconditioner).
+    /// Inverse Hessian diagonal (floored) at the last evaluated point: the preconditioner.
     inverse_diagonal: Array1<f64>,
     /// Lower bounds of the Hessian diagonal, per state.
     floor: Vec<f64>,
+    /// The spanning-forest preconditioner, or `None` for the diagonal one.
+    tree: Option<TreePreconditioner>,
+}
+
+impl<'a> HostSpace<'a> {
+    /// The space over `problem`, preconditioned by a spanning forest of the Hessian's graph
+    /// (`tree`, the default) or by its diagonal.
+    pub fn new(problem: &'a ActionProblem, tree: bool) -> Self {
+        HostSpace {
+            problem,
+            scratch: EdgeScratch::default(),
+            inverse_diagonal: Array1::ones(problem.n_states),
+            floor: problem.curvature_floor(),
+            tree: tree.then(|| TreePreconditioner::new(problem)),
+        }
+    }
 }
 
 impl VectorSpace for HostSpace<'_> {
@@ -117,15 +141,38 @@ impl VectorSpace for HostSpace<'_> {
         let inverse = self.inverse_diagonal.as_slice_mut().expect("contiguous");
         let value = edge_action(self.problem, x, &mut self.scratch, grad, Some(inverse));
         for (p, floor) in inverse.iter_mut().zip(&self.floor) {
-            *p = 1.0 / p.max(*floor);
+            *p = p.max(*floor);
         }
+        if let Some(tree) = &mut self.tree {
+            tree.factor(self.scratch.curvature(), inverse);
+        }
+        inverse.iter_mut().for_each(|p| *p = 1.0 / *p);
         Ok(value)
+    }
+    fn hessian_product(&mut self, v: &Array1<f64>, out: &mut Array1<f64>) -> Result<()> {
+        let (v, out) = (
+            v.as_slice().expect("contiguous"),
+            out.as_slice_mut().expect("contiguous"),
+        );
+        hessian_product(self.problem, &mut self.scratch, v, out);
+        Ok(())
+    }
+    fn damp(&mut self, mu: f64, v: &Array1<f64>, out: &mut Array1<f64>) -> Result<()> {
+        out.iter_mut()
+            .zip(v.iter().zip(&self.inverse_diagonal))
+            .for_each(|(o, (v, p))| *o += mu * (1.0 / p + 1.0) * v);
+        Ok(())
     }
     fn dot(&mut self, a: &Array1<f64>, b: &Array1<f64>) -> Result<f64> {
         Ok(a.dot(b))
     }
     fn norm_inf(&mut self, a: &Array1<f64>) -> Result<f64> {
         Ok(a.fold(0.0, |m, v| m.max(v.abs())))
+    }
+    fn step_norm(&mut self, delta: &Array1<f64>) -> Result<f64> {
+        Ok(self
+            .problem
+            .gauge_free_max(delta.as_slice().expect("contiguous")))
     }
     fn axpy(&mut self, alpha: f64, x: &Array1<f64>, y: &mut Array1<f64>) -> Result<()> {
         y.scaled_add(alpha, x);
@@ -140,7 +187,10 @@ impl VectorSpace for HostSpace<'_> {
         Ok(())
     }
     fn precondition(&mut self, x: &mut Array1<f64>) -> Result<()> {
-        *x *= &self.inverse_diagonal;
+        match &self.tree {
+            Some(tree) => tree.solve(x.as_slice_mut().expect("contiguous")),
+            None => *x *= &self.inverse_diagonal,
+        }
         Ok(())
     }
 }

@@ -17,7 +17,10 @@
 //! pairs) or its vertices `[a, b, c]` with `a < b < c`. The GPU cannot grow a list, so it
 //! counts each edge's triangles, takes the exclusive prefix sum of the counts as output offsets
 //! and writes them in a second pass; here the counts and offsets are implicit in concatenating the
-//! per-edge lists in edge order. [`closed_by`] is the body both shader passes run per edge.
+//! per-edge lists in edge order. [`closed_by`] is the intersection both shader passes compute
+//! per edge (the GPU splits an edge with long lists into slices of the shorter list and
+//! binary-searches lopsided ones: src/backend/gpu/reciprocal_triangles.rs; same triangles,
+//! same order).
 //!
 //! Dense graphs have many triangles (`n³/6` for `n` states all joined both ways), so analyses
 //! never hold them all: [`enumerate`] (and the GPU kernel) hand them over in chunks of whole

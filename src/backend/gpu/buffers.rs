@@ -4,12 +4,12 @@
 //!
 //! Sizes per edge: src + dst (8 B), weight, deriv and curvature (3 × 8 B in f64, 3 × 4 B in
 //! f32), two incidence entries (8 B); per state: V, gradient, preconditioner, curvature floor and
-//! L-BFGS vectors (8 or 4 B each), the sum (8 B) and the segment arrays (8 B). Edge and incidence arrays larger
+//! solver vectors (8 or 4 B each), the sum (8 B) and the segment arrays (8 B). Edge and incidence arrays larger
 //! than `max_storage_buffer_binding_size` (128 MiB on lavapipe) are split into batches of their
 //! own buffers; per-state arrays must each fit one binding (16.7 M states at 128 MiB).
 
 use super::Precision;
-use super::context::{GpuContext, Pipeline};
+use super::context::{Bound, GpuContext, Pipeline};
 use super::fault::Fault;
 use super::shaders::{ITEMS, RUN, WG};
 use crate::backend::problem::ActionProblem;
@@ -63,6 +63,7 @@ const MIN_BYTES: u64 = 16;
 
 pub fn storage_init(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
     if bytes.len() as u64 >= MIN_BYTES && bytes.len().is_multiple_of(4) {
+        ctx.tally.upload(bytes.len() as u64);
         ctx.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
@@ -166,16 +167,11 @@ impl<'a> Recorder<'a> {
 
     /// Records `groups` workgroups of `kernel`, as a 2-D grid when `groups` exceeds the
     /// per-dimension limit (kernels recover the linear index with `group_index`).
-    pub fn dispatch(
-        &mut self,
-        kernel: &Pipeline,
-        group: &wgpu::BindGroup,
-        params: Params,
-        groups: u32,
-    ) {
+    pub fn dispatch(&mut self, kernel: &Pipeline, group: &Bound, params: Params, groups: u32) {
         if groups == 0 {
             return;
         }
+        self.ctx.tally.dispatch(group.bytes);
         if self.staged.len() as u64 >= self.stride * RING_SLOTS {
             self.submit();
         }
@@ -196,7 +192,7 @@ impl<'a> Recorder<'a> {
             });
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &self.ring_group, &[offset as u32]);
-        pass.set_bind_group(1, group, &[]);
+        pass.set_bind_group(1, &group.group, &[]);
         pass.dispatch_workgroups(x, y, 1);
     }
 
@@ -211,6 +207,7 @@ impl<'a> Recorder<'a> {
 
     /// Sends everything recorded so far to the device.
     pub fn submit(&mut self) {
+        self.ctx.tally.submit(self.staged.len() as u64);
         if !self.staged.is_empty() {
             self.ctx.queue.write_buffer(&self.ring, 0, &self.staged);
             self.staged.clear();
@@ -274,6 +271,7 @@ impl<'a> Recorder<'a> {
         rx.recv()
             .map_err(|_| Error::Gpu("read-back was cancelled".into()))?
             .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
+        self.ctx.tally.readback(bytes);
         let data = staging
             .get_mapped_range(..bytes)
             .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?

@@ -4,8 +4,8 @@
 //! Adapter order: hardware adapters (any device type but `Cpu`) before software renderers,
 //! Vulkan before the other APIs. `WGPU_BACKEND` restricts the APIs (e.g. `vulkan`) and
 //! `WGPU_ADAPTER_NAME` the adapter names (case-insensitive substring). The device gets the
-//! adapter's own limits and, of the optional features, only `SHADER_F64` (the one the kernels
-//! use: it selects the f64 precision); adapters without compute shaders are refused.
+//! adapter's own limits and, of the optional features, only `SHADER_F64` when the f64 precision
+//! is chosen (per adapter: [`super::adapter`]); adapters without compute shaders are refused.
 //!
 //! Errors: wgpu reports most errors asynchronously, to an error scope or else to the device's
 //! uncaptured-error handler, whose default panics. Uploads and pipeline creation run inside
@@ -14,6 +14,7 @@
 //! an [`Error::Gpu`], so every fault ends as an error the backend can act on, never a panic.
 
 use super::Precision;
+use super::counters::Tally;
 use super::fault::Fault;
 use super::shaders::Kernel;
 use crate::error::{Error, Result};
@@ -28,6 +29,10 @@ pub struct GpuContext {
     /// [`super::GpuOptions`]).
     pub limits: wgpu::Limits,
     pub precision: Precision,
+    /// Why this precision ([`super::adapter::choose_precision`]).
+    pub precision_reason: &'static str,
+    /// What the device was asked to do ([`super::counters`]).
+    pub tally: Tally,
     params_layout: wgpu::BindGroupLayout,
     /// The fault to inject (tests; see [`super::fault`]).
     pub fault: Option<Fault>,
@@ -70,6 +75,13 @@ pub struct Pipeline {
     pub name: &'static str,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+}
+
+/// A bind group of storage buffers (group 1) and the bytes it binds, which each dispatch of it
+/// adds to the traffic estimate of [`super::counters`].
+pub struct Bound {
+    pub group: wgpu::BindGroup,
+    pub bytes: u64,
 }
 
 /// Access of one storage binding.
@@ -124,7 +136,7 @@ fn one_line(e: &wgpu::Error) -> String {
 
 impl GpuContext {
     /// Opens the best adapter; software renderers only when `allow_software`. `precision`
-    /// `None` takes f64 when the adapter has `SHADER_F64`.
+    /// `None` chooses by the adapter ([`super::adapter::choose_precision`]).
     pub fn open(
         allow_software: bool,
         precision: Option<Precision>,
@@ -155,17 +167,9 @@ impl GpuContext {
             )));
         }
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
-        let precision = match precision {
-            Some(Precision::F64) if !has_f64 => {
-                return Err(Unavailable::Fault(format!(
-                    "{} lacks a feature f64 precision needs: SHADER_F64",
-                    info.name
-                )));
-            }
-            Some(p) => p,
-            None if has_f64 => Precision::F64,
-            None => Precision::F32,
-        };
+        let (precision, precision_reason) =
+            super::adapter::choose_precision(&info, has_f64, precision)
+                .map_err(Unavailable::Fault)?;
         let required_features = match precision {
             Precision::F64 => wgpu::Features::SHADER_F64,
             Precision::F32 => wgpu::Features::empty(),
@@ -214,6 +218,8 @@ impl GpuContext {
             adapter: info,
             limits,
             precision,
+            precision_reason,
+            tally: Tally::default(),
             params_layout,
             fault,
             lost,
@@ -248,6 +254,11 @@ impl GpuContext {
             "{} ({:?}, {:?})",
             self.adapter.name, self.adapter.backend, self.adapter.device_type
         )
+    }
+
+    /// The precision's description and why it was chosen (the end of the device reason).
+    pub fn precision_text(&self) -> String {
+        format!("{}: {}", self.precision.describe(), self.precision_reason)
     }
 
     /// Starts capturing this thread's wgpu errors.
@@ -393,7 +404,7 @@ fn choose(
 
 impl Pipeline {
     /// A bind group of whole buffers for group 1, in binding order.
-    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    pub fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> Bound {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
@@ -402,11 +413,15 @@ impl Pipeline {
                 resource: b.as_entire_binding(),
             })
             .collect();
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(self.name),
-            layout: &self.layout,
-            entries: &entries,
-        })
+        ctx.tally.bind_group();
+        Bound {
+            group: ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(self.name),
+                layout: &self.layout,
+                entries: &entries,
+            }),
+            bytes: buffers.iter().map(|b| b.size()).sum(),
+        }
     }
 }
 

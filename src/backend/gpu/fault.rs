@@ -1,7 +1,7 @@
 //! Testing aids: GPU faults injected on demand, and software adapters under `--device auto`.
 //!
 //! `DETBAL_GPU_FAULT` makes the GPU path fail at one point, through the code a real failure
-//! takes (tests/gpu_faults.rs):
+//! takes (tests/it/gpu_faults.rs):
 //! - `no-adapter`: the adapter list is emptied, as on a machine without a GPU driver;
 //! - `missing-feature`: the adapter is reported without compute shaders, which every kernel needs;
 //! - `device-lost`: the device is destroyed just before the first read-back's submit (in

@@ -3,7 +3,8 @@
 //! carry is left (each level divides the count by `RUN`: a 2-billion-entry hub takes six), then
 //! shaders/gather_gradient_finish.wgsl. Run twice per evaluation: signed over the derivatives
 //! (the gradient) and unsigned over the curvatures (the Hessian diagonal, inverted into the
-//! optimiser's preconditioner).
+//! solver's preconditioner); and signed over the flows of each Hessian–vector product
+//! ([`super::hessian`]).
 
 use super::buffers::{EdgeBatch, Params, ProblemBuffers, Recorder, groups_for};
 use super::context::{Access, GpuContext, Pipeline};
@@ -47,8 +48,7 @@ impl GatherGradient {
         grad: &wgpu::Buffer,
         inverse_diagonal: &wgpu::Buffer,
     ) {
-        self.sum(rec, p, &self.signed, |b| &b.deriv);
-        self.finish(rec, p, &self.gradient, v, grad);
+        self.record_signed(rec, p, v, grad);
         self.sum(rec, p, &self.unsigned, |b| &b.curvature);
         self.finish(
             rec,
@@ -57,6 +57,19 @@ impl GatherGradient {
             &p.curvature_floor,
             inverse_diagonal,
         );
+    }
+
+    /// Records `out ← λ x + Σ ±deriv` per state: the gradient when `deriv` holds `w K'(d)` and
+    /// `x = V`, the Hessian product when it holds the flows of `x`.
+    pub fn record_signed(
+        &self,
+        rec: &mut Recorder,
+        p: &ProblemBuffers,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+    ) {
+        self.sum(rec, p, &self.signed, |b| &b.deriv);
+        self.finish(rec, p, &self.gradient, x, out);
     }
 
     /// Sums `per_edge` over each state's incidence entries into the problem's `grad_acc`.

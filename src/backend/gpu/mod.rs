@@ -1,20 +1,22 @@
 //! The GPU backend: the kernels of [`Backend`] as WGSL compute shaders run through wgpu, each
-//! checked against its CPU twin (tests/gpu_agreement.rs, `--verify`).
+//! checked against its CPU twin (tests/it/gpu_agreement.rs, `--verify`).
 //!
 //! Data flow: the problem is uploaded once ([`buffers::ProblemBuffers`]); an evaluation of the
 //! action records edge_action (per-edge `w K'(d)`, `w K''(d)` and partial values),
 //! gather_gradient (the gradient and the Hessian diagonal as segmented reductions over the
-//! incidence list, every loop bounded) and the reductions into one command buffer, submits once and reads back one or two scalars. The
-//! optimiser is the generic [`lbfgs::minimize`] over [`GpuSpace`], whose vectors are device
-//! buffers: element-wise operations are only recorded, dot products and norms submit and read
-//! back one scalar each. One device serves every kernel.
+//! incidence list, every loop bounded) and the reductions into one command buffer, submits once
+//! and reads back one or two scalars. The solver is the generic [`newton::minimize`] over
+//! [`GpuSpace`], whose vectors are device buffers: element-wise operations and Hessian–vector
+//! products (hessian_edge, then the same segmented sums) are only recorded; dot products and
+//! norms submit and read back one or two scalars (one read-back per conjugate-gradient
+//! iteration). One device serves every kernel.
 //!
-//! Precision, chosen when the device is opened:
-//! - [`Precision::F64`] (devices with `SHADER_F64`, lavapipe included): V, gradient, L-BFGS
+//! Precision, chosen per adapter when the device is opened ([`adapter`]):
+//! - [`Precision::F64`] (datacenter GPUs with full-rate f64, and lavapipe): V, gradient, solver
 //!   vectors and every sum are f64; `K` and `σ` are evaluated with f64 + − * / only (f64
 //!   `exp`/`log` are broken on lavapipe and RADV), to a few ulp. Results match the CPU to
 //!   ~1e-12 relative; the fit converges to the same tolerances as on the CPU.
-//! - [`Precision::F32`] (no `SHADER_F64`, or `DETBAL_GPU_PRECISION=f32`): vectors and per-edge
+//! - [`Precision::F32`] (any other GPU, or `DETBAL_GPU_PRECISION=f32`): vectors and per-edge
 //!   terms are f32 with f32 `exp`; sums are compensated (two-sum) f32 pairs, read back as f64.
 //!   Per-state gradients are good to ~1e-6 of the incident weight; see
 //!   [`crate::backend::tolerance`].
@@ -35,11 +37,14 @@
 //! println!("S = {} on {}", eval.value, gpu.info().adapter);
 //! ```
 
+mod adapter;
 mod buffers;
 mod context;
+mod counters;
 mod edge_action;
 pub mod fault;
 mod gather_gradient;
+mod hessian;
 mod reciprocal_triangles;
 mod reduce;
 mod resample;
@@ -48,12 +53,13 @@ mod vector_ops;
 
 use super::cpu::reciprocal_triangles::OrientedReciprocal;
 use super::{ActionEval, Backend, BackendKind, DeviceChoice, DeviceInfo};
-use crate::backend::lbfgs::{self, LbfgsOptions, LbfgsOutcome, VectorSpace};
+use crate::backend::newton::{self, NewtonOptions, NewtonOutcome, VectorSpace};
 use crate::backend::problem::ActionProblem;
 use crate::error::{Error, Result};
 use buffers::{ProblemBuffers, Recorder};
 use context::GpuContext;
 pub use context::Unavailable;
+pub use counters::GpuCounters;
 pub use resample::Draws;
 use vector_ops::VectorOp;
 
@@ -96,7 +102,7 @@ impl Precision {
 /// Settings of the GPU backend beyond the device choice.
 #[derive(Debug, Clone, Default)]
 pub struct GpuOptions {
-    /// `None`: f64 when the device has `SHADER_F64`, else f32.
+    /// `None`: chosen per adapter ([`adapter::choose_precision`]).
     pub precision: Option<Precision>,
     /// Largest buffer per binding, in bytes; `None`: the device's limit. Smaller values force
     /// the batched paths (tests).
@@ -131,6 +137,7 @@ impl GpuOptions {
 struct Kernels {
     edge_action: edge_action::EdgeAction,
     gather_gradient: gather_gradient::GatherGradient,
+    hessian: hessian::Hessian,
     reciprocal_triangles: reciprocal_triangles::ReciprocalTriangles,
     reduce: reduce::Reduce,
     resample: resample::Resample,
@@ -182,6 +189,7 @@ impl GpuBackend {
         let kernels = Kernels {
             edge_action: edge_action::EdgeAction::new(&ctx)?,
             gather_gradient: gather_gradient::GatherGradient::new(&ctx)?,
+            hessian: hessian::Hessian::new(&ctx)?,
             reciprocal_triangles: reciprocal_triangles::ReciprocalTriangles::new(&ctx)?,
             reduce: reduce::Reduce::new(&ctx)?,
             resample: resample::Resample::new(&ctx)?,
@@ -195,7 +203,7 @@ impl GpuBackend {
             backend: BackendKind::Gpu,
             precision: ctx.precision,
             adapter: ctx.describe(),
-            reason: format!("{why}; {}", ctx.precision.describe()),
+            reason: format!("{why}; {}", ctx.precision_text()),
             fault: None,
         };
         Ok(GpuBackend {
@@ -229,7 +237,7 @@ impl GpuBackend {
 
     /// Uploads `problem` and returns the optimiser's vector space over it (the action and its
     /// gradient stay on the device; see [`GpuSpace`]).
-    pub fn space(&self, problem: &ActionProblem) -> Result<GpuSpace<'_>> {
+    pub fn space<'a>(&'a self, problem: &'a ActionProblem) -> Result<GpuSpace<'a>> {
         GpuSpace::new(self, problem)
     }
 }
@@ -239,7 +247,7 @@ impl Backend for GpuBackend {
         &self.info
     }
 
-    /// Uploads the problem on every call (an optimiser keeps it resident in a [`GpuSpace`]).
+    /// Uploads the problem on every call (a solver keeps it resident in a [`GpuSpace`]).
     fn edge_action(&self, problem: &ActionProblem, v: &[f64]) -> Result<ActionEval> {
         let mut space = self.space(problem)?;
         let x = space.upload(v)?;
@@ -251,13 +259,30 @@ impl Backend for GpuBackend {
         })
     }
 
+    fn hessian_product(&self, problem: &ActionProblem, v: &[f64], x: &[f64]) -> Result<Vec<f64>> {
+        let mut space = self.space(problem)?;
+        let (v, x) = (space.upload(v)?, space.upload(x)?);
+        let mut out = space.zeros()?;
+        space.value_grad(&v, &mut out)?;
+        space.hessian_product(&x, &mut out)?;
+        space.download(&out)
+    }
+
     fn minimize_action(
         &self,
         problem: &ActionProblem,
         v0: &[f64],
-        opts: &LbfgsOptions,
-    ) -> Result<LbfgsOutcome> {
-        lbfgs::minimize(&mut self.space(problem)?, v0, opts)
+        opts: &NewtonOptions,
+    ) -> Result<NewtonOutcome> {
+        // f32 values resolve ~1e-7 of the action, not 1e-14.
+        let opts = &NewtonOptions {
+            rounding: match self.precision() {
+                Precision::F64 => opts.rounding,
+                Precision::F32 => opts.rounding.max(1e-6),
+            },
+            ..opts.clone()
+        };
+        newton::minimize(&mut self.space(problem)?, v0, opts)
     }
 
     fn reciprocal_triangles(
@@ -289,27 +314,35 @@ impl Backend for GpuBackend {
 /// A vector of the [`GpuSpace`]: one state per element, `Real` (f64 or f32) on the device.
 pub struct GpuVector(wgpu::Buffer);
 
-/// L-BFGS vectors in device buffers over one uploaded problem. Element-wise operations are
-/// recorded, not submitted; `value_grad`, `dot` and `norm_inf` submit everything recorded and
-/// read back one or two scalars. Like the CPU's space, each evaluation also computes the Hessian
-/// diagonal, and `precondition` multiplies by its floored inverse at the last evaluated point.
+/// Newton–CG vectors in device buffers over one uploaded problem. Element-wise operations and
+/// Hessian products are recorded, not submitted; `value_grad`, `dot`, `dot2` and `norm_inf`
+/// submit everything recorded and read back one or two scalars. Like the CPU's space, each
+/// evaluation also keeps the per-edge curvatures (the Hessian's weights) and the Hessian
+/// diagonal, and `precondition` multiplies by its floored inverse.
 pub struct GpuSpace<'a> {
     backend: &'a GpuBackend,
     problem: ProblemBuffers,
     rec: Recorder<'a>,
     /// Inverse Hessian diagonal (floored) at the last evaluated point: the preconditioner.
     inverse_diagonal: wgpu::Buffer,
+    /// Scratch vector of [`VectorSpace::damp`].
+    scratch: GpuVector,
+    /// The problem on the host, for the step's gauge ([`VectorSpace::step_norm`]).
+    host_problem: &'a ActionProblem,
 }
 
 impl<'a> GpuSpace<'a> {
-    fn new(backend: &'a GpuBackend, problem: &ActionProblem) -> Result<Self> {
+    fn new(backend: &'a GpuBackend, problem: &'a ActionProblem) -> Result<Self> {
         let buffers = ProblemBuffers::upload(&backend.ctx, problem, backend.max_binding)?;
         let max_items = buffers.n_states.max(buffers.n_partials);
         let ctx = &backend.ctx;
         let ones = vec![1.0; buffers.n_states as usize];
+        let bytes = u64::from(buffers.n_states) * ctx.precision.real_bytes();
         Ok(GpuSpace {
             backend,
             rec: Recorder::new(ctx, max_items),
+            scratch: GpuVector(buffers::storage_zeroed(ctx, "vector", bytes)),
+            host_problem: problem,
             problem: buffers,
             inverse_diagonal: buffers::storage_init(
                 ctx,
@@ -329,12 +362,12 @@ impl<'a> GpuSpace<'a> {
         self.problem.n_states
     }
 
-    fn op(&mut self, op: VectorOp, x: &wgpu::Buffer, y: &GpuVector) {
+    fn op(&mut self, op: VectorOp, x: &wgpu::Buffer, y: &wgpu::Buffer) {
         let n = self.n();
         self.backend
             .kernels
             .vector_ops
-            .record(&mut self.rec, op, x, &y.0, n);
+            .record(&mut self.rec, op, x, y, n);
     }
 }
 
@@ -377,6 +410,31 @@ impl VectorSpace for GpuSpace<'_> {
         }
     }
 
+    fn hessian_product(&mut self, v: &GpuVector, out: &mut GpuVector) -> Result<()> {
+        let k = &self.backend.kernels;
+        k.hessian.record(
+            &mut self.rec,
+            &k.gather_gradient,
+            &self.problem,
+            &v.0,
+            &out.0,
+        );
+        Ok(())
+    }
+
+    fn damp(&mut self, mu: f64, v: &GpuVector, out: &mut GpuVector) -> Result<()> {
+        // scratch = D ∘ v (D = 1 / preconditioner), then out += μ scratch + μ v.
+        let bytes = u64::from(self.n()) * self.backend.ctx.precision.real_bytes();
+        if bytes > 0 {
+            self.rec.copy(&v.0, &self.scratch.0, bytes);
+        }
+        let (p, scratch) = (self.inverse_diagonal.clone(), self.scratch.0.clone());
+        self.op(VectorOp::Div, &p, &scratch);
+        self.op(VectorOp::Axpy(mu), &scratch, &out.0);
+        self.op(VectorOp::Axpy(mu), &v.0, &out.0);
+        Ok(())
+    }
+
     fn dot(&mut self, a: &GpuVector, b: &GpuVector) -> Result<f64> {
         let n = self.n();
         self.backend
@@ -384,6 +442,20 @@ impl VectorSpace for GpuSpace<'_> {
             .reduce
             .dot(&mut self.rec, &a.0, &b.0, n, 0);
         Ok(self.rec.read_scalars(1)?[0])
+    }
+
+    fn dots_and_norm(
+        &mut self,
+        (a, b): (&GpuVector, &GpuVector),
+        (c, d): (&GpuVector, &GpuVector),
+        e: &GpuVector,
+    ) -> Result<(f64, f64, f64)> {
+        let (n, reduce) = (self.n(), &self.backend.kernels.reduce);
+        reduce.dot(&mut self.rec, &a.0, &b.0, n, 0);
+        reduce.dot(&mut self.rec, &c.0, &d.0, n, 1);
+        reduce.max_abs(&mut self.rec, &e.0, n, 2);
+        let s = self.rec.read_scalars(3)?;
+        Ok((s[0], s[1], s[2]))
     }
 
     fn norm_inf(&mut self, a: &GpuVector) -> Result<f64> {
@@ -395,15 +467,24 @@ impl VectorSpace for GpuSpace<'_> {
         Ok(self.rec.read_scalars(1)?[0])
     }
 
+    /// Downloads the step (once per Newton step) and removes the gauge on the host.
+    fn step_norm(&mut self, delta: &GpuVector) -> Result<f64> {
+        if self.problem.l2 > 0.0 {
+            return self.norm_inf(delta);
+        }
+        let x = self.download(delta)?;
+        Ok(self.host_problem.gauge_free_max(&x))
+    }
+
     fn axpy(&mut self, alpha: f64, x: &GpuVector, y: &mut GpuVector) -> Result<()> {
-        self.op(VectorOp::Axpy(alpha), &x.0, y);
+        self.op(VectorOp::Axpy(alpha), &x.0, &y.0);
         Ok(())
     }
 
     fn scale(&mut self, alpha: f64, x: &mut GpuVector) -> Result<()> {
         // The shader's `x` binding is not read by `Scale`; any other vector fills it.
         let unused = self.problem.curvature_floor.clone();
-        self.op(VectorOp::Scale(alpha), &unused, x);
+        self.op(VectorOp::Scale(alpha), &unused, &x.0);
         Ok(())
     }
 
@@ -417,7 +498,7 @@ impl VectorSpace for GpuSpace<'_> {
 
     fn precondition(&mut self, x: &mut GpuVector) -> Result<()> {
         let p = self.inverse_diagonal.clone();
-        self.op(VectorOp::Mul, &p, x);
+        self.op(VectorOp::Mul, &p, &x.0);
         Ok(())
     }
 }

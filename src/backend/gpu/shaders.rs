@@ -42,6 +42,7 @@ pub const GATHER_GRADIENT_FINISH: Kernel = kernel!("gather_gradient_finish");
 pub const REDUCE: Kernel = kernel!("reduce" after "tree_reduce");
 pub const REDUCE_VECTOR: Kernel = kernel!("reduce_vector" after "tree_reduce");
 pub const VECTOR_OPS: Kernel = kernel!("vector_ops");
+pub const HESSIAN_EDGE: Kernel = kernel!("hessian_edge");
 pub const RECIPROCAL_TRIANGLES_COUNT: Kernel =
     kernel!("reciprocal_triangles_count" after "reciprocal_triangles");
 pub const RECIPROCAL_TRIANGLES_SCAN: Kernel = kernel!("reciprocal_triangles_scan");
@@ -52,7 +53,7 @@ pub const RESAMPLE_PERMUTE: Kernel = kernel!("resample_permute" after "philox");
 pub const PHILOX_DRAWS: Kernel = kernel!("philox_draws" after "philox");
 
 #[cfg(test)]
-const ALL: [Kernel; 13] = [
+const ALL: [Kernel; 14] = [
     EDGE_ACTION,
     GATHER_GRADIENT,
     GATHER_GRADIENT_CARRIES,
@@ -60,6 +61,7 @@ const ALL: [Kernel; 13] = [
     REDUCE,
     REDUCE_VECTOR,
     VECTOR_OPS,
+    HESSIAN_EDGE,
     RECIPROCAL_TRIANGLES_COUNT,
     RECIPROCAL_TRIANGLES_SCAN,
     RECIPROCAL_TRIANGLES_WRITE,
@@ -83,6 +85,9 @@ pub const ITEMS: u32 = 4;
 /// Cap on the merge steps of one reciprocal_triangles invocation; kept in sync with `MAX_STEPS`
 /// in shaders/reciprocal_triangles.wgsl.
 pub const MERGE_STEPS: u32 = 40_000;
+/// Most intersection steps of one work item of reciprocal_triangles (heavier edges are split);
+/// kept in sync with `HEAVY` in shaders/reciprocal_triangles.wgsl.
+pub const HEAVY_STEPS: u32 = 128;
 /// Items one resample invocation adds per dispatch; kept in sync with `K` in
 /// shaders/resample.wgsl.
 pub const RESAMPLE_ITEMS: u32 = 64;
@@ -181,6 +186,10 @@ mod tests {
         assert_eq!(
             shader_u32(&RECIPROCAL_TRIANGLES_COUNT, "MAX_STEPS"),
             MERGE_STEPS
+        );
+        assert_eq!(
+            shader_u32(&RECIPROCAL_TRIANGLES_WRITE, "HEAVY"),
+            HEAVY_STEPS
         );
         assert_eq!(shader_u32(&RESAMPLE, "K"), RESAMPLE_ITEMS);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Binds and dispatches shaders/vector_ops.wgsl, the element-wise L-BFGS operations.
+//! Binds and dispatches shaders/vector_ops.wgsl, the element-wise Newton–CG operations.
 
 use super::buffers::{Params, Recorder, groups_for};
 use super::context::{Access, GpuContext, Pipeline};
@@ -14,12 +14,15 @@ pub enum VectorOp {
     Scale(f64),
     /// `y ← x ∘ y`.
     Mul,
+    /// `y ← y / x`.
+    Div,
 }
 
 pub struct VectorOps {
     axpy: Pipeline,
     scale: Pipeline,
     mul: Pipeline,
+    div: Pipeline,
 }
 
 impl VectorOps {
@@ -30,6 +33,7 @@ impl VectorOps {
             axpy: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 0.0)])?,
             scale: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 1.0)])?,
             mul: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 2.0)])?,
+            div: ctx.pipeline(shaders::VECTOR_OPS, &access, &[("OP", 3.0)])?,
         })
     }
 
@@ -47,6 +51,7 @@ impl VectorOps {
             VectorOp::Axpy(alpha) => (&self.axpy, alpha),
             VectorOp::Scale(alpha) => (&self.scale, alpha),
             VectorOp::Mul => (&self.mul, 1.0),
+            VectorOp::Div => (&self.div, 1.0),
         };
         let group = kernel.bind(rec.ctx(), &[x, y]);
         rec.dispatch(

@@ -51,9 +51,23 @@ impl Gpu {
 pub fn gpu(which: Gpu, test: &str) -> Option<&'static GpuBackend> {
     static CELLS: [OnceLock<Result<GpuBackend, String>>; Gpu::ALL] =
         [const { OnceLock::new() }; Gpu::ALL];
-    let backend = CELLS[which as usize].get_or_init(|| {
-        GpuBackend::with_options(DeviceChoice::Gpu, which.options()).map_err(|e| e.to_string())
-    });
+    let backend = CELLS[which as usize].get_or_init(|| open(which));
+    usable(backend.as_ref().map_err(String::as_str), which, test)
+}
+
+/// A backend of configuration `which` of the test's own, for tests that read the device
+/// counters (a shared backend counts the work of every test running beside them).
+pub fn private_gpu(which: Gpu, test: &str) -> Option<GpuBackend> {
+    let backend = open(which);
+    usable(backend.as_ref().map_err(String::as_str), which, test)?;
+    backend.ok()
+}
+
+fn open(which: Gpu) -> Result<GpuBackend, String> {
+    GpuBackend::with_options(DeviceChoice::Gpu, which.options()).map_err(|e| e.to_string())
+}
+
+fn usable<T>(backend: Result<T, &str>, which: Gpu, test: &str) -> Option<T> {
     match backend {
         Ok(b) => Some(b),
         Err(why) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {

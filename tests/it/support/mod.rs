@@ -5,7 +5,7 @@
 mod gpu;
 mod schema;
 
-pub use gpu::{Gpu, gpu};
+pub use gpu::{Gpu, gpu, private_gpu};
 pub use schema::{Schema, assert_valid, key_tree};
 
 use arrow::array::ArrayRef;
