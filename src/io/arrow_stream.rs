@@ -22,9 +22,11 @@ pub fn load_stream(
     opts: &LoadOptions,
 ) -> Result<LoadedLog> {
     let path = Path::new(name);
-    let mut sink = Sink::new(opts);
+    // A stream is read once: trajectory steps are buffered (and spilled) from the start, never
+    // streamed on the hope that the rows are in order.
+    let mut sink = Sink::new(opts, false);
     let layout = Layout::resolve(&reader.schema(), opts, path)?;
-    sink.begin_file(path, &layout)?;
+    sink.begin_file(path, &layout, None)?;
     let mut first_row = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| {
