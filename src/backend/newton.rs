@@ -152,6 +152,40 @@ enum Stop {
     NoDecrease,
 }
 
+impl Stop {
+    /// Whether the solver counts as converged when stopped this way, and why it stopped, in words.
+    fn describe(
+        &self,
+        opts: &NewtonOptions,
+        decrement: f64,
+        step_norm: f64,
+        grad_norm: f64,
+    ) -> (bool, String) {
+        match self {
+            Stop::Step => (
+                true,
+                format!("Newton step ≤ {:.0e} in every coordinate", opts.step_tol),
+            ),
+            Stop::Decrement => (
+                decrement.is_finite(),
+                format!("Newton decrement ≤ {:.0e}", opts.decrement_tol),
+            ),
+            Stop::Rounding => (
+                grad_norm <= opts.grad_tol,
+                format!("rounding floor (Newton step {step_norm:.1e})"),
+            ),
+            Stop::Limit => (
+                false,
+                format!("iteration limit ({}) reached", opts.max_iterations),
+            ),
+            Stop::NoDecrease => (
+                grad_norm <= opts.grad_tol,
+                format!("no decrease even when damped (Newton step {step_norm:.1e})"),
+            ),
+        }
+    }
+}
+
 /// Minimises the space's objective from `x0`.
 pub fn minimize<S: VectorSpace>(
     space: &mut S,
@@ -219,28 +253,7 @@ pub fn minimize<S: VectorSpace>(
     };
     check_finite(f, iterations)?;
     let grad_norm = space.norm_inf(&g)?;
-    let (converged, status) = match stop {
-        Stop::Step => (
-            true,
-            format!("Newton step ≤ {:.0e} in every coordinate", opts.step_tol),
-        ),
-        Stop::Decrement => (
-            decrement.is_finite(),
-            format!("Newton decrement ≤ {:.0e}", opts.decrement_tol),
-        ),
-        Stop::Rounding => (
-            grad_norm <= opts.grad_tol,
-            format!("rounding floor (Newton step {step_norm:.1e})"),
-        ),
-        Stop::Limit => (
-            false,
-            format!("iteration limit ({}) reached", opts.max_iterations),
-        ),
-        Stop::NoDecrease => (
-            grad_norm <= opts.grad_tol,
-            format!("no decrease even when damped (Newton step {step_norm:.1e})"),
-        ),
-    };
+    let (converged, status) = stop.describe(opts, decrement, step_norm, grad_norm);
     Ok(NewtonOutcome {
         x: space.download(&x)?,
         value: f,
