@@ -51,7 +51,7 @@
 //! stops decreasing (the floor set by rounding).
 
 use super::{benjamini_hochberg, chi2_sf, two_sided_p};
-use crate::backend::newton::{self, NewtonOptions, VectorSpace};
+use crate::backend::newton::{self, HostSpace, NewtonOptions};
 use crate::backend::problem::softplus_neg;
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, strongly_connected_components};
@@ -271,19 +271,11 @@ struct SplitSpace<'a> {
     diag: Vec<f64>,
 }
 
-impl VectorSpace for SplitSpace<'_> {
-    type Vector = Vec<f64>;
-
-    fn upload(&mut self, x: &[f64]) -> Result<Vec<f64>> {
-        Ok(x.to_vec())
+impl HostSpace for SplitSpace<'_> {
+    fn dim(&self) -> usize {
+        self.diag.len()
     }
-    fn download(&mut self, x: &Vec<f64>) -> Result<Vec<f64>> {
-        Ok(x.clone())
-    }
-    fn zeros(&mut self) -> Result<Vec<f64>> {
-        Ok(vec![0.0; self.diag.len()])
-    }
-    fn value_grad(&mut self, u: &Vec<f64>, grad: &mut Vec<f64>) -> Result<f64> {
+    fn evaluate(&mut self, u: &[f64], grad: &mut [f64]) -> Result<f64> {
         let (pairs, n, ridge) = (self.pairs, self.n, self.ridge);
         let mut value = 0.0;
         for ((g, d), (x, y)) in grad
@@ -315,7 +307,7 @@ impl VectorSpace for SplitSpace<'_> {
             .for_each(|d| *d = 1.0);
         Ok(value)
     }
-    fn hessian_product(&mut self, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+    fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
         out.iter_mut().zip(v).for_each(|(o, v)| *o = self.ridge * v);
         let pairs = self.pairs;
         for ((&a, &b), &w) in pairs.a.iter().zip(&pairs.b).zip(&self.weight) {
@@ -325,33 +317,8 @@ impl VectorSpace for SplitSpace<'_> {
         }
         Ok(())
     }
-    fn damp(&mut self, mu: f64, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
-        out.iter_mut()
-            .zip(v.iter().zip(&self.diag))
-            .for_each(|(o, (v, d))| *o += mu * (d + 1.0) * v);
-        Ok(())
-    }
-    fn dot(&mut self, a: &Vec<f64>, b: &Vec<f64>) -> Result<f64> {
-        Ok(a.iter().zip(b).map(|(a, b)| a * b).sum())
-    }
-    fn norm_inf(&mut self, a: &Vec<f64>) -> Result<f64> {
-        Ok(a.iter().fold(0.0, |m, v| m.max(v.abs())))
-    }
-    fn axpy(&mut self, alpha: f64, x: &Vec<f64>, y: &mut Vec<f64>) -> Result<()> {
-        y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
-        Ok(())
-    }
-    fn scale(&mut self, alpha: f64, x: &mut Vec<f64>) -> Result<()> {
-        x.iter_mut().for_each(|v| *v *= alpha);
-        Ok(())
-    }
-    fn assign(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
-        dst.copy_from_slice(src);
-        Ok(())
-    }
-    fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
-        x.iter_mut().zip(&self.diag).for_each(|(x, d)| *x /= d);
-        Ok(())
+    fn diagonal(&self) -> &[f64] {
+        &self.diag
     }
 }
 
