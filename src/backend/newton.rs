@@ -75,6 +75,67 @@ pub trait VectorSpace {
     fn precondition(&mut self, x: &mut Self::Vector) -> Result<()>;
 }
 
+/// A [`VectorSpace`] over vectors in host memory (`Vec<f64>`) with its vector operations given:
+/// an implementor provides the objective, the Hessian product and the Hessian diagonal, which
+/// damping and the (Jacobi) preconditioner use.
+pub trait HostSpace {
+    /// The number of coordinates.
+    fn dim(&self) -> usize;
+    /// As [`VectorSpace::value_grad`].
+    fn evaluate(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64>;
+    /// As [`VectorSpace::hessian_product`].
+    fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()>;
+    /// The Hessian diagonal at the last evaluated point, floored above zero.
+    fn diagonal(&self) -> &[f64];
+}
+
+impl<T: HostSpace> VectorSpace for T {
+    type Vector = Vec<f64>;
+    fn upload(&mut self, x: &[f64]) -> Result<Vec<f64>> {
+        Ok(x.to_vec())
+    }
+    fn download(&mut self, x: &Vec<f64>) -> Result<Vec<f64>> {
+        Ok(x.clone())
+    }
+    fn zeros(&mut self) -> Result<Vec<f64>> {
+        Ok(vec![0.0; self.dim()])
+    }
+    fn value_grad(&mut self, x: &Vec<f64>, grad: &mut Vec<f64>) -> Result<f64> {
+        self.evaluate(x, grad)
+    }
+    fn hessian_product(&mut self, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+        self.hessian_times(v, out)
+    }
+    fn damp(&mut self, mu: f64, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+        out.iter_mut()
+            .zip(v.iter().zip(self.diagonal()))
+            .for_each(|(o, (v, d))| *o += mu * (d + 1.0) * v);
+        Ok(())
+    }
+    fn dot(&mut self, a: &Vec<f64>, b: &Vec<f64>) -> Result<f64> {
+        Ok(a.iter().zip(b).map(|(a, b)| a * b).sum())
+    }
+    fn norm_inf(&mut self, a: &Vec<f64>) -> Result<f64> {
+        Ok(a.iter().fold(0.0, |m, v| m.max(v.abs())))
+    }
+    fn axpy(&mut self, alpha: f64, x: &Vec<f64>, y: &mut Vec<f64>) -> Result<()> {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+        Ok(())
+    }
+    fn scale(&mut self, alpha: f64, x: &mut Vec<f64>) -> Result<()> {
+        x.iter_mut().for_each(|v| *v *= alpha);
+        Ok(())
+    }
+    fn assign(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+    fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
+        x.iter_mut().zip(self.diagonal()).for_each(|(x, d)| *x /= d);
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NewtonOptions {
     /// Most Newton steps.
@@ -152,6 +213,40 @@ enum Stop {
     NoDecrease,
 }
 
+impl Stop {
+    /// Whether the solver counts as converged when stopped this way, and why it stopped, in words.
+    fn describe(
+        &self,
+        opts: &NewtonOptions,
+        decrement: f64,
+        step_norm: f64,
+        grad_norm: f64,
+    ) -> (bool, String) {
+        match self {
+            Stop::Step => (
+                true,
+                format!("Newton step ≤ {:.0e} in every coordinate", opts.step_tol),
+            ),
+            Stop::Decrement => (
+                decrement.is_finite(),
+                format!("Newton decrement ≤ {:.0e}", opts.decrement_tol),
+            ),
+            Stop::Rounding => (
+                grad_norm <= opts.grad_tol,
+                format!("rounding floor (Newton step {step_norm:.1e})"),
+            ),
+            Stop::Limit => (
+                false,
+                format!("iteration limit ({}) reached", opts.max_iterations),
+            ),
+            Stop::NoDecrease => (
+                grad_norm <= opts.grad_tol,
+                format!("no decrease even when damped (Newton step {step_norm:.1e})"),
+            ),
+        }
+    }
+}
+
 /// Minimises the space's objective from `x0`.
 pub fn minimize<S: VectorSpace>(
     space: &mut S,
@@ -219,28 +314,7 @@ pub fn minimize<S: VectorSpace>(
     };
     check_finite(f, iterations)?;
     let grad_norm = space.norm_inf(&g)?;
-    let (converged, status) = match stop {
-        Stop::Step => (
-            true,
-            format!("Newton step ≤ {:.0e} in every coordinate", opts.step_tol),
-        ),
-        Stop::Decrement => (
-            decrement.is_finite(),
-            format!("Newton decrement ≤ {:.0e}", opts.decrement_tol),
-        ),
-        Stop::Rounding => (
-            grad_norm <= opts.grad_tol,
-            format!("rounding floor (Newton step {step_norm:.1e})"),
-        ),
-        Stop::Limit => (
-            false,
-            format!("iteration limit ({}) reached", opts.max_iterations),
-        ),
-        Stop::NoDecrease => (
-            grad_norm <= opts.grad_tol,
-            format!("no decrease even when damped (Newton step {step_norm:.1e})"),
-        ),
-    };
+    let (converged, status) = stop.describe(opts, decrement, step_norm, grad_norm);
     Ok(NewtonOutcome {
         x: space.download(&x)?,
         value: f,
@@ -382,18 +456,11 @@ mod tests {
     /// logistic loss of each coordinate, minimised at `x_i = 1`, curvature `c_i σ σ'`.
     struct Separable(Vec<f64>, Vec<f64>);
 
-    impl VectorSpace for Separable {
-        type Vector = Vec<f64>;
-        fn upload(&mut self, x: &[f64]) -> Result<Vec<f64>> {
-            Ok(x.to_vec())
+    impl HostSpace for Separable {
+        fn dim(&self) -> usize {
+            self.0.len()
         }
-        fn download(&mut self, x: &Vec<f64>) -> Result<Vec<f64>> {
-            Ok(x.clone())
-        }
-        fn zeros(&mut self) -> Result<Vec<f64>> {
-            Ok(vec![0.0; self.0.len()])
-        }
-        fn value_grad(&mut self, x: &Vec<f64>, g: &mut Vec<f64>) -> Result<f64> {
+        fn evaluate(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64> {
             let mut f = 0.0;
             for i in 0..x.len() {
                 let d = x[i] - 1.0;
@@ -404,39 +471,14 @@ mod tests {
             }
             Ok(f)
         }
-        fn hessian_product(&mut self, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+        fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
             out.iter_mut()
                 .zip(v.iter().zip(&self.1))
                 .for_each(|(o, (v, h))| *o = h * v);
             Ok(())
         }
-        fn damp(&mut self, mu: f64, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
-            out.iter_mut()
-                .zip(v.iter().zip(&self.1))
-                .for_each(|(o, (v, h))| *o += mu * (h + 1.0) * v);
-            Ok(())
-        }
-        fn dot(&mut self, a: &Vec<f64>, b: &Vec<f64>) -> Result<f64> {
-            Ok(a.iter().zip(b).map(|(a, b)| a * b).sum())
-        }
-        fn norm_inf(&mut self, a: &Vec<f64>) -> Result<f64> {
-            Ok(a.iter().fold(0.0, |m, v| m.max(v.abs())))
-        }
-        fn axpy(&mut self, alpha: f64, x: &Vec<f64>, y: &mut Vec<f64>) -> Result<()> {
-            y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
-            Ok(())
-        }
-        fn scale(&mut self, alpha: f64, x: &mut Vec<f64>) -> Result<()> {
-            x.iter_mut().for_each(|v| *v *= alpha);
-            Ok(())
-        }
-        fn assign(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
-            dst.copy_from_slice(src);
-            Ok(())
-        }
-        fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
-            x.iter_mut().zip(&self.1).for_each(|(x, h)| *x /= h);
-            Ok(())
+        fn diagonal(&self) -> &[f64] {
+            &self.1
         }
     }
 

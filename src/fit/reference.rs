@@ -8,6 +8,14 @@
 //! then 1), stopping when `‖g‖∞ ≤ 1e-5` or the relative decrease of `f` is `≤ 2.2e-9`. It stops
 //! well before the optimum; its statistics depend on where, so this module retraces that path.
 //! Final potentials are centred over all states in edges.
+//!
+//! `fit` (the L-BFGS-B iteration: two-loop recursion, first trial step, line search, the
+//! curvature test before a pair enters the memory, the stopping rules) and `dcstep` (MINPACK-2's
+//! safeguarded cubic/quadratic step) are kept whole although each is over 100 lines: each is a
+//! line-by-line port of its reference routine (SciPy's `lbfgsb.f` without bounds, MINPACK-2's
+//! `dcstep.f`), so that its branches and the order of its floating-point operations can be
+//! checked one for one against the original, which helpers would obscure; the path the reference
+//! takes, and so its statistics, depend on that order.
 
 use super::problem::{sigmoid_neg, softplus_neg};
 use crate::graph::{TransitionGraph, strongly_connected_components};

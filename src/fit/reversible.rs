@@ -38,10 +38,7 @@ pub(super) fn fit(
         l2: 0.0,
         ..settings.clone()
     };
-    let mut row_sum: Vec<f64> = graph.self_count.iter().map(|&c| c as f64).collect();
-    for &e in &edges {
-        row_sum[graph.src[e] as usize] += graph.count[e] as f64;
-    }
+    let row_sum = row_sums(graph, &edges);
     let u0: Vec<f64> = (0..n)
         .map(|f| {
             if start[f] != 0.0 && row_sum[f] > 0.0 {
@@ -71,26 +68,6 @@ pub(super) fn fit(
         .collect();
     center_per_component(&mut value, &sccs);
 
-    // Negative log-likelihood per transition of the fitted reversible kernel.
-    let mut nll = 0.0;
-    let mut counted = 0.0;
-    for f in (0..n).filter(|&f| identifiable[f]) {
-        let c_ff = graph.self_count[f] as f64;
-        if c_ff > 0.0 {
-            nll -= c_ff * (c_ff / row_sum[f]).ln();
-        }
-        counted += row_sum[f];
-    }
-    for &e in &edges {
-        let (f, g) = (graph.src[e] as usize, graph.dst[e] as usize);
-        let back = match graph.reverse[e] {
-            NO_EDGE => 0.0,
-            r => graph.count[r as usize] as f64,
-        };
-        let p = (graph.count[e] as f64 + back) * sigmoid_neg(u[g] - u[f]) / row_sum[f];
-        nll -= graph.count[e] as f64 * p.ln();
-    }
-
     let status = identifiable
         .iter()
         .map(|&ok| {
@@ -107,7 +84,7 @@ pub(super) fn fit(
         component: sccs.id.clone(),
     };
     let report = FitReport {
-        action: nll / counted.max(1.0),
+        action: mean_nll(graph, &edges, u, &row_sum, &identifiable),
         grad_tolerance,
         identifiable_states: potential.identifiable(),
         components: sccs.nontrivial(),
@@ -117,4 +94,43 @@ pub(super) fn fit(
         ..FitReport::of(settings, &outcome)
     };
     Ok((potential, report))
+}
+
+/// Each state's row sum `c_i` over the selected edges, self-transitions included.
+fn row_sums(graph: &TransitionGraph, edges: &[usize]) -> Vec<f64> {
+    let mut row_sum: Vec<f64> = graph.self_count.iter().map(|&c| c as f64).collect();
+    for &e in edges {
+        row_sum[graph.src[e] as usize] += graph.count[e] as f64;
+    }
+    row_sum
+}
+
+/// The negative log-likelihood of the fitted reversible kernel per transition of the
+/// identifiable states' rows (the report's `action`).
+fn mean_nll(
+    graph: &TransitionGraph,
+    edges: &[usize],
+    u: &[f64],
+    row_sum: &[f64],
+    identifiable: &[bool],
+) -> f64 {
+    let mut nll = 0.0;
+    let mut counted = 0.0;
+    for f in (0..graph.n_states()).filter(|&f| identifiable[f]) {
+        let c_ff = graph.self_count[f] as f64;
+        if c_ff > 0.0 {
+            nll -= c_ff * (c_ff / row_sum[f]).ln();
+        }
+        counted += row_sum[f];
+    }
+    for &e in edges {
+        let (f, g) = (graph.src[e] as usize, graph.dst[e] as usize);
+        let back = match graph.reverse[e] {
+            NO_EDGE => 0.0,
+            r => graph.count[r as usize] as f64,
+        };
+        let p = (graph.count[e] as f64 + back) * sigmoid_neg(u[g] - u[f]) / row_sum[f];
+        nll -= graph.count[e] as f64 * p.ln();
+    }
+    nll / counted.max(1.0)
 }

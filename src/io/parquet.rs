@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use parquet::file::reader::{ChunkReader, Length};
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -410,66 +410,105 @@ fn check_pages(
                     chunk.num_values()
                 )));
             }
-            let (start, length) = chunk.byte_range();
-            let end = start + length;
-            let chunk_uncompressed = chunk.uncompressed_size().max(0) as u64;
-            let codec = chunk.compression();
-            let chunk_values = chunk.num_values().max(0) as u64;
-            let (mut at, mut values) = (start, 0u64);
-            // As the parquet crate, up to the chunk's values: bytes after them are not read.
-            while at < end && values < chunk_values {
-                let mut reader = Compact::new(BufReader::new(handle.reader_at(at).take(end - at)));
-                // A header that does not parse is this file's error here: the parquet crate's
-                // own reader may loop for ever on it (a list of 2^31 doubles past the end of
-                // the file, or of booleans, which it skips without reading a byte).
-                let header = reader.page_header().map_err(|e| {
-                    corrupt(format!("the page header at byte {at} cannot be read ({e})"))
-                })?;
-                let body = at + reader.read;
-                let (compressed, uncompressed) = (header.compressed, header.uncompressed);
-                if compressed < 0 || uncompressed < 0 {
-                    return Err(corrupt(format!(
-                        "the page at byte {at} claims a negative size ({compressed} bytes \
-                         compressed, {uncompressed} uncompressed)"
-                    )));
-                }
-                let (compressed, uncompressed) = (compressed as u64, uncompressed as u64);
-                if compressed > end - body {
-                    return Err(corrupt(format!(
-                        "the page at byte {at} claims {compressed} bytes, but its column chunk \
-                         has {} bytes left (it ends at byte {end})",
-                        end - body
-                    )));
-                }
-                let expandable = match codec {
-                    Compression::UNCOMPRESSED => compressed,
-                    _ => (compressed.saturating_mul(MAX_RATIO)).max(MIN_PAGE_ALLOWANCE),
-                };
-                if uncompressed > expandable.min(chunk_uncompressed) {
-                    return Err(corrupt(format!(
-                        "the page at byte {at} claims {uncompressed} bytes uncompressed, more \
-                         than its {compressed} {codec} bytes can hold or than the column chunk's \
-                         {chunk_uncompressed} uncompressed bytes"
-                    )));
-                }
-                if let Some(n) = header.values {
-                    values = values.saturating_add(n.max(0) as u64);
-                }
-                if header.dictionary_keys == Some(false) {
-                    keys_only.retain(|&r| r != root);
-                }
-                at = body + compressed;
-            }
-            if values != chunk_values {
-                return Err(corrupt(format!(
-                    "the footer gives the column {} values, but its pages hold {values}",
-                    chunk.num_values()
-                )));
+            if !check_chunk_pages(chunk, handle).map_err(corrupt)? {
+                keys_only.retain(|&r| r != root);
             }
         }
         encoded.push(keys_only);
     }
     Ok(encoded)
+}
+
+/// Walks the page headers of one column chunk (see [`check_pages`]); whether all its data pages
+/// hold dictionary keys. The error is the message of a corrupt chunk.
+fn check_chunk_pages(
+    chunk: &ColumnChunkMetaData,
+    handle: &Handle,
+) -> std::result::Result<bool, String> {
+    let (start, length) = chunk.byte_range();
+    let bounds = ChunkBounds {
+        end: start + length,
+        uncompressed: chunk.uncompressed_size().max(0) as u64,
+        codec: chunk.compression(),
+    };
+    let end = bounds.end;
+    let chunk_values = chunk.num_values().max(0) as u64;
+    let (mut at, mut values, mut keys_only) = (start, 0u64, true);
+    // As the parquet crate, up to the chunk's values: bytes after them are not read.
+    while at < end && values < chunk_values {
+        let mut reader = Compact::new(BufReader::new(handle.reader_at(at).take(end - at)));
+        // A header that does not parse is this file's error here: the parquet crate's own reader
+        // may loop for ever on it (a list of 2^31 doubles past the end of the file, or of
+        // booleans, which it skips without reading a byte).
+        let header = reader
+            .page_header()
+            .map_err(|e| format!("the page header at byte {at} cannot be read ({e})"))?;
+        let body = at + reader.read;
+        let compressed = bounds.page_size(&header, at, body)?;
+        if let Some(n) = header.values {
+            values = values.saturating_add(n.max(0) as u64);
+        }
+        if header.dictionary_keys == Some(false) {
+            keys_only = false;
+        }
+        at = body + compressed;
+    }
+    if values != chunk_values {
+        return Err(format!(
+            "the footer gives the column {} values, but its pages hold {values}",
+            chunk.num_values()
+        ));
+    }
+    Ok(keys_only)
+}
+
+/// What bounds the sizes a page of one column chunk may claim.
+struct ChunkBounds {
+    /// The byte after the chunk.
+    end: u64,
+    /// The chunk's uncompressed bytes.
+    uncompressed: u64,
+    codec: Compression,
+}
+
+impl ChunkBounds {
+    /// The compressed size of the page whose header starts at byte `at` and whose body at
+    /// `body`, once both its sizes are found possible (else the message why not).
+    fn page_size(
+        &self,
+        header: &PageHeader,
+        at: u64,
+        body: u64,
+    ) -> std::result::Result<u64, String> {
+        let (end, codec, chunk_uncompressed) = (self.end, self.codec, self.uncompressed);
+        let (compressed, uncompressed) = (header.compressed, header.uncompressed);
+        if compressed < 0 || uncompressed < 0 {
+            return Err(format!(
+                "the page at byte {at} claims a negative size ({compressed} bytes compressed, \
+                 {uncompressed} uncompressed)"
+            ));
+        }
+        let (compressed, uncompressed) = (compressed as u64, uncompressed as u64);
+        if compressed > end - body {
+            return Err(format!(
+                "the page at byte {at} claims {compressed} bytes, but its column chunk has {} \
+                 bytes left (it ends at byte {end})",
+                end - body
+            ));
+        }
+        let expandable = match codec {
+            Compression::UNCOMPRESSED => compressed,
+            _ => (compressed.saturating_mul(MAX_RATIO)).max(MIN_PAGE_ALLOWANCE),
+        };
+        if uncompressed > expandable.min(chunk_uncompressed) {
+            return Err(format!(
+                "the page at byte {at} claims {uncompressed} bytes uncompressed, more than its \
+                 {compressed} {codec} bytes can hold or than the column chunk's \
+                 {chunk_uncompressed} uncompressed bytes"
+            ));
+        }
+        Ok(compressed)
+    }
 }
 
 /// What [`check_pages`] needs of a Thrift `PageHeader`.

@@ -51,7 +51,7 @@
 //! stops decreasing (the floor set by rounding).
 
 use super::{benjamini_hochberg, chi2_sf, two_sided_p};
-use crate::backend::newton::{self, NewtonOptions, VectorSpace};
+use crate::backend::newton::{self, HostSpace, NewtonOptions};
 use crate::backend::problem::softplus_neg;
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, strongly_connected_components};
@@ -174,6 +174,11 @@ impl SplitPairs {
         self.len() as i64 - (self.states.len() as i64 - self.components as i64)
     }
 
+    /// The fitted probability `p̂ = σ(U_f − U_g)` that pair `i` splits towards `f → g`.
+    fn fitted_p(&self, u: &[f64], i: usize) -> f64 {
+        logistic(u[self.a[i] as usize] - u[self.b[i] as usize])
+    }
+
     /// `log N(f)` per compact state: the start of the fit (`V = 0`).
     fn log_out_counts(&self, graph: &TransitionGraph) -> Vec<f64> {
         self.states
@@ -266,19 +271,11 @@ struct SplitSpace<'a> {
     diag: Vec<f64>,
 }
 
-impl VectorSpace for SplitSpace<'_> {
-    type Vector = Vec<f64>;
-
-    fn upload(&mut self, x: &[f64]) -> Result<Vec<f64>> {
-        Ok(x.to_vec())
+impl HostSpace for SplitSpace<'_> {
+    fn dim(&self) -> usize {
+        self.diag.len()
     }
-    fn download(&mut self, x: &Vec<f64>) -> Result<Vec<f64>> {
-        Ok(x.clone())
-    }
-    fn zeros(&mut self) -> Result<Vec<f64>> {
-        Ok(vec![0.0; self.diag.len()])
-    }
-    fn value_grad(&mut self, u: &Vec<f64>, grad: &mut Vec<f64>) -> Result<f64> {
+    fn evaluate(&mut self, u: &[f64], grad: &mut [f64]) -> Result<f64> {
         let (pairs, n, ridge) = (self.pairs, self.n, self.ridge);
         let mut value = 0.0;
         for ((g, d), (x, y)) in grad
@@ -310,7 +307,7 @@ impl VectorSpace for SplitSpace<'_> {
             .for_each(|d| *d = 1.0);
         Ok(value)
     }
-    fn hessian_product(&mut self, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+    fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
         out.iter_mut().zip(v).for_each(|(o, v)| *o = self.ridge * v);
         let pairs = self.pairs;
         for ((&a, &b), &w) in pairs.a.iter().zip(&pairs.b).zip(&self.weight) {
@@ -320,33 +317,8 @@ impl VectorSpace for SplitSpace<'_> {
         }
         Ok(())
     }
-    fn damp(&mut self, mu: f64, v: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
-        out.iter_mut()
-            .zip(v.iter().zip(&self.diag))
-            .for_each(|(o, (v, d))| *o += mu * (d + 1.0) * v);
-        Ok(())
-    }
-    fn dot(&mut self, a: &Vec<f64>, b: &Vec<f64>) -> Result<f64> {
-        Ok(a.iter().zip(b).map(|(a, b)| a * b).sum())
-    }
-    fn norm_inf(&mut self, a: &Vec<f64>) -> Result<f64> {
-        Ok(a.iter().fold(0.0, |m, v| m.max(v.abs())))
-    }
-    fn axpy(&mut self, alpha: f64, x: &Vec<f64>, y: &mut Vec<f64>) -> Result<()> {
-        y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
-        Ok(())
-    }
-    fn scale(&mut self, alpha: f64, x: &mut Vec<f64>) -> Result<()> {
-        x.iter_mut().for_each(|v| *v *= alpha);
-        Ok(())
-    }
-    fn assign(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
-        dst.copy_from_slice(src);
-        Ok(())
-    }
-    fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
-        x.iter_mut().zip(&self.diag).for_each(|(x, d)| *x /= d);
-        Ok(())
+    fn diagonal(&self) -> &[f64] {
+        &self.diag
     }
 }
 
@@ -490,22 +462,76 @@ pub fn quasi_symmetry_test(
     settings: &VerdictSettings,
     fdr: f64,
 ) -> Result<(QuasiSymmetryTest, Vec<SplitResidual>, FittedSplits)> {
-    // The pairs with m ≥ min_transitions; fewer when those close no cycle (so a log with an
-    // independent cycle always gets a p-value, its calibration then flagged as approximate).
-    let mut min_m = settings.min_transitions.max(1);
-    let mut pairs = SplitPairs::of(graph, min_m);
-    while pairs.ndf() <= 0 && min_m > 1 {
-        min_m -= 1;
-        pairs = SplitPairs::of(graph, min_m);
-    }
+    let (pairs, min_m) = select_pairs(graph, settings.min_transitions);
     let start = pairs.log_out_counts(graph);
     let observed = fit_splits(&pairs, &pairs.n_fg, &start, &start, 0.0)?;
     let u = observed.u;
     let (statistic, deviance) = statistics(&pairs, &pairs.n_fg, &u);
     let ndf = pairs.ndf();
+    let residuals = split_residuals(&pairs, &u);
+    let mut test = QuasiSymmetryTest {
+        test: "quasi-symmetry X² (Bradley–Terry on pair splits)",
+        pairs: pairs.len(),
+        min_transitions: min_m,
+        one_way_pairs: (0..pairs.len())
+            .filter(|&i| pairs.n_fg[i] == 0 || pairs.n_fg[i] == pairs.m[i])
+            .count(),
+        states: pairs.states.len(),
+        components: pairs.components,
+        ndf,
+        statistic,
+        deviance,
+        p_value_asymptotic: chi2_sf(statistic, ndf as f64),
+        p_value: None,
+        calibration: None,
+        resamples: 0,
+        exceedances: 0,
+        null_mean: None,
+        null_sd: None,
+        sparse_pairs: (0..pairs.len())
+            .filter(|&i| {
+                let p = pairs.fitted_p(&u, i);
+                (pairs.m[i] as f64) * p * (1.0 - p) < 1.0
+            })
+            .count(),
+        newton_steps: observed.newton_steps,
+        cg_steps: observed.cg_steps,
+        decrement: observed.decrement,
+        flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
+        fdr,
+    };
+    let fitted = FittedSplits { pairs, u };
+    if ndf <= 0 {
+        return Ok((test, residuals, fitted));
+    }
+    if !statistic.is_finite() {
+        return Err(Error::Numerical(format!(
+            "the verdict's X² is {statistic}; no report is written"
+        )));
+    }
+    set_p_value(&mut test, &fitted, settings);
+    Ok((test, residuals, fitted))
+}
+
+/// The pairs with `m ≥ min_transitions`, or with a lower threshold when those close no cycle (so
+/// a log with an independent cycle always gets a p-value, its calibration then flagged as
+/// approximate); and the threshold used.
+fn select_pairs(graph: &TransitionGraph, min_transitions: u64) -> (SplitPairs, u64) {
+    let mut min_m = min_transitions.max(1);
+    let mut pairs = SplitPairs::of(graph, min_m);
+    while pairs.ndf() <= 0 && min_m > 1 {
+        min_m -= 1;
+        pairs = SplitPairs::of(graph, min_m);
+    }
+    (pairs, min_m)
+}
+
+/// Each pair's standardised residual under the fitted `u`, its two-sided p-value and its
+/// Benjamini–Hochberg q-value.
+fn split_residuals(pairs: &SplitPairs, u: &[f64]) -> Vec<SplitResidual> {
     let mut residuals: Vec<SplitResidual> = (0..pairs.len())
         .map(|i| {
-            let p = logistic(u[pairs.a[i] as usize] - u[pairs.b[i] as usize]);
+            let p = pairs.fitted_p(u, i);
             let m = pairs.m[i] as f64;
             let sd = (m * p * (1.0 - p)).sqrt();
             let residual = if sd > 0.0 {
@@ -527,54 +553,19 @@ pub fn quasi_symmetry_test(
         .collect();
     let q = benjamini_hochberg(&residuals.iter().map(|r| r.p_value).collect::<Vec<_>>());
     residuals.iter_mut().zip(q).for_each(|(r, q)| r.q_value = q);
-    let sparse_pairs = (0..pairs.len())
-        .filter(|&i| {
-            let p = logistic(u[pairs.a[i] as usize] - u[pairs.b[i] as usize]);
-            (pairs.m[i] as f64) * p * (1.0 - p) < 1.0
-        })
-        .count();
-    let mut test = QuasiSymmetryTest {
-        test: "quasi-symmetry X² (Bradley–Terry on pair splits)",
-        pairs: pairs.len(),
-        min_transitions: min_m,
-        one_way_pairs: (0..pairs.len())
-            .filter(|&i| pairs.n_fg[i] == 0 || pairs.n_fg[i] == pairs.m[i])
-            .count(),
-        states: pairs.states.len(),
-        components: pairs.components,
-        ndf,
-        statistic,
-        deviance,
-        p_value_asymptotic: chi2_sf(statistic, ndf as f64),
-        p_value: None,
-        calibration: None,
-        resamples: 0,
-        exceedances: 0,
-        null_mean: None,
-        null_sd: None,
-        sparse_pairs,
-        newton_steps: observed.newton_steps,
-        cg_steps: observed.cg_steps,
-        decrement: observed.decrement,
-        flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
-        fdr,
-    };
-    let fitted = FittedSplits { pairs, u };
-    if ndf <= 0 {
-        return Ok((test, residuals, fitted));
-    }
-    if !statistic.is_finite() {
-        return Err(Error::Numerical(format!(
-            "the verdict's X² is {statistic}; no report is written"
-        )));
-    }
+    residuals
+}
+
+/// The p-value of a test with independent cycles: the χ² tail without resamples, else the
+/// parametric bootstrap of `fitted` (module docs).
+fn set_p_value(test: &mut QuasiSymmetryTest, fitted: &FittedSplits, settings: &VerdictSettings) {
     if settings.max_resamples == 0 {
         test.p_value = test.p_value_asymptotic;
         test.calibration = Some(Calibration::Asymptotic);
-        return Ok((test, residuals, fitted));
+        return;
     }
-    let null = NullModel::new(&fitted);
-    let outcome = calibrate(statistic, settings, |resample| {
+    let null = NullModel::new(fitted);
+    let outcome = calibrate(test.statistic, settings, |resample| {
         null.statistic(resample, settings.seed)
     });
     test.p_value = Some(outcome.p_value);
@@ -584,7 +575,6 @@ pub fn quasi_symmetry_test(
     let (mean, sd) = mean_sd(&outcome.samples);
     test.null_mean = Some(mean);
     test.null_sd = Some(sd);
-    Ok((test, residuals, fitted))
 }
 
 /// The fitted model as a generator of resampled splits and statistics.

@@ -381,66 +381,13 @@ impl ProblemBuffers {
         Ok(buffers)
     }
 
+    /// Creates the buffers (in the caller's error scope).
     fn create(ctx: &GpuContext, problem: &ActionProblem, max_binding: u64) -> Self {
         let precision = ctx.precision;
-        let real = precision.real_bytes();
         let n = problem.n_states;
-        let m = problem.n_edges();
-
-        let edge_batch = (max_binding / real.max(4)).max(1) as usize;
-        let mut edges = Vec::new();
-        let mut partial_base = 0;
-        for first in (0..m).step_by(edge_batch) {
-            let range = first..(first + edge_batch).min(m);
-            let len = range.len() as u32;
-            edges.push(EdgeBatch {
-                first: first as u32,
-                len,
-                src: storage_init(
-                    ctx,
-                    "src",
-                    bytemuck::cast_slice(&problem.src[range.clone()]),
-                ),
-                dst: storage_init(
-                    ctx,
-                    "dst",
-                    bytemuck::cast_slice(&problem.dst[range.clone()]),
-                ),
-                weight: storage_init(ctx, "weight", &precision.encode(&problem.weight[range])),
-                deriv: storage_zeroed(ctx, "deriv", u64::from(len) * real),
-                curvature: storage_zeroed(ctx, "curvature", u64::from(len) * real),
-                partial_base,
-            });
-            partial_base += groups_for(len, WG);
-        }
-
-        // Entry batches hold whole runs, so no run straddles two batches.
-        let entry_batch =
-            ((max_binding / 4) as usize / RUN as usize * RUN as usize).max(RUN as usize);
-        let mut entries = Vec::new();
-        let mut longest = 0;
-        for first in (0..2 * m).step_by(entry_batch) {
-            let range = first..(first + entry_batch).min(2 * m);
-            longest = longest.max(range.len() as u32);
-            entries.push(EntryBatch {
-                first: first as u32,
-                len: range.len() as u32,
-                incidence: storage_init(
-                    ctx,
-                    "incidence",
-                    bytemuck::cast_slice(&problem.incidence[range]),
-                ),
-            });
-        }
-
-        let mut seg_ptr = vec![0u32];
-        let mut seg_node = Vec::new();
-        for f in 0..n {
-            if problem.incidence_ptr[f + 1] > problem.incidence_ptr[f] {
-                seg_node.push(f as u32);
-                seg_ptr.push(problem.incidence_ptr[f + 1]);
-            }
-        }
+        let (edges, partial_base) = EdgeBatch::upload_all(ctx, problem, max_binding);
+        let (entries, longest) = EntryBatch::upload_all(ctx, problem, max_binding);
+        let (seg_ptr, seg_node) = segments(problem);
 
         let acc = Precision::ACC_BYTES;
         let level1 = u64::from(groups_for(longest, RUN));
@@ -470,4 +417,88 @@ impl ProblemBuffers {
             ),
         }
     }
+}
+
+impl EdgeBatch {
+    /// The edges in batches of at most `max_binding` bytes per array, and the number of
+    /// edge_action workgroups (partial values) over all batches.
+    fn upload_all(
+        ctx: &GpuContext,
+        problem: &ActionProblem,
+        max_binding: u64,
+    ) -> (Vec<EdgeBatch>, u32) {
+        let precision = ctx.precision;
+        let real = precision.real_bytes();
+        let m = problem.n_edges();
+        let edge_batch = (max_binding / real.max(4)).max(1) as usize;
+        let mut edges = Vec::new();
+        let mut partial_base = 0;
+        for first in (0..m).step_by(edge_batch) {
+            let range = first..(first + edge_batch).min(m);
+            let len = range.len() as u32;
+            edges.push(EdgeBatch {
+                first: first as u32,
+                len,
+                src: storage_init(
+                    ctx,
+                    "src",
+                    bytemuck::cast_slice(&problem.src[range.clone()]),
+                ),
+                dst: storage_init(
+                    ctx,
+                    "dst",
+                    bytemuck::cast_slice(&problem.dst[range.clone()]),
+                ),
+                weight: storage_init(ctx, "weight", &precision.encode(&problem.weight[range])),
+                deriv: storage_zeroed(ctx, "deriv", u64::from(len) * real),
+                curvature: storage_zeroed(ctx, "curvature", u64::from(len) * real),
+                partial_base,
+            });
+            partial_base += groups_for(len, WG);
+        }
+        (edges, partial_base)
+    }
+}
+
+impl EntryBatch {
+    /// The incidence entries in batches of at most `max_binding` bytes, each of whole runs (so
+    /// no run straddles two batches), and the longest batch's length.
+    fn upload_all(
+        ctx: &GpuContext,
+        problem: &ActionProblem,
+        max_binding: u64,
+    ) -> (Vec<EntryBatch>, u32) {
+        let m = problem.n_edges();
+        let entry_batch =
+            ((max_binding / 4) as usize / RUN as usize * RUN as usize).max(RUN as usize);
+        let mut entries = Vec::new();
+        let mut longest = 0;
+        for first in (0..2 * m).step_by(entry_batch) {
+            let range = first..(first + entry_batch).min(2 * m);
+            longest = longest.max(range.len() as u32);
+            entries.push(EntryBatch {
+                first: first as u32,
+                len: range.len() as u32,
+                incidence: storage_init(
+                    ctx,
+                    "incidence",
+                    bytemuck::cast_slice(&problem.incidence[range]),
+                ),
+            });
+        }
+        (entries, longest)
+    }
+}
+
+/// The segments of [`ProblemBuffers`]: `seg_ptr` (from 0) and `seg_node`, the non-empty nodes.
+fn segments(problem: &ActionProblem) -> (Vec<u32>, Vec<u32>) {
+    let mut seg_ptr = vec![0u32];
+    let mut seg_node = Vec::new();
+    for f in 0..problem.n_states {
+        if problem.incidence_ptr[f + 1] > problem.incidence_ptr[f] {
+            seg_node.push(f as u32);
+            seg_ptr.push(problem.incidence_ptr[f + 1]);
+        }
+    }
+    (seg_ptr, seg_node)
 }

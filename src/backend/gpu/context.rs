@@ -142,30 +142,8 @@ impl GpuContext {
         precision: Option<Precision>,
         fault: Option<Fault>,
     ) -> std::result::Result<Self, Unavailable> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-        if let Ok(name) = std::env::var("WGPU_ADAPTER_NAME") {
-            let name = name.to_lowercase();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&name));
-        }
-        if fault == Some(Fault::NoAdapter) {
-            adapters.clear();
-        }
-        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
-        let adapter = &adapters[choose(&infos, allow_software, fault)?];
+        let adapter = best_adapter(allow_software, fault)?;
         let info = adapter.get_info();
-        let mut downlevel = adapter.get_downlevel_capabilities().flags;
-        if fault == Some(Fault::MissingFeature) {
-            downlevel.remove(wgpu::DownlevelFlags::COMPUTE_SHADERS);
-        }
-        if !downlevel.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
-            return Err(Unavailable::Fault(format!(
-                "{} lacks a feature every kernel needs: compute shaders{}",
-                info.name,
-                note(fault, Fault::MissingFeature)
-            )));
-        }
         let has_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
         let (precision, precision_reason) =
             super::adapter::choose_precision(&info, has_f64, precision)
@@ -182,36 +160,8 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| Unavailable::Fault(format!("cannot open {}: {e}", info.name)))?;
-        let lost = Arc::new(Mutex::new(None));
-        let record = Arc::clone(&lost);
-        device.set_device_lost_callback(move |reason, message| {
-            let why = match message.as_str() {
-                "" => format!("{reason:?}"),
-                _ => format!("{reason:?}: {message}"),
-            };
-            *record.lock().expect("not poisoned") = Some(why);
-        });
-        let uncaptured = Arc::new(Mutex::new(None));
-        let record = Arc::clone(&uncaptured);
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            record
-                .lock()
-                .expect("not poisoned")
-                .get_or_insert_with(|| one_line(&e));
-        }));
-        let params_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("params"),
-            entries: &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: true,
-                    min_binding_size: wgpu::BufferSize::new(super::buffers::PARAMS_BYTES),
-                },
-                count: None,
-            }],
-        });
+        let (lost, uncaptured) = record_errors(&device);
+        let params_layout = params_ring_layout(&device);
         Ok(GpuContext {
             device,
             queue,
@@ -371,6 +321,80 @@ fn software_declined(name: &str) -> String {
         "no hardware GPU adapter found; {name} is a software renderer, slower than the CPU: \
          --device gpu uses it to test the GPU kernels, not for speed"
     )
+}
+
+/// The adapter [`choose`] picks among those `WGPU_ADAPTER_NAME` leaves; one without compute
+/// shaders is refused.
+fn best_adapter(
+    allow_software: bool,
+    fault: Option<Fault>,
+) -> std::result::Result<wgpu::Adapter, Unavailable> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    if let Ok(name) = std::env::var("WGPU_ADAPTER_NAME") {
+        let name = name.to_lowercase();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&name));
+    }
+    if fault == Some(Fault::NoAdapter) {
+        adapters.clear();
+    }
+    let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+    let adapter = adapters.swap_remove(choose(&infos, allow_software, fault)?);
+    let mut downlevel = adapter.get_downlevel_capabilities().flags;
+    if fault == Some(Fault::MissingFeature) {
+        downlevel.remove(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+    }
+    if !downlevel.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
+        return Err(Unavailable::Fault(format!(
+            "{} lacks a feature every kernel needs: compute shaders{}",
+            adapter.get_info().name,
+            note(fault, Fault::MissingFeature)
+        )));
+    }
+    Ok(adapter)
+}
+
+/// Where `device` records why it was lost and the first error no scope captured (module docs),
+/// in that order; wgpu's default handler would panic.
+fn record_errors(
+    device: &wgpu::Device,
+) -> (Arc<Mutex<Option<String>>>, Arc<Mutex<Option<String>>>) {
+    let lost = Arc::new(Mutex::new(None));
+    let record = Arc::clone(&lost);
+    device.set_device_lost_callback(move |reason, message| {
+        let why = match message.as_str() {
+            "" => format!("{reason:?}"),
+            _ => format!("{reason:?}: {message}"),
+        };
+        *record.lock().expect("not poisoned") = Some(why);
+    });
+    let uncaptured = Arc::new(Mutex::new(None));
+    let record = Arc::clone(&uncaptured);
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        record
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert_with(|| one_line(&e));
+    }));
+    (lost, uncaptured)
+}
+
+/// The layout of the parameter ring (group 0): one uniform block at a dynamic offset.
+fn params_ring_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("params"),
+        entries: &[wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(super::buffers::PARAMS_BYTES),
+            },
+            count: None,
+        }],
+    })
 }
 
 /// Index of the adapter to use: hardware before software, Vulkan before other APIs; why not

@@ -46,44 +46,14 @@ pub(super) fn figure(a: &Analysis) -> Result<Figure, String> {
     )
 }
 
+/// What the figure draws (module docs), in drawn-node indices.
 fn landscape(
     graph: &TransitionGraph,
     value: &[Option<f64>],
     score: Option<&[Option<f64>]>,
 ) -> Landscape {
-    let placed = |s: usize| score.is_none_or(|score| score[s].is_some());
-    let mut states: Vec<usize> = (0..graph.n_states())
-        .filter(|&s| value[s].is_some() && placed(s))
-        .collect();
-    let identifiable = states.len();
-    states.sort_by(|&a, &b| graph.out_count[b].cmp(&graph.out_count[a]).then(a.cmp(&b)));
-    states.truncate(MAX_NODES);
-    let mut node = vec![usize::MAX; graph.n_states()];
-    for (i, &s) in states.iter().enumerate() {
-        node[s] = i;
-    }
-    let t = |e: usize| graph.count[e] as f64 / graph.out_count[graph.src[e] as usize] as f64;
-    // (from, to, T, the larger T of the arc and its reverse): a pair's two arcs rank together,
-    // so the uphill arc, the weaker one, is drawn whenever its pair is.
-    let mut ranked = Vec::new();
-    for (i, &f) in states.iter().enumerate() {
-        for e in graph.out_ptr[f]..graph.out_ptr[f + 1] {
-            let j = node[graph.dst[e] as usize];
-            if j != usize::MAX && t(e) >= MIN_T {
-                let r = graph.reverse[e];
-                let reverse = if r == NO_EDGE { 0.0 } else { t(r as usize) };
-                ranked.push((i, j, t(e), t(e).max(reverse)));
-            }
-        }
-    }
-    let all_edges = ranked.len();
-    ranked.sort_by(|a, b| {
-        let pair = |e: &(usize, usize, f64, f64)| (e.0.min(e.1), e.0.max(e.1), e.0);
-        b.3.total_cmp(&a.3).then(pair(a).cmp(&pair(b)))
-    });
-    ranked.truncate(MAX_EDGES);
-    let mut edges: Vec<(usize, usize, f64)> = ranked.iter().map(|e| (e.0, e.1, e.2)).collect();
-    edges.sort_by(|a, b| a.2.total_cmp(&b.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    let (states, identifiable) = drawn_states(graph, value, score);
+    let (edges, all_edges) = drawn_arcs(graph, &states);
     let notes = [
         thinning_note(
             states.len(),
@@ -128,6 +98,55 @@ fn landscape(
         edges,
         notes,
     }
+}
+
+/// The states drawn, most visited first: identifiable, with a score when there are scores, at
+/// most [`MAX_NODES`]; and how many qualified.
+fn drawn_states(
+    graph: &TransitionGraph,
+    value: &[Option<f64>],
+    score: Option<&[Option<f64>]>,
+) -> (Vec<usize>, usize) {
+    let placed = |s: usize| score.is_none_or(|score| score[s].is_some());
+    let mut states: Vec<usize> = (0..graph.n_states())
+        .filter(|&s| value[s].is_some() && placed(s))
+        .collect();
+    let identifiable = states.len();
+    states.sort_by(|&a, &b| graph.out_count[b].cmp(&graph.out_count[a]).then(a.cmp(&b)));
+    states.truncate(MAX_NODES);
+    (states, identifiable)
+}
+
+/// The arcs drawn between `states` (as `(from, to, T)` in indices of `states`, weakest first):
+/// those with `T ≥` [`MIN_T`], at most [`MAX_EDGES`] of the largest; and how many qualified.
+fn drawn_arcs(graph: &TransitionGraph, states: &[usize]) -> (Vec<(usize, usize, f64)>, usize) {
+    let mut node = vec![usize::MAX; graph.n_states()];
+    for (i, &s) in states.iter().enumerate() {
+        node[s] = i;
+    }
+    let t = |e: usize| graph.count[e] as f64 / graph.out_count[graph.src[e] as usize] as f64;
+    // (from, to, T, the larger T of the arc and its reverse): a pair's two arcs rank together,
+    // so the uphill arc, the weaker one, is drawn whenever its pair is.
+    let mut ranked = Vec::new();
+    for (i, &f) in states.iter().enumerate() {
+        for e in graph.out_ptr[f]..graph.out_ptr[f + 1] {
+            let j = node[graph.dst[e] as usize];
+            if j != usize::MAX && t(e) >= MIN_T {
+                let r = graph.reverse[e];
+                let reverse = if r == NO_EDGE { 0.0 } else { t(r as usize) };
+                ranked.push((i, j, t(e), t(e).max(reverse)));
+            }
+        }
+    }
+    let all_edges = ranked.len();
+    ranked.sort_by(|a, b| {
+        let pair = |e: &(usize, usize, f64, f64)| (e.0.min(e.1), e.0.max(e.1), e.0);
+        b.3.total_cmp(&a.3).then(pair(a).cmp(&pair(b)))
+    });
+    ranked.truncate(MAX_EDGES);
+    let mut edges: Vec<(usize, usize, f64)> = ranked.iter().map(|e| (e.0, e.1, e.2)).collect();
+    edges.sort_by(|a, b| a.2.total_cmp(&b.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    (edges, all_edges)
 }
 
 /// `name`, cut to [`NAME_CHARS`] characters with an ellipsis.
