@@ -1,7 +1,7 @@
 //! Calibration and power of the verdict's test (BENCHMARKS.md, "The verdict's test"), on the
 //! CPU: many simulated logs per (mode, size), the verdict's p-value of each.
 //!
-//! - Null (`reversible`, `llm-like`: detailed balance holds exactly): the p-values must be
+//! - Null (`reversible`, `llm-like`, `llm-hard`: detailed balance holds exactly): the p-values must be
 //!   uniform (Kolmogorov–Smirnov p > 0.05) and the rejection rate at α = 0.05 inside the
 //!   binomial 99 % interval around 5 %.
 //! - Power (`driven`, the simulator's default drive): the rejection rate at α = 0.01.
@@ -27,6 +27,7 @@ fn main() {
     let mode = match args.first().map(String::as_str) {
         Some("reversible") => SimMode::Reversible,
         Some("llm-like") => SimMode::LlmLike,
+        Some("llm-hard") => SimMode::LlmHard,
         Some("driven") => SimMode::Driven,
         _ => panic!("{usage}"),
     };
