@@ -617,6 +617,17 @@ impl<'a> NullModel<'a> {
             .collect()
     }
 
+    /// `Û*` refitted (from `Û`, with the refits' ridge) to the splits of resample `resample`;
+    /// `None` where the refit fails.
+    pub fn refit(&self, resample: u64, seed: u64) -> Option<FittedSplits> {
+        let n = self.splits(resample, seed);
+        let fit = fit_splits(self.pairs, &n, self.u, self.u, RIDGE).ok()?;
+        Some(FittedSplits {
+            pairs: self.pairs.clone(),
+            u: fit.u,
+        })
+    }
+
     /// `X²` of resample `resample`: splits drawn from `p̂`, `U` refitted from `Û`. A refit whose
     /// objective is not finite (which the ridge prevents) counts as reaching any observed
     /// statistic: +∞, the conservative side.
@@ -708,7 +719,8 @@ fn moment_matched_tail(x: f64, mean: f64, sd: f64) -> f64 {
     ChiSquared::new(nu).map_or(0.0, |c| c.sf(x / scale))
 }
 
-fn mean_sd(x: &[f64]) -> (f64, f64) {
+/// Mean and sample standard deviation.
+pub(super) fn mean_sd(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
     let mean = x.iter().sum::<f64>() / n;
     let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
