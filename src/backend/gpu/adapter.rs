@@ -93,23 +93,11 @@ impl GpuBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::gpu::context::tests::adapter;
     use wgpu::DeviceType::{Cpu, DiscreteGpu, IntegratedGpu};
 
     fn info(name: &str, device_type: wgpu::DeviceType) -> wgpu::AdapterInfo {
-        wgpu::AdapterInfo {
-            name: name.into(),
-            vendor: 0,
-            device: 0,
-            device_type,
-            device_pci_bus_id: String::new(),
-            driver: String::new(),
-            driver_info: String::new(),
-            backend: wgpu::Backend::Vulkan,
-            subgroup_min_size: 32,
-            subgroup_max_size: 32,
-            transient_saves_memory: None,
-            limit_bucket: None,
-        }
+        adapter(name, device_type, wgpu::Backend::Vulkan)
     }
 
     fn auto(name: &str, device_type: wgpu::DeviceType) -> Precision {

@@ -450,10 +450,11 @@ impl Pipeline {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn adapter(
+    /// An adapter's description for the selection tests (here and in `adapter.rs`).
+    pub(in crate::backend::gpu) fn adapter(
         name: &str,
         device_type: wgpu::DeviceType,
         backend: wgpu::Backend,
