@@ -113,9 +113,9 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE", help_heading = INPUT)]
     pub config: Option<PathBuf>,
 
-    /// Estimator of the potential.
-    #[arg(long, value_enum, default_value_t = Estimator::LeastAction, help_heading = FIT)]
-    pub estimator: Estimator,
+    /// Estimator of the potential [default: least-action, also under --paper].
+    #[arg(long, value_enum, help_heading = FIT)]
+    pub estimator: Option<Estimator>,
     /// Exposure N0(f) of the least-action weights w = min(1, n(f→g)/N0(f)).
     #[arg(long, value_enum, default_value_t = Exposure::Observed, help_heading = FIT)]
     pub exposure: Exposure,
@@ -125,9 +125,10 @@ pub struct AnalyzeArgs {
     /// Drop states with N0 ≤ threshold (observed exposure).
     #[arg(long, default_value_t = 1.0, help_heading = FIT)]
     pub threshold: f64,
-    /// Ridge λ: a finite MAP potential for every kept state.
-    #[arg(long, default_value_t = 0.0, help_heading = FIT)]
-    pub l2: f64,
+    /// Ridge λ, the precision of a Gaussian prior on every V: a number ≥ 0, or `auto` to choose
+    /// it by 5-fold cross-validation (docs/METHOD.md §2.5) [default: 0, also under --paper].
+    #[arg(long, value_name = "LAMBDA|auto", value_parser = parse_l2, help_heading = FIT)]
+    pub l2: Option<L2Arg>,
     /// Relative gradient tolerance of the fit.
     #[arg(long, default_value_t = 1e-8, help_heading = FIT)]
     pub grad_tol: f64,
@@ -312,4 +313,23 @@ pub struct BenchArgs {
     /// Small sizes, for a smoke run of a few seconds.
     #[arg(long)]
     pub quick: bool,
+}
+
+/// `--l2`: a fixed ridge or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum L2Arg {
+    Fixed(f64),
+    Auto,
+}
+
+fn parse_l2(text: &str) -> Result<L2Arg, String> {
+    if text == "auto" {
+        return Ok(L2Arg::Auto);
+    }
+    match text.parse::<f64>() {
+        Ok(l2) if l2 >= 0.0 && l2.is_finite() => Ok(L2Arg::Fixed(l2)),
+        _ => Err(format!(
+            "expected `auto` or a finite number ≥ 0, got `{text}`"
+        )),
+    }
 }

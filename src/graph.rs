@@ -243,6 +243,27 @@ pub struct TransitionGraph {
 pub const NO_EDGE: u32 = u32::MAX;
 
 impl TransitionGraph {
+    /// The graph with every count replaced by `count(item)` (arc `e`: item `e`; self-transitions of
+    /// `f`: item `edges + f`); arcs whose count becomes 0 are dropped.
+    pub fn recount(&self, count: impl Fn(u32, u64) -> u64) -> TransitionGraph {
+        let m = self.n_edges();
+        let n = self.n_states();
+        let self_count: Vec<u64> = (0..n)
+            .map(|f| count((m + f) as u32, self.self_count[f]))
+            .collect();
+        let mut out_count = self_count.clone();
+        let mut edges = Vec::with_capacity(m);
+        for e in 0..m {
+            let c = count(e as u32, self.count[e]);
+            if c > 0 {
+                out_count[self.src[e] as usize] += c;
+                edges.push((self.src[e], self.dst[e], c));
+            }
+        }
+        let rows = out_count.iter().sum();
+        TransitionGraph::from_sorted_edges(self.names.clone(), out_count, self_count, edges, rows)
+    }
+
     /// Builds the adjacency from edges sorted by `(source, target)` without self-loops.
     pub fn from_sorted_edges(
         names: Vec<String>,

@@ -5,15 +5,18 @@
 //! Potentials are defined up to one constant per strongly connected component (the gauge), so
 //! two groups' potentials are comparable only where each is a single gauge group: the
 //! correlation of groups `a` and `b` is taken over the states identifiable in both that lie in
-//! the largest component of `a` and in the largest component of `b` ("shared states"). Pearson's
+//! the largest component of `a` and in the largest component of `b` ("shared states"); with a
+//! ridge, which fixes the gauge, over the states identifiable in both (prior-dominated ones left
+//! out). Pearson's
 //! `r` of the values and Spearman's `ρ` (Pearson of average ranks) are given with that count.
 
 use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::fit::Identifiability;
 use crate::graph::TransitionGraph;
 use crate::io::InputSummary;
-use crate::stats::pearson;
+use crate::stats::{pearson, spearman};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 
@@ -124,9 +127,16 @@ pub fn analyze_groups(
     })
 }
 
-/// Potentials of the identifiable states in the largest component, by state name.
+/// Potentials of the identifiable states in the largest component, by state name. A ridge fit
+/// has no gauge (the prior fixes the level): all its states set by the data are comparable.
 fn main_component(analysis: &Analysis) -> FxHashMap<&str, f64> {
     let potential = &analysis.potential;
+    if analysis.fit.l2 > 0.0 {
+        return (0..potential.value.len())
+            .filter(|&s| potential.status[s] == Identifiability::Identifiable)
+            .filter_map(|s| Some((analysis.graph.names[s].as_str(), potential.value[s]?)))
+            .collect();
+    }
     let mut sizes: FxHashMap<u32, usize> = FxHashMap::default();
     for (s, v) in potential.value.iter().enumerate() {
         if v.is_some() {
@@ -171,7 +181,7 @@ fn correlate(
         shared_states: shared.len(),
         pearson: r,
         pearson_ci: r.and_then(|r| fisher_interval(r, shared.len())),
-        spearman: pearson(&ranks(&x), &ranks(&y)),
+        spearman: spearman(&x, &y),
     }
 }
 
@@ -185,34 +195,9 @@ fn fisher_interval(r: f64, n: usize) -> Option<[f64; 2]> {
     Some([(r.atanh() - z).tanh(), (r.atanh() + z).tanh()])
 }
 
-/// Ranks from 1, ties sharing their average rank.
-fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && values[order[end]] == values[order[start]] {
-            end += 1;
-        }
-        let average = (start + end + 1) as f64 / 2.0;
-        for &i in &order[start..end] {
-            ranks[i] = average;
-        }
-        start = end;
-    }
-    ranks
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ties_share_their_average_rank() {
-        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
-    }
 
     #[test]
     fn correlation_is_over_shared_names_only() {

@@ -186,12 +186,17 @@ pub fn analyze_graph(
     })?;
     let attractors = attractors::attractors(&graph, &potential);
     let potential_distribution = distribution::potential_distribution(&graph, &potential);
+    // Refits use the ridge the fit chose.
+    let resolved = &AnalyzeSettings {
+        fit: settings.fit.with_l2(fit.l2),
+        ..settings.clone()
+    };
     let resampling = timed(stop, "resampling", &mut timings.resampling, || {
-        resampling::run(&graph, &potential, backend, settings)
+        resampling::run(&graph, &potential, backend, resolved)
     })?;
     let verification = settings
         .verify
-        .then(|| verify::kernels(&graph, &potential, backend, settings))
+        .then(|| verify::kernels(&graph, &potential, backend, resolved))
         .transpose()?;
     timings.total = start.elapsed().as_secs_f64();
     let analysis = Analysis {
@@ -243,7 +248,8 @@ fn fit_stage(
     settings: &AnalyzeSettings,
     backend: &dyn Backend,
 ) -> Result<(Potential, FitReport)> {
-    let (potential, fit) = fit::fit(graph, &settings.fit, backend)?;
+    let (mut potential, mut fit) = fit::fit(graph, &settings.fit, backend)?;
+    fit::attach_posterior(graph, &settings.fit, &mut potential, &mut fit)?;
     tracing::info!(
         stage = "fit",
         iterations = fit.iterations,

@@ -33,8 +33,10 @@
 //! ```
 
 mod peel;
+pub mod posterior;
 mod reference;
 pub mod reversible;
+pub mod ridge;
 
 pub use crate::backend::{newton, problem};
 
@@ -77,8 +79,11 @@ pub struct FitSettings {
     pub attempts: Option<u64>,
     /// States with `N0 ≤ threshold` are dropped (least-action weighting only).
     pub threshold: f64,
-    /// Ridge `λ`.
+    /// Ridge `λ`: the precision of a Gaussian prior `N(0, 1/λ)` on every `V` (ignored when
+    /// `l2_auto`).
     pub l2: f64,
+    /// Choose `λ` from the data (see [`ridge`]).
+    pub l2_auto: bool,
     /// When rounding stops the Newton iteration before its step reaches [`POTENTIAL_TOL`], the
     /// fit still counts as converged if the gradient's infinity norm is below `grad_tol` times
     /// the largest total weight incident to one state (so the tolerance does not depend on the
@@ -98,6 +103,7 @@ impl Default for FitSettings {
             attempts: None,
             threshold: 1.0,
             l2: 0.0,
+            l2_auto: false,
             grad_tol: 1e-8,
             max_iterations: 20_000,
             paper: false,
@@ -114,6 +120,9 @@ pub enum Identifiability {
     BelowThreshold,
     /// Not on any cycle of kept edges (its own strongly connected component).
     NotOnCycle,
+    /// A ridge fit's value set more by the prior than by the data: posterior variance above
+    /// half the prior's (see [`posterior`]).
+    PriorDominated,
 }
 
 impl Identifiability {
@@ -122,6 +131,7 @@ impl Identifiability {
             Identifiability::Identifiable => "identifiable",
             Identifiability::BelowThreshold => "below-threshold",
             Identifiability::NotOnCycle => "not-on-cycle",
+            Identifiability::PriorDominated => "prior-dominated",
         }
     }
 }
@@ -134,9 +144,13 @@ pub struct Potential {
     pub status: Vec<Identifiability>,
     /// Strongly connected component of each state in the fitted graph (the gauge group).
     pub component: Vec<u32>,
+    /// Posterior standard deviation of each value of a ridge fit (see [`posterior`]); `None`
+    /// without a ridge or before [`attach_posterior`].
+    pub posterior_sd: Vec<Option<f64>>,
 }
 
 impl Potential {
+    /// States with a value (prior-dominated ones included).
     pub fn identifiable(&self) -> usize {
         self.value.iter().filter(|v| v.is_some()).count()
     }
@@ -145,6 +159,12 @@ impl Potential {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FitReport {
     pub estimator: Estimator,
+    /// The ridge `λ` the fit used (chosen from the data under `--l2 auto`).
+    pub l2: f64,
+    /// How `λ` was chosen, under `--l2 auto`.
+    pub l2_choice: Option<ridge::L2Choice>,
+    /// States with a value set mostly by the prior (filled by [`attach_posterior`]).
+    pub prior_dominated_states: usize,
     pub converged: bool,
     pub status: String,
     /// Newton steps (`--paper`: the reference's L-BFGS-B iterations).
@@ -214,12 +234,94 @@ pub fn fit_from(
         }
         None => vec![0.0; graph.n_states()],
     };
+    let choice = (settings.l2_auto && !settings.paper)
+        .then(|| ridge::choose(graph, settings, backend))
+        .transpose()?;
+    let settings = &match &choice {
+        Some(choice) => settings.with_l2(choice.l2),
+        None => settings.clone(),
+    };
     let (potential, mut report) = match settings.estimator {
         Estimator::ReversibleMle => reversible::fit(graph, settings, backend, &start)?,
         Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend, &start)?,
     };
+    report.l2_choice = choice;
     report.seconds = clock.elapsed().as_secs_f64();
     Ok((potential, report))
+}
+
+impl FitSettings {
+    /// These settings with the ridge fixed at `l2`.
+    pub fn with_l2(&self, l2: f64) -> FitSettings {
+        FitSettings {
+            l2,
+            l2_auto: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// Adds the posterior standard deviations of a ridge fit to `potential` and marks the states
+/// whose value the prior sets (see [`posterior`]); nothing without a ridge. `settings` are the
+/// fit's, `report` its report (which carries the `λ` used).
+pub fn attach_posterior(
+    graph: &TransitionGraph,
+    settings: &FitSettings,
+    potential: &mut Potential,
+    report: &mut FitReport,
+) -> Result<()> {
+    let l2 = report.l2;
+    if l2 <= 0.0 || settings.paper {
+        return Ok(());
+    }
+    let Selection { edges, weights, .. } = select_edges(graph, &settings.with_l2(l2))?;
+    // The fitted variable, numbered compactly over the states with a value. Arcs into states
+    // without one (reversible-mle: never left) are left out, which widens their neighbours'
+    // posterior a little.
+    let n = graph.n_states();
+    let mut local = vec![u32::MAX; n];
+    let mut x = Vec::new();
+    for f in 0..n {
+        if let Some(v) = potential.value[f] {
+            local[f] = x.len() as u32;
+            x.push(match settings.estimator {
+                Estimator::ReversibleMle => v + (graph.out_count[f] as f64).ln(),
+                Estimator::LeastAction | Estimator::Counts => v,
+            });
+        }
+    }
+    let fitted = edges.iter().filter_map(|&e| {
+        let (s, d) = (local[graph.src[e] as usize], local[graph.dst[e] as usize]);
+        (s != u32::MAX && d != u32::MAX).then(|| (s, d, weights[e].expect("fitted edges")))
+    });
+    let sd = posterior::Curvature::new(fitted, &x, l2).posterior_sd();
+    let mut prior_dominated = 0;
+    for f in (0..n).filter(|&f| local[f] != u32::MAX) {
+        let sd = sd[local[f] as usize];
+        potential.posterior_sd[f] = Some(sd);
+        if sd * sd > 0.5 / l2 && potential.status[f] == Identifiability::Identifiable {
+            potential.status[f] = Identifiability::PriorDominated;
+            prior_dominated += 1;
+        }
+    }
+    report.prior_dominated_states = prior_dominated;
+    Ok(())
+}
+
+/// Edge weights of the estimator (`None` for edges touching a dropped state) and the states
+/// kept.
+fn estimator_weights(
+    graph: &TransitionGraph,
+    settings: &FitSettings,
+) -> Result<(Vec<Option<f64>>, Vec<bool>)> {
+    Ok(match settings.estimator {
+        // The reversible chain uses every transition, as counts.
+        Estimator::ReversibleMle => (
+            graph.count.iter().map(|&c| Some(c as f64)).collect(),
+            vec![true; graph.n_states()],
+        ),
+        Estimator::LeastAction | Estimator::Counts => action_weights(graph, settings)?,
+    })
 }
 
 /// Edge weights of the action estimators; `None` for edges touching a dropped state.
@@ -275,16 +377,9 @@ struct Selection {
 }
 
 fn select_edges(graph: &TransitionGraph, settings: &FitSettings) -> Result<Selection> {
-    let (weights, kept) = match settings.estimator {
-        // The reversible chain uses every transition, as counts.
-        Estimator::ReversibleMle => (
-            graph.count.iter().map(|&c| Some(c as f64)).collect(),
-            vec![true; graph.n_states()],
-        ),
-        Estimator::LeastAction | Estimator::Counts => action_weights(graph, settings)?,
-    };
+    let (weights, kept) = estimator_weights(graph, settings)?;
     let sccs = strongly_connected_components(graph, |e| weights[e].is_some());
-    let ridge = settings.l2 > 0.0 && settings.estimator != Estimator::ReversibleMle;
+    let ridge = settings.l2 > 0.0;
     // Without a ridge only edges inside non-trivial components enter the fit.
     let edges = (0..graph.n_edges())
         .filter(|&e| {
@@ -304,11 +399,6 @@ fn select_edges(graph: &TransitionGraph, settings: &FitSettings) -> Result<Selec
 /// what `--verify` runs the kernels on.
 pub fn action_problem(graph: &TransitionGraph, settings: &FitSettings) -> Result<ActionProblem> {
     let Selection { edges, weights, .. } = select_edges(graph, settings)?;
-    let l2 = if settings.estimator == Estimator::ReversibleMle {
-        0.0
-    } else {
-        settings.l2
-    };
     ActionProblem::new(
         graph.n_states(),
         edges.iter().map(|&e| graph.src[e]).collect(),
@@ -317,7 +407,7 @@ pub fn action_problem(graph: &TransitionGraph, settings: &FitSettings) -> Result
             .iter()
             .map(|&e| weights[e].expect("fitted edges have weights"))
             .collect(),
-        l2,
+        settings.l2,
     )
 }
 
@@ -376,6 +466,7 @@ fn fit_action(
         center_per_component(&mut value, &sccs);
     }
     let potential = Potential {
+        posterior_sd: vec![None; n],
         value,
         status,
         component: sccs.id.clone(),
@@ -399,6 +490,9 @@ impl FitReport {
     fn of(settings: &FitSettings, outcome: &newton::NewtonOutcome) -> FitReport {
         FitReport {
             estimator: settings.estimator,
+            l2: settings.l2,
+            l2_choice: None,
+            prior_dominated_states: 0,
             converged: outcome.converged,
             status: outcome.status.clone(),
             iterations: outcome.iterations,
@@ -527,12 +621,16 @@ fn reference_fit(
         })
         .collect();
     let potential = Potential {
+        posterior_sd: vec![None; graph.n_states()],
         value,
         status,
         component: sccs.id,
     };
     let report = FitReport {
         estimator: settings.estimator,
+        l2: 0.0,
+        l2_choice: None,
+        prior_dominated_states: 0,
         converged: fitted.converged,
         status: "stopped by the reference's L-BFGS-B criteria (--paper)".into(),
         iterations: fitted.iterations,

@@ -15,6 +15,10 @@
 //! instead of the slowly converging fixed-point iteration. Each strongly connected component is
 //! an independent chain: `V` is centred per component, and states outside a non-trivial
 //! component are not identifiable.
+//!
+//! With a ridge `λ` the prior is on `u`: `u_f ~ N(0, 1/λ)`, i.e. `V_f ~ N(−log c_f, 1/λ)`, centred
+//! on the potential the visits alone suggest; every state ever left gets a value and no centring
+//! is applied.
 
 use super::problem::sigmoid_neg;
 use super::{
@@ -34,10 +38,6 @@ pub(super) fn fit(
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
     let Selection { edges, sccs, .. } = select_edges(graph, settings)?;
-    let unridged = FitSettings {
-        l2: 0.0,
-        ..settings.clone()
-    };
     let row_sum = row_sums(graph, &edges);
     let u0: Vec<f64> = (0..n)
         .map(|f| {
@@ -56,17 +56,23 @@ pub(super) fn fit(
         graph,
         &edges,
         &|e| graph.count[e] as f64,
-        &unridged,
+        settings,
         backend,
         &u0,
     )?;
     let u = &outcome.x;
 
-    let identifiable: Vec<bool> = (0..n).map(|f| sccs.size[sccs.id[f] as usize] > 1).collect();
+    // With a ridge every state ever left has a finite MAP `u`; without, only those on cycles.
+    let ridge = settings.l2 > 0.0;
+    let identifiable: Vec<bool> = (0..n)
+        .map(|f| row_sum[f] > 0.0 && (ridge || sccs.size[sccs.id[f] as usize] > 1))
+        .collect();
     let mut value: Vec<Option<f64>> = (0..n)
         .map(|f| identifiable[f].then(|| u[f] - row_sum[f].ln()))
         .collect();
-    center_per_component(&mut value, &sccs);
+    if !ridge {
+        center_per_component(&mut value, &sccs);
+    }
 
     let status = identifiable
         .iter()
@@ -79,6 +85,7 @@ pub(super) fn fit(
         })
         .collect();
     let potential = Potential {
+        posterior_sd: vec![None; n],
         value,
         status,
         component: sccs.id.clone(),
@@ -87,7 +94,7 @@ pub(super) fn fit(
         action: mean_nll(graph, &edges, u, &row_sum, &identifiable),
         grad_tolerance,
         identifiable_states: potential.identifiable(),
-        components: sccs.nontrivial(),
+        components: if ridge { 1 } else { sccs.nontrivial() },
         kept_states: n,
         fitted_edges: edges.len(),
         seconds: 0.0,

@@ -306,12 +306,25 @@ fn potential(t: &mut Text, a: &Analysis) {
         &format!(
             "{}: {} of {} states identifiable in {} component{}",
             estimator.get_name(),
-            thousands(f.identifiable_states as u64),
+            thousands((f.identifiable_states - f.prior_dominated_states) as u64),
             thousands(a.graph.n_states() as u64),
             f.components,
             if f.components == 1 { "" } else { "s" },
         ),
     );
+    if f.l2 > 0.0 {
+        let how = f
+            .l2_choice
+            .as_ref()
+            .map_or("fixed by --l2".to_owned(), |c| {
+                format!("--l2 auto: {}", c.method)
+            });
+        t.more(&format!(
+            "ridge λ = {} ({how}); {} more states valued by the prior mostly",
+            num(f.l2, 4),
+            thousands(f.prior_dominated_states as u64),
+        ));
+    }
     // The gradient norm on a short row of its own: its length never moves the wrapping.
     t.more(&format!(
         "{} after {} iterations, action {}, |∇|∞ = {:.1e}",

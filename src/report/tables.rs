@@ -4,6 +4,7 @@
 //! chord first, its length, affinity and flux).
 
 use crate::analyze::Analysis;
+use crate::fit::Identifiability;
 use arrow::array::{
     ArrayRef, BooleanArray, Float64Array, ListBuilder, StringArray, StringBuilder, UInt32Array,
     UInt64Array,
@@ -76,7 +77,15 @@ fn potentials(a: &Analysis) -> Columns {
     vec![
         ("state", names(a, 0..n)),
         ("potential", Arc::new(Float64Array::from(p.value.clone()))),
-        ("identifiable", bools(p.value.iter().map(|v| v.is_some()))),
+        // Set by the data: prior-dominated values are not identifiable.
+        (
+            "identifiable",
+            bools(p.status.iter().map(|&s| s == Identifiability::Identifiable)),
+        ),
+        (
+            "posterior_sd",
+            Arc::new(Float64Array::from(p.posterior_sd.clone())),
+        ),
         (
             "status",
             Arc::new(StringArray::from_iter_values(

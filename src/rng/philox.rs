@@ -44,6 +44,10 @@ pub enum Purpose {
     Bootstrap = 4,
     /// The random half of the records (held-out check, cross-fitted explanatory power).
     Split = 5,
+    /// The folds of `--l2 auto`'s cross-validation.
+    Fold = 6,
+    /// The probe vectors of the posterior variances' estimator.
+    Probe = 7,
 }
 
 /// A Philox stream: the key `(seed, purpose)`; counters are chosen by each draw.

@@ -83,6 +83,7 @@ mod tests {
             value: vec![Some(0.0), Some(1.0), Some(-1.0), Some(2.0)],
             status: vec![Identifiability::Identifiable; 4],
             component: vec![0; 4],
+            posterior_sd: vec![None; 4],
         };
         let found = attractors(&graph, &potential);
         let names: Vec<&str> = found.iter().map(|a| a.name.as_str()).collect();

@@ -20,7 +20,7 @@
 //! the other resamples (`resamples` per state says how many). The refit starts from V = 0, like
 //! the original fit; a warm start would need the fit to accept a starting point.
 
-use super::resampling::{ResamplingSettings, recount};
+use super::resampling::ResamplingSettings;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::fit::{self, FitSettings, Potential};
@@ -96,7 +96,7 @@ pub fn multinomial_resample(graph: &TransitionGraph, stream: &Stream, b: u32) ->
             mass -= n;
         }
     }
-    recount(graph, |item, _| drawn[item as usize])
+    graph.recount(|item, _| drawn[item as usize])
 }
 
 /// `B` bootstrap refits and the intervals of the module docs.

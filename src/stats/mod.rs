@@ -42,6 +42,31 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
 }
 
+/// Spearman's `ρ`: Pearson of the average ranks.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// Ranks from 1, ties sharing their average rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let average = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = average;
+        }
+        start = end;
+    }
+    ranks
+}
+
 /// Kolmogorov–Smirnov p-value of a sample against U(0, 1): the asymptotic Kolmogorov
 /// distribution with Stephens' correction `(√n + 0.12 + 0.11/√n) D`, good to about 1 % for
 /// `n ≥ 5`. Used to check that p-values are uniform under a null (calibration).
@@ -153,6 +178,11 @@ pub fn gradient_field_residual(n_states: usize, differences: &[Difference]) -> f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ties_share_their_average_rank() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
+    }
 
     #[test]
     fn known_values() {

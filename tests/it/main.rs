@@ -29,6 +29,7 @@ mod recovery;
 mod report_html;
 mod report_schema;
 mod resampling;
+mod ridge;
 mod simulate;
 mod snapshots;
 mod trajectory_spill;

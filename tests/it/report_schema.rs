@@ -140,6 +140,17 @@ fn modes(dir: &Path) -> Vec<Mode> {
             |r| r["settings"]["fit"]["l2"] == 0.5,
         ),
         mode(
+            "a ridge chosen from the data (--l2 auto)",
+            &[&[sample.as_str(), "--l2", "auto"][..], &cpu].concat(),
+            &[],
+            |r| {
+                let choice = &r["fit"]["l2_choice"];
+                r["settings"]["fit"]["l2_auto"] == true
+                    && choice["l2"] == r["fit"]["l2"]
+                    && choice["candidates"].as_array().unwrap().len() >= 7
+            },
+        ),
+        mode(
             "--device gpu --verify",
             &[&sample, "--device", "gpu", "--verify"],
             &[],

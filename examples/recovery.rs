@@ -1,0 +1,240 @@
+//! The recovery suite (BENCHMARKS.md, "Recovery"): how well each estimator, with and without the
+//! ridge chosen from the data (`--l2 auto`), recovers the planted potential of llm-like logs, sparse
+//! ones included. The default estimator is chosen by this table.
+//!
+//! For each size and seed it simulates an llm-like log (50,000 states) into `DIR` (kept, so the
+//! reference method can be run on the same files), fits it with every estimator, and prints
+//! Pearson and Spearman of the fitted and planted `V` over the states with ≥ 20 visits and over
+//! every state given a value, and how many of the planted attractors are among the fit's as many
+//! most visited attractors. When `DIR/<log>.ref/converged.parquet` exists (columns `state`,
+//! `potential`: `reference.py LOG --methods converged --potentials-out DIR/<log>.ref`), the
+//! reference method's numbers are printed beside.
+//!
+//! `cargo run --release --example recovery -- DIR [ROWS,ROWS,…] [SEEDS]` (defaults
+//! `10000,100000,1000000` and 3); prints a Markdown table of every run and one of the means per size.
+
+use detbal::backend::cpu::CpuBackend;
+use detbal::fit::{Estimator, FitSettings, Potential, fit};
+use detbal::graph::TransitionGraph;
+use detbal::io::{self, LoadOptions};
+use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
+use detbal::stats::attractors::attractors;
+use detbal::stats::{pearson, spearman};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One method's recovery on one log.
+#[derive(Clone, Copy, Default)]
+struct Score {
+    /// Pearson and Spearman over states with ≥ 20 visits, then over all states with a value.
+    frequent: [f64; 2],
+    all: [f64; 2],
+    states: usize,
+    attractors: usize,
+    seconds: f64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = PathBuf::from(args.first().expect("usage: recovery DIR [ROWS,…] [SEEDS]"));
+    let sizes: Vec<u64> = args
+        .get(1)
+        .map_or("10000,100000,1000000", String::as_str)
+        .split(',')
+        .map(|s| s.parse().expect("rows"))
+        .collect();
+    let seeds: u64 = args.get(2).map_or(3, |s| s.parse().expect("seeds"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cpu = CpuBackend::new("recovery");
+    let mut means: BTreeMap<(u64, String), Vec<Score>> = BTreeMap::new();
+    println!(
+        "| rows | seed | seen ≤ 2 times | method | states | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | attractors | s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for &rows in &sizes {
+        for seed in 1..=seeds {
+            let (graph, truth, log) = log(&dir, rows, seed);
+            let planted = planted(&graph, &truth);
+            let sparse = sparse_share(&graph);
+            let mut methods: Vec<(String, Score)> = Vec::new();
+            for estimator in [
+                Estimator::LeastAction,
+                Estimator::Counts,
+                Estimator::ReversibleMle,
+            ] {
+                for auto in [false, true] {
+                    let settings = FitSettings {
+                        estimator,
+                        l2_auto: auto,
+                        ..FitSettings::default()
+                    };
+                    let clock = Instant::now();
+                    let (v, report) = fit(&graph, &settings, &cpu).unwrap();
+                    assert!(report.converged, "{}", report.status);
+                    let mut score = score(&graph, &v, &planted, &truth);
+                    score.seconds = clock.elapsed().as_secs_f64();
+                    let name = format!(
+                        "{}{}",
+                        serde_json::to_value(estimator).unwrap().as_str().unwrap(),
+                        if auto {
+                            format!(" + ridge λ={:.3}", report.l2)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    methods.push((name, score));
+                }
+            }
+            if let Some(v) = reference(&graph, &log) {
+                methods.push((
+                    "reference (converged)".into(),
+                    score(&graph, &v, &planted, &truth),
+                ));
+            }
+            for (name, s) in methods {
+                println!(
+                    "| {rows} | {seed} | {:.0} % | {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.2} |",
+                    100.0 * sparse,
+                    s.states,
+                    s.frequent[0],
+                    s.frequent[1],
+                    s.all[0],
+                    s.all[1],
+                    s.attractors,
+                    truth.attractors.len(),
+                    s.seconds
+                );
+                let key = name.split(" λ=").next().unwrap().to_owned();
+                means.entry((rows, key)).or_default().push(s);
+            }
+        }
+    }
+    println!("\nMeans over seeds:\n");
+    println!("| rows | method | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | attractors | s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for ((rows, name), scores) in &means {
+        let mean =
+            |f: &dyn Fn(&Score) -> f64| scores.iter().map(f).sum::<f64>() / scores.len() as f64;
+        println!(
+            "| {rows} | {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.2} |",
+            mean(&|s| s.frequent[0]),
+            mean(&|s| s.frequent[1]),
+            mean(&|s| s.all[0]),
+            mean(&|s| s.all[1]),
+            mean(&|s| s.attractors as f64),
+            mean(&|s| s.seconds),
+        );
+    }
+}
+
+/// The llm-like log of `rows` rows and `seed`, simulated into `dir` unless already there.
+fn log(dir: &Path, rows: u64, seed: u64) -> (TransitionGraph, Truth, PathBuf) {
+    let log = dir.join(format!("llm-{rows}-s{seed}.parquet"));
+    let truth = dir.join(format!("llm-{rows}-s{seed}.truth.json"));
+    if !truth.exists() {
+        let params = SimParams {
+            rows,
+            seed,
+            ..SimParams::new(SimMode::LlmLike)
+        };
+        simulate(&params, &log, &truth).unwrap();
+    }
+    let graph = io::load(std::slice::from_ref(&log), &LoadOptions::default())
+        .unwrap()
+        .graph;
+    (graph, read_truth(&truth).unwrap(), log)
+}
+
+/// The planted `V` of each state of the graph.
+fn planted(graph: &TransitionGraph, truth: &Truth) -> Vec<f64> {
+    let by_name: HashMap<&str, f64> = truth
+        .states
+        .iter()
+        .map(String::as_str)
+        .zip(truth.potential.iter().copied())
+        .collect();
+    graph.names.iter().map(|n| by_name[n.as_str()]).collect()
+}
+
+/// A state's visits: the times it appears in the log.
+fn visits(graph: &TransitionGraph, f: usize) -> u64 {
+    graph.out_count[f].max(graph.in_count[f])
+}
+
+/// The share of the log's states seen at most twice.
+fn sparse_share(graph: &TransitionGraph) -> f64 {
+    let n = graph.n_states();
+    (0..n).filter(|&f| visits(graph, f) <= 2).count() as f64 / n as f64
+}
+
+fn score(graph: &TransitionGraph, v: &Potential, planted: &[f64], truth: &Truth) -> Score {
+    let correlations = |min_visits: u64| {
+        let (x, y): (Vec<f64>, Vec<f64>) = (0..graph.n_states())
+            .filter(|&f| visits(graph, f) >= min_visits)
+            .filter_map(|f| Some((v.value[f]?, planted[f])))
+            .unzip();
+        (
+            [
+                pearson(&x, &y).unwrap_or(f64::NAN),
+                spearman(&x, &y).unwrap_or(f64::NAN),
+            ],
+            x.len(),
+        )
+    };
+    let (frequent, _) = correlations(20);
+    let (all, states) = correlations(0);
+    let found = attractors(graph, v);
+    let top: Vec<&str> = found
+        .iter()
+        .take(truth.attractors.len())
+        .map(|a| a.name.as_str())
+        .collect();
+    Score {
+        frequent,
+        all,
+        states,
+        attractors: truth
+            .attractors
+            .iter()
+            .filter(|a| top.contains(&a.as_str()))
+            .count(),
+        seconds: f64::NAN,
+    }
+}
+
+/// The reference method's potentials, when written beside the log.
+fn reference(graph: &TransitionGraph, log: &Path) -> Option<Potential> {
+    use arrow::array::{Array, Float64Array, StringArray};
+    use arrow::datatypes::DataType;
+    let path = log.with_extension("ref").join("converged.parquet");
+    let file = std::fs::File::open(path).ok()?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 8192).ok()?;
+    let mut by_name: HashMap<String, f64> = HashMap::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        // pyarrow writes `large_string`.
+        let state = arrow::compute::cast(batch.column_by_name("state")?, &DataType::Utf8).ok()?;
+        let potential = batch.column_by_name("potential")?;
+        let state = state.as_any().downcast_ref::<StringArray>()?;
+        let potential = potential.as_any().downcast_ref::<Float64Array>()?;
+        for i in 0..batch.num_rows() {
+            if potential.is_valid(i) {
+                by_name.insert(state.value(i).to_owned(), potential.value(i));
+            }
+        }
+    }
+    let value: Vec<Option<f64>> = graph
+        .names
+        .iter()
+        .map(|n| by_name.get(n).copied())
+        .collect();
+    let n = value.len();
+    Some(Potential {
+        value,
+        status: vec![detbal::fit::Identifiability::Identifiable; n],
+        component: vec![0; n],
+        posterior_sd: vec![None; n],
+    })
+}
