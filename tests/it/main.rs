@@ -33,3 +33,4 @@ mod simulate;
 mod snapshots;
 mod trajectory_spill;
 mod verdict;
+mod verdict_gpu;
