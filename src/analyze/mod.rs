@@ -191,7 +191,7 @@ pub fn analyze_graph(
     })?;
     let verification = settings
         .verify
-        .then(|| verify::kernels(&graph, &potential, &verdict.fitted, backend, settings))
+        .then(|| verify::kernels(&graph, &potential, backend, settings))
         .transpose()?;
     timings.total = start.elapsed().as_secs_f64();
     let analysis = Analysis {

@@ -674,12 +674,12 @@ fn statistic_scale(pairs: &SplitPairs, n: &[u64], u: &[f64]) -> f64 {
         .sum()
 }
 
-/// Resamples `--verify` refits on both backends.
+/// Resamples [`verify_refits`] refits on both backends.
 pub const VERIFY_RESAMPLES: u64 = 16;
 
-/// `--verify`: `X²` of the first [`VERIFY_RESAMPLES`] resamples of `fitted` refitted in one batch
-/// on `backend` and on `reference` (the CPU twin), relative to each statistic's scale
-/// ([`tolerance::verdict_statistic`]).
+/// The GPU check of the refits: `X²` of the first [`VERIFY_RESAMPLES`] resamples of `fitted`
+/// refitted in one batch on `backend` and on `reference` (the CPU twin), relative to each
+/// statistic's scale ([`tolerance::verdict_statistic`]).
 pub fn verify_refits(
     fitted: &FittedSplits,
     backend: &dyn Backend,
