@@ -13,6 +13,7 @@
 //! (e.g. `reversible 20000 200`); prints one Markdown row and appends it as JSON to
 //! `target/verdict_calibration.jsonl`. Seeds are `1..=LOGS`.
 
+use detbal::backend::cpu::CpuBackend;
 use detbal::io::{self, LoadOptions};
 use detbal::simulate::{SimMode, SimParams, simulate};
 use detbal::stats::entropy::entropy_production;
@@ -36,6 +37,7 @@ fn main() {
     let max_resamples: usize = args.get(3).map_or(999, |s| s.parse().expect(usage));
     let min_transitions: u64 = args.get(4).map_or(10, |s| s.parse().expect(usage));
     let dir = tempfile::tempdir().unwrap();
+    let cpu = CpuBackend::new("verdict_calibration");
     let (log, truth) = (
         dir.path().join("l.parquet"),
         dir.path().join("l.truth.json"),
@@ -62,9 +64,9 @@ fn main() {
             seed,
             ..VerdictSettings::default()
         };
-        let (test, _, fitted) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
+        let (test, _, fitted) = quasi_symmetry_test(&graph, &settings, 0.05, &cpu).unwrap();
         let null = (!fitted.pairs.is_empty()).then(|| NullModel::new(&fitted));
-        let (entropy, _) = entropy_production(&graph, null.as_ref(), seed);
+        let (entropy, _) = entropy_production(&graph, null.as_ref(), &cpu, seed).unwrap();
         let gap = (entropy.nats_per_transition - entropy.cycle_sum_nats_per_transition).abs();
         identity_gap = identity_gap.max(gap / entropy.nats_per_transition.abs().max(1e-300));
         absolute_gap = absolute_gap.max(gap);

@@ -176,13 +176,13 @@ pub fn analyze_graph(
         ))
     })?;
     let verdict = timed(stop, "verdict", &mut timings.verdict, || {
-        verdict_stage(&graph, settings)
+        verdict_stage(&graph, settings, backend)
     })?;
     let (scan, squares) = timed(stop, "cycles", &mut timings.cycles, || {
         cycle_stage(&graph, backend, settings)
     })?;
     let (entropy, fundamental_cycles) = timed(stop, "fluxes", &mut timings.fluxes, || {
-        Ok(flux_stage(&graph, &verdict.fitted, settings))
+        flux_stage(&graph, &verdict.fitted, settings, backend)
     })?;
     let attractors = attractors::attractors(&graph, &potential);
     let potential_distribution = distribution::potential_distribution(&graph, &potential);
@@ -259,9 +259,17 @@ fn fit_stage(
     Ok((potential, fit))
 }
 
-fn verdict_stage(graph: &TransitionGraph, settings: &AnalyzeSettings) -> Result<VerdictStage> {
-    let (test, splits, fitted) =
-        quasi_symmetry::quasi_symmetry_test(graph, &settings.verdict, settings.cycles.fdr)?;
+fn verdict_stage(
+    graph: &TransitionGraph,
+    settings: &AnalyzeSettings,
+    backend: &dyn Backend,
+) -> Result<VerdictStage> {
+    let (test, splits, fitted) = quasi_symmetry::quasi_symmetry_test(
+        graph,
+        &settings.verdict,
+        settings.cycles.fdr,
+        backend,
+    )?;
     tracing::info!(
         stage = "verdict",
         pairs = test.pairs,
@@ -295,14 +303,16 @@ fn cycle_stage(
 }
 
 /// Entropy production from the stationary flux of the estimated kernel, with its null
-/// expectation from the verdict's fitted model, and the flux's fundamental cycles.
+/// expectation from the verdict's fitted model (refitted on `backend`), and the flux's
+/// fundamental cycles.
 fn flux_stage(
     graph: &TransitionGraph,
     fitted: &quasi_symmetry::FittedSplits,
     settings: &AnalyzeSettings,
-) -> (EntropyProduction, Vec<FundamentalCycle>) {
+    backend: &dyn Backend,
+) -> Result<(EntropyProduction, Vec<FundamentalCycle>)> {
     let null = (!fitted.pairs.is_empty()).then(|| quasi_symmetry::NullModel::new(fitted));
     let (entropy, stationary) =
-        entropy::entropy_production(graph, null.as_ref(), settings.verdict.seed);
-    (entropy, stationary.decomposition.cycles)
+        entropy::entropy_production(graph, null.as_ref(), backend, settings.verdict.seed)?;
+    Ok((entropy, stationary.decomposition.cycles))
 }

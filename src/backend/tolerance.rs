@@ -80,6 +80,16 @@ pub fn potential(precision: Precision) -> f64 {
     }
 }
 
+/// The verdict's resampled statistics (`X²` of a refit, `Backend::minimize_action` on a batch of
+/// copies of the pair graph), relative to the statistic's sensitivity to the fitted log-odds:
+/// `Σ_i 2|r_i|√v_i + r_i²` over the pairs (`r` the standardised residual, `v = m p (1 − p)`),
+/// which bounds `Σ_i |∂X²/∂d_i|`. The refits stop on the same step (`1e-9` in every coordinate)
+/// as the potential's fit, so each log-odds `d = U_a − U_b` is off by at most twice
+/// [`potential`], and `X²` by that times the scale (to first order): `2 ×` [`potential`].
+pub fn verdict_statistic(precision: Precision) -> f64 {
+    2.0 * potential(precision)
+}
+
 /// Null statistics of kernel `resample`, relative to each sum's scale
 /// ([`ResampleJob::scale`](super::jobs::ResampleJob::scale): a bound on the sum of the
 /// absolute values of its terms). The permutations are bit-identical on both backends (integer

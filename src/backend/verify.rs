@@ -50,22 +50,11 @@ pub fn verify(
         value_abs / tolerance::value_scale(problem, v).max(f64::MIN_POSITIVE),
         tolerance::action_value(precision),
     );
-    let scale = tolerance::gradient_scale(problem, v);
-    let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
-    for ((g, c), s) in a.gradient.iter().zip(&b.gradient).zip(&scale) {
-        let diff = (g - c).abs();
-        max_abs = max_abs.max(diff);
-        // NaN must not hide: `max` would drop it.
-        max_rel = if diff.is_nan() {
-            f64::NAN
-        } else {
-            max_rel.max(diff / s.max(f64::MIN_POSITIVE))
-        };
-    }
-    let gradient = deviation(
+    let gradient = relative(
         "gather_gradient",
-        max_abs,
-        max_rel,
+        &a.gradient,
+        &b.gradient,
+        &tolerance::gradient_scale(problem, v),
         tolerance::gradient(precision),
     );
     Ok(vec![value, gradient, hessian(gpu, cpu, problem, v)?])
@@ -84,23 +73,35 @@ fn hessian(
         gpu.hessian_product(problem, v, &x)?,
         cpu.hessian_product(problem, v, &x)?,
     );
+    Ok(relative(
+        "hessian_edge",
+        &a,
+        &b,
+        &tolerance::hessian_scale(problem, &x),
+        tolerance::hessian_product(gpu.info().precision),
+    ))
+}
+
+/// The deviation of `found` from `reference`, entry by entry relative to `scale`, against
+/// `tolerance`. A NaN deviation fails (`max` would drop it).
+pub fn relative(
+    kernel: &'static str,
+    found: &[f64],
+    reference: &[f64],
+    scale: &[f64],
+    tolerance: f64,
+) -> KernelDeviation {
     let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
-    for ((g, c), s) in a.iter().zip(&b).zip(tolerance::hessian_scale(problem, &x)) {
+    for ((g, c), s) in found.iter().zip(reference).zip(scale) {
         let diff = (g - c).abs();
         max_abs = max_abs.max(diff);
-        max_rel = if diff.is_nan() {
+        max_rel = if diff.is_nan() || max_rel.is_nan() {
             f64::NAN
         } else {
             max_rel.max(diff / s.max(f64::MIN_POSITIVE))
         };
     }
-    let precision = gpu.info().precision;
-    Ok(deviation(
-        "hessian_edge",
-        max_abs,
-        max_rel,
-        tolerance::hessian_product(precision),
-    ))
+    deviation(kernel, max_abs, max_rel, tolerance)
 }
 
 /// `--verify`: kernel `resample` on `backend` against the CPU twin, on [`synthetic_job`] of

@@ -25,6 +25,8 @@
 
 use super::quasi_symmetry::{NullModel, mean_sd};
 use super::schnakenberg::{self, PairCounts, Stationary};
+use crate::backend::Backend;
+use crate::error::Result;
 use crate::graph::{NO_EDGE, TransitionGraph};
 use rayon::prelude::*;
 
@@ -54,12 +56,13 @@ pub struct EntropyProduction {
 }
 
 /// `σ` of `graph`, its decomposition, and its null expectation from `null` (the verdict's
-/// fitted model; `None` when the verdict had no pairs).
+/// fitted model; `None` when the verdict had no pairs), refitted on `backend`.
 pub fn entropy_production(
     graph: &TransitionGraph,
     null: Option<&NullModel>,
+    backend: &dyn Backend,
     seed: u64,
-) -> (EntropyProduction, Stationary) {
+) -> Result<(EntropyProduction, Stationary)> {
     let pairs = schnakenberg::pair_counts(graph);
     let observed = schnakenberg::stationary(&graph.out_count, &pairs);
     let between: u64 = graph.count.iter().sum();
@@ -69,7 +72,9 @@ pub fn entropy_production(
         .sum();
     let d = &observed.decomposition;
     let sigma = d.edge_sum;
-    let nulls = null.map(|model| null_productions(graph, &pairs, &observed.pi, model, seed));
+    let nulls = null
+        .map(|model| null_productions(graph, &pairs, &observed.pi, model, backend, seed))
+        .transpose()?;
     let (null_mean, null_sd) = match &nulls {
         Some((drawn, refitted)) if drawn.len() > 1 && !refitted.is_empty() => {
             let (mean, sd) = mean_sd(drawn);
@@ -98,36 +103,34 @@ pub fn entropy_production(
             .zip(null_sd)
             .and_then(|(e, sd)| (sd > 0.0).then(|| e / sd)),
     };
-    (entropy, observed)
+    Ok((entropy, observed))
 }
 
 /// `σ*` of the [`NULL_RESAMPLES`] resamples drawn from `model` (`Û`), and `σ**` of one
-/// resample drawn from each resample's refit `Û*` (a refit that fails is skipped).
+/// resample drawn from each resample's refit `Û*` (the refits in one batch on `backend`).
 fn null_productions(
     graph: &TransitionGraph,
     pairs: &[PairCounts],
     pi: &[f64],
     model: &NullModel,
+    backend: &dyn Backend,
     seed: u64,
-) -> (Vec<f64>, Vec<f64>) {
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let production = |model: &NullModel, r: u64| {
         let (out_count, pairs) = resampled(graph, pairs, model, r, seed);
         schnakenberg::stationary_production(&out_count, &pairs, pi)
     };
-    let drawn: Vec<(f64, Option<f64>)> = (0..NULL_RESAMPLES)
-        .into_par_iter()
-        .map(|r| {
-            let refitted = model.refit(r, seed).map(|fitted| {
-                // A stream of its own: resamples NULL_RESAMPLES.. of the refitted model.
-                production(&NullModel::new(&fitted), NULL_RESAMPLES + r)
-            });
+    let refits = model.refits(backend, 0..NULL_RESAMPLES, seed)?;
+    Ok(refits
+        .par_iter()
+        .enumerate()
+        .map(|(r, fitted)| {
+            let r = r as u64;
+            // A stream of its own: resamples NULL_RESAMPLES.. of the refitted model.
+            let refitted = production(&NullModel::new(fitted), NULL_RESAMPLES + r);
             (production(model, r), refitted)
         })
-        .collect();
-    (
-        drawn.iter().map(|d| d.0).collect(),
-        drawn.iter().filter_map(|d| d.1).collect(),
-    )
+        .unzip())
 }
 
 /// The counts of resample `r` of the verdict's null: its pairs' splits redrawn, the other
@@ -185,12 +188,13 @@ mod tests {
             ("c", "d", 3),
             ("d", "c", 5),
         ]);
-        let (e, _) = entropy_production(&driven, None, 0);
+        let cpu = crate::backend::cpu::CpuBackend::new("test");
+        let (e, _) = entropy_production(&driven, None, &cpu, 0).unwrap();
         assert!(e.nats_per_transition > 0.1, "{e:?}");
         let gap = (e.nats_per_transition - e.cycle_sum_nats_per_transition).abs();
         assert!(gap <= 1e-12 * e.nats_per_transition, "{e:?}");
         let balanced = graph_of(&[("a", "b", 4), ("b", "a", 2), ("b", "c", 3), ("c", "b", 9)]);
-        let (e, _) = entropy_production(&balanced, None, 0);
+        let (e, _) = entropy_production(&balanced, None, &cpu, 0).unwrap();
         assert!(e.nats_per_transition.abs() < 1e-14, "{e:?}");
     }
 }

@@ -25,13 +25,17 @@
 //! **Calibration.** The χ² approximation needs expected counts of a few per pair, which sparse
 //! logs do not have (most pairs are seen once). The p-value is therefore calibrated by a
 //! parametric bootstrap under the fitted model: every pair's split is redrawn given its `m`
-//! from `p̂` (an exact binomial draw, `rand_distr`'s BTPE, one Xoshiro stream per resample keyed
-//! by `(seed, resample)`), `U` is refitted from `Û` (Newton, a few steps) and `X²` recomputed.
-//! Resampled splits may leave a state winning all its comparisons, where the likelihood has no
-//! finite maximum; every refit (the observed one included) therefore adds the same vanishing
-//! ridge `λ/2 Σ (U − Û)²` with [`RIDGE`]: at the observed data it changes nothing (`Û` is its
-//! own minimiser), and a diverging state's pairs contribute `O(λ)` to `X²`, which is their
-//! limit (zero) up to `λ`. The statistic is thus the same function of the data on both sides.
+//! from `p̂` (an exact binomial draw on the host, `rand_distr`'s BTPE, one Xoshiro stream per
+//! resample keyed by `(seed, resample)`: the draws are the same whichever backend refits), `U`
+//! is refitted from `Û` and `X²` recomputed. Resampled splits may leave a state winning all its
+//! comparisons, where the likelihood has no finite maximum; every fit (the observed one included)
+//! therefore adds the same vanishing ridge `λ/2 Σ U²` with [`RIDGE`]: it moves `Û` by `O(λ)` (the
+//! observed `X²` by a relative ~1e-6 or less), and a diverging state's pairs contribute `O(λ)`
+//! to `X²`, which is their limit (zero) up to `λ`. The statistic is thus the same function of the
+//! data on both sides. (Centred at `Û` instead, the ridge would change nothing at the observed
+//! data, but the least-action problem's ridge is centred at 0, and an anchor state tied to every
+//! state by a pair of arcs, least at `Û`, is no substitute: its curvature vanishes a few units
+//! from the centre, where Newton's steps then overshoot; measured on `llm-hard` resamples.)
 //! Sequential stopping ([`VerdictSettings`]): Besag–Clifford (stop after `h` resampled
 //! statistics reach the observed one, `p = h/L`), or once the observed statistic lies so far
 //! beyond every resample that the decision is clear (then the tail of the χ² whose first two
@@ -40,19 +44,24 @@
 //! **Localisation.** Each pair's standardised residual `(n − m p̂)/√(m p̂ (1 − p̂))`, its
 //! two-sided normal p-value and Benjamini–Hochberg q-value say which arcs carry a violation.
 //!
-//! **The fit.** Newton's method on the negative log-likelihood, by the solver the potential's fit
-//! uses too ([`crate::backend::newton`]): the Hessian is the graph
-//! Laplacian with weights `m p (1 − p)` (plus `λ`), so each step is a conjugate-gradient solve
-//! with sparse matrix–vector products only, preconditioned by its diagonal, to a relative
-//! accuracy that follows the last decrement (inexact Newton); Levenberg–Marquardt damping
-//! `μ (diag H + I)` while steps fail to decrease the objective (far from the optimum the weights
-//! can be tiny where the curvature ahead is not); stopped when the Newton decrement `δᵀHδ` (the
-//! squared error of `U` in the Hessian's norm, to second order) falls below [`DECREMENT_TOL`] or
-//! stops decreasing (the floor set by rounding).
+//! **The fit.** The negative log-likelihood of the splits is a least-action problem of the
+//! backend ([`ActionProblem`], docs/METHOD.md §2.1): pair `(a, b)` is the arc `a → b` of weight
+//! `n` and the arc `b → a` of weight `m − n` (an arc of weight 0 is left out), `S = Σ w K(U_src −
+//! U_dst)`. It is minimised by the backend's Newton–CG ([`Backend::minimize_action`]), so the
+//! observed fit and the refits run on the GPU when the analysis does, the CPU backend being
+//! their twin. The refits of a batch of resamples are one problem: as many disjoint copies of
+//! the pair graph as resamples (a block-diagonal Hessian), warm-started from `Û` in every copy,
+//! so that one sequence of passes over the edges refits them all; the ridge is the problem's
+//! own (`λ/2 Σ U²`, [`ActionProblem::l2`]).
+//! Newton stops when its step is below [`STEP_TOL`] in every coordinate or the decrement `δᵀHδ`
+//! (the squared error in the Hessian's norm) is below [`DECREMENT_TOL`]. `X²` of each copy is
+//! then computed on the host from its refitted `U` (O(pairs)).
 
 use super::{benjamini_hochberg, chi2_sf, two_sided_p};
-use crate::backend::newton::{self, HostSpace, NewtonOptions};
-use crate::backend::problem::softplus_neg;
+use crate::backend::newton::{NewtonOptions, NewtonOutcome};
+use crate::backend::problem::{ActionProblem, softplus_neg};
+use crate::backend::verify::{self, KernelDeviation};
+use crate::backend::{Backend, tolerance};
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, strongly_connected_components};
 use rand::SeedableRng;
@@ -60,16 +69,23 @@ use rand_distr::{Binomial, Distribution};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
+use std::ops::Range;
 
 /// The ridge `λ` of every refit (see the module docs).
 pub const RIDGE: f64 = 1e-6;
-/// Newton stops when the decrement `δᵀHδ` is below this (or stops decreasing quadratically
-/// below [`QUADRATIC`]: the floor set by rounding in the gradient's sums).
+/// Newton stops when its step changes no coordinate by more than this (the error bound on `U`,
+/// as the potential's fit: [`tolerance::potential`] assumes it) ...
+pub const STEP_TOL: f64 = 1e-9;
+/// ... or when the decrement `δᵀHδ` is below this (or stops decreasing quadratically below
+/// [`QUADRATIC`]: the floor set by rounding in the gradient's sums).
 pub const DECREMENT_TOL: f64 = 1e-20;
 /// Below this decrement Newton takes full steps (no line search).
 const QUADRATIC: f64 = 1e-8;
 
 const MAX_NEWTON: usize = 200;
+/// Arcs of one batch of refits at most (a few tens of bytes each on either backend): caps the
+/// resamples per batch on logs with many pairs.
+const BATCH_ARCS: usize = 1 << 21;
 
 /// The pairs of the test: every pair of states with `m > 0` within one non-trivial strongly
 /// connected component, in a compact numbering of those states.
@@ -198,128 +214,90 @@ fn logistic(x: f64) -> f64 {
     }
 }
 
-/// `−log σ(x)` without overflow.
-fn neg_log_logistic(x: f64) -> f64 {
-    if x >= 0.0 {
-        (-x).exp().ln_1p()
-    } else {
-        -x + x.exp().ln_1p()
+/// The split likelihood of every vector of `splits`, with the ridge `λ/2 Σ U²` ([`RIDGE`]), as
+/// one least-action problem of one copy of the pair graph per vector: copy `k` holds states
+/// `k s .. (k + 1) s`, `s` the pairs' states (module docs).
+fn split_problem(pairs: &SplitPairs, splits: &[Vec<u64>]) -> Result<ActionProblem> {
+    let width = pairs.states.len();
+    let arcs = splits.len() * 2 * pairs.len();
+    let (mut src, mut dst, mut weight) = (
+        Vec::with_capacity(arcs),
+        Vec::with_capacity(arcs),
+        Vec::with_capacity(arcs),
+    );
+    for (k, n) in splits.iter().enumerate() {
+        let base = (k * width) as u32;
+        for i in 0..pairs.len() {
+            let (a, b) = (base + pairs.a[i], base + pairs.b[i]);
+            for (s, d, w) in [(a, b, n[i]), (b, a, pairs.m[i] - n[i])] {
+                if w > 0 {
+                    src.push(s);
+                    dst.push(d);
+                    weight.push(w as f64);
+                }
+            }
+        }
     }
+    ActionProblem::new(width * splits.len(), src, dst, weight, RIDGE)
 }
 
-/// A maximum-likelihood fit of `U` for given splits.
-struct Fit {
-    u: Vec<f64>,
-    newton_steps: usize,
-    /// Conjugate-gradient iterations over all Newton steps.
-    cg_steps: usize,
-    /// The last Newton decrement `δᵀHδ`.
-    decrement: f64,
-}
-
-/// The Bradley–Terry fit of `U` to the splits `n` from `start`, with the ridge
-/// `ridge/2 Σ (U − anchor)²`: the shared Newton–CG ([`newton`]) with Levenberg–Marquardt damping
-/// (module docs). Starting at the anchor with a ridge (a refit) it starts undamped.
+/// Maximum-likelihood fits of `U` to every vector of `splits` on `backend`, as one problem
+/// ([`split_problem`]) started from `start` in every copy: the observed fit from `log N`
+/// (centred per component, where the ridge puts the optimum's mean; damped), refits from `Û`
+/// (undamped). Each fit's `U` and the solver's outcome.
 fn fit_splits(
+    backend: &dyn Backend,
     pairs: &SplitPairs,
-    n: &[u64],
+    splits: &[Vec<u64>],
     start: &[f64],
-    anchor: &[f64],
-    ridge: f64,
-) -> Result<Fit> {
+    refit: bool,
+) -> Result<(Vec<Vec<f64>>, NewtonOutcome)> {
+    let problem = split_problem(pairs, splits)?;
+    let mut start = start.to_vec();
+    if !refit {
+        centre(&mut start, &problem.component, problem.n_components);
+    }
+    let v0 = start.repeat(splits.len());
     let opts = NewtonOptions {
         max_iterations: MAX_NEWTON,
-        step_tol: 0.0,
+        step_tol: STEP_TOL,
         decrement_tol: DECREMENT_TOL,
         quadratic: QUADRATIC,
-        damping: if start == anchor && ridge > 0.0 {
-            0.0
-        } else {
-            1.0
-        },
+        damping: if refit { 0.0 } else { 1.0 },
         max_step: 10.0,
         grad_tol: f64::INFINITY,
         rounding: 1e-14,
     };
-    let mut space = SplitSpace {
-        pairs,
-        n,
-        anchor,
-        ridge,
-        weight: vec![0.0; pairs.len()],
-        diag: vec![0.0; start.len()],
-    };
-    let out = newton::minimize(&mut space, start, &opts)?;
-    Ok(Fit {
-        u: out.x,
-        newton_steps: out.iterations,
-        cg_steps: out.hessian_products,
-        decrement: out.decrement,
-    })
+    let out = backend.minimize_action(&problem, &v0, &opts)?;
+    tracing::debug!(
+        stage = "verdict",
+        fits = splits.len(),
+        newton = out.iterations,
+        passes = out.passes(),
+        status = %out.status,
+        "split fit"
+    );
+    let u = out.x.chunks(start.len()).map(<[f64]>::to_vec).collect();
+    Ok((u, out))
 }
 
-/// The negative log-likelihood of the splits as a Newton–CG space over host vectors: each pair
-/// is two arcs of a Bradley–Terry action, `n` wins of `a` over `b` and `m − n` of `b` over `a`.
-struct SplitSpace<'a> {
-    pairs: &'a SplitPairs,
-    n: &'a [u64],
-    anchor: &'a [f64],
-    ridge: f64,
-    /// Hessian weights `m p (1 − p)` per pair at the last evaluated point.
-    weight: Vec<f64>,
-    /// Hessian diagonal there (`ridge + Σ weights`; 1 where every weight underflowed).
-    diag: Vec<f64>,
+/// Subtracts from `x` its mean over each component (`component` of the first `x.len()` states).
+fn centre(x: &mut [f64], component: &[u32], components: usize) {
+    let (mut sum, mut size) = (vec![0.0; components], vec![0usize; components]);
+    for (v, &c) in x.iter().zip(component) {
+        sum[c as usize] += v;
+        size[c as usize] += 1;
+    }
+    for (v, &c) in x.iter_mut().zip(component) {
+        *v -= sum[c as usize] / size[c as usize] as f64;
+    }
 }
 
-impl HostSpace for SplitSpace<'_> {
-    fn dim(&self) -> usize {
-        self.diag.len()
-    }
-    fn evaluate(&mut self, u: &[f64], grad: &mut [f64]) -> Result<f64> {
-        let (pairs, n, ridge) = (self.pairs, self.n, self.ridge);
-        let mut value = 0.0;
-        for ((g, d), (x, y)) in grad
-            .iter_mut()
-            .zip(&mut self.diag)
-            .zip(u.iter().zip(self.anchor))
-        {
-            *g = ridge * (x - y);
-            *d = ridge;
-            value += 0.5 * ridge * (x - y).powi(2);
-        }
-        for i in 0..pairs.len() {
-            let (a, b) = (pairs.a[i] as usize, pairs.b[i] as usize);
-            let d = u[a] - u[b];
-            let (win, m) = (n[i] as f64, pairs.m[i] as f64);
-            value += win * neg_log_logistic(d) + (m - win) * neg_log_logistic(-d);
-            let p = logistic(d);
-            let residual = win - m * p;
-            grad[a] -= residual;
-            grad[b] += residual;
-            self.weight[i] = m * p * (1.0 - p);
-            self.diag[a] += self.weight[i];
-            self.diag[b] += self.weight[i];
-        }
-        // A state whose weights all underflowed: a unit diagonal there.
-        self.diag
-            .iter_mut()
-            .filter(|d| d.is_nan() || **d <= 1e-200)
-            .for_each(|d| *d = 1.0);
-        Ok(value)
-    }
-    fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
-        out.iter_mut().zip(v).for_each(|(o, v)| *o = self.ridge * v);
-        let pairs = self.pairs;
-        for ((&a, &b), &w) in pairs.a.iter().zip(&pairs.b).zip(&self.weight) {
-            let t = w * (v[a as usize] - v[b as usize]);
-            out[a as usize] += t;
-            out[b as usize] -= t;
-        }
-        Ok(())
-    }
-    fn diagonal(&self) -> &[f64] {
-        &self.diag
-    }
+/// Resamples per batch of refits: `min_resamples` (the fewest any stopping rule examines), fewer
+/// where that many copies of the pair graph exceed [`BATCH_ARCS`].
+fn batch_size(pairs: &SplitPairs, settings: &VerdictSettings) -> usize {
+    let arcs = 2 * pairs.len();
+    settings.min_resamples.min(BATCH_ARCS / arcs.max(1)).max(1)
 }
 
 /// Pearson's `X²` and the deviance `G²` of splits `n` at `u`.
@@ -456,16 +434,21 @@ pub struct SplitResidual {
     pub q_value: f64,
 }
 
-/// Runs the test; `None` fields for a log without an independent cycle.
+/// Runs the test, its fits on `backend`; `None` fields for a log without an independent cycle.
 pub fn quasi_symmetry_test(
     graph: &TransitionGraph,
     settings: &VerdictSettings,
     fdr: f64,
+    backend: &dyn Backend,
 ) -> Result<(QuasiSymmetryTest, Vec<SplitResidual>, FittedSplits)> {
     let (pairs, min_m) = select_pairs(graph, settings.min_transitions);
     let start = pairs.log_out_counts(graph);
-    let observed = fit_splits(&pairs, &pairs.n_fg, &start, &start, 0.0)?;
-    let u = observed.u;
+    let (u, observed) = if pairs.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let (mut u, out) = fit_splits(backend, &pairs, &[pairs.n_fg.clone()], &start, false)?;
+        (u.swap_remove(0), Some(out))
+    };
     let (statistic, deviance) = statistics(&pairs, &pairs.n_fg, &u);
     let ndf = pairs.ndf();
     let residuals = split_residuals(&pairs, &u);
@@ -494,9 +477,9 @@ pub fn quasi_symmetry_test(
                 (pairs.m[i] as f64) * p * (1.0 - p) < 1.0
             })
             .count(),
-        newton_steps: observed.newton_steps,
-        cg_steps: observed.cg_steps,
-        decrement: observed.decrement,
+        newton_steps: observed.as_ref().map_or(0, |o| o.iterations),
+        cg_steps: observed.as_ref().map_or(0, |o| o.hessian_products),
+        decrement: observed.as_ref().map_or(0.0, |o| o.decrement),
         flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
         fdr,
     };
@@ -509,7 +492,7 @@ pub fn quasi_symmetry_test(
             "the verdict's X² is {statistic}; no report is written"
         )));
     }
-    set_p_value(&mut test, &fitted, settings);
+    set_p_value(&mut test, &fitted, settings, backend)?;
     Ok((test, residuals, fitted))
 }
 
@@ -557,17 +540,23 @@ fn split_residuals(pairs: &SplitPairs, u: &[f64]) -> Vec<SplitResidual> {
 }
 
 /// The p-value of a test with independent cycles: the χ² tail without resamples, else the
-/// parametric bootstrap of `fitted` (module docs).
-fn set_p_value(test: &mut QuasiSymmetryTest, fitted: &FittedSplits, settings: &VerdictSettings) {
+/// parametric bootstrap of `fitted`, refitted on `backend` in batches (module docs).
+fn set_p_value(
+    test: &mut QuasiSymmetryTest,
+    fitted: &FittedSplits,
+    settings: &VerdictSettings,
+    backend: &dyn Backend,
+) -> Result<()> {
     if settings.max_resamples == 0 {
         test.p_value = test.p_value_asymptotic;
         test.calibration = Some(Calibration::Asymptotic);
-        return;
+        return Ok(());
     }
     let null = NullModel::new(fitted);
-    let outcome = calibrate(test.statistic, settings, |resample| {
-        null.statistic(resample, settings.seed)
-    });
+    let batch = batch_size(&fitted.pairs, settings);
+    let outcome = calibrate(test.statistic, settings, batch, |resamples| {
+        Ok(null.statistics(backend, resamples, settings.seed)?.0)
+    })?;
     test.p_value = Some(outcome.p_value);
     test.calibration = Some(outcome.calibration);
     test.resamples = outcome.samples.len();
@@ -575,6 +564,7 @@ fn set_p_value(test: &mut QuasiSymmetryTest, fitted: &FittedSplits, settings: &V
     let (mean, sd) = mean_sd(&outcome.samples);
     test.null_mean = Some(mean);
     test.null_sd = Some(sd);
+    Ok(())
 }
 
 /// The fitted model as a generator of resampled splits and statistics.
@@ -617,33 +607,119 @@ impl<'a> NullModel<'a> {
             .collect()
     }
 
-    /// `Û*` refitted (from `Û`, with the refits' ridge) to the splits of resample `resample`;
-    /// `None` where the refit fails.
-    pub fn refit(&self, resample: u64, seed: u64) -> Option<FittedSplits> {
-        let n = self.splits(resample, seed);
-        let fit = fit_splits(self.pairs, &n, self.u, self.u, RIDGE).ok()?;
-        Some(FittedSplits {
-            pairs: self.pairs.clone(),
-            u: fit.u,
-        })
+    /// The splits of `resamples` and their refits on `backend`, all in one problem (from `Û`,
+    /// with the refits' ridge).
+    fn refit_batch(
+        &self,
+        backend: &dyn Backend,
+        resamples: Range<u64>,
+        seed: u64,
+    ) -> Result<(Vec<Vec<u64>>, Vec<Vec<f64>>, NewtonOutcome)> {
+        let splits: Vec<Vec<u64>> = resamples
+            .into_par_iter()
+            .map(|r| self.splits(r, seed))
+            .collect();
+        let (u, out) = fit_splits(backend, self.pairs, &splits, self.u, true)?;
+        Ok((splits, u, out))
     }
 
-    /// `X²` of resample `resample`: splits drawn from `p̂`, `U` refitted from `Û`. A refit whose
-    /// objective is not finite (which the ridge prevents) counts as reaching any observed
-    /// statistic: +∞, the conservative side.
-    pub fn statistic(&self, resample: u64, seed: u64) -> f64 {
-        let n = self.splits(resample, seed);
-        match fit_splits(self.pairs, &n, self.u, self.u, RIDGE) {
-            Ok(fit) => statistics(self.pairs, &n, &fit.u).0,
-            Err(_) => f64::INFINITY,
-        }
+    /// `Û*` of every resample of `resamples`, refitted on `backend` in one batch.
+    pub fn refits(
+        &self,
+        backend: &dyn Backend,
+        resamples: Range<u64>,
+        seed: u64,
+    ) -> Result<Vec<FittedSplits>> {
+        let (_, u, _) = self.refit_batch(backend, resamples, seed)?;
+        Ok(u.into_iter()
+            .map(|u| FittedSplits {
+                pairs: self.pairs.clone(),
+                u,
+            })
+            .collect())
     }
+
+    /// `X²` of every resample of `resamples`: splits drawn from `p̂`, `U` refitted from `Û` on
+    /// `backend`, all in one batch; and the passes over the batch's edges the refit took.
+    pub fn statistics(
+        &self,
+        backend: &dyn Backend,
+        resamples: Range<u64>,
+        seed: u64,
+    ) -> Result<(Vec<f64>, usize)> {
+        let (splits, u, out) = self.refit_batch(backend, resamples, seed)?;
+        let x2 = splits
+            .iter()
+            .zip(&u)
+            .map(|(n, u)| statistics(self.pairs, n, u).0)
+            .collect();
+        Ok((x2, out.passes()))
+    }
+}
+
+/// `Σ_i 2|r_i|√v_i + r_i²` of splits `n` at `u` (`r` the standardised residual, `v = m p (1 −
+/// p)`): the scale of [`tolerance::verdict_statistic`].
+fn statistic_scale(pairs: &SplitPairs, n: &[u64], u: &[f64]) -> f64 {
+    (0..pairs.len())
+        .map(|i| {
+            let p = pairs.fitted_p(u, i);
+            let v = pairs.m[i] as f64 * p * (1.0 - p);
+            let x = n[i] as f64 - pairs.m[i] as f64 * p;
+            if v > 0.0 {
+                2.0 * x.abs() + x * x / v
+            } else {
+                0.0
+            }
+        })
+        .sum()
+}
+
+/// Resamples [`verify_refits`] refits on both backends.
+pub const VERIFY_RESAMPLES: u64 = 16;
+
+/// The GPU check of the refits: `X²` of the first [`VERIFY_RESAMPLES`] resamples of `fitted`
+/// refitted in one batch on `backend` and on `reference` (the CPU twin), relative to each
+/// statistic's scale ([`tolerance::verdict_statistic`]).
+pub fn verify_refits(
+    fitted: &FittedSplits,
+    backend: &dyn Backend,
+    reference: &dyn Backend,
+    seed: u64,
+) -> Result<KernelDeviation> {
+    let null = NullModel::new(fitted);
+    let resamples = 0..VERIFY_RESAMPLES;
+    let found = null.statistics(backend, resamples.clone(), seed)?.0;
+    let (splits, u, _) = null.refit_batch(reference, resamples, seed)?;
+    let expected: Vec<f64> = splits
+        .iter()
+        .zip(&u)
+        .map(|(n, u)| statistics(&fitted.pairs, n, u).0)
+        .collect();
+    let scale: Vec<f64> = splits
+        .iter()
+        .zip(&u)
+        .map(|(n, u)| statistic_scale(&fitted.pairs, n, u))
+        .collect();
+    Ok(verify::relative(
+        "verdict refits",
+        &found,
+        &expected,
+        &scale,
+        tolerance::verdict_statistic(backend.info().precision),
+    ))
 }
 
 /// The pairs of the verdict's test and the fitted `Û`.
 pub struct FittedSplits {
     pub pairs: SplitPairs,
     pub u: Vec<f64>,
+}
+
+impl FittedSplits {
+    /// The scale of the observed `X²` in the units of [`tolerance::verdict_statistic`].
+    pub fn statistic_scale(&self) -> f64 {
+        statistic_scale(&self.pairs, &self.pairs.n_fg, &self.u)
+    }
 }
 
 /// The random stream of one resample: independent of the threads that draw it.
@@ -661,52 +737,52 @@ pub struct Calibrated {
     pub samples: Vec<f64>,
 }
 
-/// Draws resampled statistics in parallel batches until the stopping rule of `settings` holds
-/// (module docs). The result depends on the seed only, not on the threads.
+/// Draws resampled statistics in batches of `batch` (`draw` gets the resamples' range) until the
+/// stopping rule of `settings` holds (module docs). The samples are examined one by one, so the
+/// result depends on the seed only, not on the batch size or the threads.
 pub fn calibrate(
     observed: f64,
     settings: &VerdictSettings,
-    draw: impl Fn(u64) -> f64 + Sync,
-) -> Calibrated {
-    let batch = (2 * rayon::current_num_threads()).max(8);
+    batch: usize,
+    mut draw: impl FnMut(Range<u64>) -> Result<Vec<f64>>,
+) -> Result<Calibrated> {
     let mut samples: Vec<f64> = Vec::new();
     let mut exceed = 0;
     loop {
         let from = samples.len();
-        let to = (from + batch).min(settings.max_resamples);
-        let drawn: Vec<f64> = (from..to).into_par_iter().map(|r| draw(r as u64)).collect();
-        // Examine the new samples one by one, so the stopping point does not depend on the
-        // batch size.
-        for x in drawn {
+        let to = (from + batch.max(1)).min(settings.max_resamples);
+        for x in draw(from as u64..to as u64)? {
             samples.push(x);
             exceed += usize::from(x >= observed);
             let l = samples.len();
-            if exceed >= settings.exceedances {
-                return Calibrated {
-                    p_value: exceed as f64 / l as f64,
-                    calibration: Calibration::SequentialMonteCarlo,
-                    exceedances: exceed,
-                    samples,
-                };
-            }
-            if exceed == 0 && l >= settings.min_resamples {
+            let stop = if exceed >= settings.exceedances {
+                Some((exceed as f64 / l as f64, Calibration::SequentialMonteCarlo))
+            } else if exceed == 0 && l >= settings.min_resamples {
                 let (mean, sd) = mean_sd(&samples);
-                if sd > 0.0 && observed > mean + settings.clear_sd * sd {
-                    return Calibrated {
-                        p_value: moment_matched_tail(observed, mean, sd),
-                        calibration: Calibration::MomentMatchedTail,
-                        exceedances: 0,
-                        samples,
-                    };
-                }
-            }
-            if l >= settings.max_resamples {
-                return Calibrated {
-                    p_value: (1 + exceed) as f64 / (1 + l) as f64,
-                    calibration: Calibration::MonteCarlo,
+                (sd > 0.0 && observed > mean + settings.clear_sd * sd).then(|| {
+                    (
+                        moment_matched_tail(observed, mean, sd),
+                        Calibration::MomentMatchedTail,
+                    )
+                })
+            } else {
+                None
+            };
+            let stop = stop.or_else(|| {
+                (l >= settings.max_resamples).then(|| {
+                    (
+                        (1 + exceed) as f64 / (1 + l) as f64,
+                        Calibration::MonteCarlo,
+                    )
+                })
+            });
+            if let Some((p_value, calibration)) = stop {
+                return Ok(Calibrated {
+                    p_value,
+                    calibration,
                     exceedances: exceed,
                     samples,
-                };
+                });
             }
         }
     }
@@ -730,18 +806,27 @@ pub(super) fn mean_sd(x: &[f64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::cpu::CpuBackend;
     use crate::graph::graph_of as graph;
+
+    fn test(
+        g: &TransitionGraph,
+        settings: &VerdictSettings,
+    ) -> (QuasiSymmetryTest, Vec<SplitResidual>, FittedSplits) {
+        quasi_symmetry_test(g, settings, 0.05, &CpuBackend::new("test")).unwrap()
+    }
     #[test]
     fn a_tree_of_pairs_fits_exactly_and_has_no_degrees_of_freedom() {
         let g = graph(&[("a", "b", 30), ("b", "a", 10), ("b", "c", 5), ("c", "b", 7)]);
-        let (t, residuals, _) = quasi_symmetry_test(&g, &VerdictSettings::default(), 0.05).unwrap();
+        let (t, residuals, _) = test(&g, &VerdictSettings::default());
         assert_eq!((t.pairs, t.states, t.components, t.ndf), (2, 3, 1, 0));
         assert!(t.statistic < 1e-12, "{}", t.statistic);
         assert!(t.p_value.is_none());
         assert!(
             residuals
                 .iter()
-                .all(|r| (r.expected - r.n_fg as f64).abs() < 1e-9)
+                // The ridge moves the fitted log-odds by ~λ|U|/curvature ≈ 1e-7 here.
+                .all(|r| (r.expected - r.n_fg as f64).abs() < 1e-5)
         );
     }
 
@@ -756,7 +841,7 @@ mod tests {
             ("c", "b", 10),
             ("a", "c", 10),
         ]);
-        let (t, _, _) = quasi_symmetry_test(&driven, &VerdictSettings::default(), 0.05).unwrap();
+        let (t, _, _) = test(&driven, &VerdictSettings::default());
         assert_eq!(t.ndf, 1);
         assert!(t.p_value.unwrap() < 0.001, "{t:?}");
         // log-odds a:b = log 4, b:c = log 4, c:a = −log 16: a gradient field, X² = 0.
@@ -768,7 +853,7 @@ mod tests {
             ("c", "b", 10),
             ("a", "c", 80),
         ]);
-        let (t, _, _) = quasi_symmetry_test(&balanced, &VerdictSettings::default(), 0.05).unwrap();
+        let (t, _, _) = test(&balanced, &VerdictSettings::default());
         assert!(t.statistic < 1e-9, "{t:?}");
         assert!(t.p_value.unwrap() > 0.5, "{t:?}");
     }
@@ -801,14 +886,60 @@ mod tests {
             max_resamples: 200,
             ..VerdictSettings::default()
         };
-        let one = quasi_symmetry_test(&g, &settings, 0.05).unwrap().0;
+        let one = test(&g, &settings).0;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let two = pool.install(|| quasi_symmetry_test(&g, &settings, 0.05).unwrap().0);
+        let two = pool.install(|| test(&g, &settings).0);
         assert_eq!(one.p_value, two.p_value);
         assert_eq!(one.resamples, two.resamples);
         assert!(one.p_value.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn the_stopping_point_does_not_depend_on_the_batch_size() {
+        let settings = VerdictSettings::default();
+        // A deterministic stream of statistics, some above the observed 5.
+        let x = |r: u64| ((r * 7919) % 101) as f64 / 10.0;
+        for observed in [5.0, 9.95, 50.0] {
+            let run = |batch| {
+                calibrate(observed, &settings, batch, |range| {
+                    Ok(range.map(x).collect())
+                })
+                .unwrap()
+            };
+            let one = run(1);
+            for batch in [7, 40, 1000] {
+                let other = run(batch);
+                assert_eq!(
+                    (one.p_value, one.calibration, one.samples.len()),
+                    (other.p_value, other.calibration, other.samples.len()),
+                    "observed {observed}, batch {batch}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_refit_of_the_observed_splits_stays_at_the_fit() {
+        // The refits minimise the observed fit's objective: refitting the observed splits
+        // changes nothing.
+        let g = graph(&[
+            ("a", "b", 4),
+            ("b", "c", 3),
+            ("c", "a", 2),
+            ("b", "a", 1),
+            ("c", "b", 2),
+            ("a", "c", 3),
+        ]);
+        let (t, _, fitted) = test(&g, &VerdictSettings::default());
+        let cpu = CpuBackend::new("test");
+        let splits = vec![fitted.pairs.n_fg.clone(); 3];
+        let (u, _) = fit_splits(&cpu, &fitted.pairs, &splits, &fitted.u, true).unwrap();
+        for u in &u {
+            let x2 = statistics(&fitted.pairs, &fitted.pairs.n_fg, u).0;
+            assert!((x2 - t.statistic).abs() < 1e-9, "{x2} vs {}", t.statistic);
+        }
     }
 }

@@ -95,7 +95,16 @@ fn gpu_and_cpu_give_the_same_analysis() {
         assert_eq!(rg["fit"][key], rc["fit"][key], "fit.{key}");
     }
     compare(&rg["fit"]["action"], &rc["fit"]["action"], "fit.action");
-    assert_eq!(rg["verdict"], rc["verdict"]);
+    // The verdict's fits ran on each backend: numbers to 1e-6, the solvers' step counts aside.
+    let verdict = |r: &serde_json::Value| {
+        let mut v = r["verdict"].clone();
+        let test = v["quasi_symmetry"].as_object_mut().unwrap();
+        for key in ["newton_steps", "cg_steps", "decrement"] {
+            test.remove(key);
+        }
+        v
+    };
+    compare(&verdict(&rg), &verdict(&rc), "verdict");
 }
 
 /// Equal JSON, numbers to 1e-6 relative.

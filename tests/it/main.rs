@@ -34,3 +34,4 @@ mod simulate;
 mod snapshots;
 mod trajectory_spill;
 mod verdict;
+mod verdict_gpu;

@@ -5,6 +5,7 @@
 
 use crate::support::{column, detbal, read_parquet, report, text, write_parquet};
 use arrow::array::{ArrayRef, StringArray, UInt64Array};
+use detbal::backend::cpu::CpuBackend;
 use detbal::graph::TransitionGraph;
 use detbal::io::{self, LoadOptions};
 use detbal::simulate::{SimMode, SimParams, simulate};
@@ -32,6 +33,7 @@ fn simulated(mode: SimMode, rows: u64, seed: u64, dir: &Path) -> TransitionGraph
 /// The verdict's p-value of each simulated log of `mode` and `rows`, seeds `seeds`.
 fn p_values(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u64>) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
+    let cpu = CpuBackend::new("test");
     seeds
         .map(|seed| {
             let graph = simulated(mode, rows, seed, dir.path());
@@ -39,7 +41,7 @@ fn p_values(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u64>) -> V
                 seed,
                 ..VerdictSettings::default()
             };
-            let (test, _, _) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
+            let (test, _, _) = quasi_symmetry_test(&graph, &settings, 0.05, &cpu).unwrap();
             test.p_value
                 .expect("every simulated log has an independent cycle")
         })
@@ -78,6 +80,7 @@ fn driven_logs_are_rejected() {
 /// each simulated log; checks on the way that its edge and cycle sums agree to 1e-12.
 fn entropy_excess_z(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u64>) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
+    let cpu = CpuBackend::new("test");
     seeds
         .map(|seed| {
             let graph = simulated(mode, rows, seed, dir.path());
@@ -86,8 +89,9 @@ fn entropy_excess_z(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u6
                 max_resamples: 0,
                 ..VerdictSettings::default()
             };
-            let (_, _, fitted) = quasi_symmetry_test(&graph, &settings, 0.05).unwrap();
-            let (e, _) = entropy_production(&graph, Some(&NullModel::new(&fitted)), seed);
+            let (_, _, fitted) = quasi_symmetry_test(&graph, &settings, 0.05, &cpu).unwrap();
+            let (e, _) =
+                entropy_production(&graph, Some(&NullModel::new(&fitted)), &cpu, seed).unwrap();
             let gap = (e.nats_per_transition - e.cycle_sum_nats_per_transition).abs();
             assert!(
                 gap <= 1e-12 * e.nats_per_transition,
