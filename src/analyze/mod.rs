@@ -196,7 +196,7 @@ pub fn analyze_graph(
     })?;
     let verification = settings
         .verify
-        .then(|| verify::kernels(&graph, &potential, backend, resolved))
+        .then(|| verify::kernels(&graph, &potential, &verdict.fitted, backend, resolved))
         .transpose()?;
     timings.total = start.elapsed().as_secs_f64();
     let analysis = Analysis {

@@ -1,5 +1,6 @@
 //! `--verify`: every kernel on the analysis' backend (a GPU) and on the CPU twin, at the fitted
-//! point and on the analysed graph (the comparisons themselves are [`crate::backend::verify`]'s).
+//! point and on the analysed graph (the comparisons themselves are [`crate::backend::verify`]'s),
+//! and the verdict's batched refits ([`quasi_symmetry::verify_refits`]).
 
 use super::AnalyzeSettings;
 use crate::backend::cpu::CpuBackend;
@@ -9,11 +10,13 @@ use crate::backend::{Backend, BackendKind};
 use crate::error::{Error, Result};
 use crate::fit::{self, Potential};
 use crate::graph::TransitionGraph;
+use crate::stats::quasi_symmetry::{self, FittedSplits};
 
 /// The deviation of every kernel; a settings error when the analysis did not run on a GPU.
 pub(super) fn kernels(
     graph: &TransitionGraph,
     potential: &Potential,
+    fitted: &FittedSplits,
     backend: &dyn Backend,
     settings: &AnalyzeSettings,
 ) -> Result<Vec<KernelDeviation>> {
@@ -31,5 +34,13 @@ pub(super) fn kernels(
     let r = OrientedReciprocal::new(graph);
     deviations.push(verify::reciprocal_triangles(backend, &cpu, &r)?);
     deviations.extend(verify::resample(backend)?);
+    if !fitted.pairs.is_empty() {
+        deviations.push(quasi_symmetry::verify_refits(
+            fitted,
+            backend,
+            &cpu,
+            settings.verdict.seed,
+        )?);
+    }
     Ok(deviations)
 }

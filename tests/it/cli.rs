@@ -47,10 +47,12 @@ fn gpu_and_cpu_give_the_same_analysis() {
         return;
     }
     assert!(gpu.status.success(), "{}", text(&gpu.stderr));
-    assert!(
-        text(&gpu.stdout).contains("gather_gradient"),
-        "the --verify table is printed"
-    );
+    for kernel in ["gather_gradient", "verdict refits"] {
+        assert!(
+            text(&gpu.stdout).contains(kernel),
+            "the --verify table has a {kernel} row"
+        );
+    }
     let cpu = detbal(
         &[
             "analyze",
