@@ -49,10 +49,10 @@ struct CgScalars {
 // States per invocation of the per-state kernels (cg_update, cg_product): a workgroup covers
 // ITEMS × WG states.
 const ITEMS: u32 = 4u;
-// The workgroup's values are combined in two levels of SPAN (SPAN² = WG), two barriers in all:
-// a log2(WG)-step tree costs eight, and on lavapipe, where a workgroup's invocations are
-// coroutines of one thread, each barrier costs a few µs per workgroup (measured: the tree made
-// cg_update as slow as the whole Hessian product's gather).
+// The workgroup's values are combined in two levels of SPAN (SPAN² = WG), two barriers in all
+// instead of a log2(WG)-step tree's eight. On lavapipe, where a workgroup's invocations are
+// coroutines of one thread, workgroups and barriers are costly: one state per invocation and
+// the tree made a hard-log fit about twice as slow per CG iteration (docs/GPU.md §3.4).
 const SPAN: u32 = 16u;
 
 var<workgroup> sums: array<Acc, WG>;
