@@ -2,8 +2,8 @@
 //! [`GpuSpace`]; docs/GPU.md §3.4). The host's [`Cg::solve`] reads back `rᵀu`, `wᵀu` and
 //! `‖δ‖∞` once per iteration to form `α` and `β`; here a one-workgroup kernel forms them into a
 //! state buffer that the vector kernels read, so an iteration is recorded without a read-back
-//! and the host reads the state (has the solve stopped, and why) every [`CHECK_EVERY`]
-//! iterations. Iterations recorded after the stop find the state stopped and leave the vectors
+//! and the host reads the state (has the solve stopped, and why) after 2, 4, 8, then every
+//! [`CHECK_EVERY`] iterations. Iterations recorded after the stop find the state stopped and leave the vectors
 //! as they are. The stop tests and the forcing term are the host's, step for step, so the
 //! iterates are the host's to rounding.
 //!
@@ -19,9 +19,13 @@ use super::{GpuSpace, GpuVector, Precision};
 use crate::backend::newton::{CG_LIMIT, Cg, VectorSpace};
 use crate::error::{Error, Result};
 
-/// Iterations recorded between two reads of the state: each read is a round trip, each
-/// iteration recorded after the stop is wasted (docs/GPU.md §3.4 for the measurement).
+/// The most iterations recorded between two reads of the state. Each read is a round trip and
+/// each iteration recorded after the stop a wasted pass over the edges, so the reads come after
+/// 2, 4, 8, 16, 24, … iterations: at most a third of a short solve's iterations and 8 of a long
+/// one's are wasted (docs/GPU.md §3.4).
 pub const CHECK_EVERY: usize = 8;
+/// Iterations recorded before the first read.
+const FIRST_CHECK: usize = 2;
 
 /// Values of `CgState.done` (shaders/cg.wgsl).
 const RUNNING: u32 = 0;
@@ -188,10 +192,11 @@ impl<'a> GpuSpace<'a> {
         let slot = rec.scalars().clone();
         let mut recorded = 0;
         let (progress, bx) = loop {
-            for _ in 0..CHECK_EVERY {
+            let chunk = recorded.clamp(FIRST_CHECK, CHECK_EVERY);
+            for _ in 0..chunk {
                 plan.iteration.iter().for_each(|d| rec.replay(d));
             }
-            recorded += CHECK_EVERY;
+            recorded += chunk;
             backend.kernels.reduce.dot(rec, &b.0, &cg.x.0, n, 0);
             let raw =
                 rec.read_parts(&[(&plan.scalars, 0, state), (&slot, 0, Precision::ACC_BYTES)])?;

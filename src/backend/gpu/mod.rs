@@ -9,7 +9,7 @@
 //! [`GpuSpace`], whose vectors are device buffers: element-wise operations and Hessian–vector
 //! products (hessian_edge, then the same segmented sums) are only recorded; dot products and
 //! norms submit and read back one or two scalars. Conjugate gradients keep their coefficients on
-//! the device and read their state every [`cg::CHECK_EVERY`] iterations ([`cg`]); a Newton step's
+//! the device and read their state every few iterations ([`cg`]); a Newton step's
 //! trial value and step come back in one read-back. One device serves every kernel.
 //!
 //! Precision, chosen per adapter when the device is opened ([`adapter`]):
