@@ -9,8 +9,8 @@
 //! [`GpuSpace`], whose vectors are device buffers: element-wise operations and Hessian–vector
 //! products (hessian_edge, then the same segmented sums) are only recorded; dot products and
 //! norms submit and read back one or two scalars. Conjugate gradients keep their coefficients on
-//! the device and read their state every few iterations ([`cg`]); a Newton step's
-//! trial value and step come back in one read-back. One device serves every kernel.
+//! the device and read their state every few iterations ([`cg`]); a Newton step's trial value
+//! and step come back in one read-back. One device serves every kernel.
 //!
 //! Precision, chosen per adapter when the device is opened ([`adapter`]):
 //! - [`Precision::F64`] (datacenter GPUs with full-rate f64, and lavapipe): V, gradient, solver
@@ -190,7 +190,6 @@ impl GpuBackend {
             .unwrap_or(*grid)
             .clamp(1, *grid);
         let kernels = Kernels {
-            cg: cg::CgKernels::new(&ctx)?,
             edge_action: edge_action::EdgeAction::new(&ctx)?,
             gather_gradient: gather_gradient::GatherGradient::new(&ctx)?,
             hessian: hessian::Hessian::new(&ctx)?,
@@ -198,6 +197,7 @@ impl GpuBackend {
             reduce: reduce::Reduce::new(&ctx)?,
             resample: resample::Resample::new(&ctx)?,
             vector_ops: vector_ops::VectorOps::new(&ctx)?,
+            cg: cg::CgKernels::new(&ctx)?,
         };
         let device_max = ctx
             .limits
@@ -321,9 +321,9 @@ pub struct GpuVector(wgpu::Buffer);
 /// Newton–CG vectors in device buffers over one uploaded problem. Element-wise operations and
 /// Hessian products are recorded, not submitted; `value_grad`, `dot`, `dots_and_norm`,
 /// `norm_inf`, `try_step` and `solve` (every few CG iterations) submit everything recorded and
-/// read back a few scalars. Like the CPU's space, each
-/// evaluation also keeps the per-edge curvatures (the Hessian's weights) and the Hessian
-/// diagonal, and `precondition` multiplies by its floored inverse.
+/// read back a few scalars. Like the CPU's space, each evaluation also keeps the per-edge
+/// curvatures (the Hessian's weights) and the Hessian diagonal, and `precondition` multiplies by
+/// its floored inverse.
 pub struct GpuSpace<'a> {
     backend: &'a GpuBackend,
     problem: ProblemBuffers,
