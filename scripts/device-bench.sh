@@ -5,7 +5,8 @@
 # What it runs, each on `--device gpu` and `--device cpu` (bench's `--device all`):
 #   1. `detbal bench --suite kernel`: edge_action, fit_iteration and reciprocal_triangles (hub
 #      graph and uniform graph) at 1e4, 1e5, 1e6 and 1e7 edges, with the device work per call
-#      (read-backs, dispatches, bytes per edge) from the GPU counters;
+#      (read-backs, dispatches, bytes per edge; fit_iteration per Newton step and per CG
+#      iteration) from the GPU counters;
 #   2. `detbal bench --suite stage` at 1e6 and 1e7 rows (llm-like logs: load, fit, pairs, cycles);
 #   3. `detbal analyze` on a hard log made by `detbal simulate`: the giant-component mode when
 #      this binary's `simulate --help` lists one, else llm-like; 1e7 rows, resampling as default
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
         --bin) bin="$2"; shift ;;
         --out) out="$2"; shift ;;
         --gl) gl="$2"; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "device-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift

@@ -25,7 +25,8 @@
 //!     give the triangles found and the longest oriented out-list.
 //!
 //!   Each kernel row also carries the device work per call ([`Work`]: per evaluation, per
-//!   iteration, per enumeration): on the GPU the difference of
+//!   Newton step, per enumeration; `fit_iteration` also per conjugate-gradient iteration, the
+//!   fits' whole work divided by their Hessian products): on the GPU the difference of
 //!   [`GpuCounters`](crate::backend::gpu::GpuCounters) around the calls (read-backs, submits,
 //!   dispatches, bind groups, bytes up and down, estimated device-memory bytes per edge); on the
 //!   CPU no read-back or dispatch, and for `edge_action` the bytes of the arrays the CPU twin
@@ -364,9 +365,13 @@ pub struct Row {
     /// (reciprocal_triangles rows: the triangles found).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    /// Device work per call (kernel rows).
+    /// Device work per call (kernel rows; `fit_iteration`: per Newton step).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work: Option<Work>,
+    /// `fit_iteration`: the fits' whole device work divided by their conjugate-gradient
+    /// iterations (Hessian products), the Newton steps' own work included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_per_cg_iteration: Option<Work>,
     /// The GPU's driver as wgpu reports it (GPU kernel rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
@@ -604,9 +609,16 @@ fn kernel_rows(
         ))
     })?;
     let all_iterations = fits.iter().map(|f| f.1).sum();
-    let fit_work = match target.device {
-        Device::Cpu(_) => Work::cpu(None, edges),
-        Device::Gpu(_) => Work::gpu(target.counters().since(before), all_iterations, edges),
+    let all_products = fits.iter().map(|f| f.3).sum();
+    let (fit_work, cg_work) = match target.device {
+        Device::Cpu(_) => (Work::cpu(None, edges), Work::cpu(None, edges)),
+        Device::Gpu(_) => {
+            let work = target.counters().since(before);
+            (
+                Work::gpu(work, all_iterations, edges),
+                Work::gpu(work, all_products, edges),
+            )
+        }
     };
     let &(_, iterations, evaluations, products) = fits.last().expect("at least one run");
     Ok([
@@ -619,6 +631,7 @@ fn kernel_rows(
             evaluations: Some(evaluations),
             hessian_products: Some(products),
             work: Some(fit_work),
+            work_per_cg_iteration: Some(cg_work),
             ..kernel_row(
                 target,
                 "fit_iteration",
@@ -730,6 +743,7 @@ fn kernel_row(target: &Target, name: &'static str, size: u64, times: Vec<f64>) -
         peak_rss_bytes: None,
         outcome: None,
         work: None,
+        work_per_cg_iteration: None,
         driver: target.driver(),
     }
 }
@@ -776,6 +790,7 @@ fn stage_rows(choice: DeviceChoice, log: &Path, n_rows: u64, repeat: usize) -> R
                 peak_rss_bytes: None,
                 outcome: None,
                 work: None,
+                work_per_cg_iteration: None,
                 driver: None,
             }
         })
@@ -942,6 +957,7 @@ fn dense_rows(targets: &[Target], states: &[u64]) -> Result<Vec<Row>> {
                 peak_rss_bytes: Some(run.peak_rss),
                 outcome: Some(outcome),
                 work: None,
+                work_per_cg_iteration: None,
                 driver: None,
             });
         }
@@ -1120,8 +1136,14 @@ fn notes(r: &Row) -> String {
     if let Some(outcome) = &r.outcome {
         parts.push(outcome.clone());
     }
-    if let Some(w) = &r.work {
-        parts.push(work_text(w));
+    match (&r.work, &r.work_per_cg_iteration) {
+        (Some(w), Some(cg)) => parts.push(format!(
+            "{} per Newton step, {} per CG iteration",
+            work_text(w),
+            work_text(cg)
+        )),
+        (Some(w), None) => parts.push(format!("{} per call", work_text(w))),
+        _ => {}
     }
     parts.join(", ")
 }
@@ -1132,7 +1154,7 @@ fn work_text(w: &Work) -> String {
         .bytes_per_edge
         .map_or(String::new(), |b| format!(", {b:.0} B/edge"));
     format!(
-        "per call {:.1} read-backs, {:.1} dispatches{bytes}",
+        "{:.2} read-backs, {:.1} dispatches{bytes}",
         w.readbacks, w.dispatches
     )
 }

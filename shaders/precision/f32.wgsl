@@ -66,3 +66,8 @@ fn sigmoid_neg(d: Real) -> Real {
     let e = exp(-abs(d));
     return select(1.0 / (1.0 + e), e / (1.0 + e), d >= 0.0);
 }
+
+// Whether x is neither infinite nor NaN (comparisons with NaN are false).
+fn is_finite(x: Real) -> bool {
+    return abs(x) <= Real(3.4028234663852886e38);
+}

@@ -117,3 +117,8 @@ fn sigmoid_neg(d: Real) -> Real {
     let e = exp_neg(abs(d));
     return select(f64(1.0) / (f64(1.0) + e), e / (f64(1.0) + e), d >= f64(0.0));
 }
+
+// Whether x is neither infinite nor NaN (comparisons with NaN are false).
+fn is_finite(x: Real) -> bool {
+    return abs(x) <= Real(1.7976931348623157e308);
+}

@@ -14,7 +14,8 @@
 //!   `η_k = 0.9 g_k/g_{k−1}` (the squared ratio of norms), at most 0.5, at least
 //!   `0.9 η_{k−1}²` while that exceeds 0.1: loose while the steps make slow, linear progress
 //!   (far from the optimum, or where the curvature is tiny), tight once convergence is quadratic. CG is the Chronopoulos–Gear variant: both inner products of an
-//!   iteration are formed together, so a device reads back once per iteration.
+//!   iteration are formed together. A device may override [`VectorSpace::solve`] to form the
+//!   coefficients itself and read the state back only every few iterations (the GPU does).
 //! - **Globalisation**: Levenberg–Marquardt damping `μ`. A step whose objective does not decrease
 //!   is rejected and `μ` quadrupled (at least `1e-3`); an accepted one divides `μ` by 4 (0 below
 //!   `1e-3`). Once the decrement `∇ᵀδ` (twice the predicted decrease) is below `quadratic` the
@@ -29,7 +30,9 @@
 //!   decrement and the step from falling (neither halves below `quadratic`), or at
 //!   `max_iterations`.
 //!
-//! Cost is counted in passes over the edges: evaluations plus Hessian products.
+//! Cost is counted in passes over the edges: evaluations plus Hessian products. Each step's trial
+//! point is evaluated together with the step's norm ([`VectorSpace::try_step`]), also on the last
+//! step when a rounding stop then discards it.
 
 use crate::error::{Error, Result};
 use crate::progress::{self, Unit};
@@ -73,6 +76,36 @@ pub trait VectorSpace {
     fn assign(&mut self, src: &Self::Vector, dst: &mut Self::Vector) -> Result<()>;
     /// `x ← P x`, `P` the preconditioner at the last evaluated point (the inverse diagonal).
     fn precondition(&mut self, x: &mut Self::Vector) -> Result<()>;
+    /// Solves `(H + μ (D + I)) δ = b` into `cg.x` by [`Cg::solve`] and returns the decrement
+    /// `bᵀδ`. A device overrides it to keep the coefficients on the device, with the same
+    /// iterates to rounding.
+    fn solve(
+        &mut self,
+        cg: &mut Cg<Self::Vector>,
+        b: &Self::Vector,
+        damping: (f64, f64),
+    ) -> Result<f64>
+    where
+        Self: Sized,
+    {
+        cg.solve(self, b, damping)?;
+        self.dot(b, &cg.x)
+    }
+    /// `trial ← x − δ`; returns the step's norm ([`VectorSpace::step_norm`]) and the objective
+    /// at `trial` (as [`VectorSpace::value_grad`], its gradient into `g_trial`). A device reads
+    /// both back together.
+    fn try_step(
+        &mut self,
+        x: &Self::Vector,
+        delta: &Self::Vector,
+        trial: &mut Self::Vector,
+        g_trial: &mut Self::Vector,
+    ) -> Result<(f64, f64)> {
+        self.assign(x, trial)?;
+        self.axpy(-1.0, delta, trial)?;
+        let norm = self.step_norm(delta)?;
+        Ok((norm, self.value_grad(trial, g_trial)?))
+    }
 }
 
 /// A [`VectorSpace`] over vectors in host memory (`Vec<f64>`) with its vector operations given:
@@ -268,29 +301,29 @@ pub fn minimize<S: VectorSpace>(
             break Stop::Limit;
         }
         loop {
-            cg.solve(space, &g, (damping, opts.max_step))?;
             let previous = (decrement, step_norm);
-            decrement = space.dot(&g, &cg.x)?;
-            step_norm = space.step_norm(&cg.x)?;
-            let trusted = damping == 0.0 && decrement < opts.quadratic;
+            decrement = space.solve(&mut cg, &g, (damping, opts.max_step))?;
             // (A NaN decrement stops too.)
             if decrement.is_nan() || decrement <= opts.decrement_tol {
+                step_norm = space.step_norm(&cg.x)?;
                 break 'newton Stop::Decrement;
             }
+            // The trial point is evaluated with the step's norm (one read-back on a device),
+            // also when the tests below then stop without it.
+            let f_trial;
+            (step_norm, f_trial) = space.try_step(&x, &cg.x, &mut trial, &mut g_trial)?;
+            evaluations += 1;
+            let trusted = damping == 0.0 && decrement < opts.quadratic;
             if damping == 0.0 && step_norm <= opts.step_tol {
-                space.axpy(-1.0, &cg.x, &mut x)?;
-                f = space.value_grad(&x, &mut g)?;
-                evaluations += 1;
+                std::mem::swap(&mut x, &mut trial);
+                std::mem::swap(&mut g, &mut g_trial);
+                f = f_trial;
                 iterations += 1;
                 break 'newton Stop::Step;
             }
             if trusted && decrement > 0.5 * previous.0 && step_norm > 0.5 * previous.1 {
                 break 'newton Stop::Rounding;
             }
-            space.assign(&x, &mut trial)?;
-            space.axpy(-1.0, &cg.x, &mut trial)?;
-            let f_trial = space.value_grad(&trial, &mut g_trial)?;
-            evaluations += 1;
             let level = f_trial.is_finite() && f_trial <= f + opts.rounding * (f.abs() + 1.0);
             let mut flatter =
                 || -> Result<bool> { Ok(space.norm_inf(&g_trial)? < space.norm_inf(&g)?) };
@@ -329,23 +362,48 @@ pub fn minimize<S: VectorSpace>(
     })
 }
 
+/// Most conjugate-gradient iterations of one solve: far more than convergence needs, a guard
+/// against rounding loops.
+pub const CG_LIMIT: usize = 10_000;
+
 /// Chronopoulos–Gear preconditioned conjugate gradients for `(H + μ (D + I)) δ = b`, with the
-/// vectors it reuses from one Newton step to the next.
-struct Cg<V> {
+/// vectors it reuses from one Newton step to the next (public for the spaces that override
+/// [`VectorSpace::solve`]).
+pub struct Cg<V> {
     /// The solution `δ`.
-    x: V,
-    r: V,
-    u: V,
-    w: V,
-    p: V,
-    s: V,
-    products: usize,
+    pub x: V,
+    /// The residual `b − Aδ`.
+    pub r: V,
+    /// `P r`.
+    pub u: V,
+    /// `A u`.
+    pub w: V,
+    /// The search direction.
+    pub p: V,
+    /// `A p`.
+    pub s: V,
+    /// Hessian products so far.
+    pub products: usize,
     /// `∇ᵀP∇` and the forcing term of the last solve.
-    last: Option<(f64, f64)>,
+    pub last: Option<(f64, f64)>,
+}
+
+/// The forcing term for a right-hand side with `∇ᵀP∇ = g`, after a solve whose `(∇ᵀP∇, η)` was
+/// `last` (module docs). shaders/cg_coefficients.wgsl computes the same.
+pub fn forcing(g: f64, last: Option<(f64, f64)>) -> f64 {
+    let eta = match last {
+        None => 0.5,
+        Some((g_last, eta_last)) => {
+            let floor = 0.9 * eta_last * eta_last;
+            let eta = (0.9 * g / g_last).min(0.5);
+            if floor > 0.1 { eta.max(floor) } else { eta }
+        }
+    };
+    if eta.is_finite() { eta.max(1e-12) } else { 0.5 }
 }
 
 impl<V> Cg<V> {
-    fn new<S: VectorSpace<Vector = V>>(space: &mut S) -> Result<Self> {
+    pub fn new<S: VectorSpace<Vector = V>>(space: &mut S) -> Result<Self> {
         Ok(Cg {
             x: space.zeros()?,
             r: space.zeros()?,
@@ -368,17 +426,9 @@ impl<V> Cg<V> {
         Ok(())
     }
 
-    /// The forcing term for a right-hand side with `∇ᵀP∇ = g` (module docs).
+    /// The forcing term for a right-hand side with `∇ᵀP∇ = g`, remembered for the next solve.
     fn forcing(&mut self, g: f64) -> f64 {
-        let eta = match self.last {
-            None => 0.5,
-            Some((g_last, eta_last)) => {
-                let floor = 0.9 * eta_last * eta_last;
-                let eta = (0.9 * g / g_last).min(0.5);
-                if floor > 0.1 { eta.max(floor) } else { eta }
-            }
-        };
-        let eta = if eta.is_finite() { eta.max(1e-12) } else { 0.5 };
+        let eta = forcing(g, self.last);
         self.last = Some((g, eta));
         eta
     }
@@ -389,7 +439,7 @@ impl<V> Cg<V> {
     /// iterations). Without a ridge the system is singular along each component's constant, and
     /// consistent (the gradient sums to zero per component), so CG converges to one of its
     /// solutions.
-    fn solve<S: VectorSpace<Vector = V>>(
+    pub fn solve<S: VectorSpace<Vector = V>>(
         &mut self,
         space: &mut S,
         b: &V,
@@ -398,8 +448,7 @@ impl<V> Cg<V> {
         space.scale(0.0, &mut self.x)?;
         space.assign(b, &mut self.r)?;
         let (mut gamma_old, mut alpha_old, mut target) = (0.0, 0.0, 0.0);
-        // Far more than convergence needs; a guard against rounding loops.
-        for i in 0..10_000 {
+        for i in 0..CG_LIMIT {
             space.assign(&self.r, &mut self.u)?;
             space.precondition(&mut self.u)?;
             self.product(space, mu)?;

@@ -3,7 +3,8 @@
 //! any Vulkan adapter (lavapipe in CI) and say SKIP without one unless `REQUIRE_GPU=1`.
 
 use crate::support::{Gpu, gpu};
-use detbal::backend::cpu::CpuBackend;
+use detbal::backend::cpu::{CpuBackend, HostSpace};
+use detbal::backend::newton::{self, NewtonOptions, NewtonOutcome};
 use detbal::backend::{Backend, tolerance};
 use detbal::bench::synthetic_problem;
 use detbal::fit::problem::ActionProblem;
@@ -139,38 +140,94 @@ fn the_fit_bounds_its_error_and_a_warm_start_saves_work() {
     assert!(wrong.is_err(), "a start of the wrong length is refused");
 }
 
-/// CPU and lavapipe potentials on a hard log: within 1e-6 on every identifiable state (the
-/// issue's requirement; each fit's own bound is far below it).
+/// CPU and lavapipe potentials on a hard log: within 1e-6 on every identifiable state in f64
+/// (the issue's requirement; each fit's own bound is far below it), within f32's tolerance
+/// ([`tolerance::potential`]) in f32, whose vectors hold V to ~1e-6 absolute where |V| ≈ 10
+/// (measured: 2.5e-6).
 #[test]
 fn cpu_and_gpu_potentials_agree_on_a_hard_log() {
     let test = "cpu_and_gpu_potentials_agree_on_a_hard_log";
-    let Some(gpu) = gpu(Gpu::F64, test) else {
-        return;
-    };
     let graph = hard_graph(30_000);
     let settings = FitSettings::default();
     let (a, ra) = fit(&graph, &settings, &CpuBackend::new("test")).unwrap();
-    let (b, rb) = fit(&graph, &settings, gpu).unwrap();
-    let diff = max_difference(&a, &b);
-    eprintln!(
-        "{test}: {} identifiable, max |ΔV| {diff:.2e}; CPU {} passes bound {:.1e}, GPU {} passes \
-         bound {:.1e} ({})",
-        a.identifiable(),
-        ra.passes,
-        ra.potential_error.unwrap(),
-        rb.passes,
-        rb.potential_error.unwrap(),
-        rb.status
-    );
-    assert!(
-        ra.converged && rb.converged,
-        "{} / {}",
-        ra.status,
-        rb.status
-    );
-    assert!(diff <= 1e-6, "max |ΔV| {diff:e}");
-    assert!(
-        (ra.action - rb.action).abs() <= 1e-12 * ra.action.abs(),
-        "{ra:?} {rb:?}"
-    );
+    // f32 values resolve ~1e-7 of the action.
+    let f32_tol = tolerance::potential(detbal::backend::Precision::F32);
+    for (which, tol, action_tol) in [(Gpu::F64, 1e-6, 1e-12), (Gpu::F32, f32_tol, 1e-6)] {
+        let Some(gpu) = gpu(which, test) else {
+            return;
+        };
+        let (b, rb) = fit(&graph, &settings, gpu).unwrap();
+        let diff = max_difference(&a, &b);
+        eprintln!(
+            "{test} {which:?}: {} identifiable, max |ΔV| {diff:.2e}; CPU {} passes bound {:.1e}, \
+             GPU {} passes bound {:.1e} ({})",
+            a.identifiable(),
+            ra.passes,
+            ra.potential_error.unwrap(),
+            rb.passes,
+            rb.potential_error.unwrap(),
+            rb.status
+        );
+        assert!(
+            ra.converged && rb.converged,
+            "{} / {}",
+            ra.status,
+            rb.status
+        );
+        assert!(diff <= tol, "{which:?}: max |ΔV| {diff:e}");
+        assert!(
+            (ra.action - rb.action).abs() <= action_tol * ra.action.abs(),
+            "{ra:?} {rb:?}"
+        );
+    }
+}
+
+/// The GPU's conjugate gradients (coefficients on the device, the state read every few
+/// iterations) take the host's steps: Newton–CG with the same diagonal preconditioner over host
+/// vectors and over device vectors makes the same Newton steps and Hessian products to the same
+/// points (to rounding) for the first ten steps of a hard log's fit, also with batched bindings
+/// and 2-D grids, and both fits converge to the same potentials. (The last solves, whose forcing
+/// terms ask for residuals near rounding, may take different numbers of iterations: the sums are
+/// formed in different orders.)
+#[test]
+fn device_conjugate_gradients_take_the_host_steps() {
+    let test = "device_conjugate_gradients_take_the_host_steps";
+    let graph = hard_graph(30_000);
+    let problem = detbal::fit::action_problem(&graph, &FitSettings::default()).unwrap();
+    let v0 = vec![0.0; problem.n_states];
+    let fit = |space: &mut dyn FnMut(&NewtonOptions) -> NewtonOutcome, steps| {
+        space(&NewtonOptions {
+            max_iterations: steps,
+            ..NewtonOptions::default()
+        })
+    };
+    let mut host =
+        |o: &NewtonOptions| newton::minimize(&mut HostSpace::new(&problem, false), &v0, o).unwrap();
+    let (host_10, host_all) = (fit(&mut host, 10), fit(&mut host, 200));
+    for which in [Gpu::F64, Gpu::F64Batched] {
+        let Some(gpu) = gpu(which, test) else { return };
+        let mut device = |o: &NewtonOptions| {
+            newton::minimize(&mut gpu.space(&problem).unwrap(), &v0, o).unwrap()
+        };
+        let (device_10, device_all) = (fit(&mut device, 10), fit(&mut device, 200));
+        let gap = |a: &NewtonOutcome, b: &NewtonOutcome| {
+            let d: Vec<f64> = a.x.iter().zip(&b.x).map(|(a, b)| a - b).collect();
+            problem.gauge_free_max(&d)
+        };
+        let (gap_10, gap_all) = (gap(&host_10, &device_10), gap(&host_all, &device_all));
+        eprintln!(
+            "{test} {which:?}: 10 steps: {} and {} products, max |ΔV| {gap_10:.1e}; converged: \
+             {} and {} products, max |ΔV| {gap_all:.1e} ({} / {})",
+            host_10.hessian_products,
+            device_10.hessian_products,
+            host_all.hessian_products,
+            device_all.hessian_products,
+            host_all.status,
+            device_all.status
+        );
+        assert_eq!(host_10.hessian_products, device_10.hessian_products);
+        assert!(gap_10 <= 1e-12, "after 10 steps max |ΔV| {gap_10:e}");
+        assert!(host_all.converged && device_all.converged);
+        assert!(gap_all <= 1e-8, "converged max |ΔV| {gap_all:e}");
+    }
 }

@@ -95,12 +95,24 @@ pub fn groups_for(items: u32, per_group: u32) -> u32 {
     items.div_ceil(per_group)
 }
 
+/// One dispatch kept to be recorded again: a kernel, its bind group (created once) and its
+/// parameters.
+pub struct Dispatch<'k> {
+    pub kernel: &'k Pipeline,
+    pub group: Bound,
+    pub params: Params,
+    pub groups: u32,
+}
+
 /// Records dispatches, copies and clears into one command encoder and submits them only when a
 /// result is read back (or the parameter ring is full): on lavapipe a submit + map + poll round
-/// trip costs ~0.5 ms, a dependent dispatch ~60 µs (docs/GPU.md §1.3).
+/// trip costs ~0.5 ms, a dependent dispatch ~60 µs (docs/GPU.md §1.3). Consecutive dispatches
+/// share one compute pass; a copy, a clear or a submit ends it.
 pub struct Recorder<'a> {
     ctx: &'a GpuContext,
     encoder: wgpu::CommandEncoder,
+    /// The open compute pass of `encoder`, if any.
+    pass: Option<wgpu::ComputePass<'static>>,
     ring: wgpu::Buffer,
     ring_group: wgpu::BindGroup,
     stride: u64,
@@ -138,6 +150,7 @@ impl<'a> Recorder<'a> {
         Recorder {
             ctx,
             encoder: new_encoder(ctx),
+            pass: None,
             ring,
             ring_group,
             stride,
@@ -184,29 +197,40 @@ impl<'a> Recorder<'a> {
         } else {
             (max, groups.div_ceil(max))
         };
-        let mut pass = self
-            .encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.name),
-                timestamp_writes: None,
-            });
+        let encoder = &mut self.encoder;
+        let pass = self.pass.get_or_insert_with(|| {
+            encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                })
+                .forget_lifetime()
+        });
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &self.ring_group, &[offset as u32]);
         pass.set_bind_group(1, &group.group, &[]);
         pass.dispatch_workgroups(x, y, 1);
     }
 
+    /// Records `d` again.
+    pub fn replay(&mut self, d: &Dispatch) {
+        self.dispatch(d.kernel, &d.group, d.params, d.groups);
+    }
+
     pub fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.pass = None;
         self.encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
     }
 
     /// Zero-fills `bytes` bytes of `buffer` from `offset` (the whole buffer when `None`).
     pub fn clear(&mut self, buffer: &wgpu::Buffer, offset: u64, bytes: Option<u64>) {
+        self.pass = None;
         self.encoder.clear_buffer(buffer, offset, bytes);
     }
 
     /// Sends everything recorded so far to the device.
     pub fn submit(&mut self) {
+        self.pass = None;
         self.ctx.tally.submit(self.staged.len() as u64);
         if !self.staged.is_empty() {
             self.ctx.queue.write_buffer(&self.ring, 0, &self.staged);
@@ -219,6 +243,7 @@ impl<'a> Recorder<'a> {
     /// Submits and returns the first `count` scalar slots.
     pub fn read_scalars(&mut self, count: u32) -> Result<Vec<f64>> {
         let bytes = u64::from(count) * Precision::ACC_BYTES;
+        self.pass = None;
         self.encoder
             .copy_buffer_to_buffer(&self.scalars, 0, &self.readback, 0, bytes);
         let raw = self.read(&self.readback.clone(), bytes)?;
@@ -239,18 +264,41 @@ impl<'a> Recorder<'a> {
         offset: u64,
         bytes: u64,
     ) -> Result<Vec<u8>> {
-        if bytes == 0 {
-            return Ok(Vec::new());
+        let mut parts = self.read_parts(&[(buffer, offset, bytes)])?;
+        Ok(parts.pop().expect("one part"))
+    }
+
+    /// Submits and returns each `(buffer, offset, bytes)` part (multiples of 4), all in one
+    /// read-back.
+    pub fn read_parts(&mut self, parts: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>> {
+        let total: u64 = parts.iter().map(|p| p.2).sum();
+        if total == 0 {
+            return Ok(parts.iter().map(|_| Vec::new()).collect());
         }
         let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read-back"),
-            size: bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+            size: total.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.encoder
-            .copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
-        self.read(&staging, bytes)
+        self.pass = None;
+        let mut at = 0;
+        for &(buffer, offset, bytes) in parts {
+            if bytes > 0 {
+                self.encoder
+                    .copy_buffer_to_buffer(buffer, offset, &staging, at, bytes);
+            }
+            at += bytes;
+        }
+        let data = self.read(&staging, total)?;
+        let mut at = 0;
+        Ok(parts
+            .iter()
+            .map(|p| {
+                at += p.2 as usize;
+                data[at - p.2 as usize..at].to_vec()
+            })
+            .collect())
     }
 
     /// Submits, waits, and copies `bytes` bytes out of the mappable `staging` buffer. A lost

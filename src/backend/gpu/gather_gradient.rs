@@ -6,7 +6,7 @@
 //! solver's preconditioner); and signed over the flows of each Hessian–vector product
 //! ([`super::hessian`]).
 
-use super::buffers::{EdgeBatch, Params, ProblemBuffers, Recorder, groups_for};
+use super::buffers::{Dispatch, EdgeBatch, Params, ProblemBuffers, Recorder, groups_for};
 use super::context::{Access, GpuContext, Pipeline};
 use super::shaders::{self, RUN, WG};
 use crate::error::Result;
@@ -80,9 +80,29 @@ impl GatherGradient {
         kernel: &Pipeline,
         per_edge: impl Fn(&EdgeBatch) -> &wgpu::Buffer,
     ) {
-        let ctx = rec.ctx();
         rec.clear(&p.grad_acc, 0, None);
-        // Every (entry batch, edge batch) pair is one pass; passes add into grad_acc.
+        for d in self.sum_plan(rec.ctx(), p, kernel, per_edge) {
+            rec.replay(&d);
+        }
+    }
+
+    /// The signed sum of the per-edge values in the problem's `deriv` into `grad_acc`, which
+    /// must hold zeros, as dispatches to record (and record again: the Hessian products of
+    /// conjugate gradients).
+    pub fn signed_plan<'k>(&'k self, ctx: &GpuContext, p: &ProblemBuffers) -> Vec<Dispatch<'k>> {
+        self.sum_plan(ctx, p, &self.signed, |b| &b.deriv)
+    }
+
+    /// The dispatches of [`GatherGradient::sum`] after its clear: every (entry batch, edge
+    /// batch) pair is one pass, each followed by its carry levels; passes add into grad_acc.
+    fn sum_plan<'k>(
+        &'k self,
+        ctx: &GpuContext,
+        p: &ProblemBuffers,
+        kernel: &'k Pipeline,
+        per_edge: impl Fn(&EdgeBatch) -> &wgpu::Buffer,
+    ) -> Vec<Dispatch<'k>> {
+        let mut plan = Vec::new();
         for entries in &p.entries {
             for edges in &p.edges {
                 let group = kernel.bind(
@@ -105,15 +125,26 @@ impl GatherGradient {
                     ..Params::new(entries.len)
                 };
                 let runs = groups_for(entries.len, RUN);
-                rec.dispatch(kernel, &group, params, groups_for(runs, WG));
-                self.fix_up(rec, p, runs);
+                plan.push(Dispatch {
+                    kernel,
+                    group,
+                    params,
+                    groups: groups_for(runs, WG),
+                });
+                self.fix_up(ctx, p, runs, &mut plan);
             }
         }
+        plan
     }
 
     /// Sums `count` carries (in `carries[0]`) per key into grad_acc, one bounded level at a time.
-    fn fix_up(&self, rec: &mut Recorder, p: &ProblemBuffers, mut count: u32) {
-        let ctx = rec.ctx();
+    fn fix_up<'k>(
+        &'k self,
+        ctx: &GpuContext,
+        p: &ProblemBuffers,
+        mut count: u32,
+        plan: &mut Vec<Dispatch<'k>>,
+    ) {
         let mut level = 0;
         while count > 1 {
             let (input, output) = (&p.carries[level % 2], &p.carries[(level + 1) % 2]);
@@ -129,12 +160,12 @@ impl GatherGradient {
                 ],
             );
             let runs = groups_for(count, RUN);
-            rec.dispatch(
-                &self.carries,
-                &group,
-                Params::new(count),
-                groups_for(runs, WG),
-            );
+            plan.push(Dispatch {
+                kernel: &self.carries,
+                group,
+                params: Params::new(count),
+                groups: groups_for(runs, WG),
+            });
             count = runs;
             level += 1;
         }

@@ -2,7 +2,7 @@
 //! finish (`OP = 0`) to form the Hessian–vector product `H x = L_c x + λ x` from the per-edge
 //! curvatures edge_action left at the last evaluated point.
 
-use super::buffers::{Params, ProblemBuffers, Recorder, groups_for};
+use super::buffers::{Dispatch, Params, ProblemBuffers, Recorder, groups_for};
 use super::context::{Access, GpuContext, Pipeline};
 use super::gather_gradient::GatherGradient;
 use super::shaders::{self, WG};
@@ -30,18 +30,30 @@ impl Hessian {
         x: &wgpu::Buffer,
         out: &wgpu::Buffer,
     ) {
-        for batch in &p.edges {
-            let group = self.kernel.bind(
-                rec.ctx(),
-                &[x, &batch.src, &batch.dst, &batch.curvature, &batch.deriv],
-            );
-            rec.dispatch(
-                &self.kernel,
-                &group,
-                Params::new(batch.len),
-                groups_for(batch.len, WG),
-            );
+        for d in self.flows(rec.ctx(), p, x) {
+            rec.replay(&d);
         }
         gather.record_signed(rec, p, x, out);
+    }
+
+    /// The hessian_edge dispatches of `H x`: the flows of `x` into the problem's `deriv`.
+    pub fn flows(
+        &self,
+        ctx: &GpuContext,
+        p: &ProblemBuffers,
+        x: &wgpu::Buffer,
+    ) -> Vec<Dispatch<'_>> {
+        p.edges
+            .iter()
+            .map(|batch| Dispatch {
+                kernel: &self.kernel,
+                group: self.kernel.bind(
+                    ctx,
+                    &[x, &batch.src, &batch.dst, &batch.curvature, &batch.deriv],
+                ),
+                params: Params::new(batch.len),
+                groups: groups_for(batch.len, WG),
+            })
+            .collect()
     }
 }

@@ -8,8 +8,9 @@
 //! and reads back one or two scalars. The solver is the generic [`newton::minimize`] over
 //! [`GpuSpace`], whose vectors are device buffers: element-wise operations and Hessian–vector
 //! products (hessian_edge, then the same segmented sums) are only recorded; dot products and
-//! norms submit and read back one or two scalars (one read-back per conjugate-gradient
-//! iteration). One device serves every kernel.
+//! norms submit and read back one or two scalars. Conjugate gradients keep their coefficients on
+//! the device and read their state every few iterations ([`cg`]); a Newton step's trial value
+//! and step come back in one read-back. One device serves every kernel.
 //!
 //! Precision, chosen per adapter when the device is opened ([`adapter`]):
 //! - [`Precision::F64`] (datacenter GPUs with full-rate f64, and lavapipe): V, gradient, solver
@@ -39,6 +40,7 @@
 
 mod adapter;
 mod buffers;
+mod cg;
 mod context;
 mod counters;
 mod edge_action;
@@ -53,7 +55,7 @@ mod vector_ops;
 
 use super::cpu::reciprocal_triangles::OrientedReciprocal;
 use super::{ActionEval, Backend, BackendKind, DeviceChoice, DeviceInfo};
-use crate::backend::newton::{self, NewtonOptions, NewtonOutcome, VectorSpace};
+use crate::backend::newton::{self, Cg, NewtonOptions, NewtonOutcome, VectorSpace};
 use crate::backend::problem::ActionProblem;
 use crate::error::{Error, Result};
 use buffers::{ProblemBuffers, Recorder};
@@ -135,6 +137,7 @@ impl GpuOptions {
 }
 
 struct Kernels {
+    cg: cg::CgKernels,
     edge_action: edge_action::EdgeAction,
     gather_gradient: gather_gradient::GatherGradient,
     hessian: hessian::Hessian,
@@ -194,6 +197,7 @@ impl GpuBackend {
             reduce: reduce::Reduce::new(&ctx)?,
             resample: resample::Resample::new(&ctx)?,
             vector_ops: vector_ops::VectorOps::new(&ctx)?,
+            cg: cg::CgKernels::new(&ctx)?,
         };
         let device_max = ctx
             .limits
@@ -315,10 +319,11 @@ impl Backend for GpuBackend {
 pub struct GpuVector(wgpu::Buffer);
 
 /// Newton–CG vectors in device buffers over one uploaded problem. Element-wise operations and
-/// Hessian products are recorded, not submitted; `value_grad`, `dot`, `dot2` and `norm_inf`
-/// submit everything recorded and read back one or two scalars. Like the CPU's space, each
-/// evaluation also keeps the per-edge curvatures (the Hessian's weights) and the Hessian
-/// diagonal, and `precondition` multiplies by its floored inverse.
+/// Hessian products are recorded, not submitted; `value_grad`, `dot`, `dots_and_norm`,
+/// `norm_inf`, `try_step` and `solve` (every few CG iterations) submit everything recorded and
+/// read back a few scalars. Like the CPU's space, each evaluation also keeps the per-edge
+/// curvatures (the Hessian's weights) and the Hessian diagonal, and `precondition` multiplies by
+/// its floored inverse.
 pub struct GpuSpace<'a> {
     backend: &'a GpuBackend,
     problem: ProblemBuffers,
@@ -329,6 +334,8 @@ pub struct GpuSpace<'a> {
     scratch: GpuVector,
     /// The problem on the host, for the step's gauge ([`VectorSpace::step_norm`]).
     host_problem: &'a ActionProblem,
+    /// The conjugate-gradient dispatches, made at the first solve ([`cg`]).
+    cg: Option<cg::CgPlan<'a>>,
 }
 
 impl<'a> GpuSpace<'a> {
@@ -343,6 +350,7 @@ impl<'a> GpuSpace<'a> {
             rec: Recorder::new(ctx, max_items),
             scratch: GpuVector(buffers::storage_zeroed(ctx, "vector", bytes)),
             host_problem: problem,
+            cg: None,
             problem: buffers,
             inverse_diagonal: buffers::storage_init(
                 ctx,
@@ -360,6 +368,31 @@ impl<'a> GpuSpace<'a> {
 
     fn n(&self) -> u32 {
         self.problem.n_states
+    }
+
+    /// Records an evaluation at `x` (gradient into `grad`): the value's parts go into the first
+    /// scalar slots, whose number it returns ([`GpuSpace::value_from`]).
+    fn record_value(&mut self, x: &GpuVector, grad: &GpuVector) -> u32 {
+        let (k, p, rec) = (&self.backend.kernels, &self.problem, &mut self.rec);
+        k.edge_action.record(rec, p, &x.0);
+        k.gather_gradient
+            .record(rec, p, &x.0, &grad.0, &self.inverse_diagonal);
+        k.reduce.sums(rec, &p.partials, p.n_partials, 0);
+        if p.l2 > 0.0 {
+            k.reduce.dot(rec, &x.0, &x.0, p.n_states, 1);
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The objective from the scalar slots of [`GpuSpace::record_value`].
+    fn value_from(&self, slots: &[f64]) -> f64 {
+        if self.problem.l2 > 0.0 {
+            slots[0] + 0.5 * self.problem.l2 * slots[1]
+        } else {
+            slots[0]
+        }
     }
 
     fn op(&mut self, op: VectorOp, x: &wgpu::Buffer, y: &wgpu::Buffer) {
@@ -396,18 +429,9 @@ impl VectorSpace for GpuSpace<'_> {
     }
 
     fn value_grad(&mut self, x: &GpuVector, grad: &mut GpuVector) -> Result<f64> {
-        let (k, p, rec) = (&self.backend.kernels, &self.problem, &mut self.rec);
-        k.edge_action.record(rec, p, &x.0);
-        k.gather_gradient
-            .record(rec, p, &x.0, &grad.0, &self.inverse_diagonal);
-        k.reduce.sums(rec, &p.partials, p.n_partials, 0);
-        if p.l2 > 0.0 {
-            k.reduce.dot(rec, &x.0, &x.0, p.n_states, 1);
-            let s = rec.read_scalars(2)?;
-            Ok(s[0] + 0.5 * p.l2 * s[1])
-        } else {
-            Ok(rec.read_scalars(1)?[0])
-        }
+        let slots = self.record_value(x, grad);
+        let s = self.rec.read_scalars(slots)?;
+        Ok(self.value_from(&s))
     }
 
     fn hessian_product(&mut self, v: &GpuVector, out: &mut GpuVector) -> Result<()> {
@@ -500,5 +524,39 @@ impl VectorSpace for GpuSpace<'_> {
         let p = self.inverse_diagonal.clone();
         self.op(VectorOp::Mul, &p, &x.0);
         Ok(())
+    }
+
+    fn solve(&mut self, cg: &mut Cg<GpuVector>, b: &GpuVector, damping: (f64, f64)) -> Result<f64> {
+        self.solve_on_device(cg, b, damping)
+    }
+
+    /// One read-back: the trial's value with the step (downloaded for its gauge, as
+    /// [`VectorSpace::step_norm`]) or, with a ridge, its largest coordinate.
+    fn try_step(
+        &mut self,
+        x: &GpuVector,
+        delta: &GpuVector,
+        trial: &mut GpuVector,
+        g_trial: &mut GpuVector,
+    ) -> Result<(f64, f64)> {
+        self.assign(x, trial)?;
+        self.axpy(-1.0, delta, trial)?;
+        let slots = self.record_value(trial, g_trial);
+        let n = self.n();
+        if self.problem.l2 > 0.0 {
+            let reduce = &self.backend.kernels.reduce;
+            reduce.max_abs(&mut self.rec, &delta.0, n, slots);
+            let s = self.rec.read_scalars(slots + 1)?;
+            return Ok((s[slots as usize], self.value_from(&s)));
+        }
+        let precision = self.backend.ctx.precision;
+        let scalars = self.rec.scalars().clone();
+        let raw = self.rec.read_parts(&[
+            (&scalars, 0, u64::from(slots) * Precision::ACC_BYTES),
+            (&delta.0, 0, u64::from(n) * precision.real_bytes()),
+        ])?;
+        let step = precision.decode_real(&raw[1]);
+        let value = self.value_from(&precision.decode_acc(&raw[0]));
+        Ok((self.host_problem.gauge_free_max(&step), value))
     }
 }

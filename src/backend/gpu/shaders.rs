@@ -43,6 +43,9 @@ pub const REDUCE: Kernel = kernel!("reduce" after "tree_reduce");
 pub const REDUCE_VECTOR: Kernel = kernel!("reduce_vector" after "tree_reduce");
 pub const VECTOR_OPS: Kernel = kernel!("vector_ops");
 pub const HESSIAN_EDGE: Kernel = kernel!("hessian_edge");
+pub const CG_UPDATE: Kernel = kernel!("cg_update" after "cg");
+pub const CG_PRODUCT: Kernel = kernel!("cg_product" after "cg");
+pub const CG_COEFFICIENTS: Kernel = kernel!("cg_coefficients" after "cg");
 pub const RECIPROCAL_TRIANGLES_COUNT: Kernel =
     kernel!("reciprocal_triangles_count" after "reciprocal_triangles");
 pub const RECIPROCAL_TRIANGLES_SCAN: Kernel = kernel!("reciprocal_triangles_scan");
@@ -53,7 +56,7 @@ pub const RESAMPLE_PERMUTE: Kernel = kernel!("resample_permute" after "philox");
 pub const PHILOX_DRAWS: Kernel = kernel!("philox_draws" after "philox");
 
 #[cfg(test)]
-const ALL: [Kernel; 14] = [
+const ALL: [Kernel; 17] = [
     EDGE_ACTION,
     GATHER_GRADIENT,
     GATHER_GRADIENT_CARRIES,
@@ -62,6 +65,9 @@ const ALL: [Kernel; 14] = [
     REDUCE_VECTOR,
     VECTOR_OPS,
     HESSIAN_EDGE,
+    CG_UPDATE,
+    CG_PRODUCT,
+    CG_COEFFICIENTS,
     RECIPROCAL_TRIANGLES_COUNT,
     RECIPROCAL_TRIANGLES_SCAN,
     RECIPROCAL_TRIANGLES_WRITE,
@@ -196,6 +202,22 @@ mod tests {
             shader_u32(&RESAMPLE_PERMUTE, "MAX_WALK"),
             crate::rng::MAX_WALK
         );
+    }
+
+    #[test]
+    fn cg_state_has_the_size_the_host_reads_and_writes() {
+        for precision in [Precision::F64, Precision::F32] {
+            let (module, _) = parse(&CG_COEFFICIENTS, precision);
+            let mut layouter = naga::proc::Layouter::default();
+            layouter.update(module.to_ctx()).unwrap();
+            let (handle, _) = module
+                .types
+                .iter()
+                .find(|(_, t)| t.name.as_deref() == Some("CgState"))
+                .expect("CgState in cg.wgsl");
+            let size = u64::from(layouter[handle].size);
+            assert_eq!(size, crate::backend::gpu::cg::state_bytes(precision));
+        }
     }
 
     #[test]
