@@ -18,9 +18,10 @@ use detbal::simulate::{SimMode, SimParams, simulate};
 use std::path::PathBuf;
 
 /// The estimators compared: (name, estimator, `--l2 auto`).
-const METHODS: [(&str, Estimator, bool); 4] = [
+const METHODS: [(&str, Estimator, bool); 5] = [
     ("least action (no ridge)", Estimator::LeastAction, false),
     ("least action + --l2 auto", Estimator::LeastAction, true),
+    ("counts + --l2 auto", Estimator::Counts, true),
     ("reversible-mle (no ridge)", Estimator::ReversibleMle, false),
     ("reversible-mle + --l2 auto", Estimator::ReversibleMle, true),
 ];
