@@ -26,9 +26,8 @@
 //! vanishing ridge [`RIDGE`] towards them so that no resampled state diverges), `LR` recomputed;
 //! sequential stopping by [`calibrate`] under the verdict's settings (`--verdict-resamples`,
 //! `--seed`; `--verdict-resamples 0` gives the χ² tail). On trajectory logs it is conservative
-//! (measured in METHOD.md §7): a walk conserves flow at every state, so the real splits' noise is
-//! mostly a circulation that the fitted gradients do not absorb, while the bootstrap's independent
-//! binomials also move the gradients.
+//! (METHOD.md §7): both fits see the splits only through each state's wins, its net flow, which a
+//! walk conserves and the bootstrap's independent binomials do not.
 //!
 //! The model is independent of the estimator of the groups' potentials (it tests the transitions,
 //! not a fit): `--estimator` and `--l2` change the correlations, not this test.

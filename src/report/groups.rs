@@ -243,12 +243,13 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
     let alpha = alpha.map_or(0.05, |a| a.settings.alpha);
     t.more(&match &groups.shared_potential {
         Some(s) => format!(
-            "One shared potential: {} (LR {:.1}, df {}, {}; {} resamples)",
+            "One shared potential: {}, {} (LR {:.1} on {} df; {}, {} resamples)",
             if s.p_value < alpha {
-                format!("rejected ({})", p_text(Some(s.p_value)))
+                "rejected"
             } else {
-                format!("not rejected ({})", p_text(Some(s.p_value)))
+                "not rejected"
             },
+            p_text(Some(s.p_value)),
             s.statistic,
             s.df,
             s.calibration.describe(),
