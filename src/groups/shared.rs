@@ -34,7 +34,7 @@
 
 use crate::backend::newton::{self, HostSpace, NewtonOptions};
 use crate::backend::problem::{sigmoid_neg, softplus_neg};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::TransitionGraph;
 use crate::stats::chi2_sf;
 use crate::stats::quasi_symmetry::{
@@ -98,6 +98,11 @@ pub fn shared_potential_test(
         0.0,
     )?;
     let statistic = likelihood_ratio(&splits, &splits.n, &shared, &separate);
+    if !statistic.is_finite() {
+        return Err(Error::Numerical(format!(
+            "the shared-potential test's likelihood ratio is {statistic}; no report is written"
+        )));
+    }
     let mut test = SharedPotentialTest {
         test: "likelihood ratio, one potential for all groups against one per group",
         groups: splits.groups,
@@ -246,7 +251,8 @@ fn components(nodes: usize, a: &[u32], b: &[u32]) -> usize {
     count
 }
 
-/// `LR = 2 (ℓ_separate − ℓ_shared)` of wins `n` at the two fits (≥ 0 up to rounding).
+/// `LR = 2 (ℓ_separate − ℓ_shared)` of wins `n` at the two fits, rounding below 0 set to 0 (NaN
+/// stays NaN).
 fn likelihood_ratio(splits: &Splits, n: &[u64], shared: &[f64], separate: &[f64]) -> f64 {
     let nll = |design: &Design, x: &[f64]| {
         (0..n.len())
@@ -257,7 +263,8 @@ fn likelihood_ratio(splits: &Splits, n: &[u64], shared: &[f64], separate: &[f64]
             })
             .sum::<f64>()
     };
-    (2.0 * (nll(&splits.shared, shared) - nll(&splits.separate, separate))).max(0.0)
+    let lr = 2.0 * (nll(&splits.shared, shared) - nll(&splits.separate, separate));
+    if lr < 0.0 { 0.0 } else { lr }
 }
 
 /// `x_a − x_b + offset` of split `i`.
