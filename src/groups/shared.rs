@@ -383,8 +383,8 @@ impl<'a> Null<'a> {
         }
     }
 
-    /// `LR` of resample `resample`; a failed refit counts as reaching any observed statistic
-    /// (+∞, the conservative side).
+    /// `LR` of resample `resample`; a failed refit or a NaN counts as reaching any observed
+    /// statistic (+∞, the conservative side).
     fn statistic(&self, resample: u64, seed: u64) -> f64 {
         let mut key = seed ^ 0x6772_6f75_7073_4c52;
         key = key.wrapping_add(resample.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -395,7 +395,10 @@ impl<'a> Null<'a> {
             fit(&s.shared, s, &n, &self.shared, RIDGE),
             fit(&s.separate, s, &n, &self.separate, RIDGE),
         ) {
-            (Ok(shared), Ok(separate)) => likelihood_ratio(s, &n, &shared, &separate),
+            (Ok(shared), Ok(separate)) => match likelihood_ratio(s, &n, &shared, &separate) {
+                lr if lr.is_nan() => f64::INFINITY,
+                lr => lr,
+            },
             _ => f64::INFINITY,
         }
     }
