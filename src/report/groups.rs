@@ -73,6 +73,7 @@ pub(super) fn json(groups: &GroupAnalyses) -> Value {
         "comparable_states": "identifiable in both groups and in the largest component of each",
         "groups": listed,
         "correlations": correlations,
+        "shared_potential_test": groups.shared_potential,
     })
 }
 
@@ -237,6 +238,26 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
             thousands(c.shared_states as u64),
         ));
     }
+    // Every group is analysed with the same settings.
+    let alpha = groups.groups.iter().find_map(|g| g.analysis.as_ref().ok());
+    let alpha = alpha.map_or(0.05, |a| a.settings.alpha);
+    t.more(&match &groups.shared_potential {
+        Some(s) => format!(
+            "One shared potential: {}, {} (LR {:.1} on {} df; {}, {} resamples)",
+            if s.p_value < alpha {
+                "rejected"
+            } else {
+                "not rejected"
+            },
+            p_text(Some(s.p_value)),
+            s.statistic,
+            s.df,
+            s.calibration.describe(),
+            s.resamples,
+        ),
+        None => "One shared potential: not testable (no potential difference seen in two groups)"
+            .to_owned(),
+    });
 }
 
 #[cfg(test)]

@@ -796,7 +796,7 @@ fn moment_matched_tail(x: f64, mean: f64, sd: f64) -> f64 {
 }
 
 /// Mean and sample standard deviation.
-pub(super) fn mean_sd(x: &[f64]) -> (f64, f64) {
+pub fn mean_sd(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
     let mean = x.iter().sum::<f64>() / n;
     let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

@@ -66,6 +66,10 @@ fn groups_sharing_a_potential_correlate_and_independent_ones_do_not() {
     println!("shared potential: Pearson {pearson}, Spearman {spearman} on {n} states");
     assert!(pearson >= 0.95 && spearman >= 0.9, "{pearson} {spearman}");
     assert!(n >= 250, "{n} shared states");
+    let test = &r["groups"]["shared_potential_test"];
+    println!("shared potential: {test}");
+    assert!(test["p_value"].as_f64().unwrap() >= 0.01, "{test}");
+    assert!(test["df"].as_i64().unwrap() >= 250, "{test}");
     let groups = r["groups"]["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[0]["name"], "g0");
@@ -95,6 +99,12 @@ fn groups_sharing_a_potential_correlate_and_independent_ones_do_not() {
     assert!(
         pearson.abs() < 0.2 && spearman.abs() < 0.2,
         "{pearson} {spearman}"
+    );
+    let test = &r["groups"]["shared_potential_test"];
+    assert!(test["p_value"].as_f64().unwrap() < 1e-3, "{test}");
+    assert!(
+        test["statistic"].as_f64().unwrap() > 10.0 * test["df"].as_f64().unwrap(),
+        "{test}"
     );
 }
 

@@ -30,6 +30,7 @@ mod report_html;
 mod report_schema;
 mod resampling;
 mod ridge;
+mod shared_potential;
 mod simulate;
 mod snapshots;
 mod trajectory_spill;

@@ -18,13 +18,18 @@ const FIGURES: [&str; 4] = [
     "landscape",
 ];
 
-/// `target/ci-artifacts/NAME`, emptied.
-fn artefacts(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+/// `target/ci-artifacts/NAME`.
+fn artefacts_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("the target directory")
         .join("ci-artifacts")
-        .join(name);
+        .join(name)
+}
+
+/// `target/ci-artifacts/NAME`, emptied.
+fn artefacts(name: &str) -> PathBuf {
+    let dir = artefacts_dir(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -377,4 +382,91 @@ fn the_browser_checks_catch_errors_and_broken_figures() {
         figure_visibility(&browser, dir.path(), &page),
         (1, "missing".to_string())
     );
+}
+
+/// With `--state-score`, the landscape places every state at its score (the SVG's circles lie on
+/// one increasing affine map of the scores), labels the axis as the score, and draws exactly the
+/// arcs with `T ≥ 0.05` (the paper's layout); the report renders in Chromium. Without scores,
+/// the axis is log10 of the visits.
+#[test]
+fn a_log_with_scores_draws_the_papers_landscape() {
+    let dir = artefacts("scored_landscape_input");
+    let (log, scores) = (dir.join("log.csv"), dir.join("scores.csv"));
+    // Ten states on a ladder (i ⇄ i+1, i ⇄ i+3), some arcs rare beside long stays.
+    let mut arcs: Vec<(usize, usize, u64)> = Vec::new();
+    for i in 0..10 {
+        for j in [i + 1, i + 3].into_iter().filter(|&j| j < 10) {
+            arcs.push((i, j, 1 + (7 * i as u64 + 3 * j as u64) % 29));
+            arcs.push((j, i, 1 + (5 * i as u64 + 11 * j as u64) % 31));
+        }
+        arcs.push((i, i, 5 * i as u64));
+    }
+    let rows: String = arcs
+        .iter()
+        .filter(|a| a.2 > 0)
+        .map(|(f, g, n)| format!("s{f},s{g},{n}\n"))
+        .collect();
+    std::fs::write(&log, format!("source,target,count\n{rows}")).unwrap();
+    let score = |s: usize| -3.0 + 0.7 * s as f64 + 0.05 * (s * s) as f64;
+    let lines: String = (0..10).map(|s| format!("s{s},{}\n", score(s))).collect();
+    std::fs::write(&scores, format!("state,score\n{lines}")).unwrap();
+    let mut out_count = [0u64; 10];
+    arcs.iter().for_each(|&(f, _, n)| out_count[f] += n);
+    let qualified = (arcs.iter())
+        .filter(|&&(f, g, n)| f != g && n as f64 / out_count[f] as f64 >= 0.05)
+        .count();
+    assert!(
+        qualified < arcs.len() - 10,
+        "the cut at T = 0.05 drops some arcs"
+    );
+
+    let scores = scores.to_str().unwrap();
+    report_renders("scored_landscape", &log, &["--state-score", scores]);
+    let out = artefacts_dir("scored_landscape").join("out");
+    let svg = std::fs::read_to_string(out.join("figures/landscape.svg")).unwrap();
+    assert!(svg.contains("aria-label=\"score (--state-score)\""));
+    let legend = format!("aria-label=\"10 states, {qualified} arcs (T ≥ 0.05)");
+    assert!(svg.contains(&legend), "{legend}");
+    let arcs_drawn = ["stroke=\"#2ca02c\"", "stroke=\"#d62728\""]
+        .iter()
+        .map(|colour| svg.matches(colour).count())
+        .sum::<usize>();
+    assert_eq!(arcs_drawn, qualified);
+    // Circles and name labels come in the same order (most visited first).
+    let attribute = |tag: &str, name: &str| -> Vec<String> {
+        svg.split(tag)
+            .skip(1)
+            .map(|rest| rest.split(&format!("{name}=\"")).nth(1).unwrap())
+            .map(|rest| rest.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    let cx: Vec<f64> = (attribute("<circle", "cx").iter())
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let named: Vec<f64> = (attribute("<path aria-label", "").iter())
+        .filter_map(|label| label.strip_prefix('s')?.parse::<usize>().ok())
+        .map(score)
+        .collect();
+    assert_eq!((cx.len(), named.len()), (10, 10));
+    // cx = a + b·score to the pixel (cx is rounded to integers).
+    let (lo, hi) = (0..10).fold((0, 0), |(lo, hi), i| {
+        (
+            if named[i] < named[lo] { i } else { lo },
+            if named[i] > named[hi] { i } else { hi },
+        )
+    });
+    let slope = (cx[hi] - cx[lo]) / (named[hi] - named[lo]);
+    assert!(slope > 0.0, "higher scores to the right");
+    for i in 0..10 {
+        let predicted = cx[lo] + slope * (named[i] - named[lo]);
+        assert!(
+            (cx[i] - predicted).abs() <= 1.5,
+            "state {i}: cx {} against {predicted}",
+            cx[i]
+        );
+    }
+
+    let plain = analyze(&log, &[], &artefacts("unscored_landscape"));
+    let svg = std::fs::read_to_string(plain.join("figures/landscape.svg")).unwrap();
+    assert!(svg.contains("aria-label=\"log10 visits N(f)\""));
 }

@@ -9,6 +9,9 @@
 //! ridge, which fixes the gauge, over the states identifiable in both (prior-dominated ones left
 //! out). Pearson's
 //! `r` of the values and Spearman's `ρ` (Pearson of average ranks) are given with that count.
+//! Beside the correlations, [`shared`] tests whether one potential fits all groups' transitions.
+
+pub mod shared;
 
 use crate::analyze::{Analysis, AnalyzeSettings, analyze_graph};
 use crate::backend::Backend;
@@ -27,6 +30,9 @@ pub struct GroupAnalyses {
     pub groups: Vec<GroupAnalysis>,
     /// One entry per pair of analysed groups `a < b` (indices into `groups`).
     pub correlations: Vec<GroupCorrelation>,
+    /// One potential for all analysed groups against one each; `None` when no potential
+    /// difference is seen in two groups.
+    pub shared_potential: Option<shared::SharedPotentialTest>,
 }
 
 pub struct GroupAnalysis {
@@ -120,10 +126,16 @@ pub fn analyze_groups(
             }
         }
     }
+    let graphs: Vec<&TransitionGraph> = groups
+        .iter()
+        .filter_map(|g| g.analysis.as_ref().ok().map(|a| &a.graph))
+        .collect();
+    let shared_potential = shared::shared_potential_test(&graphs, &settings.verdict)?;
     Ok(GroupAnalyses {
         column: column.to_owned(),
         groups,
         correlations,
+        shared_potential,
     })
 }
 
