@@ -33,13 +33,9 @@ fn run(params: &SimParams, resampling: ResamplingSettings) -> (Analysis, Vec<f64
     simulate(params, &log, &truth).unwrap();
     let graph = io::load(&[log], &LoadOptions::default()).unwrap().graph;
     let truth = read_truth(&truth).unwrap();
-    let by_name: HashMap<&str, f64> = truth
-        .states
-        .iter()
-        .map(String::as_str)
-        .zip(truth.potential.iter().copied())
-        .collect();
-    let planted = graph.names.iter().map(|n| by_name[n.as_str()]).collect();
+    let planted = truth
+        .potential_of(&graph.names)
+        .expect("every state is planted");
     let settings = AnalyzeSettings {
         resampling,
         ..AnalyzeSettings::default()

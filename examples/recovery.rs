@@ -59,7 +59,9 @@ fn main() {
     for &rows in &sizes {
         for seed in 1..=seeds {
             let (graph, truth, log) = log(&dir, rows, seed);
-            let planted = planted(&graph, &truth);
+            let planted = truth
+                .potential_of(&graph.names)
+                .expect("every state is planted");
             let sparse = sparse_share(&graph);
             let mut methods: Vec<(String, Score)> = Vec::new();
             for estimator in [
@@ -149,17 +151,6 @@ fn log(dir: &Path, rows: u64, seed: u64) -> (TransitionGraph, Truth, PathBuf) {
         .unwrap()
         .graph;
     (graph, read_truth(&truth).unwrap(), log)
-}
-
-/// The planted `V` of each state of the graph.
-fn planted(graph: &TransitionGraph, truth: &Truth) -> Vec<f64> {
-    let by_name: HashMap<&str, f64> = truth
-        .states
-        .iter()
-        .map(String::as_str)
-        .zip(truth.potential.iter().copied())
-        .collect();
-    graph.names.iter().map(|n| by_name[n.as_str()]).collect()
 }
 
 /// A state's visits: the times it appears in the log.

@@ -7,6 +7,7 @@ use super::model::Model;
 use super::{SimMode, SimParams};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -87,6 +88,25 @@ pub struct TruthStats {
 }
 
 impl Truth {
+    /// The planted `V` by state name.
+    pub fn potential_by_name(&self) -> HashMap<&str, f64> {
+        self.states
+            .iter()
+            .map(String::as_str)
+            .zip(self.potential.iter().copied())
+            .collect()
+    }
+
+    /// The planted `V` of each of `names` (a graph's states, in its order); `None` when one of
+    /// them was not planted.
+    pub fn potential_of(&self, names: &[String]) -> Option<Vec<f64>> {
+        let by_name = self.potential_by_name();
+        names
+            .iter()
+            .map(|n| by_name.get(n.as_str()).copied())
+            .collect()
+    }
+
     pub(super) fn new(params: &SimParams, model: &Model, stats: TruthStats) -> Truth {
         let name = |i: u32| format!("s{i}");
         let eps = if params.mode == SimMode::Driven {

@@ -1,7 +1,7 @@
 //! The estimators against an external anchor: deeptime's reversible maximum-likelihood Markov
 //! model on the same simulated llm-like log (BENCHMARKS.md, "Estimators").
 
-use crate::support::{planted, simulated};
+use crate::support::simulated;
 use detbal::analyze::AnalyzeSettings;
 use detbal::fit::Estimator;
 use detbal::graph::strongly_connected_components;
@@ -25,7 +25,7 @@ fn reversible_mle_recovers_the_planted_potential_at_least_as_well_as_deeptime() 
         ..SimParams::new(SimMode::LlmLike)
     });
     let truth = sim.truth();
-    let planted = planted(&truth);
+    let planted = truth.potential_by_name();
 
     let mut settings = AnalyzeSettings::default();
     settings.fit.estimator = Estimator::ReversibleMle;

@@ -1,7 +1,7 @@
 //! Planted potentials are recovered and detailed balance is judged right on simulations with a
 //! known truth (`detbal simulate`).
 
-use crate::support::{planted, simulated};
+use crate::support::simulated;
 use detbal::analyze::{Analysis, AnalyzeSettings};
 use detbal::fit::Estimator;
 use detbal::pipeline::analyze;
@@ -20,7 +20,7 @@ fn simulate_and_analyze(params: &SimParams, settings: &AnalyzeSettings) -> (Anal
 /// Pearson correlation of fitted and planted potentials over identifiable states with at least
 /// `min_visits` transitions out.
 fn recovery(a: &Analysis, truth: &Truth, min_visits: u64) -> (f64, usize) {
-    let planted = planted(truth);
+    let planted = truth.potential_by_name();
     let (mut fitted, mut true_v) = (Vec::new(), Vec::new());
     for (f, name) in a.graph.names.iter().enumerate() {
         if let Some(v) = a.potential.value[f]

@@ -4,7 +4,7 @@
 //! examples/calibration.rs).
 
 use crate::support::{
-    self, Gpu, analysis_of, column, detbal, gpu, read_parquet, report, sample, simulated, text,
+    Gpu, analysis_of, column, detbal, gpu, read_parquet, report, sample, simulated, text,
 };
 use arrow::array::AsArray;
 use detbal::analyze::{Analysis, AnalyzeSettings};
@@ -13,7 +13,7 @@ use detbal::backend::gpu::{Draws, Precision};
 use detbal::backend::jobs::synthetic_job;
 use detbal::backend::{Backend, tolerance};
 use detbal::rng::{Permutation, Purpose, Stream};
-use detbal::simulate::{SimMode, SimParams, Truth};
+use detbal::simulate::{SimMode, SimParams};
 use detbal::stats::bootstrap::coverage;
 use detbal::stats::ks_uniform;
 use detbal::stats::permutation::ResamplingSettings;
@@ -233,12 +233,6 @@ fn small_calibration_uniform_under_the_null_and_rejecting_otherwise() {
     }
 }
 
-/// The planted potential of each state of `a`'s graph.
-fn planted(a: &Analysis, truth: &Truth) -> Vec<f64> {
-    let by_name = support::planted(truth);
-    a.graph.names.iter().map(|n| by_name[n.as_str()]).collect()
-}
-
 #[test]
 fn bootstrap_intervals_cover_the_planted_potential_at_their_level() {
     let params = SimParams {
@@ -257,7 +251,11 @@ fn bootstrap_intervals_cover_the_planted_potential_at_their_level() {
     };
     let a = analysis(&graph, &CpuBackend::new("coverage"), settings);
     let b = a.resampling.as_ref().unwrap().bootstrap.as_ref().unwrap();
-    let c = coverage(b, &a.potential, &planted(&a, &truth));
+    let c = coverage(
+        b,
+        &a.potential,
+        &truth.potential_of(&a.graph.names).unwrap(),
+    );
     println!(
         "90 % intervals cover the planted V on {:.1} % of states",
         100.0 * c

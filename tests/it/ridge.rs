@@ -2,7 +2,7 @@
 //! no ridge, and the posterior standard deviations and `prior-dominated` statuses agree with
 //! their definitions (docs/METHOD.md §2.5).
 
-use crate::support::{planted, simulated};
+use crate::support::simulated;
 use detbal::backend::cpu::CpuBackend;
 use detbal::fit::{FitSettings, Identifiability, attach_posterior, fit};
 use detbal::simulate::{SimMode, SimParams};
@@ -17,7 +17,7 @@ fn the_chosen_ridge_recovers_a_sparse_potential_and_says_which_states_the_prior_
         ..SimParams::new(SimMode::LlmLike)
     });
     let (graph, truth) = (sim.graph(), sim.truth());
-    let planted = planted(&truth);
+    let planted = truth.potential_by_name();
     let cpu = CpuBackend::new("test");
     let recovery = |v: &[Option<f64>]| {
         let (x, y): (Vec<f64>, Vec<f64>) = (0..graph.n_states())

@@ -3,7 +3,7 @@
 //! the rows. The full study (≥ 200 logs per size) is `examples/verdict_calibration.rs`, results
 //! in BENCHMARKS.md; this is its CI-sized version.
 
-use crate::support::{column, detbal, read_parquet, report, text, write_parquet};
+use crate::support::{column, detbal, read_parquet, report, simulated, text, write_parquet};
 use arrow::array::{ArrayRef, StringArray, UInt64Array};
 use detbal::backend::cpu::CpuBackend;
 use detbal::graph::TransitionGraph;
@@ -15,28 +15,22 @@ use detbal::stats::quasi_symmetry::{NullModel, VerdictSettings, quasi_symmetry_t
 use std::path::Path;
 use std::sync::Arc;
 
-/// The canonical graph of the simulated log of `mode`, `rows` and `seed`, written in `dir`.
-fn simulated(mode: SimMode, rows: u64, seed: u64, dir: &Path) -> TransitionGraph {
-    let (log, truth) = (dir.join("l.parquet"), dir.join("l.json"));
+/// The canonical graph of the simulated log of `mode`, `rows` and `seed`.
+fn simulated_graph(mode: SimMode, rows: u64, seed: u64) -> TransitionGraph {
     let params = SimParams {
         rows,
         seed,
         ..SimParams::new(mode)
     };
-    simulate(&params, &log, &truth).unwrap();
-    io::load(std::slice::from_ref(&log), &LoadOptions::default())
-        .unwrap()
-        .graph
-        .canonical()
+    simulated(&params).graph().canonical()
 }
 
 /// The verdict's p-value of each simulated log of `mode` and `rows`, seeds `seeds`.
 fn p_values(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u64>) -> Vec<f64> {
-    let dir = tempfile::tempdir().unwrap();
     let cpu = CpuBackend::new("test");
     seeds
         .map(|seed| {
-            let graph = simulated(mode, rows, seed, dir.path());
+            let graph = simulated_graph(mode, rows, seed);
             let settings = VerdictSettings {
                 seed,
                 ..VerdictSettings::default()
@@ -79,11 +73,10 @@ fn driven_logs_are_rejected() {
 /// The entropy production's excess over its null expectation, in null standard deviations, of
 /// each simulated log; checks on the way that its edge and cycle sums agree to 1e-12.
 fn entropy_excess_z(mode: SimMode, rows: u64, seeds: std::ops::RangeInclusive<u64>) -> Vec<f64> {
-    let dir = tempfile::tempdir().unwrap();
     let cpu = CpuBackend::new("test");
     seeds
         .map(|seed| {
-            let graph = simulated(mode, rows, seed, dir.path());
+            let graph = simulated_graph(mode, rows, seed);
             let settings = VerdictSettings {
                 seed,
                 max_resamples: 0,

@@ -4,41 +4,37 @@
 //! agree within `tolerance::verdict_statistic`; the p-value, its calibration and the number of
 //! resamples are identical (no resample lies within tolerance of the observed statistic here).
 
-use crate::support::{Gpu, gpu, private_gpu};
+use crate::support::{Gpu, gpu, private_gpu, simulated};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::{Backend, tolerance};
 use detbal::graph::TransitionGraph;
-use detbal::io::{self, LoadOptions};
-use detbal::simulate::{SimMode, SimParams, simulate};
+use detbal::simulate::{SimMode, SimParams};
 use detbal::stats::quasi_symmetry::{
     Calibration, FittedSplits, QuasiSymmetryTest, VerdictSettings, quasi_symmetry_test,
     verify_refits,
 };
 
 /// The canonical graph of a small simulated log.
-fn simulated(mode: SimMode, rows: u64, states: u32, seed: u64) -> TransitionGraph {
-    let dir = tempfile::tempdir().unwrap();
-    let (log, truth) = (dir.path().join("l.parquet"), dir.path().join("l.json"));
+fn simulated_graph(mode: SimMode, rows: u64, states: u32, seed: u64) -> TransitionGraph {
     let params = SimParams {
         rows,
         states,
         seed,
         ..SimParams::new(mode)
     };
-    simulate(&params, &log, &truth).unwrap();
-    io::load(std::slice::from_ref(&log), &LoadOptions::default())
-        .unwrap()
-        .graph
-        .canonical()
+    simulated(&params).graph().canonical()
 }
 
 fn logs() -> Vec<(&'static str, TransitionGraph)> {
     vec![
-        ("reversible", simulated(SimMode::Reversible, 5_000, 60, 1)),
-        ("driven", simulated(SimMode::Driven, 5_000, 60, 2)),
+        (
+            "reversible",
+            simulated_graph(SimMode::Reversible, 5_000, 60, 1),
+        ),
+        ("driven", simulated_graph(SimMode::Driven, 5_000, 60, 2)),
         (
             "sparse llm-like",
-            simulated(SimMode::LlmLike, 5_000, 20_000, 3),
+            simulated_graph(SimMode::LlmLike, 5_000, 20_000, 3),
         ),
     ]
 }
@@ -117,7 +113,7 @@ fn the_verdict_runs_on_the_gpu_when_the_analysis_does() {
     let Some(gpu) = private_gpu(Gpu::Auto, "verdict on the GPU") else {
         return;
     };
-    let graph = simulated(SimMode::Driven, 5_000, 60, 2);
+    let graph = simulated_graph(SimMode::Driven, 5_000, 60, 2);
     let before = gpu.counters();
     let (test, _) = verdict(&graph, &gpu);
     let work = gpu.counters().since(before);

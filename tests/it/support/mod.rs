@@ -19,7 +19,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -237,16 +237,6 @@ pub fn simulated(params: &SimParams) -> Simulated {
         truth_file,
         summary,
     }
-}
-
-/// The planted potential of each state, by name.
-pub fn planted(truth: &Truth) -> HashMap<&str, f64> {
-    truth
-        .states
-        .iter()
-        .map(String::as_str)
-        .zip(truth.potential.iter().copied())
-        .collect()
 }
 
 impl Simulated {
