@@ -321,7 +321,9 @@ fn every_mode_writes_a_report_the_schema_accepts() {
 }
 
 /// The schema rejects a report edited against the contract (at the path of the edit) and
-/// accepts what detbal really writes at the edges (`-0.0`, the empty sum of Rust's floats).
+/// accepts what detbal really writes at the edges: `-0.0` (the empty sum of Rust's floats), a
+/// correlation rounded past 1 (one pair, `bad_input::two_states_say_zero_degrees_of_freedom`) and
+/// a non-finite deviance written as null (`bad_input::csv_counts_take_the_whole_u64_range`).
 #[test]
 fn the_report_schema_rejects_what_the_contract_rules_out() {
     let settings = AnalyzeSettings {
@@ -382,9 +384,20 @@ fn the_report_schema_rejects_what_the_contract_rules_out() {
             "{what}: expected an error at {at}, got {errors:#?}"
         );
     }
-    let mut r = valid.clone();
-    r["pairs"]["chi2"] = json!(-0.0);
-    assert_valid(Schema::Report, &r, "a chi2 of -0.0");
+    let edges: [(&str, fn(&mut Value)); 3] = [
+        ("a chi2 of -0.0", |r| r["pairs"]["chi2"] = json!(-0.0)),
+        ("a correlation of 1 + 2⁻⁵²", |r| {
+            r["pairs"]["correlation_origin"] = json!(1.0000000000000002)
+        }),
+        ("a null deviance", |r| {
+            r["verdict"]["quasi_symmetry"]["deviance"] = Value::Null
+        }),
+    ];
+    for (what, edit) in edges {
+        let mut r = valid.clone();
+        edit(&mut r);
+        assert_valid(Schema::Report, &r, what);
+    }
 }
 
 /// A table in memory (the Python package's `detbal.analyze(frame)`) gives a report the schema
