@@ -37,6 +37,7 @@ use crate::backend::problem::{sigmoid_neg, softplus_neg};
 use crate::error::{Error, Result};
 use crate::graph::TransitionGraph;
 use crate::stats::chi2_sf;
+use crate::stats::detailed_balance::vertices_and_components;
 use crate::stats::quasi_symmetry::{
     Calibration, DECREMENT_TOL, RIDGE, SplitPairs, VerdictSettings, calibrate, mean_sd,
 };
@@ -214,7 +215,15 @@ impl Splits {
         }
         separate.nodes = separate_offset.len();
         shared.nodes = shared_id.len();
-        let shared_components = components(shared.nodes, &shared.a, &shared.b);
+        // Every shared node is a state of some split, so the components of the splits' states
+        // are those of all nodes.
+        let edges: Vec<(u32, u32)> = shared
+            .a
+            .iter()
+            .copied()
+            .zip(shared.b.iter().copied())
+            .collect();
+        let (_, shared_components) = vertices_and_components(shared.nodes, &edges);
         Splits {
             df: free - (shared.nodes - shared_components) as i64,
             shared_start: vec![0.0; shared.nodes],
@@ -228,27 +237,6 @@ impl Splits {
             groups,
         }
     }
-}
-
-/// Connected components of the graph `a[i] — b[i]` on `nodes` nodes (union–find).
-fn components(nodes: usize, a: &[u32], b: &[u32]) -> usize {
-    let mut parent: Vec<u32> = (0..nodes as u32).collect();
-    fn root(parent: &mut [u32], mut x: u32) -> u32 {
-        while parent[x as usize] != x {
-            parent[x as usize] = parent[parent[x as usize] as usize];
-            x = parent[x as usize];
-        }
-        x
-    }
-    let mut count = nodes;
-    for (&x, &y) in a.iter().zip(b) {
-        let (rx, ry) = (root(&mut parent, x), root(&mut parent, y));
-        if rx != ry {
-            parent[rx as usize] = ry;
-            count -= 1;
-        }
-    }
-    count
 }
 
 /// `LR = 2 (ℓ_separate − ℓ_shared)` of wins `n` at the two fits, rounding below 0 set to 0 (NaN

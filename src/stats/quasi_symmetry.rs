@@ -59,7 +59,7 @@
 
 use super::{benjamini_hochberg, chi2_sf, two_sided_p};
 use crate::backend::newton::{NewtonOptions, NewtonOutcome};
-use crate::backend::problem::{ActionProblem, softplus_neg};
+use crate::backend::problem::{ActionProblem, sigmoid_neg, softplus_neg};
 use crate::backend::verify::{self, KernelDeviation};
 use crate::backend::{Backend, tolerance};
 use crate::error::{Error, Result};
@@ -206,12 +206,7 @@ impl SplitPairs {
 
 /// Logistic `σ(x)`, stable for large `|x|`.
 fn logistic(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+    sigmoid_neg(-x)
 }
 
 /// The split likelihood of every vector of `splits`, with the ridge `λ/2 Σ U²` ([`RIDGE`]), as
