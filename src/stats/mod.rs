@@ -114,10 +114,31 @@ pub struct Difference {
 }
 
 /// The weighted least-squares residual `min_U Σ (value − U_u + U_v)² / variance`: the χ² of the
-/// hypothesis that the differences form a gradient field (every cycle sums to zero). Conjugate
-/// gradients on the weighted graph Laplacian with a Jacobi preconditioner.
+/// hypothesis that the differences form a gradient field (every cycle sums to zero). A difference
+/// on no cycle is fitted exactly, so only the 2-core of the differences' graph is solved
+/// ([`on_cycles`]; on agent logs most pairs hang in trees and the core is small), by conjugate
+/// gradients on its weighted graph Laplacian with a Jacobi preconditioner.
 pub fn gradient_field_residual(n_states: usize, differences: &[Difference]) -> f64 {
-    let n = n_states;
+    let core = on_cycles(n_states, differences);
+    let mut local = vec![u32::MAX; n_states];
+    let mut n = 0usize;
+    let mut number = |f: u32| {
+        if local[f as usize] == u32::MAX {
+            local[f as usize] = n as u32;
+            n += 1;
+        }
+        local[f as usize]
+    };
+    let differences: Vec<Difference> = (differences.iter().zip(&core))
+        .filter(|&(_, &kept)| kept)
+        .map(|(d, _)| Difference {
+            u: number(d.u),
+            v: number(d.v),
+            value: d.value,
+            variance: d.variance,
+        })
+        .collect();
+    let differences = &differences[..];
     let weight = |d: &Difference| 1.0 / d.variance;
     let mut b = vec![0.0; n];
     let mut diag = vec![0.0; n];
@@ -175,9 +196,79 @@ pub fn gradient_field_residual(n_states: usize, differences: &[Difference]) -> f
         .sum()
 }
 
+/// Which differences lie in the 2-core of their graph (parallel differences between two states
+/// form a cycle): the others are removed leaf by leaf.
+fn on_cycles(n_states: usize, differences: &[Difference]) -> Vec<bool> {
+    let mut ptr = vec![0usize; n_states + 1];
+    for d in differences {
+        ptr[d.u as usize + 1] += 1;
+        ptr[d.v as usize + 1] += 1;
+    }
+    for f in 0..n_states {
+        ptr[f + 1] += ptr[f];
+    }
+    let mut fill = ptr.clone();
+    let mut incident = vec![0u32; ptr[n_states]];
+    for (i, d) in differences.iter().enumerate() {
+        for f in [d.u as usize, d.v as usize] {
+            incident[fill[f]] = i as u32;
+            fill[f] += 1;
+        }
+    }
+    let mut degree: Vec<usize> = (0..n_states).map(|f| ptr[f + 1] - ptr[f]).collect();
+    let mut kept = vec![true; differences.len()];
+    let mut leaves: Vec<usize> = (0..n_states).filter(|&f| degree[f] == 1).collect();
+    while let Some(leaf) = leaves.pop() {
+        let Some(&i) = incident[ptr[leaf]..ptr[leaf + 1]]
+            .iter()
+            .find(|&&i| kept[i as usize])
+        else {
+            continue;
+        };
+        kept[i as usize] = false;
+        let d = &differences[i as usize];
+        for f in [d.u as usize, d.v as usize] {
+            degree[f] -= 1;
+            if f != leaf && degree[f] == 1 {
+                leaves.push(f);
+            }
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_differences_on_cycles_leave_a_residual() {
+        let d = |u, v, value, variance| Difference {
+            u,
+            v,
+            value,
+            variance,
+        };
+        // A triangle whose differences sum to 3 around it, with equal variances: the least-squares
+        // residual is 3² / (3 × 1) = 3. A tail (states 3, 4) and a second tree (5, 6, 7) add nothing.
+        let triangle = [d(0, 1, 1.0, 1.0), d(1, 2, 1.0, 1.0), d(2, 0, 1.0, 1.0)];
+        let trees = [
+            d(2, 3, 5.0, 0.1),
+            d(3, 4, -2.0, 3.0),
+            d(5, 6, 7.0, 1.0),
+            d(7, 5, 1.0, 1.0),
+        ];
+        let all: Vec<Difference> = triangle.into_iter().chain(trees).collect();
+        assert_eq!(
+            on_cycles(8, &all),
+            [true, true, true, false, false, false, false]
+        );
+        assert!((gradient_field_residual(8, &all) - 3.0).abs() < 1e-10);
+        // Two parallel differences form a cycle: (1 − 4)² / (1 + 2) = 3.
+        let parallel = [d(0, 1, 1.0, 1.0), d(1, 0, -4.0, 2.0), d(1, 2, 9.0, 1.0)];
+        assert_eq!(on_cycles(3, &parallel), [true, true, false]);
+        assert!((gradient_field_residual(3, &parallel) - 3.0).abs() < 1e-10);
+    }
 
     #[test]
     fn ties_share_their_average_rank() {
