@@ -426,8 +426,18 @@ pub fn strongly_connected_components(
     graph: &TransitionGraph,
     keep: impl Fn(usize) -> bool,
 ) -> Components {
+    components_of_arcs(&graph.out_ptr, &graph.dst, keep)
+}
+
+/// Tarjan's algorithm without recursion on the arcs of a CSR adjacency (the arcs out of `v` are
+/// `dst[out_ptr[v]..out_ptr[v + 1]]`, `out_ptr.len()` the vertices + 1) for which `keep(e)` holds.
+pub fn components_of_arcs(
+    out_ptr: &[usize],
+    dst: &[u32],
+    keep: impl Fn(usize) -> bool,
+) -> Components {
     const UNSEEN: u32 = u32::MAX;
-    let n = graph.n_states();
+    let n = out_ptr.len() - 1;
     let mut index = vec![UNSEEN; n];
     let mut low = vec![0u32; n];
     let mut on_stack = vec![false; n];
@@ -441,14 +451,14 @@ pub fn strongly_connected_components(
         if index[root as usize] != UNSEEN {
             continue;
         }
-        calls.push((root, graph.out_ptr[root as usize]));
+        calls.push((root, out_ptr[root as usize]));
         index[root as usize] = next_index;
         low[root as usize] = next_index;
         next_index += 1;
         stack.push(root);
         on_stack[root as usize] = true;
         while let Some(&mut (v, ref mut e)) = calls.last_mut() {
-            let end = graph.out_ptr[v as usize + 1];
+            let end = out_ptr[v as usize + 1];
             let mut descended = false;
             while *e < end {
                 let edge = *e;
@@ -456,14 +466,14 @@ pub fn strongly_connected_components(
                 if !keep(edge) {
                     continue;
                 }
-                let w = graph.dst[edge];
+                let w = dst[edge];
                 if index[w as usize] == UNSEEN {
                     index[w as usize] = next_index;
                     low[w as usize] = next_index;
                     next_index += 1;
                     stack.push(w);
                     on_stack[w as usize] = true;
-                    calls.push((w, graph.out_ptr[w as usize]));
+                    calls.push((w, out_ptr[w as usize]));
                     descended = true;
                     break;
                 } else if on_stack[w as usize] {

@@ -22,8 +22,8 @@
 //!
 //! **Calibration.** Sparse groups put the χ² approximation far off, so the p-value comes from a
 //! parametric bootstrap of the null fit, as the verdict's: every split redrawn from the shared
-//! fit's `p̂` given its `m`, both models refitted (from the shared fit's values, with the verdict's
-//! vanishing ridge [`RIDGE`] towards them so that no resampled state diverges), `LR` recomputed;
+//! fit's `p̂` given its `m`, both models refitted (from the shared fit's values, with the vanishing
+//! ridge [`RIDGE`] so that no resampled state diverges), `LR` recomputed;
 //! sequential stopping by [`calibrate`] under the verdict's settings (`--verdict-resamples`,
 //! `--seed`; `--verdict-resamples 0` gives the χ² tail). On trajectory logs it is conservative
 //! (METHOD.md §7): both fits see the splits only through each state's wins, its net flow, which a
@@ -39,7 +39,7 @@ use crate::graph::TransitionGraph;
 use crate::stats::chi2_sf;
 use crate::stats::detailed_balance::vertices_and_components;
 use crate::stats::quasi_symmetry::{
-    Calibration, DECREMENT_TOL, RIDGE, SplitPairs, VerdictSettings, calibrate, mean_sd,
+    Calibration, DECREMENT_TOL, SplitPairs, VerdictSettings, calibrate, mean_sd,
 };
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
@@ -47,6 +47,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+/// The ridge `λ/2 Σ U²` of both models' fits: a resample can leave a state winning all its
+/// comparisons, where the likelihood has no finite maximum.
+const RIDGE: f64 = 1e-6;
 /// The test's outcome (report.json `groups.shared_potential_test`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SharedPotentialTest {
