@@ -13,17 +13,23 @@
 //!   Eisenstat & Walker's choice 2 (1996) in the preconditioned gradient norm `g = ∇ᵀP∇`:
 //!   `η_k = 0.9 g_k/g_{k−1}` (the squared ratio of norms), at most 0.5, at least
 //!   `0.9 η_{k−1}²` while that exceeds 0.1: loose while the steps make slow, linear progress
-//!   (far from the optimum, or where the curvature is tiny), tight once convergence is quadratic. CG is the Chronopoulos–Gear variant: both inner products of an
-//!   iteration are formed together. A device may override [`VectorSpace::solve`] to form the
-//!   coefficients itself and read the state back only every few iterations (the GPU does).
-//! - **Globalisation**: Levenberg–Marquardt damping `μ`. A step whose objective does not decrease
-//!   is rejected and `μ` quadrupled (at least `1e-3`); an accepted one divides `μ` by 4 (0 below
-//!   `1e-3`). Once the decrement `∇ᵀδ` (twice the predicted decrease) is below `quadratic` the
-//!   model is trusted and full steps are taken without the test, whose differences would be
-//!   rounding.
-//! - **Stop**: when the largest step coordinate `‖δ‖∞ ≤ step_tol` (then the step is taken and
-//!   the point evaluated once more; flat directions such as the action's gauge are removed first,
-//!   [`VectorSpace::step_norm`]): `δ` is the distance to the optimum to second order, so
+//!   (far from the optimum, or where the curvature is tiny), tight once convergence is quadratic;
+//!   never below [`FORCING_FLOOR`] (0.01) after the first solve: the stop needs the step only to
+//!   a few digits, and near the optimum the unfloored term asked for residuals of 1e-10 and
+//!   below, a third of the products on the hard log (BENCHMARKS.md). CG is the
+//!   Chronopoulos–Gear variant: both inner products of an iteration are formed together. A
+//!   device may override [`VectorSpace::solve`] to form the coefficients itself and read the
+//!   state back only every few iterations (the GPU does).
+//! - **Globalisation**: a step whose objective does not decrease is halved, up to
+//!   [`HALVINGS`] times (one evaluation each, no new solve: the Hessian then stands at the point
+//!   accepted); if none decreases, Levenberg–Marquardt damping `μ`: the step is re-solved with
+//!   `μ` quadrupled (at least `1e-3`) after evaluating the current point again. An accepted step
+//!   divides `μ` by 4 (0 below `1e-3`). Once the decrement `∇ᵀδ` (twice the predicted
+//!   decrease) is below `quadratic` the model is trusted and full steps are taken without the
+//!   test, whose differences would be rounding.
+//! - **Stop**: when the largest coordinate of an undamped, unhalved step `‖δ‖∞ ≤ step_tol` (then
+//!   the step is taken and the point evaluated once more; flat directions such as the action's
+//!   gauge are removed first, [`VectorSpace::step_norm`]): `δ` is the distance to the optimum to second order, so
 //!   `‖δ‖∞` bounds the error of every coordinate, weakly coupled ones included, where a gradient
 //!   test does not (a small gradient times a large inverse curvature). Also when the decrement
 //!   `∇ᵀδ ≤ decrement_tol` (the squared error in the Hessian's norm), when rounding stops the
@@ -120,6 +126,10 @@ pub trait HostSpace {
     fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()>;
     /// The Hessian diagonal at the last evaluated point, floored above zero.
     fn diagonal(&self) -> &[f64];
+    /// As [`VectorSpace::precondition`]; by default the inverse diagonal (Jacobi).
+    fn precondition(&mut self, x: &mut [f64]) {
+        x.iter_mut().zip(self.diagonal()).for_each(|(x, d)| *x /= d);
+    }
 }
 
 impl<T: HostSpace> VectorSpace for T {
@@ -164,7 +174,7 @@ impl<T: HostSpace> VectorSpace for T {
         Ok(())
     }
     fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
-        x.iter_mut().zip(self.diagonal()).for_each(|(x, d)| *x /= d);
+        HostSpace::precondition(self, x);
         Ok(())
     }
 }
@@ -302,35 +312,52 @@ pub fn minimize<S: VectorSpace>(
         }
         loop {
             let previous = (decrement, step_norm);
+            floor_forcing(space, &mut cg, &g)?;
             decrement = space.solve(&mut cg, &g, (damping, opts.max_step))?;
             // (A NaN decrement stops too.)
             if decrement.is_nan() || decrement <= opts.decrement_tol {
                 step_norm = space.step_norm(&cg.x)?;
                 break 'newton Stop::Decrement;
             }
-            // The trial point is evaluated with the step's norm (one read-back on a device),
-            // also when the tests below then stop without it.
-            let f_trial;
-            (step_norm, f_trial) = space.try_step(&x, &cg.x, &mut trial, &mut g_trial)?;
-            evaluations += 1;
-            let trusted = damping == 0.0 && decrement < opts.quadratic;
-            if damping == 0.0 && step_norm <= opts.step_tol {
-                std::mem::swap(&mut x, &mut trial);
-                std::mem::swap(&mut g, &mut g_trial);
-                f = f_trial;
-                iterations += 1;
-                break 'newton Stop::Step;
-            }
-            if trusted && decrement > 0.5 * previous.0 && step_norm > 0.5 * previous.1 {
-                break 'newton Stop::Rounding;
-            }
-            let level = f_trial.is_finite() && f_trial <= f + opts.rounding * (f.abs() + 1.0);
-            let mut flatter =
-                || -> Result<bool> { Ok(space.norm_inf(&g_trial)? < space.norm_inf(&g)?) };
-            if f_trial < f || (trusted && f_trial.is_finite()) || (level && flatter()?) {
-                std::mem::swap(&mut x, &mut trial);
-                std::mem::swap(&mut g, &mut g_trial);
-                f = f_trial;
+            let mut halvings = 0;
+            let accepted = loop {
+                // The trial point is evaluated with the step's norm (one read-back on a device),
+                // also when the tests below then stop without it.
+                let f_trial;
+                (step_norm, f_trial) = space.try_step(&x, &cg.x, &mut trial, &mut g_trial)?;
+                evaluations += 1;
+                let trusted = damping == 0.0 && decrement < opts.quadratic;
+                if damping == 0.0 && halvings == 0 && step_norm <= opts.step_tol {
+                    std::mem::swap(&mut x, &mut trial);
+                    std::mem::swap(&mut g, &mut g_trial);
+                    f = f_trial;
+                    iterations += 1;
+                    break 'newton Stop::Step;
+                }
+                if trusted
+                    && halvings == 0
+                    && decrement > 0.5 * previous.0
+                    && step_norm > 0.5 * previous.1
+                {
+                    break 'newton Stop::Rounding;
+                }
+                let level = f_trial.is_finite() && f_trial <= f + opts.rounding * (f.abs() + 1.0);
+                let mut flatter =
+                    || -> Result<bool> { Ok(space.norm_inf(&g_trial)? < space.norm_inf(&g)?) };
+                if f_trial < f || (trusted && f_trial.is_finite()) || (level && flatter()?) {
+                    std::mem::swap(&mut x, &mut trial);
+                    std::mem::swap(&mut g, &mut g_trial);
+                    f = f_trial;
+                    break true;
+                }
+                if halvings == HALVINGS {
+                    break false;
+                }
+                space.scale(0.5, &mut cg.x)?;
+                decrement *= 0.5;
+                halvings += 1;
+            };
+            if accepted {
                 damping = if damping < 1e-3 { 0.0 } else { damping / 4.0 };
                 iterations += 1;
                 bar.set(iterations as u64);
@@ -360,6 +387,32 @@ pub fn minimize<S: VectorSpace>(
         converged,
         status,
     })
+}
+
+/// Halvings of a Newton step whose trial point does not lower the objective before the step is
+/// re-solved with more damping (module docs).
+const HALVINGS: usize = 3;
+
+/// Least forcing term after the first solve (module docs).
+pub const FORCING_FLOOR: f64 = 0.01;
+
+/// Imposes [`FORCING_FLOOR`] on the next solve's forcing term `min(0.9 g/g_last, 0.5)` by
+/// lowering the remembered `g_last` to at most `0.9 g/FORCING_FLOOR`, `g = ∇ᵀP∇` at the current
+/// point: through [`Cg::last`], which a device's solve reads too (it forms the same forcing term
+/// itself), so every space gets the same floor. Costs one preconditioner application, no pass
+/// over the edges.
+fn floor_forcing<S: VectorSpace>(
+    space: &mut S,
+    cg: &mut Cg<S::Vector>,
+    g: &S::Vector,
+) -> Result<()> {
+    if let Some((g_last, eta_last)) = cg.last {
+        space.assign(g, &mut cg.u)?;
+        space.precondition(&mut cg.u)?;
+        let gp = space.dot(g, &cg.u)?;
+        cg.last = Some((g_last.min(0.9 * gp / FORCING_FLOOR), eta_last));
+    }
+    Ok(())
 }
 
 /// Most conjugate-gradient iterations of one solve: far more than convergence needs, a guard
