@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release --example fit_solvers -- LOG.parquet [NEWMAN_ITERATIONS]`
 //! (`DETBAL_PRECONDITIONER=diagonal`: Newton–CG with the diagonal preconditioner, the GPU's.)
+//! Newton–CG's passes include those of its least-squares start (`fit/start.rs`).
 //!
 //! Newman's iteration (JMLR 24:238, 2023, eq. 12) for the weighted Bradley–Terry action, with
 //! strengths `π = e^V` and `w_fg` the weight of `f → g` (`f` beats `g` with probability

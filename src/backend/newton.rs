@@ -13,22 +13,29 @@
 //!   Eisenstat & Walker's choice 2 (1996) in the preconditioned gradient norm `g = ∇ᵀP∇`:
 //!   `η_k = 0.9 g_k/g_{k−1}` (the squared ratio of norms), at most 0.5, at least
 //!   `0.9 η_{k−1}²` while that exceeds 0.1: loose while the steps make slow, linear progress
-//!   (far from the optimum, or where the curvature is tiny), tight once convergence is quadratic. CG is the Chronopoulos–Gear variant: both inner products of an
-//!   iteration are formed together. A device may override [`VectorSpace::solve`] to form the
-//!   coefficients itself and read the state back only every few iterations (the GPU does).
-//! - **Globalisation**: Levenberg–Marquardt damping `μ`. A step whose objective does not decrease
-//!   is rejected and `μ` quadrupled (at least `1e-3`); an accepted one divides `μ` by 4 (0 below
-//!   `1e-3`). Once the decrement `∇ᵀδ` (twice the predicted decrease) is below `quadratic` the
-//!   model is trusted and full steps are taken without the test, whose differences would be
-//!   rounding.
-//! - **Stop**: when the largest step coordinate `‖δ‖∞ ≤ step_tol` (then the step is taken and
-//!   the point evaluated once more; flat directions such as the action's gauge are removed first,
-//!   [`VectorSpace::step_norm`]): `δ` is the distance to the optimum to second order, so
-//!   `‖δ‖∞` bounds the error of every coordinate, weakly coupled ones included, where a gradient
-//!   test does not (a small gradient times a large inverse curvature). Also when the decrement
-//!   `∇ᵀδ ≤ decrement_tol` (the squared error in the Hessian's norm), when rounding stops the
-//!   decrement and the step from falling (neither halves below `quadratic`), or at
-//!   `max_iterations`.
+//!   (far from the optimum, or where the curvature is tiny), tight once convergence is quadratic;
+//!   never below [`FORCING_FLOOR`] (0.01) after the first solve, nor below `10 step_tol/‖δ‖∞`
+//!   of the last step (at most 0.1; [`least_forcing`]): the stop needs the step only to a few
+//!   digits, and near the optimum the unfloored term asked for residuals of 1e-10 and below, a
+//!   third of the products on the hard log (BENCHMARKS.md). CG is the
+//!   Chronopoulos–Gear variant: both inner products of an iteration are formed together. A
+//!   device may override [`VectorSpace::solve`] to form the coefficients itself and read the
+//!   state back only every few iterations (the GPU does).
+//! - **Globalisation**: a step whose objective does not decrease is halved, up to
+//!   [`HALVINGS`] times (one evaluation each, no new solve: the Hessian then stands at the point
+//!   accepted); if none decreases, Levenberg–Marquardt damping `μ`: the step is re-solved with
+//!   `μ` quadrupled (at least `1e-3`) after evaluating the current point again. An accepted step
+//!   divides `μ` by 4 (0 below `1e-3`). Once the decrement `∇ᵀδ` (twice the predicted
+//!   decrease) is below `quadratic` the model is trusted and full steps are taken without the
+//!   test, whose differences would be rounding.
+//! - **Stop**: when the largest coordinate of an undamped, unhalved step `‖δ‖∞ ≤ step_tol` (then
+//!   the step is taken and the point evaluated once more; flat directions such as the action's
+//!   gauge are removed first, [`VectorSpace::step_norm`]): `δ` is the distance to the optimum
+//!   to second order, so `‖δ‖∞` bounds the error of every coordinate, weakly coupled ones
+//!   included, where a gradient test does not (a small gradient times a large inverse
+//!   curvature). Also when the decrement `∇ᵀδ ≤ decrement_tol` (the squared error in the
+//!   Hessian's norm), when rounding stops the decrement and the step from falling (neither
+//!   halves below `quadratic`), or at `max_iterations`.
 //!
 //! Cost is counted in passes over the edges: evaluations plus Hessian products. Each step's trial
 //! point is evaluated together with the step's norm ([`VectorSpace::try_step`]), also on the last
@@ -120,6 +127,10 @@ pub trait HostSpace {
     fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()>;
     /// The Hessian diagonal at the last evaluated point, floored above zero.
     fn diagonal(&self) -> &[f64];
+    /// As [`VectorSpace::precondition`]; by default the inverse diagonal (Jacobi).
+    fn precondition(&mut self, x: &mut [f64]) {
+        x.iter_mut().zip(self.diagonal()).for_each(|(x, d)| *x /= d);
+    }
 }
 
 impl<T: HostSpace> VectorSpace for T {
@@ -164,7 +175,7 @@ impl<T: HostSpace> VectorSpace for T {
         Ok(())
     }
     fn precondition(&mut self, x: &mut Vec<f64>) -> Result<()> {
-        x.iter_mut().zip(self.diagonal()).for_each(|(x, d)| *x /= d);
+        HostSpace::precondition(self, x);
         Ok(())
     }
 }
@@ -286,14 +297,20 @@ pub fn minimize<S: VectorSpace>(
     x0: &[f64],
     opts: &NewtonOptions,
 ) -> Result<NewtonOutcome> {
-    let mut x = space.upload(x0)?;
+    let x = space.upload(x0)?;
     let mut g = space.zeros()?;
-    let mut f = space.value_grad(&x, &mut g)?;
+    let f = space.value_grad(&x, &mut g)?;
     check_finite(f, 0)?;
+    let mut cur = Point { x, g, f };
     let mut cg = Cg::new(space)?;
-    let (mut trial, mut g_trial) = (space.zeros()?, space.zeros()?);
-    let (mut evaluations, mut iterations) = (1, 0);
-    let (mut decrement, mut step_norm) = (f64::INFINITY, f64::INFINITY);
+    let (x, g) = (space.zeros()?, space.zeros()?);
+    let mut trial = Point { x, g, f: 0.0 };
+    let mut work = Work {
+        evaluations: 1,
+        decrement: f64::INFINITY,
+        step_norm: f64::INFINITY,
+    };
+    let mut iterations = 0;
     let mut damping = opts.damping;
     let bar = progress::bar("fit", opts.max_iterations as u64, Unit::Iterations);
     let stop = 'newton: loop {
@@ -301,65 +318,153 @@ pub fn minimize<S: VectorSpace>(
             break Stop::Limit;
         }
         loop {
-            let previous = (decrement, step_norm);
-            decrement = space.solve(&mut cg, &g, (damping, opts.max_step))?;
+            let previous = (work.decrement, work.step_norm);
+            floor_forcing(space, &mut cg, &cur.g, opts.step_tol / previous.1)?;
+            work.decrement = space.solve(&mut cg, &cur.g, (damping, opts.max_step))?;
             // (A NaN decrement stops too.)
-            if decrement.is_nan() || decrement <= opts.decrement_tol {
-                step_norm = space.step_norm(&cg.x)?;
+            if work.decrement.is_nan() || work.decrement <= opts.decrement_tol {
+                work.step_norm = space.step_norm(&cg.x)?;
                 break 'newton Stop::Decrement;
             }
-            // The trial point is evaluated with the step's norm (one read-back on a device),
-            // also when the tests below then stop without it.
-            let f_trial;
-            (step_norm, f_trial) = space.try_step(&x, &cg.x, &mut trial, &mut g_trial)?;
-            evaluations += 1;
-            let trusted = damping == 0.0 && decrement < opts.quadratic;
-            if damping == 0.0 && step_norm <= opts.step_tol {
-                std::mem::swap(&mut x, &mut trial);
-                std::mem::swap(&mut g, &mut g_trial);
-                f = f_trial;
-                iterations += 1;
-                break 'newton Stop::Step;
-            }
-            if trusted && decrement > 0.5 * previous.0 && step_norm > 0.5 * previous.1 {
-                break 'newton Stop::Rounding;
-            }
-            let level = f_trial.is_finite() && f_trial <= f + opts.rounding * (f.abs() + 1.0);
-            let mut flatter =
-                || -> Result<bool> { Ok(space.norm_inf(&g_trial)? < space.norm_inf(&g)?) };
-            if f_trial < f || (trusted && f_trial.is_finite()) || (level && flatter()?) {
-                std::mem::swap(&mut x, &mut trial);
-                std::mem::swap(&mut g, &mut g_trial);
-                f = f_trial;
-                damping = if damping < 1e-3 { 0.0 } else { damping / 4.0 };
-                iterations += 1;
-                bar.set(iterations as u64);
-                break;
+            let step = (&mut cur, &mut trial, &mut work);
+            match try_halving(space, opts, &mut cg, step, damping, previous)? {
+                Trial::Stop(stop) => {
+                    iterations += usize::from(matches!(stop, Stop::Step));
+                    break 'newton stop;
+                }
+                Trial::Accepted => {
+                    damping = if damping < 1e-3 { 0.0 } else { damping / 4.0 };
+                    iterations += 1;
+                    bar.set(iterations as u64);
+                    break;
+                }
+                Trial::Rejected => {}
             }
             damping = (damping * 4.0).max(1e-3);
             if damping > 1e12 {
                 break 'newton Stop::NoDecrease;
             }
             // The trial overwrote the space's Hessian: evaluate the current point again.
-            f = space.value_grad(&x, &mut g)?;
-            evaluations += 1;
+            cur.f = space.value_grad(&cur.x, &mut cur.g)?;
+            work.evaluations += 1;
         }
     };
-    check_finite(f, iterations)?;
-    let grad_norm = space.norm_inf(&g)?;
-    let (converged, status) = stop.describe(opts, decrement, step_norm, grad_norm);
+    check_finite(cur.f, iterations)?;
+    let grad_norm = space.norm_inf(&cur.g)?;
+    let (converged, status) = stop.describe(opts, work.decrement, work.step_norm, grad_norm);
     Ok(NewtonOutcome {
-        x: space.download(&x)?,
-        value: f,
+        x: space.download(&cur.x)?,
+        value: cur.f,
         grad_norm,
         iterations,
-        evaluations,
+        evaluations: work.evaluations,
         hessian_products: cg.products,
-        step_norm,
-        decrement,
+        step_norm: work.step_norm,
+        decrement: work.decrement,
         converged,
         status,
     })
+}
+
+/// A point with its objective and gradient.
+struct Point<V> {
+    x: V,
+    g: V,
+    f: f64,
+}
+
+/// The last solve's decrement and step norm, and the evaluations so far.
+struct Work {
+    evaluations: usize,
+    decrement: f64,
+    step_norm: f64,
+}
+
+/// What became of a Newton step.
+enum Trial {
+    /// Taken: the trial point is the current one.
+    Accepted,
+    /// No trial point lowered the objective.
+    Rejected,
+    /// The solver stops (on [`Stop::Step`] after taking the step).
+    Stop(Stop),
+}
+
+/// Tries the step `cg.x` from `cur`, halving it up to [`HALVINGS`] times while the objective
+/// does not decrease (module docs); an accepted trial is swapped into `cur`. `previous` is the
+/// decrement and step norm before this step's solve.
+fn try_halving<S: VectorSpace>(
+    space: &mut S,
+    opts: &NewtonOptions,
+    cg: &mut Cg<S::Vector>,
+    (cur, trial, work): (&mut Point<S::Vector>, &mut Point<S::Vector>, &mut Work),
+    damping: f64,
+    previous: (f64, f64),
+) -> Result<Trial> {
+    for halvings in 0..=HALVINGS {
+        if halvings > 0 {
+            space.scale(0.5, &mut cg.x)?;
+            work.decrement *= 0.5;
+        }
+        // The trial point is evaluated with the step's norm (one read-back on a device), also
+        // when the tests below then stop without it.
+        (work.step_norm, trial.f) = space.try_step(&cur.x, &cg.x, &mut trial.x, &mut trial.g)?;
+        work.evaluations += 1;
+        let trusted = damping == 0.0 && work.decrement < opts.quadratic;
+        if damping == 0.0 && halvings == 0 && work.step_norm <= opts.step_tol {
+            std::mem::swap(cur, trial);
+            return Ok(Trial::Stop(Stop::Step));
+        }
+        let stalled = work.decrement > 0.5 * previous.0 && work.step_norm > 0.5 * previous.1;
+        if trusted && halvings == 0 && stalled {
+            return Ok(Trial::Stop(Stop::Rounding));
+        }
+        let (f, f_trial) = (cur.f, trial.f);
+        let level = f_trial.is_finite() && f_trial <= f + opts.rounding * (f.abs() + 1.0);
+        let mut flatter =
+            || -> Result<bool> { Ok(space.norm_inf(&trial.g)? < space.norm_inf(&cur.g)?) };
+        if f_trial < f || (trusted && f_trial.is_finite()) || (level && flatter()?) {
+            std::mem::swap(cur, trial);
+            return Ok(Trial::Accepted);
+        }
+    }
+    Ok(Trial::Rejected)
+}
+
+/// Halvings of a Newton step whose trial point does not lower the objective before the step is
+/// re-solved with more damping (module docs).
+const HALVINGS: usize = 3;
+
+/// Least forcing term after the first solve (module docs).
+pub const FORCING_FLOOR: f64 = 0.01;
+
+/// The least forcing term after a step of `‖δ‖∞ = s`: `FORCING_FLOOR`, raised to
+/// `10 step_tol/s` (at most 0.1) once `s` nears `step_tol`. The next step is then known to
+/// `η ‖δ‖`, about `10 step_tol ‖δ‖/s`, a tenth of `step_tol` while steps shrink a hundredfold
+/// (as they do at the floor): enough to tell whether it is below `step_tol`, and to within a
+/// tenth of its size.
+fn least_forcing(step_tol_over_last_step: f64) -> f64 {
+    FORCING_FLOOR.max((10.0 * step_tol_over_last_step).min(0.1))
+}
+
+/// Imposes [`least_forcing`] on the next solve's forcing term `min(0.9 g/g_last, 0.5)` by
+/// lowering the remembered `g_last` to at most `0.9 g/η_min`, `g = ∇ᵀP∇` at the current point:
+/// through [`Cg::last`], which a device's solve reads too (it forms the same forcing term
+/// itself), so every space gets the same floor. Costs one preconditioner application, no pass
+/// over the edges. `ratio` is `step_tol` over the last step's `‖δ‖∞`.
+fn floor_forcing<S: VectorSpace>(
+    space: &mut S,
+    cg: &mut Cg<S::Vector>,
+    g: &S::Vector,
+    ratio: f64,
+) -> Result<()> {
+    if let Some((g_last, eta_last)) = cg.last {
+        space.assign(g, &mut cg.u)?;
+        space.precondition(&mut cg.u)?;
+        let gp = space.dot(g, &cg.u)?;
+        cg.last = Some((g_last.min(0.9 * gp / least_forcing(ratio)), eta_last));
+    }
+    Ok(())
 }
 
 /// Most conjugate-gradient iterations of one solve: far more than convergence needs, a guard

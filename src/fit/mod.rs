@@ -37,6 +37,7 @@ pub mod posterior;
 mod reference;
 pub mod reversible;
 pub mod ridge;
+mod start;
 
 pub use crate::backend::{newton, problem};
 
@@ -169,10 +170,11 @@ pub struct FitReport {
     pub status: String,
     /// Newton steps (`--paper`: the reference's L-BFGS-B iterations).
     pub iterations: usize,
-    /// Evaluations of value, gradient and Hessian weights: one pass over the edges each.
+    /// Evaluations of value, gradient and Hessian weights: one pass over the edges each (a cold
+    /// start's least-squares right-hand side counted as one, see `start`).
     pub evaluations: usize,
-    /// Hessian–vector products (conjugate-gradient iterations): one pass over the edges each
-    /// (`--paper`: 0).
+    /// Hessian–vector products (conjugate-gradient iterations): one pass over the edges each,
+    /// the cold start's Laplacian products included (`--paper`: 0).
     pub hessian_products: usize,
     /// Passes over the fitted edges: `evaluations + hessian_products`.
     pub passes: usize,
@@ -203,7 +205,8 @@ pub struct FitReport {
     pub seconds: f64,
 }
 
-/// Fits the potential of `graph` from `V = 0`.
+/// Fits the potential of `graph` from the least-squares start of its reciprocal pairs (see
+/// `start`).
 pub fn fit(
     graph: &TransitionGraph,
     settings: &FitSettings,
@@ -214,8 +217,10 @@ pub fn fit(
 
 /// Fits the potential of `graph`, starting the solver from `start` (a warm start: one value per
 /// state of `graph`, `None` read as 0; e.g. the potential of a fit to similar counts, such as a
-/// bootstrap resample's original). The optimum does not depend on the start, only the work to
-/// reach it; `--paper` ignores it (the reference starts from its own point).
+/// bootstrap resample's original). Without a start, or with one of `None` only, the solver
+/// starts from the least-squares potential of the reciprocal pairs (see `start`). The optimum
+/// does not depend on the start, only the work to reach it; `--paper` ignores it (the reference
+/// starts from its own point).
 pub fn fit_from(
     graph: &TransitionGraph,
     settings: &FitSettings,
@@ -223,17 +228,20 @@ pub fn fit_from(
     start: Option<&[Option<f64>]>,
 ) -> Result<(Potential, FitReport)> {
     let clock = std::time::Instant::now();
-    let start: Vec<f64> = match start {
-        Some(v) if v.len() == graph.n_states() => v.iter().map(|x| x.unwrap_or(0.0)).collect(),
-        Some(v) => {
+    let start: Option<Vec<f64>> = match start {
+        Some(v) if v.len() != graph.n_states() => {
             return Err(Error::settings(format!(
                 "a warm start has {} values for {} states",
                 v.len(),
                 graph.n_states()
             )));
         }
-        None => vec![0.0; graph.n_states()],
+        Some(v) if v.iter().any(Option::is_some) => {
+            Some(v.iter().map(|x| x.unwrap_or(0.0)).collect())
+        }
+        _ => None,
     };
+    let start = start.as_deref();
     let choice = (settings.l2_auto && !settings.paper)
         .then(|| ridge::choose(graph, settings, backend))
         .transpose()?;
@@ -242,8 +250,8 @@ pub fn fit_from(
         None => settings.clone(),
     };
     let (potential, mut report) = match settings.estimator {
-        Estimator::ReversibleMle => reversible::fit(graph, settings, backend, &start)?,
-        Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend, &start)?,
+        Estimator::ReversibleMle => reversible::fit(graph, settings, backend, start)?,
+        Estimator::LeastAction | Estimator::Counts => fit_action(graph, settings, backend, start)?,
     };
     report.l2_choice = choice;
     report.seconds = clock.elapsed().as_secs_f64();
@@ -415,7 +423,7 @@ fn fit_action(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
-    start: &[f64],
+    start: Option<&[f64]>,
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
     let Selection {
@@ -524,15 +532,15 @@ struct Solution {
 }
 
 /// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge, from
-/// `start` (per graph state). Without a ridge, dangling trees are eliminated exactly first (see
-/// [`peel`]).
+/// `start` (per graph state; `None`: the least-squares start, [`start`]). Without a ridge,
+/// dangling trees are eliminated exactly first (see [`peel`]).
 fn minimize_over(
     graph: &TransitionGraph,
     edges: &[usize],
     weight: &dyn Fn(usize) -> f64,
     settings: &FitSettings,
     backend: &dyn Backend,
-    start: &[f64],
+    start: Option<&[f64]>,
 ) -> Result<Solution> {
     let n = graph.n_states();
     let src: Vec<u32> = edges.iter().map(|&e| graph.src[e]).collect();
@@ -577,8 +585,16 @@ fn minimize_over(
         quadratic: 1e-12 * total_weight.max(1.0),
         ..Default::default()
     };
-    let v0: Vec<f64> = global.iter().map(|&f| start[f as usize]).collect();
+    let (v0, start_passes) = match start {
+        Some(start) => (global.iter().map(|&f| start[f as usize]).collect(), 0),
+        None => start::least_squares(&problem)?,
+    };
     let mut outcome = backend.minimize_action(&problem, &v0, &opts)?;
+    // The start's passes are counted as an evaluation (its right-hand side) and products.
+    if start_passes > 0 {
+        outcome.evaluations += 1;
+        outcome.hessian_products += start_passes - 1;
+    }
     let mut x = vec![0.0; n];
     for (&f, &v) in global.iter().zip(&outcome.x) {
         x[f as usize] = v;

@@ -34,20 +34,22 @@ pub(super) fn fit(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
-    start: &[f64],
+    start: Option<&[f64]>,
 ) -> Result<(Potential, FitReport)> {
     let n = graph.n_states();
     let Selection { edges, sccs, .. } = select_edges(graph, settings)?;
     let row_sum = row_sums(graph, &edges);
-    let u0: Vec<f64> = (0..n)
-        .map(|f| {
-            if start[f] != 0.0 && row_sum[f] > 0.0 {
-                start[f] + row_sum[f].ln()
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let u0: Option<Vec<f64>> = start.map(|start| {
+        (0..n)
+            .map(|f| {
+                if start[f] != 0.0 && row_sum[f] > 0.0 {
+                    start[f] + row_sum[f].ln()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    });
     let Solution {
         outcome,
         grad_tolerance,
@@ -58,7 +60,7 @@ pub(super) fn fit(
         &|e| graph.count[e] as f64,
         settings,
         backend,
-        &u0,
+        u0.as_deref(),
     )?;
     let u = &outcome.x;
 

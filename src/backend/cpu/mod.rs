@@ -7,13 +7,13 @@ pub mod resample;
 mod tree_preconditioner;
 
 pub use edge_action::{EdgeScratch, edge_action, hessian_product};
+pub use tree_preconditioner::TreePreconditioner;
 
 use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
 use crate::backend::newton::{self, NewtonOptions, NewtonOutcome, VectorSpace};
 use crate::backend::problem::ActionProblem;
 use crate::error::Result;
 use ndarray::Array1;
-use tree_preconditioner::TreePreconditioner;
 
 pub struct CpuBackend {
     info: DeviceInfo,

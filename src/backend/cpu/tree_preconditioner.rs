@@ -11,7 +11,8 @@
 //! so (positive definite) also on components without a ridge, whose Hessian is singular along
 //! their constant. A forest has no fill-in: `M` is factored by eliminating leaves first (pivots
 //! `d'_p = (1 + ε) D_p − Σ_children c²/d'_child`) and solved in two sweeps, O(states) each.
-//! Sequential by nature, so the GPU keeps the diagonal (docs/GPU.md §3.4).
+//! Sequential by nature, so the GPU keeps the diagonal (docs/GPU.md §3.4). The fit's
+//! least-squares start (`fit/start.rs`) solves its pairs' Laplacian with it too, on the host.
 
 use crate::backend::problem::ActionProblem;
 
