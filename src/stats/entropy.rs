@@ -25,6 +25,7 @@
 
 use super::quasi_symmetry::{NullModel, mean_sd};
 use super::schnakenberg::{self, PairCounts, Stationary};
+use super::stationary::{self, NullSolution, NullSystem};
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::graph::{NO_EDGE, TransitionGraph};
@@ -107,7 +108,8 @@ pub fn entropy_production(
 }
 
 /// `σ*` of the [`NULL_RESAMPLES`] resamples drawn from `model` (`Û`), and `σ**` of one
-/// resample drawn from each resample's refit `Û*` (the refits in one batch on `backend`).
+/// resample drawn from each resample's refit `Û*` (the refits in one batch on `backend`); each
+/// solved on the core of [`NullSystem`], from the observed `π̂`.
 fn null_productions(
     graph: &TransitionGraph,
     pairs: &[PairCounts],
@@ -116,12 +118,15 @@ fn null_productions(
     backend: &dyn Backend,
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let production = |model: &NullModel, r: u64| {
-        let (out_count, pairs) = resampled(graph, pairs, model, r, seed);
-        schnakenberg::stationary_production(&out_count, &pairs, pi)
-    };
+    // Every draw lists the tested pairs in the same order.
+    let tested: Vec<(u32, u32)> = (model.draw(0, seed).iter())
+        .map(|&(f, g, _, _)| (f, g))
+        .collect();
+    let system = NullSystem::new(&graph.out_count, pairs, &tested, pi);
+    let production =
+        |model: &NullModel, r: u64| system.production(&model.draw(r, seed), stationary::NULL_TOL);
     let refits = model.refits(backend, 0..NULL_RESAMPLES, seed)?;
-    Ok(refits
+    let (drawn, refitted): (Vec<NullSolution>, Vec<NullSolution>) = refits
         .par_iter()
         .enumerate()
         .map(|(r, fitted)| {
@@ -130,44 +135,18 @@ fn null_productions(
             let refitted = production(&NullModel::new(fitted), NULL_RESAMPLES + r);
             (production(model, r), refitted)
         })
-        .unzip())
-}
-
-/// The counts of resample `r` of the verdict's null: its pairs' splits redrawn, the other
-/// pairs and the self-transitions kept; out-counts follow.
-fn resampled(
-    graph: &TransitionGraph,
-    pairs: &[PairCounts],
-    model: &NullModel,
-    r: u64,
-    seed: u64,
-) -> (Vec<u64>, Vec<PairCounts>) {
-    let mut drawn: rustc_hash::FxHashMap<(u32, u32), (u64, u64)> = model
-        .draw(r, seed)
-        .into_iter()
-        .map(|(f, g, forward, backward)| ((f, g), (forward, backward)))
-        .collect();
-    let mut out_count = graph.out_count.clone();
-    let pairs: Vec<PairCounts> = pairs
-        .iter()
-        .map(|&(u, v, a, b)| {
-            let key = if u < v { (u, v) } else { (v, u) };
-            match drawn.remove(&key) {
-                Some((forward, backward)) => {
-                    let (x, y) = if u < v {
-                        (forward, backward)
-                    } else {
-                        (backward, forward)
-                    };
-                    out_count[u as usize] = out_count[u as usize] - a + x;
-                    out_count[v as usize] = out_count[v as usize] - b + y;
-                    (u, v, x, y)
-                }
-                None => (u, v, a, b),
-            }
-        })
-        .collect();
-    (out_count, pairs)
+        .unzip();
+    let solves = drawn.iter().chain(&refitted);
+    tracing::debug!(
+        stage = "entropy",
+        solves = drawn.len() + refitted.len(),
+        core_states = system.core_states(),
+        products = solves.clone().map(|s| s.products).sum::<usize>(),
+        max_residual = solves.map(|s| s.residual).fold(0.0, f64::max),
+        "null stationary solves"
+    );
+    let sigma = |solutions: Vec<NullSolution>| solutions.into_iter().map(|s| s.sigma).collect();
+    Ok((sigma(drawn), sigma(refitted)))
 }
 
 #[cfg(test)]

@@ -109,23 +109,13 @@ pub struct Stationary {
 /// [`Stationary::residual`]).
 pub fn stationary(out_count: &[u64], pairs: &[PairCounts]) -> Stationary {
     let kernel = Kernel::new(out_count, pairs);
-    let solution = stationary::solve(&kernel, out_count, None, stationary::STATIONARY_TOL);
+    let solution = stationary::solve(&kernel, out_count, stationary::STATIONARY_TOL);
     Stationary {
         decomposition: decompose(out_count.len(), &stationary_flux(&kernel, &solution.pi)),
         residual: solution.residual,
         iterations: solution.iterations,
         pi: solution.pi,
     }
-}
-
-/// `σ = Σ_e J_e A_e` of the stationary flux alone (no decomposition), solved from `start`, the
-/// `π̂` of a nearby kernel, to [`stationary::NULL_TOL`]: what each resample of the entropy null
-/// needs.
-pub fn stationary_production(out_count: &[u64], pairs: &[PairCounts], start: &[f64]) -> f64 {
-    let kernel = Kernel::new(out_count, pairs);
-    let solution = stationary::solve(&kernel, out_count, Some(start), stationary::NULL_TOL);
-    let flux = stationary_flux(&kernel, &solution.pi);
-    flux.iter().map(|e| e.flux * e.affinity).sum()
 }
 
 fn stationary_flux(kernel: &Kernel, pi: &[f64]) -> Vec<FluxEdge> {

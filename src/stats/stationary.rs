@@ -19,8 +19,19 @@
 //! O(states). It is exact on a tree-shaped component (one iteration), and a component with `k`
 //! chords differs from it by rank ≤ 2k, so GMRES needs few iterations where a few chords carry
 //! the flow. The pivots stay positive: a state's pivot is at least its rate to its parent.
+//!
+//! Trees first: a state on a single pair balances through that pair alone, so the trees hanging
+//! off each component's 2-core ([`Pendants`]) follow exactly from the state they hang from, and
+//! GMRES runs on the core alone (llm-hard-1M: 9,429 of the 88,595 states on pairs).
+//!
+//! The entropy null solves 80 resamples that differ from the log only in the tested pairs'
+//! splits. [`NullSystem`] strips their trees once (up to the tested pairs' states) in the
+//! unknowns `y = π / N`, whose balance has the counts for coefficients and so does not change
+//! off the tested pairs; each resample then builds and solves only the core (about 10,000 states
+//! on llm-hard-1M) and sums its `σ` over the core's pairs.
 
 use super::schnakenberg::{Adjacency, PairCounts};
+use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -28,10 +39,10 @@ use std::collections::BinaryHeap;
 /// resamples: [`NULL_TOL`])…
 pub const STATIONARY_TOL: f64 = 1e-14;
 /// The imbalance at which a resample of the entropy null stops, far below what moves its `σ`
-/// against the null's spread. On llm-hard-1M against 1e-10: the null mean moves by 1.4e-9
-/// relative and `excess_z` in its 7th digit, and the flux stage takes 6.6 s instead of 8.6 s
-/// (1e-6 would move `excess_z` in its 5th digit, 4.9 s).
-pub const NULL_TOL: f64 = 1e-8;
+/// against the null's spread. On llm-hard-1M against 1e-8: 28.6 products per resample instead of
+/// 50.5, the null mean moves by 9e-5 and the null sd by 6e-5 of the null sd, `excess_z` by 5e-5
+/// (1e-5: 25.2 products, 1.4e-4 and 2e-4; 1e-4 moved the null sd by 2.6e-3 of itself).
+pub const NULL_TOL: f64 = 1e-6;
 /// …or when a restart cycle no longer lowers it by a tenth (rounding), or after this many
 /// cycles.
 const MAX_CYCLES: usize = 200;
@@ -56,7 +67,6 @@ impl Kernel {
             .copied()
             .filter(|p| p.2 > 0 && p.3 > 0)
             .collect();
-        let ends: Vec<(u32, u32)> = pairs.iter().map(|p| (p.0, p.1)).collect();
         let rates = pairs
             .iter()
             .map(|&(u, v, a, b)| {
@@ -66,11 +76,33 @@ impl Kernel {
                 )
             })
             .collect();
+        Self::with_rates(out_count.len(), pairs, rates)
+    }
+
+    /// The kernel in counts, `n(u→v)` in place of `T(u→v)`: its balance
+    /// `y_f Σ_g n(f→g) = Σ_g y_g n(g→f)` is that of `T` in `y_f = π_f / N(f)`.
+    fn of_counts(n: usize, pairs: Vec<PairCounts>) -> Self {
+        let rates = pairs.iter().map(|p| (p.2 as f64, p.3 as f64)).collect();
+        Self::with_rates(n, pairs, rates)
+    }
+
+    fn with_rates(n: usize, pairs: Vec<PairCounts>, rates: Vec<(f64, f64)>) -> Self {
+        let ends: Vec<(u32, u32)> = pairs.iter().map(|p| (p.0, p.1)).collect();
         Kernel {
-            adjacency: Adjacency::new(out_count.len(), &ends),
+            adjacency: Adjacency::new(n, &ends),
             pairs,
             rates,
         }
+    }
+
+    /// The kernel on the pairs between states not `stripped`.
+    fn restricted(&self, stripped: &[bool]) -> Kernel {
+        let kept = |&(u, v, _, _): &PairCounts| !stripped[u as usize] && !stripped[v as usize];
+        let (pairs, rates): (Vec<PairCounts>, Vec<(f64, f64)>) = (self.pairs.iter())
+            .zip(&self.rates)
+            .filter(|(p, _)| kept(p))
+            .unzip();
+        Self::with_rates(stripped.len(), pairs, rates)
     }
 
     /// `T(f→g)` and `T(g→f)` of `pair`, seen from its state `f`.
@@ -106,49 +138,312 @@ pub(super) struct Solution {
 }
 
 /// `π̂` of `kernel` on each component of its pairs, summing to the component's share of
-/// `out_count`; 0 on states without a reciprocal pair. Iterates from `start` (a distribution
-/// of a nearby kernel: the entropy null's resamples start from the observed `π̂`) where it is
-/// positive, else from the visits, until the imbalance is at most `tolerance`.
-pub(super) fn solve(
-    kernel: &Kernel,
-    out_count: &[u64],
-    start: Option<&[f64]>,
-    tolerance: f64,
-) -> Solution {
-    let chain = Chain::new(kernel, out_count);
-    let m = chain.states.len();
-    let mut b = vec![0.0; m];
-    chain.roots.iter().for_each(|&root| b[root as usize] = 1.0);
-    // The visits are stationary already for a balanced log. Roots are pinned to 1.
-    let guess = |i: usize| {
-        let f = chain.states[i] as usize;
-        match start {
-            Some(pi) if pi[f] > 0.0 => pi[f],
-            _ => out_count[f] as f64,
-        }
-    };
-    let mut x: Vec<f64> = (0..m)
-        .map(|i| guess(i) / guess(chain.roots[chain.component[i] as usize] as usize))
-        .collect();
-    let mut pi = chain.distribution(&x, out_count.len());
-    let mut residual = kernel.imbalance(&pi);
-    let mut iterations = 0;
-    for _ in 0..MAX_CYCLES {
-        if residual <= tolerance {
-            break;
-        }
-        iterations += chain.gmres_cycle(&b, &mut x);
-        let previous = residual;
-        pi = chain.distribution(&x, out_count.len());
-        residual = kernel.imbalance(&pi);
-        if residual > 0.9 * previous {
-            break;
-        }
-    }
+/// `out_count`; 0 on states without a reciprocal pair. Iterates on the core (the pairs left
+/// after [`Pendants`] are stripped) from the visits until the imbalance is at most `tolerance`.
+pub(super) fn solve(kernel: &Kernel, out_count: &[u64], tolerance: f64) -> Solution {
+    let pendants = Pendants::of(&kernel.adjacency, &vec![false; out_count.len()]);
+    let chain = Chain::new(&kernel.restricted(&pendants.stripped), out_count);
+    // The visits are stationary already for a balanced log.
+    let start: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
+    let spread = |x: &[f64]| pendants.spread(kernel, &chain, x, out_count);
+    let (x, iterations) = chain.iterate(&start, tolerance, |x| kernel.imbalance(&spread(x)));
+    let pi = spread(&x);
     Solution {
-        residual,
+        residual: kernel.imbalance(&pi),
         pi,
         iterations,
+    }
+}
+
+/// The entropy null's resamples on a core fixed once (docs/METHOD.md §5). A resample redraws
+/// the tested pairs' splits and nothing else, and in the unknowns `y_f = π_f / N(f)` the balance
+/// has the counts for coefficients ([`Kernel::of_counts`]), so only the tested pairs'
+/// coefficients change.
+/// The trees hanging off the tested pairs' states ([`Pendants`], pinned at those states) are
+/// therefore stripped once: a tree state's `y` is a fixed multiple of the core state its tree
+/// hangs from, and its visits, mass and flow are summed onto that state. Each resample solves
+/// the core alone, and its `σ` is a sum over the core's pairs (a tree's pairs carry no flux).
+pub(super) struct NullSystem {
+    /// The core's pairs `(u, v, n(u→v), n(v→u))` in local numbers (`u` the lower graph id), as
+    /// observed: the pairs seen both ways and the tested pairs, one-way ones included (a
+    /// resample may see them both ways).
+    pairs: Vec<PairCounts>,
+    /// The index in `pairs` of each tested pair, in the order of `tested` in [`Self::new`].
+    tested: Vec<usize>,
+    /// Per local state, its observed out-count `N`.
+    visits: Vec<u64>,
+    /// Per local state, over the trees hanging from it: `Σ N(f)`, `Σ (y_f / y_p) N(f)`, and the
+    /// flow `Σ (y_f / y_p) Σ_g n(f→g)` with the state's own transitions into them.
+    tree_visits: Vec<f64>,
+    tree_mass: Vec<f64>,
+    tree_flow: Vec<f64>,
+    /// The starting `y` of each local state: the observed `π̂_f / N(f)`.
+    start: Vec<f64>,
+}
+
+impl NullSystem {
+    /// The system of the log with `out_count` and `pairs` (every pair of states with a
+    /// transition, [`super::schnakenberg::pair_counts`]) whose `tested` pairs (`(f, g)`, `f < g`)
+    /// are redrawn, starting from its `π̂` (`pi`).
+    pub fn new(out_count: &[u64], pairs: &[PairCounts], tested: &[(u32, u32)], pi: &[f64]) -> Self {
+        let n = out_count.len();
+        let key = |u: u32, v: u32| (u.min(v), u.max(v));
+        let tested_at: FxHashMap<(u32, u32), usize> = (tested.iter().enumerate())
+            .map(|(i, &(f, g))| (key(f, g), i))
+            .collect();
+        let mut pinned = vec![false; n];
+        for &(f, g) in tested {
+            (pinned[f as usize], pinned[g as usize]) = (true, true);
+        }
+        let universe: Vec<PairCounts> = (pairs.iter().copied())
+            .filter(|&(u, v, a, b)| (a > 0 && b > 0) || tested_at.contains_key(&key(u, v)))
+            .collect();
+        let kernel = Kernel::of_counts(n, universe);
+        let pendants = Pendants::of(&kernel.adjacency, &pinned);
+        let states: Vec<u32> = (0..n as u32)
+            .filter(|&f| !pendants.stripped[f as usize] && !kernel.adjacency.of(f).is_empty())
+            .collect();
+        let mut local = vec![ROOT; n];
+        states
+            .iter()
+            .enumerate()
+            .for_each(|(i, &f)| local[f as usize] = i as u32);
+        let mut system = NullSystem {
+            pairs: Vec::new(),
+            tested: vec![usize::MAX; tested.len()],
+            visits: states.iter().map(|&f| out_count[f as usize]).collect(),
+            tree_visits: vec![0.0; states.len()],
+            tree_mass: vec![0.0; states.len()],
+            tree_flow: vec![0.0; states.len()],
+            start: Vec::new(),
+        };
+        system.sum_trees(&kernel, &pendants, &local, out_count);
+        for &(u, v, a, b) in &kernel.pairs {
+            if local[u as usize] == ROOT || local[v as usize] == ROOT {
+                continue;
+            }
+            if let Some(&i) = tested_at.get(&key(u, v)) {
+                system.tested[i] = system.pairs.len();
+            }
+            let (u, v, a, b) = if u < v { (u, v, a, b) } else { (v, u, b, a) };
+            system
+                .pairs
+                .push((local[u as usize], local[v as usize], a, b));
+        }
+        // States on no observed pair (only on a one-way tested pair) start at the mean `y`.
+        let mean = 1.0 / out_count.iter().sum::<u64>().max(1) as f64;
+        system.start = (states.iter().map(|&f| f as usize))
+            .map(|f| match pi[f] > 0.0 {
+                true => pi[f] / out_count[f] as f64,
+                false => mean,
+            })
+            .collect();
+        system
+    }
+
+    /// States kept on the core: those of the tested pairs and of the 2-core, and each tree's
+    /// top state.
+    pub fn core_states(&self) -> usize {
+        self.visits.len()
+    }
+
+    /// The trees' visits, mass and flow on the core state each hangs from (`local` numbers).
+    fn sum_trees(&mut self, kernel: &Kernel, pendants: &Pendants, local: &[u32], out: &[u64]) {
+        let (mut ratio, mut top) = (vec![1.0; local.len()], local.to_vec());
+        let counts = |f: u32, pair: u32| kernel.rates_from(f, pair);
+        // Parents first: `y_f / y_top = y_p / y_top × n(p→f) / n(f→p)`.
+        for &(f, p, pair) in pendants.order.iter().rev() {
+            let (f, p, (f_to_p, p_to_f)) = (f as usize, p as usize, counts(f, pair));
+            ratio[f] = ratio[p] * p_to_f / f_to_p;
+            top[f] = top[p];
+            let t = top[f] as usize;
+            let leaving: f64 = (kernel.adjacency.of(f as u32).iter())
+                .map(|&(_, e)| counts(f as u32, e).0)
+                .sum();
+            let from_top = if local[p] == ROOT { 0.0 } else { p_to_f };
+            self.tree_visits[t] += out[f] as f64;
+            self.tree_mass[t] += ratio[f] * out[f] as f64;
+            self.tree_flow[t] += ratio[f] * leaving + from_top;
+        }
+    }
+
+    /// `σ` of the resample whose tested pairs' counts are `draws` (`(f, g, n(f→g), n(g→f))`
+    /// in the order of `tested` in [`Self::new`]), solved to an imbalance of `tolerance`.
+    pub fn production(&self, draws: &[(u32, u32, u64, u64)], tolerance: f64) -> NullSolution {
+        let mut pairs = self.pairs.clone();
+        let mut visits: Vec<f64> = self.visits.iter().map(|&v| v as f64).collect();
+        for (&i, &(_, _, forward, backward)) in self.tested.iter().zip(draws) {
+            let Some(pair) = pairs.get_mut(i) else {
+                continue;
+            };
+            visits[pair.0 as usize] += forward as f64 - pair.2 as f64;
+            visits[pair.1 as usize] += backward as f64 - pair.3 as f64;
+            (pair.2, pair.3) = (forward, backward);
+        }
+        pairs.retain(|p| p.2 > 0 && p.3 > 0);
+        let kernel = Kernel::of_counts(visits.len(), pairs);
+        // Roots: the most visited by the observed counts (any state of a component will do).
+        let chain = Chain::new(&kernel, &self.visits);
+        let imbalance = |x: &[f64]| {
+            let (imbalance, flow) = self.balance(&chain, x, &visits);
+            if flow > 0.0 { imbalance / flow } else { 0.0 }
+        };
+        let (x, products) = chain.iterate(&self.start, tolerance, imbalance);
+        let (scale, _) = self.scales(&chain, &x, &visits);
+        let (residual, flow) = self.balance(&chain, &x, &visits);
+        let mut y = vec![0.0; visits.len()];
+        for ((&f, &c), &x) in chain.states.iter().zip(&chain.component).zip(&x) {
+            y[f as usize] = x * scale[c as usize];
+        }
+        // Without a cycle detailed balance holds exactly and every flux vanishes: the sum would
+        // be rounding (±1e-33 on a single pair), which would give the null a spread.
+        let forest = kernel.pairs.len() + chain.roots.len() == chain.states.len();
+        let sigma = (kernel.pairs.iter())
+            .filter(|_| !forest)
+            .map(|&(u, v, a, b)| {
+                let (forward, backward) = (y[u as usize] * a as f64, y[v as usize] * b as f64);
+                (forward - backward) * (forward / backward).ln()
+            })
+            .sum();
+        NullSolution {
+            sigma,
+            residual: if flow > 0.0 { residual / flow } else { 0.0 },
+            flow,
+            products,
+        }
+    }
+
+    /// Per component of `chain`, the factor from its `x` to `y` in units of `π` (each component
+    /// sums to its share of the visits, trees included); and the flow, in the same units, of
+    /// the trees whose core state is on no pair of `chain` (they are components of their own).
+    fn scales(&self, chain: &Chain, x: &[f64], visits: &[f64]) -> (Vec<f64>, f64) {
+        let components = chain.roots.len();
+        let (mut mass, mut weight) = (vec![0.0; components], vec![0.0; components]);
+        let mut on_chain = vec![false; visits.len()];
+        for ((&f, &c), &x) in chain.states.iter().zip(&chain.component).zip(x) {
+            let (f, c) = (f as usize, c as usize);
+            on_chain[f] = true;
+            mass[c] += x * (visits[f] + self.tree_mass[f]);
+            weight[c] += visits[f] + self.tree_visits[f];
+        }
+        let lone: Vec<usize> = (0..visits.len())
+            .filter(|&f| !on_chain[f] && self.tree_visits[f] > 0.0)
+            .collect();
+        let lone_weight = |f: usize| visits[f] + self.tree_visits[f];
+        let total = weight.iter().sum::<f64>() + lone.iter().map(|&f| lone_weight(f)).sum::<f64>();
+        let scale = (0..components)
+            .map(|c| weight[c] / total / mass[c])
+            .collect();
+        let lone_flow = (lone.iter())
+            .map(|&f| lone_weight(f) / total / (visits[f] + self.tree_mass[f]) * self.tree_flow[f])
+            .sum();
+        (scale, lone_flow)
+    }
+
+    /// `Σ_f |inflow(f) − outflow(f)|` and `Σ_f outflow(f)` ([`Kernel::imbalance`]) of the
+    /// whole `π` that the core's `x` stands for (the trees balance exactly, up to rounding).
+    fn balance(&self, chain: &Chain, x: &[f64], visits: &[f64]) -> (f64, f64) {
+        let (scale, mut flow) = self.scales(chain, x, visits);
+        let mut imbalance = 0.0;
+        for (i, &x_i) in x.iter().enumerate() {
+            let (f, s) = (chain.states[i] as usize, scale[chain.component[i] as usize]);
+            let entries = &chain.inflow[chain.ptr[i]..chain.ptr[i + 1]];
+            let inflow: f64 = entries.iter().map(|&(g, t)| x[g as usize] * t).sum();
+            imbalance += s * (inflow - chain.out_rate[i] * x_i).abs();
+            flow += s * x_i * (chain.out_rate[i] + self.tree_flow[f]);
+        }
+        (imbalance, flow)
+    }
+}
+
+/// A resample's `σ` and how its solve ended.
+pub(super) struct NullSolution {
+    pub sigma: f64,
+    /// [`Kernel::imbalance`] of its `π`, and the flow it is relative to (`Σ_f outflow(f)`;
+    /// the tests check it against a fresh solve).
+    pub residual: f64,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub flow: f64,
+    /// Products with the core's balance matrix.
+    pub products: usize,
+}
+
+/// The trees hanging off each component's core (its 2-core), stripped leaf by leaf. A leaf `f`
+/// on a single pair with `p` balances only through that pair, `π_f T(f→p) = π_p T(p→f)`, and
+/// its inflow and outflow at `p` cancel: the rest solves the balance of the kernel without `f`,
+/// and `f` follows from `p` exactly. On agent logs most states are on such trees (llm-hard-1M:
+/// 78,899 of the 88,595 states on pairs), so the iteration runs on a tenth of the states.
+struct Pendants {
+    /// Stripped states in the order they were stripped (leaves first), with the state `p` and
+    /// the pair they hung from.
+    order: Vec<(u32, u32, u32)>,
+    stripped: Vec<bool>,
+}
+
+impl Pendants {
+    /// The trees of the pairs of `adjacency`, stripped up to the `pinned` states (never
+    /// stripped).
+    fn of(adjacency: &Adjacency, pinned: &[bool]) -> Self {
+        let n = pinned.len();
+        let mut degree: Vec<usize> = (0..n as u32).map(|f| adjacency.of(f).len()).collect();
+        let mut stripped = vec![false; n];
+        let mut leaves: Vec<u32> = (0..n as u32)
+            .filter(|&f| degree[f as usize] == 1 && !pinned[f as usize])
+            .collect();
+        let mut order = Vec::new();
+        while let Some(f) = leaves.pop() {
+            // A tree component's last state is left with degree 0: it stays, as the tree's core.
+            if degree[f as usize] != 1 {
+                continue;
+            }
+            let kept = adjacency.of(f).iter();
+            let Some(&(p, pair)) = kept.clone().find(|&&(g, _)| !stripped[g as usize]) else {
+                continue;
+            };
+            stripped[f as usize] = true;
+            degree[f as usize] = 0;
+            degree[p as usize] -= 1;
+            if degree[p as usize] == 1 && !pinned[p as usize] {
+                leaves.push(p);
+            }
+            order.push((f, p, pair));
+        }
+        Pendants { order, stripped }
+    }
+
+    /// `π` on all `n` states from the core's solution `x` (0 on states on no pair): each
+    /// stripped state from the state it hung from, a tree without core from its last state, and
+    /// each component scaled to its share of `out_count`.
+    fn spread(&self, kernel: &Kernel, chain: &Chain, x: &[f64], out_count: &[u64]) -> Vec<f64> {
+        let n = out_count.len();
+        let (mut value, mut component) = (vec![0.0; n], vec![ROOT; n]);
+        for ((&f, &x), &c) in chain.states.iter().zip(x).zip(&chain.component) {
+            (value[f as usize], component[f as usize]) = (x, c);
+        }
+        let mut components = chain.roots.len() as u32;
+        for &(f, p, pair) in self.order.iter().rev() {
+            if component[p as usize] == ROOT {
+                (value[p as usize], component[p as usize]) = (1.0, components);
+                components += 1;
+            }
+            let (out, into) = kernel.rates_from(f, pair);
+            value[f as usize] = value[p as usize] * into / out;
+            component[f as usize] = component[p as usize];
+        }
+        let (mut sums, mut visits) = (
+            vec![0.0; components as usize],
+            vec![0.0; components as usize],
+        );
+        for f in (0..n).filter(|&f| component[f] != ROOT) {
+            sums[component[f] as usize] += value[f];
+            visits[component[f] as usize] += out_count[f] as f64;
+        }
+        let all: f64 = visits.iter().sum();
+        for f in (0..n).filter(|&f| component[f] != ROOT) {
+            let c = component[f] as usize;
+            value[f] *= visits[c] / all / sums[c];
+        }
+        value
     }
 }
 
@@ -165,9 +460,8 @@ struct Chain {
     inflow: Vec<(u32, f64)>,
     out_rate: Vec<f64>,
     component: Vec<u32>,
-    /// The root of each component, and its share of the transitions.
+    /// The root of each component.
     roots: Vec<u32>,
-    shares: Vec<f64>,
     /// The forest: each state's parent ([`ROOT`] for roots), `T(f→p)` and `T(p→f)`.
     parent: Vec<u32>,
     to_parent: Vec<f64>,
@@ -209,7 +503,6 @@ impl Chain {
             out_rate: Vec::new(),
             component: Vec::new(),
             roots: Vec::new(),
-            shares: Vec::new(),
             parent: Vec::new(),
             to_parent: Vec::new(),
             from_parent: Vec::new(),
@@ -223,7 +516,7 @@ impl Chain {
         by_visits.sort_by_key(|&f| (std::cmp::Reverse(out_count[f as usize]), f));
         for root in by_visits {
             if local[root as usize] == ROOT {
-                chain.grow(kernel, root, out_count, &mut local);
+                chain.grow(kernel, root, &mut local);
             }
         }
         for (f, &state) in chain.states.iter().enumerate() {
@@ -234,20 +527,14 @@ impl Chain {
             }
             chain.ptr.push(chain.inflow.len());
         }
-        let all: f64 = chain.shares.iter().sum();
-        chain
-            .shares
-            .iter_mut()
-            .for_each(|s| *s /= all.max(f64::MIN_POSITIVE));
         chain.factor();
         chain
     }
 
     /// Prim's maximum-weight spanning tree of `root`'s component, numbering its states.
-    fn grow(&mut self, kernel: &Kernel, root: u32, out_count: &[u64], local: &mut [u32]) {
+    fn grow(&mut self, kernel: &Kernel, root: u32, local: &mut [u32]) {
         let c = self.roots.len() as u32;
         self.roots.push(self.states.len() as u32);
-        let mut total = 0.0;
         let mut heap = BinaryHeap::new();
         let mut next = Some((root, ROOT, (0.0, 0.0)));
         while let Some((f, parent, (to_parent, from_parent))) = next.take() {
@@ -258,7 +545,6 @@ impl Chain {
             self.to_parent.push(to_parent);
             self.from_parent.push(from_parent);
             self.out_rate.push(0.0);
-            total += out_count[f as usize] as f64;
             for &(g, pair) in kernel.adjacency.of(f) {
                 if local[g as usize] == ROOT {
                     let (_, _, a, b) = kernel.pairs[pair as usize];
@@ -272,7 +558,6 @@ impl Chain {
                 }
             }
         }
-        self.shares.push(total);
     }
 
     /// Eliminates leaves first: a child `f` of a non-root `p` lowers `p`'s pivot by
@@ -327,18 +612,35 @@ impl Chain {
         }
     }
 
-    /// `x` scaled so that each component sums to its share, on all `n` states (0 on states on
-    /// no pair).
-    fn distribution(&self, x: &[f64], n: usize) -> Vec<f64> {
-        let mut sums = vec![0.0; self.shares.len()];
-        for (x, &c) in x.iter().zip(&self.component) {
-            sums[c as usize] += x;
+    /// GMRES(`RESTART`) from `start` (each component scaled to its root's value, pinned to 1)
+    /// until `residual` of the iterate is at most `tolerance` or a cycle no longer lowers it by
+    /// a tenth; the solution and the products it took.
+    fn iterate(
+        &self,
+        start: &[f64],
+        tolerance: f64,
+        residual: impl Fn(&[f64]) -> f64,
+    ) -> (Vec<f64>, usize) {
+        let guess = |i: usize| start[self.states[i] as usize];
+        let root = |i: usize| self.roots[self.component[i] as usize] as usize;
+        let mut x: Vec<f64> = (0..self.states.len())
+            .map(|i| guess(i) / guess(root(i)))
+            .collect();
+        let mut b = vec![0.0; x.len()];
+        self.roots.iter().for_each(|&root| b[root as usize] = 1.0);
+        let (mut r, mut iterations) = (residual(&x), 0);
+        for _ in 0..MAX_CYCLES {
+            if r <= tolerance {
+                break;
+            }
+            iterations += self.gmres_cycle(&b, &mut x);
+            let previous = r;
+            r = residual(&x);
+            if r > 0.9 * previous {
+                break;
+            }
         }
-        let mut pi = vec![0.0; n];
-        for ((x, &c), &f) in x.iter().zip(&self.component).zip(&self.states) {
-            pi[f as usize] = x * self.shares[c as usize] / sums[c as usize];
-        }
-        pi
+        (x, iterations)
     }
 
     /// One restart cycle of right-preconditioned GMRES (Saad, Iterative Methods for Sparse
@@ -427,6 +729,134 @@ mod tests {
         (out_count, kernel)
     }
 
+    /// `σ = Σ J A` and the flow `Σ_f outflow(f)` of the kernel of `out_count` and `pairs`,
+    /// solved afresh on the whole graph.
+    fn fresh_production(out_count: &[u64], pairs: &[PairCounts]) -> (f64, f64) {
+        let kernel = Kernel::new(out_count, pairs);
+        let s = solve(&kernel, out_count, STATIONARY_TOL);
+        assert!(s.residual <= STATIONARY_TOL, "{}", s.residual);
+        (kernel.pairs.iter().zip(&kernel.rates))
+            .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
+                let (forward, backward) = (s.pi[u as usize] * t_uv, s.pi[v as usize] * t_vu);
+                (
+                    (forward - backward) * (forward / backward).ln(),
+                    forward + backward,
+                )
+            })
+            .fold((0.0, 0.0), |(s, f), (ds, df)| (s + ds, f + df))
+    }
+
+    /// The counts of `pairs` with the tested pairs' counts `draws` (`(f, g, n(f→g), n(g→f))`,
+    /// `f < g`), and the out-counts that follow.
+    fn redrawn(
+        out_count: &[u64],
+        pairs: &[PairCounts],
+        draws: &[(u32, u32, u64, u64)],
+    ) -> (Vec<u64>, Vec<PairCounts>) {
+        let mut out_count = out_count.to_vec();
+        let pairs = (pairs.iter())
+            .map(|&(u, v, a, b)| {
+                let Some(&(f, _, x, y)) = draws.iter().find(|d| (d.0, d.1) == (u.min(v), u.max(v)))
+                else {
+                    return (u, v, a, b);
+                };
+                let (x, y) = if u == f { (x, y) } else { (y, x) };
+                out_count[u as usize] = out_count[u as usize] - a + x;
+                out_count[v as usize] = out_count[v as usize] - b + y;
+                (u, v, x, y)
+            })
+            .collect();
+        (out_count, pairs)
+    }
+
+    /// The null's reduced solve against a fresh solve of the whole resampled graph: a driven
+    /// core with trees hanging off tested and untested states, a tree component, a tested pair
+    /// inside a tree, a one-way tested pair, and self-transitions. Redrawn: unchanged (`σ̂`
+    /// itself), then with the tree's tested pair and a component's only core pair emptied on one
+    /// side (splitting a tree off, leaving a state on no pair and one on its tree alone) and the
+    /// one-way pair seen both ways (closing a new cycle).
+    #[test]
+    fn the_null_system_solves_a_resample_as_a_fresh_solve_does() {
+        let mut pairs: Vec<PairCounts> = vec![
+            (0, 1, 9, 2),
+            (1, 2, 8, 3),
+            (2, 3, 7, 2),
+            (3, 4, 9, 4),
+            (0, 4, 2, 8),
+            (0, 2, 5, 4),
+            (2, 5, 6, 1),
+            (5, 6, 7, 2),
+            (2, 6, 1, 5),
+        ];
+        // Trees: off 3 (with the tested pair 7–9 inside), off the tested state 5, off 4.
+        pairs.extend([(3, 7, 4, 3), (7, 8, 2, 5), (7, 9, 6, 6), (9, 10, 3, 1)]);
+        pairs.extend([(5, 11, 2, 2), (11, 12, 5, 3), (4, 15, 3, 3)]);
+        // The one-way tested pair 13 → 14, between states hanging off 4 and 0.
+        pairs.extend([(4, 13, 2, 3), (13, 14, 6, 0), (0, 14, 4, 1)]);
+        // A tree component; a component of one tested pair with a tree off 24.
+        pairs.extend([(20, 21, 3, 2), (21, 22, 1, 4)]);
+        pairs.extend([(23, 24, 12, 3), (24, 25, 2, 2)]);
+        let mut out_count = vec![0u64; 26];
+        for &(u, v, a, b) in &pairs {
+            out_count[u as usize] += a;
+            out_count[v as usize] += b;
+        }
+        for (f, selves) in [(0, 5), (7, 2), (13, 3), (24, 1)] {
+            out_count[f] += selves;
+        }
+        let tested = [(1, 2), (5, 6), (7, 9), (13, 14), (23, 24)];
+        let pi = solve(&Kernel::new(&out_count, &pairs), &out_count, STATIONARY_TOL).pi;
+        let system = NullSystem::new(&out_count, &pairs, &tested, &pi);
+        let unchanged: Vec<_> = tested
+            .iter()
+            .map(|&(f, g)| {
+                let &(_, _, a, b) = pairs.iter().find(|p| (p.0, p.1) == (f, g)).unwrap();
+                (f, g, a, b)
+            })
+            .collect();
+        let redrawn_counts = [
+            (1, 2, 3, 8),
+            (5, 6, 2, 7),
+            (7, 9, 12, 0),
+            (13, 14, 4, 2),
+            (23, 24, 0, 15),
+        ];
+        for draws in [unchanged, redrawn_counts.to_vec()] {
+            let (out_count, pairs) = redrawn(&out_count, &pairs, &draws);
+            let (sigma, flow) = fresh_production(&out_count, &pairs);
+            let found = system.production(&draws, STATIONARY_TOL);
+            assert!(sigma > 1e-3, "{sigma}");
+            assert!(found.residual <= STATIONARY_TOL, "{}", found.residual);
+            for (found, expected) in [(found.sigma, sigma), (found.flow, flow)] {
+                assert!(
+                    (found - expected).abs() <= 1e-12 * expected,
+                    "{found} vs {expected} ({draws:?})"
+                );
+            }
+        }
+    }
+
+    /// A resample without a cycle produces exactly nothing (not rounding, which would give the
+    /// null a spread); one with a cycle does.
+    #[test]
+    fn a_resample_without_a_cycle_produces_exactly_nothing() {
+        let pairs: Vec<PairCounts> = vec![(0, 1, 20, 15), (1, 2, 7, 3), (0, 2, 0, 4)];
+        let mut out_count = vec![0u64; 3];
+        for &(u, v, a, b) in &pairs {
+            out_count[u as usize] += a;
+            out_count[v as usize] += b;
+        }
+        out_count[1] += 3;
+        let pi = solve(&Kernel::new(&out_count, &pairs), &out_count, STATIONARY_TOL).pi;
+        let system = NullSystem::new(&out_count, &pairs, &[(0, 1), (0, 2)], &pi);
+        for split in 0..=35 {
+            let draws = [(0, 1, split, 35 - split), (0, 2, 0, 4)];
+            assert_eq!(system.production(&draws, STATIONARY_TOL).sigma, 0.0);
+        }
+        let closed = system.production(&[(0, 1, 20, 15), (0, 2, 1, 3)], STATIONARY_TOL);
+        assert!(closed.sigma > 1e-3, "{}", closed.sigma);
+    }
+
     /// A path is a tree: the forest system is the balance system, so one Krylov step solves it.
     #[test]
     fn a_tree_is_solved_by_its_preconditioner_in_one_step() {
@@ -434,7 +864,7 @@ mod tests {
             .map(|i| (i, i + 1, 3 + u64::from(i % 7), 2 + u64::from(i % 5)))
             .collect();
         let (out_count, kernel) = chain(51, &pairs);
-        let s = solve(&kernel, &out_count, None, STATIONARY_TOL);
+        let s = solve(&kernel, &out_count, STATIONARY_TOL);
         assert!(s.residual <= STATIONARY_TOL, "{}", s.residual);
         assert!(
             s.iterations <= 3,
@@ -474,7 +904,7 @@ mod tests {
         pairs.push((90, 91, 5, 3));
         pairs.push((92, 93, 7, 0)); // one-way: no pair of the kernel
         let (out_count, kernel) = chain(94, &pairs);
-        let s = solve(&kernel, &out_count, None, STATIONARY_TOL);
+        let s = solve(&kernel, &out_count, STATIONARY_TOL);
         assert!(s.residual <= STATIONARY_TOL, "{}", s.residual);
         let total: u64 = out_count[..92].iter().sum();
         for states in [0..40, 40..90, 90..92] {
