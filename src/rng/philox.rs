@@ -48,6 +48,8 @@ pub enum Purpose {
     Fold = 6,
     /// The probe vectors of the posterior variances' estimator.
     Probe = 7,
+    /// The verdict's resampled splits: the seed of one stream per (pair, resample).
+    Verdict = 8,
 }
 
 /// A Philox stream: the key `(seed, purpose)`; counters are chosen by each draw.

@@ -26,7 +26,8 @@
 //! logs do not have (most pairs are seen once). The p-value is therefore calibrated by a
 //! parametric bootstrap under the fitted model: every pair's split is redrawn given its `m`
 //! from `p̂` (an exact binomial draw on the host, `rand_distr`'s BTPE, one Xoshiro stream per
-//! resample keyed by `(seed, resample)`: the draws are the same whichever backend refits), `U`
+//! pair and resample seeded from the Philox block `(pair, resample)` of `(seed, Verdict)`: the
+//! draws are the same whichever backend refits, and a pair's draw depends on its own `p̂` only), `U`
 //! is refitted from `Û` and `X²` recomputed.
 //!
 //! **Separation.** Resampled splits may leave a set of states beating every state outside it
@@ -69,6 +70,7 @@ use crate::backend::verify::{self, KernelDeviation};
 use crate::backend::{Backend, tolerance};
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, components_of_arcs, strongly_connected_components};
+use crate::rng::{Purpose, Stream};
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -297,11 +299,10 @@ fn fit_splits(
 ) -> Result<(Vec<SplitFit>, NewtonOutcome)> {
     let limits: Vec<Vec<Option<f64>>> = splits.par_iter().map(|n| separation(pairs, n)).collect();
     let problem = split_problem(pairs, splits, &limits)?;
-    let mut start = start.to_vec();
-    if !refit {
-        centre(&mut start, &problem.component, problem.n_components);
-    }
-    let v0 = start.repeat(splits.len());
+    // Without a ridge each component's level is free: every start and every fit is centred per
+    // component of its copy, so that no level drifts (in f32, a level of 100 leaves U to 1e-5).
+    let mut v0 = start.repeat(splits.len());
+    centre(&mut v0, &problem.component, problem.n_components);
     let opts = NewtonOptions {
         max_iterations: MAX_NEWTON,
         step_tol: STEP_TOL,
@@ -321,7 +322,9 @@ fn fit_splits(
         status = %out.status,
         "split fit"
     );
-    let fits = (out.x.chunks(start.len()).zip(limits))
+    let mut x = out.x.clone();
+    centre(&mut x, &problem.component, problem.n_components);
+    let fits = (x.chunks(start.len()).zip(limits))
         .map(|(u, limits)| SplitFit {
             u: u.to_vec(),
             limits,
@@ -650,8 +653,10 @@ impl<'a> NullModel<'a> {
 
     /// The splits `n*(f→g)` of resample `resample`, drawn from `p̂`.
     fn splits(&self, resample: u64, seed: u64) -> Vec<u64> {
-        let mut rng = resample_rng(seed, resample);
-        self.draws.iter().map(|d| d.sample(&mut rng)).collect()
+        let stream = Stream::new(seed, Purpose::Verdict);
+        (self.draws.iter().enumerate())
+            .map(|(i, d)| d.sample(&mut draw_rng(&stream, resample, i)))
+            .collect()
     }
 
     /// Resample `resample` as `(f, g, n*(f→g), n*(g→f))` per tested pair (graph ids, `f < g`).
@@ -785,11 +790,14 @@ impl FittedSplits {
     }
 }
 
-/// The random stream of one resample: independent of the threads that draw it.
-fn resample_rng(seed: u64, resample: u64) -> Xoshiro256PlusPlus {
-    let mut key = seed ^ 0x51_7c_c1_b7_27_22_0a_95;
-    key = key.wrapping_add(resample.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    Xoshiro256PlusPlus::seed_from_u64(key)
+/// The random stream of pair `pair`'s split in resample `resample`, seeded from the Philox block
+/// `(pair, resample)`: independent of the threads that draw it and of the other pairs' draws. (One
+/// stream per resample, as until 2026-12-06, let a draw that takes another count of random numbers
+/// shift every later pair's: BTPE's rejection step at a `p̂` that differs between the f32 GPU and
+/// the CPU in its eighth digit changed 25 of 88 splits of a resample.)
+fn draw_rng(stream: &Stream, resample: u64, pair: usize) -> Xoshiro256PlusPlus {
+    let [lo, hi, ..] = stream.block(pair as u32, resample as u32, 0);
+    Xoshiro256PlusPlus::seed_from_u64(u64::from(lo) | u64::from(hi) << 32)
 }
 
 /// A Monte Carlo p-value with its stopping.
