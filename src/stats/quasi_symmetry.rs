@@ -900,17 +900,20 @@ mod tests {
         );
     }
 
+    /// A triangle driven around a → b → c → a: 40·40·40 against 10·10·10.
+    const DRIVEN_TRIANGLE: [(&str, &str, u64); 6] = [
+        ("a", "b", 40),
+        ("b", "c", 40),
+        ("c", "a", 40),
+        ("b", "a", 10),
+        ("c", "b", 10),
+        ("a", "c", 10),
+    ];
+
     #[test]
     fn a_driven_triangle_is_rejected_and_a_balanced_one_is_not() {
         // Kolmogorov: 40·40·40 ≠ 10·10·10 around a→b→c→a.
-        let driven = graph(&[
-            ("a", "b", 40),
-            ("b", "c", 40),
-            ("c", "a", 40),
-            ("b", "a", 10),
-            ("c", "b", 10),
-            ("a", "c", 10),
-        ]);
+        let driven = graph(&DRIVEN_TRIANGLE);
         let (t, _, _) = test(&driven, &VerdictSettings::default());
         assert_eq!(t.ndf, 1);
         assert!(t.p_value.unwrap() < 0.001, "{t:?}");
@@ -945,14 +948,7 @@ mod tests {
         // A driven triangle a, b, c, and d tied to a and b. Resampled splits in which d beats a
         // and b every time separate d: its pairs are certain (p̂ = 1 towards d's wins), add
         // nothing to X², and the triangle's fit is the one without d.
-        let triangle = [
-            ("a", "b", 40),
-            ("b", "c", 40),
-            ("c", "a", 40),
-            ("b", "a", 10),
-            ("c", "b", 10),
-            ("a", "c", 10),
-        ];
+        let triangle = DRIVEN_TRIANGLE;
         let d_arcs = [("d", "a", 6), ("a", "d", 6), ("d", "b", 5), ("b", "d", 7)];
         let g = graph(&[&triangle[..], &d_arcs[..]].concat());
         let (_, _, fitted) = test(&g, &VerdictSettings::default());
