@@ -14,8 +14,7 @@ use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
@@ -134,7 +133,6 @@ fn read_file(
         keys_only: Arc::new(encoded),
         starts,
         groups: 0..0,
-        within: None,
         first_row: sink.next_row,
     };
     if chunk.layout.form == Form::Trajectory {
@@ -146,7 +144,6 @@ fn read_file(
         let first_row = sink.next_row + chunk.starts[g];
         pending.push(Chunk {
             groups: g..g + 1,
-            within: None,
             first_row,
             starts: chunk.starts.clone(),
             metadata: chunk.metadata.clone(),
@@ -172,55 +169,22 @@ pub(super) struct Chunk {
     /// First row (within the file) of each row group, and the file's row count last.
     starts: Arc<Vec<u64>>,
     groups: Range<usize>,
-    /// With one row group, the rows of it to read (`None`: all of them).
-    within: Option<Range<u64>>,
     /// Global row index of the chunk's first row.
     first_row: u64,
 }
 
 impl Chunk {
     fn rows(&self) -> u64 {
-        match &self.within {
-            Some(rows) => rows.end - rows.start,
-            None => self.starts[self.groups.end] - self.starts[self.groups.start],
-        }
+        self.starts[self.groups.end] - self.starts[self.groups.start]
     }
 
-    /// Compressed bytes of the chunk's row groups (for the load bar; a share of its row group
-    /// for a piece of one).
+    /// Compressed bytes of the chunk's row groups (for the load bar).
     fn bytes(&self) -> u64 {
         let groups = self
             .groups
             .clone()
             .map(|g| self.metadata.metadata().row_group(g));
-        let bytes: u64 = groups.map(|g| g.compressed_size().max(0) as u64).sum();
-        let whole = self.starts[self.groups.end] - self.starts[self.groups.start];
-        match &self.within {
-            Some(_) if whole > 0 => (bytes as u128 * self.rows() as u128 / whole as u128) as u64,
-            _ => bytes,
-        }
-    }
-
-    /// The chunk, a single row group, cut into `pieces` runs of consecutive rows; each reader
-    /// skips the pages before its rows unread (their headers say how many rows they hold).
-    fn split(self, pieces: u64) -> Vec<Chunk> {
-        let rows = self.rows();
-        let start = self.within.as_ref().map_or(0, |r| r.start);
-        (0..pieces)
-            .map(|k| start + rows * k / pieces..start + rows * (k + 1) / pieces)
-            .filter(|r| !r.is_empty())
-            .map(|r| Chunk {
-                first_row: self.first_row + r.start - start,
-                within: Some(r),
-                path: self.path.clone(),
-                source: Source(self.source.0.clone()),
-                metadata: self.metadata.clone(),
-                layout: self.layout.clone(),
-                keys_only: self.keys_only.clone(),
-                starts: self.starts.clone(),
-                groups: self.groups.clone(),
-            })
-            .collect()
+        groups.map(|g| g.compressed_size().max(0) as u64).sum()
     }
 
     /// Adds the chunk's rows to `sink`, whose next row must be the chunk's first.
@@ -237,19 +201,14 @@ impl Chunk {
         let metadata = read_as(&self.metadata, &self.layout, &self.keys_only[g]);
         let mask = ProjectionMask::roots(metadata.parquet_schema(), self.layout.projection());
         let source = Source(self.source.0.clone());
-        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
             .with_projection(mask)
             .with_row_groups(vec![g])
-            .with_batch_size(BATCH_ROWS);
-        if let Some(rows) = &self.within {
-            builder = builder.with_row_selection(RowSelection::from(vec![
-                RowSelector::skip(rows.start as usize),
-                RowSelector::select((rows.end - rows.start) as usize),
-            ]));
-        }
-        let reader = builder.build().map_err(|e| unreadable(path, e))?;
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| unreadable(path, e))?;
         let positions = self.layout.positions();
-        let mut file_row = self.starts[g] + self.within.as_ref().map_or(0, |r| r.start);
+        let mut file_row = self.starts[g];
         for batch in reader {
             let batch = batch.map_err(|e| {
                 Error::bad_input(path, format!("cannot decode the Parquet data: {e}"))
@@ -277,21 +236,9 @@ const PARALLEL_ROWS: u64 = 4 * BATCH_ROWS as u64;
 /// into `sink`: split into one contiguous run of row groups per thread, each aggregated into its
 /// own partial sink, merged in dataset order so the result equals a sequential read. On errors in
 /// several chunks, the first in dataset order is returned, as a sequential read would.
-pub(super) fn read_chunks(mut chunks: Vec<Chunk>, sink: &mut Sink) -> Result<()> {
+pub(super) fn read_chunks(chunks: Vec<Chunk>, sink: &mut Sink) -> Result<()> {
     let rows: u64 = chunks.iter().map(Chunk::rows).sum();
     let threads = rayon::current_num_threads() as u64;
-    // Fewer row groups than threads (a 1e6-row file is often one): row groups of at least
-    // PARALLEL_ROWS rows are cut into pieces, so that every thread has rows to read.
-    if rows >= PARALLEL_ROWS && (chunks.len() as u64) < threads {
-        let pieces = threads.div_ceil(chunks.len() as u64);
-        chunks = chunks
-            .into_iter()
-            .flat_map(|c| match c.rows() >= PARALLEL_ROWS {
-                true => c.split(pieces),
-                false => vec![c],
-            })
-            .collect();
-    }
     let Some(first_row) = chunks.first().map(|c| c.first_row) else {
         return Ok(());
     };

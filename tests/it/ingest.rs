@@ -100,52 +100,6 @@ fn parallel_read_of_row_groups_equals_a_sequential_read() {
     assert_eq!(s.runs, Some((ROWS / 20) as u64));
 }
 
-/// A file of one row group is cut into pieces read on several threads, each skipping the pages
-/// before its rows: the same graph as one thread, and an error names its row in the file.
-#[test]
-fn one_row_group_is_read_in_pieces() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("one.parquet");
-    let props = || {
-        WriterProperties::builder()
-            .set_max_row_group_row_count(Some(ROWS))
-            .set_data_page_row_count_limit(10_000)
-            .set_write_batch_size(1_000)
-    };
-    write_parquet(&path, columns(ROWS, 4), Some(props().build()));
-    let inputs = vec![path.clone()];
-    let opts = LoadOptions::default();
-    let sequential = load_on(1, &inputs, &opts);
-    assert_eq!(sequential.summary.rows, ROWS as u64);
-    for threads in [2, 3] {
-        let parallel = load_on(threads, &inputs, &opts);
-        assert_same_graph(&sequential.graph, &parallel.graph);
-        assert_eq!(sequential.summary, parallel.summary);
-    }
-    // Bad counts in the second half (and then also in the first): the first in the file is named.
-    for bad_rows in [vec![350_017], vec![350_017, 12]] {
-        let mut count = vec![1u64; ROWS];
-        bad_rows.iter().for_each(|&r| count[r] = 0);
-        let mut with_count = columns(ROWS, 4);
-        with_count.push(("count", Arc::new(UInt64Array::from(count)) as ArrayRef));
-        write_parquet(&path, with_count, Some(props().build()));
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let error = pool
-            .install(|| load(&inputs, &opts))
-            .err()
-            .unwrap()
-            .to_string();
-        let first = bad_rows.iter().min().unwrap();
-        assert!(
-            error.contains(&format!("row group 0, row {first}, column `count`")),
-            "{error}"
-        );
-    }
-}
-
 #[test]
 fn groups_split_the_pooled_counts() {
     let dir = tempfile::tempdir().unwrap();
