@@ -118,10 +118,7 @@ fn null_productions(
     backend: &dyn Backend,
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    // Every draw lists the tested pairs in the same order.
-    let tested: Vec<(u32, u32)> = (model.draw(0, seed).iter())
-        .map(|&(f, g, _, _)| (f, g))
-        .collect();
+    let tested = model.tested_pairs();
     let system = NullSystem::new(&graph.out_count, pairs, &tested, pi);
     let production =
         |model: &NullModel, r: u64| system.production(&model.draw(r, seed), stationary::NULL_TOL);

@@ -197,44 +197,16 @@ pub fn gradient_field_residual(n_states: usize, differences: &[Difference]) -> f
 }
 
 /// Which differences lie in the 2-core of their graph (parallel differences between two states
-/// form a cycle): the others are removed leaf by leaf.
+/// form a cycle): those whose states both survive stripping the trees leaf by leaf.
 fn on_cycles(n_states: usize, differences: &[Difference]) -> Vec<bool> {
-    let mut ptr = vec![0usize; n_states + 1];
-    for d in differences {
-        ptr[d.u as usize + 1] += 1;
-        ptr[d.v as usize + 1] += 1;
-    }
-    for f in 0..n_states {
-        ptr[f + 1] += ptr[f];
-    }
-    let mut fill = ptr.clone();
-    let mut incident = vec![0u32; ptr[n_states]];
-    for (i, d) in differences.iter().enumerate() {
-        for f in [d.u as usize, d.v as usize] {
-            incident[fill[f]] = i as u32;
-            fill[f] += 1;
-        }
-    }
-    let mut degree: Vec<usize> = (0..n_states).map(|f| ptr[f + 1] - ptr[f]).collect();
-    let mut kept = vec![true; differences.len()];
-    let mut leaves: Vec<usize> = (0..n_states).filter(|&f| degree[f] == 1).collect();
-    while let Some(leaf) = leaves.pop() {
-        let Some(&i) = incident[ptr[leaf]..ptr[leaf + 1]]
-            .iter()
-            .find(|&&i| kept[i as usize])
-        else {
-            continue;
-        };
-        kept[i as usize] = false;
-        let d = &differences[i as usize];
-        for f in [d.u as usize, d.v as usize] {
-            degree[f] -= 1;
-            if f != leaf && degree[f] == 1 {
-                leaves.push(f);
-            }
-        }
-    }
-    kept
+    let pairs: Vec<(u32, u32)> = differences.iter().map(|d| (d.u, d.v)).collect();
+    let adjacency = schnakenberg::Adjacency::new(n_states, &pairs);
+    let trees = stationary::Pendants::of(&adjacency, &vec![false; n_states]);
+    let stripped = |f: u32| trees.stripped[f as usize];
+    pairs
+        .iter()
+        .map(|&(u, v)| !stripped(u) && !stripped(v))
+        .collect()
 }
 
 #[cfg(test)]

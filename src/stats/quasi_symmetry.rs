@@ -195,12 +195,6 @@ impl SplitPairs {
         self.len() as i64 - (self.states.len() as i64 - self.components as i64)
     }
 
-    /// The fitted probability `p̂ = σ(U_f − U_g)` that pair `i` splits towards `f → g`, or its
-    /// limit for a pair the splits separate ([`separation`]).
-    fn fitted_p(&self, u: &[f64], limits: &[Option<f64>], i: usize) -> f64 {
-        limits[i].unwrap_or_else(|| logistic(u[self.a[i] as usize] - u[self.b[i] as usize]))
-    }
-
     /// `log N(f)` per compact state: the start of the fit (`V = 0`).
     fn log_out_counts(&self, graph: &TransitionGraph) -> Vec<f64> {
         self.states
@@ -337,6 +331,15 @@ fn fit_splits(
 struct SplitFit {
     u: Vec<f64>,
     limits: Vec<Option<f64>>,
+}
+
+impl SplitFit {
+    /// The fitted probability `p̂ = σ(U_f − U_g)` that pair `i` of `pairs` splits towards
+    /// `f → g`, or its limit for a pair the splits separate ([`separation`]).
+    fn p(&self, pairs: &SplitPairs, i: usize) -> f64 {
+        let (a, b) = (pairs.a[i] as usize, pairs.b[i] as usize);
+        self.limits[i].unwrap_or_else(|| logistic(self.u[a] - self.u[b]))
+    }
 }
 
 /// Subtracts from `x` its mean over each component (`component` of the first `x.len()` states).
@@ -537,7 +540,7 @@ pub fn quasi_symmetry_test(
         null_sd: None,
         sparse_pairs: (0..pairs.len())
             .filter(|&i| {
-                let p = pairs.fitted_p(&fit.u, &fit.limits, i);
+                let p = fit.p(&pairs, i);
                 (pairs.m[i] as f64) * p * (1.0 - p) < 1.0
             })
             .count(),
@@ -578,7 +581,7 @@ fn select_pairs(graph: &TransitionGraph, min_transitions: u64) -> (SplitPairs, u
 fn split_residuals(pairs: &SplitPairs, fit: &SplitFit) -> Vec<SplitResidual> {
     let mut residuals: Vec<SplitResidual> = (0..pairs.len())
         .map(|i| {
-            let p = pairs.fitted_p(&fit.u, &fit.limits, i);
+            let p = fit.p(pairs, i);
             let m = pairs.m[i] as f64;
             let sd = (m * p * (1.0 - p)).sqrt();
             let residual = if sd > 0.0 {
@@ -641,14 +644,17 @@ pub struct NullModel<'a> {
 impl<'a> NullModel<'a> {
     pub fn new(fitted: &'a FittedSplits) -> Self {
         let (pairs, fit) = (&fitted.pairs, &fitted.fit);
-        let u = fit.u.as_slice();
         let draws = (0..pairs.len())
             .map(|i| {
-                let p = pairs.fitted_p(u, &fit.limits, i);
+                let p = fit.p(pairs, i);
                 Binomial::new(pairs.m[i], p).expect("0 ≤ p ≤ 1")
             })
             .collect();
-        NullModel { pairs, u, draws }
+        NullModel {
+            pairs,
+            u: &fit.u,
+            draws,
+        }
     }
 
     /// The splits `n*(f→g)` of resample `resample`, drawn from `p̂`.
@@ -656,6 +662,13 @@ impl<'a> NullModel<'a> {
         let stream = Stream::new(seed, Purpose::Verdict);
         (self.draws.iter().enumerate())
             .map(|(i, d)| d.sample(&mut draw_rng(&stream, resample, i)))
+            .collect()
+    }
+
+    /// The tested pairs `(f, g)` (graph ids, `f < g`), in the order of every [`Self::draw`].
+    pub fn tested_pairs(&self) -> Vec<(u32, u32)> {
+        (self.pairs.f.iter().copied())
+            .zip(self.pairs.g.iter().copied())
             .collect()
     }
 
@@ -730,7 +743,7 @@ impl<'a> NullModel<'a> {
 fn statistic_scale(pairs: &SplitPairs, n: &[u64], fit: &SplitFit) -> f64 {
     (0..pairs.len())
         .map(|i| {
-            let p = pairs.fitted_p(&fit.u, &fit.limits, i);
+            let p = fit.p(pairs, i);
             let v = pairs.m[i] as f64 * p * (1.0 - p);
             let x = n[i] as f64 - pairs.m[i] as f64 * p;
             if v > 0.0 {

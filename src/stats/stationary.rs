@@ -373,17 +373,17 @@ pub(super) struct NullSolution {
 /// its inflow and outflow at `p` cancel: the rest solves the balance of the kernel without `f`,
 /// and `f` follows from `p` exactly. On agent logs most states are on such trees (llm-hard-1M:
 /// 78,899 of the 88,595 states on pairs), so the iteration runs on a tenth of the states.
-struct Pendants {
+pub(super) struct Pendants {
     /// Stripped states in the order they were stripped (leaves first), with the state `p` and
     /// the pair they hung from.
     order: Vec<(u32, u32, u32)>,
-    stripped: Vec<bool>,
+    pub stripped: Vec<bool>,
 }
 
 impl Pendants {
     /// The trees of the pairs of `adjacency`, stripped up to the `pinned` states (never
     /// stripped).
-    fn of(adjacency: &Adjacency, pinned: &[bool]) -> Self {
+    pub fn of(adjacency: &Adjacency, pinned: &[bool]) -> Self {
         let n = pinned.len();
         let mut degree: Vec<usize> = (0..n as u32).map(|f| adjacency.of(f).len()).collect();
         let mut stripped = vec![false; n];

@@ -204,18 +204,23 @@ mod tests {
         );
     }
 
+    /// The size WGSL gives struct `name` in `kernel`'s module.
+    fn struct_size(kernel: &Kernel, precision: Precision, name: &str) -> u64 {
+        let (module, _) = parse(kernel, precision);
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (handle, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {}.wgsl", kernel.stem));
+        u64::from(layouter[handle].size)
+    }
+
     #[test]
     fn cg_state_has_the_size_the_host_reads_and_writes() {
         for precision in [Precision::F64, Precision::F32] {
-            let (module, _) = parse(&CG_COEFFICIENTS, precision);
-            let mut layouter = naga::proc::Layouter::default();
-            layouter.update(module.to_ctx()).unwrap();
-            let (handle, _) = module
-                .types
-                .iter()
-                .find(|(_, t)| t.name.as_deref() == Some("CgState"))
-                .expect("CgState in cg.wgsl");
-            let size = u64::from(layouter[handle].size);
+            let size = struct_size(&CG_COEFFICIENTS, precision, "CgState");
             assert_eq!(size, crate::backend::gpu::cg::state_bytes(precision));
         }
     }
@@ -223,18 +228,8 @@ mod tests {
     #[test]
     fn params_struct_has_the_same_size_in_rust_and_wgsl() {
         for precision in [Precision::F64, Precision::F32] {
-            let (module, _) = parse(&EDGE_ACTION, precision);
-            let mut layouter = naga::proc::Layouter::default();
-            layouter.update(module.to_ctx()).unwrap();
-            let (handle, _) = module
-                .types
-                .iter()
-                .find(|(_, t)| t.name.as_deref() == Some("Params"))
-                .expect("Params in common.wgsl");
-            assert_eq!(
-                layouter[handle].size as usize,
-                std::mem::size_of::<Params>()
-            );
+            let size = struct_size(&EDGE_ACTION, precision, "Params");
+            assert_eq!(size as usize, std::mem::size_of::<Params>());
         }
     }
 }
