@@ -430,6 +430,9 @@ fn verdict(t: &mut Text, a: &Analysis) {
         };
         t.sub("p from", &how);
     }
+    if let Some(warning) = unconverged(vt) {
+        t.sub("warning", &warning);
+    }
     t.sub(
         "on",
         &format!(
@@ -442,6 +445,19 @@ fn verdict(t: &mut Text, a: &Analysis) {
     );
     lowered_threshold(t, a);
     departures(t, a);
+}
+
+/// The warning when one of the verdict's split fits stopped unconverged.
+fn unconverged(vt: &crate::stats::quasi_symmetry::QuasiSymmetryTest) -> Option<String> {
+    (!vt.converged).then(|| {
+        format!(
+            "the split fits did not all converge (observed fit: {}; {} of {} refits \
+             unconverged): the p-value is unreliable",
+            vt.fit_status,
+            thousands(vt.unconverged_refits as u64),
+            thousands(vt.resamples as u64)
+        )
+    })
 }
 
 /// A note when no pair at `--verdict-min-transitions` closed a cycle and the test ran at a
@@ -653,6 +669,36 @@ mod tests {
         assert!(t.s.contains("  where    xxx"));
         let cut = t.s.split("  where").nth(1).unwrap();
         assert_eq!(cut.matches('x').count(), 70, "a long word is cut, not lost");
+    }
+
+    #[test]
+    fn an_unconverged_verdict_fit_is_announced() {
+        use crate::stats::quasi_symmetry::{VerdictSettings, quasi_symmetry_test};
+        let g = crate::graph::graph_of(&[
+            ("a", "b", 40),
+            ("b", "c", 40),
+            ("c", "a", 40),
+            ("b", "a", 10),
+            ("c", "b", 10),
+            ("a", "c", 10),
+        ]);
+        let cpu = crate::backend::cpu::CpuBackend::new("test");
+        let run = |max_newton_steps| {
+            let settings = VerdictSettings {
+                max_newton_steps,
+                ..VerdictSettings::default()
+            };
+            quasi_symmetry_test(&g, &settings, 0.05, &cpu).unwrap().0
+        };
+        assert_eq!(unconverged(&run(200)), None);
+        let stopped = run(0);
+        let warning = unconverged(&stopped).expect("a warning");
+        let refits = thousands(stopped.resamples as u64);
+        assert!(
+            warning.contains(&format!("{refits} of {refits} refits unconverged")),
+            "{warning}"
+        );
+        assert!(warning.contains("iteration limit (0)"), "{warning}");
     }
 
     #[test]

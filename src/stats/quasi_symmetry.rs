@@ -67,7 +67,7 @@ use super::{benjamini_hochberg, chi2_sf, two_sided_p};
 use crate::backend::newton::{NewtonOptions, NewtonOutcome};
 use crate::backend::problem::{ActionProblem, sigmoid_neg, softplus_neg};
 use crate::backend::verify::{self, KernelDeviation};
-use crate::backend::{Backend, tolerance};
+use crate::backend::{Backend, Precision, tolerance};
 use crate::error::{Error, Result};
 use crate::graph::{TransitionGraph, components_of_arcs, strongly_connected_components};
 use crate::rng::{Purpose, Stream};
@@ -87,7 +87,10 @@ pub const DECREMENT_TOL: f64 = 1e-20;
 /// Below this decrement Newton takes full steps (no line search).
 const QUADRATIC: f64 = 1e-8;
 
+/// Newton steps of one split fit at most ([`VerdictSettings::max_newton_steps`]).
 const MAX_NEWTON: usize = 200;
+/// Relative gradient tolerance of a split fit stopped by rounding ([`split_gradient_tolerance`]).
+const GRADIENT_TOL: f64 = 1e-8;
 /// Arcs of one batch of refits at most (a few tens of bytes each on either backend): caps the
 /// resamples per batch on logs with many pairs.
 const BATCH_ARCS: usize = 1 << 21;
@@ -283,13 +286,15 @@ fn split_problem(
 /// Maximum-likelihood fits of `U` to every vector of `splits` on `backend`, as one problem
 /// ([`split_problem`]) started from `start` in every copy: the observed fit from `log N`
 /// (centred per component; damped), refits from `Û`
-/// (undamped). Each fit's `U` and the limits of its separated pairs, and the solver's outcome.
+/// (undamped), at most `max_newton_steps` Newton steps. Each fit's `U` and the limits of its
+/// separated pairs, and the solver's outcome.
 fn fit_splits(
     backend: &dyn Backend,
     pairs: &SplitPairs,
     splits: &[Vec<u64>],
     start: &[f64],
     refit: bool,
+    max_newton_steps: usize,
 ) -> Result<(Vec<SplitFit>, NewtonOutcome)> {
     let limits: Vec<Vec<Option<f64>>> = splits.par_iter().map(|n| separation(pairs, n)).collect();
     let problem = split_problem(pairs, splits, &limits)?;
@@ -298,13 +303,13 @@ fn fit_splits(
     let mut v0 = start.repeat(splits.len());
     centre(&mut v0, &problem.component, problem.n_components);
     let opts = NewtonOptions {
-        max_iterations: MAX_NEWTON,
+        max_iterations: max_newton_steps,
         step_tol: STEP_TOL,
         decrement_tol: DECREMENT_TOL,
         quadratic: QUADRATIC,
         damping: if refit { 0.0 } else { 1.0 },
         max_step: 10.0,
-        grad_tol: f64::INFINITY,
+        grad_tol: split_gradient_tolerance(pairs, backend.info().precision),
         rounding: 1e-14,
     };
     let out = backend.minimize_action(&problem, &v0, &opts)?;
@@ -325,6 +330,19 @@ fn fit_splits(
         })
         .collect();
     Ok((fits, out))
+}
+
+/// A split fit stopped by rounding counts as converged when every state's fitted wins match its
+/// observed ones to this: [`GRADIENT_TOL`] (or, in f32, ten times the kernels' gradient rounding)
+/// of the most transitions one state has in the tested pairs.
+fn split_gradient_tolerance(pairs: &SplitPairs, precision: Precision) -> f64 {
+    let mut incident = vec![0.0f64; pairs.states.len()];
+    for i in 0..pairs.len() {
+        incident[pairs.a[i] as usize] += pairs.m[i] as f64;
+        incident[pairs.b[i] as usize] += pairs.m[i] as f64;
+    }
+    let scale = incident.into_iter().fold(1.0, f64::max);
+    GRADIENT_TOL.max(10.0 * tolerance::gradient(precision)) * scale
 }
 
 /// One fit of [`fit_splits`]: `U`, and the limit `p̂` of each pair its splits separate.
@@ -400,6 +418,10 @@ pub struct VerdictSettings {
     /// ... when it lies this many resampled standard deviations above their mean.
     pub clear_sd: f64,
     pub seed: u64,
+    /// Newton steps of each split fit at most; a fit that reaches it is reported unconverged
+    /// ([`QuasiSymmetryTest::converged`]).
+    #[serde(skip)]
+    pub max_newton_steps: usize,
 }
 
 impl Default for VerdictSettings {
@@ -411,6 +433,7 @@ impl Default for VerdictSettings {
             min_resamples: 40,
             clear_sd: 8.0,
             seed: 0,
+            max_newton_steps: MAX_NEWTON,
         }
     }
 }
@@ -478,6 +501,14 @@ pub struct QuasiSymmetryTest {
     pub cg_steps: usize,
     /// Newton decrement at the observed fit (squared error of `U` in the Hessian's norm).
     pub decrement: f64,
+    /// Whether the observed fit and every refit behind the p-value converged; when not, the
+    /// p-value is unreliable (an unconverged refit's `X²` is biased) and the summary says so.
+    pub converged: bool,
+    /// Why the observed fit stopped, in words.
+    pub fit_status: String,
+    /// Resamples whose refit stopped unconverged (each batch of refits is one problem: one
+    /// solver outcome for all its resamples).
+    pub unconverged_refits: usize,
     /// Pairs whose residual is flagged at the false-discovery rate.
     pub flagged_pairs: usize,
     pub fdr: f64,
@@ -513,7 +544,9 @@ pub fn quasi_symmetry_test(
         };
         (fit, None)
     } else {
-        let (mut fits, out) = fit_splits(backend, &pairs, &[pairs.n_fg.clone()], &start, false)?;
+        let observed = [pairs.n_fg.clone()];
+        let steps = settings.max_newton_steps;
+        let (mut fits, out) = fit_splits(backend, &pairs, &observed, &start, false, steps)?;
         (fits.swap_remove(0), Some(out))
     };
     let (statistic, deviance) = statistics(&pairs, &pairs.n_fg, &fit);
@@ -547,10 +580,19 @@ pub fn quasi_symmetry_test(
         newton_steps: observed.as_ref().map_or(0, |o| o.iterations),
         cg_steps: observed.as_ref().map_or(0, |o| o.hessian_products),
         decrement: observed.as_ref().map_or(0.0, |o| o.decrement),
+        converged: observed.as_ref().is_none_or(|o| o.converged),
+        fit_status: observed
+            .as_ref()
+            .map_or_else(|| "no pairs to fit".to_string(), |o| o.status.clone()),
+        unconverged_refits: 0,
         flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
         fdr,
     };
-    let fitted = FittedSplits { pairs, fit };
+    let fitted = FittedSplits {
+        pairs,
+        fit,
+        max_newton_steps: settings.max_newton_steps,
+    };
     if ndf <= 0 {
         return Ok((test, residuals, fitted));
     }
@@ -621,9 +663,19 @@ fn set_p_value(
     }
     let null = NullModel::new(fitted);
     let batch = batch_size(&fitted.pairs, settings);
+    let mut unconverged: Vec<Range<u64>> = Vec::new();
     let outcome = calibrate(test.statistic, settings, batch, |resamples| {
-        Ok(null.statistics(backend, resamples, settings.seed)?.0)
+        let (x2, out) = null.statistics(backend, resamples.clone(), settings.seed)?;
+        if !out.converged {
+            unconverged.push(resamples);
+        }
+        Ok(x2)
     })?;
+    let examined = outcome.samples.len() as u64;
+    test.unconverged_refits = (unconverged.iter())
+        .map(|r| r.end.min(examined).saturating_sub(r.start) as usize)
+        .sum();
+    test.converged &= test.unconverged_refits == 0;
     test.p_value = Some(outcome.p_value);
     test.calibration = Some(outcome.calibration);
     test.resamples = outcome.samples.len();
@@ -639,6 +691,7 @@ pub struct NullModel<'a> {
     pairs: &'a SplitPairs,
     u: &'a [f64],
     draws: Vec<Binomial>,
+    max_newton_steps: usize,
 }
 
 impl<'a> NullModel<'a> {
@@ -654,6 +707,7 @@ impl<'a> NullModel<'a> {
             pairs,
             u: &fit.u,
             draws,
+            max_newton_steps: fitted.max_newton_steps,
         }
     }
 
@@ -699,7 +753,8 @@ impl<'a> NullModel<'a> {
             .into_par_iter()
             .map(|r| self.splits(r, seed))
             .collect();
-        let (fits, out) = fit_splits(backend, self.pairs, &splits, self.u, true)?;
+        let steps = self.max_newton_steps;
+        let (fits, out) = fit_splits(backend, self.pairs, &splits, self.u, true, steps)?;
         Ok((splits, fits, out))
     }
 
@@ -716,25 +771,26 @@ impl<'a> NullModel<'a> {
             .map(|fit| FittedSplits {
                 pairs: self.pairs.clone(),
                 fit,
+                max_newton_steps: self.max_newton_steps,
             })
             .collect())
     }
 
     /// `X²` of every resample of `resamples`: splits drawn from `p̂`, `U` refitted from `Û` on
-    /// `backend`, all in one batch; and the passes over the batch's edges the refit took.
+    /// `backend`, all in one batch; and the batch's solver outcome.
     pub fn statistics(
         &self,
         backend: &dyn Backend,
         resamples: Range<u64>,
         seed: u64,
-    ) -> Result<(Vec<f64>, usize)> {
+    ) -> Result<(Vec<f64>, NewtonOutcome)> {
         let (splits, fits, out) = self.refit_batch(backend, resamples, seed)?;
         let x2 = splits
             .iter()
             .zip(&fits)
             .map(|(n, fit)| statistics(self.pairs, n, fit).0)
             .collect();
-        Ok((x2, out.passes()))
+        Ok((x2, out))
     }
 }
 
@@ -794,6 +850,8 @@ pub fn verify_refits(
 pub struct FittedSplits {
     pub pairs: SplitPairs,
     fit: SplitFit,
+    /// The refits' step limit ([`VerdictSettings::max_newton_steps`]).
+    max_newton_steps: usize,
 }
 
 impl FittedSplits {
@@ -945,6 +1003,25 @@ mod tests {
     }
 
     #[test]
+    fn a_fit_stopped_at_its_step_limit_is_reported_unconverged() {
+        // A step limit of 0: every fit stops where it starts.
+        let driven = graph(&DRIVEN_TRIANGLE);
+        let (t, _, _) = test(&driven, &VerdictSettings::default());
+        assert!(t.converged, "{t:?}");
+        assert_eq!(t.unconverged_refits, 0);
+        assert!(!t.fit_status.contains("limit"), "{}", t.fit_status);
+        let one_step = VerdictSettings {
+            max_newton_steps: 0,
+            ..VerdictSettings::default()
+        };
+        let (t, _, _) = test(&driven, &one_step);
+        assert!(!t.converged, "{t:?}");
+        assert!(t.fit_status.contains("iteration limit"), "{}", t.fit_status);
+        assert!(t.resamples > 0);
+        assert_eq!(t.unconverged_refits, t.resamples, "{t:?}");
+    }
+
+    #[test]
     fn one_way_pairs_inside_a_component_are_tested() {
         // a→b→c→a one way only: one cycle of one-way pairs, strongly connected.
         let g = graph(&[("a", "b", 3), ("b", "c", 3), ("c", "a", 3), ("b", "a", 1)]);
@@ -977,7 +1054,15 @@ mod tests {
             })
             .collect();
         let cpu = CpuBackend::new("test");
-        let (fits, out) = fit_splits(&cpu, pairs, &[splits.clone()], &fitted.fit.u, true).unwrap();
+        let (fits, out) = fit_splits(
+            &cpu,
+            pairs,
+            &[splits.clone()],
+            &fitted.fit.u,
+            true,
+            MAX_NEWTON,
+        )
+        .unwrap();
         assert!(out.converged, "{}", out.status);
         let limits: Vec<Option<f64>> = (0..pairs.len())
             .map(|i| fits[0].limits[i].map(|p| p * pairs.m[i] as f64))
@@ -1065,7 +1150,15 @@ mod tests {
         let (t, _, fitted) = test(&g, &VerdictSettings::default());
         let cpu = CpuBackend::new("test");
         let splits = vec![fitted.pairs.n_fg.clone(); 3];
-        let (fits, _) = fit_splits(&cpu, &fitted.pairs, &splits, &fitted.fit.u, true).unwrap();
+        let (fits, _) = fit_splits(
+            &cpu,
+            &fitted.pairs,
+            &splits,
+            &fitted.fit.u,
+            true,
+            MAX_NEWTON,
+        )
+        .unwrap();
         for fit in &fits {
             let x2 = statistics(&fitted.pairs, &fitted.pairs.n_fg, fit).0;
             assert!((x2 - t.statistic).abs() < 1e-9, "{x2} vs {}", t.statistic);
