@@ -208,6 +208,10 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
                     match verdict.rejected {
                         Some(true) => format!("rejected ({})", p_text(verdict.p_value)),
                         Some(false) => format!("consistent ({})", p_text(verdict.p_value)),
+                        None if verdict.p_value.is_some() => format!(
+                            "undecided (pairs too sparse; approximate {})",
+                            p_text(verdict.p_value)
+                        ),
                         None => "not testable (no independent cycle)".to_string(),
                     },
                 );

@@ -80,7 +80,9 @@ fn write_analysis_tables(analysis: &Analysis, dir: &Path) -> Result<()> {
 /// level; the pair and cycle statistics beside it describe and localise, they do not vote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Verdict {
-    /// `None` when the log has no independent cycle (the verdict cannot decide).
+    /// `None` when the verdict cannot decide: the log has no independent cycle, or its only
+    /// cycles run through pairs too sparse for a calibrated test
+    /// ([`crate::stats::quasi_symmetry::QuasiSymmetryTest::decides`]).
     pub rejected: Option<bool>,
     pub alpha: f64,
     pub test: &'static str,
@@ -101,7 +103,7 @@ impl Verdict {
     /// The verdict at another level (`--fail-on-violation ALPHA`).
     pub fn at(analysis: &Analysis, alpha: f64) -> Verdict {
         let t = &analysis.verdict_test;
-        let rejected = t.p_value.map(|p| p < alpha);
+        let rejected = t.p_value.filter(|_| t.decides).map(|p| p < alpha);
         let sentence = match (rejected, t.p_value) {
             (Some(true), Some(p)) => format!(
                 "Detailed balance is rejected at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
@@ -111,6 +113,16 @@ impl Verdict {
             ),
             (Some(false), Some(p)) => format!(
                 "Consistent with detailed balance at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
+                t.statistic,
+                thousands(t.ndf.max(0) as u64),
+                p_text(Some(p))
+            ),
+            (None, Some(p)) => format!(
+                "Cannot decide at α = {alpha}: no pair with ≥ {} transitions closes a cycle, and at \
+                 the threshold of {} the test is not calibrated (approximate quasi-symmetry X² = \
+                 {:.1} on {} ndf, {}).",
+                analysis.settings.verdict.min_transitions,
+                t.min_transitions,
                 t.statistic,
                 thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))

@@ -401,10 +401,11 @@ fn entropy(t: &mut Text, e: &crate::stats::entropy::EntropyProduction) {
 fn verdict(t: &mut Text, a: &Analysis) {
     let vt = &a.verdict_test;
     let alpha = a.settings.alpha;
-    let headline = match vt.p_value.map(|p| p < alpha) {
+    let verdict = Verdict::of(a);
+    let headline = match verdict.rejected {
         Some(true) => format!("Detailed balance is rejected at α = {alpha}."),
         Some(false) => format!("Consistent with detailed balance at α = {alpha}."),
-        None => Verdict::of(a).sentence,
+        None => verdict.sentence,
     };
     t.block("Verdict", &headline);
     if vt.p_value.is_some() {
@@ -471,7 +472,11 @@ fn lowered_threshold(t: &mut Text, a: &Analysis) {
         return;
     }
     let calibrated = crate::stats::quasi_symmetry::VerdictSettings::default().min_transitions;
-    let consequence = if used < calibrated {
+    let consequence = if !a.verdict_test.decides {
+        "where the test is not calibrated (liberal on sparse trajectories): the verdict does not \
+         decide"
+            .to_string()
+    } else if used < calibrated {
         "so the calibration is approximate (liberal on sparse logs)".to_string()
     } else {
         format!("still ≥ {calibrated}, where the calibration was measured")

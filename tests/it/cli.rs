@@ -398,6 +398,36 @@ fn every_exit_code_in_the_readme_is_produced() {
         analyze(&[two, "-o", "f", "--fail-on-violation", "0.01"]),
     );
 
+    // Cycles of single transitions only (a walk a → b → c → a and back): a p-value, no decision.
+    let single = d.join("single.csv");
+    std::fs::write(
+        &single,
+        "source,target,count\na,b,1\nb,c,1\nc,a,1\nc,d,1\nd,e,1\ne,c,1\n",
+    )
+    .unwrap();
+    let run = analyze(&[
+        single.to_str().unwrap(),
+        "-o",
+        "g",
+        "--fail-on-violation",
+        "0.5",
+    ]);
+    assert!(
+        text(&run.stderr).contains("cannot decide: Cannot decide at α = 0.5"),
+        "{}",
+        text(&run.stderr)
+    );
+    expect(
+        7,
+        "--fail-on-violation when the only cycles are single transitions",
+        run,
+    );
+    let verdict = &report(&d.join("g"))["verdict"];
+    assert_eq!(verdict["rejected"], serde_json::Value::Null);
+    assert!(verdict["p_value"].is_number(), "{verdict}");
+    assert_eq!(verdict["quasi_symmetry"]["decides"], false);
+    assert_eq!(verdict["quasi_symmetry"]["min_transitions"], 1);
+
     let listed = readme_exit_codes();
     for code in &listed {
         assert!(
