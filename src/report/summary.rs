@@ -678,15 +678,8 @@ mod tests {
 
     #[test]
     fn an_unconverged_verdict_fit_is_announced() {
-        use crate::stats::quasi_symmetry::{VerdictSettings, quasi_symmetry_test};
-        let g = crate::graph::graph_of(&[
-            ("a", "b", 40),
-            ("b", "c", 40),
-            ("c", "a", 40),
-            ("b", "a", 10),
-            ("c", "b", 10),
-            ("a", "c", 10),
-        ]);
+        use crate::stats::quasi_symmetry::{DRIVEN_TRIANGLE, VerdictSettings, quasi_symmetry_test};
+        let g = crate::graph::graph_of(&DRIVEN_TRIANGLE);
         let cpu = crate::backend::cpu::CpuBackend::new("test");
         let run = |max_newton_steps| {
             let settings = VerdictSettings {

@@ -958,6 +958,17 @@ pub fn mean_sd(x: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// A triangle driven around a → b → c → a: 40·40·40 against 10·10·10 (tests).
+#[cfg(test)]
+pub(crate) const DRIVEN_TRIANGLE: [(&str, &str, u64); 6] = [
+    ("a", "b", 40),
+    ("b", "c", 40),
+    ("c", "a", 40),
+    ("b", "a", 10),
+    ("c", "b", 10),
+    ("a", "c", 10),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -983,16 +994,6 @@ mod tests {
                 .all(|r| (r.expected - r.n_fg as f64).abs() < 1e-5)
         );
     }
-
-    /// A triangle driven around a → b → c → a: 40·40·40 against 10·10·10.
-    const DRIVEN_TRIANGLE: [(&str, &str, u64); 6] = [
-        ("a", "b", 40),
-        ("b", "c", 40),
-        ("c", "a", 40),
-        ("b", "a", 10),
-        ("c", "b", 10),
-        ("a", "c", 10),
-    ];
 
     #[test]
     fn a_driven_triangle_is_rejected_and_a_balanced_one_is_not() {
