@@ -149,7 +149,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "ALPHA", help_heading = VERDICT)]
     pub fail_on_violation: Option<f64>,
     /// Pairs of states enter the verdict's test when they have at least this many transitions
-    /// between them, either way (fewer only when none of those close a cycle).
+    /// between them, either way (fewer only when none of those close a cycle; lowered to 1, the
+    /// verdict gives an approximate p-value and does not decide).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..),
           help_heading = VERDICT)]
     pub verdict_min_transitions: u64,
