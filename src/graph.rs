@@ -580,6 +580,44 @@ mod tests {
     }
 
     #[test]
+    fn absorbed_parts_give_the_graph_of_one_sequential_builder() {
+        let rows = [
+            ("a", "b", 1),
+            ("b", "a", 2),
+            ("c", "c", 3),
+            ("a", "b", 4),
+            ("b", "c", 5),
+            ("c", "b", 6),
+            ("a", "b", 7),
+            ("d", "d", 1),
+        ];
+        let whole = graph(&rows);
+        // Three parts, each with the pair a → b: it is summed from the table and two lists.
+        let mut merged = GraphBuilder::default();
+        for part in [0..3, 3..6, 6..8] {
+            let mut b = GraphBuilder::default();
+            for row in part {
+                let (s, t, c) = rows[row];
+                let (s, t) = (b.intern(s), b.intern(t));
+                b.add(s, t, c, row as u64).unwrap();
+            }
+            merged.absorb(b).unwrap();
+        }
+        let merged = merged.finish();
+        assert_eq!(merged.names, whole.names);
+        assert_eq!((&merged.src, &merged.dst), (&whole.src, &whole.dst));
+        assert_eq!(merged.count, whole.count);
+        assert_eq!(merged.count[merged.find_edge(0, 1).unwrap()], 12);
+        assert_eq!(
+            (&merged.out_count, &merged.self_count),
+            (&whole.out_count, &whole.self_count)
+        );
+        assert_eq!(merged.in_count, whole.in_count);
+        assert_eq!(merged.reverse, whole.reverse);
+        assert_eq!(merged.reciprocal_pairs().count(), 2);
+    }
+
+    #[test]
     fn scc_of_cycle_plus_tail() {
         let g = graph(&[
             ("a", "b", 1),
