@@ -33,6 +33,10 @@ pub struct GraphBuilder {
     /// Self-transitions by state (count 0: none yet): agents often repeat a state, and a vector
     /// costs no hash per row.
     self_tallies: Vec<Tally>,
+    /// Tallies of absorbed builders (by `source << 32 | target`, in this builder's ids), not
+    /// summed with `tallies` until [`GraphBuilder::finish`]: one pass over them there costs less
+    /// than a hash lookup each on the one thread that merges the parts of a parallel read.
+    absorbed: Vec<(u64, Tally)>,
     rows: u64,
     /// Sum of every count added: checked, so that no later sum of counts (`N(f)`, totals) can
     /// overflow.
@@ -119,11 +123,11 @@ impl GraphBuilder {
         }
     }
 
-    /// Every non-empty tally: `(source, target, tally)`.
+    /// Every non-empty tally: `(source, target, tally)`. A pair of different states may come
+    /// more than once (from `tallies` and from `absorbed`): its tallies add up.
     fn each_tally(&self) -> impl Iterator<Item = (u32, u32, &Tally)> {
-        let pairs = self
-            .tallies
-            .iter()
+        let absorbed = self.absorbed.iter().map(|(k, t)| (*k, t));
+        let pairs = (self.tallies.iter().chain(absorbed))
             .map(|(k, t)| ((k >> 32) as u32, (k & 0xffff_ffff) as u32, t));
         let loops = (self.self_tallies.iter().enumerate())
             .filter(|(_, t)| t.count > 0)
@@ -151,11 +155,14 @@ impl GraphBuilder {
             .collect();
         let mut ids = Vec::new();
         self.intern_all(&names, &mut ids);
-        let tallies: Vec<_> = later
-            .each_tally()
-            .map(|(s, d, t)| (ids[s as usize], ids[d as usize], t.count, t.first_row))
-            .collect();
-        self.tally_all(&tallies);
+        for (s, d, t) in later.each_tally() {
+            let (s, d) = (ids[s as usize], ids[d as usize]);
+            if s == d {
+                self.tally(s, d).add(t.count, t.first_row);
+            } else {
+                self.absorbed.push((pair(s, d), *t));
+            }
+        }
         Ok(())
     }
 
@@ -182,7 +189,8 @@ impl GraphBuilder {
         }
         let mut out_count = vec![0u64; n];
         let mut self_count = vec![0u64; n];
-        let mut edges: Vec<(u32, u32, u64)> = Vec::with_capacity(self.tallies.len());
+        let pairs = self.tallies.len() + self.absorbed.len();
+        let mut edges: Vec<(u32, u32, u64)> = Vec::with_capacity(pairs);
         for (s, d, t) in self.each_tally() {
             let (s, d) = (new_id[s as usize], new_id[d as usize]);
             out_count[s as usize] += t.count;
@@ -193,8 +201,19 @@ impl GraphBuilder {
             }
         }
         edges.par_sort_unstable_by_key(|&(s, d, _)| (s, d));
+        // A pair in both `tallies` and `absorbed`: one edge, the counts summed.
+        edges.dedup_by(|later, kept| {
+            let same = (later.0, later.1) == (kept.0, kept.1);
+            if same {
+                kept.2 += later.2;
+            }
+            same
+        });
         // Copied in id order (the names lie in that order), then moved into the new order.
-        let mut names: Vec<String> = (0..n as u32).map(|id| self.name(id).to_owned()).collect();
+        let mut names: Vec<String> = (0..n as u32)
+            .into_par_iter()
+            .map(|id| self.name(id).to_owned())
+            .collect();
         let names = order
             .iter()
             .map(|&old| std::mem::take(&mut names[old as usize]))
@@ -315,15 +334,31 @@ impl TransitionGraph {
             reverse: Vec::new(),
             rows,
         };
-        graph.reverse = (0..m)
-            .into_par_iter()
-            .map(|e| {
-                graph
-                    .find_edge(graph.dst[e], graph.src[e])
-                    .map_or(NO_EDGE, |r| r as u32)
-            })
-            .collect();
+        graph.reverse = graph.reverse_edges();
         graph
+    }
+
+    /// For each edge `f → g`, the index of `g → f` ([`NO_EDGE`] when never seen): per state
+    /// `f`, the targets of its out-edges and the sources of its in-edges, both ascending, merged
+    /// (in streams, where a binary search per edge missed the cache at every step).
+    fn reverse_edges(&self) -> Vec<u32> {
+        (0..self.n_states())
+            .into_par_iter()
+            .flat_map_iter(|f| {
+                let incoming = &self.in_edges[self.in_ptr[f]..self.in_ptr[f + 1]];
+                let mut sources = incoming
+                    .iter()
+                    .map(|&e| (self.src[e as usize], e))
+                    .peekable();
+                (self.out_ptr[f]..self.out_ptr[f + 1]).map(move |e| {
+                    let g = self.dst[e];
+                    while sources.next_if(|&(s, _)| s < g).is_some() {}
+                    sources
+                        .next_if(|&(s, _)| s == g)
+                        .map_or(NO_EDGE, |(_, r)| r)
+                })
+            })
+            .collect()
     }
 
     pub fn n_states(&self) -> usize {
@@ -542,6 +577,44 @@ mod tests {
         assert_eq!(g.count[ab], 2);
         assert_eq!(g.reciprocal_pairs().count(), 1);
         assert_eq!(g.reverse[g.find_edge(1, 2).unwrap()], NO_EDGE);
+    }
+
+    #[test]
+    fn absorbed_parts_give_the_graph_of_one_sequential_builder() {
+        let rows = [
+            ("a", "b", 1),
+            ("b", "a", 2),
+            ("c", "c", 3),
+            ("a", "b", 4),
+            ("b", "c", 5),
+            ("c", "b", 6),
+            ("a", "b", 7),
+            ("d", "d", 1),
+        ];
+        let whole = graph(&rows);
+        // Three parts, each with the pair a → b: it is summed from the table and two lists.
+        let mut merged = GraphBuilder::default();
+        for part in [0..3, 3..6, 6..8] {
+            let mut b = GraphBuilder::default();
+            for row in part {
+                let (s, t, c) = rows[row];
+                let (s, t) = (b.intern(s), b.intern(t));
+                b.add(s, t, c, row as u64).unwrap();
+            }
+            merged.absorb(b).unwrap();
+        }
+        let merged = merged.finish();
+        assert_eq!(merged.names, whole.names);
+        assert_eq!((&merged.src, &merged.dst), (&whole.src, &whole.dst));
+        assert_eq!(merged.count, whole.count);
+        assert_eq!(merged.count[merged.find_edge(0, 1).unwrap()], 12);
+        assert_eq!(
+            (&merged.out_count, &merged.self_count),
+            (&whole.out_count, &whole.self_count)
+        );
+        assert_eq!(merged.in_count, whole.in_count);
+        assert_eq!(merged.reverse, whole.reverse);
+        assert_eq!(merged.reciprocal_pairs().count(), 2);
     }
 
     #[test]

@@ -475,8 +475,10 @@ const RECENT: usize = 4;
 impl<'a> Recent<'a> {
     /// The place of `name` in `lookups`, added there unless it is a recent name.
     fn place(&mut self, name: &'a str, lookups: &mut Vec<&'a str>) -> u32 {
-        let known = self.names.iter().flatten().find(|(seen, _)| *seen == name);
-        if let Some(&(_, at)) = known {
+        // The most recent first: a chained row's source is the name placed just before.
+        let newest_first = (1..=RECENT).map(|k| self.names[(self.next + RECENT - k) % RECENT]);
+        let known = newest_first.flatten().find(|(seen, _)| *seen == name);
+        if let Some((_, at)) = known {
             return at;
         }
         let at = lookups.len() as u32;
