@@ -327,7 +327,9 @@ pub fn minimize<S: VectorSpace>(
                 break 'newton Stop::Decrement;
             }
             let step = (&mut cur, &mut trial, &mut work);
-            match try_halving(space, opts, &mut cg, step, damping, previous)? {
+            let trial_outcome = try_halving(space, opts, &mut cg, step, damping, previous)?;
+            trace_step(iterations, &work, cg.products, damping);
+            match trial_outcome {
                 Trial::Stop(stop) => {
                     iterations += usize::from(matches!(stop, Stop::Step));
                     break 'newton stop;
@@ -364,6 +366,20 @@ pub fn minimize<S: VectorSpace>(
         converged,
         status,
     })
+}
+
+/// The step's numbers as a debug event (`RUST_LOG=detbal=debug`).
+fn trace_step(step: usize, work: &Work, products: usize, damping: f64) {
+    let (decrement, step_norm, evaluations) = (work.decrement, work.step_norm, work.evaluations);
+    tracing::debug!(
+        step,
+        decrement,
+        step_norm,
+        evaluations,
+        products,
+        damping,
+        "newton step"
+    );
 }
 
 /// A point with its objective and gradient.
