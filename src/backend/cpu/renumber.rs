@@ -5,7 +5,8 @@
 //! On a large graph the states' vectors outgrow the core's cache, and in the log's order
 //! (states numbered as first seen) every edge reads two distant entries: on llm-hard-10M
 //! (1.39 M states) a pass cost 27× that of llm-hard-1M for 9× the edges (BENCHMARKS.md,
-//! "Fitting the hard log"). Building the renumbered problem costs about one pass.
+//! "Fitting the hard log"). Building the renumbered problem costs a few passes (about four on
+//! llm-hard-10M, by `perf`) and holds a second copy of the problem during the fit.
 
 use crate::backend::problem::ActionProblem;
 use crate::error::Result;
