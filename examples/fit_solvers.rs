@@ -1,5 +1,7 @@
 //! The fit's work on a log, Newton–CG against Newman's fixed point: passes over the edges,
-//! seconds, action and the distance of the last update (how far from converged).
+//! seconds, action and the distance of the last update (how far from converged). Newton–CG's
+//! line also gives the fit's CPU seconds (all threads, from `/proc/self/stat`; Linux), the
+//! measure per pass that holds when other work shares the cores.
 //!
 //! `cargo run --release --example fit_solvers -- LOG.parquet [NEWMAN_ITERATIONS]`
 //! (`DETBAL_PRECONDITIONER=diagonal`: Newton–CG with the diagonal preconditioner, the GPU's.)
@@ -32,15 +34,18 @@ fn main() {
         sccs.size.iter().max().unwrap_or(&0)
     );
     let settings = FitSettings::default();
+    let cpu = cpu_seconds();
     let (v, r) = fit(&graph, &settings, &CpuBackend::new("example")).unwrap();
+    let cpu = cpu_seconds() - cpu;
     println!(
         "newton-cg: {} steps, {} evaluations + {} Hessian products = {} passes, {:.3} s, \
-         action {:.12}, bound {:.2e}, {} ({} identifiable)",
+         {cpu:.2} cpu s ({:.2e} cpu s a pass), action {:.12}, bound {:.2e}, {} ({} identifiable)",
         r.iterations,
         r.evaluations,
         r.hessian_products,
         r.passes,
         r.seconds,
+        cpu / r.passes as f64,
         r.action,
         r.potential_error.unwrap_or(f64::NAN),
         r.status,
@@ -61,6 +66,16 @@ fn main() {
         start.elapsed().as_secs_f64(),
         action / r.kept_states as f64
     );
+}
+
+/// CPU seconds of this process so far, all threads: `utime + stime` of `/proc/self/stat`, in
+/// ticks of 1/100 s (`USER_HZ`).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux's /proc/self/stat");
+    // Fields 14 and 15; the command name (field 2) ends with the last ')'.
+    let after_name: Vec<&str> = stat.rsplit_once(") ").expect("stat").1.split(' ').collect();
+    let ticks = |i: usize| after_name[i].parse::<f64>().expect("a tick count");
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Newman's iteration until the update moves no potential by more than [`POTENTIAL_TOL`]

@@ -17,10 +17,12 @@
 //!   never below [`FORCING_FLOOR`] (0.01) after the first solve, nor below `10 step_tol/‖δ‖∞`
 //!   of the last step (at most 0.1; [`least_forcing`]): the stop needs the step only to a few
 //!   digits, and near the optimum the unfloored term asked for residuals of 1e-10 and below, a
-//!   third of the products on the hard log (BENCHMARKS.md). CG is the
-//!   Chronopoulos–Gear variant: both inner products of an iteration are formed together. A
-//!   device may override [`VectorSpace::solve`] to form the coefficients itself and read the
-//!   state back only every few iterations (the GPU does).
+//!   third of the products on the hard log (BENCHMARKS.md). CG has the Chronopoulos–Gear
+//!   coefficients (both inner products of an iteration formed from `u = P r` and `w = A u`); the
+//!   host reads `rᵀu` before forming `w`, so the iteration that meets the forcing term does no
+//!   product (one pass per solve fewer). A device may override [`VectorSpace::solve`] to form
+//!   the coefficients itself and read the state back only every few iterations (the GPU does;
+//!   it forms the product of the iteration that stops too, and counts it).
 //! - **Globalisation**: a step whose objective does not decrease is halved, up to
 //!   [`HALVINGS`] times (one evaluation each, no new solve: the Hessian then stands at the point
 //!   accepted); if none decreases, Levenberg–Marquardt damping `μ`: the step is re-solved with
@@ -59,15 +61,6 @@ pub trait VectorSpace {
     /// `out ← out + μ (D + I) v`, `D` the (floored) Hessian diagonal at the last evaluated point.
     fn damp(&mut self, mu: f64, v: &Self::Vector, out: &mut Self::Vector) -> Result<()>;
     fn dot(&mut self, a: &Self::Vector, b: &Self::Vector) -> Result<f64>;
-    /// `(a·b, c·d, ‖e‖∞)`, read back together.
-    fn dots_and_norm(
-        &mut self,
-        (a, b): (&Self::Vector, &Self::Vector),
-        (c, d): (&Self::Vector, &Self::Vector),
-        e: &Self::Vector,
-    ) -> Result<(f64, f64, f64)> {
-        Ok((self.dot(a, b)?, self.dot(c, d)?, self.norm_inf(e)?))
-    }
     fn norm_inf(&mut self, a: &Self::Vector) -> Result<f64>;
     /// The largest change the step `δ` makes to a coordinate, up to the objective's flat
     /// directions (for the action without a ridge: one constant per connected component, which
@@ -231,6 +224,8 @@ pub struct NewtonOutcome {
     pub evaluations: usize,
     /// Hessian–vector products (conjugate-gradient iterations, one pass each).
     pub hessian_products: usize,
+    /// Conjugate-gradient solves (one per Newton step, and one per re-solve with damping).
+    pub solves: usize,
     /// `‖δ‖∞` of the last Newton step solved: the largest coordinate error before it was taken,
     /// to second order (the bound on the error of `x`).
     pub step_norm: f64,
@@ -307,6 +302,7 @@ pub fn minimize<S: VectorSpace>(
     let mut trial = Point { x, g, f: 0.0 };
     let mut work = Work {
         evaluations: 1,
+        solves: 0,
         decrement: f64::INFINITY,
         step_norm: f64::INFINITY,
     };
@@ -321,13 +317,16 @@ pub fn minimize<S: VectorSpace>(
             let previous = (work.decrement, work.step_norm);
             floor_forcing(space, &mut cg, &cur.g, opts.step_tol / previous.1)?;
             work.decrement = space.solve(&mut cg, &cur.g, (damping, opts.max_step))?;
+            work.solves += 1;
             // (A NaN decrement stops too.)
             if work.decrement.is_nan() || work.decrement <= opts.decrement_tol {
                 work.step_norm = space.step_norm(&cg.x)?;
                 break 'newton Stop::Decrement;
             }
             let step = (&mut cur, &mut trial, &mut work);
-            match try_halving(space, opts, &mut cg, step, damping, previous)? {
+            let trial_outcome = try_halving(space, opts, &mut cg, step, damping, previous)?;
+            trace_step(iterations, &work, cg.products, damping);
+            match trial_outcome {
                 Trial::Stop(stop) => {
                     iterations += usize::from(matches!(stop, Stop::Step));
                     break 'newton stop;
@@ -359,11 +358,26 @@ pub fn minimize<S: VectorSpace>(
         iterations,
         evaluations: work.evaluations,
         hessian_products: cg.products,
+        solves: work.solves,
         step_norm: work.step_norm,
         decrement: work.decrement,
         converged,
         status,
     })
+}
+
+/// The step's numbers as a debug event (`RUST_LOG=detbal=debug`).
+fn trace_step(step: usize, work: &Work, products: usize, damping: f64) {
+    let (decrement, step_norm, evaluations) = (work.decrement, work.step_norm, work.evaluations);
+    tracing::debug!(
+        step,
+        decrement,
+        step_norm,
+        evaluations,
+        products,
+        damping,
+        "newton step"
+    );
 }
 
 /// A point with its objective and gradient.
@@ -373,9 +387,10 @@ struct Point<V> {
     f: f64,
 }
 
-/// The last solve's decrement and step norm, and the evaluations so far.
+/// The last solve's decrement and step norm, and the evaluations and solves so far.
 struct Work {
     evaluations: usize,
+    solves: usize,
     decrement: f64,
     step_norm: f64,
 }
@@ -471,7 +486,7 @@ fn floor_forcing<S: VectorSpace>(
 /// against rounding loops.
 pub const CG_LIMIT: usize = 10_000;
 
-/// Chronopoulos–Gear preconditioned conjugate gradients for `(H + μ (D + I)) δ = b`, with the
+/// Preconditioned conjugate gradients (Chronopoulos–Gear coefficients) for `(H + μ (D + I)) δ = b`, with the
 /// vectors it reuses from one Newton step to the next (public for the spaces that override
 /// [`VectorSpace::solve`]).
 pub struct Cg<V> {
@@ -556,10 +571,9 @@ impl<V> Cg<V> {
         for i in 0..CG_LIMIT {
             space.assign(&self.r, &mut self.u)?;
             space.precondition(&mut self.u)?;
-            self.product(space, mu)?;
-            // ‖δ‖∞ of the previous iteration's update, read with this iteration's products.
-            let (gamma, delta, size) =
-                space.dots_and_norm((&self.r, &self.u), (&self.w, &self.u), &self.x)?;
+            // ‖δ‖∞ of the previous iteration's update, and `rᵀPr`, read before the product:
+            // the iteration that stops needs none.
+            let (gamma, size) = (space.dot(&self.r, &self.u)?, space.norm_inf(&self.x)?);
             if size > radius {
                 space.scale(radius / size, &mut self.x)?;
                 break;
@@ -571,6 +585,8 @@ impl<V> Cg<V> {
             if !(gamma > target && gamma > 0.0) {
                 break;
             }
+            self.product(space, mu)?;
+            let delta = space.dot(&self.w, &self.u)?;
             let (alpha, beta) = if i == 0 {
                 (gamma / delta, 0.0)
             } else {

@@ -3,6 +3,7 @@
 
 mod edge_action;
 pub mod reciprocal_triangles;
+mod renumber;
 pub mod resample;
 mod tree_preconditioner;
 
@@ -73,7 +74,12 @@ impl Backend for CpuBackend {
         v0: &[f64],
         opts: &NewtonOptions,
     ) -> Result<NewtonOutcome> {
-        newton::minimize(&mut HostSpace::new(problem, self.tree), v0, opts)
+        // In breadth-first order: see `renumber`.
+        let local = renumber::Renumbered::new(problem)?;
+        let space = &mut HostSpace::new(&local.problem, self.tree);
+        let mut outcome = newton::minimize(space, &local.to_new(v0), opts)?;
+        outcome.x = local.to_old(&outcome.x);
+        Ok(outcome)
     }
 
     fn reciprocal_triangles(
@@ -187,7 +193,7 @@ impl VectorSpace for HostSpace<'_> {
         Ok(())
     }
     fn precondition(&mut self, x: &mut Array1<f64>) -> Result<()> {
-        match &self.tree {
+        match &mut self.tree {
             Some(tree) => tree.solve(x.as_slice_mut().expect("contiguous")),
             None => *x *= &self.inverse_diagonal,
         }

@@ -6,18 +6,39 @@
 //! diagonal (Jacobi) preconditioner does not see: conjugate gradients then need hundreds of
 //! iterations per Newton step. Here `M = (1 + ε) D − A_T`, `D` the Hessian's (floored) diagonal
 //! and `A_T` the weights of a maximum-weight spanning forest of the undirected pairs (Kruskal,
-//! rebuilt at every evaluated point): the strong connections are inverted exactly, the rest
+//! rebuilt as the weights change): the strong connections are inverted exactly, the rest
 //! stays on the diagonal. `M` is symmetric and diagonally dominant; `ε = 1e-6` makes it strictly
 //! so (positive definite) also on components without a ridge, whose Hessian is singular along
 //! their constant. A forest has no fill-in: `M` is factored by eliminating leaves first (pivots
 //! `d'_p = (1 + ε) D_p − Σ_children c²/d'_child`) and solved in two sweeps, O(states) each.
 //! Sequential by nature, so the GPU keeps the diagonal (docs/GPU.md §3.4). The fit's
 //! least-squares start (`fit/start.rs`) solves its pairs' Laplacian with it too, on the host.
+//!
+//! The forest is kept from one evaluated point to the next while no pair's weight has changed by
+//! more than a factor [`REUSE`] since it was built (then it is still a maximum spanning forest
+//! within a factor `REUSE²` of its weight); only the pivots are recomputed, O(states). Near the
+//! optimum, where the steps are small, that skips Kruskal's sort and scan at most evaluations.
+//!
+//! Linear in the edges on large graphs, where the states' arrays outgrow the caches (measured:
+//! BENCHMARKS.md, "Fitting the hard log"): Kruskal's order is a counting sort on the weights'
+//! exponent and leading mantissa bits ([`KEY_SHIFT`]: the forest is a maximum spanning forest
+//! for weights rounded to 0.4 %) that carries the pairs' ends, so the scan reads them in
+//! sequence, and it stops once the forest is complete; the factor is stored by forest position
+//! (breadth first), so the sweeps read it in sequence and a solve gathers `x` into that order
+//! once and scatters it back once.
 
 use crate::backend::problem::ActionProblem;
 
 /// Relative excess of the diagonal over the forest's weights (see the module docs).
 const EPSILON: f64 = 1e-6;
+
+/// Kruskal's sort key of a weight `c ≥ 0`: its bits above `KEY_SHIFT` (exponent and 8 mantissa
+/// bits), `2^19` keys for the non-negative doubles.
+const KEY_SHIFT: u32 = 44;
+const KEYS: usize = 1 << (63 - KEY_SHIFT);
+
+/// The largest change of a pair's weight, as a factor, for which the forest is kept.
+const REUSE: f64 = 1.25;
 
 pub struct TreePreconditioner {
     /// States of each undirected pair (the two arcs of a reciprocal pair share one), and the
@@ -25,12 +46,23 @@ pub struct TreePreconditioner {
     pair_ends: Vec<(u32, u32)>,
     pair_of_edge: Vec<u32>,
     pair_weight: Vec<f64>,
-    /// States in breadth-first order of the forest, parents before children.
+    /// The pairs' weights when the forest was built (empty before the first build).
+    built_weight: Vec<f64>,
+    /// Links of a spanning forest of the pairs: states less connected components.
+    links: usize,
+    /// Counting-sort buckets and the pairs `(ends, pair)` in decreasing order of key.
+    bucket: Vec<u32>,
+    by_weight: Vec<(u32, u32, u32)>,
+    /// The state at each forest position: breadth first, parents before children.
     order: Vec<u32>,
-    /// Parent in the forest (`u32::MAX` for a root) and the weight of the link to it.
+    /// By position: the parent's position (its own for a root), the pair linking them
+    /// (`u32::MAX` for a root), `link/pivot` (0 for a root) and `1/pivot`.
     parent: Vec<u32>,
-    link: Vec<f64>,
-    pivot: Vec<f64>,
+    link_pair: Vec<u32>,
+    ratio: Vec<f64>,
+    inverse_pivot: Vec<f64>,
+    /// `x` in forest positions, during a solve.
+    work: Vec<f64>,
 }
 
 impl TreePreconditioner {
@@ -51,14 +83,25 @@ impl TreePreconditioner {
             pair_of_edge[e as usize] = pair_ends.len() as u32 - 1;
         }
         let n = problem.n_states;
+        let mut root: Vec<u32> = (0..n as u32).collect();
+        let links = pair_ends
+            .iter()
+            .filter(|&&(a, b)| unite(&mut root, a, b))
+            .count();
         TreePreconditioner {
             pair_weight: vec![0.0; pair_ends.len()],
+            built_weight: Vec::new(),
+            links,
+            bucket: vec![0; KEYS + 1],
+            by_weight: vec![(0, 0, 0); pair_ends.len()],
             pair_ends,
             pair_of_edge,
             order: Vec::with_capacity(n),
-            parent: vec![u32::MAX; n],
-            link: vec![0.0; n],
-            pivot: vec![0.0; n],
+            parent: vec![0; n],
+            link_pair: vec![u32::MAX; n],
+            ratio: vec![0.0; n],
+            inverse_pivot: vec![0.0; n],
+            work: vec![0.0; n],
         }
     }
 
@@ -69,47 +112,80 @@ impl TreePreconditioner {
         for (&p, &c) in self.pair_of_edge.iter().zip(curvature) {
             self.pair_weight[p as usize] += c;
         }
-        let adjacency = self.spanning_forest(diagonal.len());
-        self.breadth_first(&adjacency);
-        for (p, d) in self.pivot.iter_mut().zip(diagonal) {
-            *p = (1.0 + EPSILON) * d;
+        if !self.forest_holds() {
+            self.sort_pairs();
+            let adjacency = self.spanning_forest(diagonal.len());
+            self.breadth_first(&adjacency);
+            self.built_weight.clone_from(&self.pair_weight);
         }
-        for &f in self.order.iter().rev() {
-            let p = self.parent[f as usize];
-            if p != u32::MAX {
-                let c = self.link[f as usize];
-                self.pivot[p as usize] -= c * c / self.pivot[f as usize];
+        // Each position's link weight, then `link/pivot` once the pivots are known.
+        for (r, &p) in self.ratio.iter_mut().zip(&self.link_pair) {
+            *r = if p == u32::MAX {
+                0.0
+            } else {
+                self.pair_weight[p as usize]
+            };
+        }
+        let pivot = &mut self.inverse_pivot;
+        for (p, &f) in pivot.iter_mut().zip(&self.order) {
+            *p = (1.0 + EPSILON) * diagonal[f as usize];
+        }
+        for i in (0..pivot.len()).rev() {
+            let (p, c) = (self.parent[i] as usize, self.ratio[i]);
+            if p != i {
+                pivot[p] -= c * c / pivot[i];
             }
+        }
+        for (r, p) in self.ratio.iter_mut().zip(pivot.iter_mut()) {
+            *r /= *p;
+            *p = 1.0 / *p;
         }
     }
 
-    /// Kruskal: pairs by decreasing weight, joined while they connect two trees. Returns the
-    /// forest as adjacency lists `(ptr, (neighbour, weight))`.
-    fn spanning_forest(&self, n: usize) -> (Vec<usize>, Vec<(u32, f64)>) {
-        let mut by_weight: Vec<u32> = (0..self.pair_ends.len() as u32).collect();
-        by_weight.sort_unstable_by(|&a, &b| {
-            self.pair_weight[b as usize].total_cmp(&self.pair_weight[a as usize])
-        });
-        let mut root: Vec<u32> = (0..n as u32).collect();
-        let find = |root: &mut Vec<u32>, mut x: u32| {
-            while root[x as usize] != x {
-                root[x as usize] = root[root[x as usize] as usize];
-                x = root[x as usize];
-            }
-            x
+    /// Whether the forest built last is kept ([`REUSE`]).
+    fn forest_holds(&self) -> bool {
+        self.built_weight.len() == self.pair_weight.len()
+            && (self.pair_weight.iter().zip(&self.built_weight))
+                .all(|(&c, &b)| c <= REUSE * b && b <= REUSE * c)
+    }
+
+    /// Counting sort of the pairs by decreasing key ([`KEY_SHIFT`]) into `by_weight`; pairs of
+    /// one key stay in pair order.
+    fn sort_pairs(&mut self) {
+        let key = |w: f64| {
+            let bits = if w > 0.0 { w.to_bits() >> KEY_SHIFT } else { 0 };
+            KEYS - 1 - bits as usize
         };
-        let mut chosen = Vec::with_capacity(n);
-        for p in by_weight {
-            let (a, b) = self.pair_ends[p as usize];
-            let (ra, rb) = (find(&mut root, a), find(&mut root, b));
-            if ra != rb {
-                root[ra as usize] = rb;
-                chosen.push(p);
+        self.bucket.iter_mut().for_each(|b| *b = 0);
+        for &w in &self.pair_weight {
+            self.bucket[key(w) + 1] += 1;
+        }
+        for k in 0..KEYS {
+            self.bucket[k + 1] += self.bucket[k];
+        }
+        let pairs = self.pair_ends.iter().zip(&self.pair_weight);
+        for (p, (&(a, b), &w)) in pairs.enumerate() {
+            let slot = &mut self.bucket[key(w)];
+            self.by_weight[*slot as usize] = (a, b, p as u32);
+            *slot += 1;
+        }
+    }
+
+    /// Kruskal: pairs by decreasing key, joined while they connect two trees, until the forest
+    /// has all its links. Returns the forest as adjacency lists `(ptr, (neighbour, pair))`.
+    fn spanning_forest(&self, n: usize) -> (Vec<usize>, Vec<(u32, u32)>) {
+        let mut root: Vec<u32> = (0..n as u32).collect();
+        let mut chosen = Vec::with_capacity(self.links);
+        for &(a, b, p) in &self.by_weight {
+            if chosen.len() == self.links {
+                break;
+            }
+            if unite(&mut root, a, b) {
+                chosen.push((a, b, p));
             }
         }
         let mut ptr = vec![0usize; n + 1];
-        for &p in &chosen {
-            let (a, b) = self.pair_ends[p as usize];
+        for &(a, b, _) in &chosen {
             ptr[a as usize + 1] += 1;
             ptr[b as usize + 1] += 1;
         }
@@ -117,66 +193,79 @@ impl TreePreconditioner {
             ptr[i + 1] += ptr[i];
         }
         let mut fill = ptr.clone();
-        let mut next = vec![(0u32, 0.0); ptr[n]];
-        for &p in &chosen {
-            let (a, b) = self.pair_ends[p as usize];
-            let w = self.pair_weight[p as usize];
-            next[fill[a as usize]] = (b, w);
+        let mut next = vec![(0u32, 0u32); ptr[n]];
+        for &(a, b, p) in &chosen {
+            next[fill[a as usize]] = (b, p);
             fill[a as usize] += 1;
-            next[fill[b as usize]] = (a, w);
+            next[fill[b as usize]] = (a, p);
             fill[b as usize] += 1;
         }
         (ptr, next)
     }
 
-    /// Parents, link weights and a parents-first order of every state.
-    fn breadth_first(&mut self, (ptr, next): &(Vec<usize>, Vec<(u32, f64)>)) {
+    /// The positions: `order`, and each position's parent position and link.
+    fn breadth_first(&mut self, (ptr, next): &(Vec<usize>, Vec<(u32, u32)>)) {
         let n = self.parent.len();
         self.order.clear();
-        self.parent.iter_mut().for_each(|p| *p = u32::MAX);
         let mut seen = vec![false; n];
         for root in 0..n {
             if seen[root] {
                 continue;
             }
             seen[root] = true;
-            let start = self.order.len();
+            let mut head = self.order.len();
+            self.parent[head] = head as u32;
+            self.link_pair[head] = u32::MAX;
             self.order.push(root as u32);
-            let mut head = start;
             while head < self.order.len() {
                 let f = self.order[head] as usize;
-                head += 1;
-                for &(g, w) in &next[ptr[f]..ptr[f + 1]] {
+                for &(g, p) in &next[ptr[f]..ptr[f + 1]] {
                     if !seen[g as usize] {
                         seen[g as usize] = true;
-                        self.parent[g as usize] = f as u32;
-                        self.link[g as usize] = w;
+                        let at = self.order.len();
+                        self.parent[at] = head as u32;
+                        self.link_pair[at] = p;
                         self.order.push(g);
                     }
                 }
+                head += 1;
             }
         }
     }
 
-    /// `x ← M⁻¹ x`: eliminate leaves first, then substitute from the roots.
-    pub fn solve(&self, x: &mut [f64]) {
-        for &f in self.order.iter().rev() {
-            let p = self.parent[f as usize];
-            if p != u32::MAX {
-                x[p as usize] += self.link[f as usize] / self.pivot[f as usize] * x[f as usize];
-            }
+    /// `x ← M⁻¹ x`: eliminate leaves first, then substitute from the roots, in forest positions.
+    pub fn solve(&mut self, x: &mut [f64]) {
+        let y = &mut self.work;
+        for (y, &f) in y.iter_mut().zip(&self.order) {
+            *y = x[f as usize];
         }
-        for &f in &self.order {
-            let f = f as usize;
-            let p = self.parent[f];
-            let from_parent = if p == u32::MAX {
-                0.0
-            } else {
-                self.link[f] * x[p as usize]
-            };
-            x[f] = (x[f] + from_parent) / self.pivot[f];
+        for i in (0..y.len()).rev() {
+            y[self.parent[i] as usize] += self.ratio[i] * y[i];
+        }
+        for i in 0..y.len() {
+            let from_parent = self.ratio[i] * y[self.parent[i] as usize];
+            y[i] = y[i] * self.inverse_pivot[i] + from_parent;
+        }
+        for (y, &f) in y.iter().zip(&self.order) {
+            x[f as usize] = *y;
         }
     }
+}
+
+/// Union–find with path halving: joins the trees of `a` and `b`; false if they were one.
+fn unite(root: &mut [u32], a: u32, b: u32) -> bool {
+    let mut find = |mut x: u32| {
+        while root[x as usize] != x {
+            root[x as usize] = root[root[x as usize] as usize];
+            x = root[x as usize];
+        }
+        x
+    };
+    let (ra, rb) = (find(a), find(b));
+    if ra != rb {
+        root[ra as usize] = rb;
+    }
+    ra != rb
 }
 
 #[cfg(test)]
@@ -210,5 +299,55 @@ mod tests {
         for (x, z) in x.iter().zip(z) {
             assert!((x - z).abs() < 1e-9, "{x} vs {z}");
         }
+    }
+
+    /// Applies `M⁻¹` to `M z`, `M = (1 + ε) D − A` with `A` the given forest's links, and checks
+    /// that `z` comes back.
+    fn assert_inverts(tree: &mut TreePreconditioner, links: &[(usize, usize, f64)], d: &[f64]) {
+        let z: Vec<f64> = (0..d.len()).map(|i| (i as f64 * 0.7).sin() + 0.1).collect();
+        let mut x: Vec<f64> = z
+            .iter()
+            .zip(d)
+            .map(|(z, d)| (1.0 + EPSILON) * d * z)
+            .collect();
+        for &(i, j, w) in links {
+            x[i] -= w * z[j];
+            x[j] -= w * z[i];
+        }
+        tree.solve(&mut x);
+        for (x, z) in x.iter().zip(z) {
+            assert!((x - z).abs() < 1e-12, "{x} vs {z}");
+        }
+    }
+
+    /// On a triangle the forest keeps the two strongest pairs (not the weakest, 0–1); a second
+    /// component and an isolated state are trees of their own. The forest is kept while the
+    /// weights change by less than `REUSE` (its links' new weights used), rebuilt after.
+    #[test]
+    fn keeps_the_strongest_pairs_of_a_cycle() {
+        let p =
+            ActionProblem::new(6, vec![0, 1, 0, 3], vec![1, 2, 2, 4], vec![1.0; 4], 0.0).unwrap();
+        let diagonal = [4.0, 5.0, 6.0, 7.0, 8.0, 1.0];
+        let mut tree = TreePreconditioner::new(&p);
+        assert_eq!(tree.links, 3);
+        tree.factor(&[1.0, 3.0, 2.0, 5.0], &diagonal);
+        assert_inverts(
+            &mut tree,
+            &[(1, 2, 3.0), (0, 2, 2.0), (3, 4, 5.0)],
+            &diagonal,
+        );
+        // 0–1 now outweighs 0–2, but within REUSE of before: the same forest.
+        tree.factor(&[1.2, 3.3, 1.9, 5.0], &diagonal);
+        assert_inverts(
+            &mut tree,
+            &[(1, 2, 3.3), (0, 2, 1.9), (3, 4, 5.0)],
+            &diagonal,
+        );
+        tree.factor(&[4.0, 3.0, 2.0, 5.0], &diagonal);
+        assert_inverts(
+            &mut tree,
+            &[(0, 1, 4.0), (1, 2, 3.0), (3, 4, 5.0)],
+            &diagonal,
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Conjugate gradients with their coefficients on the device ([`VectorSpace::solve`] of
 //! [`GpuSpace`]; docs/GPU.md §3.4). The host's [`Cg::solve`] reads back `rᵀu`, `wᵀu` and
-//! `‖δ‖∞` once per iteration to form `α` and `β`; here a one-workgroup kernel forms them into a
+//! `‖δ‖∞` in every iteration to form `α` and `β`; here a one-workgroup kernel forms them into a
 //! state buffer that the vector kernels read, so an iteration is recorded without a read-back
 //! and the host reads the state (has the solve stopped, and why) after 2, 4, 8, then every
 //! [`CHECK_EVERY`] iterations. Iterations recorded after the stop find the state stopped and leave the vectors

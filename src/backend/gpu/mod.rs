@@ -319,7 +319,7 @@ impl Backend for GpuBackend {
 pub struct GpuVector(wgpu::Buffer);
 
 /// Newton–CG vectors in device buffers over one uploaded problem. Element-wise operations and
-/// Hessian products are recorded, not submitted; `value_grad`, `dot`, `dots_and_norm`,
+/// Hessian products are recorded, not submitted; `value_grad`, `dot`,
 /// `norm_inf`, `try_step` and `solve` (every few CG iterations) submit everything recorded and
 /// read back a few scalars. Like the CPU's space, each evaluation also keeps the per-edge
 /// curvatures (the Hessian's weights) and the Hessian diagonal, and `precondition` multiplies by
@@ -466,20 +466,6 @@ impl VectorSpace for GpuSpace<'_> {
             .reduce
             .dot(&mut self.rec, &a.0, &b.0, n, 0);
         Ok(self.rec.read_scalars(1)?[0])
-    }
-
-    fn dots_and_norm(
-        &mut self,
-        (a, b): (&GpuVector, &GpuVector),
-        (c, d): (&GpuVector, &GpuVector),
-        e: &GpuVector,
-    ) -> Result<(f64, f64, f64)> {
-        let (n, reduce) = (self.n(), &self.backend.kernels.reduce);
-        reduce.dot(&mut self.rec, &a.0, &b.0, n, 0);
-        reduce.dot(&mut self.rec, &c.0, &d.0, n, 1);
-        reduce.max_abs(&mut self.rec, &e.0, n, 2);
-        let s = self.rec.read_scalars(3)?;
-        Ok((s[0], s[1], s[2]))
     }
 
     fn norm_inf(&mut self, a: &GpuVector) -> Result<f64> {
