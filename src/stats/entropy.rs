@@ -20,7 +20,9 @@
 //! `Û` is a maximum-likelihood fit, so its odds are more extreme than the truth's and `σ*`
 //! overstates `E₀σ` (by 8 % on 2e4-row reversible logs, docs/METHOD.md §5); the bootstrap's
 //! bias correction removes that: each resample is refitted (`Û*`), one resample `σ**` drawn
-//! from each refit, and `E₀σ ≈ 2 mean σ* − mean σ**`. The excess `σ − E₀σ` in units of the
+//! from each refit, and `E₀σ ≈ 2 mean σ* − mean σ**`. The refits run in batches of the verdict's
+//! size cap, each solved before the next, and only the resamples' `σ` are kept: the stage's
+//! memory is one batch's, not 40 copies of the pair graph. The excess `σ − E₀σ` in units of the
 //! standard deviation of `σ*` says whether the drive is more than noise.
 
 use super::quasi_symmetry::{NullModel, mean_sd};

@@ -41,7 +41,8 @@ pub const STATIONARY_TOL: f64 = 1e-14;
 /// The imbalance at which a resample of the entropy null stops, far below what moves its `σ`
 /// against the null's spread. On llm-hard-1M against 1e-8: 28.6 products per resample instead of
 /// 50.5, the null mean moves by 9e-5 and the null sd by 6e-5 of the null sd, `excess_z` by 5e-5
-/// (1e-5: 25.2 products, 1.4e-4 and 2e-4; 1e-4 moved the null sd by 2.6e-3 of itself).
+/// (1e-5: 25.2 products, 1.4e-4 and 2e-4; 1e-4 moved the null sd by 2.6e-3 of itself). Every
+/// solve also goes on until each state is positive ([`Chain::iterate`]).
 pub const NULL_TOL: f64 = 1e-6;
 /// …or when a restart cycle no longer lowers it by a tenth (rounding), or after this many
 /// cycles.
