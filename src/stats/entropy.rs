@@ -20,7 +20,9 @@
 //! `Û` is a maximum-likelihood fit, so its odds are more extreme than the truth's and `σ*`
 //! overstates `E₀σ` (by 8 % on 2e4-row reversible logs, docs/METHOD.md §5); the bootstrap's
 //! bias correction removes that: each resample is refitted (`Û*`), one resample `σ**` drawn
-//! from each refit, and `E₀σ ≈ 2 mean σ* − mean σ**`. The excess `σ − E₀σ` in units of the
+//! from each refit, and `E₀σ ≈ 2 mean σ* − mean σ**`. The refits run in batches of the verdict's
+//! size cap, each solved before the next, and only the resamples' `σ` are kept: the stage's
+//! memory is one batch's, not 40 copies of the pair graph. The excess `σ − E₀σ` in units of the
 //! standard deviation of `σ*` says whether the drive is more than noise.
 
 use super::quasi_symmetry::{NullModel, mean_sd};
@@ -108,8 +110,11 @@ pub fn entropy_production(
 }
 
 /// `σ*` of the [`NULL_RESAMPLES`] resamples drawn from `model` (`Û`), and `σ**` of one
-/// resample drawn from each resample's refit `Û*` (the refits in one batch on `backend`); each
-/// solved on the core of [`NullSystem`], from the observed `π̂`.
+/// resample drawn from each resample's refit `Û*`; each solved on the core of [`NullSystem`],
+/// from the observed `π̂`. The refits run on `backend` in batches of at most
+/// [`NullModel::batch_limit`] resamples (the verdict's cap), and a batch's refits are dropped
+/// once its resamples are solved: one batch of 40 copies of the pair graph set the whole run's
+/// peak memory at 1e8 rows (BENCHMARKS.md, "1e8 rows").
 fn null_productions(
     graph: &TransitionGraph,
     pairs: &[PairCounts],
@@ -118,32 +123,41 @@ fn null_productions(
     backend: &dyn Backend,
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let tested = model.tested_pairs();
-    let system = NullSystem::new(&graph.out_count, pairs, &tested, pi);
+    let system = NullSystem::new(&graph.out_count, pairs, &model.tested_pairs(), pi);
     let production =
         |model: &NullModel, r: u64| system.production(&model.draw(r, seed), stationary::NULL_TOL);
-    let refits = model.refits(backend, 0..NULL_RESAMPLES, seed)?;
-    let (drawn, refitted): (Vec<NullSolution>, Vec<NullSolution>) = refits
-        .par_iter()
-        .enumerate()
-        .map(|(r, fitted)| {
-            let r = r as u64;
-            // A stream of its own: resamples NULL_RESAMPLES.. of the refitted model.
-            let refitted = production(&NullModel::new(fitted), NULL_RESAMPLES + r);
-            (production(model, r), refitted)
-        })
-        .unzip();
-    let solves = drawn.iter().chain(&refitted);
+    let (mut drawn, mut refitted) = (Vec::new(), Vec::new());
+    let (mut products, mut max_residual) = (0, 0.0f64);
+    let batch = model.batch_limit() as u64;
+    for from in (0..NULL_RESAMPLES).step_by(batch as usize) {
+        let resamples = from..(from + batch).min(NULL_RESAMPLES);
+        let refits = model.refits(backend, resamples, seed)?;
+        let solved: Vec<(NullSolution, NullSolution)> = (refits.par_iter())
+            .enumerate()
+            .map(|(i, fitted)| {
+                let r = from + i as u64;
+                // A stream of its own: resamples NULL_RESAMPLES.. of the refitted model.
+                let refitted = production(&NullModel::new(fitted), NULL_RESAMPLES + r);
+                (production(model, r), refitted)
+            })
+            .collect();
+        for (d, r) in solved {
+            products += d.products + r.products;
+            max_residual = max_residual.max(d.residual).max(r.residual);
+            drawn.push(d.sigma);
+            refitted.push(r.sigma);
+        }
+    }
     tracing::debug!(
         stage = "entropy",
         solves = drawn.len() + refitted.len(),
+        batch,
         core_states = system.core_states(),
-        products = solves.clone().map(|s| s.products).sum::<usize>(),
-        max_residual = solves.map(|s| s.residual).fold(0.0, f64::max),
+        products,
+        max_residual,
         "null stationary solves"
     );
-    let sigma = |solutions: Vec<NullSolution>| solutions.into_iter().map(|s| s.sigma).collect();
-    Ok((sigma(drawn), sigma(refitted)))
+    Ok((drawn, refitted))
 }
 
 #[cfg(test)]

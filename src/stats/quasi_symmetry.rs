@@ -382,8 +382,12 @@ fn centre(x: &mut [f64], component: &[u32], components: usize) {
 /// Resamples per batch of refits: `min_resamples` (the fewest any stopping rule examines), fewer
 /// where that many copies of the pair graph exceed [`BATCH_ARCS`].
 fn batch_size(pairs: &SplitPairs, settings: &VerdictSettings) -> usize {
-    let arcs = 2 * pairs.len();
-    settings.min_resamples.min(BATCH_ARCS / arcs.max(1)).max(1)
+    settings.min_resamples.min(most_copies(pairs))
+}
+
+/// Copies of the pair graph that fit in [`BATCH_ARCS`] (at least one).
+fn most_copies(pairs: &SplitPairs) -> usize {
+    (BATCH_ARCS / (2 * pairs.len()).max(1)).max(1)
 }
 
 /// Pearson's `X²` and the deviance `G²` of splits `n` at `u` (a separated pair, fitted exactly
@@ -769,6 +773,12 @@ impl<'a> NullModel<'a> {
         let steps = self.max_newton_steps;
         let (fits, out) = fit_splits(backend, self.pairs, &splits, self.u, true, steps)?;
         Ok((splits, fits, out))
+    }
+
+    /// The most resamples [`Self::refits`] should refit in one batch: as many copies of the
+    /// pair graph as fit in [`BATCH_ARCS`] (the verdict's cap; the batch's memory grows with it).
+    pub fn batch_limit(&self) -> usize {
+        most_copies(self.pairs)
     }
 
     /// `Û*` of every resample of `resamples`, refitted on `backend` in one batch.

@@ -41,7 +41,8 @@ pub const STATIONARY_TOL: f64 = 1e-14;
 /// The imbalance at which a resample of the entropy null stops, far below what moves its `σ`
 /// against the null's spread. On llm-hard-1M against 1e-8: 28.6 products per resample instead of
 /// 50.5, the null mean moves by 9e-5 and the null sd by 6e-5 of the null sd, `excess_z` by 5e-5
-/// (1e-5: 25.2 products, 1.4e-4 and 2e-4; 1e-4 moved the null sd by 2.6e-3 of itself).
+/// (1e-5: 25.2 products, 1.4e-4 and 2e-4; 1e-4 moved the null sd by 2.6e-3 of itself). Every
+/// solve also goes on until each state is positive ([`Chain::iterate`]).
 pub const NULL_TOL: f64 = 1e-6;
 /// …or when a restart cycle no longer lowers it by a tenth (rounding), or after this many
 /// cycles.
@@ -613,8 +614,12 @@ impl Chain {
     }
 
     /// GMRES(`RESTART`) from `start` (each component scaled to its root's value, pinned to 1)
-    /// until `residual` of the iterate is at most `tolerance` or a cycle no longer lowers it by
-    /// a tenth; the solution and the products it took.
+    /// until `residual` of the iterate is at most `tolerance` and every state's value is
+    /// positive, or a cycle no longer lowers `residual` by a tenth; the solution and the
+    /// products it took. Positive, because the solution is (the system is an M-matrix) and `σ`
+    /// takes logarithms of it: the imbalance is relative to the whole flow, so at the null's
+    /// [`NULL_TOL`] a state of tiny `π` can still be negative (1e8-row llm-like log: in some
+    /// resamples after 13 products, which made the null `NaN`).
     fn iterate(
         &self,
         start: &[f64],
@@ -630,7 +635,7 @@ impl Chain {
         self.roots.iter().for_each(|&root| b[root as usize] = 1.0);
         let (mut r, mut iterations) = (residual(&x), 0);
         for _ in 0..MAX_CYCLES {
-            if r <= tolerance {
+            if r <= tolerance && x.iter().all(|&x| x > 0.0) {
                 break;
             }
             iterations += self.gmres_cycle(&b, &mut x);
@@ -855,6 +860,23 @@ mod tests {
         }
         let closed = system.production(&[(0, 1, 20, 15), (0, 2, 1, 3)], STATIONARY_TOL);
         assert!(closed.sigma > 1e-3, "{}", closed.sigma);
+    }
+
+    /// An iterate with a state at or below zero is no solution whatever its imbalance: the
+    /// iteration goes on until every state is positive.
+    #[test]
+    fn a_loose_tolerance_does_not_accept_a_negative_iterate() {
+        let pairs: Vec<PairCounts> = (0..30u32)
+            .map(|i| (i, (i + 1) % 30, 5 + u64::from(i % 4), 2 + u64::from(i % 3)))
+            .collect();
+        let (out_count, kernel) = chain(30, &pairs);
+        let chain = Chain::new(&kernel, &out_count);
+        let mut start: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
+        let least = (0..30).min_by_key(|&f| out_count[f]).unwrap();
+        start[least] = -1.0;
+        let (x, products) = chain.iterate(&start, f64::INFINITY, |_| 0.0);
+        assert!(products > 0);
+        assert!(x.iter().all(|&x| x > 0.0), "{x:?}");
     }
 
     /// A path is a tree: the forest system is the balance system, so one Krylov step solves it.
