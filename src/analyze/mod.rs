@@ -175,7 +175,7 @@ pub fn analyze_graph(
             &settings.pairs,
         ))
     })?;
-    let verdict = timed(stop, "verdict", &mut timings.verdict, || {
+    let mut verdict = timed(stop, "verdict", &mut timings.verdict, || {
         verdict_stage(&graph, settings, backend)
     })?;
     let (scan, squares) = timed(stop, "cycles", &mut timings.cycles, || {
@@ -184,6 +184,7 @@ pub fn analyze_graph(
     let (entropy, fundamental_cycles) = timed(stop, "fluxes", &mut timings.fluxes, || {
         flux_stage(&graph, &verdict.fitted, settings, backend)
     })?;
+    verdict.fitted.release_refits();
     let attractors = attractors::attractors(&graph, &potential);
     let potential_distribution = distribution::potential_distribution(&graph, &potential);
     // Refits use the ridge the fit chose.

@@ -22,7 +22,9 @@
 //! bias correction removes that: each resample is refitted (`Û*`), one resample `σ**` drawn
 //! from each refit, and `E₀σ ≈ 2 mean σ* − mean σ**`. The refits run in batches of the verdict's
 //! size cap, each solved before the next, and only the resamples' `σ` are kept: the stage's
-//! memory is one batch's, not 40 copies of the pair graph. The excess `σ − E₀σ` in units of the
+//! memory is one batch's, not 40 copies of the pair graph; the resamples the verdict already
+//! refitted (the same draws, in the same batches) are not refitted again
+//! ([`NullModel::refits`]). The excess `σ − E₀σ` in units of the
 //! standard deviation of `σ*` says whether the drive is more than noise.
 
 use super::quasi_symmetry::{NullModel, mean_sd};
@@ -186,5 +188,38 @@ mod tests {
         let balanced = graph_of(&[("a", "b", 4), ("b", "a", 2), ("b", "c", 3), ("c", "b", 9)]);
         let (e, _) = entropy_production(&balanced, None, &cpu, 0).unwrap();
         assert!(e.nats_per_transition.abs() < 1e-14, "{e:?}");
+    }
+
+    #[test]
+    fn the_null_reuses_the_verdicts_refits_and_gets_the_same_numbers() {
+        use crate::stats::quasi_symmetry::{VerdictSettings, quasi_symmetry_test};
+        let g = graph_of(&[
+            ("a", "b", 40),
+            ("b", "c", 31),
+            ("c", "a", 22),
+            ("b", "a", 12),
+            ("c", "b", 17),
+            ("a", "c", 25),
+            ("c", "d", 14),
+            ("d", "c", 11),
+            ("d", "a", 13),
+            ("a", "d", 19),
+        ]);
+        let cpu = crate::backend::cpu::CpuBackend::new("test");
+        let settings = VerdictSettings {
+            seed: 3,
+            ..VerdictSettings::default()
+        };
+        let (test, _, mut fitted) = quasi_symmetry_test(&g, &settings, 0.05, &cpu).unwrap();
+        assert!(test.resamples > 0, "{test:?}");
+        let (reused, _) = entropy_production(&g, Some(&NullModel::new(&fitted)), &cpu, 3).unwrap();
+        fitted.release_refits();
+        let (refitted, _) =
+            entropy_production(&g, Some(&NullModel::new(&fitted)), &cpu, 3).unwrap();
+        assert!(reused.null_mean.is_some_and(f64::is_finite), "{reused:?}");
+        assert_eq!(
+            (reused.null_mean, reused.null_sd, reused.excess_z),
+            (refitted.null_mean, refitted.null_sd, refitted.excess_z)
+        );
     }
 }

@@ -94,6 +94,8 @@ const QUADRATIC: f64 = 1e-8;
 /// 1.8 % at 0.01 (BENCHMARKS.md). At 1 the verdict gives its p-value as approximate without
 /// deciding ([`QuasiSymmetryTest::decides`]).
 pub const DECISION_MIN_TRANSITIONS: u64 = 2;
+/// The verdict's refits kept for the entropy null, which draws this many resamples.
+const KEPT_REFITS: u64 = super::entropy::NULL_RESAMPLES;
 /// Newton steps of one split fit at most ([`VerdictSettings::max_newton_steps`]).
 const MAX_NEWTON: usize = 200;
 /// Relative gradient tolerance of a split fit stopped by rounding ([`split_gradient_tolerance`]).
@@ -353,6 +355,7 @@ fn split_gradient_tolerance(pairs: &SplitPairs, precision: Precision) -> f64 {
 }
 
 /// One fit of [`fit_splits`]: `U`, and the limit `p̂` of each pair its splits separate.
+#[derive(Clone)]
 struct SplitFit {
     u: Vec<f64>,
     limits: Vec<Option<f64>>,
@@ -604,10 +607,11 @@ pub fn quasi_symmetry_test(
         flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
         fdr,
     };
-    let fitted = FittedSplits {
+    let mut fitted = FittedSplits {
         pairs,
         fit,
         max_newton_steps: settings.max_newton_steps,
+        refits: Vec::new(),
     };
     if ndf <= 0 {
         return Ok((test, residuals, fitted));
@@ -617,7 +621,7 @@ pub fn quasi_symmetry_test(
             "the verdict's X² is {statistic}; no report is written"
         )));
     }
-    set_p_value(&mut test, &fitted, settings, backend)?;
+    fitted.refits = set_p_value(&mut test, &fitted, settings, backend)?;
     test.decides = min_m >= settings.min_transitions.min(DECISION_MIN_TRANSITIONS);
     Ok((test, residuals, fitted))
 }
@@ -672,20 +676,24 @@ fn set_p_value(
     fitted: &FittedSplits,
     settings: &VerdictSettings,
     backend: &dyn Backend,
-) -> Result<()> {
+) -> Result<Vec<SplitFit>> {
     if settings.max_resamples == 0 {
         test.p_value = test.p_value_asymptotic;
         test.calibration = Some(Calibration::Asymptotic);
-        return Ok(());
+        return Ok(Vec::new());
     }
     let null = NullModel::new(fitted);
     let batch = batch_size(&fitted.pairs, settings);
     let mut unconverged: Vec<Range<u64>> = Vec::new();
+    let mut kept: Vec<SplitFit> = Vec::new();
     let outcome = calibrate(test.statistic, settings, batch, |resamples| {
-        let (x2, out) = null.statistics(backend, resamples.clone(), settings.seed)?;
+        let (x2, fits, out) = null.statistics(backend, resamples.clone(), settings.seed)?;
         if !out.converged {
             unconverged.push(resamples);
         }
+        // Batches run from resample 0 on: `kept` holds resamples `0..kept.len()`.
+        let room = (KEPT_REFITS as usize).saturating_sub(kept.len());
+        kept.extend(fits.into_iter().take(room));
         Ok(x2)
     })?;
     let examined = outcome.samples.len() as u64;
@@ -700,7 +708,7 @@ fn set_p_value(
     let (mean, sd) = mean_sd(&outcome.samples);
     test.null_mean = Some(mean);
     test.null_sd = Some(sd);
-    Ok(())
+    Ok(kept)
 }
 
 /// The fitted model as a generator of resampled splits and statistics.
@@ -709,6 +717,8 @@ pub struct NullModel<'a> {
     u: &'a [f64],
     draws: Vec<Binomial>,
     max_newton_steps: usize,
+    /// The verdict's refits of resamples `0..refitted.len()` ([`FittedSplits`]).
+    refitted: &'a [SplitFit],
 }
 
 impl<'a> NullModel<'a> {
@@ -725,6 +735,7 @@ impl<'a> NullModel<'a> {
             u: &fit.u,
             draws,
             max_newton_steps: fitted.max_newton_steps,
+            refitted: &fitted.refits,
         }
     }
 
@@ -781,39 +792,46 @@ impl<'a> NullModel<'a> {
         most_copies(self.pairs)
     }
 
-    /// `Û*` of every resample of `resamples`, refitted on `backend` in one batch.
+    /// `Û*` of every resample of `resamples`: the verdict's refits where it drew them all,
+    /// else refitted on `backend` in one batch (the verdict's batches start where the entropy
+    /// null's do, so both give the same refits).
     pub fn refits(
         &self,
         backend: &dyn Backend,
         resamples: Range<u64>,
         seed: u64,
     ) -> Result<Vec<FittedSplits>> {
-        let (_, fits, _) = self.refit_batch(backend, resamples, seed)?;
+        let range = resamples.start as usize..resamples.end as usize;
+        let fits = match self.refitted.get(range) {
+            Some(kept) => kept.to_vec(),
+            None => self.refit_batch(backend, resamples, seed)?.1,
+        };
         Ok(fits
             .into_iter()
             .map(|fit| FittedSplits {
                 pairs: self.pairs.clone(),
                 fit,
                 max_newton_steps: self.max_newton_steps,
+                refits: Vec::new(),
             })
             .collect())
     }
 
     /// `X²` of every resample of `resamples`: splits drawn from `p̂`, `U` refitted from `Û` on
-    /// `backend`, all in one batch; and the batch's solver outcome.
-    pub fn statistics(
+    /// `backend`, all in one batch; the refits and the batch's solver outcome.
+    fn statistics(
         &self,
         backend: &dyn Backend,
         resamples: Range<u64>,
         seed: u64,
-    ) -> Result<(Vec<f64>, NewtonOutcome)> {
+    ) -> Result<(Vec<f64>, Vec<SplitFit>, NewtonOutcome)> {
         let (splits, fits, out) = self.refit_batch(backend, resamples, seed)?;
         let x2 = splits
             .iter()
             .zip(&fits)
             .map(|(n, fit)| statistics(self.pairs, n, fit).0)
             .collect();
-        Ok((x2, out))
+        Ok((x2, fits, out))
     }
 }
 
@@ -875,9 +893,19 @@ pub struct FittedSplits {
     fit: SplitFit,
     /// The refits' step limit ([`VerdictSettings::max_newton_steps`]).
     max_newton_steps: usize,
+    /// The verdict's refits of resamples `0..refits.len()`, at most [`KEPT_REFITS`]: the entropy
+    /// null draws the same resamples and refits them in the same batches
+    /// ([`NullModel::refits`] hands these out instead). Released by [`Self::release_refits`].
+    refits: Vec<SplitFit>,
 }
 
 impl FittedSplits {
+    /// Drops the kept refits once the entropy null has used them (up to 40 vectors over the
+    /// tested states).
+    pub fn release_refits(&mut self) {
+        self.refits = Vec::new();
+    }
+
     /// The scale of the observed `X²` in the units of [`tolerance::verdict_statistic`].
     pub fn statistic_scale(&self) -> f64 {
         statistic_scale(&self.pairs, &self.pairs.n_fg, &self.fit)
