@@ -93,6 +93,21 @@ impl ActionProblem {
         Ok(problem)
     }
 
+    /// The incidence entries of state `f` ([`Self::incidence`]).
+    pub fn incident(&self, f: usize) -> &[u32] {
+        &self.incidence[self.incidence_ptr[f] as usize..self.incidence_ptr[f + 1] as usize]
+    }
+
+    /// The state at the other end of incidence entry `entry` from the state it is listed under.
+    pub fn other_end(&self, entry: u32) -> usize {
+        let e = (entry >> 1) as usize;
+        (if entry & 1 == 0 {
+            self.dst[e]
+        } else {
+            self.src[e]
+        }) as usize
+    }
+
     /// Connected components by breadth-first search over the incidence list.
     fn components(&self) -> (Vec<u32>, usize) {
         let mut component = vec![u32::MAX; self.n_states];
@@ -105,14 +120,8 @@ impl ActionProblem {
             component[root] = count;
             queue.push(root);
             while let Some(f) = queue.pop() {
-                let range = self.incidence_ptr[f] as usize..self.incidence_ptr[f + 1] as usize;
-                for &entry in &self.incidence[range] {
-                    let e = (entry >> 1) as usize;
-                    let g = if entry & 1 == 0 {
-                        self.dst[e]
-                    } else {
-                        self.src[e]
-                    } as usize;
+                for &entry in self.incident(f) {
+                    let g = self.other_end(entry);
                     if component[g] == u32::MAX {
                         component[g] = count;
                         queue.push(g);

@@ -99,10 +99,9 @@ fn gather(
     // strongly linked states weakly tied to the rest would otherwise see its summed rounding
     // errors amplified by the weak tie's tiny curvature in the Newton step.
     let node = |f: usize, with_diagonal: bool| {
-        let range = problem.incidence_ptr[f] as usize..problem.incidence_ptr[f + 1] as usize;
         let (mut g, mut h) = (Neumaier::default(), problem.l2);
         g.add(problem.l2 * v[f]);
-        for &entry in &problem.incidence[range] {
+        for &entry in problem.incident(f) {
             let e = (entry >> 1) as usize;
             let x = scratch.deriv[e];
             g.add(if entry & 1 == 1 { -x } else { x });

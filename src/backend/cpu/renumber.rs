@@ -31,10 +31,7 @@ impl Renumbered {
             Vec::with_capacity(m),
         );
         for (new, &old) in old_of_new.iter().enumerate() {
-            let old = old as usize;
-            let range =
-                problem.incidence_ptr[old] as usize..problem.incidence_ptr[old + 1] as usize;
-            for &entry in &problem.incidence[range] {
+            for &entry in problem.incident(old as usize) {
                 if entry & 1 == 0 {
                     let e = (entry >> 1) as usize;
                     src.push(new as u32);
@@ -80,14 +77,8 @@ fn breadth_first(problem: &ActionProblem) -> Vec<u32> {
         while head < order.len() {
             let f = order[head] as usize;
             head += 1;
-            let range = problem.incidence_ptr[f] as usize..problem.incidence_ptr[f + 1] as usize;
-            for &entry in &problem.incidence[range] {
-                let e = (entry >> 1) as usize;
-                let g = if entry & 1 == 0 {
-                    problem.dst[e]
-                } else {
-                    problem.src[e]
-                } as usize;
+            for &entry in problem.incident(f) {
+                let g = problem.other_end(entry);
                 if !seen[g] {
                     seen[g] = true;
                     order.push(g as u32);
