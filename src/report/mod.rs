@@ -16,10 +16,10 @@ mod tables;
 pub(crate) use atomic::{check_inputs_outside, check_output};
 pub use html::report_html;
 pub use json::report_json;
-pub(crate) use summary::thousands;
 pub use summary::{
     PIPED_WIDTH, p_text, printable, summary, summary_at, summary_with_outputs, width,
 };
+pub(crate) use summary::{num, thousands};
 pub use tables::analysis_tables;
 
 use crate::analyze::Analysis;
@@ -106,24 +106,24 @@ impl Verdict {
         let rejected = t.p_value.filter(|_| t.decides).map(|p| p < alpha);
         let sentence = match (rejected, t.p_value) {
             (Some(true), Some(p)) => format!(
-                "Detailed balance is rejected at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
-                t.statistic,
+                "Detailed balance is rejected at α = {alpha} (quasi-symmetry X² = {} on {} ndf, {}).",
+                num(t.statistic, 1),
                 thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),
             (Some(false), Some(p)) => format!(
-                "Consistent with detailed balance at α = {alpha} (quasi-symmetry X² = {:.1} on {} ndf, {}).",
-                t.statistic,
+                "Consistent with detailed balance at α = {alpha} (quasi-symmetry X² = {} on {} ndf, {}).",
+                num(t.statistic, 1),
                 thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),
             (None, Some(p)) => format!(
                 "Cannot decide at α = {alpha}: no pair with ≥ {} transitions closes a cycle, and at \
                  the threshold of {} the test is not calibrated (approximate quasi-symmetry X² = \
-                 {:.1} on {} ndf, {}).",
+                 {} on {} ndf, {}).",
                 analysis.settings.verdict.min_transitions,
                 t.min_transitions,
-                t.statistic,
+                num(t.statistic, 1),
                 thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),

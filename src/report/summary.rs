@@ -185,8 +185,13 @@ fn units(text: &str) -> Vec<String> {
     units
 }
 
-/// `x` with `digits` decimals, never `-0.0` (a value that rounds to zero prints unsigned).
-fn num(x: f64, digits: usize) -> String {
+/// `x` with `digits` decimals, never `-0.0` (a value that rounds to zero prints unsigned); from
+/// 1e9 on in scientific notation (a Pearson X² at a near-certain fitted split can reach 1e23,
+/// which would print as 24 digits).
+pub(crate) fn num(x: f64, digits: usize) -> String {
+    if x.abs() >= 1e9 {
+        return sci(x, 3);
+    }
     unsigned_zero(format!("{x:.digits$}"))
 }
 
@@ -704,6 +709,8 @@ mod tests {
         assert_eq!(num(-1e-12, 1), "0.0");
         assert_eq!(num(-0.0, 3), "0.000");
         assert_eq!(num(-0.05, 1), "-0.1");
+        assert_eq!(num(1.789e23, 1), "1.789e23");
+        assert_eq!(num(999_999_999.04, 1), "999999999.0");
         assert_eq!(sci(-0.0, 3), "0.000e0");
         assert_eq!(sci(-2e-3, 1), "-2.0e-3");
         assert_eq!(num(nonneg(-1e-9), 1), "0.0");
