@@ -403,7 +403,9 @@ impl TransitionGraph {
     pub fn canonical(self) -> TransitionGraph {
         let n = self.n_states();
         let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        // Names are distinct and edges distinct by their ends: the unstable parallel sorts give
+        // one order whatever the thread count.
+        order.par_sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
         if order.iter().enumerate().all(|(i, &s)| i as u32 == s) {
             return self;
         }
@@ -420,7 +422,7 @@ impl TransitionGraph {
                 )
             })
             .collect();
-        edges.sort_unstable();
+        edges.par_sort_unstable();
         let permute = |v: &[u64]| order.iter().map(|&o| v[o as usize]).collect::<Vec<_>>();
         let (out_count, self_count) = (permute(&self.out_count), permute(&self.self_count));
         let mut names = self.names;
