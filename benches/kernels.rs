@@ -26,8 +26,7 @@
 //! `cargo bench --bench kernels`; CI runs `cargo bench --no-run` so that it keeps compiling.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use detbal::backend::cpu::hessian_product;
-use detbal::backend::cpu::{CpuBackend, EdgeScratch, edge_action};
+use detbal::backend::cpu::{CpuBackend, EdgeScratch, Laplacian, edge_action};
 use detbal::backend::gpu::GpuBackend;
 use detbal::backend::jobs::synthetic_job;
 use detbal::backend::{Backend, DeviceChoice};
@@ -105,10 +104,10 @@ fn hessian_product_bench(c: &mut Criterion) {
         let mut scratch = EdgeScratch::default();
         let (mut out, mut diagonal) = (vec![0.0; p.n_states], vec![0.0; p.n_states]);
         edge_action(&p, &v, &mut scratch, &mut out, Some(&mut diagonal));
+        let mut laplacian = Laplacian::new(&p);
+        laplacian.set_weights(scratch.curvature());
         let id = BenchmarkId::new("cpu", format!("n_edges={label}"));
-        group.bench_function(id, |b| {
-            b.iter(|| hessian_product(&p, &mut scratch, &diagonal, &mut out))
-        });
+        group.bench_function(id, |b| b.iter(|| laplacian.product(&diagonal, &mut out)));
         if let Some(gpu) = &gpu {
             let mut space = gpu.space(&p).unwrap();
             let (x, y) = (space.upload(&v).unwrap(), space.upload(&diagonal).unwrap());

@@ -16,7 +16,7 @@
 
 use super::newton::{Cg, HostSpace};
 use super::problem::ActionProblem;
-use crate::backend::cpu::TreePreconditioner;
+use crate::backend::cpu::{Laplacian, TreePreconditioner};
 use crate::error::Result;
 
 /// The weight of the pseudo-reverse of a one-way arc, relative to the arc's (measured:
@@ -39,8 +39,10 @@ pub(super) fn least_squares(problem: &ActionProblem) -> Result<(Vec<f64>, usize)
 
 /// The quadratic model `Σ_pairs c (V_f − V_g − t)²/2 + λ/2 ‖V‖²` of the action.
 struct PairModel {
-    /// One edge `f → g` per pair, weight `c`.
-    pairs: ActionProblem,
+    l2: f64,
+    /// The pairs' Laplacian with weights `c`.
+    laplacian: Laplacian,
+    /// Per Laplacian entry `(f, g)`: the target `t` of `V_f − V_g` (`t_gf = −t_fg`).
     target: Vec<f64>,
     diagonal: Vec<f64>,
     tree: TreePreconditioner,
@@ -48,49 +50,41 @@ struct PairModel {
 
 impl PairModel {
     fn new(problem: &ActionProblem) -> Result<Self> {
-        let key = |e: usize| {
-            let (s, d) = (problem.src[e], problem.dst[e]);
-            (s.min(d), s.max(d))
-        };
-        let mut edges: Vec<usize> = (0..problem.n_edges()).collect();
-        edges.sort_unstable_by_key(|&e| key(e));
-        // Per pair (lo, hi): the weights of lo → hi and hi → lo.
-        let mut pairs: Vec<((u32, u32), f64, f64)> = Vec::new();
-        for e in edges {
-            let k = key(e);
-            if pairs.last().is_none_or(|p| p.0 != k) {
-                pairs.push((k, 0.0, 0.0));
+        let mut laplacian = Laplacian::new(problem);
+        let mut target = vec![0.0; laplacian.n_entries()];
+        let mut k = 0;
+        // Entries come in CSR order: entry `k` is the `k`-th call.
+        laplacian.set_weights_by(|f, g, arcs| {
+            // The weights of lo → hi and hi → lo.
+            let lo = f.min(g) as u32;
+            let (mut a, mut b) = (0.0, 0.0);
+            for &e in arcs {
+                if problem.src[e as usize] == lo {
+                    a += problem.weight[e as usize];
+                } else {
+                    b += problem.weight[e as usize];
+                }
             }
-            let p = pairs.last_mut().expect("pushed");
-            if problem.src[e] == k.0 {
-                p.1 += problem.weight[e];
-            } else {
-                p.2 += problem.weight[e];
-            }
-        }
-        let (mut src, mut dst, mut weight, mut target) = (vec![], vec![], vec![], vec![]);
-        for ((lo, hi), a, b) in pairs {
             // A one-way arc's missing reverse is seen with `ONE_WAY` times its weight.
-            let (a, b) = if a > 0.0 && b > 0.0 {
-                (a, b)
-            } else {
-                (a.max(ONE_WAY * b), b.max(ONE_WAY * a))
-            };
-            src.push(lo);
-            dst.push(hi);
-            weight.push(a * b / (a + b));
-            target.push((a / b).ln());
-        }
-        let pairs = ActionProblem::new(problem.n_states, src, dst, weight, problem.l2)?;
+            if a == 0.0 || b == 0.0 {
+                (a, b) = (a.max(ONE_WAY * b), b.max(ONE_WAY * a));
+            }
+            let t = (a / b).ln();
+            target[k] = if f < g { t } else { -t };
+            k += 1;
+            a * b / (a + b)
+        });
         let mut diagonal = problem.curvature_floor();
-        for e in 0..pairs.n_edges() {
-            diagonal[pairs.src[e] as usize] += pairs.weight[e];
-            diagonal[pairs.dst[e] as usize] += pairs.weight[e];
+        for (f, d) in diagonal.iter_mut().enumerate() {
+            for (_, _, c) in laplacian.entries(f) {
+                *d += c;
+            }
         }
-        let mut tree = TreePreconditioner::new(&pairs);
-        tree.factor(&pairs.weight, &diagonal);
+        let mut tree = TreePreconditioner::new(problem, &laplacian);
+        tree.factor(&laplacian, &diagonal);
         Ok(PairModel {
-            pairs,
+            l2: problem.l2,
+            laplacian,
             target,
             diagonal,
             tree,
@@ -100,35 +94,26 @@ impl PairModel {
 
 impl HostSpace for PairModel {
     fn dim(&self) -> usize {
-        self.pairs.n_states
+        self.diagonal.len()
     }
     fn evaluate(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
-        let p = &self.pairs;
         let mut value = 0.0;
-        for (g, x) in grad.iter_mut().zip(x) {
-            *g = p.l2 * x;
-            value += p.l2 * x * x / 2.0;
-        }
-        for e in 0..p.n_edges() {
-            let (s, d) = (p.src[e] as usize, p.dst[e] as usize);
-            let r = x[s] - x[d] - self.target[e];
-            value += p.weight[e] * r * r / 2.0;
-            grad[s] += p.weight[e] * r;
-            grad[d] -= p.weight[e] * r;
+        for (f, g) in grad.iter_mut().enumerate() {
+            *g = self.l2 * x[f];
+            value += self.l2 * x[f] * x[f] / 2.0;
+            for (k, h, c) in self.laplacian.entries(f) {
+                let r = x[f] - x[h] - self.target[k];
+                *g += c * r;
+                // Each pair once.
+                if f < h {
+                    value += c * r * r / 2.0;
+                }
+            }
         }
         Ok(value)
     }
     fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
-        let p = &self.pairs;
-        for (o, v) in out.iter_mut().zip(v) {
-            *o = p.l2 * v;
-        }
-        for e in 0..p.n_edges() {
-            let (s, d) = (p.src[e] as usize, p.dst[e] as usize);
-            let flow = p.weight[e] * (v[s] - v[d]);
-            out[s] += flow;
-            out[d] -= flow;
-        }
+        self.laplacian.product(v, out);
         Ok(())
     }
     fn diagonal(&self) -> &[f64] {

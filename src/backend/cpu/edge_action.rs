@@ -1,7 +1,7 @@
 //! CPU twin of `shaders/edge_action.wgsl` and `shaders/gather_gradient.wgsl`: per-edge action
-//! terms and derivatives, then the gradient as a reduction over each node's incidence list; and
-//! of `shaders/hessian_edge.wgsl`: the Hessian–vector product, per-edge flows
-//! `w K''(d) (v_src − v_dst)` summed over the same lists.
+//! terms and derivatives, then the gradient as a reduction over each node's incidence list. The
+//! Hessian–vector product (the twin of `shaders/hessian_edge.wgsl`) sums the per-edge weights
+//! `w K''(d)` kept here over the undirected pairs instead (`laplacian`).
 
 use crate::backend::problem::{ActionProblem, action_terms};
 use rayon::prelude::*;
@@ -21,30 +21,6 @@ impl EdgeScratch {
     pub fn curvature(&self) -> &[f64] {
         &self.curvature
     }
-}
-
-/// `out ← H v = L_c v + λ v`, the Hessian at the point `scratch` was last evaluated at
-/// ([`edge_action`]): the graph Laplacian with edge weights `c_e = w_e K''(d_e)`. Per node, in
-/// incidence order: `Σ ±c_e (v_src − v_dst)` (+ as source, − as target), the twin of
-/// hessian_edge + gather_gradient (signed) + gather_gradient_finish (`OP = 0`).
-pub fn hessian_product(
-    problem: &ActionProblem,
-    scratch: &mut EdgeScratch,
-    v: &[f64],
-    out: &mut [f64],
-) {
-    let EdgeScratch { deriv, curvature } = scratch;
-    deriv
-        .par_chunks_mut(CHUNK)
-        .zip(curvature.par_chunks(CHUNK))
-        .enumerate()
-        .for_each(|(chunk, (flow, curvature))| {
-            for (i, (slot, c)) in flow.iter_mut().zip(curvature).enumerate() {
-                let e = chunk * CHUNK + i;
-                *slot = c * (v[problem.src[e] as usize] - v[problem.dst[e] as usize]);
-            }
-        });
-    gather(problem, scratch, v, out, None);
 }
 
 /// Returns the action at `v` and writes its gradient; with `hessian_diagonal` also writes the
@@ -132,8 +108,10 @@ fn gather(
     }
 }
 
-/// Neumaier's compensated sum: the action is a sum of up to millions of positive terms whose
-/// rounding would otherwise hide the last decreases the optimiser makes.
+/// A compensated sum (Neumaier's, with the rounding error of each addition formed by Knuth's
+/// branch-free TwoSum, which is exact like Neumaier's branch and so gives the same sums): the
+/// action is a sum of up to millions of positive terms whose rounding would otherwise hide the
+/// last decreases the optimiser makes.
 #[derive(Default, Clone, Copy)]
 struct Neumaier {
     sum: f64,
@@ -143,11 +121,8 @@ struct Neumaier {
 impl Neumaier {
     fn add(&mut self, x: f64) {
         let t = self.sum + x;
-        self.compensation += if self.sum.abs() >= x.abs() {
-            (self.sum - t) + x
-        } else {
-            (x - t) + self.sum
-        };
+        let x_part = t - self.sum;
+        self.compensation += (self.sum - (t - x_part)) + (x - x_part);
         self.sum = t;
     }
 

@@ -2,12 +2,14 @@
 //! that results do not depend on the number of threads.
 
 mod edge_action;
+mod laplacian;
 pub mod reciprocal_triangles;
 mod renumber;
 pub mod resample;
 mod tree_preconditioner;
 
-pub use edge_action::{EdgeScratch, edge_action, hessian_product};
+pub use edge_action::{EdgeScratch, edge_action};
+pub use laplacian::Laplacian;
 pub use tree_preconditioner::TreePreconditioner;
 
 use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
@@ -64,7 +66,9 @@ impl Backend for CpuBackend {
         let mut scratch = EdgeScratch::default();
         let mut out = vec![0.0; problem.n_states];
         edge_action(problem, v, &mut scratch, &mut out, None);
-        hessian_product(problem, &mut scratch, x, &mut out);
+        let mut laplacian = Laplacian::new(problem);
+        laplacian.set_weights(scratch.curvature());
+        laplacian.product(x, &mut out);
         Ok(out)
     }
 
@@ -105,6 +109,8 @@ impl Backend for CpuBackend {
 pub struct HostSpace<'a> {
     problem: &'a ActionProblem,
     scratch: EdgeScratch,
+    /// The Hessian's pairs, weighted at the last evaluated point: the products.
+    laplacian: Laplacian,
     /// Inverse Hessian diagonal (floored) at the last evaluated point: the preconditioner.
     inverse_diagonal: Array1<f64>,
     /// Lower bounds of the Hessian diagonal, per state.
@@ -117,12 +123,14 @@ impl<'a> HostSpace<'a> {
     /// The space over `problem`, preconditioned by a spanning forest of the Hessian's graph
     /// (`tree`, the default) or by its diagonal.
     pub fn new(problem: &'a ActionProblem, tree: bool) -> Self {
+        let laplacian = Laplacian::new(problem);
         HostSpace {
             problem,
             scratch: EdgeScratch::default(),
             inverse_diagonal: Array1::ones(problem.n_states),
             floor: problem.curvature_floor(),
-            tree: tree.then(|| TreePreconditioner::new(problem)),
+            tree: tree.then(|| TreePreconditioner::new(problem, &laplacian)),
+            laplacian,
         }
     }
 }
@@ -149,8 +157,9 @@ impl VectorSpace for HostSpace<'_> {
         for (p, floor) in inverse.iter_mut().zip(&self.floor) {
             *p = p.max(*floor);
         }
+        self.laplacian.set_weights(self.scratch.curvature());
         if let Some(tree) = &mut self.tree {
-            tree.factor(self.scratch.curvature(), inverse);
+            tree.factor(&self.laplacian, inverse);
         }
         inverse.iter_mut().for_each(|p| *p = 1.0 / *p);
         Ok(value)
@@ -160,7 +169,7 @@ impl VectorSpace for HostSpace<'_> {
             v.as_slice().expect("contiguous"),
             out.as_slice_mut().expect("contiguous"),
         );
-        hessian_product(self.problem, &mut self.scratch, v, out);
+        self.laplacian.product(v, out);
         Ok(())
     }
     fn damp(&mut self, mu: f64, v: &Array1<f64>, out: &mut Array1<f64>) -> Result<()> {

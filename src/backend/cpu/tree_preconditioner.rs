@@ -6,7 +6,7 @@
 //! diagonal (Jacobi) preconditioner does not see: conjugate gradients then need hundreds of
 //! iterations per Newton step. Here `M = (1 + ε) D − A_T`, `D` the Hessian's (floored) diagonal
 //! and `A_T` the weights of a maximum-weight spanning forest of the undirected pairs (Kruskal,
-//! rebuilt as the weights change): the strong connections are inverted exactly, the rest
+//! rebuilt as the weights change; the pairs and their weights are the [`Laplacian`]'s entries): the strong connections are inverted exactly, the rest
 //! stays on the diagonal. `M` is symmetric and diagonally dominant; `ε = 1e-6` makes it strictly
 //! so (positive definite) also on components without a ridge, whose Hessian is singular along
 //! their constant. A forest has no fill-in: `M` is factored by eliminating leaves first (pivots
@@ -23,10 +23,12 @@
 //! BENCHMARKS.md, "Fitting the hard log"): Kruskal's order is a counting sort on the weights'
 //! exponent and leading mantissa bits ([`KEY_SHIFT`]: the forest is a maximum spanning forest
 //! for weights rounded to 0.4 %) that carries the pairs' ends, so the scan reads them in
-//! sequence, and it stops once the forest is complete; the factor is stored by forest position
+//! sequence, and it stops once the forest is complete (union by rank; a rebuild reuses its work
+//! space and clears only the buckets between the least and greatest key); the factor is stored by forest position
 //! (breadth first), so the sweeps read it in sequence and a solve gathers `x` into that order
 //! once and scatters it back once.
 
+use super::laplacian::Laplacian;
 use crate::backend::problem::ActionProblem;
 
 /// Relative excess of the diagonal over the forest's weights (see the module docs).
@@ -41,10 +43,10 @@ const KEYS: usize = 1 << (63 - KEY_SHIFT);
 const REUSE: f64 = 1.25;
 
 pub struct TreePreconditioner {
-    /// States of each undirected pair (the two arcs of a reciprocal pair share one), and the
-    /// pair of each edge.
+    /// States of each undirected pair in `(lo, hi)` order, its entry in the Laplacian and its
+    /// weight there.
     pair_ends: Vec<(u32, u32)>,
-    pair_of_edge: Vec<u32>,
+    pair_entry: Vec<u32>,
     pair_weight: Vec<f64>,
     /// The pairs' weights when the forest was built (empty before the first build).
     built_weight: Vec<f64>,
@@ -63,59 +65,58 @@ pub struct TreePreconditioner {
     inverse_pivot: Vec<f64>,
     /// `x` in forest positions, during a solve.
     work: Vec<f64>,
+    rebuild: Rebuild,
+}
+
+/// A rebuild's work space, kept from one rebuild to the next.
+#[derive(Default)]
+struct Rebuild {
+    /// Union–find over the states, and its ranks.
+    root: Vec<u32>,
+    rank: Vec<u8>,
+    /// The links `(a, b, pair)` in the order Kruskal chose them.
+    chosen: Vec<(u32, u32, u32)>,
+    /// The forest's adjacency lists: CSR over states of `(neighbour, pair)`.
+    ptr: Vec<u32>,
+    next: Vec<(u32, u32)>,
+    /// States reached by the breadth-first walk.
+    seen: Vec<bool>,
 }
 
 impl TreePreconditioner {
-    pub fn new(problem: &ActionProblem) -> Self {
-        let key = |e: usize| {
-            let (s, d) = (problem.src[e], problem.dst[e]);
-            (s.min(d), s.max(d))
-        };
-        let mut edges: Vec<u32> = (0..problem.n_edges() as u32).collect();
-        edges.sort_unstable_by_key(|&e| key(e as usize));
-        let mut pair_ends: Vec<(u32, u32)> = Vec::new();
-        let mut pair_of_edge = vec![0u32; problem.n_edges()];
-        for &e in &edges {
-            let k = key(e as usize);
-            if pair_ends.last() != Some(&k) {
-                pair_ends.push(k);
-            }
-            pair_of_edge[e as usize] = pair_ends.len() as u32 - 1;
-        }
+    /// The preconditioner over the pairs of `laplacian`, the Hessian's graph of `problem`.
+    pub fn new(problem: &ActionProblem, laplacian: &Laplacian) -> Self {
+        let (pair_ends, pair_entry): (Vec<(u32, u32)>, Vec<u32>) =
+            laplacian.pairs().map(|(a, b, k)| ((a, b), k)).unzip();
         let n = problem.n_states;
-        let mut root: Vec<u32> = (0..n as u32).collect();
-        let links = pair_ends
-            .iter()
-            .filter(|&&(a, b)| unite(&mut root, a, b))
-            .count();
         TreePreconditioner {
             pair_weight: vec![0.0; pair_ends.len()],
             built_weight: Vec::new(),
-            links,
+            links: n - problem.n_components,
             bucket: vec![0; KEYS + 1],
             by_weight: vec![(0, 0, 0); pair_ends.len()],
             pair_ends,
-            pair_of_edge,
+            pair_entry,
             order: Vec::with_capacity(n),
             parent: vec![0; n],
             link_pair: vec![u32::MAX; n],
             ratio: vec![0.0; n],
             inverse_pivot: vec![0.0; n],
             work: vec![0.0; n],
+            rebuild: Rebuild::default(),
         }
     }
 
-    /// Builds the forest from the per-edge Hessian weights `curvature` and factors `M` with the
+    /// Builds the forest from the pairs' weights in `laplacian` and factors `M` with the
     /// diagonal `diagonal`.
-    pub fn factor(&mut self, curvature: &[f64], diagonal: &[f64]) {
-        self.pair_weight.iter_mut().for_each(|w| *w = 0.0);
-        for (&p, &c) in self.pair_of_edge.iter().zip(curvature) {
-            self.pair_weight[p as usize] += c;
+    pub fn factor(&mut self, laplacian: &Laplacian, diagonal: &[f64]) {
+        for (w, &k) in self.pair_weight.iter_mut().zip(&self.pair_entry) {
+            *w = laplacian.weight(k);
         }
         if !self.forest_holds() {
             self.sort_pairs();
-            let adjacency = self.spanning_forest(diagonal.len());
-            self.breadth_first(&adjacency);
+            self.spanning_forest();
+            self.breadth_first();
             self.built_weight.clone_from(&self.pair_weight);
         }
         // Each position's link weight, then `link/pivot` once the pivots are known.
@@ -150,64 +151,90 @@ impl TreePreconditioner {
     }
 
     /// Counting sort of the pairs by decreasing key ([`KEY_SHIFT`]) into `by_weight`; pairs of
-    /// one key stay in pair order.
+    /// one key stay in pair order. Only the buckets between the least and the greatest key
+    /// present are cleared and summed.
     fn sort_pairs(&mut self) {
         let key = |w: f64| {
             let bits = if w > 0.0 { w.to_bits() >> KEY_SHIFT } else { 0 };
             KEYS - 1 - bits as usize
         };
-        self.bucket.iter_mut().for_each(|b| *b = 0);
-        for &w in &self.pair_weight {
-            self.bucket[key(w) + 1] += 1;
+        let (low, high) =
+            (self.pair_weight.iter()).fold((KEYS, 0), |(l, h), &w| (l.min(key(w)), h.max(key(w))));
+        if low > high {
+            return;
         }
-        for k in 0..KEYS {
-            self.bucket[k + 1] += self.bucket[k];
+        let bucket = &mut self.bucket[low..=high + 1];
+        bucket.iter_mut().for_each(|b| *b = 0);
+        for &w in &self.pair_weight {
+            bucket[key(w) - low + 1] += 1;
+        }
+        for k in 0..high - low {
+            bucket[k + 1] += bucket[k];
         }
         let pairs = self.pair_ends.iter().zip(&self.pair_weight);
         for (p, (&(a, b), &w)) in pairs.enumerate() {
-            let slot = &mut self.bucket[key(w)];
+            let slot = &mut bucket[key(w) - low];
             self.by_weight[*slot as usize] = (a, b, p as u32);
             *slot += 1;
         }
     }
 
     /// Kruskal: pairs by decreasing key, joined while they connect two trees, until the forest
-    /// has all its links. Returns the forest as adjacency lists `(ptr, (neighbour, pair))`.
-    fn spanning_forest(&self, n: usize) -> (Vec<usize>, Vec<(u32, u32)>) {
-        let mut root: Vec<u32> = (0..n as u32).collect();
-        let mut chosen = Vec::with_capacity(self.links);
+    /// has all its links; then the forest as adjacency lists (`rebuild.ptr`, `rebuild.next`:
+    /// `(neighbour, pair)` in the order the links were chosen).
+    fn spanning_forest(&mut self) {
+        let Rebuild {
+            root,
+            rank,
+            chosen,
+            ptr,
+            next,
+            ..
+        } = &mut self.rebuild;
+        let n = self.parent.len();
+        root.clear();
+        root.extend(0..n as u32);
+        rank.clear();
+        rank.resize(n, 0);
+        chosen.clear();
         for &(a, b, p) in &self.by_weight {
             if chosen.len() == self.links {
                 break;
             }
-            if unite(&mut root, a, b) {
+            if unite(root, rank, a, b) {
                 chosen.push((a, b, p));
             }
         }
-        let mut ptr = vec![0usize; n + 1];
-        for &(a, b, _) in &chosen {
+        ptr.clear();
+        ptr.resize(n + 1, 0);
+        for &(a, b, _) in chosen.iter() {
             ptr[a as usize + 1] += 1;
             ptr[b as usize + 1] += 1;
         }
         for i in 0..n {
             ptr[i + 1] += ptr[i];
         }
-        let mut fill = ptr.clone();
-        let mut next = vec![(0u32, 0u32); ptr[n]];
-        for &(a, b, p) in &chosen {
-            next[fill[a as usize]] = (b, p);
-            fill[a as usize] += 1;
-            next[fill[b as usize]] = (a, p);
-            fill[b as usize] += 1;
+        next.clear();
+        next.resize(2 * chosen.len(), (0, 0));
+        // `root` now serves as each state's fill position.
+        root.copy_from_slice(&ptr[..n]);
+        for &(a, b, p) in chosen.iter() {
+            next[root[a as usize] as usize] = (b, p);
+            root[a as usize] += 1;
+            next[root[b as usize] as usize] = (a, p);
+            root[b as usize] += 1;
         }
-        (ptr, next)
     }
 
     /// The positions: `order`, and each position's parent position and link.
-    fn breadth_first(&mut self, (ptr, next): &(Vec<usize>, Vec<(u32, u32)>)) {
+    fn breadth_first(&mut self) {
+        let Rebuild {
+            ptr, next, seen, ..
+        } = &mut self.rebuild;
         let n = self.parent.len();
         self.order.clear();
-        let mut seen = vec![false; n];
+        seen.clear();
+        seen.resize(n, false);
         for root in 0..n {
             if seen[root] {
                 continue;
@@ -219,7 +246,7 @@ impl TreePreconditioner {
             self.order.push(root as u32);
             while head < self.order.len() {
                 let f = self.order[head] as usize;
-                for &(g, p) in &next[ptr[f]..ptr[f + 1]] {
+                for &(g, p) in &next[ptr[f] as usize..ptr[f + 1] as usize] {
                     if !seen[g as usize] {
                         seen[g as usize] = true;
                         let at = self.order.len();
@@ -252,8 +279,9 @@ impl TreePreconditioner {
     }
 }
 
-/// Union–find with path halving: joins the trees of `a` and `b`; false if they were one.
-fn unite(root: &mut [u32], a: u32, b: u32) -> bool {
+/// Union–find with path halving and union by rank: joins the trees of `a` and `b`; false if
+/// they were one. (Which pairs Kruskal joins does not depend on how the trees are linked.)
+fn unite(root: &mut [u32], rank: &mut [u8], a: u32, b: u32) -> bool {
     let mut find = |mut x: u32| {
         while root[x as usize] != x {
             root[x as usize] = root[root[x as usize] as usize];
@@ -261,16 +289,36 @@ fn unite(root: &mut [u32], a: u32, b: u32) -> bool {
         }
         x
     };
-    let (ra, rb) = (find(a), find(b));
-    if ra != rb {
-        root[ra as usize] = rb;
+    let (ra, rb) = (find(a) as usize, find(b) as usize);
+    if ra == rb {
+        return false;
     }
-    ra != rb
+    let (low, high) = if rank[ra] < rank[rb] {
+        (ra, rb)
+    } else {
+        (rb, ra)
+    };
+    root[low] = high as u32;
+    if rank[low] == rank[high] {
+        rank[high] += 1;
+    }
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn preconditioner(p: &ActionProblem) -> (TreePreconditioner, Laplacian) {
+        let lap = Laplacian::new(p);
+        (TreePreconditioner::new(p, &lap), lap)
+    }
+
+    /// Factors with per-arc Hessian weights `curvature`.
+    fn factor(tree: &mut TreePreconditioner, lap: &mut Laplacian, curvature: &[f64], d: &[f64]) {
+        lap.set_weights(curvature);
+        tree.factor(lap, d);
+    }
 
     /// On a graph that is a tree the preconditioner is the Hessian itself (up to ε): one
     /// application solves the system.
@@ -281,8 +329,8 @@ mod tests {
             ActionProblem::new(4, vec![0, 1, 2, 2], vec![1, 2, 1, 3], vec![1.0; 4], 0.0).unwrap();
         let curvature = [0.5, 0.25, 0.75, 2.0];
         let diagonal = [0.5, 1.5, 3.0, 2.0];
-        let mut tree = TreePreconditioner::new(&p);
-        tree.factor(&curvature, &diagonal);
+        let (mut tree, mut lap) = preconditioner(&p);
+        factor(&mut tree, &mut lap, &curvature, &diagonal);
         let z = [0.3, -1.0, 0.2, 0.7];
         // M z with M = (1 + ε) D − A_T.
         let a = [(0, 1, 0.5), (1, 2, 1.0), (2, 3, 2.0)];
@@ -328,22 +376,22 @@ mod tests {
         let p =
             ActionProblem::new(6, vec![0, 1, 0, 3], vec![1, 2, 2, 4], vec![1.0; 4], 0.0).unwrap();
         let diagonal = [4.0, 5.0, 6.0, 7.0, 8.0, 1.0];
-        let mut tree = TreePreconditioner::new(&p);
+        let (mut tree, mut lap) = preconditioner(&p);
         assert_eq!(tree.links, 3);
-        tree.factor(&[1.0, 3.0, 2.0, 5.0], &diagonal);
+        factor(&mut tree, &mut lap, &[1.0, 3.0, 2.0, 5.0], &diagonal);
         assert_inverts(
             &mut tree,
             &[(1, 2, 3.0), (0, 2, 2.0), (3, 4, 5.0)],
             &diagonal,
         );
         // 0–1 now outweighs 0–2, but within REUSE of before: the same forest.
-        tree.factor(&[1.2, 3.3, 1.9, 5.0], &diagonal);
+        factor(&mut tree, &mut lap, &[1.2, 3.3, 1.9, 5.0], &diagonal);
         assert_inverts(
             &mut tree,
             &[(1, 2, 3.3), (0, 2, 1.9), (3, 4, 5.0)],
             &diagonal,
         );
-        tree.factor(&[4.0, 3.0, 2.0, 5.0], &diagonal);
+        factor(&mut tree, &mut lap, &[4.0, 3.0, 2.0, 5.0], &diagonal);
         assert_inverts(
             &mut tree,
             &[(0, 1, 4.0), (1, 2, 3.0), (3, 4, 5.0)],
