@@ -22,10 +22,22 @@ impl Interrupt {
 
     /// [`Error::Interrupted`] naming the stage just finished when a stop was requested.
     pub fn check(&self, stage: &str) -> Result<()> {
-        match &self.0 {
-            Some(requested) if requested() => Err(Error::Interrupted(stage.to_owned())),
-            _ => Ok(()),
+        if self.requested() {
+            return Err(Error::Interrupted(stage.to_owned()));
         }
+        Ok(())
+    }
+
+    /// Whether a stop was requested.
+    fn requested(&self) -> bool {
+        self.0.as_ref().is_some_and(|requested| requested())
+    }
+
+    /// An interrupt that stops when this one does or when `also` returns true (the
+    /// analysis stops one path when the other failed).
+    pub(super) fn or(&self, also: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        let this = self.clone();
+        Interrupt::new(move || this.requested() || also())
     }
 }
 
@@ -48,8 +60,8 @@ mod tests {
     use crate::io::InputSummary;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[test]
-    fn a_requested_stop_ends_the_analysis_after_the_current_stage() {
+    /// Runs the analysis of a triangle on `threads` threads with `requested` as its interrupt.
+    fn stop_on(threads: usize, requested: impl Fn() -> bool + Send + Sync + 'static) -> String {
         let mut b = GraphBuilder::default();
         let s: Vec<u32> = ["a", "b", "c"].iter().map(|n| b.intern(n)).collect();
         for (row, (f, g)) in [(0, 1), (1, 0), (1, 2), (2, 1), (2, 0), (0, 2)]
@@ -59,25 +71,51 @@ mod tests {
             b.add(s[f], s[g], 10, row as u64).unwrap();
         }
         let graph = b.finish();
-        // Asked once per finished stage: the second answer stops it, after `pairs`.
-        let asked = Arc::new(AtomicUsize::new(0));
-        let counter = asked.clone();
         let settings = AnalyzeSettings {
-            interrupt: Interrupt::new(move || counter.fetch_add(1, Ordering::SeqCst) == 1),
+            interrupt: Interrupt::new(requested),
             ..AnalyzeSettings::default()
         };
         let backend = CpuBackend::new("test");
         let start = std::time::Instant::now();
-        let result = analyze_graph(
-            graph,
-            InputSummary::default(),
-            &backend,
-            &settings,
-            0.0,
-            start,
-        );
-        let error = result.err().expect("the analysis stops");
-        assert_eq!(error.to_string(), "interrupted after the `pairs` stage");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let result = pool.install(|| {
+            analyze_graph(
+                graph,
+                InputSummary::default(),
+                &backend,
+                &settings,
+                0.0,
+                start,
+            )
+        });
+        result.err().expect("the analysis stops").to_string()
+    }
+
+    #[test]
+    fn a_requested_stop_ends_the_analysis_after_the_current_stage() {
+        // One thread runs the stages in order, asking once per finished stage: the second
+        // answer stops it, after `pairs`.
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let error = stop_on(1, move || counter.fetch_add(1, Ordering::SeqCst) == 1);
+        assert_eq!(error, "interrupted after the `pairs` stage");
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn both_paths_stop_and_the_earlier_stage_is_named() {
+        // On two threads each path stops after its first stage (fit; verdict), and the error
+        // is the fit's, the first in the sequential order.
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let error = stop_on(2, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+        assert_eq!(error, "interrupted after the `fit` stage");
         assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 }
