@@ -4,8 +4,8 @@
 //!
 //! Each stage is one function below; the resampling stage, `--verify` and the finiteness check
 //! of every reported number are submodules. The stages that need the potential (fit, pairs) and
-//! those that do not (verdict, cycles, fluxes) run on two threads at once ([`both_paths`]), so
-//! their [`Timings`] overlap: each is the stage's own wall-clock time.
+//! those that do not (verdict, cycles, fluxes) run on two threads at once on the CPU backend
+//! ([`both_paths`]), so their [`Timings`] overlap: each is the stage's own wall-clock time.
 
 mod finite;
 mod interrupt;
@@ -15,7 +15,7 @@ mod verify;
 pub use interrupt::Interrupt;
 
 use crate::backend::verify::KernelDeviation;
-use crate::backend::{Backend, DeviceChoice, DeviceInfo};
+use crate::backend::{Backend, BackendKind, DeviceChoice, DeviceInfo};
 use crate::error::Result;
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
@@ -82,8 +82,9 @@ impl Default for AnalyzeSettings {
     }
 }
 
-/// Wall-clock seconds per stage, each the stage's own. Fit and pairs run beside verdict, cycles
-/// and fluxes, so these overlap and need not add up to `total`, the whole run's.
+/// Wall-clock seconds per stage, each the stage's own. On the CPU backend fit and pairs run
+/// beside verdict, cycles and fluxes, so these overlap and need not add up to `total`, the
+/// whole run's.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Timings {
     pub load: f64,
@@ -262,8 +263,11 @@ struct FreePath {
 }
 
 /// Runs the potential path (fit → pairs) and the potential-free path (verdict → cycles →
-/// fluxes) on two threads when rayon has two or more (with one there is no core to gain and the
-/// two working sets would only be held at once), else one after the other. The results are the
+/// fluxes) on two threads when the backend is the CPU and rayon has two or more threads, else one
+/// after the other. With one thread there is no core to gain and the two working sets would only
+/// be held at once. On a GPU the kernels of both paths would share one device: a device lost
+/// under one path's read-back panics inside wgpu while the other creates a buffer (seen with
+/// `DETBAL_GPU_FAULT=device-lost`), and the device would hold both working sets. The results are the
 /// same bits either way: no stage reads the other path's output, and each is deterministic on its
 /// own. An error is the one of the first failing stage in the sequential order fit, pairs,
 /// verdict, cycles, fluxes: the potential path's wins. Each path asks `settings.interrupt` after
@@ -280,7 +284,7 @@ fn both_paths(
     timings: &mut Timings,
 ) -> Result<(PotentialPath, FreePath)> {
     let stop = &settings.interrupt;
-    if rayon::current_num_threads() < 2 {
+    if rayon::current_num_threads() < 2 || backend.info().backend != BackendKind::Cpu {
         let potential = potential_path(graph, backend, settings, stop, timings)?;
         let free = free_path(graph, backend, settings, stop, timings)?;
         return Ok((potential, free));

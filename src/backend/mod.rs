@@ -113,10 +113,10 @@ pub struct ActionEval {
     pub gradient: Vec<f64>,
 }
 
-/// One method per kernel. `Sync`: the analysis runs the stages that need the potential and
-/// those that do not on two threads at once, sharing one backend (the GPU's device and queue
-/// are shared; each kernel call records into its own encoder and buffers).
-pub trait Backend: Sync {
+/// One method per kernel. `Send`: the pipeline chooses the backend on a thread beside the load.
+/// `Sync`: on the CPU backend the analysis runs the stages that need the potential and those that
+/// do not on two threads at once, sharing the backend.
+pub trait Backend: Send + Sync {
     fn info(&self) -> &DeviceInfo;
 
     /// Kernel `edge_action`: the action and its gradient at `v`.
