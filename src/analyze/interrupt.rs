@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether to stop, asked between stages; the default never stops.
 #[derive(Clone, Default)]
@@ -29,8 +30,22 @@ impl Interrupt {
     }
 
     /// Whether a stop was requested.
-    fn requested(&self) -> bool {
+    pub(super) fn requested(&self) -> bool {
         self.0.as_ref().is_some_and(|requested| requested())
+    }
+
+    /// `(here, there)` for two threads: `here` asks this interrupt and remembers a request;
+    /// `there` never asks, it stops once `here` saw one. The Python package's Ctrl-C is seen
+    /// only on the thread that called the analysis, and only once.
+    pub(super) fn relay(&self) -> (Self, Self) {
+        let seen = Arc::new(AtomicBool::new(false));
+        let (this, latch) = (self.clone(), seen.clone());
+        let here = Interrupt::new(move || {
+            let now = latch.load(Ordering::Relaxed) || this.requested();
+            latch.store(now, Ordering::Relaxed);
+            now
+        });
+        (here, Interrupt::new(move || seen.load(Ordering::Relaxed)))
     }
 
     /// An interrupt that stops when this one does or when `also` returns true (the
@@ -58,7 +73,7 @@ mod tests {
     use crate::backend::cpu::CpuBackend;
     use crate::graph::GraphBuilder;
     use crate::io::InputSummary;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     /// Runs the analysis of a triangle on `threads` threads with `requested` as its interrupt.
     fn stop_on(threads: usize, requested: impl Fn() -> bool + Send + Sync + 'static) -> String {
@@ -106,16 +121,18 @@ mod tests {
     }
 
     #[test]
-    fn both_paths_stop_and_the_earlier_stage_is_named() {
-        // On two threads each path stops after its first stage (fit; verdict), and the error
-        // is the fit's, the first in the sequential order.
-        let asked = Arc::new(AtomicUsize::new(0));
-        let counter = asked.clone();
+    fn a_stop_seen_once_on_one_thread_stops_both_paths() {
+        // As the Python package's Ctrl-C: answered once, and asked on one thread only (the
+        // calling one); the request reaches the potential path's thread through the relay.
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (fired, asking) = (AtomicBool::new(false), threads.clone());
         let error = stop_on(2, move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            true
+            asking.lock().unwrap().push(std::thread::current().id());
+            !fired.swap(true, Ordering::SeqCst)
         });
-        assert_eq!(error, "interrupted after the `fit` stage");
-        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert!(error.starts_with("interrupted after the `"), "{error}");
+        let mut threads = threads.lock().unwrap().clone();
+        threads.dedup();
+        assert_eq!(threads.len(), 1);
     }
 }

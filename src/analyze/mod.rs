@@ -263,20 +263,21 @@ struct FreePath {
 }
 
 /// Runs the potential path (fit → pairs) and the potential-free path (verdict → cycles →
-/// fluxes) on two threads when the backend is the CPU and rayon has two or more threads, else one
-/// after the other. With one thread there is no core to gain and the two working sets would only
-/// be held at once. On a GPU the kernels of both paths would share one device: a device lost
+/// fluxes) on two threads when the backend is the CPU, rayon has two or more threads and the graph
+/// has at most [`OVERLAP_MAX_EDGES`] edges; else one after the other. With one thread there is no
+/// core to gain and the two working sets would only be held at once. On a GPU the kernels of both
+/// paths would share one device: a device lost
 /// under one path's read-back panics inside wgpu while the other creates a buffer (seen with
 /// `DETBAL_GPU_FAULT=device-lost`), and the device would hold both working sets. The results are the
 /// same bits either way: no stage reads the other path's output, and each is deterministic on its
 /// own. An error is the one of the first failing stage in the sequential order fit, pairs,
-/// verdict, cycles, fluxes: the potential path's wins. Each path asks `settings.interrupt` after
-/// each of its stages; a failed potential path also stops the other at its next stage, as its
-/// result would be discarded.
+/// verdict, cycles, fluxes: the potential path's wins. Each path stops after a stage when
+/// `settings.interrupt` asked to (asked on the calling thread only: after each of its stages and
+/// while it waits); a failed potential path also stops the other at its next stage, as its result
+/// would be discarded.
 ///
 /// The free path runs on the calling thread and the potential path on a new one: the verdict's
-/// working set is the larger, and on the loading thread it reuses the heap the load freed (the
-/// other way round the 1e8-row log's peak rose from 817 to 875 MiB, above issue 13's 819).
+/// working set is the larger, and on the loading thread it reuses the heap the load freed.
 fn both_paths(
     graph: &TransitionGraph,
     backend: &dyn Backend,
@@ -284,24 +285,36 @@ fn both_paths(
     timings: &mut Timings,
 ) -> Result<(PotentialPath, FreePath)> {
     let stop = &settings.interrupt;
-    if rayon::current_num_threads() < 2 || backend.info().backend != BackendKind::Cpu {
+    let concurrent = rayon::current_num_threads() >= 2
+        && backend.info().backend == BackendKind::Cpu
+        && graph.n_edges() <= OVERLAP_MAX_EDGES;
+    if !concurrent {
         let potential = potential_path(graph, backend, settings, stop, timings)?;
         let free = free_path(graph, backend, settings, stop, timings)?;
         return Ok((potential, free));
     }
+    // Only this thread asks `stop` (the Python package sees Ctrl-C nowhere else), also while it
+    // waits for the potential path, and relays a request there.
+    let (here, there) = stop.relay();
     let failed = Arc::new(AtomicBool::new(false));
-    let free_stop = stop.or({
+    let free_stop = here.or({
         let failed = failed.clone();
         move || failed.load(Ordering::Relaxed)
     });
     let mut free_timings = Timings::default();
+    let caller = std::thread::current();
     let (potential, free) = std::thread::scope(|scope| {
         let potential = scope.spawn(|| {
-            let potential = potential_path(graph, backend, settings, stop, timings);
+            let potential = potential_path(graph, backend, settings, &there, timings);
             failed.store(potential.is_err(), Ordering::Relaxed);
+            caller.unpark();
             potential
         });
         let free = free_path(graph, backend, settings, &free_stop, &mut free_timings);
+        while !potential.is_finished() {
+            std::thread::park_timeout(ASK_EVERY);
+            here.requested();
+        }
         let potential = (potential.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (potential, free)
     });
@@ -310,6 +323,15 @@ fn both_paths(
     timings.fluxes = free_timings.fluxes;
     Ok((potential?, free?))
 }
+
+/// The most edges of a graph whose two paths run at once: above, both working sets held together
+/// can raise the run's peak memory past the load's, which sets it otherwise. On the 1e8-row
+/// llm-like log (1.88 M edges; issue 13 allows 819 MiB) the overlap peaked at 811 and 854 MiB in
+/// two runs against 806–816 MiB one path after the other (2026-12-06, BENCHMARKS.md).
+const OVERLAP_MAX_EDGES: usize = 1 << 20;
+
+/// How often the calling thread asks the interrupt while it waits for the potential path.
+const ASK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The fit and the pair test, timed into `timings.fit` and `timings.pairs`.
 fn potential_path(
