@@ -79,17 +79,8 @@ fn analyze_from(
         .as_deref()
         .map(io::scores::read)
         .transpose()?;
-    // The backend is chosen on a thread beside the load (probing for a GPU loads its drivers;
-    // opening one compiles the kernels); a failed load is still the error, and stops nothing
-    // the choice would need.
-    let (loaded, load, backend) = std::thread::scope(|scope| {
-        let backend = scope.spawn(|| backend::select(settings.device));
-        let loaded = load();
-        let seconds = start.elapsed().as_secs_f64();
-        let backend = (backend.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (loaded, seconds, backend)
-    });
-    let loaded = loaded?;
+    let loaded = load()?;
+    let load = start.elapsed().as_secs_f64();
     tracing::info!(
         stage = "load",
         files = loaded.summary.files,
@@ -99,7 +90,7 @@ fn analyze_from(
         seconds = load
     );
     settings.interrupt.check("load")?;
-    let backend = backend?;
+    let backend = backend::select(settings.device)?;
     let mut run = analyze_loaded(loaded, backend.as_ref(), settings, load, start)?;
     if let Some(scores) = &scores {
         run.attach_scores(scores);
