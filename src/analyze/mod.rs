@@ -3,7 +3,9 @@
 //! the backend and the per-group analyses are [`crate::pipeline`]'s.
 //!
 //! Each stage is one function below; the resampling stage, `--verify` and the finiteness check
-//! of every reported number are submodules.
+//! of every reported number are submodules. The stages that need the potential (fit, pairs) and
+//! those that do not (verdict, cycles, fluxes) run on two threads at once on the CPU backend
+//! ([`both_paths`]), so their [`Timings`] overlap: each is the stage's own wall-clock time.
 
 mod finite;
 mod interrupt;
@@ -13,7 +15,7 @@ mod verify;
 pub use interrupt::Interrupt;
 
 use crate::backend::verify::KernelDeviation;
-use crate::backend::{Backend, DeviceChoice, DeviceInfo};
+use crate::backend::{Backend, BackendKind, DeviceChoice, DeviceInfo};
 use crate::error::Result;
 use crate::fit::{self, FitReport, FitSettings, Potential};
 use crate::graph::TransitionGraph;
@@ -27,6 +29,8 @@ use crate::stats::entropy::{self, EntropyProduction};
 use crate::stats::permutation::{Resampling, ResamplingSettings};
 use crate::stats::quasi_symmetry::{self, QuasiSymmetryTest, SplitResidual, VerdictSettings};
 use crate::stats::schnakenberg::FundamentalCycle;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -78,7 +82,9 @@ impl Default for AnalyzeSettings {
     }
 }
 
-/// Wall-clock seconds per stage.
+/// Wall-clock seconds per stage, each the stage's own. On the CPU backend fit and pairs run
+/// beside verdict, cycles and fluxes, so these overlap and need not add up to `total`, the
+/// whole run's.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Timings {
     pub load: f64,
@@ -164,27 +170,21 @@ pub fn analyze_graph(
     };
     // A graph too dense for the cycle test is said before any stage runs.
     cycles::check_triangle_limit(&graph, &settings.cycles)?;
+    let (potential_path, free_path) = both_paths(&graph, backend, settings, &mut timings)?;
+    let PotentialPath {
+        potential,
+        fit,
+        pairs,
+        pair_test,
+    } = potential_path;
+    let FreePath {
+        verdict,
+        scan,
+        squares,
+        entropy,
+        fundamental_cycles,
+    } = free_path;
     let stop = &settings.interrupt;
-    let (potential, fit) = timed(stop, "fit", &mut timings.fit, || {
-        fit_stage(&graph, settings, backend)
-    })?;
-    let (pairs, pair_test) = timed(stop, "pairs", &mut timings.pairs, || {
-        Ok(detailed_balance::pair_test(
-            &graph,
-            &potential,
-            &settings.pairs,
-        ))
-    })?;
-    let mut verdict = timed(stop, "verdict", &mut timings.verdict, || {
-        verdict_stage(&graph, settings, backend)
-    })?;
-    let (scan, squares) = timed(stop, "cycles", &mut timings.cycles, || {
-        cycle_stage(&graph, backend, settings)
-    })?;
-    let (entropy, fundamental_cycles) = timed(stop, "fluxes", &mut timings.fluxes, || {
-        flux_stage(&graph, &verdict.fitted, settings, backend)
-    })?;
-    verdict.fitted.release_refits();
     let attractors = attractors::attractors(&graph, &potential);
     let potential_distribution = distribution::potential_distribution(&graph, &potential);
     // Refits use the ridge the fit chose.
@@ -242,6 +242,141 @@ fn timed<T>(
     let out = out?;
     stop.check(stage)?;
     Ok(out)
+}
+
+/// What the stages that need the potential computed: the fit and the pair test.
+struct PotentialPath {
+    potential: Potential,
+    fit: FitReport,
+    pairs: Vec<Pair>,
+    pair_test: PairTest,
+}
+
+/// What the stages that do not need it computed: the verdict, the cycle test and the fluxes
+/// (which reuse the verdict's fitted splits; their kept refits are released afterwards).
+struct FreePath {
+    verdict: VerdictStage,
+    scan: CycleScan,
+    squares: Option<Squares>,
+    entropy: EntropyProduction,
+    fundamental_cycles: Vec<FundamentalCycle>,
+}
+
+/// Runs the potential path (fit → pairs) and the potential-free path (verdict → cycles →
+/// fluxes) on two threads when the backend is the CPU and rayon has two or more threads, else one
+/// after the other. With one thread there is no core to gain and the two working sets would only
+/// be held at once. On a GPU the kernels of both paths would share one device: a device lost
+/// under one path's read-back panics inside wgpu while the other creates a buffer (seen with
+/// `DETBAL_GPU_FAULT=device-lost`), and the device would hold both working sets. The results are the
+/// same bits either way: no stage reads the other path's output, and each is deterministic on its
+/// own. An error is the one of the first failing stage in the sequential order fit, pairs,
+/// verdict, cycles, fluxes: the potential path's wins. Each path stops after a stage when
+/// `settings.interrupt` asked to (asked on the calling thread only: after each of its stages and
+/// while it waits); a failed potential path also stops the other at its next stage, as its result
+/// would be discarded.
+///
+/// The free path runs on the calling thread and the potential path on a new one: the verdict's
+/// working set is the larger, and on the loading thread it reuses the heap the load freed. The
+/// other way round, the 1e8-row llm-like log (issue 13 allows 819 MiB) peaked at 875 MiB; this
+/// way at 811 MiB in two runs, against 806–817 MiB one path after the other (the load's peak).
+fn both_paths(
+    graph: &TransitionGraph,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+    timings: &mut Timings,
+) -> Result<(PotentialPath, FreePath)> {
+    let stop = &settings.interrupt;
+    if rayon::current_num_threads() < 2 || backend.info().backend != BackendKind::Cpu {
+        let potential = potential_path(graph, backend, settings, stop, timings)?;
+        let free = free_path(graph, backend, settings, stop, timings)?;
+        return Ok((potential, free));
+    }
+    // Only this thread asks `stop` (the Python package sees Ctrl-C nowhere else), also while it
+    // waits for the potential path, and relays a request there.
+    let (here, there) = stop.relay();
+    let failed = Arc::new(AtomicBool::new(false));
+    let free_stop = here.or({
+        let failed = failed.clone();
+        move || failed.load(Ordering::Relaxed)
+    });
+    let mut free_timings = Timings::default();
+    let caller = std::thread::current();
+    let (potential, free) = std::thread::scope(|scope| {
+        let potential = scope.spawn(|| {
+            let potential = potential_path(graph, backend, settings, &there, timings);
+            failed.store(potential.is_err(), Ordering::Relaxed);
+            caller.unpark();
+            potential
+        });
+        let free = free_path(graph, backend, settings, &free_stop, &mut free_timings);
+        while !potential.is_finished() {
+            std::thread::park_timeout(ASK_EVERY);
+            here.requested();
+        }
+        let potential = (potential.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (potential, free)
+    });
+    timings.verdict = free_timings.verdict;
+    timings.cycles = free_timings.cycles;
+    timings.fluxes = free_timings.fluxes;
+    Ok((potential?, free?))
+}
+
+/// How often the calling thread asks the interrupt while it waits for the potential path.
+const ASK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The fit and the pair test, timed into `timings.fit` and `timings.pairs`.
+fn potential_path(
+    graph: &TransitionGraph,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+    stop: &Interrupt,
+    timings: &mut Timings,
+) -> Result<PotentialPath> {
+    let (potential, fit) = timed(stop, "fit", &mut timings.fit, || {
+        fit_stage(graph, settings, backend)
+    })?;
+    let (pairs, pair_test) = timed(stop, "pairs", &mut timings.pairs, || {
+        Ok(detailed_balance::pair_test(
+            graph,
+            &potential,
+            &settings.pairs,
+        ))
+    })?;
+    Ok(PotentialPath {
+        potential,
+        fit,
+        pairs,
+        pair_test,
+    })
+}
+
+/// The verdict, the cycle test and the fluxes, timed into `timings.verdict`, `.cycles` and
+/// `.fluxes`.
+fn free_path(
+    graph: &TransitionGraph,
+    backend: &dyn Backend,
+    settings: &AnalyzeSettings,
+    stop: &Interrupt,
+    timings: &mut Timings,
+) -> Result<FreePath> {
+    let mut verdict = timed(stop, "verdict", &mut timings.verdict, || {
+        verdict_stage(graph, settings, backend)
+    })?;
+    let (scan, squares) = timed(stop, "cycles", &mut timings.cycles, || {
+        cycle_stage(graph, backend, settings)
+    })?;
+    let (entropy, fundamental_cycles) = timed(stop, "fluxes", &mut timings.fluxes, || {
+        flux_stage(graph, &verdict.fitted, settings, backend)
+    })?;
+    verdict.fitted.release_refits();
+    Ok(FreePath {
+        verdict,
+        scan,
+        squares,
+        entropy,
+        fundamental_cycles,
+    })
 }
 
 fn fit_stage(
@@ -316,4 +451,72 @@ fn flux_stage(
     let (entropy, stationary) =
         entropy::entropy_production(graph, null.as_ref(), backend, settings.verdict.seed)?;
     Ok((entropy, stationary.decomposition.cycles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::CpuBackend;
+    use crate::graph::GraphBuilder;
+
+    /// 60 states on a ring with chords 1, 2 and 7 ahead, every arc seen both ways with uneven
+    /// counts: reciprocal pairs, triangles and a potential worth fitting.
+    fn ring_graph() -> TransitionGraph {
+        let mut b = GraphBuilder::default();
+        let s: Vec<u32> = (0..60).map(|i| b.intern(&format!("s{i:02}"))).collect();
+        let mut row = 0;
+        for i in 0..60usize {
+            for step in [1, 2, 7] {
+                let j = (i + step) % 60;
+                for (f, g, count) in [(i, j, 1 + (7 * i + 3 * j) % 9), (j, i, 1 + (5 * i + j) % 7)]
+                {
+                    b.add(s[f], s[g], count as u64, row).unwrap();
+                    row += 1;
+                }
+            }
+        }
+        b.finish()
+    }
+
+    /// Everything `analyze_graph` computed but its clocks, as text (`{:?}` prints every f64 in
+    /// full, so equal texts are equal bits).
+    fn results(threads: usize) -> String {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let settings = AnalyzeSettings::default();
+        let backend = CpuBackend::new("test");
+        let start = Instant::now();
+        let run = || {
+            analyze_graph(
+                ring_graph(),
+                InputSummary::default(),
+                &backend,
+                &settings,
+                0.0,
+                start,
+            )
+        };
+        let mut a = pool.install(run).expect("the analysis runs");
+        // Every stage of both paths had something to compute.
+        assert!(a.fit.converged && !a.pairs.is_empty() && !a.splits.is_empty());
+        assert!(!a.triangles.is_empty() && !a.fundamental_cycles.is_empty());
+        a.fit.seconds = 0.0;
+        format!(
+            "{:?}",
+            (
+                (&a.potential, &a.fit, &a.pairs, &a.pair_test),
+                (&a.verdict_test, &a.splits, &a.triangles, &a.cycle_test),
+                (&a.squares, &a.entropy, &a.fundamental_cycles, &a.attractors),
+            )
+        )
+    }
+
+    #[test]
+    fn the_two_paths_at_once_give_the_sequential_results() {
+        let sequential = results(1);
+        assert_eq!(results(2), sequential);
+        assert_eq!(results(3), sequential);
+    }
 }

@@ -113,8 +113,9 @@ pub struct ActionEval {
     pub gradient: Vec<f64>,
 }
 
-/// One method per kernel.
-pub trait Backend {
+/// One method per kernel. `Sync`: on the CPU backend the analysis runs the stages that need the
+/// potential and those that do not on two threads at once, sharing the backend.
+pub trait Backend: Sync {
     fn info(&self) -> &DeviceInfo;
 
     /// Kernel `edge_action`: the action and its gradient at `v`.

@@ -1,7 +1,8 @@
 //! Outputs of `detbal analyze`: `report.json`, the Parquet tables, the figures and `report.html`
 //! ([`figures`], [`html`]) and the terminal summary.
 //! The output directory is written as a whole (see [`atomic`]): a reader sees the previous
-//! outputs or the new ones, never a mix or a half-written file.
+//! outputs or the new ones, never a mix or a half-written file. Inside it the files are
+//! independent and written side by side ([`write_outputs`]).
 
 pub(crate) mod atomic;
 pub mod figures;
@@ -26,6 +27,7 @@ use crate::analyze::Analysis;
 use crate::error::Result;
 use crate::pipeline::Analyses;
 use atomic::{write_atomic, write_dir_atomic};
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Version of the `report.json` layout (`schema/report.schema.json`); bumped by one on any
@@ -41,38 +43,54 @@ pub fn write_outputs(run: &Analyses, dir: &Path, force: bool) -> Result<()> {
         .collect();
     atomic::check_inputs_outside(dir, &inputs)?;
     write_dir_atomic(dir, force, |dir| {
-        let report = report_json(run);
-        // The tables and the figures are independent: written side by side.
-        let (tables, page) = rayon::join(
-            || write_tables(run, &report, dir),
-            || html::write_report(run, &report, dir),
+        // The outputs are independent: the tables, report.json with the page that embeds it, and
+        // the groups' folders are written side by side. On errors in several, the first of
+        // tables, report.json, groups, page is returned.
+        let (tables, ((json, page), groups)) = rayon::join(
+            || write_analysis_tables(&run.pooled, dir),
+            || {
+                rayon::join(
+                    || write_report(run, dir),
+                    || {
+                        run.groups
+                            .as_ref()
+                            .map_or(Ok(()), |g| groups::write(g, dir))
+                    },
+                )
+            },
         );
-        tables.and(page)
+        tables.and(json).and(groups).and(page)
     })
 }
 
-/// The Parquet tables, `report.json` and the group folders.
-fn write_tables(run: &Analyses, report: &serde_json::Value, dir: &Path) -> Result<()> {
-    write_analysis_tables(&run.pooled, dir)?;
-    let json = serde_json::to_vec_pretty(report).expect("report serialises");
-    write_atomic(&dir.join("report.json"), |mut f| {
-        std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
-    })?;
-    match &run.groups {
-        Some(g) => groups::write(g, dir),
-        None => Ok(()),
-    }
+/// `report.json`, and beside it the figures and `report.html`, which embeds the report: what
+/// writing each gave.
+fn write_report(run: &Analyses, dir: &Path) -> (Result<()>, Result<()>) {
+    let report = report_json(run);
+    rayon::join(
+        || {
+            let json = serde_json::to_vec_pretty(&report).expect("report serialises");
+            write_atomic(&dir.join("report.json"), |mut f| {
+                std::io::Write::write_all(&mut f, &json).map_err(|e| e.to_string())
+            })
+        },
+        || html::write_report(run, &report, dir),
+    )
 }
 
 /// The Parquet tables of one analysis (the whole log's, or a group's in its folder):
-/// potentials, pairs, splits, cycles, fundamental cycles, and the null samples when resampled.
+/// potentials, pairs, splits, cycles, fundamental cycles, and the null samples when resampled;
+/// encoded side by side (on errors in several, the first table's is returned).
 fn write_analysis_tables(analysis: &Analysis, dir: &Path) -> Result<()> {
-    for (name, batch) in analysis_tables(analysis) {
-        write_atomic(&dir.join(format!("{name}.parquet")), |f| {
-            tables::write(f, &batch)
-        })?;
-    }
-    Ok(())
+    let written: Vec<Result<()>> = analysis_tables(analysis)
+        .into_par_iter()
+        .map(|(name, batch)| {
+            write_atomic(&dir.join(format!("{name}.parquet")), |f| {
+                tables::write(f, &batch)
+            })
+        })
+        .collect();
+    written.into_iter().collect()
 }
 
 /// The verdict at level `alpha`: the quasi-symmetry test of the pair splits
