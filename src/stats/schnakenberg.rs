@@ -285,6 +285,11 @@ impl Adjacency {
         Adjacency { ptr, entries }
     }
 
+    /// The number of states.
+    pub fn states(&self) -> usize {
+        self.ptr.len() - 1
+    }
+
     /// `(neighbour, pair)` of `f`, ascending by neighbour.
     pub fn of(&self, f: u32) -> &[(u32, u32)] {
         &self.entries[self.ptr[f as usize]..self.ptr[f as usize + 1]]

@@ -13,6 +13,7 @@ mod cli;
 mod compare;
 mod config;
 mod cycles;
+mod entropy_null;
 mod estimators;
 mod fuzz_regressions;
 mod gpu_agreement;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::support::{self, assert_error, assert_same_graph, detbal, write_parquet};
 
 /// One row: run, step, state (`None`: null).
-type Row = (u64, i64, Option<String>);
+pub(crate) type Row = (u64, i64, Option<String>);
 
 /// A fixed-seed generator of small numbers.
 struct Lcg(u64);
@@ -31,7 +31,7 @@ impl Lcg {
 
 /// `runs` runs of 1 to 40 steps (steps numbered from a run-dependent start, with gaps), a walk
 /// over 300 states that often stays put; rows sorted by (run, step).
-fn trajectory(runs: u64, seed: u64) -> Vec<Row> {
+pub(crate) fn trajectory(runs: u64, seed: u64) -> Vec<Row> {
     let mut rng = Lcg(seed);
     let mut rows = Vec::new();
     for run in 0..runs {
