@@ -48,6 +48,10 @@ fn scalars(a: &Analysis) -> Vec<(&'static str, f64)> {
             "entropy_production.stationary_residual",
             e.stationary_residual,
         ),
+        ("entropy_production.null_mean", optional(e.null_mean)),
+        ("entropy_production.null_sd", optional(e.null_sd)),
+        ("entropy_production.excess", optional(e.excess)),
+        ("entropy_production.excess_z", optional(e.excess_z)),
     ];
     scalars.extend(pt.slope_ci.iter().flatten().map(|&x| ("pairs.slope_ci", x)));
     if let Some(d) = &a.potential_distribution {
