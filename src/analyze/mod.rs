@@ -263,22 +263,25 @@ struct FreePath {
 }
 
 /// Runs the potential path (fit → pairs) and the potential-free path (verdict → cycles →
-/// fluxes) on two threads when the backend is the CPU and rayon has two or more threads, else one
-/// after the other. With one thread there is no core to gain and the two working sets would only
-/// be held at once. On a GPU the kernels of both paths would share one device: a device lost
-/// under one path's read-back panics inside wgpu while the other creates a buffer (seen with
-/// `DETBAL_GPU_FAULT=device-lost`), and the device would hold both working sets. The results are the
-/// same bits either way: no stage reads the other path's output, and each is deterministic on its
-/// own. An error is the one of the first failing stage in the sequential order fit, pairs,
-/// verdict, cycles, fluxes: the potential path's wins. Each path stops after a stage when
-/// `settings.interrupt` asked to (asked on the calling thread only: after each of its stages and
-/// while it waits); a failed potential path also stops the other at its next stage, as its result
-/// would be discarded.
+/// fluxes) on two threads when the backend is the CPU, rayon has two or more threads and the graph
+/// has at most [`OVERLAP_MAX_EDGES`] edges; else one after the other. With one thread there is no
+/// core to gain and the two working sets would only be held at once. On a GPU the kernels of both
+/// paths would share one device: a device lost under one path's read-back panics inside wgpu
+/// while the other creates a buffer (seen with `DETBAL_GPU_FAULT=device-lost`), and the device
+/// would hold both working sets.
+///
+/// The results are the same bits either way: no stage reads the other path's output, and each is
+/// deterministic on its own. An error is the one of the first failing stage in the sequential
+/// order fit, pairs, verdict, cycles, fluxes: the potential path's wins. Each path stops after a
+/// stage when `settings.interrupt` asked to (asked on the calling thread only: after each of its
+/// stages and while it waits); a failed potential path also stops the other at its next stage,
+/// as its result would be discarded.
 ///
 /// The free path runs on the calling thread and the potential path on a new one: the verdict's
 /// working set is the larger, and on the loading thread it reuses the heap the load freed. The
 /// other way round, the 1e8-row llm-like log (issue 13 allows 819 MiB) peaked at 875 MiB; this
-/// way at 811 MiB in two runs, against 806–817 MiB one path after the other (the load's peak).
+/// way at 811, 811 and 818 MiB in three runs, against 806–817 MiB in four runs one path after the
+/// other (the load's peak).
 fn both_paths(
     graph: &TransitionGraph,
     backend: &dyn Backend,
@@ -286,7 +289,10 @@ fn both_paths(
     timings: &mut Timings,
 ) -> Result<(PotentialPath, FreePath)> {
     let stop = &settings.interrupt;
-    if rayon::current_num_threads() < 2 || backend.info().backend != BackendKind::Cpu {
+    let concurrent = rayon::current_num_threads() >= 2
+        && backend.info().backend == BackendKind::Cpu
+        && graph.n_edges() <= OVERLAP_MAX_EDGES;
+    if !concurrent {
         let potential = potential_path(graph, backend, settings, stop, timings)?;
         let free = free_path(graph, backend, settings, stop, timings)?;
         return Ok((potential, free));
@@ -321,6 +327,12 @@ fn both_paths(
     timings.fluxes = free_timings.fluxes;
     Ok((potential?, free?))
 }
+
+/// The most edges of a graph whose two paths run at once. Above it both working sets, held
+/// together, outgrow the load's peak: on llm-hard-10M (3.3 M edges) the run peaked at 1,268 MiB
+/// against 928 MiB one path after the other, for 11 % less wall time. The 1e8-row llm-like log
+/// (1.88 M edges) kept the load's peak (see [`both_paths`]).
+const OVERLAP_MAX_EDGES: usize = 1 << 21;
 
 /// How often the calling thread asks the interrupt while it waits for the potential path.
 const ASK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
