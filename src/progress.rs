@@ -5,7 +5,10 @@
 //! unless `--quiet` or `--json`), and even then only when stderr is a terminal: piped or
 //! redirected stderr, the library, tests and benchmarks stay silent. A disabled [`Progress`] is
 //! an empty handle; its methods cost a branch. A bar is removed from the terminal when it is
-//! finished or dropped, so the summary on stdout is never interleaved with stale bars.
+//! finished or dropped, so the summary on stdout is never interleaved with stale bars. Every bar
+//! draws through one process-wide `MultiProgress`: stages that run at once (the fit beside the
+//! verdict and the cycles, `analyze::both_paths`) get a line each instead of overwriting each
+//! other's.
 //!
 //! ```
 //! use detbal::progress::{self, Unit};
@@ -14,11 +17,18 @@
 //! bar.finish();
 //! ```
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The terminal's bars, drawn together (created with the first bar).
+fn terminal() -> &'static MultiProgress {
+    static BARS: OnceLock<MultiProgress> = OnceLock::new();
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)))
+}
 
 /// Turns bars on (when stderr is a terminal) or off for the rest of the process.
 pub fn enable(on: bool) {
@@ -65,10 +75,12 @@ pub fn bar(stage: &str, total: u64, unit: Unit) -> Progress {
     let style = ProgressStyle::with_template(template)
         .expect("progress templates are valid")
         .progress_chars("=> ");
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10))
-        .with_style(style)
-        .with_prefix(stage.to_string())
-        .with_finish(ProgressFinish::AndClear);
+    let bar = terminal().add(
+        ProgressBar::new(total)
+            .with_style(style)
+            .with_prefix(stage.to_string())
+            .with_finish(ProgressFinish::AndClear),
+    );
     if total == 0 {
         // Nothing reports positions during one long call: the spinner and clock tick alone.
         bar.unset_length();
@@ -101,6 +113,7 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
+            terminal().remove(bar);
         }
     }
 }
