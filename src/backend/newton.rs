@@ -194,6 +194,9 @@ pub struct NewtonOptions {
     /// Relative rounding error of the objective's value: a trial whose value is within it of
     /// the current one is accepted when it lowers `‖∇S‖∞` (values in f32 cannot tell a decrease).
     pub rounding: f64,
+    /// The progress bar's label: the stage the solve belongs to (stages may run at once).
+    #[serde(skip)]
+    pub stage: &'static str,
 }
 
 impl Default for NewtonOptions {
@@ -208,6 +211,7 @@ impl Default for NewtonOptions {
             max_step: 10.0,
             grad_tol: 1e-8,
             rounding: 1e-14,
+            stage: "fit",
         }
     }
 }
@@ -308,7 +312,7 @@ pub fn minimize<S: VectorSpace>(
     };
     let mut iterations = 0;
     let mut damping = opts.damping;
-    let bar = progress::bar("fit", opts.max_iterations as u64, Unit::Iterations);
+    let bar = progress::bar(opts.stage, opts.max_iterations as u64, Unit::Iterations);
     let stop = 'newton: loop {
         if iterations >= opts.max_iterations {
             break Stop::Limit;

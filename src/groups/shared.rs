@@ -275,6 +275,7 @@ fn fit(design: &Design, splits: &Splits, n: &[u64], start: &[f64], ridge: f64) -
         max_step: 10.0,
         grad_tol: f64::INFINITY,
         rounding: 1e-14,
+        stage: "groups",
     };
     let mut space = LogitSpace {
         design,

@@ -320,6 +320,7 @@ fn fit_splits(
         max_step: 10.0,
         grad_tol: split_gradient_tolerance(pairs, backend.info().precision),
         rounding: 1e-14,
+        stage: "verdict",
     };
     let out = backend.minimize_action(&problem, &v0, &opts)?;
     tracing::debug!(
