@@ -434,6 +434,59 @@ impl TransitionGraph {
     }
 }
 
+/// Disjoint sets over `0..n`: union–find with path halving and union by rank, for spanning
+/// forests (which pairs Kruskal joins does not depend on how the trees are linked) and
+/// connected components.
+#[derive(Debug, Clone, Default)]
+pub struct DisjointSets {
+    parent: Vec<u32>,
+    rank: Vec<u8>,
+}
+
+impl DisjointSets {
+    pub fn new(n: usize) -> Self {
+        let mut sets = DisjointSets::default();
+        sets.reset(n);
+        sets
+    }
+
+    /// Every element of `0..n` alone again (the allocations are kept).
+    pub fn reset(&mut self, n: usize) {
+        self.parent.clear();
+        self.parent.extend(0..n as u32);
+        self.rank.clear();
+        self.rank.resize(n, 0);
+    }
+
+    /// The representative of `x`'s set.
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        let parent = &mut self.parent;
+        while parent[x as usize] != x {
+            parent[x as usize] = parent[parent[x as usize] as usize];
+            x = parent[x as usize];
+        }
+        x
+    }
+
+    /// Joins the sets of `a` and `b`; false if they were one.
+    pub fn union(&mut self, a: u32, b: u32) -> bool {
+        let (ra, rb) = (self.find(a) as usize, self.find(b) as usize);
+        if ra == rb {
+            return false;
+        }
+        let (low, high) = if self.rank[ra] < self.rank[rb] {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
+        self.parent[low] = high as u32;
+        if self.rank[low] == self.rank[high] {
+            self.rank[high] += 1;
+        }
+        true
+    }
+}
+
 /// Strongly connected components of a subgraph.
 #[derive(Debug, Clone)]
 pub struct Components {
@@ -560,6 +613,20 @@ mod tests {
 
     fn graph(edges: &[(&str, &str, u64)]) -> TransitionGraph {
         graph_of(edges)
+    }
+
+    #[test]
+    fn disjoint_sets_join_once_and_reset() {
+        let mut sets = DisjointSets::new(5);
+        assert!(sets.union(0, 1) && sets.union(3, 4) && sets.union(1, 4));
+        assert!(
+            !sets.union(0, 3),
+            "0 and 3 are already joined through 1 and 4"
+        );
+        assert_eq!(sets.find(0), sets.find(3));
+        assert_ne!(sets.find(2), sets.find(0));
+        sets.reset(5);
+        assert!(sets.union(0, 3));
     }
 
     #[test]

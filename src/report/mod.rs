@@ -43,8 +43,8 @@ pub fn write_outputs(run: &Analyses, dir: &Path, force: bool) -> Result<()> {
     atomic::check_inputs_outside(dir, &inputs)?;
     write_dir_atomic(dir, force, |dir| {
         // The outputs are independent: the tables, report.json with the page that embeds it (and
-        // `report_json`'s SCC pass), and the groups' folders are written side by side. On errors in several, the first of
-        // tables, report.json, groups, page is returned.
+        // `report_json`'s SCC pass), and the groups' folders are written side by side. On errors
+        // in several, the first of tables, report.json, groups, page is returned.
         let (tables, ((json, page), groups)) = rayon::join(
             || write_analysis_tables(&run.pooled, dir),
             || {

@@ -22,7 +22,7 @@
 
 use super::{Difference, chi2_sf, gradient_field_residual, pearson};
 use crate::fit::Potential;
-use crate::graph::TransitionGraph;
+use crate::graph::{DisjointSets, TransitionGraph};
 
 /// `log(50228)`: the reference drops pairs whose `|ΔV|` exceeds it.
 const REFERENCE_MAX_DV: f64 = 10.824_325_6;
@@ -218,14 +218,7 @@ fn through_origin(used: &[&Pair]) -> Origin {
 
 /// Distinct vertices and connected components of an undirected edge list (union–find).
 pub(crate) fn vertices_and_components(n: usize, edges: &[(u32, u32)]) -> (usize, usize) {
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    fn root(parent: &mut [u32], mut x: u32) -> u32 {
-        while parent[x as usize] != x {
-            parent[x as usize] = parent[parent[x as usize] as usize];
-            x = parent[x as usize];
-        }
-        x
-    }
+    let mut sets = DisjointSets::new(n);
     let mut present = vec![false; n];
     let mut components = 0usize;
     for &(a, b) in edges {
@@ -235,9 +228,7 @@ pub(crate) fn vertices_and_components(n: usize, edges: &[(u32, u32)]) -> (usize,
                 components += 1;
             }
         }
-        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-        if ra != rb {
-            parent[ra as usize] = rb;
+        if sets.union(a, b) {
             components -= 1;
         }
     }

@@ -38,6 +38,7 @@
 //! visits, with no heap and no sort per resample.
 
 use super::schnakenberg::{Adjacency, PairCounts};
+use crate::graph::DisjointSets;
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 
@@ -614,22 +615,11 @@ impl Shape {
     /// Kruskal's maximum-weight spanning forest of the `alive` pairs on `n` states: whether
     /// each pair is on it.
     fn forest(n: usize, pairs: &[PairCounts], alive: &[bool], by_weight: &[u32]) -> Vec<bool> {
-        let mut set: Vec<u32> = (0..n as u32).collect();
-        let find = |set: &mut Vec<u32>, mut f: u32| {
-            while set[f as usize] != f {
-                set[f as usize] = set[set[f as usize] as usize];
-                f = set[f as usize];
-            }
-            f
-        };
+        let mut sets = DisjointSets::new(n);
         let mut tree = vec![false; pairs.len()];
         for &e in by_weight.iter().filter(|&&e| alive[e as usize]) {
             let (u, v, _, _) = pairs[e as usize];
-            let (a, b) = (find(&mut set, u), find(&mut set, v));
-            if a != b {
-                set[a as usize] = b;
-                tree[e as usize] = true;
-            }
+            tree[e as usize] = sets.union(u, v);
         }
         tree
     }

@@ -30,6 +30,7 @@
 
 use super::laplacian::Laplacian;
 use crate::backend::problem::ActionProblem;
+use crate::graph::DisjointSets;
 
 /// Relative excess of the diagonal over the forest's weights (see the module docs).
 const EPSILON: f64 = 1e-6;
@@ -71,9 +72,10 @@ pub struct TreePreconditioner {
 /// A rebuild's work space, kept from one rebuild to the next.
 #[derive(Default)]
 struct Rebuild {
-    /// Union–find over the states, and its ranks.
-    root: Vec<u32>,
-    rank: Vec<u8>,
+    /// Union–find over the states.
+    sets: DisjointSets,
+    /// Each state's next slot in `next` while the adjacency lists are filled.
+    fill: Vec<u32>,
     /// The links `(a, b, pair)` in the order Kruskal chose them.
     chosen: Vec<(u32, u32, u32)>,
     /// The forest's adjacency lists: CSR over states of `(neighbour, pair)`.
@@ -184,24 +186,21 @@ impl TreePreconditioner {
     /// `(neighbour, pair)` in the order the links were chosen).
     fn spanning_forest(&mut self) {
         let Rebuild {
-            root,
-            rank,
+            sets,
+            fill,
             chosen,
             ptr,
             next,
             ..
         } = &mut self.rebuild;
         let n = self.parent.len();
-        root.clear();
-        root.extend(0..n as u32);
-        rank.clear();
-        rank.resize(n, 0);
+        sets.reset(n);
         chosen.clear();
         for &(a, b, p) in &self.by_weight {
             if chosen.len() == self.links {
                 break;
             }
-            if unite(root, rank, a, b) {
+            if sets.union(a, b) {
                 chosen.push((a, b, p));
             }
         }
@@ -216,13 +215,13 @@ impl TreePreconditioner {
         }
         next.clear();
         next.resize(2 * chosen.len(), (0, 0));
-        // `root` now serves as each state's fill position.
-        root.copy_from_slice(&ptr[..n]);
+        fill.clear();
+        fill.extend_from_slice(&ptr[..n]);
         for &(a, b, p) in chosen.iter() {
-            next[root[a as usize] as usize] = (b, p);
-            root[a as usize] += 1;
-            next[root[b as usize] as usize] = (a, p);
-            root[b as usize] += 1;
+            next[fill[a as usize] as usize] = (b, p);
+            fill[a as usize] += 1;
+            next[fill[b as usize] as usize] = (a, p);
+            fill[b as usize] += 1;
         }
     }
 
@@ -277,32 +276,6 @@ impl TreePreconditioner {
             x[f as usize] = *y;
         }
     }
-}
-
-/// Union–find with path halving and union by rank: joins the trees of `a` and `b`; false if
-/// they were one. (Which pairs Kruskal joins does not depend on how the trees are linked.)
-fn unite(root: &mut [u32], rank: &mut [u8], a: u32, b: u32) -> bool {
-    let mut find = |mut x: u32| {
-        while root[x as usize] != x {
-            root[x as usize] = root[root[x as usize] as usize];
-            x = root[x as usize];
-        }
-        x
-    };
-    let (ra, rb) = (find(a) as usize, find(b) as usize);
-    if ra == rb {
-        return false;
-    }
-    let (low, high) = if rank[ra] < rank[rb] {
-        (ra, rb)
-    } else {
-        (rb, ra)
-    };
-    root[low] = high as u32;
-    if rank[low] == rank[high] {
-        rank[high] += 1;
-    }
-    true
 }
 
 #[cfg(test)]
