@@ -29,9 +29,11 @@ use std::time::Instant;
 /// One method's recovery on one log.
 #[derive(Clone, Copy, Default)]
 struct Score {
-    /// Pearson and Spearman over states with ≥ 20 visits, then over all states with a value.
+    /// Pearson and Spearman over states with ≥ 20 visits, over all states with a value, and
+    /// over the states every method values.
     frequent: [f64; 2],
     all: [f64; 2],
+    common: [f64; 2],
     states: usize,
     /// Planted attractors that are attractors of the planted `V` on the log (`[1]`) and of the
     /// fit too (`[0]`).
@@ -53,9 +55,9 @@ fn main() {
     let cpu = CpuBackend::new("recovery");
     let mut means: BTreeMap<(u64, String), Vec<Score>> = BTreeMap::new();
     println!(
-        "| rows | seed | seen ≤ 2 times | method | states | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | attractors | s |"
+        "| rows | seed | seen ≤ 2 times | method | states | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | r (common) | ρ (common) | attractors | s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &rows in &sizes {
         for seed in 1..=seeds {
             let (graph, truth, log) = log(&dir, rows, seed);
@@ -63,7 +65,7 @@ fn main() {
                 .potential_of(&graph.names)
                 .expect("every state is planted");
             let sparse = sparse_share(&graph);
-            let mut methods: Vec<(String, Score)> = Vec::new();
+            let mut fits: Vec<(String, Potential, f64)> = Vec::new();
             for estimator in [
                 Estimator::LeastAction,
                 Estimator::Counts,
@@ -78,8 +80,7 @@ fn main() {
                     let clock = Instant::now();
                     let (v, report) = fit(&graph, &settings, &cpu).unwrap();
                     assert!(report.converged, "{}", report.status);
-                    let mut score = score(&graph, &v, &planted, &truth);
-                    score.seconds = clock.elapsed().as_secs_f64();
+                    let seconds = clock.elapsed().as_secs_f64();
                     let name = format!(
                         "{}{}",
                         serde_json::to_value(estimator).unwrap().as_str().unwrap(),
@@ -89,24 +90,36 @@ fn main() {
                             String::new()
                         }
                     );
-                    methods.push((name, score));
+                    fits.push((name, v, seconds));
                 }
             }
             if let Some(v) = reference(&graph, &log) {
-                methods.push((
-                    "reference (converged)".into(),
-                    score(&graph, &v, &planted, &truth),
-                ));
+                fits.push(("reference (converged)".into(), v, f64::NAN));
             }
+            let common: Vec<bool> = (0..graph.n_states())
+                .map(|f| fits.iter().all(|(_, v, _)| v.value[f].is_some()))
+                .collect();
+            let methods: Vec<(String, Score)> = fits
+                .into_iter()
+                .map(|(name, v, seconds)| {
+                    let score = Score {
+                        seconds,
+                        ..score(&graph, &v, &planted, &truth, &common)
+                    };
+                    (name, score)
+                })
+                .collect();
             for (name, s) in methods {
                 println!(
-                    "| {rows} | {seed} | {:.0} % | {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.2} |",
+                    "| {rows} | {seed} | {:.0} % | {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.2} |",
                     100.0 * sparse,
                     s.states,
                     s.frequent[0],
                     s.frequent[1],
                     s.all[0],
                     s.all[1],
+                    s.common[0],
+                    s.common[1],
                     s.attractors[0],
                     s.attractors[1],
                     s.seconds
@@ -117,17 +130,21 @@ fn main() {
         }
     }
     println!("\nMeans over seeds:\n");
-    println!("| rows | method | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | attractors | s |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| rows | method | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | r (common) | ρ (common) | attractors | s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for ((rows, name), scores) in &means {
         let mean =
             |f: &dyn Fn(&Score) -> f64| scores.iter().map(f).sum::<f64>() / scores.len() as f64;
         println!(
-            "| {rows} | {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}/{:.1} | {:.2} |",
+            "| {rows} | {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}/{:.1} | {:.2} |",
             mean(&|s| s.frequent[0]),
             mean(&|s| s.frequent[1]),
             mean(&|s| s.all[0]),
             mean(&|s| s.all[1]),
+            mean(&|s| s.common[0]),
+            mean(&|s| s.common[1]),
             mean(&|s| s.attractors[0] as f64),
             mean(&|s| s.attractors[1] as f64),
             mean(&|s| s.seconds),
@@ -164,10 +181,17 @@ fn sparse_share(graph: &TransitionGraph) -> f64 {
     (0..n).filter(|&f| visits(graph, f) <= 2).count() as f64 / n as f64
 }
 
-fn score(graph: &TransitionGraph, v: &Potential, planted: &[f64], truth: &Truth) -> Score {
-    let correlations = |min_visits: u64| {
+/// The recovery of `v`; `common` marks the states every method values.
+fn score(
+    graph: &TransitionGraph,
+    v: &Potential,
+    planted: &[f64],
+    truth: &Truth,
+    common: &[bool],
+) -> Score {
+    let correlations = |keep: &dyn Fn(usize) -> bool| {
         let (x, y): (Vec<f64>, Vec<f64>) = (0..graph.n_states())
-            .filter(|&f| visits(graph, f) >= min_visits)
+            .filter(|&f| keep(f))
             .filter_map(|f| Some((v.value[f]?, planted[f])))
             .unzip();
         (
@@ -178,8 +202,9 @@ fn score(graph: &TransitionGraph, v: &Potential, planted: &[f64], truth: &Truth)
             x.len(),
         )
     };
-    let (frequent, _) = correlations(20);
-    let (all, states) = correlations(0);
+    let (frequent, _) = correlations(&|f| visits(graph, f) >= 20);
+    let (all, states) = correlations(&|_| true);
+    let (common, _) = correlations(&|f| common[f]);
     let minima = |v: &Potential| -> Vec<String> {
         attractors(graph, v).into_iter().map(|a| a.name).collect()
     };
@@ -197,6 +222,7 @@ fn score(graph: &TransitionGraph, v: &Potential, planted: &[f64], truth: &Truth)
     Score {
         frequent,
         all,
+        common,
         states,
         attractors: [
             recoverable.iter().filter(|a| fitted.contains(a)).count(),
@@ -223,7 +249,8 @@ fn reference(graph: &TransitionGraph, log: &Path) -> Option<Potential> {
         let state = state.as_any().downcast_ref::<StringArray>()?;
         let potential = potential.as_any().downcast_ref::<Float64Array>()?;
         for i in 0..batch.num_rows() {
-            if potential.is_valid(i) {
+            // The reference writes NaN where its fit left a state undefined.
+            if potential.is_valid(i) && potential.value(i).is_finite() {
                 by_name.insert(state.value(i).to_owned(), potential.value(i));
             }
         }

@@ -113,7 +113,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE", help_heading = INPUT)]
     pub config: Option<PathBuf>,
 
-    /// Estimator of the potential [default: least-action, also under --paper].
+    /// Estimator of the potential [default: reversible-mle; least-action under --paper, the
+    /// paper's].
     #[arg(long, value_enum, help_heading = FIT)]
     pub estimator: Option<Estimator>,
     /// Exposure N0(f) of the least-action weights w = min(1, n(f→g)/N0(f)).
@@ -126,7 +127,7 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 1.0, help_heading = FIT)]
     pub threshold: f64,
     /// Ridge λ, the precision of a Gaussian prior on every V: a number ≥ 0, or `auto` to choose
-    /// it by 5-fold cross-validation (docs/METHOD.md §2.5) [default: 0, also under --paper].
+    /// it by 5-fold cross-validation (docs/METHOD.md §2.5) [default: auto; 0 under --paper].
     #[arg(long, value_name = "LAMBDA|auto", value_parser = parse_l2, help_heading = FIT)]
     pub l2: Option<L2Arg>,
     /// Relative gradient tolerance of the fit.

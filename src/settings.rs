@@ -31,6 +31,7 @@ pub fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
             l2_auto: l2(args) == L2Arg::Auto,
             grad_tol: args.grad_tol,
             max_iterations: args.max_iterations,
+            potential_tol: crate::fit::POTENTIAL_TOL,
             paper: args.paper,
         },
         pairs: PairSettings {
@@ -159,12 +160,12 @@ fn check_combinations(args: &AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
-/// The estimator of the potential when `--estimator` is not given (BENCHMARKS.md "Recovery":
-/// no estimator measured there beats the others on every log yet); `--paper` fits the paper's
-/// least action.
-pub const DEFAULT_ESTIMATOR: Estimator = Estimator::LeastAction;
+/// The estimator of the potential when `--estimator` is not given: the reversible MLE with a
+/// Gaussian prior on `V` whose strength is chosen from the data, the best measured in
+/// BENCHMARKS.md "Recovery" and "Groups"; `--paper` fits the paper's least action.
+pub const DEFAULT_ESTIMATOR: Estimator = Estimator::ReversibleMle;
 /// The ridge when `--l2` is not given (`--paper`: none).
-pub const DEFAULT_L2: L2Arg = L2Arg::Fixed(0.0);
+pub const DEFAULT_L2: L2Arg = L2Arg::Auto;
 
 fn estimator(args: &AnalyzeArgs) -> Estimator {
     match (args.estimator, args.paper) {

@@ -4,9 +4,14 @@
 //! Objective (docs/METHOD.md §2.1, without the paper's constant `1/M`):
 //!
 //! ```text
-//! S(V) = Σ_e w_e K(V[src_e] − V[dst_e]) + (λ/2) Σ_f V_f²,   K(x) = log(1 + e^(−x))
-//! ∂S/∂V_f = Σ_{e: src_e = f} w_e K'(d_e) − Σ_{e: dst_e = f} w_e K'(d_e) + λ V_f,   K'(x) = −σ(−x)
+//! S(V) = Σ_e w_e K(V[src_e] − V[dst_e]) + (λ/2) Σ_f (V_f − m_f)²,   K(x) = log(1 + e^(−x))
+//! ∂S/∂V_f = Σ_{e: src_e = f} w_e K'(d_e) − Σ_{e: dst_e = f} w_e K'(d_e) + λ (V_f − m_f),   K'(x) = −σ(−x)
 //! ```
+//!
+//! The ridge is a Gaussian prior `V_f ~ N(m_f, 1/λ)`; its mean `m` is 0 unless set with
+//! [`ActionProblem::with_prior_mean`] (the reversible MLE's prior on `V` in its variable
+//! `u = V + log c` is centred at `log c`). The mean moves neither the Hessian nor the kernels'
+//! Hessian products, only the value and the gradient.
 //!
 //! The gradient is a sum over each node's incident edges. The incidence list holds every edge
 //! twice, once under its source (entry `2e`) and once under its target (entry `2e + 1`), sorted by
@@ -27,6 +32,8 @@ pub struct ActionProblem {
     pub weight: Vec<f64>,
     /// Ridge `λ ≥ 0`.
     pub l2: f64,
+    /// The ridge's centre `m` per state; empty for `m = 0`.
+    pub prior_mean: Vec<f64>,
     /// CSR over nodes into [`ActionProblem::incidence`]; length `n_states + 1`.
     pub incidence_ptr: Vec<u32>,
     /// `2e` when the node is the source of edge `e`, `2e + 1` when it is the target.
@@ -84,6 +91,7 @@ impl ActionProblem {
             dst,
             weight,
             l2,
+            prior_mean: Vec::new(),
             incidence_ptr,
             incidence,
             component: Vec::new(),
@@ -91,6 +99,26 @@ impl ActionProblem {
         };
         (problem.component, problem.n_components) = problem.components();
         Ok(problem)
+    }
+
+    /// This problem with the ridge centred at `mean` (one value per state) instead of 0.
+    pub fn with_prior_mean(mut self, mean: Vec<f64>) -> Self {
+        assert_eq!(mean.len(), self.n_states, "one prior mean per state");
+        self.prior_mean = mean;
+        self
+    }
+
+    /// `x_f − m_f`: the ridge's gradient per unit of `λ` at state `f`.
+    pub fn from_prior_mean(&self, f: usize, x: f64) -> f64 {
+        offset_from(&self.prior_mean, f, x)
+    }
+
+    /// The ridge's value `(λ/2) Σ (x_f − m_f)²`.
+    pub fn ridge_value(&self, x: &[f64]) -> f64 {
+        let squares: f64 = (x.iter().enumerate())
+            .map(|(f, &v)| self.from_prior_mean(f, v).powi(2))
+            .sum();
+        0.5 * self.l2 * squares
     }
 
     /// The incidence entries of state `f` ([`Self::incidence`]).
@@ -177,6 +205,11 @@ impl ActionProblem {
             })
             .collect()
     }
+}
+
+/// `x − mean[f]`, or `x` when `mean` is empty (a ridge centred at 0).
+pub fn offset_from(mean: &[f64], f: usize, x: f64) -> f64 {
+    mean.get(f).map_or(x, |m| x - m)
 }
 
 /// `K(x) = log(1 + e^(−x))`, stable for any `x`.

@@ -92,10 +92,16 @@ pub struct FitSettings {
     pub grad_tol: f64,
     /// Most Newton steps.
     pub max_iterations: usize,
+    /// The fit converges when its last Newton step moves no potential by more than this
+    /// ([`POTENTIAL_TOL`]; `--l2 auto`'s trial fits ask less, [`ridge::CV_POTENTIAL_TOL`]).
+    #[serde(skip)]
+    pub potential_tol: f64,
     /// Retrace the reference code's optimiser (see `reference`) instead of converging.
     pub paper: bool,
 }
 
+/// The paper's least action without a ridge: the building block the library's callers name.
+/// The command line's default is another (`settings::DEFAULT_ESTIMATOR`, chosen by measurement).
 impl Default for FitSettings {
     fn default() -> Self {
         FitSettings {
@@ -107,6 +113,7 @@ impl Default for FitSettings {
             l2_auto: false,
             grad_tol: 1e-8,
             max_iterations: 20_000,
+            potential_tol: POTENTIAL_TOL,
             paper: false,
         }
     }
@@ -323,9 +330,16 @@ fn estimator_weights(
     settings: &FitSettings,
 ) -> Result<(Vec<Option<f64>>, Vec<bool>)> {
     Ok(match settings.estimator {
-        // The reversible chain uses every transition, as counts.
+        // The reversible chain uses every transition, as counts, except those into a state
+        // never left: its `u = V + log c` is −∞ (`c = 0`), so such an arc's term vanishes at the
+        // optimum and says nothing about its source (without a ridge it is outside every cycle).
         Estimator::ReversibleMle => (
-            graph.count.iter().map(|&c| Some(c as f64)).collect(),
+            (0..graph.n_edges())
+                .map(|e| {
+                    let left = graph.out_count[graph.dst[e] as usize] > 0;
+                    left.then_some(graph.count[e] as f64)
+                })
+                .collect(),
             vec![true; graph.n_states()],
         ),
         Estimator::LeastAction | Estimator::Counts => action_weights(graph, settings)?,
@@ -407,7 +421,7 @@ fn select_edges(graph: &TransitionGraph, settings: &FitSettings) -> Result<Selec
 /// what `--verify` runs the kernels on.
 pub fn action_problem(graph: &TransitionGraph, settings: &FitSettings) -> Result<ActionProblem> {
     let Selection { edges, weights, .. } = select_edges(graph, settings)?;
-    ActionProblem::new(
+    let problem = ActionProblem::new(
         graph.n_states(),
         edges.iter().map(|&e| graph.src[e]).collect(),
         edges.iter().map(|&e| graph.dst[e]).collect(),
@@ -416,7 +430,11 @@ pub fn action_problem(graph: &TransitionGraph, settings: &FitSettings) -> Result
             .map(|&e| weights[e].expect("fitted edges have weights"))
             .collect(),
         settings.l2,
-    )
+    )?;
+    Ok(match reversible::prior_mean(graph, &edges, settings) {
+        Some(mean) => problem.with_prior_mean(mean),
+        None => problem,
+    })
 }
 
 fn fit_action(
@@ -463,6 +481,7 @@ fn fit_action(
         graph,
         &edges,
         &|e| weights[e].expect("used edges are kept"),
+        None,
         settings,
         backend,
         start,
@@ -531,13 +550,15 @@ struct Solution {
     action: f64,
 }
 
-/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge, from
-/// `start` (per graph state; `None`: the least-squares start, [`start`]). Without a ridge,
-/// dangling trees are eliminated exactly first (see [`peel`]).
+/// Minimises the action over the graph's `edges` with `weight(e)` and the settings' ridge
+/// (centred at `prior_mean`, per graph state, when given; else at 0), from `start` (per graph
+/// state; `None`: the least-squares start, [`start`]). Without a ridge, dangling trees are
+/// eliminated exactly first (see [`peel`]).
 fn minimize_over(
     graph: &TransitionGraph,
     edges: &[usize],
     weight: &dyn Fn(usize) -> f64,
+    prior_mean: Option<&[f64]>,
     settings: &FitSettings,
     backend: &dyn Backend,
     start: Option<&[f64]>,
@@ -569,6 +590,12 @@ fn minimize_over(
         core.iter().map(|&i| w[i]).collect(),
         settings.l2,
     )?;
+    let problem = match prior_mean {
+        Some(m) if settings.l2 > 0.0 => {
+            problem.with_prior_mean(global.iter().map(|&f| m[f as usize]).collect())
+        }
+        _ => problem,
+    };
     let mut incident = vec![settings.l2; n];
     for i in 0..edges.len() {
         incident[src[i] as usize] += w[i];
@@ -581,7 +608,7 @@ fn minimize_over(
     let opts = NewtonOptions {
         grad_tol: settings.grad_tol * scale,
         max_iterations: settings.max_iterations,
-        step_tol: POTENTIAL_TOL,
+        step_tol: settings.potential_tol,
         quadratic: 1e-12 * total_weight.max(1.0),
         ..Default::default()
     };
@@ -595,7 +622,11 @@ fn minimize_over(
         outcome.evaluations += 1;
         outcome.hessian_products += start_passes - 1;
     }
-    let mut x = vec![0.0; n];
+    // A state outside the fitted edges sits at the prior's centre.
+    let mut x = match prior_mean {
+        Some(m) if settings.l2 > 0.0 => m.to_vec(),
+        _ => vec![0.0; n],
+    };
     for (&f, &v) in global.iter().zip(&outcome.x) {
         x[f as usize] = v;
     }

@@ -7,7 +7,12 @@
 //! estimator is fitted on the other folds and scored by its own unpenalised objective on the held-out
 //! fold — `Σ w_test(f→g) K(x_f − x_g)`, with the estimator's weights computed from the held-out
 //! counts alone, over the held-out arcs whose two states the training fit gives a value — and the
-//! λ with the least total held-out loss wins.
+//! λ with the least total held-out loss wins. When no held-out arc joins two fitted states (a
+//! log of a few transitions), the data cannot choose λ: the fit runs without a ridge and
+//! [`L2Choice::method`] says so ([`NOT_CHOSEN`]), as does the summary.
+//!
+//! A log of more than [`CV_MAX_TRANSITIONS`] transitions is thinned to about that many first
+//! ([`thin`]): the final fit uses every transition, the choice of λ a bounded sample.
 //!
 //! Candidates: the decades `10², 10¹, …, 10⁻⁴`, tried downwards (each fit warm-started from the
 //! previous λ's) until the loss has risen twice in a row, then the half and quarter decades either
@@ -19,15 +24,34 @@
 
 use super::{Estimator, FitSettings, fit_from};
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fit::problem::softplus_neg;
 use crate::graph::TransitionGraph;
 use crate::rng::{Purpose, Stream, binomial};
+
+/// The trial fits stop when a Newton step moves no potential by more than this: the held-out
+/// loss then carries a relative error of about this size, far below the differences between
+/// candidates (on llm-hard-1M ≥ 2.8e-3 relative between the two best), at a fraction of the
+/// passes the final fit's [`super::POTENTIAL_TOL`] costs.
+pub const CV_POTENTIAL_TOL: f64 = 1e-5;
+
+/// Above this many transitions the cross-validation runs on the log thinned to about this many
+/// (a binomial draw per count): its cost is then bounded, whatever the log's size. λ is the
+/// precision of the prior on `V`, a property of the states' potentials rather than of the
+/// amount of data, and the thinned log keeps every state's share of the visits (measured on
+/// the 10⁶-row logs of the recovery suite: BENCHMARKS.md "Recovery").
+pub const CV_MAX_TRANSITIONS: u64 = 250_000;
+/// The draw index of the thinning in the fold stream (the folds use 0 to `FOLDS − 2`).
+const THINNING_DRAW: u32 = FOLDS as u32;
 
 /// Folds of the cross-validation.
 pub const FOLDS: usize = 5;
 /// Seed of the fold split: λ does not depend on `--seed`, so a report's potentials do not either.
 const FOLD_SEED: u64 = 0x6c32_6175_746f;
+
+/// [`L2Choice::method`] when no held-out transition joins two states the training folds fit.
+pub const NOT_CHOSEN: &str =
+    "not chosen: no held-out transition joins two states the training folds fit; no ridge";
 
 /// How λ was chosen: every candidate tried and its held-out loss.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,6 +60,9 @@ pub struct L2Choice {
     pub l2: f64,
     pub method: &'static str,
     pub folds: usize,
+    /// Transitions of the log the folds split: all of them, or about [`CV_MAX_TRANSITIONS`] of
+    /// a larger log.
+    pub transitions: u64,
     /// Candidates in the order tried.
     pub candidates: Vec<L2Candidate>,
 }
@@ -47,32 +74,22 @@ pub struct L2Candidate {
     pub loss: f64,
 }
 
-/// One fold: the graph without it (training) and the graph of its records alone (held out).
-struct Fold {
-    train: TransitionGraph,
-    test: TransitionGraph,
-    /// The training fit at the last λ tried (the next λ's warm start).
-    start: Vec<Option<f64>>,
-}
-
 /// Chooses λ for `settings`' estimator on `graph` (see the module docs).
 pub(super) fn choose(
     graph: &TransitionGraph,
     settings: &FitSettings,
     backend: &dyn Backend,
 ) -> Result<L2Choice> {
-    let mut folds: Vec<Fold> = (0..FOLDS)
-        .map(|k| Fold {
-            train: graph.recount(|item, n| n - fold_counts(item, n)[k]),
-            test: graph.recount(|item, n| fold_counts(item, n)[k]),
-            start: vec![None; graph.n_states()],
-        })
-        .collect();
+    let thinned = thin(graph);
+    let graph = thinned.as_ref().unwrap_or(graph);
+    let transitions = graph.out_count.iter().sum();
+    // Each fold's training fit at the last λ tried: the next λ's warm start.
+    let mut folds: Vec<Vec<Option<f64>>> = vec![vec![None; graph.n_states()]; FOLDS];
     let mut candidates: Vec<L2Candidate> = Vec::new();
     let mut rises = 0;
     for decade in (-4..=2).rev() {
         let l2 = 10f64.powi(decade);
-        let loss = held_out_loss(&mut folds, settings, backend, l2)?;
+        let loss = held_out_loss(graph, &mut folds, settings, backend, l2)?;
         rises = if candidates.iter().any(|c| c.loss <= loss) {
             rises + 1
         } else {
@@ -86,21 +103,44 @@ pub(super) fn choose(
     for step in [0.5, 0.25] {
         let best = best(&candidates).l2;
         for l2 in [best * 10f64.powf(step), best / 10f64.powf(step)] {
-            let loss = held_out_loss(&mut folds, settings, backend, l2)?;
+            let loss = held_out_loss(graph, &mut folds, settings, backend, l2)?;
             candidates.push(L2Candidate { l2, loss });
         }
     }
+    // Too few transitions for any held-out arc between two fitted states: the data cannot
+    // choose λ, and the fit runs without a ridge, as the report and the summary say.
     if candidates.iter().all(|c| c.loss.is_nan()) {
-        return Err(Error::settings(
-            "--l2 auto found no held-out transitions between states the training folds fit",
-        )
-        .hint("pass a fixed --l2 NUMBER"));
+        return Ok(L2Choice {
+            l2: 0.0,
+            method: NOT_CHOSEN,
+            folds: FOLDS,
+            transitions,
+            candidates,
+        });
     }
     Ok(L2Choice {
         l2: best(&candidates).l2,
         method: "5-fold cross-validation of the estimator's held-out loss",
         folds: FOLDS,
+        transitions,
         candidates,
+    })
+}
+
+/// A log of more than [`CV_MAX_TRANSITIONS`] transitions thinned to about that many (each
+/// arc's and each self-transition's count a binomial draw), or `None` when it is smaller.
+fn thin(graph: &TransitionGraph) -> Option<TransitionGraph> {
+    let total: u64 = graph.out_count.iter().sum();
+    (total > CV_MAX_TRANSITIONS).then(|| {
+        let keep = CV_MAX_TRANSITIONS as f64 / total as f64;
+        let stream = Stream::new(FOLD_SEED, Purpose::Fold);
+        graph.recount(|item, n| {
+            if n > EVEN_SPLIT_ABOVE {
+                (n as f64 * keep).round() as u64
+            } else {
+                binomial(&stream, n, keep, item, THINNING_DRAW)
+            }
+        })
     })
 }
 
@@ -112,14 +152,23 @@ fn best(candidates: &[L2Candidate]) -> &L2Candidate {
         .expect("at least one candidate")
 }
 
+/// Counts above this are split evenly instead of drawn: the multinomial's relative spread is
+/// below 2e-5 there, and the binomial sampler's cost grows with `n`.
+const EVEN_SPLIT_ABOVE: u64 = 1 << 32;
+
 /// How many of an item's `n` records fall in each fold: a multinomial draw with equal
-/// probabilities, as successive binomials.
+/// probabilities, as successive binomials (an even split above [`EVEN_SPLIT_ABOVE`]).
 fn fold_counts(item: u32, n: u64) -> [u64; FOLDS] {
     let stream = Stream::new(FOLD_SEED, Purpose::Fold);
     let mut counts = [0; FOLDS];
     let mut left = n;
     for (k, c) in counts.iter_mut().enumerate().take(FOLDS - 1) {
-        *c = binomial(&stream, left, 1.0 / (FOLDS - k) as f64, item, k as u32);
+        let share = 1.0 / (FOLDS - k) as f64;
+        *c = if left > EVEN_SPLIT_ABOVE {
+            left / (FOLDS - k) as u64
+        } else {
+            binomial(&stream, left, share, item, k as u32)
+        };
         left -= *c;
     }
     counts[FOLDS - 1] = left;
@@ -127,9 +176,12 @@ fn fold_counts(item: u32, n: u64) -> [u64; FOLDS] {
 }
 
 /// The held-out loss at `l2` over all folds, per unit of held-out weight (NaN when no held-out
-/// arc joins two fitted states).
+/// arc joins two fitted states), warm-started from and updating each fold's last fit `starts`.
+/// A fold's graphs are built when it is fitted, not kept: only two copies of the log's arrays
+/// live at once (at 10⁸ rows, ten would not fit the memory budget of issue #13).
 fn held_out_loss(
-    folds: &mut [Fold],
+    graph: &TransitionGraph,
+    starts: &mut [Vec<Option<f64>>],
     settings: &FitSettings,
     backend: &dyn Backend,
     l2: f64,
@@ -137,15 +189,18 @@ fn held_out_loss(
     let fixed = FitSettings {
         l2,
         l2_auto: false,
+        potential_tol: CV_POTENTIAL_TOL,
         ..settings.clone()
     };
     let (mut loss, mut weight) = (0.0, 0.0);
-    for fold in folds.iter_mut() {
-        let (v, _) = fit_from(&fold.train, &fixed, backend, Some(&fold.start))?;
-        let (l, w) = fold_loss(&fold.train, &fold.test, &fixed, &v.value)?;
+    for (k, start) in starts.iter_mut().enumerate() {
+        let train = graph.recount(|item, n| n - fold_counts(item, n)[k]);
+        let (v, _) = fit_from(&train, &fixed, backend, Some(start))?;
+        let test = graph.recount(|item, n| fold_counts(item, n)[k]);
+        let (l, w) = fold_loss(&train, &test, &fixed, &v.value)?;
         loss += l;
         weight += w;
-        fold.start = v.value;
+        *start = v.value;
     }
     tracing::debug!(l2, loss, weight, "held-out loss");
     Ok(if weight > 0.0 {
@@ -200,5 +255,12 @@ mod tests {
         }
         // 20,000 records, 4,000 expected per fold, sd 57.
         assert!(total.iter().all(|&t| t.abs_diff(4_000) < 300), "{total:?}");
+    }
+
+    #[test]
+    fn a_huge_count_is_split_at_once() {
+        let c = fold_counts(7, u64::MAX);
+        assert_eq!(c.iter().sum::<u64>(), u64::MAX);
+        assert!(c.iter().all(|&k| k.abs_diff(u64::MAX / 5) <= 1), "{c:?}");
     }
 }

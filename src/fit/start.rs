@@ -15,7 +15,7 @@
 //! product read every pair once, and there are no more pairs than edges.
 
 use super::newton::{Cg, HostSpace};
-use super::problem::ActionProblem;
+use super::problem::{ActionProblem, offset_from};
 use crate::backend::cpu::{Laplacian, TreePreconditioner};
 use crate::error::Result;
 
@@ -37,9 +37,11 @@ pub(super) fn least_squares(problem: &ActionProblem) -> Result<(Vec<f64>, usize)
     Ok((start, 1 + cg.products))
 }
 
-/// The quadratic model `Σ_pairs c (V_f − V_g − t)²/2 + λ/2 ‖V‖²` of the action.
+/// The quadratic model `Σ_pairs c (V_f − V_g − t)²/2 + λ/2 ‖V − m‖²` of the action.
 struct PairModel {
     l2: f64,
+    /// The ridge's centre `m` ([`ActionProblem::prior_mean`]; empty for 0).
+    prior_mean: Vec<f64>,
     /// The pairs' Laplacian with weights `c`.
     laplacian: Laplacian,
     /// Per Laplacian entry `(f, g)`: the target `t` of `V_f − V_g` (`t_gf = −t_fg`).
@@ -84,6 +86,7 @@ impl PairModel {
         tree.factor(&laplacian, &diagonal);
         Ok(PairModel {
             l2: problem.l2,
+            prior_mean: problem.prior_mean.clone(),
             laplacian,
             target,
             diagonal,
@@ -99,8 +102,9 @@ impl HostSpace for PairModel {
     fn evaluate(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
         let mut value = 0.0;
         for (f, g) in grad.iter_mut().enumerate() {
-            *g = self.l2 * x[f];
-            value += self.l2 * x[f] * x[f] / 2.0;
+            let off = offset_from(&self.prior_mean, f, x[f]);
+            *g = self.l2 * off;
+            value += self.l2 * off * off / 2.0;
             for (k, h, c) in self.laplacian.entries(f) {
                 let r = x[f] - x[h] - self.target[k];
                 *g += c * r;

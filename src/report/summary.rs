@@ -317,6 +317,9 @@ fn potential(t: &mut Text, a: &Analysis) {
             if f.components == 1 { "" } else { "s" },
         ),
     );
+    if let Some(choice) = f.l2_choice.as_ref().filter(|c| c.l2 == 0.0) {
+        t.more(&format!("ridge λ {}", choice.method));
+    }
     if f.l2 > 0.0 {
         let how = f
             .l2_choice
@@ -326,7 +329,11 @@ fn potential(t: &mut Text, a: &Analysis) {
             });
         t.more(&format!(
             "ridge λ = {} ({how}); {} more states valued by the prior mostly",
-            num(f.l2, 4),
+            if f.l2 < 1e-2 {
+                sci(f.l2, 2)
+            } else {
+                num(f.l2, 4)
+            },
             thousands(f.prior_dominated_states as u64),
         ));
     }

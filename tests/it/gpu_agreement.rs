@@ -121,13 +121,20 @@ fn random_case(seed: u64, n: usize, m: usize, l2: f64, spread: f64) -> Case {
         })
         .collect();
     let v: Vec<f64> = (0..n).map(|_| rng.random_range(-spread..spread)).collect();
-    case(
+    let mut c = case(
         &format!("random seed={seed} n={n} m={m} l2={l2}"),
         n,
         &edges,
         l2,
         &v,
-    )
+    );
+    // A ridge centred away from 0 (the reversible MLE's prior on V): value and gradient move.
+    if l2 > 0.0 && seed % 2 == 1 {
+        let mean = (0..n).map(|_| rng.random_range(-spread..spread)).collect();
+        c.problem = c.problem.with_prior_mean(mean);
+        c.name.push_str(" centred");
+    }
+    c
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,6 +285,8 @@ fn edge_action_body(which: Gpu, test: &str) {
     let mut cases = hand_made();
     cases.push(star(200_000, 1));
     cases.push(random_case(1, 3000, 20_000, 0.0, 30.0));
+    // An odd seed with a ridge: centred away from 0.
+    cases.push(random_case(3, 300, 3000, 0.5, 4.0));
     let mut report = Report::default();
     check_edge_action(gpu, &cases, &mut report);
     report.finish(test);

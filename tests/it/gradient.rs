@@ -12,8 +12,9 @@ fn problem_strategy() -> impl Strategy<Value = (ActionProblem, Vec<f64>)> {
             prop::collection::vec(edge, 1..120),
             prop::collection::vec(-6.0f64..6.0, n),
             prop_oneof![Just(0.0), 0.0f64..2.0],
+            prop::option::of(prop::collection::vec(-6.0f64..6.0, n)),
         )
-            .prop_map(move |(edges, v, l2)| {
+            .prop_map(move |(edges, v, l2, prior_mean)| {
                 let p = ActionProblem::new(
                     n,
                     edges.iter().map(|e| e.0).collect(),
@@ -22,6 +23,11 @@ fn problem_strategy() -> impl Strategy<Value = (ActionProblem, Vec<f64>)> {
                     l2,
                 )
                 .unwrap();
+                // A ridge centred away from 0 half the time.
+                let p = match prior_mean {
+                    Some(m) => p.with_prior_mean(m),
+                    None => p,
+                };
                 (p, v)
             })
     })

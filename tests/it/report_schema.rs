@@ -107,10 +107,16 @@ fn modes(dir: &Path) -> Vec<Mode> {
     let cpu = ["--device", "cpu", "--permutations", "0"];
     vec![
         mode(
-            "the bundled sample",
+            "the bundled sample (by default a ridge chosen from the data, --l2 auto)",
             &[&sample, "--device", "cpu"],
             &[],
-            |r| r["permutation"]["tests"][0].is_object(),
+            |r| {
+                let choice = &r["fit"]["l2_choice"];
+                r["permutation"]["tests"][0].is_object()
+                    && r["settings"]["fit"]["l2_auto"] == true
+                    && choice["l2"] == r["fit"]["l2"]
+                    && choice["candidates"].as_array().unwrap().len() >= 7
+            },
         ),
         mode(
             "--paper",
@@ -134,21 +140,14 @@ fn modes(dir: &Path) -> Vec<Mode> {
             },
         ),
         mode(
-            "a ridge (--l2)",
-            &[&[sample.as_str(), "--l2", "0.5"][..], &cpu].concat(),
+            "another estimator with a fixed ridge (--l2)",
+            &[
+                &[sample.as_str(), "--estimator", "counts", "--l2", "0.5"][..],
+                &cpu,
+            ]
+            .concat(),
             &[],
-            |r| r["settings"]["fit"]["l2"] == 0.5,
-        ),
-        mode(
-            "a ridge chosen from the data (--l2 auto)",
-            &[&[sample.as_str(), "--l2", "auto"][..], &cpu].concat(),
-            &[],
-            |r| {
-                let choice = &r["fit"]["l2_choice"];
-                r["settings"]["fit"]["l2_auto"] == true
-                    && choice["l2"] == r["fit"]["l2"]
-                    && choice["candidates"].as_array().unwrap().len() >= 7
-            },
+            |r| r["settings"]["fit"]["l2"] == 0.5 && r["fit"]["l2_choice"].is_null(),
         ),
         mode(
             "--device gpu --verify",
@@ -290,7 +289,7 @@ fn every_mode_writes_a_report_the_schema_accepts() {
         }
         reports.push(r);
     }
-    // The sample and its ridge fit.
+    // The sample by default and by another estimator (other attractors).
     let (old, new) = (dir.path().join("out0"), dir.path().join("out3"));
     let compare = detbal(
         &[

@@ -58,11 +58,11 @@ pub fn edge_action(
     gather(problem, scratch, v, grad, hessian_diagonal);
     let mut total = Neumaier::default();
     partial.into_iter().for_each(|p| total.add(p.value()));
-    total.add(0.5 * problem.l2 * v.iter().map(|x| x * x).sum::<f64>());
+    total.add(problem.ridge_value(v));
     total.value()
 }
 
-/// Per node, in one pass over its incidence list: the gradient `λ v_f + Σ ±w K'` (+ as
+/// Per node, in one pass over its incidence list: the gradient `λ (v_f − m_f) + Σ ±w K'` (+ as
 /// source, − as target) and, when asked, the Hessian diagonal `λ + Σ w K''`.
 fn gather(
     problem: &ActionProblem,
@@ -76,7 +76,7 @@ fn gather(
     // errors amplified by the weak tie's tiny curvature in the Newton step.
     let node = |f: usize, with_diagonal: bool| {
         let (mut g, mut h) = (Neumaier::default(), problem.l2);
-        g.add(problem.l2 * v[f]);
+        g.add(problem.l2 * problem.from_prior_mean(f, v[f]));
         for &entry in problem.incident(f) {
             let e = (entry >> 1) as usize;
             let x = scratch.deriv[e];

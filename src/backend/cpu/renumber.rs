@@ -40,8 +40,13 @@ impl Renumbered {
                 }
             }
         }
+        let mut renumbered = ActionProblem::new(problem.n_states, src, dst, weight, problem.l2)?;
+        if !problem.prior_mean.is_empty() {
+            let mean = old_of_new.iter().map(|&f| problem.prior_mean[f as usize]);
+            renumbered = renumbered.with_prior_mean(mean.collect());
+        }
         Ok(Renumbered {
-            problem: ActionProblem::new(problem.n_states, src, dst, weight, problem.l2)?,
+            problem: renumbered,
             old_of_new,
         })
     }

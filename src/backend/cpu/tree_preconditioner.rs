@@ -261,7 +261,14 @@ impl TreePreconditioner {
 
     /// `x ← M⁻¹ x`: eliminate leaves first, then substitute from the roots, in forest positions.
     pub fn solve(&mut self, x: &mut [f64]) {
-        let y = &mut self.work;
+        let mut work = std::mem::take(&mut self.work);
+        self.solve_with(x, &mut work);
+        self.work = work;
+    }
+
+    /// [`Self::solve`] with the caller's work space (one entry per state), so that several
+    /// solves can share one factorisation.
+    pub fn solve_with(&self, x: &mut [f64], y: &mut [f64]) {
         for (y, &f) in y.iter_mut().zip(&self.order) {
             *y = x[f as usize];
         }

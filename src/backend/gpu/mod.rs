@@ -147,6 +147,11 @@ struct Kernels {
     vector_ops: vector_ops::VectorOps,
 }
 
+/// How much looser the gradient test at the rounding floor is in f32 than asked (the fit's
+/// `grad_tol`, 1e-8 of the largest incident weight by default): a state's gradient sums f32
+/// terms up to that weight, each rounded to ~6e-8 of its size.
+const F32_GRADIENT_FACTOR: f64 = 100.0;
+
 pub struct GpuBackend {
     ctx: GpuContext,
     kernels: Kernels,
@@ -278,11 +283,17 @@ impl Backend for GpuBackend {
         v0: &[f64],
         opts: &NewtonOptions,
     ) -> Result<NewtonOutcome> {
-        // f32 values resolve ~1e-7 of the action, not 1e-14.
+        // f32 values resolve ~1e-7 of the action, not 1e-14, and a state's gradient, a sum of
+        // f32 terms up to its largest incident weight, not 1e-8 of that weight: the default
+        // fit of a hard log stopped at its rounding floor at 1.08e-8 (newton.rs tests).
         let opts = &NewtonOptions {
             rounding: match self.precision() {
                 Precision::F64 => opts.rounding,
                 Precision::F32 => opts.rounding.max(1e-6),
+            },
+            grad_tol: match self.precision() {
+                Precision::F64 => opts.grad_tol,
+                Precision::F32 => opts.grad_tol * F32_GRADIENT_FACTOR,
             },
             ..opts.clone()
         };
@@ -336,6 +347,15 @@ pub struct GpuSpace<'a> {
     host_problem: &'a ActionProblem,
     /// The conjugate-gradient dispatches, made at the first solve ([`cg`]).
     cg: Option<cg::CgPlan<'a>>,
+    /// With a ridge centred away from 0 ([`ActionProblem::prior_mean`]): the centre `m`, and a
+    /// vector for `x − m`.
+    prior: Option<PriorMean>,
+}
+
+/// The ridge's centre on the device; see [`GpuSpace::record_value`].
+struct PriorMean {
+    mean: wgpu::Buffer,
+    offset: wgpu::Buffer,
 }
 
 impl<'a> GpuSpace<'a> {
@@ -345,12 +365,21 @@ impl<'a> GpuSpace<'a> {
         let ctx = &backend.ctx;
         let ones = vec![1.0; buffers.n_states as usize];
         let bytes = u64::from(buffers.n_states) * ctx.precision.real_bytes();
+        let prior = (!problem.prior_mean.is_empty()).then(|| PriorMean {
+            mean: buffers::storage_init(
+                ctx,
+                "prior mean",
+                &ctx.precision.encode(&problem.prior_mean),
+            ),
+            offset: buffers::storage_zeroed(ctx, "prior offset", bytes),
+        });
         Ok(GpuSpace {
             backend,
             rec: Recorder::new(ctx, max_items),
             scratch: GpuVector(buffers::storage_zeroed(ctx, "vector", bytes)),
             host_problem: problem,
             cg: None,
+            prior,
             problem: buffers,
             inverse_diagonal: buffers::storage_init(
                 ctx,
@@ -371,19 +400,32 @@ impl<'a> GpuSpace<'a> {
     }
 
     /// Records an evaluation at `x` (gradient into `grad`): the value's parts go into the first
-    /// scalar slots, whose number it returns ([`GpuSpace::value_from`]).
+    /// scalar slots, whose number it returns ([`GpuSpace::value_from`]). The kernels apply the
+    /// ridge centred at 0; a centre `m` is applied here: `grad −= λ m`, and the ridge's value is
+    /// taken over `x − m`.
     fn record_value(&mut self, x: &GpuVector, grad: &GpuVector) -> u32 {
         let (k, p, rec) = (&self.backend.kernels, &self.problem, &mut self.rec);
         k.edge_action.record(rec, p, &x.0);
         k.gather_gradient
             .record(rec, p, &x.0, &grad.0, &self.inverse_diagonal);
         k.reduce.sums(rec, &p.partials, p.n_partials, 0);
-        if p.l2 > 0.0 {
-            k.reduce.dot(rec, &x.0, &x.0, p.n_states, 1);
-            2
-        } else {
-            1
+        if p.l2 <= 0.0 {
+            return 1;
         }
+        let (l2, n) = (p.l2, p.n_states);
+        let Some(PriorMean { mean, offset }) = &self.prior else {
+            k.reduce.dot(rec, &x.0, &x.0, n, 1);
+            return 2;
+        };
+        let (mean, offset) = (mean.clone(), offset.clone());
+        self.op(VectorOp::Axpy(-l2), &mean, &grad.0);
+        let bytes = u64::from(n) * self.backend.ctx.precision.real_bytes();
+        if bytes > 0 {
+            self.rec.copy(&x.0, &offset, bytes);
+        }
+        self.op(VectorOp::Axpy(-1.0), &mean, &offset);
+        (self.backend.kernels.reduce).dot(&mut self.rec, &offset, &offset, n, 1);
+        2
     }
 
     /// The objective from the scalar slots of [`GpuSpace::record_value`].
