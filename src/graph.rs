@@ -338,6 +338,35 @@ impl TransitionGraph {
         graph
     }
 
+    /// The graph without the states no transition leaves or enters, the others renumbered in
+    /// their order (so the edges stay sorted): a thinned log's graph is then the size of its
+    /// sample, not of the log.
+    pub fn without_unvisited(mut self) -> TransitionGraph {
+        let n = self.n_states();
+        let visited = |f: usize| self.out_count[f] > 0 || self.in_count[f] > 0;
+        if (0..n).all(visited) {
+            return self;
+        }
+        let mut id = vec![u32::MAX; n];
+        let (mut out_count, mut self_count) = (Vec::new(), Vec::new());
+        for f in (0..n).filter(|&f| visited(f)) {
+            id[f] = out_count.len() as u32;
+            out_count.push(self.out_count[f]);
+            self_count.push(self.self_count[f]);
+        }
+        let names = (0..n)
+            .filter(|&f| id[f] != u32::MAX)
+            .map(|f| std::mem::take(&mut self.names[f]))
+            .collect();
+        let edges = (0..self.n_edges())
+            .map(|e| {
+                let (s, d) = (self.src[e] as usize, self.dst[e] as usize);
+                (id[s], id[d], self.count[e])
+            })
+            .collect();
+        TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
+    }
+
     /// For each edge `f → g`, the index of `g → f` ([`NO_EDGE`] when never seen): per state
     /// `f`, the targets of its out-edges and the sources of its in-edges, both ascending, merged
     /// (in streams, where a binary search per edge missed the cache at every step).

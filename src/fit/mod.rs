@@ -173,6 +173,9 @@ pub struct FitReport {
     pub l2_choice: Option<ridge::L2Choice>,
     /// States with a value set mostly by the prior (filled by [`attach_posterior`]).
     pub prior_dominated_states: usize,
+    /// How the posterior standard deviations were computed (a ridge fit's, by
+    /// [`attach_posterior`]).
+    pub posterior: Option<posterior::PosteriorReport>,
     pub converged: bool,
     pub status: String,
     /// Newton steps (`--paper`: the reference's L-BFGS-B iterations).
@@ -309,7 +312,8 @@ pub fn attach_posterior(
         let (s, d) = (local[graph.src[e] as usize], local[graph.dst[e] as usize]);
         (s != u32::MAX && d != u32::MAX).then(|| (s, d, weights[e].expect("fitted edges")))
     });
-    let sd = posterior::Curvature::new(fitted, &x, l2).posterior_sd();
+    let (sd, posterior) = posterior::Curvature::new(fitted, &x, l2).posterior_sd();
+    report.posterior = Some(posterior);
     let mut prior_dominated = 0;
     for f in (0..n).filter(|&f| local[f] != u32::MAX) {
         let sd = sd[local[f] as usize];
@@ -520,6 +524,7 @@ impl FitReport {
             l2: settings.l2,
             l2_choice: None,
             prior_dominated_states: 0,
+            posterior: None,
             converged: outcome.converged,
             status: outcome.status.clone(),
             iterations: outcome.iterations,
@@ -678,6 +683,7 @@ fn reference_fit(
         l2: 0.0,
         l2_choice: None,
         prior_dominated_states: 0,
+        posterior: None,
         converged: fitted.converged,
         status: "stopped by the reference's L-BFGS-B criteria (--paper)".into(),
         iterations: fitted.iterations,

@@ -14,9 +14,12 @@
 //! A log of more than [`CV_MAX_TRANSITIONS`] transitions is thinned to about that many first
 //! ([`thin`]): the final fit uses every transition, the choice of λ a bounded sample.
 //!
-//! Candidates: the decades `10², 10¹, …, 10⁻⁴`, tried downwards (each fit warm-started from the
-//! previous λ's) until the loss has risen twice in a row, then the half and quarter decades either
-//! side of the best. The loss is a smooth, in practice unimodal, function of `log λ`.
+//! Candidates (each fit warm-started from the previous λ's): the decades from `10⁰`, upwards
+//! while the held-out loss falls, else downwards while it falls, within `10⁻⁴ … 10²`; then the
+//! vertex of the parabola in `log λ` through the best decade and its two neighbours (within half
+//! a decade of it), and the least loss of all wins. The loss is a smooth, in practice unimodal,
+//! function of `log λ`: on llm-hard-1M four candidates instead of the nine of a downward scan
+//! with half- and quarter-decade refinement (BENCHMARKS.md "The default's cost, second pass").
 //!
 //! Why cross-validation and not the evidence (the Laplace approximation's `log det H`): the
 //! least-action objective weighs transitions by `T = n/N`, a pseudo-likelihood whose evidence has
@@ -43,6 +46,10 @@ pub const CV_POTENTIAL_TOL: f64 = 1e-5;
 pub const CV_MAX_TRANSITIONS: u64 = 250_000;
 /// The draw index of the thinning in the fold stream (the folds use 0 to `FOLDS − 2`).
 const THINNING_DRAW: u32 = FOLDS as u32;
+
+/// The decades `10^d` the candidates range over.
+const LEAST_DECADE: i32 = -4;
+const GREATEST_DECADE: i32 = 2;
 
 /// Folds of the cross-validation.
 pub const FOLDS: usize = 5;
@@ -86,25 +93,40 @@ pub(super) fn choose(
     // Each fold's training fit at the last λ tried: the next λ's warm start.
     let mut folds: Vec<Vec<Option<f64>>> = vec![vec![None; graph.n_states()]; FOLDS];
     let mut candidates: Vec<L2Candidate> = Vec::new();
-    let mut rises = 0;
-    for decade in (-4..=2).rev() {
-        let l2 = 10f64.powi(decade);
+    let mut try_l2 = |l2: f64, candidates: &mut Vec<L2Candidate>| -> Result<f64> {
         let loss = held_out_loss(graph, &mut folds, settings, backend, l2)?;
-        rises = if candidates.iter().any(|c| c.loss <= loss) {
-            rises + 1
-        } else {
-            0
-        };
         candidates.push(L2Candidate { l2, loss });
-        if rises == 2 {
+        Ok(loss)
+    };
+    // Decades from 10⁰: upwards while the loss falls, else downwards while it falls.
+    let mut top = (0, try_l2(1.0, &mut candidates)?);
+    for direction in [1, -1] {
+        let mut decade = top.0 + direction;
+        while (LEAST_DECADE..=GREATEST_DECADE).contains(&decade) {
+            let loss = try_l2(10f64.powi(decade), &mut candidates)?;
+            if !(loss < top.1) {
+                break;
+            }
+            top = (decade, loss);
+            decade += direction;
+        }
+        if top.0 != 0 {
             break;
         }
     }
-    for step in [0.5, 0.25] {
-        let best = best(&candidates).l2;
-        for l2 in [best * 10f64.powf(step), best / 10f64.powf(step)] {
-            let loss = held_out_loss(graph, &mut folds, settings, backend, l2)?;
-            candidates.push(L2Candidate { l2, loss });
+    // The parabola in log λ through the best decade and its two neighbours: its vertex, within
+    // half a decade of the best.
+    let loss_at = |decade: i32| {
+        let l2 = 10f64.powi(decade);
+        candidates.iter().find(|c| c.l2 == l2).map(|c| c.loss)
+    };
+    if let (Some(below), Some(above)) = (loss_at(top.0 - 1), loss_at(top.0 + 1)) {
+        let curvature = above + below - 2.0 * top.1;
+        if curvature > 0.0 {
+            let offset = (0.5 * (below - above) / curvature).clamp(-0.5, 0.5);
+            if offset.abs() >= 0.05 {
+                try_l2(10f64.powf(top.0 as f64 + offset), &mut candidates)?;
+            }
         }
     }
     // Too few transitions for any held-out arc between two fitted states: the data cannot
@@ -128,7 +150,8 @@ pub(super) fn choose(
 }
 
 /// A log of more than [`CV_MAX_TRANSITIONS`] transitions thinned to about that many (each
-/// arc's and each self-transition's count a binomial draw), or `None` when it is smaller.
+/// arc's and each self-transition's count a binomial draw) and cut to the states the sample
+/// visits (the folds' graphs and fits are then the sample's size), or `None` when it is smaller.
 fn thin(graph: &TransitionGraph) -> Option<TransitionGraph> {
     let total: u64 = graph.out_count.iter().sum();
     (total > CV_MAX_TRANSITIONS).then(|| {
@@ -141,6 +164,7 @@ fn thin(graph: &TransitionGraph) -> Option<TransitionGraph> {
                 binomial(&stream, n, keep, item, THINNING_DRAW)
             }
         })
+        .without_unvisited()
     })
 }
 

@@ -115,7 +115,7 @@ fn modes(dir: &Path) -> Vec<Mode> {
                 r["permutation"]["tests"][0].is_object()
                     && r["settings"]["fit"]["l2_auto"] == true
                     && choice["l2"] == r["fit"]["l2"]
-                    && choice["candidates"].as_array().unwrap().len() >= 7
+                    && choice["candidates"].as_array().unwrap().len() >= 3
             },
         ),
         mode(

@@ -266,6 +266,23 @@ impl TreePreconditioner {
         self.work = work;
     }
 
+    /// The diagonal of `M⁻¹`, per state, in O(states): with `M = L Δ Lᵀ` eliminating leaves
+    /// first, `(M⁻¹)_ii = 1/Δ_i + r_i² (M⁻¹)_pp` for a state `i` with parent `p` and link ratio
+    /// `r_i` (Takahashi's recurrence on a forest), roots first.
+    pub fn inverse_diagonal(&self) -> Vec<f64> {
+        let mut by_position = vec![0.0; self.order.len()];
+        for i in 0..by_position.len() {
+            let p = self.parent[i] as usize;
+            let from_parent = if p == i { 0.0 } else { by_position[p] };
+            by_position[i] = self.inverse_pivot[i] + self.ratio[i].powi(2) * from_parent;
+        }
+        let mut diagonal = vec![0.0; by_position.len()];
+        for (d, &f) in by_position.iter().zip(&self.order) {
+            diagonal[f as usize] = *d;
+        }
+        diagonal
+    }
+
     /// [`Self::solve`] with the caller's work space (one entry per state), so that several
     /// solves can share one factorisation.
     pub fn solve_with(&self, x: &mut [f64], y: &mut [f64]) {
@@ -345,6 +362,35 @@ mod tests {
         tree.solve(&mut x);
         for (x, z) in x.iter().zip(z) {
             assert!((x - z).abs() < 1e-12, "{x} vs {z}");
+        }
+    }
+
+    /// The recurrence's diagonal is that of `M⁻¹`, column by column: on a triangle with a tail
+    /// (the forest drops one pair) and a second component.
+    #[test]
+    fn inverse_diagonal_is_that_of_the_inverse() {
+        let p = ActionProblem::new(
+            6,
+            vec![0, 1, 0, 2, 4],
+            vec![1, 2, 2, 3, 5],
+            vec![1.0; 5],
+            0.0,
+        )
+        .unwrap();
+        let diagonal = [4.0, 5.0, 6.0, 2.5, 8.0, 1.5];
+        let (mut tree, mut lap) = preconditioner(&p);
+        factor(&mut tree, &mut lap, &[1.0, 3.0, 2.0, 1.5, 0.7], &diagonal);
+        let inverse = tree.inverse_diagonal();
+        for f in 0..6 {
+            let mut column = vec![0.0; 6];
+            column[f] = 1.0;
+            tree.solve(&mut column);
+            assert!(
+                (column[f] - inverse[f]).abs() < 1e-14 * column[f],
+                "{f}: {} vs {}",
+                column[f],
+                inverse[f]
+            );
         }
     }
 
