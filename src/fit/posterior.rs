@@ -165,7 +165,10 @@ impl Curvature {
             let x = self.solve(&z, &mut |r| tree.solve_with(r, &mut work));
             let mut m = z.clone();
             tree.solve_with(&mut m, &mut work);
-            z.iter().zip(x.iter().zip(&m)).map(|(a, (x, m))| a * (x - m)).collect()
+            z.iter()
+                .zip(x.iter().zip(&m))
+                .map(|(a, (x, m))| a * (x - m))
+                .collect()
         };
         // Sums of the probes' terms and of their squares, in probe order.
         let (mut sum, mut squares) = (vec![0.0; self.n], vec![0.0; self.n]);

@@ -157,14 +157,15 @@ fn thin(graph: &TransitionGraph) -> Option<TransitionGraph> {
     (total > CV_MAX_TRANSITIONS).then(|| {
         let keep = CV_MAX_TRANSITIONS as f64 / total as f64;
         let stream = Stream::new(FOLD_SEED, Purpose::Fold);
-        graph.recount(|item, n| {
-            if n > EVEN_SPLIT_ABOVE {
-                (n as f64 * keep).round() as u64
-            } else {
-                binomial(&stream, n, keep, item, THINNING_DRAW)
-            }
-        })
-        .without_unvisited()
+        graph
+            .recount(|item, n| {
+                if n > EVEN_SPLIT_ABOVE {
+                    (n as f64 * keep).round() as u64
+                } else {
+                    binomial(&stream, n, keep, item, THINNING_DRAW)
+                }
+            })
+            .without_unvisited()
     })
 }
 
