@@ -5,8 +5,8 @@
 //! Up to [`EXACT_STATES`] fitted states the diagonal is exact (dense Cholesky). Above, it is
 //! Hutchinson's estimator with a control variate: the fit's spanning-forest preconditioner `M`
 //! (`backend::cpu::TreePreconditioner`) has an exact diagonal inverse in O(states), so
-//! `diag H⁻¹ ≈ diag M⁻¹ + (1/s) Σ_k z_k ⊙ (H⁻¹ − M⁻¹) z_k` with [`PROBES`] Rademacher vectors,
-//! each `H⁻¹ z` by conjugate gradients preconditioned by `M` to a relative residual of 1e-8. Its
+//! `diag H⁻¹ ≈ diag M⁻¹ + (1/s) Σ_k z_k ⊙ (H⁻¹ − M⁻¹) z_k` with `s` Rademacher vectors, each
+//! `H⁻¹ z` by conjugate gradients preconditioned by `M` to a relative residual of 1e-8. Its
 //! error on entry `f` has standard deviation `√(Σ_{g≠f} (H⁻¹ − M⁻¹)_fg² / s)`: where the forest
 //! carries the graph's strong links (sparse logs are mostly trees) the probes only estimate what
 //! the cycles add. An estimate is never taken below `1/H_ff`, which bounds `(H⁻¹)_ff` from below
@@ -24,11 +24,11 @@ use rayon::prelude::*;
 
 /// Largest number of fitted states whose posterior variances are computed exactly.
 pub const EXACT_STATES: usize = 1_500;
-/// Rademacher probes of the estimator above [`EXACT_STATES`]: at least [`MIN_PROBES`], doubled
-/// until the estimated standard errors of the `sd`s average at most [`TARGET_RELATIVE_ERROR`] of
-/// them, at most [`MAX_PROBES`]. The counts checked are fixed, so the result does not depend on
-/// the thread count.
+/// Rademacher probes of the estimator above [`EXACT_STATES`]: at first this many, doubled until
+/// the estimated standard errors of the `sd`s average at most [`TARGET_RELATIVE_ERROR`] of them
+/// (the counts checked are fixed, so the result does not depend on the thread count) …
 pub const MIN_PROBES: usize = 16;
+/// … or until this many.
 pub const MAX_PROBES: usize = 256;
 /// Target of the mean relative standard error of the posterior `sd`s (half that of the variances).
 pub const TARGET_RELATIVE_ERROR: f64 = 0.01;

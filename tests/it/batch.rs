@@ -295,5 +295,5 @@ fn stderr_is_silent_unless_rust_log_asks_for_stage_events() {
         );
     }
     assert!(log.contains("rows=200000 states=300 edges=2986"), "{log}");
-    assert!(log.contains("iterations=6 converged=true"), "{log}");
+    assert!(log.contains("iterations=7 converged=true"), "{log}");
 }
