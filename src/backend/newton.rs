@@ -29,7 +29,10 @@
 //!   `μ` quadrupled (at least `1e-3`) after evaluating the current point again. An accepted step
 //!   divides `μ` by 4 (0 below `1e-3`). Once the decrement `∇ᵀδ` (twice the predicted
 //!   decrease) is below `quadratic` the model is trusted and full steps are taken without the
-//!   test, whose differences would be rounding.
+//!   test, whose differences would be rounding. A step longer than the bound `max_step` (in
+//!   `‖δ‖∞`) is cut to it; the bound itself falls to a quarter of a cut step along which the
+//!   objective showed more than twice the curvature the model had, and doubles back after a cut
+//!   step that did not ([`next_radius`]): a sharp valley is then landed in, not jumped across.
 //! - **Stop**: when the largest coordinate of an undamped, unhalved step `‖δ‖∞ ≤ step_tol` (then
 //!   the step is taken and the point evaluated once more; flat directions such as the action's
 //!   gauge are removed first, [`VectorSpace::step_norm`]): `δ` is the distance to the optimum
@@ -312,6 +315,7 @@ pub fn minimize<S: VectorSpace>(
     };
     let mut iterations = 0;
     let mut damping = opts.damping;
+    let mut radius = opts.max_step;
     let bar = progress::bar(opts.stage, opts.max_iterations as u64, Unit::Iterations);
     let stop = 'newton: loop {
         if iterations >= opts.max_iterations {
@@ -320,7 +324,7 @@ pub fn minimize<S: VectorSpace>(
         loop {
             let previous = (work.decrement, work.step_norm);
             floor_forcing(space, &mut cg, &cur.g, opts.step_tol / previous.1)?;
-            work.decrement = space.solve(&mut cg, &cur.g, (damping, opts.max_step))?;
+            work.decrement = space.solve(&mut cg, &cur.g, (damping, radius))?;
             work.solves += 1;
             // (A NaN decrement stops too.)
             if work.decrement.is_nan() || work.decrement <= opts.decrement_tol {
@@ -335,7 +339,10 @@ pub fn minimize<S: VectorSpace>(
                     iterations += usize::from(matches!(stop, Stop::Step));
                     break 'newton stop;
                 }
-                Trial::Accepted => {
+                Trial::Accepted { halved } => {
+                    if !halved {
+                        radius = next_radius(space, opts, &cg, &cur.g, &work, radius)?;
+                    }
                     damping = if damping < 1e-3 { 0.0 } else { damping / 4.0 };
                     iterations += 1;
                     bar.set(iterations as u64);
@@ -370,6 +377,41 @@ pub fn minimize<S: VectorSpace>(
     })
 }
 
+/// The step bound after an accepted, unhalved step `δ = cg.x` to the point whose gradient is
+/// `g`: unchanged unless the solve cut the step at the bound `radius` (module docs). Then the
+/// step is `s` times a conjugate-gradient iterate, whose curvature `δᵀAδ` is `s ∇ᵀδ` (Galerkin:
+/// the iterate's residual is orthogonal to it), and the curvature the objective showed along the
+/// step is `δᵀ(∇ − g)`. Where it is more than [`CURVATURE_MISMATCH`] times the model's, the
+/// model was wrong at that length (the step crossed a valley whose curvature it did not see)
+/// and the bound falls to a quarter of the step; otherwise it doubles, up to `max_step`. Without
+/// this a coordinate whose curvature has underflowed on both sides of a sharp valley is thrown
+/// across it and back at every step, while the cut holds every other coordinate to a fraction
+/// of its Newton step (the 1e8-row llm-like log: 383 steps, BENCHMARKS.md "The default's cost,
+/// second pass").
+fn next_radius<S: VectorSpace>(
+    space: &mut S,
+    opts: &NewtonOptions,
+    cg: &Cg<S::Vector>,
+    g: &S::Vector,
+    work: &Work,
+    radius: f64,
+) -> Result<f64> {
+    if cg.shrink >= 1.0 {
+        return Ok(radius);
+    }
+    let model = cg.shrink * work.decrement;
+    let seen = work.decrement - space.dot(g, &cg.x)?;
+    Ok(if seen > CURVATURE_MISMATCH * model {
+        0.25 * work.step_norm.min(radius)
+    } else {
+        (2.0 * radius).min(opts.max_step)
+    })
+}
+
+/// How much more curvature than its model a cut step may meet along its length before the step
+/// bound shrinks ([`next_radius`]).
+const CURVATURE_MISMATCH: f64 = 2.0;
+
 /// The step's numbers as a debug event (`RUST_LOG=detbal=debug`).
 fn trace_step(step: usize, work: &Work, products: usize, damping: f64) {
     let (decrement, step_norm, evaluations) = (work.decrement, work.step_norm, work.evaluations);
@@ -401,8 +443,8 @@ struct Work {
 
 /// What became of a Newton step.
 enum Trial {
-    /// Taken: the trial point is the current one.
-    Accepted,
+    /// Taken: the trial point is the current one (`halved`: a fraction of the solve's step).
+    Accepted { halved: bool },
     /// No trial point lowered the objective.
     Rejected,
     /// The solver stops (on [`Stop::Step`] after taking the step).
@@ -444,7 +486,9 @@ fn try_halving<S: VectorSpace>(
             || -> Result<bool> { Ok(space.norm_inf(&trial.g)? < space.norm_inf(&cur.g)?) };
         if f_trial < f || (trusted && f_trial.is_finite()) || (level && flatter()?) {
             std::mem::swap(cur, trial);
-            return Ok(Trial::Accepted);
+            return Ok(Trial::Accepted {
+                halved: halvings > 0,
+            });
         }
     }
     Ok(Trial::Rejected)
@@ -510,6 +554,9 @@ pub struct Cg<V> {
     pub products: usize,
     /// `∇ᵀP∇` and the forcing term of the last solve.
     pub last: Option<(f64, f64)>,
+    /// The factor the last solve's step was scaled by to keep it within the radius (1: not
+    /// cut).
+    pub shrink: f64,
 }
 
 /// The forcing term for a right-hand side with `∇ᵀP∇ = g`, after a solve whose `(∇ᵀP∇, η)` was
@@ -537,6 +584,7 @@ impl<V> Cg<V> {
             s: space.zeros()?,
             products: 0,
             last: None,
+            shrink: 1.0,
         })
     }
 
@@ -571,6 +619,7 @@ impl<V> Cg<V> {
     ) -> Result<()> {
         space.scale(0.0, &mut self.x)?;
         space.assign(b, &mut self.r)?;
+        self.shrink = 1.0;
         let (mut gamma_old, mut alpha_old, mut target) = (0.0, 0.0, 0.0);
         for i in 0..CG_LIMIT {
             space.assign(&self.r, &mut self.u)?;
@@ -579,7 +628,8 @@ impl<V> Cg<V> {
             // the iteration that stops needs none.
             let (gamma, size) = (space.dot(&self.r, &self.u)?, space.norm_inf(&self.x)?);
             if size > radius {
-                space.scale(radius / size, &mut self.x)?;
+                self.shrink = radius / size;
+                space.scale(self.shrink, &mut self.x)?;
                 break;
             }
             if i == 0 {
@@ -664,6 +714,48 @@ mod tests {
         assert!(out.converged, "{}", out.status);
         assert!(out.x.iter().all(|x| (x - 1.0).abs() < 1e-9), "{:?}", out.x);
         assert!(out.step_norm <= 1e-9);
+        assert!(out.iterations < 40, "{} steps", out.iterations);
+    }
+
+    /// A sharp valley in `x₀` (`a log cosh(k (x₀ − 1))` plus a weak `ε/2 (x₀ − 1)²`: away from
+    /// the valley the curvature underflows to `ε` and the Newton step is `a k/ε`) beside a far
+    /// quadratic minimum in `x₁` (`½ (x₁ − 200)²`, 20 bounded steps away).
+    struct Valley([f64; 2]);
+
+    impl HostSpace for Valley {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn evaluate(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+            let (a, k, eps) = (1.0, 20.0, 0.01);
+            let d = x[0] - 1.0;
+            let t = (k * d).tanh();
+            let log_cosh = (k * d).abs() + (-2.0 * (k * d).abs()).exp().ln_1p() - 2f64.ln();
+            g[0] = a * k * t + eps * d;
+            g[1] = x[1] - 200.0;
+            self.0 = [a * k * k * (1.0 - t * t) + eps, 1.0];
+            Ok(a * log_cosh + 0.5 * eps * d * d + 0.5 * (x[1] - 200.0).powi(2))
+        }
+        fn hessian_times(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
+            out[0] = self.0[0] * v[0];
+            out[1] = self.0[1] * v[1];
+            Ok(())
+        }
+        fn diagonal(&self) -> &[f64] {
+            &self.0
+        }
+    }
+
+    /// A cut step that meets far more curvature than its model shrinks the bound, which grows
+    /// again after: the valley's coordinate lands instead of being thrown across the valley at
+    /// every step (without the rule: over 100 steps, `x₁` moving ~1 per step).
+    #[test]
+    fn a_sharp_valley_does_not_hold_back_the_other_coordinates() {
+        let mut space = Valley([0.0; 2]);
+        let out = minimize(&mut space, &[6.3, 0.0], &NewtonOptions::default()).unwrap();
+        assert!(out.converged, "{}", out.status);
+        assert!((out.x[0] - 1.0).abs() < 1e-9 && (out.x[1] - 200.0).abs() < 1e-9);
+        eprintln!("{} steps", out.iterations);
         assert!(out.iterations < 40, "{} steps", out.iterations);
     }
 

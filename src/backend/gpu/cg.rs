@@ -213,10 +213,11 @@ impl<'a> GpuSpace<'a> {
             }
         };
         let mut decrement = bx;
+        cg.shrink = 1.0;
         if progress.done == RADIUS {
-            let shrink = radius / progress.size;
-            self.scale(shrink, &mut cg.x)?;
-            decrement *= shrink;
+            cg.shrink = radius / progress.size;
+            self.scale(cg.shrink, &mut cg.x)?;
+            decrement *= cg.shrink;
         }
         let products = progress.iteration + u32::from(progress.done != LIMIT);
         cg.products += products as usize;
