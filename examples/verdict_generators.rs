@@ -153,7 +153,7 @@ impl ReversibleChain {
     fn draw(&self, graph: &TransitionGraph, seed: u64, r: u64) -> TransitionGraph {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed.wrapping_mul(1_000_003) ^ r);
         let mut builder = GraphBuilder::default();
-        for name in &graph.names {
+        for name in graph.names.iter() {
             builder.intern(name);
         }
         let mut add = |f: usize, g: usize, n: u64| {

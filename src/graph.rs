@@ -23,6 +23,7 @@
 use crate::error::{Error, Result};
 use crate::tables::{NameTable, Tally, TallyTable};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Accumulates transitions row by row; [`GraphBuilder::finish`] yields the [`TransitionGraph`].
 #[derive(Default)]
@@ -214,7 +215,7 @@ impl GraphBuilder {
             .into_par_iter()
             .map(|id| self.name(id).to_owned())
             .collect();
-        let names = order
+        let names: Vec<String> = order
             .iter()
             .map(|&old| std::mem::take(&mut names[old as usize]))
             .collect();
@@ -233,8 +234,9 @@ fn pair(source: u32, target: u32) -> u64 {
 /// Counts and adjacency of a transition log. Edges are sorted by `(source, target)`.
 #[derive(Debug, Clone)]
 pub struct TransitionGraph {
-    /// State names by id.
-    pub names: Vec<String>,
+    /// State names by id, shared by the graphs recounted from this one (a resample's or a fold's
+    /// graph would otherwise copy a million names).
+    pub names: Arc<Vec<String>>,
     /// `N(f)`: transitions leaving `f`, self-transitions included.
     pub out_count: Vec<u64>,
     /// Transitions entering `f` from other states.
@@ -285,12 +287,13 @@ impl TransitionGraph {
 
     /// Builds the adjacency from edges sorted by `(source, target)` without self-loops.
     pub fn from_sorted_edges(
-        names: Vec<String>,
+        names: impl Into<Arc<Vec<String>>>,
         out_count: Vec<u64>,
         self_count: Vec<u64>,
         edges: Vec<(u32, u32, u64)>,
         rows: u64,
     ) -> Self {
+        let names = names.into();
         let n = names.len();
         let m = edges.len();
         let (mut src, mut dst, mut count) = (
@@ -341,7 +344,7 @@ impl TransitionGraph {
     /// The graph without the states no transition leaves or enters, the others renumbered in
     /// their order (so the edges stay sorted): a thinned log's graph is then the size of its
     /// sample, not of the log.
-    pub fn without_unvisited(mut self) -> TransitionGraph {
+    pub fn without_unvisited(self) -> TransitionGraph {
         let n = self.n_states();
         let visited = |f: usize| self.out_count[f] > 0 || self.in_count[f] > 0;
         if (0..n).all(visited) {
@@ -354,9 +357,10 @@ impl TransitionGraph {
             out_count.push(self.out_count[f]);
             self_count.push(self.self_count[f]);
         }
-        let names = (0..n)
+        // Copied: a thinned graph's names are shared with the log's.
+        let names: Vec<String> = (0..n)
             .filter(|&f| id[f] != u32::MAX)
-            .map(|f| std::mem::take(&mut self.names[f]))
+            .map(|f| self.names[f].clone())
             .collect();
         let edges = (0..self.n_edges())
             .map(|e| {
@@ -454,8 +458,8 @@ impl TransitionGraph {
         edges.par_sort_unstable();
         let permute = |v: &[u64]| order.iter().map(|&o| v[o as usize]).collect::<Vec<_>>();
         let (out_count, self_count) = (permute(&self.out_count), permute(&self.self_count));
-        let mut names = self.names;
-        let names = order
+        let mut names = Arc::unwrap_or_clone(self.names);
+        let names: Vec<String> = order
             .iter()
             .map(|&o| std::mem::take(&mut names[o as usize]))
             .collect();
@@ -667,7 +671,7 @@ mod tests {
             ("a", "c", 5),
             ("b", "a", 3),
         ]);
-        assert_eq!(g.names, ["b", "a", "c", "x"]);
+        assert_eq!(*g.names, ["b", "a", "c", "x"]);
         assert_eq!(g.out_count, [4, 7, 0, 4]);
         assert_eq!(g.self_count, [0, 0, 0, 4]);
         assert_eq!(g.in_count, [2, 4, 5, 0]);
@@ -754,7 +758,7 @@ mod tests {
             ("c", "c", 5),
         ]);
         let c = g.clone().canonical();
-        assert_eq!(c.names, ["a", "b", "c"]);
+        assert_eq!(*c.names, ["a", "b", "c"]);
         let count = |g: &TransitionGraph, f: &str, t: &str| {
             let id = |s: &str| g.names.iter().position(|n| n == s).unwrap() as u32;
             g.find_edge(id(f), id(t)).map(|e| g.count[e])

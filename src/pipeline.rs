@@ -89,6 +89,7 @@ fn analyze_from(
         edges = loaded.graph.n_edges(),
         seconds = load
     );
+    bound_resident_set(loaded.graph.n_states() + loaded.graph.n_edges());
     settings.interrupt.check("load")?;
     let backend = backend::select(settings.device)?;
     let mut run = analyze_loaded(loaded, backend.as_ref(), settings, load, start)?;
@@ -97,6 +98,36 @@ fn analyze_from(
     }
     Ok(run)
 }
+
+/// On a graph of [`LARGE_GRAPH`] states and edges or more: hands the heap the load freed back to
+/// the system and serves every later allocation of 256 KiB or more with its own mapping,
+/// unmapped when freed (glibc; process-wide, so also in the Python package's process).
+///
+/// glibc's default raises that threshold to the largest block freed so far (up to 32 MiB), after
+/// which the stages' large vectors come from the heap, and what a stage frees stays resident: the
+/// 1e8-row llm-like default run held 530–620 MiB after the load for a graph of about 160 MiB, and
+/// peaked 100–230 MiB higher than with this (BENCHMARKS.md, "The default run at 1e8 rows:
+/// memory"). The cost is a fresh mapping's page faults per large vector, which is why small graphs
+/// keep the default: a fixed threshold from the start cost llm-hard-1M 10 % of its wall time (a
+/// fit's set-up per cross-validation fold, a posterior probe's vectors), and a load of 30,000
+/// one-row files (a reader's buffers per file) 2 ×.
+fn bound_resident_set(graph_size: usize) {
+    if graph_size < LARGE_GRAPH {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: plain calls into glibc's allocator, which takes its own locks.
+    unsafe {
+        libc::malloc_trim(0);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        // The raised threshold had also raised this one, to twice itself.
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 10);
+    }
+}
+
+/// States plus edges from which [`bound_resident_set`] acts: a fit's working set is then some
+/// 400 MiB (about 190 bytes per state and edge with the default ridge fit).
+const LARGE_GRAPH: usize = 1 << 21;
 
 /// The analyses of an already loaded log on `backend`; `load_seconds` and `start` (when loading
 /// began) go into the pooled analysis' timings.

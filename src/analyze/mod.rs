@@ -279,9 +279,8 @@ struct FreePath {
 ///
 /// The free path runs on the calling thread and the potential path on a new one: the verdict's
 /// working set is the larger, and on the loading thread it reuses the heap the load freed. The
-/// other way round, the 1e8-row llm-like log (issue 13 allows 819 MiB) peaked at 875 MiB; this
-/// way at 811, 811 and 818 MiB in three runs, against 806–817 MiB in four runs one path after the
-/// other (the load's peak).
+/// other way round, the 1e8-row llm-like log with the least-action fit (then overlapped) peaked
+/// at 875 MiB, this way at 811–818 MiB.
 fn both_paths(
     graph: &TransitionGraph,
     backend: &dyn Backend,
@@ -330,9 +329,11 @@ fn both_paths(
 
 /// The most edges of a graph whose two paths run at once. Above it both working sets, held
 /// together, outgrow the load's peak: on llm-hard-10M (3.3 M edges) the run peaked at 1,268 MiB
-/// against 928 MiB one path after the other, for 11 % less wall time. The 1e8-row llm-like log
-/// (1.88 M edges) kept the load's peak (see [`both_paths`]).
-const OVERLAP_MAX_EDGES: usize = 1 << 21;
+/// against 928 MiB one path after the other, for 11 % less wall time; on the 1e8-row llm-like
+/// log (1.88 M edges), whose default fit has a ridge and so solves over all 995,545 states, the
+/// heap held 552 MiB for the fit beside 413 MiB for the verdict's split fits (BENCHMARKS.md, "The
+/// default run at 1e8 rows: memory").
+const OVERLAP_MAX_EDGES: usize = 1 << 20;
 
 /// How often the calling thread asks the interrupt while it waits for the potential path.
 const ASK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);

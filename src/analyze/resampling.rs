@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::fit::{self, Potential};
 use crate::graph::TransitionGraph;
 use crate::stats::bootstrap;
-use crate::stats::permutation::{self, Resampling, split_halves};
+use crate::stats::permutation::{self, Half, Resampling, split_half};
 
 /// Everything the stage computed; `None` when `--permutations 0 --bootstrap 0` and no
 /// `--holdout`.
@@ -23,11 +23,15 @@ pub(super) fn run(
     if r.permutations == 0 && r.bootstrap == 0 && !r.holdout {
         return Ok(None);
     }
-    let [half_a, half_b] = split_halves(graph, r.seed);
-    // V fitted on half A, for the test and the held-out check on half B.
+    // V fitted on half A, for the test and the held-out check on half B. Half B is built after
+    // the fit, and half A kept only for the held-out check: one half less beside the fit's
+    // working set (the resampling stage set the 1e8-row default run's peak).
+    let half_a = split_half(graph, r.seed, Half::A);
     let fit_a = (r.permutations > 0 || r.holdout)
         .then(|| fit::fit(&half_a, &settings.fit, backend))
         .transpose()?;
+    let half_a = r.holdout.then_some(half_a);
+    let half_b = split_half(graph, r.seed, Half::B);
     let mut tests = Vec::new();
     let mut holdout = None;
     if let Some((v_a, report_a)) = &fit_a {
@@ -39,7 +43,7 @@ pub(super) fn run(
         }
         if r.holdout {
             holdout = Some(permutation::holdout(
-                &half_a,
+                half_a.as_ref().expect("kept for the held-out check"),
                 &half_b,
                 v_a,
                 report_a.identifiable_states,

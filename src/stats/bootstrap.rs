@@ -3,7 +3,7 @@
 //! Each resample redraws the transitions out of every source state from the multinomial of
 //! its observed counts (arcs and self-transitions; `N(f)` fixed), as sequential conditional
 //! binomials from the Philox stream `(seed, Bootstrap)`, counter `(item, resample, j)` with the
-//! items of [`super::resampling::split_halves`]; the counts are drawn on the host (cheap next
+//! items of [`super::resampling::split_half`]; the counts are drawn on the host (cheap next
 //! to the refit), then V is refitted on the analysis' backend. Intervals are percentile
 //! intervals at `level`.
 //!

@@ -37,7 +37,7 @@
 use super::bootstrap::Bootstrap;
 use super::cycles::{self, CycleSettings};
 use super::detailed_balance::{self, PairSettings};
-pub use super::resampling::{ResamplingSettings, split_halves};
+pub use super::resampling::{Half, ResamplingSettings, split_half};
 use crate::backend::Backend;
 use crate::backend::jobs::ResampleJob;
 use crate::error::Result;

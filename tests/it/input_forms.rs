@@ -168,7 +168,7 @@ fn count_column_weights_each_row() {
     );
     let log = load_one(&path);
     let g = &log.graph;
-    assert_eq!(g.names, ["a", "b"]);
+    assert_eq!(*g.names, ["a", "b"]);
     assert_eq!(g.count[g.find_edge(0, 1).unwrap()], 7);
     assert_eq!(g.count[g.find_edge(1, 0).unwrap()], 2);
     assert_eq!(g.out_count, [12, 2]);
@@ -205,7 +205,7 @@ fn trajectory_pairs_consecutive_steps_within_each_run() {
         (6, 4, Some(2))
     );
     // x→y (row 5), y→y (row 0), y→x (row 3), z→x (row 4): first non-self pair is y→x at row 3.
-    assert_eq!(g.names, ["y", "x", "z"]);
+    assert_eq!(*g.names, ["y", "x", "z"]);
     let (y, x, z) = (0, 1, 2);
     for (f, t) in [(x, y), (y, x), (z, x)] {
         assert_eq!(g.count[g.find_edge(f, t).unwrap()], 1);
@@ -252,7 +252,7 @@ fn csv_reads_like_parquet_and_keeps_numeric_looking_names() {
         None,
     );
     let from_csv = load_one(&csv);
-    assert_eq!(from_csv.graph.names, ["007", "7", "a,b"]);
+    assert_eq!(*from_csv.graph.names, ["007", "7", "a,b"]);
     assert_eq!(from_csv.summary.transitions, 6);
     assert_eq!(from_csv.summary.format, "csv/transitions");
     assert_same_graph(&from_csv.graph, &load_one(&parquet).graph);
@@ -288,7 +288,7 @@ fn a_directory_is_one_dataset_in_path_order() {
         log.summary.paths[0].ends_with("part-0.parquet") && log.summary.paths[0].contains("day=1")
     );
     assert_eq!(log.summary.rows, 4);
-    assert_eq!(log.graph.names, ["1", "2", "5", "6"]);
+    assert_eq!(*log.graph.names, ["1", "2", "5", "6"]);
 
     // The hash covers the bytes: the same files give the same hash, another order another one.
     let again = load_one(dir.path());
@@ -296,7 +296,7 @@ fn a_directory_is_one_dataset_in_path_order() {
     let reversed: Vec<PathBuf> = log.summary.paths.iter().rev().map(PathBuf::from).collect();
     let reversed = load(&reversed, &LoadOptions::default()).unwrap();
     assert_ne!(reversed.summary.content_hash, log.summary.content_hash);
-    assert_eq!(reversed.graph.names, ["5", "6", "1", "2"]);
+    assert_eq!(*reversed.graph.names, ["5", "6", "1", "2"]);
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn a_glob_pattern_selects_files() {
     let pattern = dir.path().join("log*.csv");
     let log = load(&[pattern], &LoadOptions::default()).unwrap();
     assert_eq!(log.summary.files, 2);
-    assert_eq!(log.graph.names, ["1", "x", "3"]);
+    assert_eq!(*log.graph.names, ["1", "x", "3"]);
 }
 
 #[test]
