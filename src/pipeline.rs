@@ -105,12 +105,14 @@ fn analyze_from(
 ///
 /// glibc's default raises that threshold to the largest block freed so far (up to 32 MiB), after
 /// which the stages' large vectors come from the heap, and what a stage frees stays resident: the
-/// 1e8-row llm-like default run held 530–620 MiB after the load for a graph of about 160 MiB, and
-/// peaked 100–230 MiB higher than with this (BENCHMARKS.md, "The default run at 1e8 rows:
-/// memory"). The cost is a fresh mapping's page faults per large vector, which is why small graphs
-/// keep the default: a fixed threshold from the start cost llm-hard-1M 10 % of its wall time (a
-/// fit's set-up per cross-validation fold, a posterior probe's vectors), and a load of 30,000
-/// one-row files (a reader's buffers per file) 2 ×.
+/// 1e8-row llm-like default run held 530–620 MiB after the load for a graph of about 160 MiB;
+/// with this its stages after the load peak at 797 MiB, against 887 MiB with the heap trimmed
+/// after every stage instead (BENCHMARKS.md, "The default run at 1e8 rows: memory"). The cost is
+/// a fresh mapping's page faults per large vector, which is why small graphs keep the default
+/// and why it starts after the load: fixed from the start, it cost llm-hard-1M 10 % of its wall
+/// time (a fit's set-up per cross-validation fold, a posterior probe's vectors), the 1e8-row
+/// load 20–30 %, and a load of 30,000 one-row files (a reader's buffers per file) its test's 30 s
+/// bound.
 fn bound_resident_set(graph_size: usize) {
     if graph_size < LARGE_GRAPH {
         return;
