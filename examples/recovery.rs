@@ -5,7 +5,9 @@
 //! For each size and seed it simulates an llm-like log (50,000 states) into `DIR` (kept, so the
 //! reference method can be run on the same files), fits it with every estimator, and prints
 //! Pearson and Spearman of the fitted and planted `V` over the states with ≥ 20 visits and over
-//! every state given a value, and the planted attractors found: of the planted attractors that are
+//! every state given a value, over the states the fit identifies (a ridge fit's prior-dominated
+//! states, whose value the prior sets, left out: `fit::attach_posterior`, as `detbal analyze`
+//! marks them), and the planted attractors found: of the planted attractors that are
 //! attractors of the planted `V` on the log's graph (a local minimum over the observed
 //! out-neighbours, the rule of `stats::attractors`; a planted attractor next to a deeper one is
 //! not), how many are attractors of the fit. When `DIR/<log>.ref/converged.parquet` exists (columns `state`,
@@ -16,7 +18,7 @@
 //! `10000,100000,1000000` and 3); prints a Markdown table of every run and one of the means per size.
 
 use detbal::backend::cpu::CpuBackend;
-use detbal::fit::{Estimator, FitSettings, Potential, fit};
+use detbal::fit::{Estimator, FitSettings, Identifiability, Potential, attach_posterior, fit};
 use detbal::graph::TransitionGraph;
 use detbal::io::{self, LoadOptions};
 use detbal::simulate::{SimMode, SimParams, Truth, read_truth, simulate};
@@ -29,12 +31,14 @@ use std::time::Instant;
 /// One method's recovery on one log.
 #[derive(Clone, Copy, Default)]
 struct Score {
-    /// Pearson and Spearman over states with ≥ 20 visits, over all states with a value, and
-    /// over the states every method values.
+    /// Pearson and Spearman over states with ≥ 20 visits, over all states with a value, over the
+    /// states the fit identifies, and over the states every method values.
     frequent: [f64; 2],
     all: [f64; 2],
+    identified: [f64; 2],
     common: [f64; 2],
     states: usize,
+    identified_states: usize,
     /// Planted attractors that are attractors of the planted `V` on the log (`[1]`) and of the
     /// fit too (`[0]`).
     attractors: [usize; 2],
@@ -55,9 +59,9 @@ fn main() {
     let cpu = CpuBackend::new("recovery");
     let mut means: BTreeMap<(u64, String), Vec<Score>> = BTreeMap::new();
     println!(
-        "| rows | seed | seen ≤ 2 times | method | states | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | r (common) | ρ (common) | attractors | s |"
+        "| rows | seed | seen ≤ 2 times | method | states | identified | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | r (identified) | ρ (identified) | r (common) | ρ (common) | attractors | s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &rows in &sizes {
         for seed in 1..=seeds {
             let (graph, truth, log) = log(&dir, rows, seed);
@@ -78,9 +82,10 @@ fn main() {
                         ..FitSettings::default()
                     };
                     let clock = Instant::now();
-                    let (v, report) = fit(&graph, &settings, &cpu).unwrap();
+                    let (mut v, mut report) = fit(&graph, &settings, &cpu).unwrap();
                     assert!(report.converged, "{}", report.status);
                     let seconds = clock.elapsed().as_secs_f64();
+                    attach_posterior(&graph, &settings, &mut v, &mut report).unwrap();
                     let name = format!(
                         "{}{}",
                         serde_json::to_value(estimator).unwrap().as_str().unwrap(),
@@ -111,13 +116,16 @@ fn main() {
                 .collect();
             for (name, s) in methods {
                 println!(
-                    "| {rows} | {seed} | {:.0} % | {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.2} |",
+                    "| {rows} | {seed} | {:.0} % | {name} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {}/{} | {:.2} |",
                     100.0 * sparse,
                     s.states,
+                    s.identified_states,
                     s.frequent[0],
                     s.frequent[1],
                     s.all[0],
                     s.all[1],
+                    s.identified[0],
+                    s.identified[1],
                     s.common[0],
                     s.common[1],
                     s.attractors[0],
@@ -131,18 +139,20 @@ fn main() {
     }
     println!("\nMeans over seeds:\n");
     println!(
-        "| rows | method | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | r (common) | ρ (common) | attractors | s |"
+        "| rows | method | r (≥ 20 visits) | ρ (≥ 20) | r (all) | ρ (all) | r (identified) | ρ (identified) | r (common) | ρ (common) | attractors | s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for ((rows, name), scores) in &means {
         let mean =
             |f: &dyn Fn(&Score) -> f64| scores.iter().map(f).sum::<f64>() / scores.len() as f64;
         println!(
-            "| {rows} | {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}/{:.1} | {:.2} |",
+            "| {rows} | {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}/{:.1} | {:.2} |",
             mean(&|s| s.frequent[0]),
             mean(&|s| s.frequent[1]),
             mean(&|s| s.all[0]),
             mean(&|s| s.all[1]),
+            mean(&|s| s.identified[0]),
+            mean(&|s| s.identified[1]),
             mean(&|s| s.common[0]),
             mean(&|s| s.common[1]),
             mean(&|s| s.attractors[0] as f64),
@@ -204,6 +214,8 @@ fn score(
     };
     let (frequent, _) = correlations(&|f| visits(graph, f) >= 20);
     let (all, states) = correlations(&|_| true);
+    let (identified, identified_states) =
+        correlations(&|f| v.status[f] == Identifiability::Identifiable);
     let (common, _) = correlations(&|f| common[f]);
     let minima = |v: &Potential| -> Vec<String> {
         attractors(graph, v).into_iter().map(|a| a.name).collect()
@@ -222,8 +234,10 @@ fn score(
     Score {
         frequent,
         all,
+        identified,
         common,
         states,
+        identified_states,
         attractors: [
             recoverable.iter().filter(|a| fitted.contains(a)).count(),
             recoverable.len(),
