@@ -23,29 +23,27 @@ pub(super) fn run(
     if r.permutations == 0 && r.bootstrap == 0 && !r.holdout {
         return Ok(None);
     }
-    // V fitted on half A, for the test and the held-out check on half B. Half B is built after
-    // the fit, and half A kept only for the held-out check: one half less beside the fit's
-    // working set (the resampling stage set the 1e8-row default run's peak).
-    let half_a = split_half(graph, r.seed, Half::A);
-    let fit_a = (r.permutations > 0 || r.holdout)
-        .then(|| fit::fit(&half_a, &settings.fit, backend))
-        .transpose()?;
-    let half_a = r.holdout.then_some(half_a);
-    let half_b = split_half(graph, r.seed, Half::B);
     let mut tests = Vec::new();
     let mut holdout = None;
-    if let Some((v_a, report_a)) = &fit_a {
+    if r.permutations > 0 || r.holdout {
+        // V fitted on half A, for the test and the held-out check on half B. Half B is built
+        // after the fit, and half A kept only for the held-out check: one half less beside the
+        // fit's working set (the resampling stage sets the 1e8-row default run's peak).
+        let half_a = split_half(graph, r.seed, Half::A);
+        let (v_a, report_a) = fit::fit(&half_a, &settings.fit, backend)?;
+        let half_a = r.holdout.then_some(half_a);
+        let half_b = split_half(graph, r.seed, Half::B);
         if r.permutations > 0 {
             let min_count = settings.pairs.min_count;
             tests.extend(permutation::explanatory_power(
-                &half_b, v_a, backend, min_count, r,
+                &half_b, &v_a, backend, min_count, r,
             )?);
         }
-        if r.holdout {
+        if let Some(half_a) = &half_a {
             holdout = Some(permutation::holdout(
-                half_a.as_ref().expect("kept for the held-out check"),
+                half_a,
                 &half_b,
-                v_a,
+                &v_a,
                 report_a.identifiable_states,
                 &settings.pairs,
                 &settings.cycles,
