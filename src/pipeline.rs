@@ -106,8 +106,8 @@ fn analyze_from(
 /// glibc's default raises that threshold to the largest block freed so far (up to 32 MiB), after
 /// which the stages' large vectors come from the heap, and what a stage frees stays resident: the
 /// 1e8-row llm-like default run held 530–620 MiB after the load for a graph of about 160 MiB;
-/// with this its stages after the load peak at 797 MiB, against 887 MiB with the heap trimmed
-/// after every stage instead (BENCHMARKS.md, "The default run at 1e8 rows: memory"). The cost is
+/// with this its stages after the load peaked at 743–797 MiB in three runs, against 887 MiB with
+/// the heap trimmed after every stage instead (BENCHMARKS.md, "The default run at 1e8 rows: memory"). The cost is
 /// a fresh mapping's page faults per large vector, which is why small graphs keep the default
 /// and why it starts after the load: fixed from the start, it cost llm-hard-1M 10 % of its wall
 /// time (a fit's set-up per cross-validation fold, a posterior probe's vectors), the 1e8-row
