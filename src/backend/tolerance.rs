@@ -3,10 +3,13 @@
 //! Units. Errors are measured against the scale of the quantity's terms, not the quantity itself
 //! (a hub's gradient is a small difference of large sums; a relative error of the difference
 //! means nothing):
-//! - action value: relative to `Σ_e w_e (1 + |V_src| + |V_dst|) + ½λ Σ V²` ([`value_scale`]),
-//!   which bounds `Σ_e w_e K(d_e)` because `K(d) ≤ |d| + log 2`;
-//! - gradient entry `f`: relative to `Σ_{e ∋ f} w_e (1 + |V_src| + |V_dst|) + λ |V_f|`
-//!   ([`gradient_scale`]), which bounds the sum of the absolute values of its terms;
+//! - action value: relative to `Σ_e w_e (1 + |V_src| + |V_dst|) + ½λ Σ (|V| + |μ|)²`
+//!   ([`value_scale`]), which bounds `Σ_e w_e K(d_e)` because `K(d) ≤ |d| + log 2`, and the
+//!   ridge `½λ Σ (V − μ)²` centred at the prior mean `μ` (0 without one);
+//! - gradient entry `f`: relative to `Σ_{e ∋ f} w_e (1 + |V_src| + |V_dst|) + λ (|V_f| + |μ_f|)`
+//!   ([`gradient_scale`]), which bounds the sum of the absolute values of its terms (the ridge's
+//!   `λ V_f` and `−λ μ_f`: in f32 both are rounded, so their difference is not a scale when `V_f`
+//!   is near `μ_f`);
 //! - fitted potential: absolute, after centring each component to mean zero.
 //!
 //! `u` is the unit roundoff: `u32 = 2⁻²⁴ ≈ 6.0e-8`, `u64 = 2⁻⁵³ ≈ 1.1e-16`.
@@ -115,12 +118,17 @@ pub fn value_scale(problem: &ActionProblem, v: &[f64]) -> f64 {
     let edges: f64 = (0..problem.n_edges())
         .map(|e| edge_scale(problem, v, e))
         .sum();
-    edges + 0.5 * problem.l2 * v.iter().map(|x| x * x).sum::<f64>()
+    let ridge: f64 = (0..v.len())
+        .map(|f| (v[f].abs() + mean_abs(problem, f)).powi(2))
+        .sum();
+    edges + 0.5 * problem.l2 * ridge
 }
 
 /// Scale of each gradient entry at `v` (see the module documentation).
 pub fn gradient_scale(problem: &ActionProblem, v: &[f64]) -> Vec<f64> {
-    let mut scale: Vec<f64> = v.iter().map(|x| problem.l2 * x.abs()).collect();
+    let mut scale: Vec<f64> = (0..v.len())
+        .map(|f| problem.l2 * (v[f].abs() + mean_abs(problem, f)))
+        .collect();
     for e in 0..problem.n_edges() {
         let s = edge_scale(problem, v, e);
         scale[problem.src[e] as usize] += s;
@@ -140,6 +148,11 @@ pub fn hessian_scale(problem: &ActionProblem, x: &[f64]) -> Vec<f64> {
         scale[d] += t;
     }
     scale
+}
+
+/// `|μ_f|`, the prior mean's size at state `f` (0 without one): `|0 − μ_f|`.
+fn mean_abs(problem: &ActionProblem, f: usize) -> f64 {
+    problem.from_prior_mean(f, 0.0).abs()
 }
 
 fn edge_scale(problem: &ActionProblem, v: &[f64], e: usize) -> f64 {

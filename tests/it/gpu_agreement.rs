@@ -287,6 +287,13 @@ fn edge_action_body(which: Gpu, test: &str) {
     cases.push(random_case(1, 3000, 20_000, 0.0, 30.0));
     // An odd seed with a ridge: centred away from 0.
     cases.push(random_case(3, 300, 3000, 0.5, 4.0));
+    // A small potential and a large prior mean, on states without edges: in f32 the ridge's
+    // gradient `λ (V − μ)` is a difference of two rounded numbers, so its error scales with
+    // `|V| + |μ|`, not `|V|` (random seeds found this: 2.6e-5 of a scale `λ |V|`).
+    let v = [0.4, -0.7, 1.3e-3, -2.1e-3];
+    let mut near = case("small V, large prior mean", 4, &[(0, 1, 2.0)], 0.3, &v);
+    near.problem = near.problem.with_prior_mean(vec![0.1, -0.2, 19.7, -23.9]);
+    cases.push(near);
     let mut report = Report::default();
     check_edge_action(gpu, &cases, &mut report);
     report.finish(test);
