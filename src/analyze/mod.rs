@@ -277,6 +277,10 @@ struct FreePath {
 /// stages and while it waits); a failed potential path also stops the other at its next stage,
 /// as its result would be discarded.
 ///
+/// The potential path's parallel loops run in a pool of their own (as many threads as the
+/// global one; the paths run one after the other if it cannot be started): in the shared pool
+/// a fit's loop waited behind whole batches of the fluxes' null solves.
+///
 /// The free path runs on the calling thread and the potential path on a new one: the verdict's
 /// working set is the larger, and on the loading thread it reuses the heap the load freed. The
 /// other way round, the 1e8-row llm-like log with the least-action fit (then overlapped) peaked
@@ -291,11 +295,21 @@ fn both_paths(
     let concurrent = rayon::current_num_threads() >= 2
         && backend.info().backend == BackendKind::Cpu
         && graph.n_edges() <= OVERLAP_MAX_EDGES;
-    if !concurrent {
+    // In the shared pool the fit once waited 0.25 s behind the null solves (llm-hard-1M).
+    let potential_pool = concurrent
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(rayon::current_num_threads())
+                .thread_name(|i| format!("detbal-fit-{i}"))
+                .build()
+                .ok()
+        })
+        .flatten();
+    let Some(potential_pool) = potential_pool else {
         let potential = potential_path(graph, backend, settings, stop, timings)?;
         let free = free_path(graph, backend, settings, stop, timings)?;
         return Ok((potential, free));
-    }
+    };
     // Only this thread asks `stop` (the Python package sees Ctrl-C nowhere else), also while it
     // waits for the potential path, and relays a request there.
     let (here, there) = stop.relay();
@@ -308,7 +322,8 @@ fn both_paths(
     let caller = std::thread::current();
     let (potential, free) = std::thread::scope(|scope| {
         let potential = scope.spawn(|| {
-            let potential = potential_path(graph, backend, settings, &there, timings);
+            let potential = potential_pool
+                .install(|| potential_path(graph, backend, settings, &there, timings));
             failed.store(potential.is_err(), Ordering::Relaxed);
             caller.unpark();
             potential

@@ -1,5 +1,6 @@
 //! Parquet files, read as Arrow record batches with only the used columns projected, one row
-//! group at a time.
+//! group at a time (or a run of its rows: a file of fewer row groups than threads is cut into
+//! pieces of rows, so that it too loads on every thread).
 //!
 //! String state columns are requested as dictionaries where the row group's pages hold
 //! dictionary keys (what writers produce by default): they then arrive as keys plus one shared
@@ -14,7 +15,8 @@ use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
@@ -133,6 +135,7 @@ fn read_file(
         keys_only: Arc::new(encoded),
         starts,
         groups: 0..0,
+        rows: 0..file_rows,
         first_row: sink.next_row,
     };
     if chunk.layout.form == Form::Trajectory {
@@ -144,6 +147,7 @@ fn read_file(
         let first_row = sink.next_row + chunk.starts[g];
         pending.push(Chunk {
             groups: g..g + 1,
+            rows: chunk.starts[g]..chunk.starts[g + 1],
             first_row,
             starts: chunk.starts.clone(),
             metadata: chunk.metadata.clone(),
@@ -169,22 +173,54 @@ pub(super) struct Chunk {
     /// First row (within the file) of each row group, and the file's row count last.
     starts: Arc<Vec<u64>>,
     groups: Range<usize>,
+    /// The rows to read, within the file; all of `groups` but where [`Chunk::split`] cut one
+    /// row group into pieces.
+    rows: Range<u64>,
     /// Global row index of the chunk's first row.
     first_row: u64,
 }
 
 impl Chunk {
     fn rows(&self) -> u64 {
-        self.starts[self.groups.end] - self.starts[self.groups.start]
+        self.rows.end - self.rows.start
     }
 
-    /// Compressed bytes of the chunk's row groups (for the load bar).
+    /// Compressed bytes of the chunk's rows (for the load bar), a row group's split in
+    /// proportion to the rows.
     fn bytes(&self) -> u64 {
         let groups = self
             .groups
             .clone()
             .map(|g| self.metadata.metadata().row_group(g));
-        groups.map(|g| g.compressed_size().max(0) as u64).sum()
+        let bytes: u64 = groups.map(|g| g.compressed_size().max(0) as u64).sum();
+        let group_rows = self.starts[self.groups.end] - self.starts[self.groups.start];
+        match group_rows {
+            0 => bytes,
+            all => (bytes as u128 * self.rows() as u128 / all as u128) as u64,
+        }
+    }
+
+    /// The chunk (one row group) cut into `pieces` runs of consecutive rows, read apart and
+    /// merged like row groups: a file of one large row group then loads on every thread.
+    fn split(self, pieces: u64) -> Vec<Chunk> {
+        let (start, rows) = (self.rows.start, self.rows());
+        let pieces = pieces.clamp(1, rows.max(1));
+        (0..pieces)
+            .map(|i| {
+                let (from, to) = (rows * i / pieces, rows * (i + 1) / pieces);
+                Chunk {
+                    path: self.path.clone(),
+                    source: Source(self.source.0.clone()),
+                    metadata: self.metadata.clone(),
+                    layout: self.layout.clone(),
+                    keys_only: self.keys_only.clone(),
+                    starts: self.starts.clone(),
+                    groups: self.groups.clone(),
+                    rows: start + from..start + to,
+                    first_row: self.first_row + from,
+                }
+            })
+            .collect()
     }
 
     /// Adds the chunk's rows to `sink`, whose next row must be the chunk's first.
@@ -201,14 +237,22 @@ impl Chunk {
         let metadata = read_as(&self.metadata, &self.layout, &self.keys_only[g]);
         let mask = ProjectionMask::roots(metadata.parquet_schema(), self.layout.projection());
         let source = Source(self.source.0.clone());
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
+        let group = self.starts[g]..self.starts[g + 1];
+        let rows = group.start.max(self.rows.start)..group.end.min(self.rows.end);
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
             .with_projection(mask)
             .with_row_groups(vec![g])
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| unreadable(path, e))?;
+            .with_batch_size(BATCH_ROWS);
+        if rows != group {
+            // Pages before the piece are skipped by their headers (or the offset index).
+            builder = builder.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip((rows.start - group.start) as usize),
+                RowSelector::select((rows.end - rows.start) as usize),
+            ]));
+        }
+        let reader = builder.build().map_err(|e| unreadable(path, e))?;
         let positions = self.layout.positions();
-        let mut file_row = self.starts[g];
+        let mut file_row = rows.start;
         for batch in reader {
             let batch = batch.map_err(|e| {
                 Error::bad_input(path, format!("cannot decode the Parquet data: {e}"))
@@ -233,7 +277,8 @@ impl Chunk {
 const PARALLEL_ROWS: u64 = 4 * BATCH_ROWS as u64;
 
 /// Reads `chunks` (consecutive in the dataset, starting at `sink`'s next row less their rows)
-/// into `sink`: split into one contiguous run of row groups per thread, each aggregated into its
+/// into `sink`: split into one contiguous run of row groups (or pieces of them, when there are
+/// fewer row groups than threads) per thread, each aggregated into its
 /// own partial sink, merged in dataset order so the result equals a sequential read. On errors in
 /// several chunks, the first in dataset order is returned, as a sequential read would.
 pub(super) fn read_chunks(chunks: Vec<Chunk>, sink: &mut Sink) -> Result<()> {
@@ -245,8 +290,21 @@ pub(super) fn read_chunks(chunks: Vec<Chunk>, sink: &mut Sink) -> Result<()> {
     let parts = if rows < PARALLEL_ROWS || threads < 2 {
         1
     } else {
-        threads.min(chunks.len() as u64)
+        threads
     };
+    // Fewer row groups than threads: the large ones are cut into pieces of about rows/parts.
+    let chunks: Vec<Chunk> = if (chunks.len() as u64) < parts {
+        let piece = rows.div_ceil(parts);
+        (chunks.into_iter())
+            .flat_map(|chunk| {
+                let pieces = chunk.rows().div_ceil(piece);
+                chunk.split(pieces)
+            })
+            .collect()
+    } else {
+        chunks
+    };
+    let parts = parts.min(chunks.len() as u64);
     // Contiguous runs of chunks with about rows/parts rows each.
     let mut runs: Vec<&[Chunk]> = Vec::new();
     let (mut begin, mut taken) = (0, 0u64);

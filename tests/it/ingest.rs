@@ -101,6 +101,52 @@ fn parallel_read_of_row_groups_equals_a_sequential_read() {
 }
 
 #[test]
+fn a_single_row_group_read_in_pieces_equals_a_sequential_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.parquet");
+    write(&path, columns(ROWS, 4), ROWS);
+    let inputs = vec![path.clone()];
+    let opts = group_by("model");
+    let sequential = load_on(1, &inputs, &opts);
+    for threads in [2, 3] {
+        let parallel = load_on(threads, &inputs, &opts);
+        assert_same_graph(&sequential.graph, &parallel.graph);
+        assert_eq!(sequential.summary, parallel.summary);
+        for ((name_s, s), (name_p, p)) in sequential.groups.iter().zip(&parallel.groups) {
+            assert_eq!(name_s, name_p);
+            assert_same_graph(s, p);
+        }
+    }
+    assert_eq!(sequential.summary.rows, ROWS as u64);
+    assert_eq!(sequential.summary.runs, Some((ROWS / 20) as u64));
+
+    // A bad row in the last piece is named by its row in the file, as a sequential read does.
+    let bad = ROWS - 7;
+    let mut columns = columns(ROWS, 4);
+    let source: Vec<Option<String>> = (0..ROWS)
+        .map(|i| (i != bad).then(|| format!("s{}", i % 100)))
+        .collect();
+    columns[1].1 = Arc::new(StringArray::from(source));
+    let broken = dir.path().join("broken.parquet");
+    write(&broken, columns, ROWS);
+    let error_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let inputs = vec![broken.clone()];
+        pool.install(|| {
+            load(&inputs, &LoadOptions::default())
+                .unwrap_err()
+                .to_string()
+        })
+    };
+    let message = error_on(2);
+    assert_eq!(message, error_on(1));
+    assert!(message.contains(&format!("row {bad}")), "{message}");
+}
+
+#[test]
 fn groups_split_the_pooled_counts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
