@@ -4,9 +4,10 @@
 //! Conventions (docs/METHOD.md §1): a transition `f → g`, `f ≠ g`, is an edge; a self-transition
 //! `f → f` counts in `N(f)` ([`TransitionGraph::out_count`]) and is never an edge.
 //!
-//! State ids follow the reference code's node order, so that `--paper` can reproduce it: states
-//! in order of first appearance in a transition with `source ≠ target` (source before target
-//! within a row), then states seen only in self-transitions, in order of first appearance.
+//! [`GraphBuilder::finish`] numbers states in the reference code's node order, so that `--paper`
+//! can reproduce it: in order of first appearance in a transition with `source ≠ target`
+//! (source before target within a row), then states seen only in self-transitions, in order of
+//! first appearance. The analysis runs on states in name order ([`StateOrder::Name`]).
 //!
 //! ```
 //! use detbal::graph::GraphBuilder;
@@ -169,21 +170,21 @@ impl GraphBuilder {
 
     /// Builds the graph; state ids are relabelled to the reference node order.
     pub fn finish(self) -> TransitionGraph {
+        self.finish_in(StateOrder::FirstAppearance)
+    }
+
+    /// The graph with its states numbered in `order`.
+    pub fn finish_in(self, order: StateOrder) -> TransitionGraph {
         let n = self.n_states();
-        // Order key per state: 2·row (+1 as a target) of its first non-self transition; states
-        // seen only in self-transitions come after every other state.
-        let mut key = vec![u64::MAX; n];
-        for (s, d, t) in self.each_tally() {
-            let (s, d) = (s as usize, d as usize);
-            if s == d {
-                key[s] = key[s].min((1 << 63) + t.first_row);
-            } else {
-                key[s] = key[s].min(2 * t.first_row);
-                key[d] = key[d].min(2 * t.first_row + 1);
-            }
-        }
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&s| (key[s as usize], s));
+        // Copied in id order (the names lie in that order), then moved into the new order.
+        let mut names: Vec<String> = (0..n as u32)
+            .into_par_iter()
+            .map(|id| self.name(id).to_owned())
+            .collect();
+        let order = match order {
+            StateOrder::FirstAppearance => self.first_appearance(),
+            StateOrder::Name => name_order(&names),
+        };
         let mut new_id = vec![0u32; n];
         for (new, &old) in order.iter().enumerate() {
             new_id[old as usize] = new as u32;
@@ -210,17 +211,61 @@ impl GraphBuilder {
             }
             same
         });
-        // Copied in id order (the names lie in that order), then moved into the new order.
-        let mut names: Vec<String> = (0..n as u32)
-            .into_par_iter()
-            .map(|id| self.name(id).to_owned())
-            .collect();
         let names: Vec<String> = order
             .iter()
             .map(|&old| std::mem::take(&mut names[old as usize]))
             .collect();
         TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
     }
+
+    /// Ids in order of first appearance (the module docs): by 2·row (+1 as a target) of each
+    /// state's first non-self transition; states seen only in self-transitions after the others.
+    fn first_appearance(&self) -> Vec<u32> {
+        let mut key = vec![u64::MAX; self.n_states()];
+        for (s, d, t) in self.each_tally() {
+            let (s, d) = (s as usize, d as usize);
+            if s == d {
+                key[s] = key[s].min((1 << 63) + t.first_row);
+            } else {
+                key[s] = key[s].min(2 * t.first_row);
+                key[d] = key[d].min(2 * t.first_row + 1);
+            }
+        }
+        let mut order: Vec<u32> = (0..key.len() as u32).collect();
+        order.sort_unstable_by_key(|&s| (key[s as usize], s));
+        order
+    }
+}
+
+/// How a graph's states are numbered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StateOrder {
+    /// In order of first appearance: the reference's (`--paper`), and [`GraphBuilder::finish`]'s.
+    #[default]
+    FirstAppearance,
+    /// In name order, [`TransitionGraph::canonical`]'s: what the analysis runs on, built so
+    /// by the load instead of renumbered after it.
+    Name,
+}
+
+/// Ids `0..names.len()` in byte order of their names. The names are distinct, so the unstable
+/// parallel sort gives one order whatever the thread count. Sorted by the first eight bytes
+/// (big-endian, zero-padded: where they differ, the names differ the same way) and by whole
+/// names only where those tie: one integer comparison for most pairs of short names.
+fn name_order(names: &[String]) -> Vec<u32> {
+    let prefix = |name: &str| {
+        let mut bytes = [0u8; 8];
+        let head = &name.as_bytes()[..name.len().min(8)];
+        bytes[..head.len()].copy_from_slice(head);
+        u64::from_be_bytes(bytes)
+    };
+    let mut keys: Vec<(u64, u32)> = (names.par_iter().enumerate())
+        .map(|(id, name)| (prefix(name), id as u32))
+        .collect();
+    keys.par_sort_unstable_by(|a, b| {
+        (a.0.cmp(&b.0)).then_with(|| names[a.1 as usize].cmp(&names[b.1 as usize]))
+    });
+    keys.into_iter().map(|(_, id)| id).collect()
 }
 
 /// Transitions looked ahead by [`GraphBuilder::add_all`]: enough for a cache miss to complete.
@@ -435,13 +480,12 @@ impl TransitionGraph {
     /// (`--paper` keeps the reference's first-appearance order instead.)
     pub fn canonical(self) -> TransitionGraph {
         let n = self.n_states();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        // Names are distinct and edges distinct by their ends: the unstable parallel sorts give
-        // one order whatever the thread count.
-        order.par_sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
-        if order.iter().enumerate().all(|(i, &s)| i as u32 == s) {
+        if self.names.windows(2).all(|w| w[0] < w[1]) {
             return self;
         }
+        // Edges are distinct by their ends: the unstable parallel sort gives one order whatever
+        // the thread count.
+        let order = name_order(&self.names);
         let mut rank = vec![0u32; n];
         for (new, &old) in order.iter().enumerate() {
             rank[old as usize] = new as u32;
@@ -769,6 +813,63 @@ mod tests {
         assert_eq!(c.out_count, [6, 1, 8]);
         assert_eq!(c.self_count, [0, 0, 5]);
         assert_eq!(c.transitions(), g.transitions());
+    }
+
+    #[test]
+    fn name_order_is_byte_order_past_and_within_the_first_eight_bytes() {
+        let names: Vec<String> = [
+            "state_0000012",
+            "state_0000002",
+            "ab",
+            "ab\0",
+            "ab\0x",
+            "a",
+            "",
+            "é",
+            "e\u{301}",
+            "zzzzzzzz",
+            "zzzzzzz",
+            "state_000001",
+        ]
+        .map(String::from)
+        .to_vec();
+        let order = name_order(&names);
+        let sorted: Vec<&String> = order.iter().map(|&i| &names[i as usize]).collect();
+        let mut expected: Vec<&String> = names.iter().collect();
+        expected.sort();
+        assert_eq!(sorted, expected);
+    }
+
+    #[test]
+    fn a_graph_built_in_name_order_is_the_canonical_graph() {
+        let edges = [
+            ("c", "a", 3),
+            ("a", "b", 2),
+            ("b", "c", 1),
+            ("d", "d", 7),
+            ("a", "c", 4),
+            ("c", "c", 5),
+        ];
+        let builder = || {
+            let mut b = GraphBuilder::default();
+            for (row, (f, t, n)) in edges.iter().enumerate() {
+                let (f, t) = (b.intern(f), b.intern(t));
+                b.add(f, t, *n, row as u64).unwrap();
+            }
+            b
+        };
+        let by_name = builder().finish_in(StateOrder::Name);
+        let canonical = builder().finish().canonical();
+        assert_eq!(*by_name.names, ["a", "b", "c", "d"]);
+        assert_eq!(by_name.names, canonical.names);
+        assert_eq!(
+            (&by_name.src, &by_name.dst, &by_name.count),
+            (&canonical.src, &canonical.dst, &canonical.count)
+        );
+        assert_eq!(by_name.out_count, canonical.out_count);
+        assert_eq!(by_name.self_count, canonical.self_count);
+        // First appearance: c, a, b, then d (self-transitions only).
+        assert_eq!(*builder().finish().names, ["c", "a", "b", "d"]);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl From<Analysis> for Analyses {
 
 /// Loads `inputs` and analyses them on the backend `settings.device` selects.
 pub fn analyze(inputs: &[PathBuf], settings: &AnalyzeSettings) -> Result<Analyses> {
-    analyze_from(|| io::load(inputs, &settings.load), settings)
+    analyze_from(|| io::load(inputs, &settings.load_options()), settings)
 }
 
 /// Analyses a log that is already in memory as Arrow record batches (the Python package's
@@ -64,7 +64,10 @@ pub fn analyze_stream(
     name: &str,
     settings: &AnalyzeSettings,
 ) -> Result<Analyses> {
-    analyze_from(|| io::load_stream(reader, name, &settings.load), settings)
+    analyze_from(
+        || io::load_stream(reader, name, &settings.load_options()),
+        settings,
+    )
 }
 
 /// Runs `load`, then analyses what it loaded on the backend `settings.device` selects.

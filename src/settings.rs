@@ -202,6 +202,7 @@ fn load_options(args: &AnalyzeArgs) -> LoadOptions {
         drop_null_states: args.drop_null_states,
         group_column: args.group_by.clone(),
         trajectory_buffer_rows: usize::try_from(args.trajectory_buffer).unwrap_or(usize::MAX),
+        ..LoadOptions::default()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::backend::verify::KernelDeviation;
 use crate::backend::{Backend, BackendKind, DeviceChoice, DeviceInfo};
 use crate::error::Result;
 use crate::fit::{self, FitReport, FitSettings, Potential};
-use crate::graph::TransitionGraph;
+use crate::graph::{StateOrder, TransitionGraph};
 use crate::io::{InputSummary, LoadOptions};
 use crate::progress;
 use crate::stats::attractors::{self, Attractor};
@@ -57,6 +57,20 @@ pub struct AnalyzeSettings {
     /// Asked after each stage whether to stop (the Python package's Ctrl-C); never by default.
     #[serde(skip)]
     pub interrupt: Interrupt,
+}
+
+impl AnalyzeSettings {
+    /// The load's settings with the states numbered as the analysis runs on them: by name,
+    /// or by first appearance under `--paper` ([`analyze_graph`]).
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            state_order: match self.paper {
+                true => StateOrder::FirstAppearance,
+                false => StateOrder::Name,
+            },
+            ..self.load.clone()
+        }
+    }
 }
 
 impl Default for AnalyzeSettings {
@@ -161,8 +175,9 @@ pub fn analyze_graph(
         load: load_seconds,
         ..Default::default()
     };
-    // Results must not depend on the order of the rows: states in name order, except that
-    // `--paper` keeps the reference's first-appearance order (its `r` depends on it).
+    // Results must not depend on the order of the rows: states in name order (as loaded with
+    // [`AnalyzeSettings::load_options`], or renumbered here), except that `--paper` keeps the
+    // reference's first-appearance order (its `r` depends on it).
     let graph = if settings.paper {
         graph
     } else {

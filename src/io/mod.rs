@@ -55,7 +55,7 @@ pub use arrow_stream::load_stream;
 pub(crate) use parquet::contain as contain_parquet_panics;
 
 use crate::error::{Error, Result};
-use crate::graph::{GraphBuilder, TransitionGraph};
+use crate::graph::{GraphBuilder, StateOrder, TransitionGraph};
 use crate::progress::{self, Progress, Unit};
 use group::Groups;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -97,6 +97,8 @@ pub struct LoadOptions {
     /// Trajectory steps held in memory (about 100 bytes each) when the rows are not sorted by
     /// (run, step); more are spilled to temporary files (see `trajectory`'s module docs).
     pub trajectory_buffer_rows: usize,
+    /// How the loaded graph numbers its states (not the groups' graphs).
+    pub state_order: StateOrder,
 }
 
 /// Default of [`LoadOptions::trajectory_buffer_rows`]: about 200 MB.
@@ -115,6 +117,7 @@ impl Default for LoadOptions {
             drop_null_states: false,
             group_column: None,
             trajectory_buffer_rows: TRAJECTORY_BUFFER_ROWS,
+            state_order: StateOrder::default(),
         }
     }
 }
@@ -808,7 +811,7 @@ impl<'o> Sink<'o> {
             format,
         };
         Ok(LoadedLog {
-            graph: self.graph.finish(),
+            graph: self.graph.finish_in(self.opts.state_order),
             summary,
             groups: self.groups.map(Groups::finish).unwrap_or_default(),
         })

@@ -638,6 +638,12 @@ struct Chain<'s> {
     from_parent: Vec<f64>,
     /// Pivots of the forest system after eliminating every state's subtree.
     pivot: Vec<f64>,
+    /// What [`Chain::precondition`] reads, from [`Chain::factor`]: the parent a state's
+    /// elimination updates (`ROOT`: none, the parent is a root or there is no parent), the
+    /// multiplier `T(f→p) / pivot_f`, and `1 / pivot_f`.
+    eliminates_into: Vec<u32>,
+    multiplier: Vec<f64>,
+    inverse_pivot: Vec<f64>,
 }
 
 impl<'s> Chain<'s> {
@@ -664,6 +670,9 @@ impl<'s> Chain<'s> {
             to_parent: s.parent_arc.iter().map(|&a| rate(a, 1)).collect(),
             from_parent: s.parent_arc.iter().map(|&a| rate(a, 0)).collect(),
             pivot: Vec::new(),
+            eliminates_into: Vec::new(),
+            multiplier: Vec::new(),
+            inverse_pivot: Vec::new(),
         };
         chain.factor();
         chain
@@ -682,12 +691,22 @@ impl<'s> Chain<'s> {
                 }
             })
             .collect();
+        self.eliminates_into = (parent.iter())
+            .map(|&p| match p != ROOT && parent[p as usize] != ROOT {
+                true => p,
+                false => ROOT,
+            })
+            .collect();
         for f in (0..parent.len()).rev() {
-            let p = parent[f];
-            if p != ROOT && parent[p as usize] != ROOT {
+            let p = self.eliminates_into[f];
+            if p != ROOT {
                 self.pivot[p as usize] -= self.to_parent[f] * self.from_parent[f] / self.pivot[f];
             }
         }
+        self.multiplier = (self.to_parent.iter().zip(&self.pivot))
+            .map(|(t, pivot)| t / pivot)
+            .collect();
+        self.inverse_pivot = self.pivot.iter().map(|pivot| 1.0 / pivot).collect();
     }
 
     /// `Σ_g T(g→f) x_g`.
@@ -711,13 +730,13 @@ impl<'s> Chain<'s> {
 
     /// `z = M⁻¹ y` for the forest system `M`, in place.
     fn precondition(&self, z: &mut [f64]) {
-        let parent = &self.shape.parent;
         for f in (0..z.len()).rev() {
-            let p = parent[f];
-            if p != ROOT && parent[p as usize] != ROOT {
-                z[p as usize] += self.to_parent[f] / self.pivot[f] * z[f];
+            let p = self.eliminates_into[f];
+            if p != ROOT {
+                z[p as usize] += self.multiplier[f] * z[f];
             }
         }
+        let parent = &self.shape.parent;
         for f in 0..z.len() {
             let p = parent[f];
             let from_parent = if p == ROOT {
@@ -725,7 +744,7 @@ impl<'s> Chain<'s> {
             } else {
                 self.from_parent[f] * z[p as usize]
             };
-            z[f] = (z[f] + from_parent) / self.pivot[f];
+            z[f] = (z[f] + from_parent) * self.inverse_pivot[f];
         }
     }
 
