@@ -10,7 +10,7 @@
 //!   kept in (run, step) order), in `FILES` files `OUT-0.parquet`, … (default 1: `OUT` itself)
 //!   of row groups of `ROW_GROUP` rows (default 1,048,576).
 //! - `load [--buffer STEPS] INPUT...`: `detbal::io::load` alone (what `detbal analyze` does
-//!   before the fit), with its wall time, for whole-process timings and peak memory of the
+//!   before the fit, states in name order), with its wall time, for whole-process timings and peak memory of the
 //!   ingest without a fit; `--buffer` sets the trajectory buffer (`--trajectory-buffer`).
 //!
 //! `cargo run --release --example ingest_logs -- long-names llm.parquet llm-long.parquet`
@@ -211,7 +211,11 @@ fn trajectory(input: &Path, output: &Path, seed: Option<u64>, files: usize, row_
 }
 
 fn load(args: &[String]) {
-    let mut opts = detbal::io::LoadOptions::default();
+    // As `detbal analyze` loads (outside `--paper`): states in name order.
+    let mut opts = detbal::io::LoadOptions {
+        state_order: detbal::graph::StateOrder::Name,
+        ..Default::default()
+    };
     let inputs = match args {
         [flag, steps, inputs @ ..] if flag == "--buffer" => {
             opts.trajectory_buffer_rows = steps.parse().expect(USAGE);

@@ -249,18 +249,30 @@ pub enum StateOrder {
 }
 
 /// Ids `0..names.len()` in byte order of their names. The names are distinct, so the unstable
-/// parallel sort gives one order whatever the thread count. Sorted by the first eight bytes
-/// (big-endian, zero-padded: where they differ, the names differ the same way) and by whole
-/// names only where those tie: one integer comparison for most pairs of short names.
+/// parallel sort gives one order whatever the thread count. Sorted by eight bytes past the
+/// prefix every name shares (big-endian, zero-padded: where they differ, the names differ the
+/// same way) and by whole names only where those tie: one integer comparison for most pairs,
+/// also of long names written from one template (`simplify ((…`).
 fn name_order(names: &[String]) -> Vec<u32> {
-    let prefix = |name: &str| {
+    let first = names.first().map_or(&[][..], |n| n.as_bytes());
+    let shared = (names.par_iter())
+        .map(|n| {
+            first
+                .iter()
+                .zip(n.as_bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+        .min()
+        .unwrap_or(0);
+    let key = |name: &str| {
         let mut bytes = [0u8; 8];
-        let head = &name.as_bytes()[..name.len().min(8)];
+        let head = &name.as_bytes()[shared..name.len().min(shared + 8)];
         bytes[..head.len()].copy_from_slice(head);
         u64::from_be_bytes(bytes)
     };
     let mut keys: Vec<(u64, u32)> = (names.par_iter().enumerate())
-        .map(|(id, name)| (prefix(name), id as u32))
+        .map(|(id, name)| (key(name), id as u32))
         .collect();
     keys.par_sort_unstable_by(|a, b| {
         (a.0.cmp(&b.0)).then_with(|| names[a.1 as usize].cmp(&names[b.1 as usize]))
@@ -833,11 +845,16 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let order = name_order(&names);
-        let sorted: Vec<&String> = order.iter().map(|&i| &names[i as usize]).collect();
-        let mut expected: Vec<&String> = names.iter().collect();
-        expected.sort();
-        assert_eq!(sorted, expected);
+        // Past a shared prefix too (the key starts after it), and with one name that prefix.
+        let prefixed: Vec<String> = names.iter().map(|n| format!("simplify ((x{n}")).collect();
+        let with_bare = [prefixed.clone(), vec!["simplify ((x".into()]].concat();
+        for names in [names, prefixed, with_bare] {
+            let order = name_order(&names);
+            let sorted: Vec<&String> = order.iter().map(|&i| &names[i as usize]).collect();
+            let mut expected: Vec<&String> = names.iter().collect();
+            expected.sort();
+            assert_eq!(sorted, expected);
+        }
     }
 
     #[test]
