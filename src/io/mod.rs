@@ -762,7 +762,7 @@ impl<'o> Sink<'o> {
     fn absorb(&mut self, part: Sink) -> Result<()> {
         self.graph.absorb(part.graph)?;
         self.run_names.absorb(part.run_names)?;
-        self.run_ids.absorb_unnamed(&part.run_ids);
+        self.run_ids.absorb_unnamed(part.run_ids);
         if let (Some(groups), Some(later)) = (&mut self.groups, part.groups) {
             groups.absorb(later)?;
         }

@@ -302,6 +302,13 @@ impl IntIds {
     fn keys(&self) -> impl Iterator<Item = i128> + '_ {
         (self.fits.keys().map(|&v| i128::from(v))).chain(self.beyond.keys().copied())
     }
+
+    /// Room for `more` keys: inserting one table's keys into another with the same (unseeded)
+    /// hash, in the first's order, into a table still growing packs them into long probe runs.
+    fn reserve(&mut self, more: &IntIds) {
+        self.fits.reserve(more.fits.len());
+        self.beyond.reserve(more.beyond.len());
+    }
 }
 
 /// Dense ids for the names in Arrow columns of one namespace (states, or run labels).
@@ -339,8 +346,15 @@ impl NameIds {
         (table.n_states() + unnamed) as u64
     }
 
-    /// Adds the unnamed integers `later` saw (their ids are renumbered).
-    pub(super) fn absorb_unnamed(&mut self, later: &NameIds) {
+    /// Adds the unnamed integers `later` saw (their ids are renumbered; taken whole by an empty
+    /// table). On the 1e8-row llm-like log (5 M run labels, two reading threads) one key at a
+    /// time into a growing table took 2.2 s of a 5.5 s load.
+    pub(super) fn absorb_unnamed(&mut self, later: NameIds) {
+        if self.ints.len() == 0 {
+            self.ints = later.ints;
+            return;
+        }
+        self.ints.reserve(&later.ints);
         for v in later.ints.keys() {
             let next = self.ints.len() as u32;
             self.ints.get_or_insert_with(v, || next);
@@ -850,8 +864,12 @@ mod tests {
             &mut table,
             &mut out,
         );
-        first.absorb_unnamed(&second);
+        first.absorb_unnamed(second);
         assert_eq!(first.ints.len(), 3);
+        // An empty table takes the other's whole.
+        let mut empty = NameIds::unnamed_integers();
+        empty.absorb_unnamed(first);
+        assert_eq!(empty.ints.len(), 3);
     }
 
     #[test]
