@@ -149,12 +149,7 @@ fn read_file(
             groups: g..g + 1,
             rows: chunk.starts[g]..chunk.starts[g + 1],
             first_row,
-            starts: chunk.starts.clone(),
-            metadata: chunk.metadata.clone(),
-            layout: chunk.layout.clone(),
-            keys_only: chunk.keys_only.clone(),
-            path: chunk.path.clone(),
-            source: Source(chunk.source.0.clone()),
+            ..chunk.clone()
         });
     }
     sink.next_row += file_rows;
@@ -162,6 +157,7 @@ fn read_file(
 }
 
 /// Row groups of one transitions-form Parquet file, and where their rows sit in the dataset.
+#[derive(Clone)]
 pub(super) struct Chunk {
     path: PathBuf,
     /// The file, as opened once by [`super::read_file`].
@@ -209,15 +205,9 @@ impl Chunk {
             .map(|i| {
                 let (from, to) = (rows * i / pieces, rows * (i + 1) / pieces);
                 Chunk {
-                    path: self.path.clone(),
-                    source: Source(self.source.0.clone()),
-                    metadata: self.metadata.clone(),
-                    layout: self.layout.clone(),
-                    keys_only: self.keys_only.clone(),
-                    starts: self.starts.clone(),
-                    groups: self.groups.clone(),
                     rows: start + from..start + to,
                     first_row: self.first_row + from,
+                    ..self.clone()
                 }
             })
             .collect()
