@@ -228,13 +228,21 @@ fn held_out_loss(
         *start = v.value;
         Ok(loss)
     };
-    let folds: Vec<Result<(f64, f64)>> = match backend.info().backend {
-        BackendKind::Cpu => starts.par_iter_mut().enumerate().map(fold).collect(),
-        BackendKind::Gpu => starts.iter_mut().enumerate().map(fold).collect(),
+    // An error is the first fold's in order; on a GPU no fold runs after it (the device may
+    // be lost).
+    let folds: Vec<(f64, f64)> = match backend.info().backend {
+        BackendKind::Cpu => {
+            let folds: Vec<Result<_>> = starts.par_iter_mut().enumerate().map(fold).collect();
+            folds.into_iter().collect::<Result<_>>()?
+        }
+        BackendKind::Gpu => starts
+            .iter_mut()
+            .enumerate()
+            .map(fold)
+            .collect::<Result<_>>()?,
     };
     let (mut loss, mut weight) = (0.0, 0.0);
-    for result in folds {
-        let (l, w) = result?;
+    for (l, w) in folds {
         loss += l;
         weight += w;
     }
