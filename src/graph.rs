@@ -688,12 +688,18 @@ pub fn components_of_arcs(
 /// The graph of `(source, target, count)` rows, one row each (unit tests' fixtures).
 #[cfg(test)]
 pub(crate) fn graph_of(edges: &[(&str, &str, u64)]) -> TransitionGraph {
+    builder_of(edges).finish()
+}
+
+/// The builder of [`graph_of`], before `finish`.
+#[cfg(test)]
+fn builder_of(edges: &[(&str, &str, u64)]) -> GraphBuilder {
     let mut b = GraphBuilder::default();
     for (row, &(s, t, c)) in edges.iter().enumerate() {
         let (s, t) = (b.intern(s), b.intern(t));
         b.add(s, t, c, row as u64).unwrap();
     }
-    b.finish()
+    b
 }
 
 #[cfg(test)]
@@ -867,14 +873,7 @@ mod tests {
             ("a", "c", 4),
             ("c", "c", 5),
         ];
-        let builder = || {
-            let mut b = GraphBuilder::default();
-            for (row, (f, t, n)) in edges.iter().enumerate() {
-                let (f, t) = (b.intern(f), b.intern(t));
-                b.add(f, t, *n, row as u64).unwrap();
-            }
-            b
-        };
+        let builder = || builder_of(&edges);
         let by_name = builder().finish_in(StateOrder::Name);
         let canonical = builder().finish().canonical();
         assert_eq!(*by_name.names, ["a", "b", "c", "d"]);

@@ -633,14 +633,11 @@ struct Chain<'s> {
     /// Per entry of the shape, `T(g→f)`; per state, `r_f = Σ_g T(f→g)`.
     inflow: Vec<f64>,
     out_rate: Vec<f64>,
-    /// The forest: `T(f→p)` and `T(p→f)` of each state and its parent.
-    to_parent: Vec<f64>,
+    /// The forest: `T(p→f)` of each state from its parent.
     from_parent: Vec<f64>,
-    /// Pivots of the forest system after eliminating every state's subtree.
-    pivot: Vec<f64>,
-    /// What [`Chain::precondition`] reads, from [`Chain::factor`]: the parent a state's
-    /// elimination updates (`ROOT`: none, the parent is a root or there is no parent), the
-    /// multiplier `T(f→p) / pivot_f`, and `1 / pivot_f`.
+    /// The forest's factor ([`Chain::factor`]), what [`Chain::precondition`] reads: the parent
+    /// a state's elimination updates (`ROOT`: none, the parent is a root or there is no
+    /// parent), the multiplier `T(f→p) / pivot_f`, and `1 / pivot_f`.
     eliminates_into: Vec<u32>,
     multiplier: Vec<f64>,
     inverse_pivot: Vec<f64>,
@@ -663,26 +660,25 @@ impl<'s> Chain<'s> {
                 rates[(a ^ reverse) as usize]
             }
         };
+        let to_parent: Vec<f64> = s.parent_arc.iter().map(|&a| rate(a, 1)).collect();
         let mut chain = Chain {
             shape,
             inflow: s.arc.iter().map(|&a| rates[a as usize]).collect(),
             out_rate,
-            to_parent: s.parent_arc.iter().map(|&a| rate(a, 1)).collect(),
             from_parent: s.parent_arc.iter().map(|&a| rate(a, 0)).collect(),
-            pivot: Vec::new(),
             eliminates_into: Vec::new(),
             multiplier: Vec::new(),
             inverse_pivot: Vec::new(),
         };
-        chain.factor();
+        chain.factor(&to_parent);
         chain
     }
 
     /// Eliminates leaves first: a child `f` of a non-root `p` lowers `p`'s pivot by
-    /// `T(f→p) T(p→f) / pivot_f`.
-    fn factor(&mut self) {
+    /// `T(f→p) T(p→f) / pivot_f` (`to_parent`: `T(f→p)` of each state).
+    fn factor(&mut self, to_parent: &[f64]) {
         let parent = &self.shape.parent;
-        self.pivot = (0..parent.len())
+        let mut pivot: Vec<f64> = (0..parent.len())
             .map(|f| {
                 if parent[f] == ROOT {
                     1.0
@@ -700,13 +696,13 @@ impl<'s> Chain<'s> {
         for f in (0..parent.len()).rev() {
             let p = self.eliminates_into[f];
             if p != ROOT {
-                self.pivot[p as usize] -= self.to_parent[f] * self.from_parent[f] / self.pivot[f];
+                pivot[p as usize] -= to_parent[f] * self.from_parent[f] / pivot[f];
             }
         }
-        self.multiplier = (self.to_parent.iter().zip(&self.pivot))
+        self.multiplier = (to_parent.iter().zip(&pivot))
             .map(|(t, pivot)| t / pivot)
             .collect();
-        self.inverse_pivot = self.pivot.iter().map(|pivot| 1.0 / pivot).collect();
+        self.inverse_pivot = pivot.iter().map(|pivot| 1.0 / pivot).collect();
     }
 
     /// `Σ_g T(g→f) x_g`.
