@@ -598,6 +598,20 @@ impl Components {
     pub fn nontrivial(&self) -> usize {
         self.size.iter().filter(|&&s| s > 1).count()
     }
+
+    pub fn summary(&self) -> ComponentSummary {
+        ComponentSummary {
+            count: self.count(),
+            largest: self.largest(),
+        }
+    }
+}
+
+/// How many components there are and the size of the largest, without the per-state ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ComponentSummary {
+    pub count: usize,
+    pub largest: u32,
 }
 
 /// Tarjan's algorithm without recursion, over the edges of `graph` for which `keep(e)` holds.

@@ -18,7 +18,6 @@ pub fn report_json(run: &Analyses) -> Value {
 /// `report.json` of one analysis; `groups` is null without `groups`.
 pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Value {
     let g = &a.graph;
-    let sccs = crate::graph::strongly_connected_components(g, |_| true);
     json!({
         "schema_version": SCHEMA_VERSION,
         "detbal_version": env!("CARGO_PKG_VERSION"),
@@ -41,8 +40,8 @@ pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Val
             "transitions": g.transitions(),
             "self_transitions": g.self_transitions(),
             "reciprocal_pairs": g.reciprocal_pairs().count(),
-            "sccs": sccs.count(),
-            "largest_scc": sccs.largest(),
+            "sccs": a.strong_components.count,
+            "largest_scc": a.strong_components.largest,
         },
         "fit": a.fit,
         "potential_distribution": a.potential_distribution,
