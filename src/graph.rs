@@ -176,32 +176,30 @@ impl GraphBuilder {
     /// The graph with its states numbered in `order`.
     pub fn finish_in(self, order: StateOrder) -> TransitionGraph {
         let n = self.n_states();
-        // Copied in id order (the names lie in that order), then moved into the new order.
-        let mut names: Vec<String> = (0..n as u32)
+        let by_id: Vec<&str> = (0..n as u32)
             .into_par_iter()
-            .map(|id| self.name(id).to_owned())
+            .map(|id| self.name(id))
             .collect();
         let order = match order {
             StateOrder::FirstAppearance => self.first_appearance(),
-            StateOrder::Name => name_order(&names),
+            StateOrder::Name => name_order(&by_id),
         };
         let mut new_id = vec![0u32; n];
         for (new, &old) in order.iter().enumerate() {
             new_id[old as usize] = new as u32;
         }
-        let mut out_count = vec![0u64; n];
-        let mut self_count = vec![0u64; n];
-        let pairs = self.tallies.len() + self.absorbed.len();
-        let mut edges: Vec<(u32, u32, u64)> = Vec::with_capacity(pairs);
-        for (s, d, t) in self.each_tally() {
-            let (s, d) = (new_id[s as usize], new_id[d as usize]);
-            out_count[s as usize] += t.count;
-            if s == d {
-                self_count[s as usize] += t.count;
-            } else {
-                edges.push((s, d, t.count));
-            }
-        }
+        let names: Vec<String> = (order.par_iter())
+            .map(|&old| by_id[old as usize].to_owned())
+            .collect();
+        let relabel = |(key, tally): (u64, &Tally)| {
+            let (s, d) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
+            (new_id[s], new_id[d], tally.count)
+        };
+        let absorbed = self.absorbed.par_iter().map(|(key, tally)| (*key, tally));
+        let mut edges: Vec<(u32, u32, u64)> = (self.tallies.par_iter())
+            .chain(absorbed)
+            .map(relabel)
+            .collect();
         edges.par_sort_unstable_by_key(|&(s, d, _)| (s, d));
         // A pair in both `tallies` and `absorbed`: one edge, the counts summed.
         edges.dedup_by(|later, kept| {
@@ -211,10 +209,15 @@ impl GraphBuilder {
             }
             same
         });
-        let names: Vec<String> = order
-            .iter()
-            .map(|&old| std::mem::take(&mut names[old as usize]))
-            .collect();
+        let mut self_count = vec![0u64; n];
+        for (s, tally) in self.self_tallies.iter().enumerate() {
+            self_count[new_id[s] as usize] = tally.count;
+        }
+        // `N(f)`: its self-transitions and its edges (sorted by source: one pass in order).
+        let mut out_count = self_count.clone();
+        for &(s, _, count) in &edges {
+            out_count[s as usize] += count;
+        }
         TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
     }
 
@@ -253,31 +256,41 @@ pub enum StateOrder {
 /// prefix every name shares (big-endian, zero-padded: where they differ, the names differ the
 /// same way) and by whole names only where those tie: one integer comparison for most pairs,
 /// also of long names written from one template (`simplify ((…`).
-fn name_order(names: &[String]) -> Vec<u32> {
-    let first = names.first().map_or(&[][..], |n| n.as_bytes());
-    let shared = (names.par_iter())
-        .map(|n| {
+fn name_order<S: AsRef<str> + Sync>(names: &[S]) -> Vec<u32> {
+    let bytes = |i: usize| names[i].as_ref().as_bytes();
+    let first = if names.is_empty() { &[][..] } else { bytes(0) };
+    let shared = (0..names.len())
+        .into_par_iter()
+        .map(|i| {
             first
                 .iter()
-                .zip(n.as_bytes())
+                .zip(bytes(i))
                 .take_while(|(a, b)| a == b)
                 .count()
         })
         .min()
         .unwrap_or(0);
-    let key = |name: &str| {
-        let mut bytes = [0u8; 8];
-        let head = &name.as_bytes()[shared..name.len().min(shared + 8)];
-        bytes[..head.len()].copy_from_slice(head);
-        u64::from_be_bytes(bytes)
+    let key = |name: &[u8]| {
+        let mut key = [0u8; 8];
+        let head = &name[shared..name.len().min(shared + 8)];
+        key[..head.len()].copy_from_slice(head);
+        u64::from_be_bytes(key)
     };
-    let mut keys: Vec<(u64, u32)> = (names.par_iter().enumerate())
-        .map(|(id, name)| (key(name), id as u32))
+    let mut keys: Vec<(u64, u32)> = (0..names.len())
+        .into_par_iter()
+        .map(|i| (key(bytes(i)), i as u32))
         .collect();
     keys.par_sort_unstable_by(|a, b| {
-        (a.0.cmp(&b.0)).then_with(|| names[a.1 as usize].cmp(&names[b.1 as usize]))
+        (a.0.cmp(&b.0)).then_with(|| bytes(a.1 as usize).cmp(bytes(b.1 as usize)))
     });
     keys.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Turns counts at `1..` into the offsets they end at (`ptr[0]` stays 0).
+fn prefix_sums(ptr: &mut [usize]) {
+    for i in 1..ptr.len() {
+        ptr[i] += ptr[i - 1];
+    }
 }
 
 /// Transitions looked ahead by [`GraphBuilder::add_all`]: enough for a cache miss to complete.
@@ -353,33 +366,36 @@ impl TransitionGraph {
         let names = names.into();
         let n = names.len();
         let m = edges.len();
-        let (mut src, mut dst, mut count) = (
-            Vec::with_capacity(m),
-            Vec::with_capacity(m),
-            Vec::with_capacity(m),
-        );
-        let mut out_ptr = vec![0usize; n + 1];
-        let mut in_ptr = vec![0usize; n + 1];
-        let mut in_count = vec![0u64; n];
-        for &(s, d, c) in &edges {
-            debug_assert!(s != d);
-            src.push(s);
-            dst.push(d);
-            count.push(c);
-            out_ptr[s as usize + 1] += 1;
-            in_ptr[d as usize + 1] += 1;
-            in_count[d as usize] += c;
-        }
-        for i in 0..n {
-            out_ptr[i + 1] += out_ptr[i];
-            in_ptr[i + 1] += in_ptr[i];
-        }
-        let mut fill = in_ptr.clone();
-        let mut in_edges = vec![0u32; m];
-        for (e, &d) in dst.iter().enumerate() {
-            in_edges[fill[d as usize]] = e as u32;
-            fill[d as usize] += 1;
-        }
+        // The out-side (edges in order) and the in-side (a scatter by target) at once.
+        let out_side = || {
+            let mut out_ptr = vec![0usize; n + 1];
+            for &(s, _, _) in &edges {
+                out_ptr[s as usize + 1] += 1;
+            }
+            prefix_sums(&mut out_ptr);
+            let src = edges.par_iter().map(|&(s, _, _)| s).collect::<Vec<_>>();
+            let dst = edges.par_iter().map(|&(_, d, _)| d).collect::<Vec<_>>();
+            let count = edges.par_iter().map(|&(_, _, c)| c).collect::<Vec<_>>();
+            (out_ptr, src, dst, count)
+        };
+        let in_side = || {
+            let (mut in_ptr, mut in_count) = (vec![0usize; n + 1], vec![0u64; n]);
+            for &(s, d, c) in &edges {
+                debug_assert!(s != d);
+                in_ptr[d as usize + 1] += 1;
+                in_count[d as usize] += c;
+            }
+            prefix_sums(&mut in_ptr);
+            let mut fill = in_ptr.clone();
+            let mut in_edges = vec![0u32; m];
+            for (e, &(_, d, _)) in edges.iter().enumerate() {
+                in_edges[fill[d as usize]] = e as u32;
+                fill[d as usize] += 1;
+            }
+            (in_ptr, in_count, in_edges)
+        };
+        let ((out_ptr, src, dst, count), (in_ptr, in_count, in_edges)) =
+            rayon::join(out_side, in_side);
         let mut graph = TransitionGraph {
             names,
             out_count,

@@ -51,7 +51,9 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<u8> {
     // A foreign output directory fails now rather than after the analysis (and again then).
     report::check_output(&args.output, args.force)?;
     progress::enable(!args.quiet && !args.json);
-    let run = analyze(&args.inputs, &settings)?;
+    // The process exits once this returns: the system frees the analysis faster than its drop
+    // would (llm-hard-1M: 8 ms of 0.85 s, mostly the states' names).
+    let run = std::mem::ManuallyDrop::new(analyze(&args.inputs, &settings)?);
     let analysis = &run.pooled;
     let t = std::time::Instant::now();
     report::write_outputs(&run, &args.output, args.force)?;

@@ -13,6 +13,7 @@
 //! high bits of its hash, so doubling a table moves each entry to about twice its place, in
 //! order, without hashing again.
 
+use rayon::prelude::*;
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 
@@ -248,6 +249,12 @@ impl TallyTable {
             .iter()
             .filter(|(key, _)| *key != NO_PAIR)
             .map(|(key, tally)| (*key, tally))
+    }
+
+    /// [`TallyTable::iter`] on every thread.
+    pub fn par_iter(&self) -> impl ParallelIterator<Item = (u64, &Tally)> {
+        (self.slots.par_iter())
+            .filter_map(|(key, tally)| (*key != NO_PAIR).then_some((*key, tally)))
     }
 
     /// Doubles the slots and places every entry again, in order (so the writes go forward).

@@ -283,6 +283,31 @@ impl Read for At {
     }
 }
 
+/// Feeds the file's bytes, up to its length at opening, to `hasher` in blocks of
+/// [`HASH_BLOCK`], each read in two halves at once and hashed on every core; an error if the
+/// file ended early. `std::io::copy`'s 8 KiB reads and hashes, one after the other on one
+/// core, took 0.25 s before the first row of a 339 MB file.
+fn hash_contents(handle: &Handle, hasher: &mut blake3::Hasher) -> std::io::Result<()> {
+    let mut block = vec![0; HASH_BLOCK.min(handle.len()) as usize];
+    let mut start = 0;
+    while start < handle.len() {
+        let piece = &mut block[..HASH_BLOCK.min(handle.len() - start) as usize];
+        let (first, second) = piece.split_at_mut(piece.len() / 2);
+        let middle = start + first.len() as u64;
+        let (first, second) = rayon::join(
+            || read_exact_at(&handle.file, first, start),
+            || read_exact_at(&handle.file, second, middle),
+        );
+        first.and(second)?;
+        hasher.update_rayon(piece);
+        start += piece.len() as u64;
+    }
+    Ok(())
+}
+
+/// Bytes read and hashed at a time ([`hash_contents`]).
+const HASH_BLOCK: u64 = 4 << 20;
+
 #[cfg(unix)]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
@@ -336,14 +361,7 @@ fn read_file(
             Some(bytes)
         }
         _ => {
-            let copied = std::io::copy(&mut handle.reader_at(0), hasher).map_err(read_error)?;
-            if copied != handle.len() {
-                let source = std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file got shorter while it was read",
-                );
-                return Err(read_error(source));
-            }
+            hash_contents(&handle, hasher).map_err(read_error)?;
             None
         }
     };
@@ -815,5 +833,30 @@ impl<'o> Sink<'o> {
             summary,
             groups: self.groups.map(Groups::finish).unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_hashed_as_its_bytes_in_one_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a whole number of blocks, and an odd last block (split in unequal halves).
+        let bytes: Vec<u8> = (0..HASH_BLOCK + 12_345)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        for len in [1, 7, HASH_BLOCK as usize, bytes.len()] {
+            let path = dir.path().join(format!("{len}.bin"));
+            std::fs::write(&path, &bytes[..len]).unwrap();
+            let mut hasher = blake3::Hasher::new();
+            hash_contents(&Handle::open(&path).unwrap(), &mut hasher).unwrap();
+            assert_eq!(
+                hasher.finalize(),
+                blake3::hash(&bytes[..len]),
+                "{len} bytes"
+            );
+        }
     }
 }
