@@ -327,14 +327,21 @@ fn potential(t: &mut Text, a: &Analysis) {
             .map_or("fixed by --l2".to_owned(), |c| {
                 format!("--l2 auto: {}", c.method)
             });
+        let by_prior = match f.prior_dominated_states {
+            0 => "no state valued mostly by the prior".to_owned(),
+            1 => "1 more state valued mostly by the prior".to_owned(),
+            n => format!(
+                "{} more states valued mostly by the prior",
+                thousands(n as u64)
+            ),
+        };
         t.more(&format!(
-            "ridge λ = {} ({how}); {} more states valued by the prior mostly",
+            "ridge λ = {} ({how}); {by_prior}",
             if f.l2 < 1e-2 {
                 sci(f.l2, 2)
             } else {
                 num(f.l2, 4)
             },
-            thousands(f.prior_dominated_states as u64),
         ));
     }
     // The gradient norm on a short row of its own: its length never moves the wrapping.

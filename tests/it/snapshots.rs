@@ -130,3 +130,49 @@ fn summary_of_the_bundled_sample_and_a_comparison() {
         &run(dir.path(), &["compare", "a", "b", "--top", "3"]),
     );
 }
+
+/// The README's quick start shows the summary the bundled sample gives at 100 columns, block by
+/// block, except the device's (it names the machine's adapter) and the fit's last gradient norm
+/// (rounding noise at the optimum).
+#[test]
+fn the_readme_shows_the_samples_summary() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let shown: Vec<&str> = (readme.lines())
+        .skip_while(|line| !line.starts_with("    Input  "))
+        .take_while(|line| !line.is_empty())
+        .map(|line| &line[4..])
+        .collect();
+    assert!(shown.len() > 10, "the README shows no summary");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(sample(), dir.path().join("sample.parquet")).unwrap();
+    let out = command(&[
+        "analyze",
+        "sample.parquet",
+        "--device",
+        "cpu",
+        "-o",
+        "detbal-out",
+    ])
+    .current_dir(dir.path())
+    .env_remove("RUST_LOG")
+    .env("COLUMNS", "100")
+    .output()
+    .expect("detbal runs");
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    // Each line with the block it belongs to; the device's block is left out.
+    let blocks = |lines: Vec<&str>| -> Vec<String> {
+        let mut block = String::new();
+        (lines.into_iter())
+            .filter_map(|line| {
+                if !line.starts_with(' ') {
+                    block = line.split_whitespace().next().unwrap_or("").to_owned();
+                }
+                let line = line.split("|∇|∞ = ").next().unwrap_or(line);
+                (block != "Device").then(|| line.trim_end().to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(blocks(printed.lines().collect()), blocks(shown));
+}
