@@ -10,7 +10,8 @@
 //!   excess over its null expectation in null standard deviations (mean and spread).
 //!
 //! `cargo run --release --example verdict_calibration -- MODE ROWS LOGS [MAX_RESAMPLES]
-//! [MIN_TRANSITIONS]` (defaults 999 and 10)
+//! [MIN_TRANSITIONS] [RUN_LEN]` (defaults 999, 10 and the mode's mean run length; a run length
+//! of 1 makes every transition start afresh from a uniform state, without trajectories)
 //! (e.g. `reversible 20000 200`); prints one Markdown row and appends it as JSON to
 //! `target/verdict_calibration.jsonl`. Seeds are `1..=LOGS`.
 
@@ -25,7 +26,8 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: verdict_calibration MODE ROWS LOGS [MAX_RESAMPLES] [MIN_TRANSITIONS]";
+    let usage =
+        "usage: verdict_calibration MODE ROWS LOGS [MAX_RESAMPLES] [MIN_TRANSITIONS] [RUN_LEN]";
     let mode = match args.first().map(String::as_str) {
         Some("reversible") => SimMode::Reversible,
         Some("llm-like") => SimMode::LlmLike,
@@ -37,6 +39,9 @@ fn main() {
     let logs: u64 = args.get(2).and_then(|s| s.parse().ok()).expect(usage);
     let max_resamples: usize = args.get(3).map_or(999, |s| s.parse().expect(usage));
     let min_transitions: u64 = args.get(4).map_or(10, |s| s.parse().expect(usage));
+    let run_len: f64 = args
+        .get(5)
+        .map_or(SimParams::new(mode).run_len, |s| s.parse().expect(usage));
     let dir = tempfile::tempdir().unwrap();
     let cpu = CpuBackend::new("verdict_calibration");
     let (log, truth) = (
@@ -55,6 +60,7 @@ fn main() {
         let params = SimParams {
             rows,
             seed,
+            run_len,
             ..SimParams::new(mode)
         };
         simulate(&params, &log, &truth).unwrap();
@@ -108,6 +114,7 @@ fn main() {
         "undecided": undecided,
         "max_resamples": max_resamples,
         "min_transitions": min_transitions,
+        "run_len": run_len,
         "mean_pairs": pairs as f64 / n,
         "mean_ndf": ndf as f64 / n,
         "mean_sparse_pairs": sparse as f64 / n,
