@@ -43,7 +43,11 @@
 //! resamples' `X²` sat on fewer degrees of freedom and the p-values were liberal: at 1e6
 //! llm-like rows, where every resample separated about 38 pairs (3.4 degrees of freedom), 9.2 %
 //! of 499 logs under exact detailed balance fell below 0.05, 7.2 % once moved (BENCHMARKS.md,
-//! "500 logs per cell"). No ridge: each component's `U` is determined up to a constant,
+//! "500 logs per cell"). A resample whose separated pairs broke every independent cycle has no
+//! statistic: it is drawn but not compared (the observed log always has its cycles). On logs of
+//! independent single transitions, whose tested pairs close one to three cycles, a fifth to two
+//! thirds of the resamples broke them all, and their `X² = 0`, counted below the observed one,
+//! made the p-values too small. No ridge: each component's `U` is determined up to a constant,
 //! on which no statistic depends. (Until 2026-12-06 every fit added a vanishing ridge
 //! `10⁻⁶/2 Σ U²` instead. Preconditioned steps move a component's mean, and only that ridge's
 //! curvature pulled it back, so on `llm-10M` (9,903 pairs in 728 components) the observed fit and
@@ -705,7 +709,7 @@ fn set_p_value(
         kept.extend(fits.into_iter().take(room));
         Ok(x2)
     })?;
-    let examined = outcome.samples.len() as u64;
+    let examined = outcome.drawn as u64;
     test.unconverged_refits = (unconverged.iter())
         .map(|r| r.end.min(examined).saturating_sub(r.start) as usize)
         .sum();
@@ -714,9 +718,10 @@ fn set_p_value(
     test.calibration = Some(outcome.calibration);
     test.resamples = outcome.samples.len();
     test.exceedances = outcome.exceedances;
-    let (mean, sd) = mean_sd(&outcome.samples);
-    test.null_mean = Some(mean);
-    test.null_sd = Some(sd);
+    // (None when no resample kept a cycle.)
+    let null = (!outcome.samples.is_empty()).then(|| mean_sd(&outcome.samples));
+    test.null_mean = null.map(|(mean, _)| mean);
+    test.null_sd = null.map(|(_, sd)| sd);
     Ok(kept)
 }
 
@@ -863,13 +868,15 @@ fn fitted_ndf(pairs: &SplitPairs, limits: &[Option<f64>]) -> i64 {
 /// `x²`, a statistic on `from` degrees of freedom, as the statistic on `to` with the same χ²
 /// tail probability (Wilson and Hilferty's cube-root normal form of both): a resample whose
 /// separated pairs took degrees of freedom out of its fit is compared with the observed `X²` on
-/// the observed ones. Unchanged where the two agree; 0 where the resample kept no cycle.
+/// the observed ones. Unchanged where the two agree. NaN where the resample kept no independent
+/// cycle: it has no statistic, and counting its `X² = 0` below every observed one made the
+/// p-values of logs with one or two cycles too small ([`calibrate`] passes over it).
 fn on_degrees(x2: f64, from: i64, to: i64) -> f64 {
     if from == to || to <= 0 {
         return x2;
     }
     if from <= 0 {
-        return 0.0;
+        return f64::NAN;
     }
     let (from, to) = (from as f64, to as f64);
     let spread = |nu: f64| (2.0 / (9.0 * nu)).sqrt();
@@ -969,12 +976,17 @@ pub struct Calibrated {
     pub p_value: f64,
     pub calibration: Calibration,
     pub exceedances: usize,
+    /// The resampled statistics compared with the observed one, in resample order.
     pub samples: Vec<f64>,
+    /// Resamples drawn: `samples` and those without a statistic.
+    pub drawn: usize,
 }
 
 /// Draws resampled statistics in batches of `batch` (`draw` gets the resamples' range) until the
 /// stopping rule of `settings` holds (module docs). The samples are examined one by one, so the
-/// result depends on the seed only, not on the batch size or the threads.
+/// result depends on the seed only, not on the batch size or the threads. A resample whose
+/// statistic is NaN has none (no independent cycle left, [`on_degrees`]): it counts towards the
+/// cap of `max_resamples` drawn, not among the samples.
 pub fn calibrate(
     observed: f64,
     settings: &VerdictSettings,
@@ -982,31 +994,35 @@ pub fn calibrate(
     mut draw: impl FnMut(Range<u64>) -> Result<Vec<f64>>,
 ) -> Result<Calibrated> {
     let mut samples: Vec<f64> = Vec::new();
-    let mut exceed = 0;
+    let (mut drawn, mut exceed) = (0, 0);
     loop {
-        let from = samples.len();
+        let from = drawn;
         let to = (from + batch.max(1)).min(settings.max_resamples);
         for x in draw(from as u64..to as u64)? {
-            samples.push(x);
-            exceed += usize::from(x >= observed);
-            let l = samples.len();
-            let stop = if exceed >= settings.exceedances {
-                Some((exceed as f64 / l as f64, Calibration::SequentialMonteCarlo))
-            } else if exceed == 0 && l >= settings.min_resamples {
-                let (mean, sd) = mean_sd(&samples);
-                (sd > 0.0 && observed > mean + settings.clear_sd * sd).then(|| {
-                    (
-                        moment_matched_tail(observed, mean, sd),
-                        Calibration::MomentMatchedTail,
-                    )
-                })
-            } else {
-                None
-            };
+            drawn += 1;
+            let mut stop = None;
+            if !x.is_nan() {
+                samples.push(x);
+                exceed += usize::from(x >= observed);
+                let l = samples.len();
+                stop = if exceed >= settings.exceedances {
+                    Some((exceed as f64 / l as f64, Calibration::SequentialMonteCarlo))
+                } else if exceed == 0 && l >= settings.min_resamples {
+                    let (mean, sd) = mean_sd(&samples);
+                    (sd > 0.0 && observed > mean + settings.clear_sd * sd).then(|| {
+                        (
+                            moment_matched_tail(observed, mean, sd),
+                            Calibration::MomentMatchedTail,
+                        )
+                    })
+                } else {
+                    None
+                };
+            }
             let stop = stop.or_else(|| {
-                (l >= settings.max_resamples).then(|| {
+                (drawn >= settings.max_resamples).then(|| {
                     (
-                        (1 + exceed) as f64 / (1 + l) as f64,
+                        (1 + exceed) as f64 / (1 + samples.len()) as f64,
                         Calibration::MonteCarlo,
                     )
                 })
@@ -1017,6 +1033,7 @@ pub fn calibrate(
                     calibration,
                     exceedances: exceed,
                     samples,
+                    drawn,
                 });
             }
         }
@@ -1218,7 +1235,7 @@ mod tests {
             }
         }
         assert_eq!(on_degrees(12.5, 7, 7), 12.5);
-        assert_eq!(on_degrees(0.0, 0, 7), 0.0);
+        assert!(on_degrees(0.0, 0, 7).is_nan());
     }
 
     #[test]
@@ -1270,6 +1287,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn resamples_without_a_statistic_are_passed_over() {
+        let settings = VerdictSettings::default();
+        // Every third resample has no statistic; the others as in the test above.
+        let x = |r: u64| match r % 3 {
+            1 => f64::NAN,
+            _ => ((r * 7919) % 101) as f64 / 10.0,
+        };
+        for observed in [5.0, 9.95, 50.0] {
+            let run = |batch| {
+                calibrate(observed, &settings, batch, |range| {
+                    Ok(range.map(x).collect())
+                })
+                .unwrap()
+            };
+            let one = run(1);
+            assert!(one.samples.iter().all(|s| !s.is_nan()));
+            // The samples are the drawn resamples with a statistic, in order.
+            let kept: Vec<f64> = (0..one.drawn as u64)
+                .map(x)
+                .filter(|s| !s.is_nan())
+                .collect();
+            assert_eq!(one.samples, kept, "observed {observed}");
+            let exceed = kept.iter().filter(|&&s| s >= observed).count();
+            assert_eq!(one.exceedances, exceed);
+            for batch in [7, 40, 1000] {
+                let other = run(batch);
+                assert_eq!(
+                    (one.p_value, one.calibration, one.drawn),
+                    (other.p_value, other.calibration, other.drawn),
+                    "observed {observed}, batch {batch}"
+                );
+            }
+        }
+        // Beyond every statistic: the cap counts resamples drawn, the p-value the samples.
+        let capped = VerdictSettings {
+            max_resamples: 30,
+            min_resamples: 1000,
+            ..VerdictSettings::default()
+        };
+        let out = calibrate(50.0, &capped, 7, |range| Ok(range.map(x).collect())).unwrap();
+        assert_eq!((out.drawn, out.samples.len()), (30, 20));
+        assert_eq!(out.p_value, 1.0 / 21.0);
     }
 
     #[test]
