@@ -985,7 +985,7 @@ pub struct Calibrated {
 /// Draws resampled statistics in batches of `batch` (`draw` gets the resamples' range) until the
 /// stopping rule of `settings` holds (module docs). The samples are examined one by one, so the
 /// result depends on the seed only, not on the batch size or the threads. A resample whose
-/// statistic is NaN has none (no independent cycle left, [`on_degrees`]): it counts towards the
+/// statistic is NaN has none (no independent cycle left, `on_degrees`): it counts towards the
 /// cap of `max_resamples` drawn, not among the samples.
 pub fn calibrate(
     observed: f64,
