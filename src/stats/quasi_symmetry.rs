@@ -1268,59 +1268,35 @@ mod tests {
     #[test]
     fn the_stopping_point_does_not_depend_on_the_batch_size() {
         let settings = VerdictSettings::default();
-        // A deterministic stream of statistics, some above the observed 5.
-        let x = |r: u64| ((r * 7919) % 101) as f64 / 10.0;
-        for observed in [5.0, 9.95, 50.0] {
-            let run = |batch| {
-                calibrate(observed, &settings, batch, |range| {
-                    Ok(range.map(x).collect())
-                })
-                .unwrap()
-            };
-            let one = run(1);
-            for batch in [7, 40, 1000] {
-                let other = run(batch);
-                assert_eq!(
-                    (one.p_value, one.calibration, one.samples.len()),
-                    (other.p_value, other.calibration, other.samples.len()),
-                    "observed {observed}, batch {batch}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn resamples_without_a_statistic_are_passed_over() {
-        let settings = VerdictSettings::default();
-        // Every third resample has no statistic; the others as in the test above.
-        let x = |r: u64| match r % 3 {
-            1 => f64::NAN,
-            _ => ((r * 7919) % 101) as f64 / 10.0,
-        };
-        for observed in [5.0, 9.95, 50.0] {
-            let run = |batch| {
-                calibrate(observed, &settings, batch, |range| {
-                    Ok(range.map(x).collect())
-                })
-                .unwrap()
-            };
-            let one = run(1);
-            assert!(one.samples.iter().all(|s| !s.is_nan()));
-            // The samples are the drawn resamples with a statistic, in order.
-            let kept: Vec<f64> = (0..one.drawn as u64)
-                .map(x)
-                .filter(|s| !s.is_nan())
-                .collect();
-            assert_eq!(one.samples, kept, "observed {observed}");
-            let exceed = kept.iter().filter(|&&s| s >= observed).count();
-            assert_eq!(one.exceedances, exceed);
-            for batch in [7, 40, 1000] {
-                let other = run(batch);
-                assert_eq!(
-                    (one.p_value, one.calibration, one.drawn),
-                    (other.p_value, other.calibration, other.drawn),
-                    "observed {observed}, batch {batch}"
-                );
+        // Deterministic streams of statistics, some above the observed 5; in the second every
+        // third resample has none (NaN: drawn, not compared).
+        let plain = |r: u64| ((r * 7919) % 101) as f64 / 10.0;
+        let gaps = |r: u64| if r % 3 == 1 { f64::NAN } else { plain(r) };
+        for x in [&plain as &dyn Fn(u64) -> f64, &gaps] {
+            for observed in [5.0, 9.95, 50.0] {
+                let run = |batch| {
+                    calibrate(observed, &settings, batch, |range| {
+                        Ok(range.map(x).collect())
+                    })
+                    .unwrap()
+                };
+                let one = run(1);
+                // The samples are the drawn resamples with a statistic, in order.
+                let kept: Vec<f64> = (0..one.drawn as u64)
+                    .map(x)
+                    .filter(|s| !s.is_nan())
+                    .collect();
+                assert_eq!(one.samples, kept, "observed {observed}");
+                let exceed = kept.iter().filter(|&&s| s >= observed).count();
+                assert_eq!(one.exceedances, exceed);
+                for batch in [7, 40, 1000] {
+                    let other = run(batch);
+                    assert_eq!(
+                        (one.p_value, one.calibration, one.drawn),
+                        (other.p_value, other.calibration, other.drawn),
+                        "observed {observed}, batch {batch}"
+                    );
+                }
             }
         }
         // Beyond every statistic: the cap counts resamples drawn, the p-value the samples.
@@ -1329,7 +1305,7 @@ mod tests {
             min_resamples: 1000,
             ..VerdictSettings::default()
         };
-        let out = calibrate(50.0, &capped, 7, |range| Ok(range.map(x).collect())).unwrap();
+        let out = calibrate(50.0, &capped, 7, |range| Ok(range.map(gaps).collect())).unwrap();
         assert_eq!((out.drawn, out.samples.len()), (30, 20));
         assert_eq!(out.p_value, 1.0 / 21.0);
     }
