@@ -45,8 +45,8 @@
 //! of 499 logs under exact detailed balance fell below 0.05, 7.2 % once moved (BENCHMARKS.md,
 //! "500 logs per cell"). A resample whose separated pairs broke every independent cycle has no
 //! statistic: it is drawn but not compared (the observed log always has its cycles). On logs of
-//! independent single transitions, whose tested pairs close one to three cycles, a fifth to two
-//! thirds of the resamples broke them all, and their `X² = 0`, counted below the observed one,
+//! independent single transitions, whose tested pairs close one to three cycles, a tenth to
+//! seven tenths of the resamples broke them all, and their `X² = 0`, counted below the observed one,
 //! made the p-values too small. No ridge: each component's `U` is determined up to a constant,
 //! on which no statistic depends. (Until 2026-12-06 every fit added a vanishing ridge
 //! `10⁻⁶/2 Σ U²` instead. Preconditioned steps move a component's mean, and only that ridge's
