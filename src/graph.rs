@@ -624,7 +624,7 @@ impl Components {
 }
 
 /// How many components there are and the size of the largest, without the per-state ids.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct ComponentSummary {
     pub count: usize,
     pub largest: u32,
