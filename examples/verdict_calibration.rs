@@ -8,6 +8,8 @@
 //! - Power (`driven`, the simulator's default drive): the rejection rate at α = 0.01.
 //! - Entropy production: the largest relative gap between its edge and cycle sums, and the
 //!   excess over its null expectation in null standard deviations (mean and spread).
+//! - The run-memory check (`io::memory`): on these Markov logs it must not say "remembers";
+//!   its largest |z| and the range of its ratio.
 //!
 //! `cargo run --release --example verdict_calibration -- MODE ROWS LOGS [MAX_RESAMPLES]
 //! [MIN_TRANSITIONS] [RUN_LEN]` (defaults 999, 10 and the mode's mean run length; a run length
@@ -56,6 +58,8 @@ fn main() {
     let (mut identity_gap, mut absolute_gap, mut excess_z) = (0f64, 0f64, Vec::new());
     // (seed, threshold used, p-value) of every tested log.
     let mut per_log: Vec<(u64, u64, f64)> = Vec::new();
+    // The run-memory check of each log (`io::memory`): z, ratio, and whether it said "remembers".
+    let mut memory: Vec<(f64, f64, bool)> = Vec::new();
     for seed in 1..=logs {
         let params = SimParams {
             rows,
@@ -64,10 +68,11 @@ fn main() {
             ..SimParams::new(mode)
         };
         simulate(&params, &log, &truth).unwrap();
-        let graph = io::load(std::slice::from_ref(&log), &LoadOptions::default())
-            .unwrap()
-            .graph
-            .canonical();
+        let loaded = io::load(std::slice::from_ref(&log), &LoadOptions::default()).unwrap();
+        if let Some(m) = loaded.summary.run_memory {
+            memory.push((m.z, m.ratio, m.remembers));
+        }
+        let graph = loaded.graph.canonical();
         let settings = VerdictSettings {
             max_resamples,
             min_transitions,
@@ -133,6 +138,10 @@ fn main() {
         "entropy_identity_max_absolute_gap": absolute_gap,
         "entropy_excess_z_mean": excess_z.iter().sum::<f64>() / excess_z.len().max(1) as f64,
         "entropy_excess_z_sd": z_sd,
+        "run_memory_measured": memory.len(),
+        "run_memory_remembers": memory.iter().filter(|m| m.2).count(),
+        "run_memory_max_abs_z": memory.iter().map(|m| m.0.abs()).fold(0.0, f64::max),
+        "run_memory_ratio_range": memory.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), m| (lo.min(m.1), hi.max(m.1))),
         "seconds": start.elapsed().as_secs_f64(),
         "per_log": per_log,
     });
@@ -153,6 +162,13 @@ fn main() {
         .map(|&a| format!("p ≤ {a}: {:.3}", at_most(&p_values, a)))
         .collect();
     println!("  {}", shares.join(", "));
+    println!(
+        "  run memory: measured on {}, said to remember on {}, max |z| {:.2}, ratio {:?}",
+        row["run_memory_measured"],
+        row["run_memory_remembers"],
+        row["run_memory_max_abs_z"],
+        row["run_memory_ratio_range"]
+    );
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let mut out = std::fs::OpenOptions::new()
         .create(true)

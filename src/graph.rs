@@ -39,6 +39,9 @@ pub struct GraphBuilder {
     /// summed with `tallies` until [`GraphBuilder::finish`]: one pass over them there costs less
     /// than a hash lookup each on the one thread that merges the parts of a parallel read.
     absorbed: Vec<(u64, Tally)>,
+    /// Per state `g`: the moves into `g` that their run follows with a move out of `g`, and how
+    /// many of those went straight back ([`Returns`]).
+    returns: Vec<Returns>,
     rows: u64,
     /// Sum of every count added: checked, so that no later sum of counts (`N(f)`, totals) can
     /// overflow.
@@ -112,6 +115,24 @@ impl GraphBuilder {
         }
     }
 
+    /// Counts a run's move `from → via` followed (self-transitions aside) by its move
+    /// `via → to`.
+    pub fn add_path(&mut self, from: u32, via: u32, to: u32) {
+        self.returns_of(via).add(Returns {
+            onward: 1,
+            back: u64::from(to == from),
+        });
+    }
+
+    /// The [`Returns`] of state `g`, created empty on first use.
+    fn returns_of(&mut self, g: u32) -> &mut Returns {
+        let g = g as usize;
+        if g >= self.returns.len() {
+            self.returns.resize(g + 1, Returns::default());
+        }
+        &mut self.returns[g]
+    }
+
     /// The tally of `source → target`, created empty on first use.
     fn tally(&mut self, source: u32, target: u32) -> &mut Tally {
         if source == target {
@@ -157,6 +178,9 @@ impl GraphBuilder {
             .collect();
         let mut ids = Vec::new();
         self.intern_all(&names, &mut ids);
+        for (g, &r) in later.returns.iter().enumerate() {
+            self.returns_of(ids[g]).add(r);
+        }
         for (s, d, t) in later.each_tally() {
             let (s, d) = (ids[s as usize], ids[d as usize]);
             if s == d {
@@ -175,6 +199,12 @@ impl GraphBuilder {
 
     /// The graph with its states numbered in `order`.
     pub fn finish_in(self, order: StateOrder) -> TransitionGraph {
+        self.finish_with_returns(order).0
+    }
+
+    /// [`GraphBuilder::finish_in`], and the [`Returns`] of each state of the graph (empty when
+    /// no path was added).
+    pub fn finish_with_returns(self, order: StateOrder) -> (TransitionGraph, Vec<Returns>) {
         let n = self.n_states();
         let by_id: Vec<&str> = (0..n as u32)
             .into_par_iter()
@@ -213,12 +243,18 @@ impl GraphBuilder {
         for (s, tally) in self.self_tallies.iter().enumerate() {
             self_count[new_id[s] as usize] = tally.count;
         }
+        let mut returns = vec![Returns::default(); if self.returns.is_empty() { 0 } else { n }];
+        for (g, r) in self.returns.iter().enumerate() {
+            returns[new_id[g] as usize] = *r;
+        }
         // `N(f)`: its self-transitions and its edges (sorted by source: one pass in order).
         let mut out_count = self_count.clone();
         for &(s, _, count) in &edges {
             out_count[s as usize] += count;
         }
-        TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows)
+        let graph =
+            TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows);
+        (graph, returns)
     }
 
     /// Ids in order of first appearance (the module docs): by 2·row (+1 as a target) of each
@@ -237,6 +273,23 @@ impl GraphBuilder {
         let mut order: Vec<u32> = (0..key.len() as u32).collect();
         order.sort_unstable_by_key(|&s| (key[s as usize], s));
         order
+    }
+}
+
+/// Of the moves into a state `g` that their run follows with a move out of `g` (its
+/// self-transitions in between passed over): how many (`onward`), and how many of those went
+/// straight back to the state the run came from (`back`). A Markov chain goes back as often as
+/// its kernel says, whatever it came from; `io::memory` compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Returns {
+    pub onward: u64,
+    pub back: u64,
+}
+
+impl Returns {
+    fn add(&mut self, other: Returns) {
+        self.onward += other.onward;
+        self.back += other.back;
     }
 }
 

@@ -45,6 +45,7 @@ mod arrow_stream;
 mod csv;
 mod group;
 mod json;
+pub mod memory;
 mod parquet;
 pub mod scores;
 mod spill;
@@ -132,7 +133,7 @@ pub struct LoadedLog {
 }
 
 /// What was read, for the report.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct InputSummary {
     /// The files read, in order.
     pub paths: Vec<String>,
@@ -150,6 +151,9 @@ pub struct InputSummary {
     pub content_hash: String,
     /// File types and form, e.g. `parquet/transitions`, `csv+parquet/trajectory`, `json/reference`.
     pub format: String,
+    /// How often the runs step straight back, against a Markov chain ([`memory`]); `None` for
+    /// logs without an order to follow (counts, reference JSON) or without a busy state.
+    pub run_memory: Option<memory::RunMemory>,
 }
 
 /// Reads `inputs` (files, directories or glob patterns) as one dataset.
@@ -699,6 +703,8 @@ struct Sink<'o> {
     run_ids: NameIds,
     has_runs: bool,
     trajectory: Trajectory,
+    /// Where the runs of the rows read so far stand, for [`memory`].
+    paths: memory::PathScan,
     /// Set when a trajectory must be read again (see [`read_dataset`]): readers stop.
     read_again: bool,
     /// Per-group graphs, with `--group-by`.
@@ -726,6 +732,7 @@ impl<'o> Sink<'o> {
             run_ids: NameIds::unnamed_integers(),
             has_runs: false,
             trajectory: Trajectory::new(opts.trajectory_buffer_rows, in_order),
+            paths: memory::PathScan::default(),
             read_again: false,
             groups: opts.group_column.as_ref().map(|_| Groups::default()),
             layout: None,
@@ -763,6 +770,7 @@ impl<'o> Sink<'o> {
         if layout.form == table::Form::Trajectory {
             self.trajectory.begin_file(path, self.next_row, row_groups);
         }
+        self.paths.cut();
         Ok(())
     }
 
@@ -817,7 +825,9 @@ impl<'o> Sink<'o> {
                 .has_runs
                 .then(|| self.run_ids.distinct(&self.run_names)),
         };
+        let (graph, returns) = self.graph.finish_with_returns(self.opts.state_order);
         let summary = InputSummary {
+            run_memory: memory::measure(&graph, &returns),
             paths: files.iter().map(|p| p.display().to_string()).collect(),
             files: files.len(),
             rows: self.rows,
@@ -829,7 +839,7 @@ impl<'o> Sink<'o> {
             format,
         };
         Ok(LoadedLog {
-            graph: self.graph.finish_in(self.opts.state_order),
+            graph,
             summary,
             groups: self.groups.map(Groups::finish).unwrap_or_default(),
         })

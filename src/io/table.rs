@@ -711,6 +711,11 @@ impl Sink<'_> {
         groups: &[u32],
     ) -> Result<()> {
         self.graph.add_all(pairs).map_err(|(_, e)| e)?;
+        // A run's pairs come in order, one run after another: consecutive pairs that chain
+        // are taken as one run (see `memory`).
+        for &(source, target, ..) in pairs {
+            self.paths.row(0, source, target, &mut self.graph);
+        }
         if let Some(sink_groups) = &mut self.groups {
             for (&(source, target, count, row), &g) in pairs.iter().zip(groups) {
                 sink_groups.add(g, source, target, count, row, &self.graph)?;
@@ -730,9 +735,13 @@ impl Sink<'_> {
         at: &dyn Fn(usize, usize) -> String,
         locate: &dyn Fn(usize) -> String,
     ) -> Result<()> {
+        // No path across batches: they start at the same rows however many threads read the
+        // file (`parquet::Chunk::split`), so that a parallel read finds the paths a sequential
+        // one does.
+        self.paths.cut();
+        let mut runs = Vec::new();
         if let Some(c) = layout.find(Role::Run) {
-            self.run_ids
-                .map(columns[c], &mut self.run_names, &mut Vec::new());
+            self.run_ids.map(columns[c], &mut self.run_names, &mut runs);
             self.has_runs = true;
         }
         let counts = match layout.find(Role::Count) {
@@ -755,11 +764,18 @@ impl Sink<'_> {
         // Rows with both states, as the graph takes them, and their place in the batch.
         let mut adds = Vec::with_capacity(sources.len());
         let mut rows = Vec::with_capacity(sources.len());
+        // Rows with counts are aggregates, in no order a run can be followed through.
+        let ordered = counts.is_none();
         for (i, (&source, &target)) in sources.iter().zip(&targets).enumerate() {
             if source == NULL || target == NULL {
                 let c = usize::from(source != NULL);
                 self.null_state(path, "null source or target", || at(i, c))?;
+                self.paths.cut();
                 continue;
+            }
+            if ordered {
+                let run = runs.get(i).copied().unwrap_or(0);
+                self.paths.row(run, source, target, &mut self.graph);
             }
             let count = counts.as_ref().map_or(1, |counts| counts[i]);
             adds.push((source, target, count, self.next_row + i as u64));

@@ -29,6 +29,7 @@ pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Val
             "dropped_rows": a.input.dropped_rows,
             "dropped_reasons": a.input.dropped_reasons.iter().map(|(why, n)| json!({"reason": why, "rows": n})).collect::<Vec<_>>(),
             "runs": a.input.runs,
+            "run_memory": a.input.run_memory,
             "hash": a.input.content_hash,
         },
         "settings": a.settings,

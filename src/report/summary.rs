@@ -464,7 +464,32 @@ fn verdict(t: &mut Text, a: &Analysis) {
         ),
     );
     lowered_threshold(t, a);
+    run_memory(t, a);
     departures(t, a);
+}
+
+/// A caution when the runs step back more or less often than a Markov chain would
+/// ([`crate::io::memory`]): the verdict's null is a Markov chain's.
+fn run_memory(t: &mut Text, a: &Analysis) {
+    let Some(m) = a.input.run_memory.as_ref().filter(|m| m.remembers) else {
+        return;
+    };
+    let consequence = if m.ratio < 1.0 {
+        "they keep their direction, and the p-value can be far too small"
+    } else {
+        "the p-value can be off (too large on the logs measured)"
+    };
+    t.sub(
+        "caution",
+        &format!(
+            "runs step straight back {}× as often as a Markov chain with this kernel would              ({} of {} paths through {} busy states, z = {}): they remember more than their              current state, which the test's null does not; {consequence}",
+            num(m.ratio, 2),
+            thousands(m.back),
+            thousands(m.paths),
+            thousands(m.busy_states as u64),
+            num(m.z, 1)
+        ),
+    );
 }
 
 /// The warning when one of the verdict's split fits stopped unconverged.

@@ -31,6 +31,7 @@ mod report_html;
 mod report_schema;
 mod resampling;
 mod ridge;
+mod run_memory;
 mod shared_potential;
 mod simulate;
 mod snapshots;
