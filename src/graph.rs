@@ -160,11 +160,12 @@ impl GraphBuilder {
 
     /// Adds everything `later` accumulated, as if its rows had been added to `self` after
     /// `self`'s own (row indices are global, so the node order is that of one sequential read).
-    /// Fails like [`GraphBuilder::add`] when the total count would overflow.
-    pub fn absorb(&mut self, later: GraphBuilder) -> Result<()> {
+    /// Fails like [`GraphBuilder::add`] when the total count would overflow; else returns the
+    /// id in `self` of each of `later`'s states.
+    pub fn absorb(&mut self, later: GraphBuilder) -> Result<Vec<u32>> {
         if self.names.is_empty() {
             *self = later;
-            return Ok(());
+            return Ok((0..self.n_states() as u32).collect());
         }
         self.total = self.total.checked_add(later.total).ok_or_else(|| {
             Error::Numerical(format!(
@@ -189,7 +190,7 @@ impl GraphBuilder {
                 self.absorbed.push((pair(s, d), *t));
             }
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// Builds the graph; state ids are relabelled to the reference node order.

@@ -90,16 +90,82 @@ pub fn measure(graph: &TransitionGraph, returns: &[Returns]) -> Option<RunMemory
     })
 }
 
-/// Follows the rows of one reader in order and adds each path to its graph builder.
+/// Follows the rows of one reader in order and adds each path to its graph builder. A parallel
+/// read's parts are stitched where they meet ([`PathScan::absorb`]), so that it finds the paths
+/// of one sequential read.
 #[derive(Debug, Default)]
 pub(super) struct PathScan {
-    /// The last move `(run, from, via)`, while the run may go on from `via`.
+    /// The last move `(run, from, via)`, while the run may go on from `via`; `run` is the
+    /// reader's own id of the run's label.
     last: Option<(u32, u32, u32)>,
+    /// The run label of `last` (set at the end of each batch, [`PathScan::end_batch`]), which
+    /// another reader's ids cannot be compared with.
+    last_label: Option<String>,
+    /// The batch row that set `last`, until its label is taken.
+    last_row: Option<usize>,
+    /// How this reader's rows began.
+    head: Head,
+}
+
+/// How a reader's rows began, for the path that a previous reader's last move may continue.
+#[derive(Debug, Default)]
+enum Head {
+    /// No row yet.
+    #[default]
+    Empty,
+    /// So far only self-transitions at `state` in the run (`label`, and this reader's id).
+    Stay { label: String, run: u32, state: u32 },
+    /// The first move `state → target`, after only self-transitions at `state` in its run.
+    Move {
+        label: String,
+        state: u32,
+        target: u32,
+    },
+    /// Anything else: no path continues into this reader's rows.
+    Closed,
 }
 
 impl PathScan {
-    /// The next row of run `run` (any constant when the log has no runs): `source → target`.
-    pub(super) fn row(&mut self, run: u32, source: u32, target: u32, graph: &mut GraphBuilder) {
+    /// Row `row` of the batch: `source → target` in run `run` (any constant when the log has
+    /// no runs), whose label `label` gives when asked.
+    pub(super) fn row(
+        &mut self,
+        (row, run, source, target): (usize, u32, u32, u32),
+        label: impl Fn(usize) -> String,
+        graph: &mut GraphBuilder,
+    ) {
+        match &self.head {
+            Head::Empty if source == target => {
+                self.head = Head::Stay {
+                    label: label(row),
+                    run,
+                    state: source,
+                }
+            }
+            Head::Empty => {
+                self.head = Head::Move {
+                    label: label(row),
+                    state: source,
+                    target,
+                }
+            }
+            Head::Stay {
+                label,
+                run: r,
+                state,
+            } => {
+                self.head = match *r == run && *state == source {
+                    true if source == target => return,
+                    true => Head::Move {
+                        label: label.clone(),
+                        state: source,
+                        target,
+                    },
+                    false => Head::Closed,
+                }
+            }
+            Head::Move { .. } | Head::Closed => {}
+        }
         if let Some((last_run, from, via)) = self.last
             && last_run == run
             && via == source
@@ -110,11 +176,63 @@ impl PathScan {
             graph.add_path(from, via, target);
         }
         self.last = (source != target).then_some((run, source, target));
+        self.last_row = self.last.map(|_| row);
     }
 
     /// A row that breaks every run (a null state, another file).
     pub(super) fn cut(&mut self) {
         self.last = None;
+        self.last_row = None;
+        self.last_label = None;
+        if !matches!(self.head, Head::Move { .. }) {
+            self.head = Head::Closed;
+        }
+    }
+
+    /// After a batch: the run label of `last` if a row of this batch set it.
+    pub(super) fn end_batch(&mut self, label: impl Fn(usize) -> String) {
+        if let Some(row) = self.last_row.take() {
+            self.last_label = Some(label(row));
+        }
+    }
+
+    /// Takes over from `later`, the reader of the rows that follow this one's; `ids`: the id in
+    /// this reader's graph of each state of `later`'s ([`GraphBuilder::absorb`]). The path from
+    /// this reader's last move into `later`'s first is added to `graph`. Run ids are the
+    /// readers' own: after this, `last` is compared by label only (by the next `absorb`).
+    pub(super) fn absorb(&mut self, later: PathScan, ids: &[u32], graph: &mut GraphBuilder) {
+        if matches!(self.head, Head::Empty) {
+            self.head = Head::Closed;
+        }
+        let continues = |label: &str, state: u32| {
+            (self.last.zip(self.last_label.as_deref()))
+                .filter(|&((_, _, via), l)| l == label && via == ids[state as usize])
+                .map(|((_, from, via), _)| (from, via))
+        };
+        let carried = match &later.head {
+            Head::Empty => true,
+            // Only self-transitions: the run stays where this reader's last move left it.
+            Head::Stay { label, state, .. } => continues(label, *state).is_some(),
+            Head::Move {
+                label,
+                state,
+                target,
+            } => {
+                if let Some((from, via)) = continues(label, *state) {
+                    graph.add_path(from, via, ids[*target as usize]);
+                }
+                false
+            }
+            Head::Closed => false,
+        };
+        if !carried {
+            // `u32::MAX`: no run id of this reader's own rows (every later row is another
+            // file's, after a cut, or another reader's, compared by label).
+            self.last = (later.last)
+                .map(|(_, from, via)| (u32::MAX, ids[from as usize], ids[via as usize]));
+            self.last_label = later.last_label;
+        }
+        self.last_row = None;
     }
 }
 
@@ -122,29 +240,61 @@ impl PathScan {
 mod tests {
     use super::*;
 
-    /// Paths are counted through self-transitions, not across runs, gaps or cuts.
-    #[test]
-    fn paths_follow_runs_through_self_transitions() {
-        let mut b = GraphBuilder::default();
-        let [a, c, d] = ["a", "c", "d"].map(|n| b.intern(n));
-        let mut scan = PathScan::default();
-        // Run 0: a → c, c → c, c → a (back at c), a → d (onward at a).
-        for (s, t) in [(a, c), (c, c), (c, a), (a, d)] {
-            scan.row(0, s, t, &mut b);
+    /// Rows `(run, source, target)` by name, each run's label its number.
+    const ROWS: [(u32, &str, &str); 9] = [
+        (0, "a", "c"),
+        (0, "c", "c"),
+        (0, "c", "a"),
+        (0, "a", "d"),
+        (1, "d", "a"),
+        (1, "c", "d"),
+        (1, "d", "d"),
+        (1, "d", "c"),
+        (1, "c", "c"),
+    ];
+
+    /// `(onward, back)` of a, c and d after scanning `rows` into `b` with `scan`.
+    fn scan_into(scan: &mut PathScan, b: &mut GraphBuilder, rows: &[(u32, &str, &str)]) {
+        for (i, &(run, s, t)) in rows.iter().enumerate() {
+            let (s, t) = (b.intern(s), b.intern(t));
+            let label = |i: usize| rows[i].0.to_string();
+            scan.row((i, run, s, t), label, b);
         }
-        // Run 1 starts at d: no path through d across the runs.
-        scan.row(1, d, a, &mut b);
-        // A gap in run 1 (c is not where it stood), then a cut.
-        scan.row(1, c, d, &mut b);
-        scan.cut();
-        scan.row(1, d, c, &mut b);
+        scan.end_batch(|i| rows[i].0.to_string());
+    }
+
+    fn returns_by_name(b: GraphBuilder) -> Vec<(u64, u64)> {
         let (graph, returns) = b.finish_with_returns(crate::graph::StateOrder::Name);
-        let id = |n: &str| graph.names.iter().position(|x| x == n).unwrap();
-        let onward: Vec<(u64, u64)> = ["a", "c", "d"]
-            .iter()
-            .map(|n| (returns[id(n)].onward, returns[id(n)].back))
-            .collect();
-        assert_eq!(onward, [(1, 0), (1, 1), (0, 0)]);
+        let at = |n: &str| returns[graph.names.iter().position(|x| x == n).unwrap()];
+        ["a", "c", "d"].map(|n| (at(n).onward, at(n).back)).to_vec()
+    }
+
+    /// Paths are counted through self-transitions, not across runs or gaps; one read split in
+    /// two anywhere and stitched counts the same paths.
+    #[test]
+    fn paths_follow_runs_through_self_transitions_and_across_readers() {
+        let mut b = GraphBuilder::default();
+        scan_into(&mut PathScan::default(), &mut b, &ROWS);
+        // Run 0: a → c → (c) → a is a back-step at c, c → a → d onward at a; run 1 starts at
+        // d (no path across the runs), then a gap (c is not where the run stood), then
+        // c → d → (d) → c, a back-step at d.
+        let whole = returns_by_name(b);
+        assert_eq!(whole, [(1, 0), (1, 1), (1, 1)]);
+        for at in 0..=ROWS.len() {
+            let (mut first, mut b) = (PathScan::default(), GraphBuilder::default());
+            scan_into(&mut first, &mut b, &ROWS[..at]);
+            let (mut later, mut b2) = (PathScan::default(), GraphBuilder::default());
+            scan_into(&mut later, &mut b2, &ROWS[at..]);
+            let ids = b.absorb(b2).unwrap();
+            first.absorb(later, &ids, &mut b);
+            assert_eq!(returns_by_name(b), whole, "split at {at}");
+        }
+        // A cut (a null state) stops the path from a → d on.
+        let (mut scan, mut b) = (PathScan::default(), GraphBuilder::default());
+        scan_into(&mut scan, &mut b, &ROWS[..3]);
+        scan.cut();
+        scan_into(&mut scan, &mut b, &ROWS[3..]);
+        assert_eq!(returns_by_name(b), [(0, 0), (1, 1), (1, 1)]);
     }
 
     /// On a star whose centre is left 200 times for two leaves, a Markov chain's expected

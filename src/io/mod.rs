@@ -770,7 +770,6 @@ impl<'o> Sink<'o> {
         if layout.form == table::Form::Trajectory {
             self.trajectory.begin_file(path, self.next_row, row_groups);
         }
-        self.paths.cut();
         Ok(())
     }
 
@@ -786,7 +785,8 @@ impl<'o> Sink<'o> {
 
     /// Adds what `part` read: the rows that follow every row read into `self` so far.
     fn absorb(&mut self, part: Sink) -> Result<()> {
-        self.graph.absorb(part.graph)?;
+        let ids = self.graph.absorb(part.graph)?;
+        self.paths.absorb(part.paths, &ids, &mut self.graph);
         self.run_names.absorb(part.run_names)?;
         self.run_ids.absorb_unnamed(part.run_ids);
         if let (Some(groups), Some(later)) = (&mut self.groups, part.groups) {

@@ -201,21 +201,9 @@ impl Chunk {
     fn split(self, pieces: u64) -> Vec<Chunk> {
         let (start, rows) = (self.rows.start, self.rows());
         let pieces = pieces.clamp(1, rows.max(1));
-        // Whole batches (from the row group's first row): every batch then starts where it
-        // would in one sequential read, whatever the number of pieces (see `Sink::paths`).
-        let batch = BATCH_ROWS as u64;
-        let rounded = |i: u64| (rows * i / pieces).div_ceil(batch) * batch;
-        let cut = |i: u64| {
-            if i == pieces {
-                rows
-            } else {
-                rounded(i).min(rows)
-            }
-        };
         (0..pieces)
-            .filter(|&i| cut(i) < cut(i + 1))
             .map(|i| {
-                let (from, to) = (cut(i), cut(i + 1));
+                let (from, to) = (rows * i / pieces, rows * (i + 1) / pieces);
                 Chunk {
                     rows: start + from..start + to,
                     first_row: self.first_row + from,

@@ -16,6 +16,7 @@ use arrow::datatypes::{
     DataType, Int8Type, Int16Type, Int32Type, Int64Type, Schema, UInt8Type, UInt16Type, UInt32Type,
     UInt64Type,
 };
+use arrow::util::display::array_value_to_string;
 use rustc_hash::FxHashMap;
 use std::fmt::{self, Write as _};
 use std::path::Path;
@@ -530,6 +531,11 @@ impl<'a> Recent<'a> {
     }
 }
 
+/// The run label of rows without one (their runs are told apart by ids only).
+fn no_label(_row: usize) -> String {
+    String::new()
+}
+
 /// Replaces each `outs[c]` with the ids of `columns[c]`'s names, interned row by row (a row's
 /// columns in order), so that the first appearance of a name is its first row.
 fn intern_rows(
@@ -713,9 +719,11 @@ impl Sink<'_> {
         self.graph.add_all(pairs).map_err(|(_, e)| e)?;
         // A run's pairs come in order, one run after another: consecutive pairs that chain
         // are taken as one run (see `memory`).
-        for &(source, target, ..) in pairs {
-            self.paths.row(0, source, target, &mut self.graph);
+        for (i, &(source, target, ..)) in pairs.iter().enumerate() {
+            self.paths
+                .row((i, 0, source, target), no_label, &mut self.graph);
         }
+        self.paths.end_batch(no_label);
         if let Some(sink_groups) = &mut self.groups {
             for (&(source, target, count, row), &g) in pairs.iter().zip(groups) {
                 sink_groups.add(g, source, target, count, row, &self.graph)?;
@@ -735,15 +743,17 @@ impl Sink<'_> {
         at: &dyn Fn(usize, usize) -> String,
         locate: &dyn Fn(usize) -> String,
     ) -> Result<()> {
-        // No path across batches: they start at the same rows however many threads read the
-        // file (`parquet::Chunk::split`), so that a parallel read finds the paths a sequential
-        // one does.
-        self.paths.cut();
         let mut runs = Vec::new();
-        if let Some(c) = layout.find(Role::Run) {
-            self.run_ids.map(columns[c], &mut self.run_names, &mut runs);
+        let run_column = layout.find(Role::Run).map(|c| columns[c]);
+        if let Some(column) = run_column {
+            self.run_ids.map(column, &mut self.run_names, &mut runs);
             self.has_runs = true;
         }
+        // A run's label, for where a parallel read's parts meet (`memory::PathScan::absorb`).
+        let label = |i: usize| match run_column {
+            Some(column) => array_value_to_string(column, i).unwrap_or_default(),
+            None => String::new(),
+        };
         let counts = match layout.find(Role::Count) {
             Some(c) => Some(
                 integers(columns[c], |v| u64::try_from(v).ok().filter(|&v| v >= 1)).map_err(
@@ -775,12 +785,14 @@ impl Sink<'_> {
             }
             if ordered {
                 let run = runs.get(i).copied().unwrap_or(0);
-                self.paths.row(run, source, target, &mut self.graph);
+                self.paths
+                    .row((i, run, source, target), label, &mut self.graph);
             }
             let count = counts.as_ref().map_or(1, |counts| counts[i]);
             adds.push((source, target, count, self.next_row + i as u64));
             rows.push(i);
         }
+        self.paths.end_batch(label);
         self.graph.add_all(&adds).map_err(|(k, e)| match e {
             // The only failure: the counts' total overflows; say where.
             Error::Numerical(message) => Error::bad_input(path, message)
