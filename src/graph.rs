@@ -128,6 +128,9 @@ impl GraphBuilder {
     fn returns_of(&mut self, g: u32) -> &mut Returns {
         let g = g as usize;
         if g >= self.returns.len() {
+            if self.returns.capacity() == 0 {
+                self.returns.reserve(RETURNS_RESERVED);
+            }
             self.returns.resize(g + 1, Returns::default());
         }
         &mut self.returns[g]
@@ -203,9 +206,12 @@ impl GraphBuilder {
         self.finish_with_returns(order).0
     }
 
-    /// [`GraphBuilder::finish_in`], and the [`Returns`] of each state of the graph (empty when
-    /// no path was added).
-    pub fn finish_with_returns(self, order: StateOrder) -> (TransitionGraph, Vec<Returns>) {
+    /// [`GraphBuilder::finish_in`], with the [`Returns`] of each state by this builder's ids
+    /// (empty when no path was added) and the graph's id of each of those ids.
+    pub fn finish_with_returns(
+        mut self,
+        order: StateOrder,
+    ) -> (TransitionGraph, Vec<Returns>, Vec<u32>) {
         let n = self.n_states();
         let by_id: Vec<&str> = (0..n as u32)
             .into_par_iter()
@@ -244,10 +250,7 @@ impl GraphBuilder {
         for (s, tally) in self.self_tallies.iter().enumerate() {
             self_count[new_id[s] as usize] = tally.count;
         }
-        let mut returns = vec![Returns::default(); if self.returns.is_empty() { 0 } else { n }];
-        for (g, r) in self.returns.iter().enumerate() {
-            returns[new_id[g] as usize] = *r;
-        }
+        let returns = std::mem::take(&mut self.returns);
         // `N(f)`: its self-transitions and its edges (sorted by source: one pass in order).
         let mut out_count = self_count.clone();
         for &(s, _, count) in &edges {
@@ -255,7 +258,7 @@ impl GraphBuilder {
         }
         let graph =
             TransitionGraph::from_sorted_edges(names, out_count, self_count, edges, self.rows);
-        (graph, returns)
+        (graph, returns, new_id)
     }
 
     /// Ids in order of first appearance (the module docs): by 2·row (+1 as a target) of each
@@ -293,6 +296,13 @@ impl Returns {
         self.back += other.back;
     }
 }
+
+/// States whose [`Returns`] a builder reserves room for at its first path: 64 MiB of address
+/// space, of which only the pages of states seen are touched. Grown as a vector is, by doubling,
+/// the counters of the 1e8-row log's readers (a million states each) cost its default run some
+/// 30 MiB at its peak, long after they were freed (the reading threads' heaps, fragmented); one
+/// block of this size is mapped and unmapped whole.
+const RETURNS_RESERVED: usize = 1 << 22;
 
 /// How a graph's states are numbered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

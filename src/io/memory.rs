@@ -49,12 +49,14 @@ pub struct RunMemory {
     pub remembers: bool,
 }
 
-/// Compares the back-steps of `returns` (per state of `graph`) with a Markov chain's; `None`
-/// when no busy state has a path that could have gone back, or one that could not have.
-pub fn measure(graph: &TransitionGraph, returns: &[Returns]) -> Option<RunMemory> {
+/// Compares the back-steps of `returns` (state `i`'s is that of `graph`'s state `ids[i]`)
+/// with a Markov chain's; `None` when no busy state has a path that could have gone back, or
+/// one that could not have.
+pub fn measure(graph: &TransitionGraph, returns: &[Returns], ids: &[u32]) -> Option<RunMemory> {
     let (mut busy_states, mut paths, mut back) = (0, 0, 0);
     let (mut expected, mut variance) = (0.0, 0.0);
-    for (g, r) in returns.iter().enumerate() {
+    for (&g, r) in ids.iter().zip(returns) {
+        let g = g as usize;
         let moves = graph.out_count[g] - graph.self_count[g];
         if moves < BUSY_MOVES || r.onward == 0 {
             continue;
@@ -264,8 +266,12 @@ mod tests {
     }
 
     fn returns_by_name(b: GraphBuilder) -> Vec<(u64, u64)> {
-        let (graph, returns) = b.finish_with_returns(crate::graph::StateOrder::Name);
-        let at = |n: &str| returns[graph.names.iter().position(|x| x == n).unwrap()];
+        let (graph, returns, ids) = b.finish_with_returns(crate::graph::StateOrder::Name);
+        let at = |n: &str| {
+            let g = graph.names.iter().position(|x| x == n).unwrap() as u32;
+            let i = ids.iter().position(|&id| id == g).unwrap();
+            returns.get(i).copied().unwrap_or_default()
+        };
         ["a", "c", "d"].map(|n| (at(n).onward, at(n).back)).to_vec()
     }
 
@@ -314,8 +320,8 @@ mod tests {
                 b.add_path(from, x, if k < back { from } else { other });
             }
         }
-        let (graph, returns) = b.finish_with_returns(crate::graph::StateOrder::FirstAppearance);
-        let m = measure(&graph, &returns).unwrap();
+        let (graph, returns, ids) = b.finish_with_returns(crate::graph::StateOrder::Name);
+        let m = measure(&graph, &returns, &ids).unwrap();
         // q(l→x) = 0.75, p(x→l) = 0.75; q(r→x) = 0.25, p(x→r) = 0.25.
         let expected = 100.0 * (0.75 * 0.75 + 0.25 * 0.25);
         assert_eq!((m.busy_states, m.paths, m.back), (1, 100, 50));

@@ -825,9 +825,9 @@ impl<'o> Sink<'o> {
                 .has_runs
                 .then(|| self.run_ids.distinct(&self.run_names)),
         };
-        let (graph, returns) = self.graph.finish_with_returns(self.opts.state_order);
+        let (graph, returns, ids) = self.graph.finish_with_returns(self.opts.state_order);
         let summary = InputSummary {
-            run_memory: memory::measure(&graph, &returns),
+            run_memory: memory::measure(&graph, &returns, &ids),
             paths: files.iter().map(|p| p.display().to_string()).collect(),
             files: files.len(),
             rows: self.rows,
