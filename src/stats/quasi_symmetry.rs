@@ -1187,7 +1187,7 @@ mod tests {
         let (fits, out) = fit_splits(
             &cpu,
             pairs,
-            &[splits.clone()],
+            std::slice::from_ref(&splits),
             &fitted.fit.u,
             true,
             MAX_NEWTON,
