@@ -53,15 +53,17 @@ pub struct RunMemory {
 /// with a Markov chain's; `None` when no busy state has a path that could have gone back, or
 /// one that could not have.
 pub fn measure(graph: &TransitionGraph, returns: &[Returns], ids: &[u32]) -> Option<RunMemory> {
-    let (mut busy_states, mut paths, mut back) = (0, 0, 0);
+    // The busy states in the graph's order, so that the sums do not depend on the reader's ids
+    // (which follow the order rows were read in, parts of a parallel read absorbed one by one).
+    let mut busy: Vec<(usize, Returns)> = (ids.iter().zip(returns))
+        .map(|(&g, &r)| (g as usize, r))
+        .filter(|&(g, r)| graph.out_count[g] - graph.self_count[g] >= BUSY_MOVES && r.onward > 0)
+        .collect();
+    busy.sort_unstable_by_key(|&(g, _)| g);
+    let (mut paths, mut back) = (0, 0);
     let (mut expected, mut variance) = (0.0, 0.0);
-    for (&g, r) in ids.iter().zip(returns) {
-        let g = g as usize;
+    for &(g, r) in &busy {
         let moves = graph.out_count[g] - graph.self_count[g];
-        if moves < BUSY_MOVES || r.onward == 0 {
-            continue;
-        }
-        busy_states += 1;
         paths += r.onward;
         back += r.back;
         let arrivals = graph.in_count[g] as f64;
@@ -82,7 +84,7 @@ pub fn measure(graph: &TransitionGraph, returns: &[Returns], ids: &[u32]) -> Opt
     let z = (back as f64 - expected) / variance.sqrt();
     let ratio = back as f64 / expected;
     Some(RunMemory {
-        busy_states,
+        busy_states: busy.len(),
         paths,
         back,
         expected_back: expected,

@@ -6,6 +6,7 @@ use crate::support::{analyze, report, simulated, text, write_parquet};
 use arrow::array::{ArrayRef, Int64Array, StringArray, UInt64Array};
 use detbal::io::{self, LoadOptions, memory::RunMemory};
 use detbal::simulate::{SimMode, SimParams};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::Path;
@@ -136,7 +137,7 @@ fn markov_logs_are_not_said_to_remember() {
 fn a_walk_that_keeps_its_direction_is_said_to_remember() {
     let dir = tempfile::tempdir().unwrap();
     let (transitions, trajectory) = (dir.path().join("t.parquet"), dir.path().join("r.parquet"));
-    let rows = walk(80, 5_000, 20, 0.5, 5);
+    let rows = walk(400, 15_000, 20, 0.5, 5);
     write_transitions(&transitions, &rows);
     write_trajectory(&trajectory, &rows, 20);
     let m = memory_of(&transitions).unwrap();
@@ -145,6 +146,16 @@ fn a_walk_that_keeps_its_direction_is_said_to_remember() {
         m.remembers && (0.4..0.6).contains(&m.ratio) && m.z < -20.0,
         "{m:?}"
     );
+    // The same rows handed over in small batches (as the Python package does), against the
+    // file read in two parts (300,000 rows): the same bits.
+    let file = std::fs::File::open(&transitions).unwrap();
+    let batches = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .with_batch_size(7_777)
+        .build()
+        .unwrap();
+    let streamed = io::load_stream(batches, "<table>", &LoadOptions::default()).unwrap();
+    assert_eq!(streamed.summary.run_memory.as_ref(), Some(&m));
     // The trajectory's runs come in another order, and some chain into the next run.
     let t = memory_of(&trajectory).unwrap();
     assert!(
