@@ -6,7 +6,8 @@
 //! is the sampling law of a Markov chain. An agent that works through a plan keeps its
 //! direction: a walk that avoids stepping back is reversible (its path law is the same run
 //! backwards), yet its runs go round the graph's cycles one way, and the verdict rejected 82 %
-//! of such logs at α = 0.01 (BENCHMARKS.md, "Logs that are not Markov"). Stepping back is where
+//! of such logs at α = 0.01 when half the steps avoided the way back (BENCHMARKS.md, "Logs that
+//! are not Markov"). Stepping back is where
 //! that memory shows in counts the load can keep per state.
 //!
 //! While the rows are read, [`PathScan`] finds each run's move `f → g` followed (self-
