@@ -56,15 +56,21 @@ pub struct RunMemory {
 pub fn measure(graph: &TransitionGraph, returns: &[Returns], ids: &[u32]) -> Option<RunMemory> {
     // The busy states in the graph's order, so that the sums do not depend on the reader's ids
     // (which follow the order rows were read in, parts of a parallel read absorbed one by one).
-    let mut busy: Vec<(usize, Returns)> = (ids.iter().zip(returns))
-        .map(|(&g, &r)| (g as usize, r))
-        .filter(|&(g, r)| graph.out_count[g] - graph.self_count[g] >= BUSY_MOVES && r.onward > 0)
+    // Each with its moves out (self-transitions aside).
+    let mut busy: Vec<(usize, u64, Returns)> = (ids.iter().zip(returns))
+        .map(|(&g, &r)| {
+            (
+                g as usize,
+                graph.out_count[g as usize] - graph.self_count[g as usize],
+                r,
+            )
+        })
+        .filter(|&(_, moves, r)| moves >= BUSY_MOVES && r.onward > 0)
         .collect();
-    busy.sort_unstable_by_key(|&(g, _)| g);
+    busy.sort_unstable_by_key(|&(g, ..)| g);
     let (mut paths, mut back) = (0, 0);
     let (mut expected, mut variance) = (0.0, 0.0);
-    for &(g, r) in &busy {
-        let moves = graph.out_count[g] - graph.self_count[g];
+    for &(g, moves, r) in &busy {
         paths += r.onward;
         back += r.back;
         let arrivals = graph.in_count[g] as f64;

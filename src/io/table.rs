@@ -752,7 +752,7 @@ impl Sink<'_> {
         // A run's label, for where a parallel read's parts meet (`memory::PathScan::absorb`).
         let label = |i: usize| match run_column {
             Some(column) => array_value_to_string(column, i).unwrap_or_default(),
-            None => String::new(),
+            None => no_label(i),
         };
         let counts = match layout.find(Role::Count) {
             Some(c) => Some(
