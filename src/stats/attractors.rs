@@ -7,9 +7,18 @@
 //! *depth* is the smallest rise `min V(g) − V(f)` over those neighbours: the barrier the agent
 //! climbs to leave. Attractors are ranked by visits (transitions into the state), then by
 //! depth, then by name, so the ranking is deterministic.
+//!
+//! Neighbours of equal potential (states tied by symmetry, e.g. two leaves hung from one state
+//! by equal counts) do not lead downhill; a fitted tie comes out as a fall of rounding size,
+//! whose sign depends on the solver's path, so rises and falls up to [`LEVEL`] count as level
+//! ground (depth 0) and the count does not change with the solver or the device.
 
-use crate::fit::Potential;
+use crate::fit::{POTENTIAL_TOL, Potential};
 use crate::graph::TransitionGraph;
+
+/// The largest rise or fall of `V` to a neighbour read as level: ten times the fit's bound on the error
+/// of each converged potential ([`POTENTIAL_TOL`]).
+pub const LEVEL: f64 = 10.0 * POTENTIAL_TOL;
 
 /// Attractors listed in report.json.
 pub const LISTED: usize = 20;
@@ -38,11 +47,11 @@ pub fn attractors(graph: &TransitionGraph, potential: &Potential) -> Vec<Attract
                 potential.value[g].filter(|_| comparable).map(|vg| vg - v)
             });
             let depth = rises.fold(f64::INFINITY, f64::min);
-            (depth.is_finite() && depth >= 0.0).then(|| Attractor {
+            (depth.is_finite() && depth >= -LEVEL).then(|| Attractor {
                 name: graph.names[f].clone(),
                 potential: v,
                 visits: graph.in_count[f],
-                depth,
+                depth: if depth <= LEVEL { 0.0 } else { depth },
                 component,
             })
         })
@@ -91,5 +100,39 @@ mod tests {
         assert_eq!(names, ["c", "a"]);
         assert_eq!((found[0].visits, found[0].depth), (16, 2.0));
         assert_eq!((found[1].visits, found[1].depth), (9, 1.0));
+    }
+
+    /// Two states tied up to rounding are both attractors, whichever way the rounding fell; a
+    /// fall larger than [`LEVEL`] is downhill.
+    #[test]
+    fn a_tie_within_rounding_is_level_ground() {
+        let mut b = GraphBuilder::default();
+        let s: Vec<u32> = ["hub", "x", "y"].iter().map(|n| b.intern(n)).collect();
+        for (row, &(f, g)) in [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]
+            .iter()
+            .enumerate()
+        {
+            b.add(s[f], s[g], 5, row as u64).unwrap();
+        }
+        let graph = b.finish();
+        let found = |x: f64, y: f64| {
+            let potential = Potential {
+                value: vec![Some(1.0), Some(x), Some(y)],
+                status: vec![Identifiability::Identifiable; 3],
+                component: vec![0; 3],
+                posterior_sd: vec![None; 3],
+            };
+            let mut names: Vec<(String, f64)> = attractors(&graph, &potential)
+                .into_iter()
+                .map(|a| (a.name, a.depth))
+                .collect();
+            names.sort_by(|a, b| a.0.cmp(&b.0));
+            names
+        };
+        let both = vec![("x".to_string(), 0.0), ("y".to_string(), 0.0)];
+        assert_eq!(found(-0.5, -0.5 + 3e-16), both);
+        assert_eq!(found(-0.5 + 3e-16, -0.5), both);
+        let (x, y) = (-0.5, -0.5 + 1e-6);
+        assert_eq!(found(x, y), vec![("x".to_string(), y - x)]);
     }
 }
