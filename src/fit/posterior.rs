@@ -21,15 +21,24 @@ use crate::backend::problem::ActionProblem;
 use crate::fit::problem::sigmoid_neg;
 use crate::rng::{Purpose, Stream};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest number of fitted states whose posterior variances are computed exactly.
 pub const EXACT_STATES: usize = 1_500;
-/// Rademacher probes of the estimator above [`EXACT_STATES`]: at first this many, doubled until
-/// the estimated standard errors of the `sd`s average at most [`TARGET_RELATIVE_ERROR`] of them
-/// (the counts checked are fixed, so the result does not depend on the thread count) …
+/// Rademacher probes of the estimator above [`EXACT_STATES`]: at first this many, then as many
+/// more as the estimated standard errors of the `sd`s say they need to average at most
+/// [`TARGET_RELATIVE_ERROR`] of them ([`next_check`]; the counts checked depend only on the
+/// estimates, so the result does not depend on the thread count) …
 pub const MIN_PROBES: usize = 16;
 /// … or until this many.
 pub const MAX_PROBES: usize = 256;
+/// Probes are added in multiples of this.
+const PROBE_STEP: usize = 8;
+/// Each probe's solve stops at this residual relative to the probe's norm. Against 1e-8 on a
+/// reversible 2e6-row log (190,570 states) and llm-like 1e6: the `sd`s move by at most 5.4e-6
+/// of themselves (mean 5e-8), far inside the probes' own 1 % ([`TARGET_RELATIVE_ERROR`]), for
+/// 24 % and 15 % fewer CG iterations; 1e-4 moved them by up to 3.9e-4.
+const CG_RELATIVE_RESIDUAL: f64 = 1e-6;
 /// Target of the mean relative standard error of the posterior `sd`s (half that of the variances).
 pub const TARGET_RELATIVE_ERROR: f64 = 0.01;
 
@@ -77,17 +86,6 @@ impl Curvature {
             d[t as usize] += c;
         }
         d
-    }
-
-    fn product(&self, v: &[f64], out: &mut [f64]) {
-        for (o, x) in out.iter_mut().zip(v) {
-            *o = self.l2 * x;
-        }
-        for &(s, t, c) in &self.edges {
-            let flow = c * (v[s as usize] - v[t as usize]);
-            out[s as usize] += flow;
-            out[t as usize] -= flow;
-        }
     }
 
     /// `√(H⁻¹)_ff` for every fitted state, and how it was computed.
@@ -146,9 +144,11 @@ impl Curvature {
     /// Hutchinson's estimate of `diag H⁻¹` with the forest's exact `diag M⁻¹` as control
     /// variate, floored at `1/H_ff`, with as many probes as [`TARGET_RELATIVE_ERROR`] asks.
     fn estimated_variances(&self) -> (Vec<f64>, PosteriorReport) {
+        let clock = std::time::Instant::now();
         let diagonal = self.diagonal();
-        let tree = self.tree_preconditioner(&diagonal);
+        let (laplacian, tree) = self.hessian(&diagonal);
         let base = tree.inverse_diagonal();
+        let iterations = AtomicUsize::new(0);
         let stream = Stream::new(0, Purpose::Probe);
         // One probe's `z ⊙ (H⁻¹ − M⁻¹) z`.
         let probe = |k: usize| -> Vec<f64> {
@@ -162,7 +162,11 @@ impl Curvature {
                 })
                 .collect();
             let mut work = vec![0.0; self.n];
-            let x = self.solve(&z, &mut |r| tree.solve_with(r, &mut work));
+            let (x, steps) =
+                conjugate_gradients(&z, &|v, out| laplacian.product(v, out), &mut |r| {
+                    tree.solve_with(r, &mut work)
+                });
+            iterations.fetch_add(steps, Ordering::Relaxed);
             let mut m = z.clone();
             tree.solve_with(&mut m, &mut work);
             z.iter()
@@ -201,6 +205,14 @@ impl Curvature {
                 .sum::<f64>()
                 / self.n as f64;
             if relative_error <= TARGET_RELATIVE_ERROR || probes >= MAX_PROBES {
+                tracing::debug!(
+                    states = self.n,
+                    probes,
+                    cg_iterations = iterations.load(Ordering::Relaxed),
+                    relative_error,
+                    seconds = clock.elapsed().as_secs_f64(),
+                    "posterior probes"
+                );
                 let report = PosteriorReport {
                     method: "hutchinson",
                     probes,
@@ -208,14 +220,16 @@ impl Curvature {
                 };
                 return (variance, report);
             }
-            check = 2 * probes;
+            check = next_check(probes, relative_error);
         }
     }
 
-    /// The fit's spanning-forest preconditioner (`backend::cpu::TreePreconditioner`) of `H`,
-    /// whose diagonal is `diagonal`: on llm-10M the posterior took 11 s with it against 19.5 s
-    /// with the diagonal alone (BENCHMARKS.md "The new default estimator's cost").
-    fn tree_preconditioner(&self, diagonal: &[f64]) -> TreePreconditioner {
+    /// `H` as the fit's pair Laplacian (`backend::cpu::Laplacian`, whose product reads each
+    /// state's entries in sequence, in parallel) and its spanning-forest preconditioner
+    /// (`backend::cpu::TreePreconditioner`), whose diagonal is `diagonal`: on llm-10M the
+    /// posterior took 11 s with it against 19.5 s with the diagonal alone (BENCHMARKS.md "The new
+    /// default estimator's cost").
+    fn hessian(&self, diagonal: &[f64]) -> (Laplacian, TreePreconditioner) {
         let positive = self.edges.iter().filter(|e| e.2 > 0.0);
         let (src, dst): (Vec<u32>, Vec<u32>) = positive.clone().map(|e| (e.0, e.1)).unzip();
         let weight: Vec<f64> = positive.map(|e| e.2).collect();
@@ -225,41 +239,58 @@ impl Curvature {
         laplacian.set_weights(&problem.weight);
         let mut tree = TreePreconditioner::new(&problem, &laplacian);
         tree.factor(&laplacian, diagonal);
-        tree
+        (laplacian, tree)
     }
+}
 
-    /// `H⁻¹ b` by conjugate gradients preconditioned by `precondition` (`r ← M⁻¹ r`).
-    fn solve(&self, b: &[f64], precondition: &mut dyn FnMut(&mut [f64])) -> Vec<f64> {
-        let n = self.n;
-        let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(x, y)| x * y).sum::<f64>();
-        let mut x = vec![0.0; n];
-        let mut r = b.to_vec();
-        let mut z = r.clone();
-        precondition(&mut z);
-        let mut p = z.clone();
-        let mut hp = vec![0.0; n];
-        let mut rz = dot(&r, &z);
-        let stop = 1e-16 * dot(b, b);
-        for _ in 0..10 * n {
-            if dot(&r, &r) <= stop {
-                break;
-            }
-            self.product(&p, &mut hp);
-            let alpha = rz / dot(&p, &hp);
-            for i in 0..n {
-                x[i] += alpha * p[i];
-                r[i] -= alpha * hp[i];
-            }
-            z.copy_from_slice(&r);
-            precondition(&mut z);
-            let next = dot(&r, &z);
-            for i in 0..n {
-                p[i] = z[i] + next / rz * p[i];
-            }
-            rz = next;
+/// The probe count to check next after `probes` gave a mean relative error `error`: the error
+/// falls as `1/√probes`, so `probes (error/target)²` with a tenth to spare, in whole
+/// [`PROBE_STEP`]s, at least one step more and at most twice as many (the estimate of the error
+/// is itself noisy), and at most [`MAX_PROBES`]. Doubling instead ran 128 probes where 86 met the
+/// target (BENCHMARKS.md, "The posterior's probes").
+fn next_check(probes: usize, error: f64) -> usize {
+    let wanted = (probes as f64 * (error / TARGET_RELATIVE_ERROR).powi(2) * 1.1).ceil() as usize;
+    (wanted.next_multiple_of(PROBE_STEP))
+        .clamp(probes + PROBE_STEP, 2 * probes)
+        .min(MAX_PROBES)
+}
+
+/// `H⁻¹ b` by conjugate gradients with the product `product` (`out ← H v`), preconditioned by
+/// `precondition` (`r ← M⁻¹ r`), to a residual of [`CG_RELATIVE_RESIDUAL`] `‖b‖`; and the
+/// iterations it took.
+fn conjugate_gradients(
+    b: &[f64],
+    product: &dyn Fn(&[f64], &mut [f64]),
+    precondition: &mut dyn FnMut(&mut [f64]),
+) -> (Vec<f64>, usize) {
+    let n = b.len();
+    let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(x, y)| x * y).sum::<f64>();
+    let mut x = vec![0.0; n];
+    let mut r = b.to_vec();
+    let mut z = r.clone();
+    precondition(&mut z);
+    let mut p = z.clone();
+    let mut hp = vec![0.0; n];
+    let mut rz = dot(&r, &z);
+    let stop = CG_RELATIVE_RESIDUAL.powi(2) * dot(b, b);
+    let mut iterations = 0;
+    while iterations < 10 * n && dot(&r, &r) > stop {
+        product(&p, &mut hp);
+        let alpha = rz / dot(&p, &hp);
+        for i in 0..n {
+            x[i] += alpha * p[i];
+            r[i] -= alpha * hp[i];
         }
-        x
+        z.copy_from_slice(&r);
+        precondition(&mut z);
+        let next = dot(&r, &z);
+        for i in 0..n {
+            p[i] = z[i] + next / rz * p[i];
+        }
+        rz = next;
+        iterations += 1;
     }
+    (x, iterations)
 }
 
 #[cfg(test)]
@@ -281,10 +312,11 @@ mod tests {
         let h = ring(12);
         let var = h.exact_variances();
         let diagonal = h.diagonal();
+        let (laplacian, _) = h.hessian(&diagonal);
         for f in 0..h.n {
             let mut e = vec![0.0; h.n];
             e[f] = 1.0;
-            let col = h.solve(&e, &mut |r| {
+            let (col, _) = conjugate_gradients(&e, &|v, out| laplacian.product(v, out), &mut |r| {
                 r.iter_mut().zip(&diagonal).for_each(|(r, d)| *r /= d)
             });
             assert!(
@@ -296,6 +328,18 @@ mod tests {
             // The posterior is narrower than the prior, wider than the conditional.
             assert!(var[f] < 1.0 / h.l2 && var[f] > 1.0 / diagonal[f]);
         }
+    }
+
+    /// The next check asks for what the error says is needed, within one step and a doubling.
+    #[test]
+    fn probes_grow_as_the_error_asks() {
+        // 64 probes at 1.16 %: 64 · 1.16² · 1.1 = 94.7 → 96.
+        assert_eq!(next_check(64, 0.0116), 96);
+        // Nearly there: one step more.
+        assert_eq!(next_check(64, 0.0101), 72);
+        // Far off: a doubling at most, and never past the cap.
+        assert_eq!(next_check(16, 0.05), 32);
+        assert_eq!(next_check(192, 0.02), MAX_PROBES);
     }
 
     /// A 20 × 20 torus with uneven weights: 400 states, 800 pairs, 401 of them off any
