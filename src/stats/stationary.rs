@@ -101,7 +101,14 @@ impl Kernel {
         Self::with_rates(n, pairs, rates)
     }
 
+    /// Each pair is turned to `(lo, hi)` order, its rates with it ([`Shape`] relies on it).
     fn with_rates(n: usize, pairs: Vec<PairCounts>, rates: Vec<(f64, f64)>) -> Self {
+        let (pairs, rates): (Vec<PairCounts>, Vec<(f64, f64)>) = (pairs.into_iter().zip(rates))
+            .map(|((u, v, a, b), (t_uv, t_vu))| match u < v {
+                true => ((u, v, a, b), (t_uv, t_vu)),
+                false => ((v, u, b, a), (t_vu, t_uv)),
+            })
+            .unzip();
         let ends: Vec<(u32, u32)> = pairs.iter().map(|p| (p.0, p.1)).collect();
         Kernel {
             adjacency: Adjacency::new(n, &ends),
@@ -157,7 +164,7 @@ pub(super) fn solve(kernel: &Kernel, out_count: &[u64], tolerance: f64) -> Solut
         .map(|&(u, v, _, _)| !pendants.stripped[u as usize] && !pendants.stripped[v as usize])
         .collect();
     let order = Ordering::new(&kernel.pairs, out_count);
-    let shape = Shape::new(&kernel.adjacency, &kernel.pairs, &on_core, &order);
+    let shape = Shape::new(&kernel.adjacency, &on_core, &order);
     let chain = Chain::new(&shape, &kernel.arc_rates());
     // The visits are stationary already for a balanced log.
     let start: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
@@ -314,7 +321,7 @@ impl NullSystem {
             .collect();
         // Roots: the most visited by the observed counts (any state of a component will do).
         let alive: Vec<bool> = pairs.iter().map(seen).collect();
-        let shape = &Shape::new(&self.adjacency, &pairs, &alive, &self.order);
+        let shape = &Shape::new(&self.adjacency, &alive, &self.order);
         let chain = Chain::new(shape, &rates);
         let scaling = self.scaling(shape, &visits);
         let imbalance = |x: &[f64]| {
@@ -533,16 +540,19 @@ struct Shape {
 /// The parent of a component's root.
 const ROOT: u32 = u32::MAX;
 
-/// The arc `g → f` of `pair` (`(u, v, ..)`) into its state `f`.
-fn arc_into(pair: u32, (u, _, _, _): PairCounts, f: u32) -> u32 {
-    2 * pair + u32::from(u == f)
+/// The arc `g → f` of `pair` into its state `f`, the pair's states in `(lo, hi)` order (as every
+/// [`Shape`]'s are): `lo → hi` is `2 × pair`, `hi → lo` is `2 × pair + 1`. From the two ends
+/// alone: reading the pair's own entry per adjacency entry was a cache miss each, most of the
+/// time [`Shape::new`] took.
+fn arc_into(pair: u32, f: u32, g: u32) -> u32 {
+    2 * pair + u32::from(f < g)
 }
 
-/// What a [`Shape`] is built from that does not change with a pair's split: the pairs by
-/// decreasing weight (the transitions both ways; the index breaks ties) and the states by
-/// decreasing visits.
+/// What a [`Shape`] is built from that does not change with a pair's split: the pairs `(pair,
+/// lo, hi)` by decreasing weight (the transitions both ways; the index breaks ties), and the
+/// states by decreasing visits.
 struct Ordering {
-    by_weight: Vec<u32>,
+    by_weight: Vec<(u32, u32, u32)>,
     by_visits: Vec<u32>,
 }
 
@@ -550,6 +560,9 @@ impl Ordering {
     fn new(pairs: &[PairCounts], visits: &[u64]) -> Self {
         let mut by_weight: Vec<u32> = (0..pairs.len() as u32).collect();
         by_weight.sort_by_key(|&e| (Reverse(pairs[e as usize].2 + pairs[e as usize].3), e));
+        let by_weight = (by_weight.into_iter())
+            .map(|e| (e, pairs[e as usize].0, pairs[e as usize].1))
+            .collect();
         let mut by_visits: Vec<u32> = (0..visits.len() as u32).collect();
         by_visits.sort_by_key(|&f| (Reverse(visits[f as usize]), f));
         Ordering {
@@ -560,10 +573,11 @@ impl Ordering {
 }
 
 impl Shape {
-    /// The shape of the `alive` ones of the `pairs` of `adjacency`: a maximum-weight spanning
-    /// forest, each component rooted at its most visited state.
-    fn new(adjacency: &Adjacency, pairs: &[PairCounts], alive: &[bool], order: &Ordering) -> Self {
-        let tree = Self::forest(adjacency.states(), pairs, alive, &order.by_weight);
+    /// The shape of the `alive` ones of the pairs of `adjacency` (in `(lo, hi)` order, as
+    /// [`Kernel`]s and [`NullSystem`]s hold them): a maximum-weight spanning forest, each
+    /// component rooted at its most visited state.
+    fn new(adjacency: &Adjacency, alive: &[bool], order: &Ordering) -> Self {
+        let tree = Self::forest(adjacency.states(), alive, &order.by_weight);
         let mut shape = Shape {
             states: Vec::new(),
             ptr: vec![0],
@@ -587,7 +601,7 @@ impl Shape {
             while let Some(&f) = shape.states.get(next) {
                 for &(g, e) in adjacency.of(f) {
                     if tree[e as usize] && local[g as usize] == ROOT {
-                        let arc = arc_into(e, pairs[e as usize], g);
+                        let arc = arc_into(e, g, f);
                         shape.reach(g, c, (next as u32, arc), &mut local);
                     }
                 }
@@ -597,7 +611,7 @@ impl Shape {
         for &f in &shape.states {
             for &(g, e) in adjacency.of(f).iter().filter(|&&(_, e)| alive[e as usize]) {
                 shape.neighbour.push(local[g as usize]);
-                shape.arc.push(arc_into(e, pairs[e as usize], f));
+                shape.arc.push(arc_into(e, f, g));
             }
             shape.ptr.push(shape.neighbour.len());
         }
@@ -615,11 +629,10 @@ impl Shape {
 
     /// Kruskal's maximum-weight spanning forest of the `alive` pairs on `n` states: whether
     /// each pair is on it.
-    fn forest(n: usize, pairs: &[PairCounts], alive: &[bool], by_weight: &[u32]) -> Vec<bool> {
+    fn forest(n: usize, alive: &[bool], by_weight: &[(u32, u32, u32)]) -> Vec<bool> {
         let mut sets = DisjointSets::new(n);
-        let mut tree = vec![false; pairs.len()];
-        for &e in by_weight.iter().filter(|&&e| alive[e as usize]) {
-            let (u, v, _, _) = pairs[e as usize];
+        let mut tree = vec![false; alive.len()];
+        for &(e, u, v) in by_weight.iter().filter(|&&(e, _, _)| alive[e as usize]) {
             tree[e as usize] = sets.union(u, v);
         }
         tree
@@ -705,13 +718,25 @@ impl<'s> Chain<'s> {
         self.inverse_pivot = pivot.iter().map(|pivot| 1.0 / pivot).collect();
     }
 
-    /// `Σ_g T(g→f) x_g`.
+    /// `Σ_g T(g→f) x_g`, in four partial sums over the entries in groups of four, then the
+    /// rest: one chain of dependent additions bounded the products on a hub's long row.
     fn inflow(&self, f: usize, x: &[f64]) -> f64 {
         let (from, to) = (self.shape.ptr[f], self.shape.ptr[f + 1]);
-        (self.shape.neighbour[from..to].iter())
-            .zip(&self.inflow[from..to])
+        let (neighbours, rates) = (
+            self.shape.neighbour[from..to].chunks_exact(4),
+            self.inflow[from..to].chunks_exact(4),
+        );
+        let rest: f64 = (neighbours.remainder().iter())
+            .zip(rates.remainder())
             .map(|(&g, &t)| x[g as usize] * t)
-            .sum()
+            .sum();
+        let mut lanes = [0.0; 4];
+        for (g, t) in neighbours.zip(rates) {
+            for k in 0..4 {
+                lanes[k] += x[g[k] as usize] * t[k];
+            }
+        }
+        (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
     }
 
     /// `A x`.
@@ -969,7 +994,7 @@ mod tests {
     fn shape_of(kernel: &Kernel, out_count: &[u64]) -> Shape {
         let every = vec![true; kernel.pairs.len()];
         let order = Ordering::new(&kernel.pairs, out_count);
-        Shape::new(&kernel.adjacency, &kernel.pairs, &every, &order)
+        Shape::new(&kernel.adjacency, &every, &order)
     }
 
     /// A path of 40 states driven 60:1 one way, with a chord: `π` spans about 50 orders of
