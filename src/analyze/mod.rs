@@ -364,7 +364,12 @@ fn both_paths(
     timings.verdict = free_timings.verdict;
     timings.cycles = free_timings.cycles;
     timings.fluxes = free_timings.fluxes;
-    Ok((potential?, free?))
+    let (potential, free) = (potential?, free?);
+    // A request seen while waiting, after the potential path had made its last check (between
+    // that check and its return), stops the analysis here: Python answers a Ctrl-C once, and
+    // the stages after these would not see it again.
+    here.check("fluxes")?;
+    Ok((potential, free))
 }
 
 /// The most edges of a graph whose two paths run at once. Above it both working sets, held
