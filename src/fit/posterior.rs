@@ -89,7 +89,7 @@ impl Curvature {
     }
 
     /// `√(H⁻¹)_ff` for every fitted state, and how it was computed.
-    pub fn posterior_sd(&self) -> (Vec<f64>, PosteriorReport) {
+    pub fn posterior_sd(self) -> (Vec<f64>, PosteriorReport) {
         let (variance, report) = if self.n <= EXACT_STATES {
             let report = PosteriorReport {
                 method: "exact",
@@ -143,16 +143,19 @@ impl Curvature {
 
     /// Hutchinson's estimate of `diag H⁻¹` with the forest's exact `diag M⁻¹` as control
     /// variate, floored at `1/H_ff`, with as many probes as [`TARGET_RELATIVE_ERROR`] asks.
-    fn estimated_variances(&self) -> (Vec<f64>, PosteriorReport) {
+    fn estimated_variances(self) -> (Vec<f64>, PosteriorReport) {
         let clock = std::time::Instant::now();
         let diagonal = self.diagonal();
         let (laplacian, tree) = self.hessian(&diagonal);
+        // The probes need only the Laplacian: the edge list goes (16 bytes an edge).
+        let n = self.n;
+        drop(self);
         let base = tree.inverse_diagonal();
         let iterations = AtomicUsize::new(0);
         let stream = Stream::new(0, Purpose::Probe);
         // One probe's `z ⊙ (H⁻¹ − M⁻¹) z`.
         let probe = |k: usize| -> Vec<f64> {
-            let z: Vec<f64> = (0..self.n)
+            let z: Vec<f64> = (0..n)
                 .map(|f| {
                     if stream.word(f as u32, 1 + k as u32, 0) & 1 == 0 {
                         1.0
@@ -161,7 +164,7 @@ impl Curvature {
                     }
                 })
                 .collect();
-            let mut work = vec![0.0; self.n];
+            let mut work = vec![0.0; n];
             let (x, steps) =
                 conjugate_gradients(&z, &|v, out| laplacian.product(v, out), &mut |r| {
                     tree.solve_with(r, &mut work)
@@ -175,7 +178,7 @@ impl Curvature {
                 .collect()
         };
         // Sums of the probes' terms and of their squares, in probe order.
-        let (mut sum, mut squares) = (vec![0.0; self.n], vec![0.0; self.n]);
+        let (mut sum, mut squares) = (vec![0.0; n], vec![0.0; n]);
         let mut probes = 0;
         // As many at once as threads: more would only hold more vectors.
         let batch_size = rayon::current_num_threads().max(1);
@@ -203,10 +206,10 @@ impl Curvature {
                     0.5 * (spread / s).sqrt() / v
                 })
                 .sum::<f64>()
-                / self.n as f64;
+                / n as f64;
             if relative_error <= TARGET_RELATIVE_ERROR || probes >= MAX_PROBES {
                 tracing::debug!(
-                    states = self.n,
+                    states = n,
                     probes,
                     cg_iterations = iterations.load(Ordering::Relaxed),
                     relative_error,
@@ -246,8 +249,9 @@ impl Curvature {
 /// The probe count to check next after `probes` gave a mean relative error `error`: the error
 /// falls as `1/√probes`, so `probes (error/target)²` with a tenth to spare, in whole
 /// [`PROBE_STEP`]s, at least one step more and at most twice as many (the estimate of the error
-/// is itself noisy), and at most [`MAX_PROBES`]. Doubling instead ran 128 probes where 86 met the
-/// target (BENCHMARKS.md, "The posterior's probes").
+/// is itself noisy), and at most [`MAX_PROBES`]. Doubling instead ran 128 probes on a log where
+/// about 86 would have met the target (its 0.82 % at 128 scaled as `1/√s`; BENCHMARKS.md, "The
+/// posterior's probes"); this schedule stopped at 96.
 fn next_check(probes: usize, error: f64) -> usize {
     let wanted = (probes as f64 * (error / TARGET_RELATIVE_ERROR).powi(2) * 1.1).ceil() as usize;
     (wanted.next_multiple_of(PROBE_STEP))

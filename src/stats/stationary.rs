@@ -543,9 +543,8 @@ struct Shape {
 const ROOT: u32 = u32::MAX;
 
 /// The arc `g → f` of `pair` into its state `f`, the pair's states in `(lo, hi)` order (as every
-/// [`Shape`]'s are): `lo → hi` is `2 × pair`, `hi → lo` is `2 × pair + 1`. From the two ends
-/// alone: reading the pair's own entry per adjacency entry was a cache miss each, most of the
-/// time [`Shape::new`] took.
+/// [`Shape`]'s are): `lo → hi` is `2 × pair`, `hi → lo` is `2 × pair + 1`, so the pair's own
+/// entry need not be read.
 fn arc_into(pair: u32, f: u32, g: u32) -> u32 {
     2 * pair + u32::from(f < g)
 }
