@@ -29,7 +29,10 @@ def test_the_gil_is_released_while_the_engine_runs(in_repo):
 
 def test_ctrl_c_stops_the_analysis_between_stages(in_repo):
     """SIGINT shortly after the start: the engine asks Python between stages, stops after the
-    stage that was running, and Python's KeyboardInterrupt comes out with a note naming it."""
+    stage that was running, and Python's KeyboardInterrupt comes out with a note naming it.
+    Python's own handler is installed for the test: a shell starts a background job with SIGINT
+    ignored, and Python then keeps it ignored (the test ran the whole analysis)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -37,6 +40,7 @@ def test_ctrl_c_stops_the_analysis_between_stages(in_repo):
             detbal.analyze(SAMPLE, device="cpu", bootstrap=2_000)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     notes = getattr(caught.value, "__notes__", [])
     assert len(notes) == 1 and notes[0].startswith("detbal: interrupted after the `"), notes
     # A later analysis runs as usual: the signal was handled once.
