@@ -242,6 +242,7 @@ impl Curvature {
         laplacian.set_weights(&problem.weight);
         let mut tree = TreePreconditioner::new(&problem, &laplacian);
         tree.factor(&laplacian, diagonal);
+        laplacian.forget_arcs();
         (laplacian, tree)
     }
 }
