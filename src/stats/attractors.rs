@@ -16,8 +16,8 @@
 use crate::fit::{POTENTIAL_TOL, Potential};
 use crate::graph::TransitionGraph;
 
-/// The largest rise or fall of `V` to a neighbour read as level: ten times the fit's bound on the error
-/// of each converged potential ([`POTENTIAL_TOL`]).
+/// The largest rise or fall of `V` to a neighbour read as level: ten times the fit's bound on
+/// the error of each converged potential ([`POTENTIAL_TOL`]).
 pub const LEVEL: f64 = 10.0 * POTENTIAL_TOL;
 
 /// Attractors listed in report.json.
