@@ -7,8 +7,8 @@
 //! direction: a walk that avoids stepping back is reversible (its path law is the same run
 //! backwards), yet its runs go round the graph's cycles one way, and the verdict rejected 82 %
 //! of such logs at α = 0.01 when half the steps avoided the way back (BENCHMARKS.md, "Logs that
-//! are not Markov"). Stepping back is where
-//! that memory shows in counts the load can keep per state.
+//! are not Markov"). Stepping back is where that memory shows in counts the load can keep per
+//! state.
 //!
 //! While the rows are read, [`PathScan`] finds each run's move `f → g` followed (self-
 //! transitions aside) by a move `g → h` and counts per `g` how many (`onward`) and how many with
@@ -264,7 +264,7 @@ mod tests {
         (1, "c", "c"),
     ];
 
-    /// `(onward, back)` of a, c and d after scanning `rows` into `b` with `scan`.
+    /// Scans `rows` into `b` with `scan`, as one batch.
     fn scan_into(scan: &mut PathScan, b: &mut GraphBuilder, rows: &[(u32, &str, &str)]) {
         for (i, &(run, s, t)) in rows.iter().enumerate() {
             let (s, t) = (b.intern(s), b.intern(t));
@@ -274,6 +274,7 @@ mod tests {
         scan.end_batch(|i| rows[i].0.to_string());
     }
 
+    /// `(onward, back)` of a, c and d in the graph `b` builds.
     fn returns_by_name(b: GraphBuilder) -> Vec<(u64, u64)> {
         let (graph, returns, ids) = b.finish_with_returns(crate::graph::StateOrder::Name);
         let at = |n: &str| {
