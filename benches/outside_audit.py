@@ -18,6 +18,7 @@ Shapes (exact detailed balance unless driven; `V = −log π` planted):
                         boundaries carry an affinity of ±2D, a shortcut's loop back along
                         k steps of a row ±kD).
   SHAPE+runs=N          SHAPE with runs of N transitions (the same chain and seeds).
+  SHAPE+stationary      SHAPE (or SHAPE+runs=N) with every run started from π.
 
 Usage (the Python needs numpy, pyarrow, scipy):
   python benches/outside_audit.py generate SHAPE SEED OUT.parquet [TRUTH.json]
@@ -90,6 +91,7 @@ def shear(drive):
 
 
 def generate(shape, seed, out, truth=None):
+    shape, stationary = shape.removesuffix("+stationary"), shape.endswith("+stationary")
     shape, _, runs = shape.partition("+runs=")
     rng = np.random.default_rng(seed * 7919 + sum(map(ord, shape)))
     name, _, drive = shape.partition("=")
@@ -119,13 +121,19 @@ def generate(shape, seed, out, truth=None):
     drive_term = shear(float(drive) if drive else 0.0)
     degree = np.array([len(x) for x in nb])
     names = np.array([f"state-{shape[:4]}-{f:05d}" for f in range(n)])
+    pi = np.exp(log_pi - log_pi.max())
+    pi /= pi.sum()
+
+    def first_state():
+        if stationary:
+            return rng.choice(n, p=pi)
+        return 0 if fixed_start else rng.integers(n)
+
     src, dst, run = [], [], []
-    r, left = 0, run_len
-    f = 0 if fixed_start else rng.integers(n)
+    r, left, f = 0, run_len, first_state()
     while len(src) < rows:
         if left == 0:
-            r, left = r + 1, run_len
-            f = 0 if fixed_start else rng.integers(n)
+            r, left, f = r + 1, run_len, first_state()
         if rng.random() < lazy:
             g = f
         else:
