@@ -22,7 +22,7 @@ Shapes (exact detailed balance unless driven; `V = −log π` planted):
 
 Usage (the Python needs numpy, pyarrow, scipy):
   python benches/outside_audit.py generate SHAPE SEED OUT.parquet [TRUTH.json]
-  python benches/outside_audit.py calibrate DETBAL WORKDIR LOGS SHAPE...
+  python benches/outside_audit.py calibrate DETBAL WORKDIR LOGS SHAPE... [-- ANALYZE_OPTION...]
       the verdict's p-values (shares at four levels with their 99 % binomial intervals) and the
       entropy excess
   python benches/outside_audit.py recovery DETBAL REFERENCE WORKDIR SEEDS SHAPE...
@@ -163,7 +163,7 @@ def analyze(detbal, log, out, *args):
     return subprocess.run(cmd + list(args), check=True, capture_output=True, text=True).stdout
 
 
-def calibrate(detbal, work, logs, shapes):
+def calibrate(detbal, work, logs, shapes, extra=()):
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     print("| shape | logs decided | median ndf | p ≤ 0.01 | p ≤ 0.05 | p ≤ 0.1 | p ≤ 0.5 "
@@ -174,7 +174,7 @@ def calibrate(detbal, work, logs, shapes):
         for seed in range(1, logs + 1):
             log = work / f"{shape}-{seed}.parquet"
             generate(shape, seed, log)
-            report = json.loads(analyze(detbal, log, work / "out", "--json", "--seed", str(seed)))
+            report = json.loads(analyze(detbal, log, work / "out", "--json", "--seed", str(seed), *extra))
             test = report["verdict"]["quasi_symmetry"]
             rows.append((test["decides"], report["verdict"]["p_value"], test["ndf"],
                          report["entropy_production"]["excess_z"], test["p_value_asymptotic"]))
@@ -251,7 +251,8 @@ if __name__ == "__main__":
     if command == "generate":
         generate(args[0], int(args[1]), args[2], args[3] if len(args) > 3 else None)
     elif command == "calibrate":
-        calibrate(args[0], args[1], int(args[2]), args[3:])
+        shapes, _, extra = " ".join(args[3:]).partition(" -- ")
+        calibrate(args[0], args[1], int(args[2]), shapes.split(), extra.split())
     elif command == "recovery":
         recovery(args[0], args[1], args[2], int(args[3]), args[4:])
     else:
