@@ -18,7 +18,8 @@ Shapes (exact detailed balance unless driven; `V = −log π` planted):
                         boundaries carry an affinity of ±2D, a shortcut's loop back along
                         k steps of a row ±kD).
   SHAPE+runs=N          SHAPE with runs of N transitions (the same chain and seeds).
-  SHAPE+stationary      SHAPE (or SHAPE+runs=N) with every run started from π.
+  SHAPE+rows=N          SHAPE with N rows (after +runs=N when both are given).
+  SHAPE+stationary      SHAPE (with the suffixes above) with every run started from π.
 
 Usage (the Python needs numpy, pyarrow, scipy):
   python benches/outside_audit.py generate SHAPE SEED OUT.parquet [TRUTH.json]
@@ -92,6 +93,7 @@ def shear(drive):
 
 def generate(shape, seed, out, truth=None):
     shape, stationary = shape.removesuffix("+stationary"), shape.endswith("+stationary")
+    shape, _, length = shape.partition("+rows=")
     shape, _, runs = shape.partition("+runs=")
     rng = np.random.default_rng(seed * 7919 + sum(map(ord, shape)))
     name, _, drive = shape.partition("=")
@@ -116,6 +118,7 @@ def generate(shape, seed, out, truth=None):
         log_pi, rows, run_len, lazy = rng.normal(0, 1.0, len(nb)), 40000, 50, 0.7
     else:
         raise SystemExit(f"unknown shape {shape}")
+    rows = int(float(length)) if length else rows
     run_len = int(runs) if runs else run_len
     n = len(nb)
     drive_term = shear(float(drive) if drive else 0.0)
