@@ -254,8 +254,9 @@ if __name__ == "__main__":
     if command == "generate":
         generate(args[0], int(args[1]), args[2], args[3] if len(args) > 3 else None)
     elif command == "calibrate":
-        shapes, _, extra = " ".join(args[3:]).partition(" -- ")
-        calibrate(args[0], args[1], int(args[2]), shapes.split(), extra.split())
+        rest = args[3:]
+        cut = rest.index("--") if "--" in rest else len(rest)
+        calibrate(args[0], args[1], int(args[2]), rest[:cut], rest[cut + 1:])
     elif command == "recovery":
         recovery(args[0], args[1], args[2], int(args[3]), args[4:])
     else:
