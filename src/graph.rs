@@ -779,6 +779,66 @@ pub fn components_of_arcs(
     Components { id, size }
 }
 
+/// Which edges `(a[i], b[i])` of an undirected graph on `n` vertices are bridges: on no cycle, so
+/// that removing one disconnects its two ends (Tarjan's lowlink, without recursion).
+pub fn bridges(n: usize, a: &[u32], b: &[u32]) -> Vec<bool> {
+    let mut start = vec![0usize; n + 1];
+    for &v in a.iter().chain(b) {
+        start[v as usize + 1] += 1;
+    }
+    for v in 0..n {
+        start[v + 1] += start[v];
+    }
+    let mut fill = start.clone();
+    // (neighbour, edge) per incidence.
+    let mut incident = vec![(0u32, 0usize); start[n]];
+    for (e, (&x, &y)) in a.iter().zip(b).enumerate() {
+        for (from, to) in [(x, y), (y, x)] {
+            incident[fill[from as usize]] = (to, e);
+            fill[from as usize] += 1;
+        }
+    }
+    const UNSEEN: usize = usize::MAX;
+    let (mut order, mut low) = (vec![UNSEEN; n], vec![0usize; n]);
+    let mut bridge = vec![false; a.len()];
+    let mut next_order = 0;
+    // Call stack of (vertex, the edge it was entered by, next incidence to look at).
+    let mut calls: Vec<(usize, usize, usize)> = Vec::new();
+    for root in 0..n {
+        if order[root] != UNSEEN {
+            continue;
+        }
+        (order[root], low[root]) = (next_order, next_order);
+        next_order += 1;
+        calls.push((root, UNSEEN, start[root]));
+        while let Some(call) = calls.last_mut() {
+            let (v, entered_by, next) = *call;
+            if next < start[v + 1] {
+                call.2 += 1;
+                let (w, e) = incident[next];
+                let w = w as usize;
+                if e == entered_by {
+                    continue;
+                }
+                if order[w] == UNSEEN {
+                    (order[w], low[w]) = (next_order, next_order);
+                    next_order += 1;
+                    calls.push((w, e, start[w]));
+                } else {
+                    low[v] = low[v].min(order[w]);
+                }
+                continue;
+            }
+            calls.pop();
+            if let Some(&(parent, _, _)) = calls.last() {
+                low[parent] = low[parent].min(low[v]);
+                bridge[entered_by] = low[v] > order[parent];
+            }
+        }
+    }
+    bridge
+}
+
 /// The graph of `(source, target, count)` rows, one row each (unit tests' fixtures).
 #[cfg(test)]
 pub(crate) fn graph_of(edges: &[(&str, &str, u64)]) -> TransitionGraph {
@@ -799,6 +859,32 @@ fn builder_of(edges: &[(&str, &str, u64)]) -> GraphBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bridges_are_the_edges_on_no_cycle() {
+        // A triangle 0-1-2, a tail 2-3-4, a square 4-5-6-7, a second edge 0-1 (on a 2-cycle),
+        // and an isolated edge 8-9.
+        let edges = [
+            (0, 1),
+            (1, 2),
+            (2, 0),
+            (2, 3),
+            (3, 4),
+            (4, 5),
+            (5, 6),
+            (6, 7),
+            (7, 4),
+            (1, 0),
+            (8, 9),
+        ];
+        let (a, b): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
+        let found = bridges(10, &a, &b);
+        let expected: Vec<bool> = edges
+            .iter()
+            .map(|&e| matches!(e, (2, 3) | (3, 4) | (8, 9)))
+            .collect();
+        assert_eq!(found, expected);
+    }
 
     fn graph(edges: &[(&str, &str, u64)]) -> TransitionGraph {
         graph_of(edges)

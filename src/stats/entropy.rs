@@ -16,7 +16,9 @@
 //! log-ratio has sampling noise, and `σ` is a sum of squares to second order). Its expectation
 //! under detailed balance at this sample size comes from the verdict's parametric null
 //! ([`super::quasi_symmetry::NullModel`]): the tested pairs' splits redrawn from the fitted
-//! reversible model `Û` (the other pairs kept), `σ*` recomputed on [`NULL_RESAMPLES`] resamples.
+//! reversible model `Û` (the other pairs kept), a tested bridge conditioned, as in the verdict,
+//! to go both ways as the data's do (one-way, it would drop out of `σ*`), `σ*` recomputed on
+//! [`NULL_RESAMPLES`] resamples.
 //! `Û` is a maximum-likelihood fit, so its odds are more extreme than the truth's and `σ*`
 //! overstates `E₀σ` (by 8 % on 2e4-row reversible logs, docs/METHOD.md §5); the bootstrap's
 //! bias correction removes that: each resample is refitted (`Û*`), one resample `σ**` drawn

@@ -37,13 +37,26 @@
 //! a pair is fitted in the limit, `p̂` 0 or 1 as its splits went, adds nothing to `X²` (its
 //! limit) and is left out of the fit; inside each component the maximum is finite (Ford 1957).
 //! The observed splits are never separated (pairs are selected inside strongly connected
-//! components of the arcs seen), so a resample's separated pairs take degrees of freedom out of
-//! its fit that the observed fit has: its `X²` is compared with the observed one moved to the
-//! observed `ndf` at its χ² tail probability (`on_degrees`). Compared as they were, the
-//! resamples' `X²` sat on fewer degrees of freedom and the p-values were liberal: at 1e6
-//! llm-like rows, where every resample separated about 38 pairs (3.4 degrees of freedom), 9.2 %
-//! of 499 logs under exact detailed balance fell below 0.05, 7.2 % once moved (BENCHMARKS.md,
-//! "500 logs per cell"). A resample whose separated pairs broke every independent cycle has no
+//! components of the arcs seen). For a bridge of the pair graph (a pair on no cycle of pairs:
+//! removing it disconnects its two states) that says exactly that it was seen both ways, an event
+//! on its own split alone, so the resamples are drawn conditioned on it: a bridge drawn one-way
+//! is drawn again from its own stream ([`NullModel::splits`]). A fit matches a bridge's split
+//! exactly whatever it is, so this leaves `X²` as it was; it matters to the entropy null, which
+//! computes `σ*` on these draws, and from which a one-way bridge drops out. On 30 `hubs-sparse`
+//! logs of the outside audit (BENCHMARKS.md) the data separated 0.1 of about 1,840 candidate
+//! pairs (trajectories: a state entered is left again), each unconditioned resample 4.0, almost
+//! all bridges, and the entropy excess sat at −0.98 sd (−0.29 conditioned, 100 logs). Elsewhere
+//! the selection is an event on many overlapping splits; redrawing the pairs a draw separates
+//! until none is (a partial rejection sampler after Moser and Tardos, approximate there) was
+//! tried and not kept: on 99 logs of independent single transitions at 1e6 llm-like rows it
+//! rejected 7.1 % at 0.05 against 3.0 % without. A resample that separates pairs which are not
+//! bridges ([`QuasiSymmetryTest::separated_resamples`]) takes degrees of freedom out of its fit
+//! that the observed fit has: its `X²` is compared with the observed one moved to the observed
+//! `ndf` at its χ² tail probability (`on_degrees`). Compared as they were, the resamples' `X²`
+//! sat on fewer degrees of freedom and the p-values were liberal: at 1e6 llm-like rows, where
+//! every resample separated about 38 pairs (3.4 degrees of freedom), 9.2 % of 499 logs under
+//! exact detailed balance fell below 0.05, 7.2 % once moved (BENCHMARKS.md, "500 logs per
+//! cell"). A resample whose separated pairs broke every independent cycle has no
 //! statistic: it is drawn but not compared (the observed log always has its cycles). On logs of
 //! independent single transitions, whose tested pairs close one to three cycles, a tenth to
 //! seven tenths of the resamples broke them all, and their `X² = 0`, counted below the observed one,
@@ -54,7 +67,7 @@
 //! every refit stopped at the 200-step limit unconverged: the verdict took 191–230 s, and the
 //! unconverged refits' `X²` were biased low, null mean 4,974.5 against 4,995.9 converged.)
 //! Sequential stopping ([`VerdictSettings`]): Besag–Clifford (stop after `h` resampled
-//! statistics reach the observed one, `p = h/L`), or once the observed statistic lies so far
+//! statistics reach the observed one, ties within [`TIE_TOL`] included, `p = h/L`), or once the observed statistic lies so far
 //! beyond every resample that the decision is clear (then the tail of the χ² whose first two
 //! moments match the resamples), or at the cap `(1 + G)/(1 + L)`.
 //!
@@ -80,7 +93,7 @@ use crate::backend::verify::{self, KernelDeviation};
 use crate::backend::{Backend, Precision, tolerance};
 use crate::error::{Error, Result};
 use crate::graph::{
-    DisjointSets, TransitionGraph, components_of_arcs, strongly_connected_components,
+    DisjointSets, TransitionGraph, bridges, components_of_arcs, strongly_connected_components,
 };
 use crate::rng::{Purpose, Stream};
 use rand::SeedableRng;
@@ -115,6 +128,19 @@ const GRADIENT_TOL: f64 = 1e-8;
 /// Arcs of one batch of refits at most (a few tens of bytes each on either backend): caps the
 /// resamples per batch on logs with many pairs.
 const BATCH_ARCS: usize = 1 << 21;
+/// A resampled `X²` this close to the observed one, relative, is a tie and counts as reaching it
+/// ([`calibrate`]). On sparse logs `X²` takes discrete values, and a resample that repeats the
+/// observed splits on the pairs that carry it gives the observed `X²` up to its refit's
+/// rounding, which used to decide the tie either way: between two builds whose refits differed
+/// only in that rounding, 12 of 99 logs of independent single transitions at 1e6 llm-like rows
+/// (`examples/verdict_calibration.rs`, run length 1) changed their p-value (10/29 against 10/34
+/// on one). Far above the
+/// refits' rounding (1e-15) and their stopping error (Newton steps ≤ 1e-9 in `U`); a distinct
+/// value falls this close with a probability of order 1e-6 per resample on a log whose `X²` is
+/// near-continuous (`ndf` in the hundreds).
+const TIE_TOL: f64 = 1e-7;
+/// Draws of a tested bridge's split at most until it goes both ways ([`NullModel::splits`]).
+const MAX_BRIDGE_DRAWS: usize = 1000;
 
 /// The pairs of the test: every pair of states with `m > 0` within one non-trivial strongly
 /// connected component, in a compact numbering of those states.
@@ -540,6 +566,9 @@ pub struct QuasiSymmetryTest {
     /// Resamples whose refit stopped unconverged (each batch of refits is one problem: one
     /// solver outcome for all its resamples).
     pub unconverged_refits: usize,
+    /// Resamples whose draw separated pairs that are not bridges: compared on their own
+    /// degrees of freedom, moved to the observed ones (module docs, "Separation").
+    pub separated_resamples: usize,
     /// Pairs whose residual is flagged at the false-discovery rate.
     pub flagged_pairs: usize,
     pub fdr: f64,
@@ -617,6 +646,7 @@ pub fn quasi_symmetry_test(
             .as_ref()
             .map_or_else(|| "no pairs to fit".to_string(), |o| o.status.clone()),
         unconverged_refits: 0,
+        separated_resamples: 0,
         flagged_pairs: residuals.iter().filter(|r| r.q_value <= fdr).count(),
         fdr,
     };
@@ -698,12 +728,17 @@ fn set_p_value(
     let null = NullModel::new(fitted);
     let batch = batch_size(&fitted.pairs, settings);
     let mut unconverged: Vec<Range<u64>> = Vec::new();
+    let mut separated: Vec<bool> = Vec::new();
     let mut kept: Vec<SplitFit> = Vec::new();
     let outcome = calibrate(test.statistic, settings, batch, |resamples| {
         let (x2, fits, out) = null.statistics(backend, resamples.clone(), settings.seed)?;
         if !out.converged {
             unconverged.push(resamples);
         }
+        separated.extend(
+            fits.iter()
+                .map(|fit| fit.limits.iter().any(Option::is_some)),
+        );
         // Batches run from resample 0 on: `kept` holds resamples `0..kept.len()`.
         let room = (KEPT_REFITS as usize).saturating_sub(kept.len());
         kept.extend(fits.into_iter().take(room));
@@ -714,6 +749,7 @@ fn set_p_value(
         .map(|r| r.end.min(examined).saturating_sub(r.start) as usize)
         .sum();
     test.converged &= test.unconverged_refits == 0;
+    test.separated_resamples = separated.iter().take(outcome.drawn).filter(|&&s| s).count();
     test.p_value = Some(outcome.p_value);
     test.calibration = Some(outcome.calibration);
     test.resamples = outcome.samples.len();
@@ -729,7 +765,11 @@ fn set_p_value(
 pub struct NullModel<'a> {
     pairs: &'a SplitPairs,
     u: &'a [f64],
+    /// `p̂` of every pair, and its binomial given `m`.
+    p: Vec<f64>,
     draws: Vec<Binomial>,
+    /// Whether each pair is a bridge of the pair graph ([`crate::graph::bridges`]).
+    bridge: Vec<bool>,
     max_newton_steps: usize,
     /// The verdict's refits of resamples `0..refitted.len()` ([`FittedSplits`]).
     refitted: &'a [SplitFit],
@@ -738,26 +778,42 @@ pub struct NullModel<'a> {
 impl<'a> NullModel<'a> {
     pub fn new(fitted: &'a FittedSplits) -> Self {
         let (pairs, fit) = (&fitted.pairs, &fitted.fit);
-        let draws = (0..pairs.len())
-            .map(|i| {
-                let p = fit.p(pairs, i);
-                Binomial::new(pairs.m[i], p).expect("0 ≤ p ≤ 1")
-            })
+        let p: Vec<f64> = (0..pairs.len()).map(|i| fit.p(pairs, i)).collect();
+        let draws = (pairs.m.iter().zip(&p))
+            .map(|(&m, &p)| Binomial::new(m, p).expect("0 ≤ p ≤ 1"))
             .collect();
         NullModel {
             pairs,
             u: &fit.u,
+            p,
             draws,
+            bridge: bridges(pairs.states.len(), &pairs.a, &pairs.b),
             max_newton_steps: fitted.max_newton_steps,
             refitted: &fitted.refits,
         }
     }
 
-    /// The splits `n*(f→g)` of resample `resample`, drawn from `p̂`.
+    /// The splits `n*(f→g)` of resample `resample`, drawn from `p̂` and conditioned on the
+    /// selection where that is exact (module docs, "Separation"): a tested bridge is drawn again,
+    /// from its own stream, until it goes both ways (at most [`MAX_BRIDGE_DRAWS`] draws; its `p̂`
+    /// is its observed share, between `1/m` and `1 − 1/m`, so two draws on average at most).
     fn splits(&self, resample: u64, seed: u64) -> Vec<u64> {
         let stream = Stream::new(seed, Purpose::Verdict);
-        (self.draws.iter().enumerate())
-            .map(|(i, d)| d.sample(&mut draw_rng(&stream, resample, i)))
+        (0..self.draws.len())
+            .map(|i| {
+                let mut rng = draw_rng(&stream, resample, i);
+                let mut n = self.draws[i].sample(&mut rng);
+                let (m, p) = (self.pairs.m[i], self.p[i]);
+                if self.bridge[i] && 0.0 < p && p < 1.0 && m >= 2 {
+                    for _ in 1..MAX_BRIDGE_DRAWS {
+                        if 0 < n && n < m {
+                            break;
+                        }
+                        n = self.draws[i].sample(&mut rng);
+                    }
+                }
+                n
+            })
             .collect()
     }
 
@@ -986,7 +1042,8 @@ pub struct Calibrated {
 /// stopping rule of `settings` holds (module docs). The samples are examined one by one, so the
 /// result depends on the seed only, not on the batch size or the threads. A resample whose
 /// statistic is NaN has none (no independent cycle left, `on_degrees`): it counts towards the
-/// cap of `max_resamples` drawn, not among the samples.
+/// cap of `max_resamples` drawn, not among the samples. A sample within [`TIE_TOL`] of the
+/// observed statistic reaches it.
 pub fn calibrate(
     observed: f64,
     settings: &VerdictSettings,
@@ -1003,7 +1060,7 @@ pub fn calibrate(
             let mut stop = None;
             if !x.is_nan() {
                 samples.push(x);
-                exceed += usize::from(x >= observed);
+                exceed += usize::from(x >= observed - TIE_TOL * observed);
                 let l = samples.len();
                 stop = if exceed >= settings.exceedances {
                     Some((exceed as f64 / l as f64, Calibration::SequentialMonteCarlo))
@@ -1161,6 +1218,68 @@ mod tests {
         // A pair across components is left out.
         let g = graph(&[("a", "b", 3), ("b", "a", 2), ("b", "c", 4)]);
         assert_eq!(SplitPairs::of(&g, 1).len(), 1);
+    }
+
+    #[test]
+    fn resamples_are_conditioned_on_the_selection() {
+        // A driven triangle a, b, c with a bridge c–d of 3 transitions, 2 of them c → d: drawn
+        // from p̂ = 2/3 unconditioned, the bridge would go one way (0 or 3 c → d) in 9 of 27
+        // resamples and separate d; conditioned on the selection it never does, and splits
+        // 2 : 1 with probability (12/27) / (18/27) = 2/3. The triangle's pairs are not bridges and
+        // not conditioned, but at p̂ = 1/2 and m = 50 they never go one way.
+        let bridge = [("c", "d", 2), ("d", "c", 1)];
+        let g = graph(&[&DRIVEN_TRIANGLE[..], &bridge[..]].concat());
+        let settings = VerdictSettings {
+            min_transitions: 3,
+            ..VerdictSettings::default()
+        };
+        let (_, _, fitted) = test(&g, &settings);
+        let pairs = &fitted.pairs;
+        let c = g.names.iter().position(|n| n == "c").unwrap() as u32;
+        let d = g.names.iter().position(|n| n == "d").unwrap() as u32;
+        let i = (0..pairs.len())
+            .find(|&i| [pairs.f[i], pairs.g[i]] == [c.min(d), c.max(d)])
+            .unwrap();
+        let towards_d = |n: u64| if pairs.f[i] == c { n } else { 3 - n };
+        let null = NullModel::new(&fitted);
+        let draws = 3000u64;
+        let mut two = 0;
+        for r in 0..draws {
+            let n = null.splits(r, 7);
+            assert!(separation(pairs, &n).iter().all(Option::is_none), "{n:?}");
+            two += u64::from(towards_d(n[i]) == 2);
+        }
+        let share = two as f64 / draws as f64;
+        // Binomial sd √(2/9 / 3000) = 0.0086.
+        assert!((share - 2.0 / 3.0).abs() < 0.035, "{share}");
+        // Pairs on a cycle are not conditioned: a triangle of single transitions.
+        let single = [("a", "b", 1), ("b", "c", 1), ("c", "a", 1)];
+        let (_, _, fitted) = test(&graph(&single), &VerdictSettings::default());
+        let null = NullModel::new(&fitted);
+        let separated = (0..200)
+            .filter(|&r| {
+                (separation(&fitted.pairs, &null.splits(r, 7)).iter()).any(Option::is_some)
+            })
+            .count();
+        // Unless all three go the same way round (2 in 8 draws), the cycle is broken.
+        assert!((120..=180).contains(&separated), "{separated}");
+    }
+
+    #[test]
+    fn a_resample_that_ties_with_the_observed_statistic_reaches_it() {
+        // Every resample repeats the observed X² but for the last bits of its refit.
+        let settings = VerdictSettings::default();
+        let observed = 2.3066316186363176;
+        let tied = |r: std::ops::Range<u64>| Ok(vec![observed * (1.0 - 2e-16); r.count()]);
+        let out = calibrate(observed, &settings, 40, tied).unwrap();
+        assert_eq!(out.calibration, Calibration::SequentialMonteCarlo);
+        assert_eq!((out.exceedances, out.samples.len()), (10, 10));
+        assert_eq!(out.p_value, 1.0);
+        // Below the tie tolerance's reach, it does not.
+        let below = |r: std::ops::Range<u64>| Ok(vec![observed * (1.0 - 1e-4); r.count()]);
+        let out = calibrate(observed, &settings, 40, below).unwrap();
+        assert_eq!(out.exceedances, 0);
+        assert!(out.p_value < 0.01, "{}", out.p_value);
     }
 
     #[test]
