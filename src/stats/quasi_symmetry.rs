@@ -128,16 +128,16 @@ const GRADIENT_TOL: f64 = 1e-8;
 /// Arcs of one batch of refits at most (a few tens of bytes each on either backend): caps the
 /// resamples per batch on logs with many pairs.
 const BATCH_ARCS: usize = 1 << 21;
-/// A resampled `X²` this close to the observed one, relative, is a tie and counts as reaching it
-/// ([`calibrate`]). On sparse logs `X²` takes discrete values, and a resample that repeats the
-/// observed splits on the pairs that carry it gives the observed `X²` up to its refit's
-/// rounding, which used to decide the tie either way: between two builds whose refits differed
-/// only in that rounding, 12 of 99 logs of independent single transitions at 1e6 llm-like rows
-/// (`examples/verdict_calibration.rs`, run length 1) changed their p-value (10/29 against 10/34
-/// on one). Far above the
-/// refits' rounding (1e-15) and their stopping error (Newton steps ≤ 1e-9 in `U`); a distinct
-/// value falls this close with a probability of order 1e-6 per resample on a log whose `X²` is
-/// near-continuous (`ndf` in the hundreds).
+/// A resampled `X²` this close to the observed one (relative; absolute below 1) is a tie and
+/// counts as reaching it ([`calibrate`]). On sparse logs `X²` takes discrete values, and a
+/// resample that repeats the observed splits on the pairs that carry it gives the observed `X²`
+/// up to its refit's rounding, which used to decide the tie either way: between two builds whose
+/// refits differed only in that rounding, 12 of 99 logs of independent single transitions at
+/// 1e6 llm-like rows (`examples/verdict_calibration.rs`, run length 1) changed their p-value
+/// (10/29 against 10/34 on one). Far above the refits' rounding (1e-15 relative; near 0, where a
+/// fit is exact, `X²` is 1e-27 or 3e-26 as it rounds) and their stopping error (Newton steps
+/// ≤ 1e-9 in `U`); a distinct value falls this close with a probability of order 1e-6 per
+/// resample on a log whose `X²` is near-continuous (`ndf` in the hundreds).
 const TIE_TOL: f64 = 1e-7;
 /// Draws of a tested bridge's split at most until it goes both ways ([`NullModel::splits`]).
 const MAX_BRIDGE_DRAWS: usize = 1000;
@@ -1060,7 +1060,7 @@ pub fn calibrate(
             let mut stop = None;
             if !x.is_nan() {
                 samples.push(x);
-                exceed += usize::from(x >= observed - TIE_TOL * observed);
+                exceed += usize::from(x >= observed - TIE_TOL * observed.max(1.0));
                 let l = samples.len();
                 stop = if exceed >= settings.exceedances {
                     Some((exceed as f64 / l as f64, Calibration::SequentialMonteCarlo))
@@ -1275,6 +1275,10 @@ mod tests {
         assert_eq!(out.calibration, Calibration::SequentialMonteCarlo);
         assert_eq!((out.exceedances, out.samples.len()), (10, 10));
         assert_eq!(out.p_value, 1.0);
+        // An exact fit's X² is zero up to rounding, in the observed fit and in the resamples.
+        let zero = |r: std::ops::Range<u64>| Ok(vec![1e-27; r.count()]);
+        let out = calibrate(3.4e-26, &settings, 40, zero).unwrap();
+        assert_eq!((out.exceedances, out.p_value), (10, 1.0));
         // Below the tie tolerance's reach, it does not.
         let below = |r: std::ops::Range<u64>| Ok(vec![observed * (1.0 - 1e-4); r.count()]);
         let out = calibrate(observed, &settings, 40, below).unwrap();
