@@ -45,7 +45,7 @@
 //! computes `σ*` on these draws, and from which a one-way bridge drops out. On 30 `hubs-sparse`
 //! logs of the outside audit (BENCHMARKS.md) the data separated 0.1 of about 1,840 candidate
 //! pairs (trajectories: a state entered is left again), each unconditioned resample 4.0, almost
-//! all bridges, and the entropy excess sat at −0.98 sd (−0.29 conditioned, 100 logs). Elsewhere
+//! all bridges, and the entropy excess sat at −0.98 sd (−0.30 conditioned, 100 logs). Elsewhere
 //! the selection is an event on many overlapping splits; redrawing the pairs a draw separates
 //! until none is (a partial rejection sampler after Moser and Tardos, approximate there) was
 //! tried and not kept: on 99 logs of independent single transitions at 1e6 llm-like rows it
@@ -67,9 +67,9 @@
 //! every refit stopped at the 200-step limit unconverged: the verdict took 191–230 s, and the
 //! unconverged refits' `X²` were biased low, null mean 4,974.5 against 4,995.9 converged.)
 //! Sequential stopping ([`VerdictSettings`]): Besag–Clifford (stop after `h` resampled
-//! statistics reach the observed one, ties within [`TIE_TOL`] included, `p = h/L`), or once the observed statistic lies so far
-//! beyond every resample that the decision is clear (then the tail of the χ² whose first two
-//! moments match the resamples), or at the cap `(1 + G)/(1 + L)`.
+//! statistics reach the observed one, ties within [`TIE_TOL`] included, `p = h/L`), or once the
+//! observed statistic lies so far beyond every resample that the decision is clear (then the
+//! tail of the χ² whose first two moments match the resamples), or at the cap `(1 + G)/(1 + L)`.
 //!
 //! **Localisation.** Each pair's standardised residual `(n − m p̂)/√(m p̂ (1 − p̂))`, its
 //! two-sided normal p-value and Benjamini–Hochberg q-value say which arcs carry a violation.
