@@ -28,6 +28,9 @@ Usage (the Python needs numpy, pyarrow, scipy):
       entropy excess
   python benches/outside_audit.py recovery DETBAL REFERENCE WORKDIR SEEDS SHAPE...
       the planted V against the estimators
+  python benches/outside_audit.py oracle WORKDIR LOGS RESAMPLES SHAPE...
+      the verdict's null (its pairs, fit and X² rewritten in numpy) drawn from the fitted odds
+      and from the true ones: which of the two is calibrated (shapes without a drive)
 `calibrate` runs `detbal analyze --permutations 0 --seed S` on seeds 1..LOGS; `recovery` runs
 detbal's default, `--estimator least-action --l2 0`, `--estimator reversible-mle --l2 0` and the
 `converged` fit of REFERENCE (the workplace's reference script, `reference.py`, which takes the same
@@ -38,11 +41,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats
+from scipy.sparse import coo_matrix, identity
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import spsolve
 
 TORUS_SIDE = 22
 
@@ -91,7 +98,9 @@ def shear(drive):
     return term
 
 
-def generate(shape, seed, out, truth=None):
+def chain(shape, seed):
+    """SHAPE's Metropolis–Hastings chain at SEED, and the generator that built it (the walk
+    draws on from the same stream)."""
     shape, stationary = shape.removesuffix("+stationary"), shape.endswith("+stationary")
     shape, _, length = shape.partition("+rows=")
     shape, _, runs = shape.partition("+runs=")
@@ -118,32 +127,42 @@ def generate(shape, seed, out, truth=None):
         log_pi, rows, run_len, lazy = rng.normal(0, 1.0, len(nb)), 40000, 50, 0.7
     else:
         raise SystemExit(f"unknown shape {shape}")
-    rows = int(float(length)) if length else rows
-    run_len = int(runs) if runs else run_len
-    n = len(nb)
-    drive_term = shear(float(drive) if drive else 0.0)
-    degree = np.array([len(x) for x in nb])
-    names = np.array([f"state-{shape[:4]}-{f:05d}" for f in range(n)])
-    pi = np.exp(log_pi - log_pi.max())
+    return SimpleNamespace(
+        rng=rng, shape=shape, nb=nb, degree=np.array([len(x) for x in nb]), log_pi=log_pi,
+        lazy=lazy, drive_term=shear(float(drive) if drive else 0.0), stationary=stationary,
+        fixed_start=fixed_start, rows=int(float(length)) if length else rows,
+        run_len=int(runs) if runs else run_len)
+
+
+def log_acceptance(c, f, g):
+    """Log acceptance of the move `f → g` (uniform proposals among neighbours, with the drive)."""
+    return (c.log_pi[g] - c.log_pi[f] + np.log(c.degree[f] / c.degree[g])
+            + c.drive_term(f, g))
+
+
+def generate(shape, seed, out, truth=None):
+    c = chain(shape, seed)
+    rng, nb, n = c.rng, c.nb, len(c.nb)
+    names = np.array([f"state-{c.shape[:4]}-{f:05d}" for f in range(n)])
+    pi = np.exp(c.log_pi - c.log_pi.max())
     pi /= pi.sum()
 
     def first_state():
-        if stationary:
+        if c.stationary:
             return rng.choice(n, p=pi)
-        return 0 if fixed_start else rng.integers(n)
+        return 0 if c.fixed_start else rng.integers(n)
 
     src, dst, run = [], [], []
-    r, left, f = 0, run_len, first_state()
-    while len(src) < rows:
+    r, left, f = 0, c.run_len, first_state()
+    while len(src) < c.rows:
         if left == 0:
-            r, left, f = r + 1, run_len, first_state()
-        if rng.random() < lazy:
+            r, left, f = r + 1, c.run_len, first_state()
+        if rng.random() < c.lazy:
             g = f
         else:
-            g = nb[f][rng.integers(degree[f])]
+            g = nb[f][rng.integers(c.degree[f])]
             # Uniform proposals among neighbours: accept with π_g d_f / (π_f d_g).
-            log_accept = log_pi[g] - log_pi[f] + np.log(degree[f] / degree[g]) + drive_term(f, g)
-            if np.log(rng.random()) >= log_accept:
+            if np.log(rng.random()) >= log_acceptance(c, f, g):
                 g = f
         src.append(f)
         dst.append(g)
@@ -158,7 +177,7 @@ def generate(shape, seed, out, truth=None):
     )
     pq.write_table(table, out)
     if truth:
-        Path(truth).write_text(json.dumps({str(names[f]): float(-log_pi[f]) for f in range(n)}))
+        Path(truth).write_text(json.dumps({str(names[f]): float(-c.log_pi[f]) for f in range(n)}))
 
 
 def analyze(detbal, log, out, *args):
@@ -249,6 +268,112 @@ def recovery(detbal, reference, work, seeds, shapes):
                   f"{mean['rho_ge20']:.3f} | {mean['r_all']:.3f} | {mean['rho_all']:.3f} |")
 
 
+def split_fit(a, b, x, m, states, start):
+    """The verdict's split likelihood fitted in numpy: Bradley–Terry on the pairs `(a, b)` with `x`
+    of `m` transitions `a → b` (Newton with a backtracking line search; a ridge of 1e-6 holds each
+    component's free level and a separated pair's limit). `U`, Pearson's `X²`, converged."""
+    ridge = 1e-6
+
+    def loss(u):
+        d = u[a] - u[b]
+        return np.sum(x * np.logaddexp(0, -d) + (m - x) * np.logaddexp(0, d)) + ridge / 2 * u @ u
+
+    u = start.copy()
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(u[a] - u[b])))
+        r = x - m * p
+        grad = np.bincount(a, r, states) - np.bincount(b, r, states) - ridge * u
+        w = m * p * (1 - p)
+        hess = coo_matrix((np.concatenate([w, w, -w, -w]),
+                           (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
+                          shape=(states, states)) + ridge * identity(states)
+        step = spsolve(hess.tocsc(), grad)
+        t, before = 1.0, loss(u)
+        while loss(u + t * step) > before + 1e-12 * abs(before) and t > 1e-6:
+            t /= 2
+        u = u + t * step
+        if np.max(np.abs(t * step)) < 1e-9:
+            break
+    else:
+        return u, np.nan, False
+    p = 1 / (1 + np.exp(-(u[a] - u[b])))
+    v = m * p * (1 - p)
+    x2 = np.sum(np.where(v > 1e-12, (x - m * p) ** 2 / np.maximum(v, 1e-300), 0.0))
+    return u, x2, True
+
+
+def oracle(work, logs, resamples, shapes):
+    """The verdict's parametric null drawn from the fitted odds (as detbal does) and from the true
+    odds given the visits, `N(f) T(f→g) / (N(g) T(g→f))` with the generator's kernel: if the
+    true odds are calibrated and the fitted ones not, the fit is to blame; if neither, the
+    binomial model of the splits is."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    print("| shape | logs (fits converged) | mean ndf | observed X² − ndf | null mean − ndf, "
+          "fitted / true | null sd, fitted / true | P(p ≤ 0.05 / 0.1 / 0.2 / 0.5), fitted "
+          "| the same, true |")
+    print("|---|---|---|---|---|---|---|---|")
+    for shape in shapes:
+        rows = []
+        for seed in range(1, logs + 1):
+            log = work / f"{shape}-{seed}.parquet"
+            generate(shape, seed, log)
+            t = pq.read_table(log, columns=["source", "target"]).to_pydict()
+            log.unlink()
+            src = np.array([int(q[-5:]) for q in t["source"]])
+            dst = np.array([int(q[-5:]) for q in t["target"]])
+            c = chain(shape, seed)
+            n = len(c.nb)
+            visits = np.bincount(src, minlength=n).astype(float)
+            moved = src != dst
+            lo, hi = np.minimum(src, dst)[moved], np.maximum(src, dst)[moved]
+            keys, pair = np.unique(lo * n + hi, return_inverse=True)
+            m = np.bincount(pair)
+            x = np.bincount(pair, weights=src[moved] == lo).astype(int)
+            A, B = keys // n, keys % n
+            # detbal's selection: m ≥ 10, both states in one strongly connected component of
+            # the arcs those pairs were seen on.
+            keep = m >= 10
+            A, B, x, m = A[keep], B[keep], x[keep], m[keep]
+            arcs = (np.concatenate([A[x > 0], B[x < m]]), np.concatenate([B[x > 0], A[x < m]]))
+            seen = coo_matrix((np.ones(len(arcs[0])), arcs), shape=(n, n))
+            scc = connected_components(seen, directed=True, connection="strong")[1]
+            keep = scc[A] == scc[B]
+            A, B, x, m = A[keep], B[keep], x[keep], m[keep]
+            states, ab = np.unique(np.concatenate([A, B]), return_inverse=True)
+            a, b = ab[: len(A)], ab[len(A):]
+            links = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(states),) * 2)
+            ndf = len(a) - len(states) + connected_components(links, directed=False)[0]
+            u, x2, ok = split_fit(a, b, x, m, len(states), np.log(visits[states]))
+
+            def log_kernel(f, g):
+                return (np.log1p(-c.lazy) - np.log(c.degree[f])
+                        + min(0.0, log_acceptance(c, f, g)))
+
+            true_odds = np.array([np.log(visits[f]) + log_kernel(f, g) - np.log(visits[g])
+                                  - log_kernel(g, f) for f, g in zip(A, B)])
+            draw = np.random.default_rng(seed + 99)
+            null = {}
+            for label, p in (("fitted", 1 / (1 + np.exp(-(u[a] - u[b])))),
+                             ("true", 1 / (1 + np.exp(-true_odds)))):
+                fits = [split_fit(a, b, draw.binomial(m, p), m, len(states), u)
+                        for _ in range(resamples)]
+                ok &= all(f[2] for f in fits)
+                null[label] = np.array([f[1] for f in fits])
+            if ok and ndf > 0:
+                rows.append((ndf, x2, {k: ((1 + np.sum(z >= x2)) / (1 + resamples), z.mean(),
+                                           z.std()) for k, z in null.items()}))
+        ndf = np.mean([r[0] for r in rows])
+        cells = [f"{len(rows)}/{logs}", f"{ndf:.0f}", f"{np.mean([r[1] - r[0] for r in rows]):+.1f}"]
+        for i, fmt in ((1, "{:+.1f}"), (2, "{:.1f}")):
+            cells.append(" / ".join(fmt.format(np.mean([r[2][k][i] - (r[0] if i == 1 else 0)
+                                                        for r in rows])) for k in null))
+        for k in null:
+            p = np.array([r[2][k][0] for r in rows])
+            cells.append(", ".join(f"{np.mean(p <= a):.1%}" for a in (0.05, 0.1, 0.2, 0.5)))
+        print(f"| {shape} | " + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:] or ["help"]
     if command == "generate":
@@ -259,5 +384,7 @@ if __name__ == "__main__":
         calibrate(args[0], args[1], int(args[2]), rest[:cut], rest[cut + 1:])
     elif command == "recovery":
         recovery(args[0], args[1], args[2], int(args[3]), args[4:])
+    elif command == "oracle":
+        oracle(args[0], int(args[1]), int(args[2]), args[3:])
     else:
         print(__doc__)
