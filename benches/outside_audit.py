@@ -185,6 +185,15 @@ def analyze(detbal, log, out, *args):
     return subprocess.run(cmd + list(args), check=True, capture_output=True, text=True).stdout
 
 
+def generated_logs(work, shape, logs):
+    """(seed, log) for seeds 1..LOGS of SHAPE, each log written to WORK and removed once used."""
+    for seed in range(1, logs + 1):
+        log = work / f"{shape}-{seed}.parquet"
+        generate(shape, seed, log)
+        yield seed, log
+        log.unlink()
+
+
 def calibrate(detbal, work, logs, shapes, extra=()):
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -193,14 +202,11 @@ def calibrate(detbal, work, logs, shapes, extra=()):
     print("|---|---|---|---|---|---|---|---|---|")
     for shape in shapes:
         rows = []
-        for seed in range(1, logs + 1):
-            log = work / f"{shape}-{seed}.parquet"
-            generate(shape, seed, log)
+        for seed, log in generated_logs(work, shape, logs):
             report = json.loads(analyze(detbal, log, work / "out", "--json", "--seed", str(seed), *extra))
             test = report["verdict"]["quasi_symmetry"]
             rows.append((test["decides"], report["verdict"]["p_value"], test["ndf"],
                          report["entropy_production"]["excess_z"], test["p_value_asymptotic"]))
-            log.unlink()
         with open(work / "calibration.jsonl", "a") as f:
             f.write(json.dumps({"shape": shape, "logs": rows}) + "\n")
         p = [r[1] for r in rows if r[0] and r[1] is not None]
@@ -315,11 +321,8 @@ def oracle(work, logs, resamples, shapes):
     print("|---|---|---|---|---|---|---|---|")
     for shape in shapes:
         rows = []
-        for seed in range(1, logs + 1):
-            log = work / f"{shape}-{seed}.parquet"
-            generate(shape, seed, log)
+        for seed, log in generated_logs(work, shape, logs):
             t = pq.read_table(log, columns=["source", "target"]).to_pydict()
-            log.unlink()
             src = np.array([int(q[-5:]) for q in t["source"]])
             dst = np.array([int(q[-5:]) for q in t["target"]])
             c = chain(shape, seed)

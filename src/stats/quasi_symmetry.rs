@@ -765,8 +765,6 @@ fn set_p_value(
 pub struct NullModel<'a> {
     pairs: &'a SplitPairs,
     u: &'a [f64],
-    /// `p̂` of every pair, and its binomial given `m`.
-    p: Vec<f64>,
     draws: Vec<Binomial>,
     /// Whether each pair is a bridge of the pair graph ([`crate::graph::bridges`]).
     bridge: Vec<bool>,
@@ -778,14 +776,12 @@ pub struct NullModel<'a> {
 impl<'a> NullModel<'a> {
     pub fn new(fitted: &'a FittedSplits) -> Self {
         let (pairs, fit) = (&fitted.pairs, &fitted.fit);
-        let p: Vec<f64> = (0..pairs.len()).map(|i| fit.p(pairs, i)).collect();
-        let draws = (pairs.m.iter().zip(&p))
-            .map(|(&m, &p)| Binomial::new(m, p).expect("0 ≤ p ≤ 1"))
+        let draws = (0..pairs.len())
+            .map(|i| Binomial::new(pairs.m[i], fit.p(pairs, i)).expect("0 ≤ p ≤ 1"))
             .collect();
         NullModel {
             pairs,
             u: &fit.u,
-            p,
             draws,
             bridge: bridges(pairs.states.len(), &pairs.a, &pairs.b),
             max_newton_steps: fitted.max_newton_steps,
@@ -803,8 +799,8 @@ impl<'a> NullModel<'a> {
             .map(|i| {
                 let mut rng = draw_rng(&stream, resample, i);
                 let mut n = self.draws[i].sample(&mut rng);
-                let (m, p) = (self.pairs.m[i], self.p[i]);
-                if self.bridge[i] && 0.0 < p && p < 1.0 && m >= 2 {
+                let m = self.pairs.m[i];
+                if self.bridge[i] {
                     for _ in 1..MAX_BRIDGE_DRAWS {
                         if 0 < n && n < m {
                             break;
