@@ -136,6 +136,35 @@ impl Laplacian {
         self.arcs = Vec::new();
     }
 
+    /// This Laplacian with its states renumbered, state `i` being `order[i]` here, each state's
+    /// neighbours in increasing new numbers; the weights are final ([`Self::forget_arcs`]).
+    pub fn permuted(&self, order: &[u32]) -> Laplacian {
+        let mut new_number = vec![0u32; order.len()];
+        for (i, &f) in order.iter().enumerate() {
+            new_number[f as usize] = i as u32;
+        }
+        let mut ptr = Vec::with_capacity(order.len() + 1);
+        ptr.push(0u32);
+        let (mut neighbour, mut weight) = (Vec::new(), Vec::new());
+        let mut row: Vec<(u32, f64)> = Vec::new();
+        for &f in order {
+            row.clear();
+            row.extend((self.entries(f as usize)).map(|(_, g, c)| (new_number[g], c)));
+            row.sort_unstable_by_key(|e| e.0);
+            neighbour.extend(row.iter().map(|e| e.0));
+            weight.extend(row.iter().map(|e| e.1));
+            ptr.push(neighbour.len() as u32);
+        }
+        Laplacian {
+            l2: self.l2,
+            ptr,
+            neighbour,
+            arc_ptr: Vec::new(),
+            arcs: Vec::new(),
+            weight,
+        }
+    }
+
     /// The entries of state `f` with their weights: `(entry, neighbour, weight)`, neighbours
     /// increasing.
     pub fn entries(&self, f: usize) -> impl Iterator<Item = (usize, usize, f64)> + '_ {
@@ -145,6 +174,14 @@ impl Laplacian {
 
     /// `out ← (λ I + L_c) v` with the weights set last.
     pub fn product(&self, v: &[f64], out: &mut [f64]) {
+        self.product_many::<1>(bytemuck::cast_slice(v), bytemuck::cast_slice_mut(out));
+    }
+
+    /// [`Self::product`] on `B` vectors at once, stored state by state (`v[f][j]`: vector `j` at
+    /// state `f`): each entry and each neighbour's cache line is read once for all `B`. Each
+    /// vector's sums are formed in the same order as by [`Self::product`], so the results are
+    /// the same to the bit.
+    pub fn product_many<const B: usize>(&self, v: &[[f64; B]], out: &mut [[f64; B]]) {
         out.par_chunks_mut(CHUNK)
             .enumerate()
             .for_each(|(chunk, out)| {
@@ -152,10 +189,17 @@ impl Laplacian {
                     let f = chunk * CHUNK + i;
                     let range = self.ptr[f] as usize..self.ptr[f + 1] as usize;
                     let vf = v[f];
-                    let entries = self.neighbour[range.clone()]
+                    let mut sum = vf.map(|x| self.l2 * x);
+                    for (&g, &c) in self.neighbour[range.clone()]
                         .iter()
-                        .zip(&self.weight[range]);
-                    *o = entries.fold(self.l2 * vf, |s, (&g, &c)| s + c * (vf - v[g as usize]));
+                        .zip(&self.weight[range])
+                    {
+                        let vg = &v[g as usize];
+                        for j in 0..B {
+                            sum[j] += c * (vf[j] - vg[j]);
+                        }
+                    }
+                    *o = sum;
                 }
             });
     }

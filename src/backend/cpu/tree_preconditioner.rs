@@ -264,7 +264,10 @@ impl TreePreconditioner {
     /// `x ← M⁻¹ x`: eliminate leaves first, then substitute from the roots, in forest positions.
     pub fn solve(&mut self, x: &mut [f64]) {
         let mut work = std::mem::take(&mut self.work);
-        self.solve_with(x, &mut work);
+        self.solve_many::<1>(
+            bytemuck::cast_slice_mut(x),
+            bytemuck::cast_slice_mut(&mut work),
+        );
         self.work = work;
     }
 
@@ -285,21 +288,44 @@ impl TreePreconditioner {
         diagonal
     }
 
-    /// [`Self::solve`] with the caller's work space (one entry per state), so that several
-    /// solves can share one factorisation.
-    pub fn solve_with(&self, x: &mut [f64], y: &mut [f64]) {
+    /// [`Self::solve`] on `B` vectors at once, stored state by state as in
+    /// [`Laplacian::product_many`], with the caller's work space (one entry per state), so that
+    /// several solves can share one factorisation. Each vector's result is the same to the bit
+    /// as alone.
+    pub fn solve_many<const B: usize>(&self, x: &mut [[f64; B]], y: &mut [[f64; B]]) {
         for (y, &f) in y.iter_mut().zip(&self.order) {
             *y = x[f as usize];
         }
-        for i in (0..y.len()).rev() {
-            y[self.parent[i] as usize] += self.ratio[i] * y[i];
-        }
-        for i in 0..y.len() {
-            let from_parent = self.ratio[i] * y[self.parent[i] as usize];
-            y[i] = y[i] * self.inverse_pivot[i] + from_parent;
-        }
+        self.solve_in_positions(y);
         for (y, &f) in y.iter().zip(&self.order) {
             x[f as usize] = *y;
+        }
+    }
+
+    /// The state at each forest position: a numbering in which [`Self::solve_in_positions`]
+    /// needs no gather and whose tree neighbours are close (parents before children, siblings
+    /// together).
+    pub fn positions(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// `y ← M⁻¹ y` for `y` numbered by forest position ([`Self::positions`]): two sweeps.
+    pub fn solve_in_positions<const B: usize>(&self, y: &mut [[f64; B]]) {
+        for i in (0..y.len()).rev() {
+            let (p, r, child) = (self.parent[i] as usize, self.ratio[i], y[i]);
+            for (to, from) in y[p].iter_mut().zip(child) {
+                *to += r * from;
+            }
+        }
+        for i in 0..y.len() {
+            let (r, pivot, parent) = (
+                self.ratio[i],
+                self.inverse_pivot[i],
+                y[self.parent[i] as usize],
+            );
+            for (y, from) in y[i].iter_mut().zip(parent) {
+                *y = *y * pivot + r * from;
+            }
         }
     }
 }
