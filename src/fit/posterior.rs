@@ -50,6 +50,8 @@ const CG_RELATIVE_RESIDUAL: f64 = 1e-6;
 /// each of the Hessian's entries and each neighbour's cache line is read once for all of them.
 const BLOCK: usize = 4;
 type Block = [f64; BLOCK];
+// A block's signs are the bits of a `u8`.
+const _: () = assert!(BLOCK <= 8);
 /// Vectors of `BLOCK` values per state that a block's solve holds at once (iterate, residual,
 /// direction, product).
 const BLOCK_VECTORS: usize = 4;

@@ -131,7 +131,7 @@ fn null_productions(
     let production =
         |model: &NullModel, r: u64| system.production(&model.draw(r, seed), stationary::NULL_TOL);
     let (mut drawn, mut refitted) = (Vec::new(), Vec::new());
-    let (mut products, mut max_residual) = (0, 0.0f64);
+    let (mut products, mut new_shapes, mut max_residual) = (0, 0, 0.0f64);
     let batch = model.batch_limit() as u64;
     for from in (0..NULL_RESAMPLES).step_by(batch as usize) {
         let resamples = from..(from + batch).min(NULL_RESAMPLES);
@@ -147,6 +147,7 @@ fn null_productions(
             .collect();
         for (d, r) in solved {
             products += d.products + r.products;
+            new_shapes += usize::from(d.new_shape) + usize::from(r.new_shape);
             max_residual = max_residual.max(d.residual).max(r.residual);
             drawn.push(d.sigma);
             refitted.push(r.sigma);
@@ -157,6 +158,7 @@ fn null_productions(
         solves = drawn.len() + refitted.len(),
         batch,
         core_states = system.core_states(),
+        new_shapes,
         products,
         max_residual,
         "null stationary solves"

@@ -32,10 +32,12 @@
 //! unknowns `y = π / N`, whose balance has the counts for coefficients and so does not change
 //! off the tested pairs; each resample then builds and solves only the core (about 10,000 states
 //! on llm-hard-1M) and sums its `σ` over the core's pairs. A redraw keeps each pair's total but
-//! can leave a side empty, which drops the pair (on llm-hard-1M 79 of 80 resamples drop a pair
-//! of the observed core's forest), so each resample builds its [`Shape`]: Kruskal's forest over
+//! can leave a side empty, which drops the pair. The core's [`Shape`] (Kruskal's forest over
 //! the pairs sorted once by their totals, numbered breadth first from roots sorted once by
-//! visits, with no heap and no sort per resample.
+//! visits) is built once with every tested pair alive; a resample that drops only pairs off that
+//! forest has the same forest and takes the shape without their entries, and one that drops a
+//! forest pair builds its own, with no heap and no sort (llm-hard-1M: 4 of 80 resamples; a
+//! reversible 2e6-row log: none; BENCHMARKS.md, "The entropy null's shapes").
 
 use super::schnakenberg::{Adjacency, PairCounts};
 use crate::graph::DisjointSets;
@@ -207,6 +209,12 @@ pub(super) struct NullSystem {
     /// The core's pairs as an adjacency, and what orders each resample's [`Shape`].
     adjacency: Adjacency,
     order: Ordering,
+    /// The shape with every tested pair alive, and whether each pair is on its forest. A
+    /// resample differs from it only by the tested pairs it draws one-way; while none of those
+    /// is on this forest, Kruskal chooses the same forest (it skipped them), so the resample's
+    /// shape is this one without their entries ([`Shape::without`]).
+    base: Shape,
+    on_base_forest: Vec<bool>,
 }
 
 impl NullSystem {
@@ -246,6 +254,8 @@ impl NullSystem {
             start: Vec::new(),
             adjacency: Adjacency::new(0, &[]),
             order: Ordering::new(&[], &[]),
+            base: Shape::default(),
+            on_base_forest: Vec::new(),
         };
         system.sum_trees(&kernel, &pendants, &local, out_count);
         for &(u, v, a, b) in &kernel.pairs {
@@ -271,6 +281,15 @@ impl NullSystem {
         let ends: Vec<(u32, u32)> = system.pairs.iter().map(|p| (p.0, p.1)).collect();
         system.adjacency = Adjacency::new(states.len(), &ends);
         system.order = Ordering::new(&system.pairs, &system.visits);
+        let mut alive: Vec<bool> = (system.pairs.iter()).map(|p| p.2 > 0 && p.3 > 0).collect();
+        for &i in system.tested.iter().filter(|&&i| i != usize::MAX) {
+            alive[i] = true;
+        }
+        system.base = Shape::new(&system.adjacency, &alive, &system.order);
+        system.on_base_forest = vec![false; system.pairs.len()];
+        for &arc in system.base.parent_arc.iter().filter(|&&arc| arc != ROOT) {
+            system.on_base_forest[arc as usize / 2] = true;
+        }
         system
     }
 
@@ -323,7 +342,20 @@ impl NullSystem {
             .collect();
         // Roots: the most visited by the observed counts (any state of a component will do).
         let alive: Vec<bool> = pairs.iter().map(seen).collect();
-        let shape = &Shape::new(&self.adjacency, &alive, &self.order);
+        let mut one_way = (self.tested.iter()).filter(|&&i| i != usize::MAX && !alive[i]);
+        let new_shape = one_way.clone().any(|&i| self.on_base_forest[i]);
+        let rebuilt;
+        let shape = match (one_way.next(), new_shape) {
+            (None, _) => &self.base,
+            (Some(_), false) => {
+                rebuilt = self.base.without(&alive);
+                &rebuilt
+            }
+            (Some(_), true) => {
+                rebuilt = Shape::new(&self.adjacency, &alive, &self.order);
+                &rebuilt
+            }
+        };
         let chain = Chain::new(shape, &rates);
         let scaling = self.scaling(shape, &visits);
         let imbalance = |x: &[f64]| {
@@ -353,6 +385,7 @@ impl NullSystem {
             residual: if flow > 0.0 { residual / flow } else { 0.0 },
             flow,
             products,
+            new_shape,
         }
     }
 
@@ -397,6 +430,9 @@ pub(super) struct NullSolution {
     pub flow: f64,
     /// Products with the core's balance matrix.
     pub products: usize,
+    /// Whether the resample's forest differed from the core's ([`NullSystem::base`]) and was
+    /// built anew.
+    pub new_shape: bool,
 }
 
 /// Per resample, what turns the core's `x` into `π` units ([`NullSystem::scaling`]).
@@ -523,6 +559,7 @@ impl Pendants {
 ///
 /// A pair's two arcs are numbered `2 × pair` (`u → v`) and `2 × pair + 1` (`v → u`), and the
 /// rates of a kernel are given per arc; `arc ^ 1` is the reverse arc.
+#[derive(Default, Debug, PartialEq)]
 struct Shape {
     /// The state of each local number.
     states: Vec<u32>,
@@ -613,6 +650,36 @@ impl Shape {
             for &(g, e) in adjacency.of(f).iter().filter(|&&(_, e)| alive[e as usize]) {
                 shape.neighbour.push(local[g as usize]);
                 shape.arc.push(arc_into(e, f, g));
+            }
+            shape.ptr.push(shape.neighbour.len());
+        }
+        shape
+    }
+
+    /// This shape without the entries of the pairs not `alive`, none of them on its forest: what
+    /// [`Shape::new`] builds for those pairs, as it lists each state's entries in the same order.
+    fn without(&self, alive: &[bool]) -> Shape {
+        let mut shape = Shape {
+            states: self.states.clone(),
+            ptr: Vec::with_capacity(self.ptr.len()),
+            neighbour: Vec::with_capacity(self.neighbour.len()),
+            arc: Vec::with_capacity(self.arc.len()),
+            component: self.component.clone(),
+            roots: self.roots.clone(),
+            parent: self.parent.clone(),
+            parent_arc: self.parent_arc.clone(),
+        };
+        shape.ptr.push(0);
+        for f in 0..self.states.len() {
+            let entries = self.ptr[f]..self.ptr[f + 1];
+            for (&g, &arc) in self.neighbour[entries.clone()]
+                .iter()
+                .zip(&self.arc[entries])
+            {
+                if alive[arc as usize / 2] {
+                    shape.neighbour.push(g);
+                    shape.arc.push(arc);
+                }
             }
             shape.ptr.push(shape.neighbour.len());
         }
@@ -1204,6 +1271,57 @@ mod tests {
         let (x, products) = chain.iterate(&start, f64::INFINITY, |_| 0.0);
         assert!(products > 0);
         assert!(x.iter().all(|&x| x > 0.0), "{x:?}");
+    }
+
+    /// Dropping pairs off the forest leaves Kruskal's forest as it was: the shape without their
+    /// entries is the shape built for the pairs left, entry for entry. Dropping a forest pair
+    /// changes the forest.
+    #[test]
+    fn a_shape_without_pairs_off_its_forest_is_the_shape_built_anew() {
+        // Two squares with diagonals sharing state 3, counts all different.
+        let ends = [
+            (0, 1),
+            (1, 2),
+            (2, 3),
+            (0, 3),
+            (0, 2),
+            (3, 4),
+            (4, 5),
+            (5, 6),
+            (3, 6),
+            (4, 6),
+        ];
+        let pairs: Vec<PairCounts> = (ends.iter().enumerate())
+            .map(|(i, &(u, v))| (u, v, 2 + i as u64, 9 + (7 * i as u64) % 5))
+            .collect();
+        let (out_count, kernel) = chain(7, &pairs);
+        let order = Ordering::new(&kernel.pairs, &out_count);
+        let all = vec![true; kernel.pairs.len()];
+        let base = Shape::new(&kernel.adjacency, &all, &order);
+        let on_forest: Vec<bool> = (0..kernel.pairs.len())
+            .map(|e| {
+                base.parent_arc
+                    .iter()
+                    .any(|&a| a != ROOT && a as usize / 2 == e)
+            })
+            .collect();
+        assert_eq!(on_forest.iter().filter(|&&t| t).count(), 6);
+        let off: Vec<usize> = (0..kernel.pairs.len()).filter(|&e| !on_forest[e]).collect();
+        for dropped in [vec![off[0]], off.clone()] {
+            let mut alive = all.clone();
+            dropped.iter().for_each(|&e| alive[e] = false);
+            assert_eq!(
+                base.without(&alive),
+                Shape::new(&kernel.adjacency, &alive, &order)
+            );
+        }
+        let on = (0..kernel.pairs.len()).find(|&e| on_forest[e]).unwrap();
+        let mut alive = all.clone();
+        alive[on] = false;
+        assert_ne!(
+            base.without(&alive).parent_arc,
+            Shape::new(&kernel.adjacency, &alive, &order).parent_arc
+        );
     }
 
     /// A path is a tree: the forest system is the balance system, so one Krylov step solves it.
