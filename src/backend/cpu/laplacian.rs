@@ -266,6 +266,17 @@ mod tests {
         let mut again = [0.0; 5];
         lap.product(&v, &mut again);
         assert_eq!(again, out);
+        // Renumbered (state i is old state order[i]), the product is the old one renumbered.
+        let order = [2u32, 0, 4, 1, 3];
+        let permuted = lap.permuted(&order);
+        let v_new: Vec<f64> = order.iter().map(|&f| v[f as usize]).collect();
+        let mut out_new = [0.0; 5];
+        permuted.product(&v_new, &mut out_new);
+        for (i, &f) in order.iter().enumerate() {
+            assert!((out_new[i] - out[f as usize]).abs() < 1e-14, "{i}");
+            let neighbours: Vec<usize> = permuted.entries(i).map(|(_, g, _)| g).collect();
+            assert!(neighbours.windows(2).all(|w| w[0] < w[1]), "{neighbours:?}");
+        }
     }
 
     #[test]
