@@ -7,17 +7,17 @@
 //! (`backend::cpu::TreePreconditioner`) has an exact diagonal inverse in O(states), so
 //! `diag H⁻¹ ≈ diag M⁻¹ + (1/s) Σ_k z_k ⊙ (H⁻¹ − M⁻¹) z_k` with `s` Rademacher vectors, each
 //! `H⁻¹ z` by conjugate gradients preconditioned by `M` to a relative residual of
-//! [`CG_RELATIVE_RESIDUAL`]. Its error on entry `f` has standard deviation `√(Σ_{g≠f} (H⁻¹ − M⁻¹)_fg² / s)`: where the forest
-//! carries the graph's strong links (sparse logs are mostly trees) the probes only estimate what
-//! the cycles add. An estimate is never taken below `1/H_ff`, which bounds `(H⁻¹)_ff` from below
-//! for any positive definite `H`.
+//! [`CG_RELATIVE_RESIDUAL`]. Its error on entry `f` has standard deviation
+//! `√(Σ_{g≠f} (H⁻¹ − M⁻¹)_fg² / s)`: where the forest carries the graph's strong links (sparse
+//! logs are mostly trees) the probes only estimate what the cycles add. An estimate is never
+//! taken below `1/H_ff`, which bounds `(H⁻¹)_ff` from below for any positive definite `H`.
 //!
 //! The probes run in blocks of [`BLOCK`], each probe with its own CG coefficients and stop, on
 //! the states renumbered in the forest's breadth-first positions: the forest's solve is then two
 //! sweeps in place and most of the Laplacian's neighbours are near, and each entry and each
 //! neighbour's cache line is read once per block. On a 1e7-row reversible log (953,162 states)
 //! the probes took 17.0 s against 39.8 s one at a time in the fit's numbering, the `sd`s within
-//! an ulp (BENCHMARKS.md, "The posterior's probes in blocks").
+//! an ulp (BENCHMARKS.md, "Session 19: the posterior's probes in blocks").
 //!
 //! A state is `prior-dominated` when its posterior variance is more than half the prior's
 //! (`sd² > 1/(2λ)`): in one dimension that is data precision below the prior's, `V` set more by
@@ -46,8 +46,9 @@ const PROBE_STEP: usize = 8;
 /// of themselves (mean 5e-8), far inside the probes' own 1 % ([`TARGET_RELATIVE_ERROR`]), for
 /// 24 % and 15 % fewer CG iterations; 1e-4 moved them by up to 3.9e-4.
 const CG_RELATIVE_RESIDUAL: f64 = 1e-6;
-/// Probes solved together ([`Laplacian::product_many`], [`TreePreconditioner::solve_many`]):
-/// each of the Hessian's entries and each neighbour's cache line is read once for all of them.
+/// Probes solved together ([`Laplacian::product_many`],
+/// [`TreePreconditioner::solve_in_positions`]): each of the Hessian's entries and each
+/// neighbour's cache line is read once for all of them.
 const BLOCK: usize = 4;
 type Block = [f64; BLOCK];
 // A block's signs are the bits of a `u8`.
@@ -169,8 +170,7 @@ impl Curvature {
         let n = self.n;
         drop(self);
         // The probes run in the forest's positions: its solve is then two sweeps in place, and
-        // the Laplacian's neighbours are mostly near (BENCHMARKS.md, "The posterior's probes in
-        // blocks").
+        // the Laplacian's neighbours are mostly near (BENCHMARKS.md, "Session 19").
         let order = tree.positions().to_vec();
         let laplacian = {
             let in_fit_order = laplacian;
