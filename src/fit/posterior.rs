@@ -16,8 +16,8 @@
 //! the states renumbered in the forest's breadth-first positions: the forest's solve is then two
 //! sweeps in place and most of the Laplacian's neighbours are near, and each entry and each
 //! neighbour's cache line is read once per block. On a 1e7-row reversible log (953,162 states)
-//! the probes took 17.0 s against 39.8 s one at a time in the fit's numbering, the `sd`s within
-//! an ulp (BENCHMARKS.md, "Session 19: the posterior's probes in blocks").
+//! the probes took 17.0–19.8 s against 39.1–39.8 s one at a time in the fit's numbering (single
+//! runs), the `sd`s within an ulp (BENCHMARKS.md, "Session 19: the posterior's probes in blocks").
 //!
 //! A state is `prior-dominated` when its posterior variance is more than half the prior's
 //! (`sd² > 1/(2λ)`): in one dimension that is data precision below the prior's, `V` set more by
