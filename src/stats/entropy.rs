@@ -31,7 +31,7 @@
 
 use super::quasi_symmetry::{NullModel, mean_sd};
 use super::schnakenberg::{self, PairCounts, Stationary};
-use super::stationary::{self, NullSolution, NullSystem};
+use super::stationary::{self, CoreSystem, NullSolution};
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::graph::{NO_EDGE, TransitionGraph};
@@ -114,7 +114,7 @@ pub fn entropy_production(
 }
 
 /// `σ*` of the [`NULL_RESAMPLES`] resamples drawn from `model` (`Û`), and `σ**` of one
-/// resample drawn from each resample's refit `Û*`; each solved on the core of [`NullSystem`],
+/// resample drawn from each resample's refit `Û*`; each solved on the core of [`CoreSystem`],
 /// from the observed `π̂`. The refits run on `backend` in batches of at most
 /// [`NullModel::batch_limit`] resamples (the verdict's cap), and a batch's refits are dropped
 /// once its resamples are solved: one batch of 40 copies of the pair graph set the whole run's
@@ -127,7 +127,7 @@ fn null_productions(
     backend: &dyn Backend,
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let system = NullSystem::new(&graph.out_count, pairs, &model.tested_pairs(), pi);
+    let system = CoreSystem::new(&graph.out_count, pairs, &model.tested_pairs(), pi);
     let production =
         |model: &NullModel, r: u64| system.production(&model.draw(r, seed), stationary::NULL_TOL);
     let (mut drawn, mut refitted) = (Vec::new(), Vec::new());

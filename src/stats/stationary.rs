@@ -28,7 +28,7 @@
 //! GMRES runs on the core alone (llm-hard-1M: 9,429 of the 88,595 states on pairs).
 //!
 //! The entropy null solves 80 resamples that differ from the log only in the tested pairs'
-//! splits. [`NullSystem`] strips their trees once (up to the tested pairs' states) in the
+//! splits. [`CoreSystem`] strips their trees once (up to the tested pairs' states) in the
 //! unknowns `y = π / N`, whose balance has the counts for coefficients and so does not change
 //! off the tested pairs; each resample then builds and solves only the core (about 10,000 states
 //! on llm-hard-1M) and sums its `σ` over the core's pairs. A redraw keeps each pair's total but
@@ -43,6 +43,7 @@ use super::schnakenberg::{Adjacency, PairCounts};
 use crate::graph::DisjointSets;
 use ndarray::ArrayView1;
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::cmp::Reverse;
 
 /// The solver stops when the relative imbalance of `π̂` is below this (the entropy null's
@@ -121,11 +122,6 @@ impl Kernel {
         }
     }
 
-    /// The rates per arc (`2 × pair`: `u → v`, `2 × pair + 1`: `v → u`; [`Shape`]).
-    fn arc_rates(&self) -> Vec<f64> {
-        self.rates.iter().flat_map(|&(a, b)| [a, b]).collect()
-    }
-
     /// `T(f→g)` and `T(g→f)` of `pair`, seen from its state `f`.
     fn rates_from(&self, f: u32, pair: u32) -> (f64, f64) {
         let (u, (t_uv, t_vu)) = (self.pairs[pair as usize].0, self.rates[pair as usize]);
@@ -159,22 +155,13 @@ pub(super) struct Solution {
 }
 
 /// `π̂` of `kernel` on each component of its pairs, summing to the component's share of
-/// `out_count`; 0 on states without a reciprocal pair. Iterates on the core (the pairs left
-/// after [`Pendants`] are stripped) from the visits until the imbalance is at most `tolerance`.
+/// `out_count`; 0 on states without a reciprocal pair. The [`CoreSystem`] with nothing tested,
+/// iterated from the visits until the imbalance is at most `tolerance`.
 pub(super) fn solve(kernel: &Kernel, out_count: &[u64], tolerance: f64) -> Solution {
-    let n = out_count.len();
-    let pendants = Pendants::of(&kernel.adjacency, &vec![false; n]);
-    let on_core: Vec<bool> = (kernel.pairs.iter())
-        .map(|&(u, v, _, _)| !pendants.stripped[u as usize] && !pendants.stripped[v as usize])
-        .collect();
-    let order = Ordering::new(&kernel.pairs, out_count);
-    let shape = Shape::new(&kernel.adjacency, &on_core, &order);
-    let chain = Chain::new(&shape, &kernel.arc_rates());
     // The visits are stationary already for a balanced log.
-    let start: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
-    let spread = |x: &[f64]| pendants.spread(kernel, &chain, x, out_count);
-    let (x, iterations) = chain.iterate(&start, tolerance, |x| kernel.imbalance(&spread(x)));
-    let pi = spread(&x);
+    let visits: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
+    let (pi, iterations) =
+        CoreSystem::new(out_count, &kernel.pairs, &[], &visits).stationary(tolerance);
     Solution {
         residual: kernel.imbalance(&pi),
         pi,
@@ -182,23 +169,31 @@ pub(super) fn solve(kernel: &Kernel, out_count: &[u64], tolerance: f64) -> Solut
     }
 }
 
-/// The entropy null's resamples on a core fixed once (docs/METHOD.md §5). A resample redraws
-/// the tested pairs' splits and nothing else, and in the unknowns `y_f = π_f / N(f)` the balance
+/// The balance of a log's kernel on its core, fixed once (docs/METHOD.md §5): the observed
+/// `π̂` ([`solve`]: nothing tested) and the entropy null's resamples. A resample redraws the
+/// tested pairs' splits and nothing else, and in the unknowns `y_f = π_f / N(f)` the balance
 /// has the counts for coefficients ([`Kernel::of_counts`]), so only the tested pairs'
 /// coefficients change.
-/// The trees hanging off the tested pairs' states ([`Pendants`], pinned at those states) are
+/// The trees hanging off the core ([`Pendants`], pinned at the tested pairs' states) are
 /// therefore stripped once: a tree state's `y` is a fixed multiple of the core state its tree
-/// hangs from, and its visits, mass and flow are summed onto that state. Each resample solves
-/// the core alone, and its `σ` is a sum over the core's pairs (a tree's pairs carry no flux).
-pub(super) struct NullSystem {
+/// hangs from, and its visits, mass and flow are summed onto that state. Each solve iterates on
+/// the core alone and measures the whole imbalance there ([`Scaling::balance`]: O(core), where
+/// the whole graph's took 50 of the 70 ms of llm-hard-1M's observed solve); a resample's `σ` is
+/// a sum over the core's pairs (a tree's pairs carry no flux).
+pub(super) struct CoreSystem {
     /// The core's pairs `(u, v, n(u→v), n(v→u))` in local numbers (`u` the lower graph id), as
     /// observed: the pairs seen both ways and the tested pairs, one-way ones included (a
     /// resample may see them both ways).
     pairs: Vec<PairCounts>,
     /// The index in `pairs` of each tested pair, in the order of `tested` in [`Self::new`].
     tested: Vec<usize>,
-    /// Per local state, its observed out-count `N`.
+    /// The graph's states; per local state, its graph id and observed out-count `N`.
+    graph_states: usize,
+    states: Vec<u32>,
     visits: Vec<u64>,
+    /// Per tree state, its graph id, its tree's core state (local) and `(y_f / y_top) N(f)`:
+    /// `π_f` in units of its core state's `y`.
+    tree_states: Vec<(u32, u32, f64)>,
     /// Per local state, over the trees hanging from it: `Σ N(f)`, `Σ (y_f / y_p) N(f)`, and the
     /// flow `Σ (y_f / y_p) Σ_g n(f→g)` with the state's own transitions into them.
     tree_visits: Vec<f64>,
@@ -217,7 +212,7 @@ pub(super) struct NullSystem {
     on_base_forest: Vec<bool>,
 }
 
-impl NullSystem {
+impl CoreSystem {
     /// The system of the log with `out_count` and `pairs` (every pair of states with a
     /// transition, [`super::schnakenberg::pair_counts`]) whose `tested` pairs (`(f, g)`, `f < g`)
     /// are redrawn, starting from its `π̂` (`pi`).
@@ -244,10 +239,11 @@ impl NullSystem {
             .iter()
             .enumerate()
             .for_each(|(i, &f)| local[f as usize] = i as u32);
-        let mut system = NullSystem {
+        let mut system = CoreSystem {
             pairs: Vec::new(),
             tested: vec![usize::MAX; tested.len()],
             visits: states.iter().map(|&f| out_count[f as usize]).collect(),
+            tree_states: Vec::new(),
             tree_visits: vec![0.0; states.len()],
             tree_mass: vec![0.0; states.len()],
             tree_flow: vec![0.0; states.len()],
@@ -256,6 +252,8 @@ impl NullSystem {
             order: Ordering::new(&[], &[]),
             base: Shape::default(),
             on_base_forest: Vec::new(),
+            graph_states: n,
+            states,
         };
         system.sum_trees(&kernel, &pendants, &local, out_count);
         for &(u, v, a, b) in &kernel.pairs {
@@ -272,14 +270,14 @@ impl NullSystem {
         }
         // States on no observed pair (only on a one-way tested pair) start at the mean `y`.
         let mean = 1.0 / out_count.iter().sum::<u64>().max(1) as f64;
-        system.start = (states.iter().map(|&f| f as usize))
+        system.start = (system.states.iter().map(|&f| f as usize))
             .map(|f| match pi[f] > 0.0 {
                 true => pi[f] / out_count[f] as f64,
                 false => mean,
             })
             .collect();
         let ends: Vec<(u32, u32)> = system.pairs.iter().map(|p| (p.0, p.1)).collect();
-        system.adjacency = Adjacency::new(states.len(), &ends);
+        system.adjacency = Adjacency::new(system.states.len(), &ends);
         system.order = Ordering::new(&system.pairs, &system.visits);
         let mut alive: Vec<bool> = (system.pairs.iter()).map(|p| p.2 > 0 && p.3 > 0).collect();
         for &i in system.tested.iter().filter(|&&i| i != usize::MAX) {
@@ -313,8 +311,10 @@ impl NullSystem {
                 .map(|&(_, e)| counts(f as u32, e).0)
                 .sum();
             let from_top = if local[p] == ROOT { 0.0 } else { p_to_f };
+            let mass = ratio[f] * out[f] as f64;
+            self.tree_states.push((f as u32, t as u32, mass));
             self.tree_visits[t] += out[f] as f64;
-            self.tree_mass[t] += ratio[f] * out[f] as f64;
+            self.tree_mass[t] += mass;
             self.tree_flow[t] += ratio[f] * leaving + from_top;
         }
     }
@@ -332,7 +332,52 @@ impl NullSystem {
             visits[pair.1 as usize] += backward as f64 - pair.3 as f64;
             (pair.2, pair.3) = (forward, backward);
         }
-        let seen = |&(_, _, a, b): &PairCounts| a > 0 && b > 0;
+        let core = self.solve_core(&pairs, &visits, tolerance);
+        let on_pairs: Vec<&PairCounts> = pairs.iter().filter(|p| seen(p)).collect();
+        // Without a cycle detailed balance holds exactly and every flux vanishes: the sum would
+        // be rounding (±1e-33 on a single pair), which would give the null a spread.
+        let shape = &core.shape;
+        let forest = on_pairs.len() + shape.roots.len() == shape.states.len();
+        let y = &core.y;
+        let sigma = (on_pairs.iter())
+            .filter(|_| !forest)
+            .map(|&&(u, v, a, b)| {
+                let (forward, backward) = (y[u as usize] * a as f64, y[v as usize] * b as f64);
+                (forward - backward) * (forward / backward).ln()
+            })
+            .sum();
+        NullSolution {
+            sigma,
+            residual: if core.flow > 0.0 {
+                core.residual / core.flow
+            } else {
+                0.0
+            },
+            flow: core.flow,
+            products: core.products,
+            new_shape: core.new_forest,
+        }
+    }
+
+    /// `π` of every graph state (0 off the pairs) and the products it took, for the observed
+    /// counts, solved to an imbalance of `tolerance`.
+    fn stationary(&self, tolerance: f64) -> (Vec<f64>, usize) {
+        let visits: Vec<f64> = self.visits.iter().map(|&v| v as f64).collect();
+        let core = self.solve_core(&self.pairs, &visits, tolerance);
+        let mut pi = vec![0.0; self.graph_states];
+        for ((&f, &y), &visits) in self.states.iter().zip(&core.y).zip(&self.visits) {
+            pi[f as usize] = y * visits as f64;
+        }
+        for &(f, top, mass) in &self.tree_states {
+            pi[f as usize] = core.y[top as usize] * mass;
+        }
+        (pi, core.products)
+    }
+
+    /// The core's solution for the counts `pairs` and `visits` (local numbers, as in
+    /// [`Self::pairs`]): each local state's `y` (trees' tops off `shape`, components of their
+    /// own, included), the shape it was solved on, and the imbalance and flow it left.
+    fn solve_core(&self, pairs: &[PairCounts], visits: &[f64], tolerance: f64) -> Core<'_> {
         // The kernel in counts on the pairs seen both ways; the others' arcs have rate 0.
         let rates: Vec<f64> = (pairs.iter())
             .flat_map(|p| match seen(p) {
@@ -343,21 +388,14 @@ impl NullSystem {
         // Roots: the most visited by the observed counts (any state of a component will do).
         let alive: Vec<bool> = pairs.iter().map(seen).collect();
         let mut one_way = (self.tested.iter()).filter(|&&i| i != usize::MAX && !alive[i]);
-        let new_shape = one_way.clone().any(|&i| self.on_base_forest[i]);
-        let rebuilt;
-        let shape = match (one_way.next(), new_shape) {
-            (None, _) => &self.base,
-            (Some(_), false) => {
-                rebuilt = self.base.without(&alive);
-                &rebuilt
-            }
-            (Some(_), true) => {
-                rebuilt = Shape::new(&self.adjacency, &alive, &self.order);
-                &rebuilt
-            }
+        let new_forest = one_way.clone().any(|&i| self.on_base_forest[i]);
+        let shape = match (one_way.next(), new_forest) {
+            (None, _) => Cow::Borrowed(&self.base),
+            (Some(_), false) => Cow::Owned(self.base.without(&alive)),
+            (Some(_), true) => Cow::Owned(Shape::new(&self.adjacency, &alive, &self.order)),
         };
-        let chain = Chain::new(shape, &rates);
-        let scaling = self.scaling(shape, &visits);
+        let chain = Chain::new(&shape, &rates);
+        let scaling = self.scaling(&shape, visits);
         let imbalance = |x: &[f64]| {
             let (imbalance, flow) = scaling.balance(&chain, x);
             if flow > 0.0 { imbalance / flow } else { 0.0 }
@@ -369,23 +407,17 @@ impl NullSystem {
         for ((&f, &c), &x) in shape.states.iter().zip(&shape.component).zip(&x) {
             y[f as usize] = x * scale[c as usize];
         }
-        let on_pairs: Vec<&PairCounts> = pairs.iter().filter(|p| seen(p)).collect();
-        // Without a cycle detailed balance holds exactly and every flux vanishes: the sum would
-        // be rounding (±1e-33 on a single pair), which would give the null a spread.
-        let forest = on_pairs.len() + shape.roots.len() == shape.states.len();
-        let sigma = (on_pairs.iter())
-            .filter(|_| !forest)
-            .map(|&&(u, v, a, b)| {
-                let (forward, backward) = (y[u as usize] * a as f64, y[v as usize] * b as f64);
-                (forward - backward) * (forward / backward).ln()
-            })
-            .sum();
-        NullSolution {
-            sigma,
-            residual: if flow > 0.0 { residual / flow } else { 0.0 },
+        for &(f, lone_y) in &scaling.lone {
+            y[f] = lone_y;
+        }
+        drop(chain);
+        Core {
+            y,
+            shape,
+            new_forest,
+            residual,
             flow,
             products,
-            new_shape,
         }
     }
 
@@ -405,9 +437,10 @@ impl NullSystem {
             .collect();
         let lone_weight = |f: usize| visits[f] + self.tree_visits[f];
         let total = weight.iter().sum::<f64>() + lone.iter().map(|&f| lone_weight(f)).sum::<f64>();
-        let lone_flow = (lone.iter())
-            .map(|&f| lone_weight(f) / total / (visits[f] + self.tree_mass[f]) * self.tree_flow[f])
-            .sum();
+        let lone: Vec<(usize, f64)> = (lone.into_iter())
+            .map(|f| (f, lone_weight(f) / total / (visits[f] + self.tree_mass[f])))
+            .collect();
+        let lone_flow = lone.iter().map(|&(f, y)| y * self.tree_flow[f]).sum();
         let of_states = |value: &dyn Fn(usize) -> f64| -> Vec<f64> {
             shape.states.iter().map(|&f| value(f as usize)).collect()
         };
@@ -415,9 +448,26 @@ impl NullSystem {
             share: weight.iter().map(|w| w / total).collect(),
             mass: of_states(&|f| visits[f] + self.tree_mass[f]),
             tree_flow: of_states(&|f| self.tree_flow[f]),
+            lone,
             lone_flow,
         }
     }
+}
+
+/// Whether a pair is seen both ways: on the kernel.
+fn seen(&(_, _, a, b): &PairCounts) -> bool {
+    a > 0 && b > 0
+}
+
+/// [`CoreSystem::solve_core`]'s solution.
+struct Core<'s> {
+    y: Vec<f64>,
+    shape: Cow<'s, Shape>,
+    /// Whether `shape`'s forest was built anew (a forest pair drawn one-way).
+    new_forest: bool,
+    residual: f64,
+    flow: f64,
+    products: usize,
 }
 
 /// A resample's `σ` and how its solve ended.
@@ -430,12 +480,12 @@ pub(super) struct NullSolution {
     pub flow: f64,
     /// Products with the core's balance matrix.
     pub products: usize,
-    /// Whether the resample's forest differed from the core's ([`NullSystem::base`]) and was
+    /// Whether the resample's forest differed from the core's ([`CoreSystem::base`]) and was
     /// built anew.
     pub new_shape: bool,
 }
 
-/// Per resample, what turns the core's `x` into `π` units ([`NullSystem::scaling`]).
+/// Per resample, what turns the core's `x` into `π` units ([`CoreSystem::scaling`]).
 struct Scaling {
     /// Per component, its share of the visits.
     share: Vec<f64>,
@@ -443,7 +493,9 @@ struct Scaling {
     /// (`N + Σ (y_f / y_p) N(f)` over its trees), and its trees' flow per unit of `x`.
     mass: Vec<f64>,
     tree_flow: Vec<f64>,
-    /// The flow of the trees that are components of their own.
+    /// The trees that are components of their own: their core state's `y` (local numbers),
+    /// and their flow.
+    lone: Vec<(usize, f64)>,
     lone_flow: f64,
 }
 
@@ -514,42 +566,6 @@ impl Pendants {
         }
         Pendants { order, stripped }
     }
-
-    /// `π` on all `n` states from the core's solution `x` (0 on states on no pair): each
-    /// stripped state from the state it hung from, a tree without core from its last state, and
-    /// each component scaled to its share of `out_count`.
-    fn spread(&self, kernel: &Kernel, chain: &Chain, x: &[f64], out_count: &[u64]) -> Vec<f64> {
-        let n = out_count.len();
-        let (mut value, mut component) = (vec![0.0; n], vec![ROOT; n]);
-        let shape = chain.shape;
-        for ((&f, &x), &c) in shape.states.iter().zip(x).zip(&shape.component) {
-            (value[f as usize], component[f as usize]) = (x, c);
-        }
-        let mut components = shape.roots.len() as u32;
-        for &(f, p, pair) in self.order.iter().rev() {
-            if component[p as usize] == ROOT {
-                (value[p as usize], component[p as usize]) = (1.0, components);
-                components += 1;
-            }
-            let (out, into) = kernel.rates_from(f, pair);
-            value[f as usize] = value[p as usize] * into / out;
-            component[f as usize] = component[p as usize];
-        }
-        let (mut sums, mut visits) = (
-            vec![0.0; components as usize],
-            vec![0.0; components as usize],
-        );
-        for f in (0..n).filter(|&f| component[f] != ROOT) {
-            sums[component[f] as usize] += value[f];
-            visits[component[f] as usize] += out_count[f] as f64;
-        }
-        let all: f64 = visits.iter().sum();
-        for f in (0..n).filter(|&f| component[f] != ROOT) {
-            let c = component[f] as usize;
-            value[f] *= visits[c] / all / sums[c];
-        }
-        value
-    }
 }
 
 /// The balance system's structure over the states on the pairs of a kernel, numbered breadth
@@ -559,7 +575,7 @@ impl Pendants {
 ///
 /// A pair's two arcs are numbered `2 × pair` (`u → v`) and `2 × pair + 1` (`v → u`), and the
 /// rates of a kernel are given per arc; `arc ^ 1` is the reverse arc.
-#[derive(Default, Debug, PartialEq)]
+#[derive(Clone, Default, Debug, PartialEq)]
 struct Shape {
     /// The state of each local number.
     states: Vec<u32>,
@@ -612,7 +628,7 @@ impl Ordering {
 
 impl Shape {
     /// The shape of the `alive` ones of the pairs of `adjacency` (in `(lo, hi)` order, as
-    /// [`Kernel`]s and [`NullSystem`]s hold them): a maximum-weight spanning forest, each
+    /// [`Kernel`]s and [`CoreSystem`]s hold them): a maximum-weight spanning forest, each
     /// component rooted at its most visited state.
     fn new(adjacency: &Adjacency, alive: &[bool], order: &Ordering) -> Self {
         let tree = Self::forest(adjacency.states(), alive, &order.by_weight);
@@ -1058,6 +1074,11 @@ mod tests {
         (out_count, kernel)
     }
 
+    /// The rates of `kernel` per arc (`2 × pair`: `u → v`, `2 × pair + 1`: `v → u`; [`Shape`]).
+    fn arc_rates(kernel: &Kernel) -> Vec<f64> {
+        kernel.rates.iter().flat_map(|&(a, b)| [a, b]).collect()
+    }
+
     /// The shape of all of `kernel`'s pairs.
     fn shape_of(kernel: &Kernel, out_count: &[u64]) -> Shape {
         let every = vec![true; kernel.pairs.len()];
@@ -1075,7 +1096,7 @@ mod tests {
         pairs.push((10, 20, 3, 2));
         let (out_count, kernel) = chain(40, &pairs);
         let shape = shape_of(&kernel, &out_count);
-        let chain = Chain::new(&shape, &kernel.arc_rates());
+        let chain = Chain::new(&shape, &arc_rates(&kernel));
         let mut x = vec![0.0; 40];
         chain.eliminate(&mut x);
         let (smallest, largest) = (
@@ -1116,7 +1137,7 @@ mod tests {
         let pairs: Vec<PairCounts> = vec![(0, 1, 4, 2), (1, 2, 3, 5), (0, 2, 1, 6)];
         let (out_count, kernel) = chain(3, &pairs);
         let shape = shape_of(&kernel, &out_count);
-        let chain = Chain::new(&shape, &kernel.arc_rates());
+        let chain = Chain::new(&shape, &arc_rates(&kernel));
         let leaf = (0..3).find(|&f| shape.parent[f] != ROOT).unwrap();
         let mut x = vec![2.0; 3];
         x[leaf] = -1.0;
@@ -1204,7 +1225,7 @@ mod tests {
         }
         let tested = [(1, 2), (5, 6), (7, 9), (13, 14), (23, 24)];
         let pi = solve(&Kernel::new(&out_count, &pairs), &out_count, STATIONARY_TOL).pi;
-        let system = NullSystem::new(&out_count, &pairs, &tested, &pi);
+        let system = CoreSystem::new(&out_count, &pairs, &tested, &pi);
         let unchanged: Vec<_> = tested
             .iter()
             .map(|&(f, g)| {
@@ -1246,7 +1267,7 @@ mod tests {
         }
         out_count[1] += 3;
         let pi = solve(&Kernel::new(&out_count, &pairs), &out_count, STATIONARY_TOL).pi;
-        let system = NullSystem::new(&out_count, &pairs, &[(0, 1), (0, 2)], &pi);
+        let system = CoreSystem::new(&out_count, &pairs, &[(0, 1), (0, 2)], &pi);
         for split in 0..=35 {
             let draws = [(0, 1, split, 35 - split), (0, 2, 0, 4)];
             assert_eq!(system.production(&draws, STATIONARY_TOL).sigma, 0.0);
@@ -1264,7 +1285,7 @@ mod tests {
             .collect();
         let (out_count, kernel) = chain(30, &pairs);
         let shape = shape_of(&kernel, &out_count);
-        let chain = Chain::new(&shape, &kernel.arc_rates());
+        let chain = Chain::new(&shape, &arc_rates(&kernel));
         let mut start: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
         let least = (0..30).min_by_key(|&f| out_count[f]).unwrap();
         start[least] = -1.0;
