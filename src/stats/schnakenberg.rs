@@ -108,8 +108,7 @@ pub struct Stationary {
 /// decomposition. `J` is divergence-free, so the edge and the cycle sums are equal (to
 /// [`Stationary::residual`]).
 pub fn stationary(out_count: &[u64], pairs: &[PairCounts]) -> Stationary {
-    let kernel = Kernel::new(out_count, pairs);
-    let solution = stationary::solve(&kernel, out_count, stationary::STATIONARY_TOL);
+    let (kernel, solution) = stationary::solve(out_count, pairs, stationary::STATIONARY_TOL);
     Stationary {
         decomposition: decompose(out_count.len(), &stationary_flux(&kernel, &solution.pi)),
         residual: solution.residual,

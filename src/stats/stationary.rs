@@ -154,19 +154,23 @@ pub(super) struct Solution {
     pub iterations: usize,
 }
 
-/// `π̂` of `kernel` on each component of its pairs, summing to the component's share of
-/// `out_count`; 0 on states without a reciprocal pair. The [`CoreSystem`] with nothing tested,
-/// iterated from the visits until the imbalance is at most `tolerance`.
-pub(super) fn solve(kernel: &Kernel, out_count: &[u64], tolerance: f64) -> Solution {
+/// The kernel of `out_count` and `pairs` (every pair of states with a transition) and its `π̂`
+/// on each component of its pairs, summing to the component's share of `out_count`; 0 on states
+/// without a reciprocal pair. The [`CoreSystem`] with nothing tested, iterated from the visits
+/// until the imbalance is at most `tolerance`; the kernel is built once the system is dropped.
+pub(super) fn solve(out_count: &[u64], pairs: &[PairCounts], tolerance: f64) -> (Kernel, Solution) {
     // The visits are stationary already for a balanced log.
     let visits: Vec<f64> = out_count.iter().map(|&c| c as f64).collect();
-    let (pi, iterations) =
-        CoreSystem::new(out_count, &kernel.pairs, &[], &visits).stationary(tolerance);
-    Solution {
+    let system = CoreSystem::build(out_count, pairs, &[], &visits, true);
+    let (pi, iterations) = system.stationary(tolerance);
+    drop(system);
+    let kernel = Kernel::new(out_count, pairs);
+    let solution = Solution {
         residual: kernel.imbalance(&pi),
         pi,
         iterations,
-    }
+    };
+    (kernel, solution)
 }
 
 /// The balance of a log's kernel on its core, fixed once (docs/METHOD.md §5): the observed
@@ -192,7 +196,7 @@ pub(super) struct CoreSystem {
     states: Vec<u32>,
     visits: Vec<u64>,
     /// Per tree state, its graph id, its tree's core state (local) and `(y_f / y_top) N(f)`:
-    /// `π_f` in units of its core state's `y`.
+    /// `π_f` in units of its core state's `y` (only for [`Self::stationary`]).
     tree_states: Vec<(u32, u32, f64)>,
     /// Per local state, over the trees hanging from it: `Σ N(f)`, `Σ (y_f / y_p) N(f)`, and the
     /// flow `Σ (y_f / y_p) Σ_g n(f→g)` with the state's own transitions into them.
@@ -217,6 +221,18 @@ impl CoreSystem {
     /// transition, [`super::schnakenberg::pair_counts`]) whose `tested` pairs (`(f, g)`, `f < g`)
     /// are redrawn, starting from its `π̂` (`pi`).
     pub fn new(out_count: &[u64], pairs: &[PairCounts], tested: &[(u32, u32)], pi: &[f64]) -> Self {
+        Self::build(out_count, pairs, tested, pi, false)
+    }
+
+    /// [`Self::new`], keeping each tree state's place ([`Self::tree_states`]) when
+    /// `spread_trees`: [`Self::stationary`] needs them, the null's resamples do not.
+    fn build(
+        out_count: &[u64],
+        pairs: &[PairCounts],
+        tested: &[(u32, u32)],
+        pi: &[f64],
+        spread_trees: bool,
+    ) -> Self {
         let n = out_count.len();
         let key = |u: u32, v: u32| (u.min(v), u.max(v));
         let tested_at: FxHashMap<(u32, u32), usize> = (tested.iter().enumerate())
@@ -255,7 +271,7 @@ impl CoreSystem {
             graph_states: n,
             states,
         };
-        system.sum_trees(&kernel, &pendants, &local, out_count);
+        system.sum_trees(&kernel, &pendants, &local, out_count, spread_trees);
         for &(u, v, a, b) in &kernel.pairs {
             if local[u as usize] == ROOT || local[v as usize] == ROOT {
                 continue;
@@ -298,7 +314,14 @@ impl CoreSystem {
     }
 
     /// The trees' visits, mass and flow on the core state each hangs from (`local` numbers).
-    fn sum_trees(&mut self, kernel: &Kernel, pendants: &Pendants, local: &[u32], out: &[u64]) {
+    fn sum_trees(
+        &mut self,
+        kernel: &Kernel,
+        pendants: &Pendants,
+        local: &[u32],
+        out: &[u64],
+        spread_trees: bool,
+    ) {
         let (mut ratio, mut top) = (vec![1.0; local.len()], local.to_vec());
         let counts = |f: u32, pair: u32| kernel.rates_from(f, pair);
         // Parents first: `y_f / y_top = y_p / y_top × n(p→f) / n(f→p)`.
@@ -312,7 +335,9 @@ impl CoreSystem {
                 .sum();
             let from_top = if local[p] == ROOT { 0.0 } else { p_to_f };
             let mass = ratio[f] * out[f] as f64;
-            self.tree_states.push((f as u32, t as u32, mass));
+            if spread_trees {
+                self.tree_states.push((f as u32, t as u32, mass));
+            }
             self.tree_visits[t] += out[f] as f64;
             self.tree_mass[t] += mass;
             self.tree_flow[t] += ratio[f] * leaving + from_top;
@@ -1151,8 +1176,7 @@ mod tests {
     /// `σ = Σ J A` and the flow `Σ_f outflow(f)` of the kernel of `out_count` and `pairs`,
     /// solved afresh on the whole graph.
     fn fresh_production(out_count: &[u64], pairs: &[PairCounts]) -> (f64, f64) {
-        let kernel = Kernel::new(out_count, pairs);
-        let s = solve(&kernel, out_count, STATIONARY_TOL);
+        let (kernel, s) = solve(out_count, pairs, STATIONARY_TOL);
         assert!(s.residual <= STATIONARY_TOL, "{}", s.residual);
         (kernel.pairs.iter().zip(&kernel.rates))
             .map(|(&(u, v, _, _), &(t_uv, t_vu))| {
@@ -1224,7 +1248,7 @@ mod tests {
             out_count[f] += selves;
         }
         let tested = [(1, 2), (5, 6), (7, 9), (13, 14), (23, 24)];
-        let pi = solve(&Kernel::new(&out_count, &pairs), &out_count, STATIONARY_TOL).pi;
+        let pi = solve(&out_count, &pairs, STATIONARY_TOL).1.pi;
         let system = CoreSystem::new(&out_count, &pairs, &tested, &pi);
         let unchanged: Vec<_> = tested
             .iter()
@@ -1266,7 +1290,7 @@ mod tests {
             out_count[v as usize] += b;
         }
         out_count[1] += 3;
-        let pi = solve(&Kernel::new(&out_count, &pairs), &out_count, STATIONARY_TOL).pi;
+        let pi = solve(&out_count, &pairs, STATIONARY_TOL).1.pi;
         let system = CoreSystem::new(&out_count, &pairs, &[(0, 1), (0, 2)], &pi);
         for split in 0..=35 {
             let draws = [(0, 1, split, 35 - split), (0, 2, 0, 4)];
@@ -1351,8 +1375,8 @@ mod tests {
         let pairs: Vec<PairCounts> = (0..50u32)
             .map(|i| (i, i + 1, 3 + u64::from(i % 7), 2 + u64::from(i % 5)))
             .collect();
-        let (out_count, kernel) = chain(51, &pairs);
-        let s = solve(&kernel, &out_count, STATIONARY_TOL);
+        let (out_count, _) = chain(51, &pairs);
+        let (kernel, s) = solve(&out_count, &pairs, STATIONARY_TOL);
         assert!(s.residual <= STATIONARY_TOL, "{}", s.residual);
         assert!(
             s.iterations <= 3,
@@ -1391,8 +1415,8 @@ mod tests {
         pairs.extend((41..90u32).map(|i| (40, i, 2 + u64::from(i % 9), 1 + u64::from(i % 2))));
         pairs.push((90, 91, 5, 3));
         pairs.push((92, 93, 7, 0)); // one-way: no pair of the kernel
-        let (out_count, kernel) = chain(94, &pairs);
-        let s = solve(&kernel, &out_count, STATIONARY_TOL);
+        let (out_count, _) = chain(94, &pairs);
+        let (_, s) = solve(&out_count, &pairs, STATIONARY_TOL);
         assert!(s.residual <= STATIONARY_TOL, "{}", s.residual);
         let total: u64 = out_count[..92].iter().sum();
         for states in [0..40, 40..90, 90..92] {
