@@ -435,7 +435,6 @@ impl CoreSystem {
         for &(f, lone_y) in &scaling.lone {
             y[f] = lone_y;
         }
-        drop(chain);
         Core {
             y,
             shape,
