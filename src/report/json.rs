@@ -17,6 +17,25 @@ pub fn report_json(run: &Analyses) -> Value {
 
 /// `report.json` of one analysis; `groups` is null without `groups`.
 pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Value {
+    let mut report = analysis_fields(a, groups);
+    unsign_zeros(&mut report);
+    report
+}
+
+/// Every `-0.0` in `value` written as `0` (an empty sum in Rust is `-0.0`: a log without a
+/// reciprocal pair printed `"chi2": -0.0`).
+fn unsign_zeros(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) => {
+            *value = json!(0.0);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsign_zeros),
+        Value::Object(fields) => fields.values_mut().for_each(unsign_zeros),
+        _ => {}
+    }
+}
+
+fn analysis_fields(a: &Analysis, groups: Option<&GroupAnalyses>) -> Value {
     let g = &a.graph;
     json!({
         "schema_version": SCHEMA_VERSION,
@@ -132,4 +151,21 @@ fn permutation(a: &Analysis, r: &crate::stats::permutation::Resampling) -> Value
         "bootstrap": bootstrap,
         "holdout": r.holdout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_zeros_are_written_without_their_sign() {
+        let mut value =
+            json!({"a": -0.0, "b": [1.5, -0.0, {"c": -0.0}], "d": -2.0, "e": 0, "f": 0.0});
+        unsign_zeros(&mut value);
+        let text = serde_json::to_string(&value).unwrap();
+        assert_eq!(
+            text,
+            r#"{"a":0.0,"b":[1.5,0.0,{"c":0.0}],"d":-2.0,"e":0,"f":0.0}"#
+        );
+    }
 }

@@ -116,7 +116,26 @@ pub fn report(dir: &Path) -> serde_json::Value {
     let path = dir.join("report.json");
     let report = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_valid(Schema::Report, &report, &path.display().to_string());
+    let mut signed = Vec::new();
+    negative_zeros(&report, "", &mut signed);
+    assert!(signed.is_empty(), "{}: -0.0 at {signed:?}", path.display());
     report
+}
+
+/// The paths of `value`'s numbers written `-0.0`.
+fn negative_zeros(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) => {
+            found.push(path.to_string())
+        }
+        Value::Array(items) => (items.iter().enumerate())
+            .for_each(|(i, v)| negative_zeros(v, &format!("{path}/{i}"), found)),
+        Value::Object(fields) => {
+            (fields.iter()).for_each(|(k, v)| negative_zeros(v, &format!("{path}/{k}"), found))
+        }
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
