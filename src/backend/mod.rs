@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod jobs;
 pub mod newton;
 pub mod problem;
+pub mod renumber;
 pub mod tolerance;
 pub mod verify;
 

@@ -43,6 +43,9 @@ pub struct ActionProblem {
     /// component's constant: [`ActionProblem::gauge_free_max`] removes it.
     pub component: Vec<u32>,
     pub n_components: usize,
+    /// Whether the states are numbered breadth first already ([`super::renumber`]): the CPU
+    /// backend then fits the problem as it is instead of a renumbered copy.
+    pub breadth_first: bool,
 }
 
 impl ActionProblem {
@@ -96,6 +99,7 @@ impl ActionProblem {
             incidence,
             component: Vec::new(),
             n_components: 0,
+            breadth_first: false,
         };
         (problem.component, problem.n_components) = problem.components();
         Ok(problem)

@@ -42,6 +42,7 @@ mod start;
 pub use crate::backend::{newton, problem};
 
 use crate::backend::Backend;
+use crate::backend::renumber::Renumbered;
 use crate::error::{Error, Result};
 use crate::graph::{Components, TransitionGraph, strongly_connected_components};
 use newton::NewtonOptions;
@@ -606,6 +607,13 @@ fn minimize_over(
             }
             _ => problem,
         };
+        // Breadth first for every backend (see `renumber`); the first numbering's problem goes
+        // at the end of this block, before the solver's working set is built beside it.
+        let Renumbered {
+            problem,
+            old_of_new,
+        } = Renumbered::new(&problem)?;
+        let global: Vec<u32> = old_of_new.iter().map(|&i| global[i as usize]).collect();
         let mut incident = vec![settings.l2; n];
         for i in 0..edges.len() {
             incident[src[i] as usize] += w[i];

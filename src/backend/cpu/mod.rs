@@ -4,7 +4,6 @@
 mod edge_action;
 mod laplacian;
 pub mod reciprocal_triangles;
-mod renumber;
 pub mod resample;
 mod tree_preconditioner;
 
@@ -15,6 +14,7 @@ pub use tree_preconditioner::TreePreconditioner;
 use super::{ActionEval, Backend, BackendKind, DeviceInfo, Precision};
 use crate::backend::newton::{self, NewtonOptions, NewtonOutcome, VectorSpace};
 use crate::backend::problem::ActionProblem;
+use crate::backend::renumber::Renumbered;
 use crate::error::Result;
 use ndarray::Array1;
 
@@ -79,7 +79,10 @@ impl Backend for CpuBackend {
         opts: &NewtonOptions,
     ) -> Result<NewtonOutcome> {
         // In breadth-first order: see `renumber`.
-        let local = renumber::Renumbered::new(problem)?;
+        if problem.breadth_first {
+            return newton::minimize(&mut HostSpace::new(problem, self.tree), v0, opts);
+        }
+        let local = Renumbered::new(problem)?;
         let space = &mut HostSpace::new(&local.problem, self.tree);
         let mut outcome = newton::minimize(space, &local.to_new(v0), opts)?;
         outcome.x = local.to_old(&outcome.x);

@@ -1,12 +1,15 @@
-//! The CPU fit's state order: states renumbered breadth first over the edges, and the edges
+//! The fit's state order: states renumbered breadth first over the edges, and the edges
 //! grouped by source in that order, so that the passes over the edges, the spanning forest's
-//! construction and its solves touch nearby states together.
+//! construction and its solves touch nearby states together. The potential's fit
+//! (`fit::minimize_over`) builds its problem in this order and drops the first one, for every
+//! backend; the CPU backend renumbers any other problem it is given (a copy beside it).
 //!
 //! On a large graph the states' vectors outgrow the core's cache, and in the log's order
 //! (states numbered as first seen) every edge reads two distant entries: on llm-hard-10M
 //! (1.39 M states) a pass cost 27× that of llm-hard-1M for 9× the edges (BENCHMARKS.md,
 //! "Fitting the hard log"). Building the renumbered problem costs a few passes (about four on
-//! llm-hard-10M, by `perf`) and holds a second copy of the problem during the fit.
+//! llm-hard-10M, by `perf`); for the potential's fit the first copy is dropped before the
+//! solver starts (the 1e8-row log's problem is some 60 MB).
 
 use crate::backend::problem::ActionProblem;
 use crate::error::Result;
@@ -41,6 +44,7 @@ impl Renumbered {
             }
         }
         let mut renumbered = ActionProblem::new(problem.n_states, src, dst, weight, problem.l2)?;
+        renumbered.breadth_first = true;
         if !problem.prior_mean.is_empty() {
             let mean = old_of_new.iter().map(|&f| problem.prior_mean[f as usize]);
             renumbered = renumbered.with_prior_mean(mean.collect());
