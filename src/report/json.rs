@@ -22,7 +22,7 @@ pub(super) fn analysis_json(a: &Analysis, groups: Option<&GroupAnalyses>) -> Val
     report
 }
 
-/// Every `-0.0` in `value` written as `0` (an empty sum in Rust is `-0.0`: a log without a
+/// Every `-0.0` in `value` written as `0.0` (an empty sum in Rust is `-0.0`: a log without a
 /// reciprocal pair printed `"chi2": -0.0`).
 fn unsign_zeros(value: &mut Value) {
     match value {
