@@ -293,8 +293,8 @@ pub fn attach_posterior(
     if l2 <= 0.0 || settings.paper {
         return Ok(());
     }
-    // With a ridge the fit's edges are all those with a weight: no components are needed
-    // (on a 1e7-row log 0.9 s passed here before the posterior, most of it `select_edges`' components).
+    // With a ridge the fit's edges are all those with a weight: no components are needed (on a
+    // 1e7-row log 0.9 s passed here before the posterior, most of it `select_edges`' components).
     let (weights, _) = estimator_weights(graph, &settings.with_l2(l2))?;
     // The fitted variable, numbered compactly over the states with a value. Arcs into states
     // without one (reversible-mle: never left) are left out, which widens their neighbours'
