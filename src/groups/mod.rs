@@ -10,6 +10,11 @@
 //! out). Pearson's
 //! `r` of the values and Spearman's `ρ` (Pearson of average ranks) are given with that count.
 //! Beside the correlations, [`shared`] tests whether one potential fits all groups' transitions.
+//!
+//! The pairs grow as the square of the groups (3,000 groups are 4.5 million pairs: before this
+//! bound, 750 MB of report.json and 9.6 GB of memory for 27,000 rows), so the correlations cover
+//! at most [`MAX_CORRELATED_GROUPS`] groups, those with the most comparable states; the
+//! shared-potential test still covers every analysed group.
 
 pub mod shared;
 
@@ -28,7 +33,11 @@ pub struct GroupAnalyses {
     /// The `--group-by` column (or partition key).
     pub column: String,
     pub groups: Vec<GroupAnalysis>,
-    /// One entry per pair of analysed groups `a < b` (indices into `groups`).
+    /// The analysed groups whose potentials are correlated pairwise (indices into `groups`,
+    /// increasing): all of them up to [`MAX_CORRELATED_GROUPS`], else that many with the most
+    /// comparable states (ties: more transitions, then the earlier group).
+    pub correlated: Vec<usize>,
+    /// One entry per pair `a < b` of `correlated` groups (indices into `groups`).
     pub correlations: Vec<GroupCorrelation>,
     /// One potential for all analysed groups against one each; `None` when no potential
     /// difference is seen in two groups.
@@ -56,27 +65,36 @@ pub struct GroupCorrelation {
     pub spearman: Option<f64>,
 }
 
+/// Most groups whose potentials are correlated pairwise (1,225 pairs).
+pub const MAX_CORRELATED_GROUPS: usize = 50;
+
 /// Group names, Pearson correlations and shared-state counts, as square matrices.
 pub type CorrelationMatrix = (Vec<String>, Vec<Vec<Option<f64>>>, Vec<Vec<usize>>);
 
 impl GroupAnalyses {
-    /// Group names and the symmetric matrices of Pearson correlations and shared-state counts
-    /// (diagonal: 1 and the group's comparable states; `None` where undefined).
+    /// Names of the [`Self::correlated`] groups and the symmetric matrices of their Pearson
+    /// correlations and shared-state counts (diagonal: 1 and the group's comparable states;
+    /// `None` where undefined).
     pub fn correlation_matrix(&self) -> CorrelationMatrix {
-        let k = self.groups.len();
+        let k = self.correlated.len();
+        let mut row = vec![usize::MAX; self.groups.len()];
         let mut r = vec![vec![None; k]; k];
         let mut shared = vec![vec![0; k]; k];
-        for (i, g) in self.groups.iter().enumerate() {
-            if let Ok(a) = &g.analysis {
+        for (i, &g) in self.correlated.iter().enumerate() {
+            row[g] = i;
+            if let Ok(a) = &self.groups[g].analysis {
                 let n = main_component(a).len();
                 (r[i][i], shared[i][i]) = ((n >= 2).then_some(1.0), n);
             }
         }
         for c in &self.correlations {
-            (r[c.a][c.b], r[c.b][c.a]) = (c.pearson, c.pearson);
-            (shared[c.a][c.b], shared[c.b][c.a]) = (c.shared_states, c.shared_states);
+            let (a, b) = (row[c.a], row[c.b]);
+            (r[a][b], r[b][a]) = (c.pearson, c.pearson);
+            (shared[a][b], shared[b][a]) = (c.shared_states, c.shared_states);
         }
-        let names = self.groups.iter().map(|g| g.name.clone()).collect();
+        let names = (self.correlated.iter())
+            .map(|&g| self.groups[g].name.clone())
+            .collect();
         (names, r, shared)
     }
 }
@@ -118,9 +136,10 @@ pub fn analyze_groups(
         .iter()
         .map(|g| g.analysis.as_ref().ok().map(|a| main_component(a)))
         .collect();
+    let correlated = most_comparable(&groups, &comparable);
     let mut correlations = Vec::new();
-    for a in 0..groups.len() {
-        for b in a + 1..groups.len() {
+    for (i, &a) in correlated.iter().enumerate() {
+        for &b in &correlated[i + 1..] {
             if let (Some(va), Some(vb)) = (&comparable[a], &comparable[b]) {
                 correlations.push(correlate(a, b, va, vb));
             }
@@ -134,9 +153,33 @@ pub fn analyze_groups(
     Ok(GroupAnalyses {
         column: column.to_owned(),
         groups,
+        correlated,
         correlations,
         shared_potential,
     })
+}
+
+/// The analysed groups to correlate ([`GroupAnalyses::correlated`]).
+fn most_comparable(
+    groups: &[GroupAnalysis],
+    comparable: &[Option<FxHashMap<&str, f64>>],
+) -> Vec<usize> {
+    let mut analysed: Vec<usize> = (0..groups.len())
+        .filter(|&g| comparable[g].is_some())
+        .collect();
+    if analysed.len() > MAX_CORRELATED_GROUPS {
+        let states = |g: usize| comparable[g].as_ref().map_or(0, FxHashMap::len);
+        analysed.sort_by_key(|&g| {
+            (
+                std::cmp::Reverse(states(g)),
+                std::cmp::Reverse(groups[g].transitions),
+                g,
+            )
+        });
+        analysed.truncate(MAX_CORRELATED_GROUPS);
+        analysed.sort_unstable();
+    }
+    analysed
 }
 
 /// Potentials of the identifiable states in the largest component, by state name. A ridge fit

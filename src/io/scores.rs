@@ -63,6 +63,15 @@ pub fn read(path: &Path) -> Result<StateScores> {
 
 fn add_batch(batch: &RecordBatch, scores: &mut StateScores) -> Result<()> {
     let column = |name: &str, to: &DataType| {
+        let copies = (batch.schema().fields().iter())
+            .filter(|f| f.name() == name)
+            .count();
+        if copies > 1 {
+            return Err(Error::bad_input(
+                "",
+                format!("expected one column `{name}`, found {copies}"),
+            ));
+        }
         let array = batch
             .column_by_name(name)
             .ok_or_else(|| Error::bad_input("", format!("column `{name}` is missing")))?;
@@ -134,5 +143,12 @@ mod tests {
         std::fs::write(&text, "state,score\na,high\n").unwrap();
         let err = read(&text).unwrap_err().to_string();
         assert!(err.contains("column `score`: expected numbers"), "{err}");
+        let copies = dir.path().join("c.csv");
+        std::fs::write(&copies, "state,score,score\na,1,2\n").unwrap();
+        let err = read(&copies).unwrap_err().to_string();
+        assert!(
+            err.contains("expected one column `score`, found 2"),
+            "{err}"
+        );
     }
 }

@@ -148,6 +148,22 @@ impl Layout {
                     _ => error,
                 });
             };
+            let same: Vec<String> = (schema.fields().iter().enumerate())
+                .filter(|(_, f)| f.name() == name)
+                .map(|(i, _)| (i + 1).to_string())
+                .collect();
+            if same.len() > 1 {
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "expected one column `{name}`, found {} (columns {})",
+                        same.len(),
+                        same.join(", ")
+                    ),
+                )
+                .at(format!("column `{name}`"))
+                .hint("rename or drop the copies: which one is meant cannot be told"));
+            }
             let data_type = schema.field(index).data_type();
             let kind = Kind::of(data_type);
             let expected = match role {

@@ -40,6 +40,7 @@ pub(super) fn json(groups: &GroupAnalyses) -> Value {
                     "states": ga.graph.n_states(),
                     "edges": ga.graph.n_edges(),
                     "identifiable_states": ga.fit.identifiable_states,
+                    "prior_dominated_states": ga.fit.prior_dominated_states,
                     "converged": ga.fit.converged,
                     "action": ga.fit.action,
                     "pearson_r": ga.pair_test.pearson_r,
@@ -72,6 +73,7 @@ pub(super) fn json(groups: &GroupAnalyses) -> Value {
         "column": groups.column,
         "comparable_states": "identifiable in both groups and in the largest component of each",
         "groups": listed,
+        "correlated_groups": groups.correlated.iter().map(|&g| name(g)).collect::<Vec<_>>(),
         "correlations": correlations,
         "shared_potential_test": groups.shared_potential,
     })
@@ -184,8 +186,31 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The summary's block on groups: one row per group (its verdict's p-value, and whether its
-/// fit or bootstrap did not converge), then the correlations.
+/// Most lines of groups, and of correlations, in the summary.
+const SUMMARY_LINES: usize = 20;
+
+/// The `max` of the items `0..n` with the greatest `key` (ties: the earlier), in item order.
+fn largest<K: Ord>(n: usize, max: usize, key: impl Fn(usize) -> K) -> Vec<usize> {
+    let mut items: Vec<usize> = (0..n).collect();
+    if n > max {
+        items.sort_by_key(|&i| (std::cmp::Reverse(key(i)), i));
+        items.truncate(max);
+        items.sort_unstable();
+    }
+    items
+}
+
+/// The summary's line for `left` items not listed, if any.
+fn more_lines(t: &mut super::summary::Text, left: usize, what: &str) {
+    if left > 0 {
+        t.more(&format!("… and {} more {what}", thousands(left as u64)));
+    }
+}
+
+/// The summary's block on groups: a row per group (its verdict's p-value, and whether its fit
+/// or bootstrap did not converge), then the correlations; at most [`SUMMARY_LINES`] of each
+/// (the groups with the most transitions, the pairs with the most shared states, in their
+/// order), the rest counted.
 pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
     let n = groups.groups.len();
     t.block(
@@ -197,14 +222,27 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
             super::printable(&groups.column),
         ),
     );
-    for g in &groups.groups {
+    let listed = largest(groups.groups.len(), SUMMARY_LINES, |g| {
+        groups.groups[g].transitions
+    });
+    for &g in &listed {
+        let g = &groups.groups[g];
         let line = match &g.analysis {
             Ok(ga) => {
                 let verdict = Verdict::of(ga);
+                let (fit, by_prior) = (&ga.fit, ga.fit.prior_dominated_states);
                 let mut line = format!(
-                    "{} transitions, {} states identifiable; verdict {}",
+                    "{} transitions, {} states identifiable{}; verdict {}",
                     thousands(g.transitions),
-                    thousands(ga.fit.identifiable_states as u64),
+                    thousands((fit.identifiable_states - by_prior) as u64),
+                    if by_prior > 0 {
+                        format!(
+                            " ({} more valued mostly by the prior)",
+                            thousands(by_prior as u64)
+                        )
+                    } else {
+                        String::new()
+                    },
                     match verdict.rejected {
                         Some(true) => format!("rejected ({})", p_text(verdict.p_value)),
                         Some(false) => format!("consistent ({})", p_text(verdict.p_value)),
@@ -215,7 +253,7 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
                         None => "not testable (no independent cycle)".to_string(),
                     },
                 );
-                if !ga.fit.converged {
+                if !fit.converged {
                     line.push_str("; fit NOT CONVERGED");
                 }
                 let bootstrap = ga.resampling.as_ref().and_then(|r| r.bootstrap.as_ref());
@@ -228,7 +266,23 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
         };
         t.more(&format!("{}: {line}", super::printable(&g.name)));
     }
-    for c in &groups.correlations {
+    more_lines(
+        t,
+        groups.groups.len() - listed.len(),
+        "groups, none larger (report.json `groups.groups`)",
+    );
+    let analysed = groups.groups.iter().filter(|g| g.analysis.is_ok()).count();
+    if groups.correlated.len() < analysed {
+        t.more(&format!(
+            "Correlations over the {} groups with the most comparable states, of {} analysed",
+            groups.correlated.len(),
+            thousands(analysed as u64),
+        ));
+    }
+    let pairs = &groups.correlations;
+    let listed = largest(pairs.len(), SUMMARY_LINES, |c| pairs[c].shared_states);
+    for &c in &listed {
+        let c = &pairs[c];
         let r = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{x:.3}"));
         let ci = c
             .pearson_ci
@@ -242,6 +296,11 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
             thousands(c.shared_states as u64),
         ));
     }
+    more_lines(
+        t,
+        pairs.len() - listed.len(),
+        "pairs, none with more shared states (report.json `groups.correlations`)",
+    );
     // Every group is analysed with the same settings.
     let alpha = groups.groups.iter().find_map(|g| g.analysis.as_ref().ok());
     let alpha = alpha.map_or(0.05, |a| a.settings.alpha);

@@ -31,7 +31,7 @@ use std::path::Path;
 
 /// Version of the `report.json` layout (`schema/report.schema.json`); bumped by one on any
 /// change of its key tree.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Writes every output file of `run` into `dir`, replacing a previous detbal output there
 /// (see [`atomic`]: only what its manifest lists); another non-empty directory is replaced only

@@ -244,6 +244,41 @@ fn missing_columns() {
 }
 
 #[test]
+fn a_column_named_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    write_parquet(
+        &path,
+        vec![
+            ("source", strings(&[Some("a"), Some("b")])),
+            ("target", strings(&[Some("b"), Some("a")])),
+            ("source", strings(&[Some("x"), Some("y")])),
+        ],
+        None,
+    );
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "log.parquet",
+            "column `source`",
+            "expected one column `source`, found 2 (columns 1, 3)",
+            "hint: ",
+        ],
+    );
+    let csv = dir.path().join("log.csv");
+    std::fs::write(&csv, "source,target,count,count\na,b,1,2\nb,a,3,4\n").unwrap();
+    rejected(
+        &[&csv],
+        &[],
+        &[
+            "log.csv",
+            "expected one column `count`, found 2 (columns 3, 4)",
+        ],
+    );
+}
+
+#[test]
 fn null_states() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.parquet");
