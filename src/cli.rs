@@ -324,14 +324,18 @@ pub enum L2Arg {
     Auto,
 }
 
+/// The largest `--l2`: a prior sd of 1e-50 already pins every `V` at the prior's centre, and near
+/// `f64::MAX` the solver's products overflow (1e308 gave a NaN objective).
+const MAX_L2: f64 = 1e100;
+
 fn parse_l2(text: &str) -> Result<L2Arg, String> {
     if text == "auto" {
         return Ok(L2Arg::Auto);
     }
     match text.parse::<f64>() {
-        Ok(l2) if l2 >= 0.0 && l2.is_finite() => Ok(L2Arg::Fixed(l2)),
+        Ok(l2) if (0.0..=MAX_L2).contains(&l2) => Ok(L2Arg::Fixed(l2)),
         _ => Err(format!(
-            "expected `auto` or a finite number ≥ 0, got `{text}`"
+            "expected `auto` or a number from 0 to {MAX_L2:e}, got `{text}`"
         )),
     }
 }

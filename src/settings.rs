@@ -119,6 +119,10 @@ fn check_ranges(args: &AnalyzeArgs) -> Result<()> {
     if args.min_count < 1 {
         return Err(Error::settings("--min-count must be at least 1"));
     }
+    if args.max_iterations < 1 {
+        // With none, no step's decrement is known: the fit could only report "not converged".
+        return Err(Error::settings("--max-iterations must be at least 1"));
+    }
     Ok(())
 }
 

@@ -464,6 +464,14 @@ fn a_bad_value_exits_1_whether_clap_or_detbal_rejects_it() {
             vec!["--verdict-min-transitions", "0"],
             "--verdict-min-transitions",
         ),
+        (
+            vec!["--max-iterations", "0"],
+            "--max-iterations must be at least 1",
+        ),
+        (
+            vec!["--l2", "1e308"],
+            "expected `auto` or a number from 0 to 1e100, got `1e308`",
+        ),
     ] {
         let mut argv = vec!["analyze", &sample, "-q"];
         argv.extend(&args);
