@@ -721,3 +721,28 @@ fn simulate_refuses_a_name_that_is_not_parquet() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// Four billion states need about 1.2 TiB: refused before any is built (a billion were killed
+/// by the kernel's out-of-memory killer, with no message).
+#[test]
+fn simulate_refuses_more_states_than_memory_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "simulate",
+        "--rows",
+        "100",
+        "--states",
+        "4000000000",
+        "-o",
+        "x.parquet",
+    ];
+    let out = detbal_in(dir.path(), &args, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid setting: simulate: states = 4000000000 need about ")
+            && stderr.contains(" GiB of memory available"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("x.parquet").exists());
+}
