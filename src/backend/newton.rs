@@ -299,6 +299,23 @@ pub fn minimize<S: VectorSpace>(
     x0: &[f64],
     opts: &NewtonOptions,
 ) -> Result<NewtonOutcome> {
+    if x0.is_empty() {
+        // No state to fit (a log without a cycle, its trees all eliminated): the empty point is
+        // the optimum. A device's kernels cannot be bound to empty buffers.
+        return Ok(NewtonOutcome {
+            x: Vec::new(),
+            value: 0.0,
+            grad_norm: 0.0,
+            iterations: 0,
+            evaluations: 0,
+            hessian_products: 0,
+            solves: 0,
+            step_norm: 0.0,
+            decrement: 0.0,
+            converged: true,
+            status: "no state left to fit".to_owned(),
+        });
+    }
     let x = space.upload(x0)?;
     let mut g = space.zeros()?;
     let f = space.value_grad(&x, &mut g)?;

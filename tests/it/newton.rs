@@ -256,3 +256,26 @@ fn device_conjugate_gradients_take_the_host_steps() {
         assert!(gap_all <= 1e-8, "converged max |ΔV| {gap_all:e}");
     }
 }
+
+/// A problem without states (a log without a cycle: its trees are all eliminated before the
+/// solver) is at its optimum on every backend. The GPU's conjugate gradients used to bind
+/// buffers sized for no state, a validation error that ended `--device gpu` on any tree-shaped
+/// log with `--l2 0`.
+#[test]
+fn a_problem_without_states_is_at_its_optimum_on_every_backend() {
+    let empty = ActionProblem::new(0, Vec::new(), Vec::new(), Vec::new(), 0.0).unwrap();
+    let cpu = CpuBackend::new("empty");
+    let mut backends: Vec<&dyn Backend> = vec![&cpu];
+    for which in [Gpu::F64, Gpu::F32] {
+        if let Some(gpu) = gpu(which, "empty problem") {
+            backends.push(gpu);
+        }
+    }
+    for backend in backends {
+        let out = backend
+            .minimize_action(&empty, &[], &NewtonOptions::default())
+            .unwrap();
+        assert!(out.converged && out.x.is_empty(), "{out:?}");
+        assert_eq!((out.value, out.passes()), (0.0, 0), "{out:?}");
+    }
+}

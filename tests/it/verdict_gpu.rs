@@ -7,7 +7,7 @@
 use crate::support::{Gpu, gpu, private_gpu, simulated};
 use detbal::backend::cpu::CpuBackend;
 use detbal::backend::{Backend, tolerance};
-use detbal::graph::TransitionGraph;
+use detbal::graph::{GraphBuilder, TransitionGraph};
 use detbal::simulate::{SimMode, SimParams};
 use detbal::stats::quasi_symmetry::{
     Calibration, FittedSplits, QuasiSymmetryTest, VerdictSettings, quasi_symmetry_test,
@@ -121,4 +121,27 @@ fn the_verdict_runs_on_the_gpu_when_the_analysis_does() {
     // The observed fit and at least one batch of refits, each many dispatches and read-backs.
     assert!(test.resamples > 0);
     assert!(work.dispatches > 100 && work.readbacks > 20, "{work:?}");
+}
+
+/// `--verify`'s refit row compares the statistic as the test uses it on both sides: the CPU's
+/// side was the raw `X²`, the device's the one moved onto the observed degrees of freedom, so a
+/// resample with a separated pair failed `--verify` (a one-way triangle seen three times each
+/// way round: NaN, no cycle left, against 0); a resample without a statistic on both is agreement.
+#[test]
+fn verify_passes_where_resamples_separate_pairs() {
+    let mut b = GraphBuilder::default();
+    let ids: Vec<u32> = ["a", "b", "c"].iter().map(|s| b.intern(s)).collect();
+    for (row, k) in (0..9u64).zip((0..3).cycle()) {
+        b.add(ids[k], ids[(k + 1) % 3], 1, row).unwrap();
+    }
+    let graph = b.finish().canonical();
+    let cpu = CpuBackend::new("reference");
+    for which in [Gpu::F64, Gpu::F32] {
+        let Some(gpu) = gpu(which, "verify on separated pairs") else {
+            return;
+        };
+        let (_, fitted) = verdict(&graph, &cpu);
+        let refits = verify_refits(&fitted, gpu, &cpu, 7).unwrap();
+        assert!(refits.ok, "{which:?}: {refits:?}");
+    }
 }
