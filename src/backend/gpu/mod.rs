@@ -20,7 +20,9 @@
 //! - [`Precision::F32`] (any other GPU, or `DETBAL_GPU_PRECISION=f32`): vectors and per-edge
 //!   terms are f32 with f32 `exp`; sums are compensated (two-sum) f32 pairs, read back as f64.
 //!   Per-state gradients are good to ~1e-6 of the incident weight; see
-//!   [`crate::backend::tolerance`].
+//!   [`crate::backend::tolerance`]. A fit runs on the device to its f32 rounding floor and is
+//!   finished by f64 Newton steps on the host ([`polish_in_f64`]), so its potentials are the
+//!   CPU's to the same tolerance as in f64.
 //!
 //! Any GPU failure during a kernel (a lost device, a failed allocation, an error a scope or the
 //! device's handler caught, a graph too large for the device) is an [`Error::Gpu`]; under
@@ -53,6 +55,7 @@ mod resample;
 mod shaders;
 mod vector_ops;
 
+use super::cpu::CpuBackend;
 use super::cpu::reciprocal_triangles::OrientedReciprocal;
 use super::{ActionEval, Backend, BackendKind, DeviceChoice, DeviceInfo};
 use crate::backend::newton::{self, Cg, NewtonOptions, NewtonOutcome, VectorSpace};
@@ -145,6 +148,31 @@ struct Kernels {
     reduce: reduce::Reduce,
     resample: resample::Resample,
     vector_ops: vector_ops::VectorOps,
+}
+
+/// The f32 device's optimum `device` of `problem`, finished by Newton steps in f64 on the host
+/// to the caller's `opts`. f32 holds `V` to an ulp of 4e-6 at |V| ≈ 50 and each gradient term
+/// to ~6e-8 of its size, so the device stops where that rounding, divided by the curvature,
+/// moves weakly tied states by up to 2.5e-2 (hard300k, BENCHMARKS.md "GPU path"). From there a
+/// few f64 steps on the host (each one evaluation and a few tree-preconditioned products) reach
+/// the CPU's own bound; the passes, steps and status say what ran where.
+fn polish_in_f64(
+    problem: &ActionProblem,
+    device: NewtonOutcome,
+    opts: &NewtonOptions,
+) -> Result<NewtonOutcome> {
+    let host = CpuBackend::new("f64 polish").minimize_action(problem, &device.x, opts)?;
+    Ok(NewtonOutcome {
+        iterations: device.iterations + host.iterations,
+        evaluations: device.evaluations + host.evaluations,
+        hessian_products: device.hessian_products + host.hessian_products,
+        solves: device.solves + host.solves,
+        status: format!(
+            "{}; {} Newton steps in f32 on the device, then {} in f64 on the host",
+            host.status, device.iterations, host.iterations
+        ),
+        ..host
+    })
 }
 
 /// How much looser the gradient test at the rounding floor is in f32 than asked (the fit's
@@ -283,21 +311,19 @@ impl Backend for GpuBackend {
         v0: &[f64],
         opts: &NewtonOptions,
     ) -> Result<NewtonOutcome> {
+        if self.precision() == Precision::F64 {
+            return newton::minimize(&mut self.space(problem)?, v0, opts);
+        }
         // f32 values resolve ~1e-7 of the action, not 1e-14, and a state's gradient, a sum of
         // f32 terms up to its largest incident weight, not 1e-8 of that weight: the default
         // fit of a hard log stopped at its rounding floor at 1.08e-8 (newton.rs tests).
-        let opts = &NewtonOptions {
-            rounding: match self.precision() {
-                Precision::F64 => opts.rounding,
-                Precision::F32 => opts.rounding.max(1e-6),
-            },
-            grad_tol: match self.precision() {
-                Precision::F64 => opts.grad_tol,
-                Precision::F32 => opts.grad_tol * F32_GRADIENT_FACTOR,
-            },
+        let loose = NewtonOptions {
+            rounding: opts.rounding.max(1e-6),
+            grad_tol: opts.grad_tol * F32_GRADIENT_FACTOR,
             ..opts.clone()
         };
-        newton::minimize(&mut self.space(problem)?, v0, opts)
+        let device = newton::minimize(&mut self.space(problem)?, v0, &loose)?;
+        polish_in_f64(problem, device, opts)
     }
 
     fn reciprocal_triangles(
