@@ -83,7 +83,7 @@ impl Precision {
     pub fn describe(self) -> &'static str {
         match self {
             Precision::F64 => "f64 vectors and sums (SHADER_F64)",
-            Precision::F32 => "f32 vectors, compensated f32 sums",
+            Precision::F32 => "f32 vectors, compensated f32 sums, fits finished in f64 on the host",
         }
     }
 }
