@@ -305,7 +305,8 @@ fn arg_tokens(
             V::String(_) if !expected.starts_with("one of") => return Err(wrong(v)),
             V::String(s) => OsString::from(s),
             V::Integer(i) if expected != "a string" => OsString::from(i.to_string()),
-            V::Float(x) if expected == "a number" => OsString::from(x.to_string()),
+            // `{:e}` keeps 1e308 as written (`to_string` spells out its 309 digits).
+            V::Float(x) if expected == "a number" => OsString::from(format!("{x:e}")),
             other => return Err(wrong(other)),
         };
         // Paths in the file are relative to the file.
