@@ -63,14 +63,8 @@ pub fn read(path: &Path) -> Result<StateScores> {
 
 fn add_batch(batch: &RecordBatch, scores: &mut StateScores) -> Result<()> {
     let column = |name: &str, to: &DataType| {
-        let copies = (batch.schema().fields().iter())
-            .filter(|f| f.name() == name)
-            .count();
-        if copies > 1 {
-            return Err(Error::bad_input(
-                "",
-                format!("expected one column `{name}`, found {copies}"),
-            ));
+        if let Some(message) = super::table::repeated_column(&batch.schema(), name) {
+            return Err(Error::bad_input("", message));
         }
         let array = batch
             .column_by_name(name)
@@ -147,7 +141,7 @@ mod tests {
         std::fs::write(&copies, "state,score,score\na,1,2\n").unwrap();
         let err = read(&copies).unwrap_err().to_string();
         assert!(
-            err.contains("expected one column `score`, found 2"),
+            err.contains("expected one column `score`, found 2 (columns 2, 3)"),
             "{err}"
         );
     }

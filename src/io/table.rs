@@ -148,21 +148,10 @@ impl Layout {
                     _ => error,
                 });
             };
-            let same: Vec<String> = (schema.fields().iter().enumerate())
-                .filter(|(_, f)| f.name() == name)
-                .map(|(i, _)| (i + 1).to_string())
-                .collect();
-            if same.len() > 1 {
-                return Err(Error::bad_input(
-                    path,
-                    format!(
-                        "expected one column `{name}`, found {} (columns {})",
-                        same.len(),
-                        same.join(", ")
-                    ),
-                )
-                .at(format!("column `{name}`"))
-                .hint("rename or drop the copies: which one is meant cannot be told"));
+            if let Some(message) = repeated_column(schema, name) {
+                return Err(Error::bad_input(path, message)
+                    .at(format!("column `{name}`"))
+                    .hint("rename or drop the copies: which one is meant cannot be told"));
             }
             let data_type = schema.field(index).data_type();
             let kind = Kind::of(data_type);
@@ -265,6 +254,21 @@ fn partition_value(path: &Path, key: &str) -> Option<String> {
         }
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// What is wrong when `schema` has more than one column `name` (readers would take the first).
+pub(super) fn repeated_column(schema: &Schema, name: &str) -> Option<String> {
+    let same: Vec<String> = (schema.fields().iter().enumerate())
+        .filter(|(_, f)| f.name() == name)
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    (same.len() > 1).then(|| {
+        format!(
+            "expected one column `{name}`, found {} (columns {})",
+            same.len(),
+            same.join(", ")
+        )
+    })
 }
 
 fn missing_column(schema: &Schema, name: &str, format: InputFormat, path: &Path) -> Error {

@@ -279,12 +279,10 @@ impl SimParams {
         }
         Ok(())
     }
-}
 
-/// The error of the parameter `name` out of its range.
-impl SimParams {
     /// About the bytes of the model (graph, kernel rows, alias tables), from the states and the
-    /// mean degree: measured 310–320 B per state at mean degree 10 and 8 (1e6 and 4e6 states).
+    /// mean degree: the peak was 322–328 B per state at mean degree 10 and 273–283 B at 8 (1e6
+    /// and 4e6 states).
     fn model_bytes(&self) -> f64 {
         f64::from(self.states) * (32.0 + 30.0 * self.mean_degree)
     }
@@ -298,6 +296,7 @@ fn available_memory() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
+/// The error of the parameter `name` out of its range.
 fn out_of_range(name: &str, value: &dyn std::fmt::Display, expected: &str) -> Result<()> {
     Err(Error::settings(format!(
         "simulate: {name} = {value}, expected {expected}"

@@ -985,8 +985,9 @@ pub fn verify_refits(
         .collect();
     // A resample that kept no independent cycle has no statistic (NaN) on both backends: they
     // agree there. A NaN on one side only is still a deviation.
-    let both = |i: &usize| !(found[*i].is_nan() && expected[*i].is_nan());
-    let kept: Vec<usize> = (0..found.len()).filter(both).collect();
+    let kept: Vec<usize> = (0..found.len())
+        .filter(|&i| !(found[i].is_nan() && expected[i].is_nan()))
+        .collect();
     let pick = |v: &[f64]| kept.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     Ok(verify::relative(
         "verdict refits",
