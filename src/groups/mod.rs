@@ -12,7 +12,7 @@
 //! Beside the correlations, [`shared`] tests whether one potential fits all groups' transitions.
 //!
 //! The pairs grow as the square of the groups (3,000 groups are 4.5 million pairs: before this
-//! bound, 750 MB of report.json and 9.6 GB of memory for 27,000 rows), so the correlations cover
+//! bound, 750 MB of report.json and a 9.2 GiB peak for 27,000 rows), so the correlations cover
 //! at most [`MAX_CORRELATED_GROUPS`] groups, those with the most comparable states; the
 //! shared-potential test still covers every analysed group.
 

@@ -369,7 +369,7 @@ fn group_folders_hold_every_table_of_the_analysis() {
 }
 
 /// Pairs grow as the square of the groups: 3,000 groups of nine rows once wrote a 750 MB
-/// report.json and peaked at 9.6 GB. The correlations now cover the 50 groups with the most
+/// report.json and peaked at 9.2 GiB. The correlations now cover the 50 groups with the most
 /// comparable states, and the summary lists 20 groups and 20 pairs and counts the rest.
 #[test]
 fn many_groups_are_correlated_and_listed_within_bounds() {
