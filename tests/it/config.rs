@@ -109,6 +109,11 @@ fn mistakes_in_the_file_name_the_file_and_the_key() {
         &run("estimator = \"magic\"\n"),
         &["key `estimator`: invalid value 'magic'"],
     );
+    // A float is passed on as written: 1e308 was spelt out in 309 digits.
+    assert_error(
+        &run("l2 = 1e308\n"),
+        &["key `l2`: ", "a number from 0 to 1e100, got `1e308`"],
+    );
     assert_error(
         &run("alpha = [\n"),
         &["detbal.toml (line 1)", "not a valid TOML file"],
