@@ -183,8 +183,8 @@ pub struct AnalyzeArgs {
     /// permuted over states, tested on the other half), at most 1,000,000; 0 turns it off.
     #[arg(long, default_value_t = 999, help_heading = RESAMPLING)]
     pub permutations: u32,
-    /// Bootstrap refits for the 90 % percentile intervals of V (each costs a fit; e.g. 200);
-    /// 0, the default, turns them off.
+    /// Bootstrap refits for the 90 % percentile intervals of V (each costs a fit; e.g. 200), at
+    /// most 100,000; 0, the default, turns them off.
     #[arg(long, default_value_t = 0, help_heading = RESAMPLING)]
     pub bootstrap: u32,
     /// Seed of every resampling draw (the same on CPU and GPU).

@@ -116,6 +116,14 @@ fn check_ranges(args: &AnalyzeArgs) -> Result<()> {
              resolve p-values down to 1e-6",
         ));
     }
+    let most = crate::stats::bootstrap::MAX_BOOTSTRAP;
+    if args.bootstrap > most {
+        return Err(Error::settings(format!(
+            "--bootstrap must be at most {most}, got {}",
+            args.bootstrap
+        ))
+        .hint("each resample is a full refit; 90 % intervals settle within a few thousand"));
+    }
     if args.min_count < 1 {
         return Err(Error::settings("--min-count must be at least 1"));
     }

@@ -121,21 +121,24 @@ impl Verdict {
         let rejected = t.p_value.filter(|_| t.decides).map(|p| p < alpha);
         let sentence = match (rejected, t.p_value) {
             (Some(true), Some(p)) => format!(
-                "Detailed balance is rejected at α = {alpha} (quasi-symmetry X² = {} on {} ndf, {}).",
+                "Detailed balance is rejected at α = {} (quasi-symmetry X² = {} on {} ndf, {}).",
+                summary::level(alpha),
                 num(t.statistic, 1),
                 thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),
             (Some(false), Some(p)) => format!(
-                "Consistent with detailed balance at α = {alpha} (quasi-symmetry X² = {} on {} ndf, {}).",
+                "Consistent with detailed balance at α = {} (quasi-symmetry X² = {} on {} ndf, {}).",
+                summary::level(alpha),
                 num(t.statistic, 1),
                 thousands(t.ndf.max(0) as u64),
                 p_text(Some(p))
             ),
             (None, Some(p)) => format!(
-                "Cannot decide at α = {alpha}: no pair with ≥ {} transitions closes a cycle, and at \
+                "Cannot decide at α = {}: no pair with ≥ {} transitions closes a cycle, and at \
                  the threshold of {} the test is not calibrated (approximate quasi-symmetry X² = \
                  {} on {} ndf, {}).",
+                summary::level(alpha),
                 analysis.settings.verdict.min_transitions,
                 t.min_transitions,
                 num(t.statistic, 1),

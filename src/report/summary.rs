@@ -40,6 +40,16 @@ pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A significance level as the user wrote it, `0.01`, or `1e-20` when small (`{}` would spell
+/// out every zero).
+pub(crate) fn level(alpha: f64) -> String {
+    if alpha >= 1e-4 {
+        alpha.to_string()
+    } else {
+        format!("{alpha:e}")
+    }
+}
+
 /// A p-value as people read it.
 pub fn p_text(p: Option<f64>) -> String {
     match p {
@@ -422,8 +432,8 @@ fn verdict(t: &mut Text, a: &Analysis) {
     let alpha = a.settings.alpha;
     let verdict = Verdict::of(a);
     let headline = match verdict.rejected {
-        Some(true) => format!("Detailed balance is rejected at α = {alpha}."),
-        Some(false) => format!("Consistent with detailed balance at α = {alpha}."),
+        Some(true) => format!("Detailed balance is rejected at α = {}.", level(alpha)),
+        Some(false) => format!("Consistent with detailed balance at α = {}.", level(alpha)),
         None => verdict.sentence,
     };
     t.block("Verdict", &headline);

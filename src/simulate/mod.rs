@@ -288,14 +288,6 @@ impl SimParams {
     }
 }
 
-/// The memory the system can give now (`MemAvailable` in /proc/meminfo), where it says.
-fn available_memory() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
 /// The error of the parameter `name` out of its range.
 fn out_of_range(name: &str, value: &dyn std::fmt::Display, expected: &str) -> Result<()> {
     Err(Error::settings(format!(
@@ -321,7 +313,7 @@ pub struct SimSummary {
 pub fn simulate(params: &SimParams, parquet_out: &Path, truth_out: &Path) -> Result<SimSummary> {
     let start = Instant::now();
     params.validate()?;
-    let (needed, available) = (params.model_bytes(), available_memory());
+    let (needed, available) = (params.model_bytes(), crate::pipeline::available_memory());
     if let Some(available) = available.filter(|&a| needed > a) {
         let gib = |b: f64| b / f64::from(1u32 << 30);
         return Err(Error::settings(format!(

@@ -130,6 +130,8 @@ pub fn bootstrap(
             members[k].push(f);
         }
     }
+    let valued: usize = members.iter().map(Vec::len).sum();
+    check_memory(valued, settings.bootstrap)?;
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut not_converged = 0;
     for b in 0..settings.bootstrap {
@@ -165,6 +167,33 @@ pub fn bootstrap(
     })
 }
 
+/// Most bootstrap refits (`--bootstrap`): 90 % percentile intervals settle within a few thousand.
+pub const MAX_BOOTSTRAP: u32 = 100_000;
+
+/// Every resample's V of every valued state is kept until the intervals are taken: refuses,
+/// before the first refit, a `resamples` whose samples would not fit in the memory available.
+fn check_memory(valued_states: usize, resamples: u32) -> Result<()> {
+    let needed = valued_states as f64 * f64::from(resamples) * size_of::<f64>() as f64;
+    match crate::pipeline::available_memory() {
+        Some(available) if needed > available => {
+            let gib = |b: f64| b / f64::from(1u32 << 30);
+            let fits = (available / (valued_states.max(1) * size_of::<f64>()) as f64) as u64;
+            let error = crate::error::Error::settings(format!(
+                "--bootstrap {resamples} keeps {resamples} potentials of each of {valued_states} \
+                 valued states, about {:.1} GiB, more than the {:.1} GiB of memory available",
+                gib(needed),
+                gib(available),
+            ));
+            Err(if fits > 0 {
+                error.hint(format!("at most --bootstrap {fits} fits here"))
+            } else {
+                error
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The fraction of states with an interval that covers `planted` (per state of the graph, e.g.
 /// a simulation's truth), both centred per component of `potential` over its states.
 pub fn coverage(bootstrap: &Bootstrap, potential: &Potential, planted: &[f64]) -> f64 {
@@ -198,5 +227,27 @@ mod tests {
         let i = percentile_interval(&mut v, 0.9).unwrap();
         assert!((i.low - 5.0).abs() < 1e-12 && (i.high - 95.0).abs() < 1e-12 && i.resamples == 101);
         assert!(percentile_interval(&mut [], 0.9).is_none());
+    }
+
+    #[test]
+    fn samples_beyond_the_memory_available_are_refused() {
+        if crate::pipeline::available_memory().is_none() {
+            return; // no /proc/meminfo: nothing to check against
+        }
+        // 2^40 states × 100,000 resamples × 8 bytes: 800 PiB.
+        let err = check_memory(1 << 40, MAX_BOOTSTRAP)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--bootstrap 100000 keeps 100000 potentials of each of 1099511627776")
+                && err.contains("more than the")
+                && !err.contains("hint"),
+            "{err}"
+        );
+        check_memory(300, 200).unwrap();
+        let err = check_memory(1 << 28, MAX_BOOTSTRAP)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hint: at most --bootstrap "), "{err}");
     }
 }

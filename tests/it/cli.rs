@@ -469,6 +469,10 @@ fn a_bad_value_exits_1_whether_clap_or_detbal_rejects_it() {
             "--max-iterations must be at least 1",
         ),
         (
+            vec!["--bootstrap", "100001"],
+            "--bootstrap must be at most 100000, got 100001",
+        ),
+        (
             vec!["--l2", "1e308"],
             "expected `auto` or a number from 0 to 1e100, got `1e308`",
         ),
@@ -745,4 +749,37 @@ fn simulate_refuses_more_states_than_memory_holds() {
         "{stderr}"
     );
     assert!(!dir.path().join("x.parquet").exists());
+}
+
+/// A small α is written as the user wrote it, not as 320 digits of zeros (`{}` spells an `f64`
+/// out in full).
+#[test]
+fn a_small_alpha_is_written_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let args = [
+        "analyze",
+        &sample(),
+        "--alpha",
+        "1e-300",
+        "--permutations",
+        "0",
+        "-o",
+        out,
+    ];
+    let run = detbal(&args, &[]);
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        stdout.contains("Detailed balance is rejected at α = 1e-300."),
+        "{stdout}"
+    );
+    let sentence = report(dir.path())["verdict"]["sentence"].clone();
+    assert!(
+        sentence
+            .as_str()
+            .unwrap()
+            .starts_with("Detailed balance is rejected at α = 1e-300 ("),
+        "{sentence}"
+    );
 }
