@@ -216,8 +216,8 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
     t.block(
         "Groups",
         &format!(
-            "{n} group{} by `{}`, each in groups/{}=VALUE/",
-            if n == 1 { "" } else { "s" },
+            "{} by `{}`, each in groups/{}=VALUE/",
+            super::summary::counted(n as u64, "group"),
             super::printable(&groups.column),
             super::printable(&groups.column),
         ),

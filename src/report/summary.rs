@@ -21,6 +21,12 @@ pub(crate) fn thousands(n: impl Into<u64>) -> String {
     out
 }
 
+/// `n` of a thing, the noun in the plural unless `n` is 1: `1 row`, `12,345 rows`.
+pub(crate) fn counted(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    format!("{} {noun}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
 /// A state or group name as a terminal should show it: control characters (an ANSI escape
 /// sequence in a name would recolour or rewrite the screen) are shown escaped, `\u{1b}`.
 pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
@@ -287,12 +293,12 @@ fn body(t: &mut Text, a: &Analysis, groups: Option<&GroupAnalyses>) {
 fn input(t: &mut Text, a: &Analysis) {
     let g = &a.graph;
     let mut input = format!(
-        "{} transitions ({} self), {} states, {} edges, {} reciprocal pairs",
-        thousands(g.transitions()),
+        "{} ({} self), {}, {}, {}",
+        counted(g.transitions(), "transition"),
         thousands(g.self_transitions()),
-        thousands(g.n_states() as u64),
-        thousands(g.n_edges() as u64),
-        thousands(g.reciprocal_pairs().count() as u64)
+        counted(g.n_states() as u64, "state"),
+        counted(g.n_edges() as u64, "edge"),
+        counted(g.reciprocal_pairs().count() as u64, "reciprocal pair")
     );
     if a.input.dropped_rows > 0 {
         let reasons: Vec<String> = a
@@ -302,8 +308,8 @@ fn input(t: &mut Text, a: &Analysis) {
             .map(|(why, n)| format!("{}: {why}", thousands(*n)))
             .collect();
         input.push_str(&format!(
-            "; {} rows dropped ({})",
-            thousands(a.input.dropped_rows),
+            "; {} dropped ({})",
+            counted(a.input.dropped_rows, "row"),
             reasons.join("; ")
         ));
     }
@@ -319,12 +325,11 @@ fn potential(t: &mut Text, a: &Analysis) {
     t.block(
         "Potential",
         &format!(
-            "{}: {} of {} states identifiable in {} component{}",
+            "{}: {} of {} identifiable in {}",
             estimator.get_name(),
             thousands((f.identifiable_states - f.prior_dominated_states) as u64),
-            thousands(a.graph.n_states() as u64),
-            f.components,
-            if f.components == 1 { "" } else { "s" },
+            counted(a.graph.n_states() as u64, "state"),
+            counted(f.components as u64, "component"),
         ),
     );
     if let Some(choice) = f.l2_choice.as_ref().filter(|c| c.l2 == 0.0) {
@@ -387,10 +392,10 @@ fn paper_statistics(t: &mut Text, a: &Analysis) {
     t.sub(
         "pairs",
         &format!(
-            "r = {}, χ²/ndf = {} on {} pairs",
+            "r = {}, χ²/ndf = {} on {}",
             opt(pt.pearson_r, 3),
             opt(pt.chi2_ndf_reference.map(nonneg), 3),
-            thousands(pt.n as u64),
+            counted(pt.n as u64, "pair"),
         ),
     );
     t.sub(
@@ -409,9 +414,9 @@ fn entropy(t: &mut Text, e: &crate::stats::entropy::EntropyProduction) {
     t.block(
         "Entropy",
         &format!(
-            "{} nats per transition over {} reciprocal pairs; {} % of transitions one-way",
+            "{} nats per transition over {}; {} % of transitions one-way",
             sci(nonneg(e.nats_per_transition), 3),
-            thousands(e.reciprocal_pairs as u64),
+            counted(e.reciprocal_pairs as u64, "reciprocal pair"),
             num(100.0 * nonneg(e.one_way_fraction), 1)
         ),
     );
@@ -450,9 +455,9 @@ fn verdict(t: &mut Text, a: &Analysis) {
         let how = match vt.calibration {
             Some(c) if vt.resamples > 0 => {
                 format!(
-                    "{} ({} refits)",
+                    "{} ({})",
                     c.describe(),
-                    thousands(vt.resamples as u64)
+                    counted(vt.resamples as u64, "refit")
                 )
             }
             Some(c) => c.describe().to_string(),
@@ -466,8 +471,8 @@ fn verdict(t: &mut Text, a: &Analysis) {
     t.sub(
         "on",
         &format!(
-            "{} pairs with ≥ {} transitions, {} of them one-way; deviance G² = {}",
-            thousands(vt.pairs as u64),
+            "{} with ≥ {} transitions, {} of them one-way; deviance G² = {}",
+            counted(vt.pairs as u64, "pair"),
             vt.min_transitions,
             thousands(vt.one_way_pairs as u64),
             num(nonneg(vt.deviance), 1)
@@ -568,8 +573,8 @@ fn departures(t: &mut Text, a: &Analysis) {
     t.sub(
         "where",
         &format!(
-            "{} pairs flagged at FDR {} (splits.parquet)",
-            thousands(vt.flagged_pairs as u64),
+            "{} flagged at FDR {} (splits.parquet)",
+            counted(vt.flagged_pairs as u64, "pair"),
             vt.fdr,
         ),
     );
@@ -643,9 +648,9 @@ fn resampling(t: &mut Text, r: &crate::stats::permutation::Resampling) {
                     format!("{} ± {:.1e}", p_text(Some(t.p_value)), t.p_value_se)
                 };
                 format!(
-                    "{} {p} on {} items",
+                    "{} {p} on {}",
                     t.test.replace('_', " "),
-                    thousands(t.items as u64)
+                    counted(t.items as u64, "item")
                 )
             })
             .collect();
@@ -672,10 +677,10 @@ fn resampling(t: &mut Text, r: &crate::stats::permutation::Resampling) {
             t.block(
                 "Bootstrap",
                 &format!(
-                    "{} refits, {} % intervals of V on {} states{not_converged}",
-                    b.resamples,
+                    "{}, {} % intervals of V on {}{not_converged}",
+                    counted(b.resamples, "refit"),
                     num(100.0 * b.level, 0),
-                    thousands(b.potential.iter().flatten().count() as u64)
+                    counted(b.potential.iter().flatten().count() as u64, "state")
                 ),
             );
         }

@@ -783,3 +783,30 @@ fn a_small_alpha_is_written_short() {
         "{sentence}"
     );
 }
+
+/// One of a thing is singular in the summary: `1 row dropped`, `1 reciprocal pair`.
+#[test]
+fn the_summary_counts_one_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tiny.csv");
+    std::fs::write(&log, "source,target\na,b\nb,a\na,b\nb,c\nc,a\nx,\n").unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "analyze",
+        log.to_str().unwrap(),
+        "--drop-null-states",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let run = detbal(&args, &[("COLUMNS", "400")]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let stdout = text(&run.stdout);
+    for says in [
+        // `x` of the dropped row is a state of the log (README, on `--drop-null-states`).
+        "5 transitions (0 self), 4 states, 4 edges, 1 reciprocal pair; 1 row dropped (1: null",
+        "in 1 component\n",
+        "over 1 reciprocal pair;",
+    ] {
+        assert!(stdout.contains(says), "{says:?} in\n{stdout}");
+    }
+}
