@@ -62,6 +62,26 @@ pub struct Thresholds {
     pub r_drop: Option<f64>,
 }
 
+impl Thresholds {
+    /// Each limit given is a number ≥ 0: a NaN would pass every drift, a negative one fail it.
+    fn check(&self) -> Result<()> {
+        let limits = [
+            ("--max-potential-drift", self.rms),
+            ("--max-state-drift", self.max),
+            ("--max-r-drop", self.r_drop),
+        ];
+        match limits
+            .into_iter()
+            .find(|(_, x)| x.is_some_and(|x| !(x >= 0.0)))
+        {
+            Some((flag, Some(x))) => Err(Error::settings(format!(
+                "{flag} must be a number ≥ 0, got {x}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Mover {
     pub state: String,
@@ -209,6 +229,7 @@ pub fn compare(old: &Path, new: &Path, top: usize, limits: Thresholds) -> Result
 
 /// Compares two runs, each read from its directory or taken from memory (see [`Run`]).
 pub fn compare_runs(a: Run, b: Run, top: usize, limits: Thresholds) -> Result<Comparison> {
+    limits.check()?;
     let shared = shared_states(&a, &b);
     let mut drift = potential_drift(&a, &b, &shared);
     drift.movers.truncate(top);

@@ -420,8 +420,13 @@ fn a_corrupt_potentials_table_or_report_is_an_error() {
 #[test]
 fn json_into_a_closed_pipe_ends_quietly() {
     let root = tempfile::tempdir().unwrap();
-    let (a, b) = two_outputs(root.path());
-    for (extra, code) in [(&[][..], 0), (&["--max-state-drift=-1"][..], 5)] {
+    let (log, perturbed) = (root.path().join("log.csv"), root.path().join("moved.csv"));
+    write_log(&log, &[]);
+    write_log(&perturbed, &MOVED);
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    analyze(&log, &a);
+    analyze(&perturbed, &b);
+    for (extra, code) in [(&[][..], 0), (&["--max-state-drift=0.01"][..], 5)] {
         let out = with_stdout_closed(
             command(&[
                 "compare",
@@ -435,4 +440,23 @@ fn json_into_a_closed_pipe_ends_quietly() {
         assert_eq!(out.status.code(), Some(code), "{stderr}");
         assert!(stderr.is_empty(), "{stderr}");
     }
+}
+
+/// A threshold that is not a number ≥ 0 is refused: NaN passed every drift, a negative one
+/// failed every comparison.
+#[test]
+fn a_threshold_must_be_a_number_at_least_0() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = two_outputs(root.path());
+    for (flag, value) in [
+        ("--max-potential-drift", "nan"),
+        ("--max-state-drift", "-1"),
+        ("--max-r-drop", "-0.5"),
+    ] {
+        let out = compare(&a, &b, &[&format!("{flag}={value}")]);
+        let says = format!("invalid setting: {flag} must be a number ≥ 0, got ");
+        assert_error(&out, &[&says]);
+    }
+    let out = compare(&a, &b, &["--max-r-drop=inf", "--max-state-drift=0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
