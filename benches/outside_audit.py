@@ -12,6 +12,10 @@ Shapes (exact detailed balance unless driven; `V = −log π` planted):
                         starts: hubs, and most states seen a few times.
   lazy-selfloops        15 × 15 torus plus 30 shortcuts; each step stays put with probability 0.7;
                         40,000 rows in runs of 50.
+  chung-lu-giant        20,000 states on a Chung–Lu graph (60,000 links drawn ∝ w_f w_g, w Pareto
+                        with tail 1.5: heavy-tailed degrees, one giant strongly connected
+                        component), log π = 0.5 log w + N(0, 1); 200,000 rows in runs of 10, each
+                        run started ∝ w (popular states, not π): sparse, as agent logs are.
   torus-shear-driven=D  the torus of `torus-one-trajectory` in runs of 50 with a shear: a move along
                         +x gets `+D` on its log acceptance in the upper half of the rows and `−D`
                         in the lower half (non-conservative: the plaquettes across the two
@@ -84,6 +88,18 @@ def preferential_attachment(rng, n, links):
     return [sorted(s) for s in nb]
 
 
+def chung_lu(rng, n, links):
+    """A random graph with expected degrees ∝ `w` (Pareto, tail 1.5), and `w`."""
+    w = rng.pareto(1.5, n) + 1.0
+    ends = rng.choice(n, size=(links, 2), p=w / w.sum())
+    nb = [set() for _ in range(n)]
+    for f, g in ends:
+        if f != g:
+            nb[f].add(g)
+            nb[g].add(f)
+    return [sorted(s) for s in nb], w
+
+
 def shear(drive):
     """The drive's term in a move's log acceptance (antisymmetric in the move)."""
 
@@ -106,7 +122,7 @@ def chain(shape, seed):
     shape, _, runs = shape.partition("+runs=")
     rng = np.random.default_rng(seed * 7919 + sum(map(ord, shape)))
     name, _, drive = shape.partition("=")
-    lazy, fixed_start = 0.0, False
+    lazy, fixed_start, start_p = 0.0, False, None
     if name == "dense-nonstationary":
         nb = [[g for g in range(25) if g != f] for f in range(25)]
         log_pi, rows, run_len, fixed_start = rng.normal(0, 1.5, 25), 20000, 5, True
@@ -119,6 +135,10 @@ def chain(shape, seed):
         degree = np.array([len(x) for x in nb])
         log_pi = 1.5 * np.log(degree) + rng.normal(0, 1, len(nb))
         rows, run_len = 100000, 20
+    elif name == "chung-lu-giant":
+        nb, w = chung_lu(rng, 20000, 60000)
+        log_pi = 0.5 * np.log(w) + rng.normal(0, 1, len(nb))
+        rows, run_len, start_p = 200000, 10, np.cumsum(w) / w.sum()
     elif name == "torus-shear-driven":
         nb = torus(rng, TORUS_SIDE, 60)
         log_pi, rows, run_len = rng.normal(0, 1.0, len(nb)), 50000, 50
@@ -130,7 +150,7 @@ def chain(shape, seed):
     return SimpleNamespace(
         rng=rng, shape=shape, nb=nb, degree=np.array([len(x) for x in nb]), log_pi=log_pi,
         lazy=lazy, drive_term=shear(float(drive) if drive else 0.0), stationary=stationary,
-        fixed_start=fixed_start, rows=int(float(length)) if length else rows,
+        fixed_start=fixed_start, start_p=start_p, rows=int(float(length)) if length else rows,
         run_len=int(runs) if runs else run_len)
 
 
@@ -150,6 +170,8 @@ def generate(shape, seed, out, truth=None):
     def first_state():
         if c.stationary:
             return rng.choice(n, p=pi)
+        if c.start_p is not None:  # cumulative start probabilities
+            return min(int(np.searchsorted(c.start_p, rng.random(), side="right")), n - 1)
         return 0 if c.fixed_start else rng.integers(n)
 
     src, dst, run = [], [], []
@@ -157,7 +179,7 @@ def generate(shape, seed, out, truth=None):
     while len(src) < c.rows:
         if left == 0:
             r, left, f = r + 1, c.run_len, first_state()
-        if rng.random() < c.lazy:
+        if rng.random() < c.lazy or c.degree[f] == 0:
             g = f
         else:
             g = nb[f][rng.integers(c.degree[f])]

@@ -375,7 +375,8 @@ fn potential(t: &mut Text, a: &Analysis) {
         t.more(&format!("deepest attractor {low}; highest state {high}"));
     }
     t.more(&format!(
-        "pair log-ratios on ΔV: slope {} [{}] (1 when V explains them)",
+        "pair log-ratios on ΔV: slope {} [{}] (1 when V explains them; the interval takes V as \
+         exact)",
         opt(pt.slope, 3),
         pt.slope_ci.map_or("n/a".into(), |[l, h]| format!(
             "{}, {}",
