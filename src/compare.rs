@@ -70,15 +70,14 @@ impl Thresholds {
             ("--max-state-drift", self.max),
             ("--max-r-drop", self.r_drop),
         ];
-        match limits
-            .into_iter()
-            .find(|(_, x)| x.is_some_and(|x| !(x >= 0.0)))
-        {
-            Some((flag, Some(x))) => Err(Error::settings(format!(
-                "{flag} must be a number ≥ 0, got {x}"
-            ))),
-            _ => Ok(()),
+        for (flag, limit) in limits {
+            if let Some(x) = limit.filter(|x| !(*x >= 0.0)) {
+                return Err(Error::settings(format!(
+                    "{flag} must be a number ≥ 0, got {x}"
+                )));
+            }
         }
+        Ok(())
     }
 }
 
