@@ -57,4 +57,5 @@ pub mod run;
 pub mod settings;
 pub mod simulate;
 pub mod stats;
+pub mod system;
 pub mod tables;

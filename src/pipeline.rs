@@ -130,15 +130,6 @@ fn bound_resident_set(graph_size: usize) {
     }
 }
 
-/// The bytes of memory the system can give now (`MemAvailable` in /proc/meminfo), where it says:
-/// what `simulate` and the bootstrap check a request against before they allocate it.
-pub(crate) fn available_memory() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
 /// States plus edges from which [`bound_resident_set`] acts: a fit's working set is then some
 /// 400 MiB (about 190 bytes per state and edge with the default ridge fit).
 const LARGE_GRAPH: usize = 1 << 21;

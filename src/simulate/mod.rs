@@ -313,7 +313,7 @@ pub struct SimSummary {
 pub fn simulate(params: &SimParams, parquet_out: &Path, truth_out: &Path) -> Result<SimSummary> {
     let start = Instant::now();
     params.validate()?;
-    let (needed, available) = (params.model_bytes(), crate::pipeline::available_memory());
+    let (needed, available) = (params.model_bytes(), crate::system::available_memory());
     if let Some(available) = available.filter(|&a| needed > a) {
         let gib = |b: f64| b / f64::from(1u32 << 30);
         return Err(Error::settings(format!(

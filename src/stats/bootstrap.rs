@@ -174,7 +174,7 @@ pub const MAX_BOOTSTRAP: u32 = 100_000;
 /// before the first refit, a `resamples` whose samples would not fit in the memory available.
 fn check_memory(valued_states: usize, resamples: u32) -> Result<()> {
     let needed = valued_states as f64 * f64::from(resamples) * size_of::<f64>() as f64;
-    match crate::pipeline::available_memory() {
+    match crate::system::available_memory() {
         Some(available) if needed > available => {
             let gib = |b: f64| b / f64::from(1u32 << 30);
             let fits = (available / (valued_states.max(1) * size_of::<f64>()) as f64) as u64;
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn samples_beyond_the_memory_available_are_refused() {
-        if crate::pipeline::available_memory().is_none() {
+        if crate::system::available_memory().is_none() {
             return; // no /proc/meminfo: nothing to check against
         }
         // 2^40 states × 100,000 resamples × 8 bytes: 800 PiB.
