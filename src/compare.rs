@@ -29,7 +29,7 @@
 
 use crate::error::{Error, Result};
 use crate::pipeline::Analyses;
-use crate::report::{printable, report_json};
+use crate::report::{counted, printable, report_json};
 use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rustc_hash::FxHashMap;
@@ -193,10 +193,9 @@ impl Run {
             .collect();
         let first = bad.first()?;
         Some(format!(
-            "{} holds {} non-finite potential{} (NaN or infinite; state `{first}`{})",
+            "{} holds {} (NaN or infinite; state `{first}`{})",
             self.potentials_path.display(),
-            bad.len(),
-            if bad.len() == 1 { "" } else { "s" },
+            counted(bad.len() as u64, "non-finite potential"),
             if bad.len() > 1 { " and others" } else { "" },
         ))
     }

@@ -217,7 +217,7 @@ pub(super) fn summary(t: &mut super::summary::Text, groups: &GroupAnalyses) {
         "Groups",
         &format!(
             "{} by `{}`, each in groups/{}=VALUE/",
-            super::summary::counted(n as u64, "group"),
+            super::counted(n as u64, "group"),
             super::printable(&groups.column),
             super::printable(&groups.column),
         ),

@@ -20,7 +20,7 @@ pub use json::report_json;
 pub use summary::{
     PIPED_WIDTH, p_text, printable, summary, summary_at, summary_with_outputs, width,
 };
-pub(crate) use summary::{num, thousands};
+pub(crate) use summary::{counted, num, thousands};
 pub use tables::analysis_tables;
 
 use crate::analyze::Analysis;
