@@ -155,10 +155,10 @@ fn run_simulate(args: &SimulateArgs) -> Result<u8> {
         .unwrap_or_else(|| args.output.with_extension("truth.json"));
     let summary = simulate(&params, &args.output, &truth)?;
     stdout(&format!(
-        "wrote {} rows in {} runs over {} states to {} (truth: {}) in {:.2} s\n",
-        summary.rows,
-        summary.runs,
-        summary.states_seen,
+        "wrote {} in {} over {} to {} (truth: {}) in {:.2} s\n",
+        report::counted(summary.rows, "row"),
+        report::counted(summary.runs, "run"),
+        report::counted(summary.states_seen, "state"),
         args.output.display(),
         truth.display(),
         summary.seconds

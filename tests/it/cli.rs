@@ -810,3 +810,26 @@ fn the_summary_counts_one_in_the_singular() {
         assert!(stdout.contains(says), "{says:?} in\n{stdout}");
     }
 }
+
+/// `simulate` says what it wrote, one of a thing in the singular.
+#[test]
+fn simulate_says_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "simulate",
+        "--rows",
+        "10",
+        "--mode",
+        "driven",
+        "-o",
+        "x.parquet",
+    ];
+    let out = detbal_in(dir.path(), &args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .starts_with("wrote 10 rows in 1 run over 4 states to x.parquet (truth: x.truth.json)"),
+        "{stdout}"
+    );
+}
