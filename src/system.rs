@@ -9,3 +9,8 @@ pub(crate) fn available_memory() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024.0)
 }
+
+/// `bytes` in GiB, as the refusals that check against [`available_memory`] print them.
+pub(crate) fn gib(bytes: f64) -> f64 {
+    bytes / f64::from(1u32 << 30)
+}

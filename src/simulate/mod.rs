@@ -315,13 +315,12 @@ pub fn simulate(params: &SimParams, parquet_out: &Path, truth_out: &Path) -> Res
     params.validate()?;
     let (needed, available) = (params.model_bytes(), crate::system::available_memory());
     if let Some(available) = available.filter(|&a| needed > a) {
-        let gib = |b: f64| b / f64::from(1u32 << 30);
         return Err(Error::settings(format!(
             "simulate: states = {} need about {:.1} GiB for the kernel's tables, more than the \
              {:.1} GiB of memory available",
             params.states,
-            gib(needed),
-            gib(available),
+            crate::system::gib(needed),
+            crate::system::gib(available),
         )));
     }
     let model = model::Model::build(params);

@@ -176,13 +176,12 @@ fn check_memory(valued_states: usize, resamples: u32) -> Result<()> {
     let needed = valued_states as f64 * f64::from(resamples) * size_of::<f64>() as f64;
     match crate::system::available_memory() {
         Some(available) if needed > available => {
-            let gib = |b: f64| b / f64::from(1u32 << 30);
             let fits = (available / (valued_states.max(1) * size_of::<f64>()) as f64) as u64;
             let error = crate::error::Error::settings(format!(
                 "--bootstrap {resamples} keeps {resamples} potentials of each of {valued_states} \
                  valued states, about {:.1} GiB, more than the {:.1} GiB of memory available",
-                gib(needed),
-                gib(available),
+                crate::system::gib(needed),
+                crate::system::gib(available),
             ));
             Err(if fits > 0 {
                 error.hint(format!("at most --bootstrap {fits} fits here"))

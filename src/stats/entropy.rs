@@ -16,8 +16,8 @@
 //! log-ratio has sampling noise, and `σ` is a sum of squares to second order). Its expectation
 //! under detailed balance at this sample size comes from the verdict's parametric null
 //! ([`super::quasi_symmetry::NullModel`]): the tested pairs' splits redrawn from the fitted
-//! reversible model `Û` (the other pairs kept), a tested bridge conditioned, as in the verdict,
-//! to go both ways as the data's do (one-way, it would drop out of `σ*`), `σ*` recomputed on
+//! reversible model `Û` (the other pairs kept, and a tested bridge too: its `p̂` is its own
+//! observed split, so a draw from it would carry the pair's noise twice), `σ*` recomputed on
 //! [`NULL_RESAMPLES`] resamples.
 //! `Û` is a maximum-likelihood fit, so its odds are more extreme than the truth's and `σ*`
 //! overstates `E₀σ` (by 8 % on 2e4-row reversible logs, docs/METHOD.md §5); the bootstrap's
@@ -127,7 +127,7 @@ fn null_productions(
     backend: &dyn Backend,
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let system = CoreSystem::new(&graph.out_count, pairs, &model.tested_pairs(), pi);
+    let system = CoreSystem::new(&graph.out_count, pairs, &model.redrawn_pairs(), pi);
     let production =
         |model: &NullModel, r: u64| system.production(&model.draw(r, seed), stationary::NULL_TOL);
     let (mut drawn, mut refitted) = (Vec::new(), Vec::new());

@@ -27,10 +27,11 @@
 //! off each component's 2-core ([`Pendants`]) follow exactly from the state they hang from, and
 //! GMRES runs on the core alone (llm-hard-1M: 9,429 of the 88,595 states on pairs).
 //!
-//! The entropy null solves 80 resamples that differ from the log only in the tested pairs'
-//! splits. [`CoreSystem`] strips their trees once (up to the tested pairs' states) in the
-//! unknowns `y = π / N`, whose balance has the counts for coefficients and so does not change
-//! off the tested pairs; each resample then builds and solves only the core (about 10,000 states
+//! The entropy null solves 80 resamples that differ from the log only in the splits of the
+//! verdict's tested pairs that it redraws (its "tested" pairs here; not the bridges,
+//! [`super::quasi_symmetry::NullModel::redrawn_pairs`]). [`CoreSystem`] strips their trees once
+//! (up to the tested pairs' states) in the unknowns `y = π / N`, whose balance has the counts for
+//! coefficients and so does not change off the tested pairs; each resample then builds and solves only the core (about 10,000 states
 //! on llm-hard-1M) and sums its `σ` over the core's pairs. A redraw keeps each pair's total but
 //! can leave a side empty, which drops the pair. The core's [`Shape`] (Kruskal's forest over
 //! the pairs sorted once by their totals, numbered breadth first from roots sorted once by
