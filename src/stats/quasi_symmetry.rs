@@ -1247,7 +1247,7 @@ mod tests {
         }
         // Each of the three triangle pairs (m = 50) takes many values.
         assert!(triangle_splits.len() > 3 * 10, "{triangle_splits:?}");
-        // Pairs on a cycle are not conditioned: a triangle of single transitions.
+        // Pairs on a cycle are drawn, and may separate: a triangle of single transitions.
         let single = [("a", "b", 1), ("b", "c", 1), ("c", "a", 1)];
         let (_, _, fitted) = test(&graph(&single), &VerdictSettings::default());
         let null = NullModel::new(&fitted);
