@@ -562,6 +562,14 @@ impl TransitionGraph {
         (0..self.n_edges()).filter(|&e| self.reverse[e] != NO_EDGE && self.src[e] < self.dst[e])
     }
 
+    /// Transitions of edge `e`'s reverse `g → f` (0 when it was never observed).
+    pub fn reverse_count(&self, e: usize) -> u64 {
+        match self.reverse[e] {
+            NO_EDGE => 0,
+            r => self.count[r as usize],
+        }
+    }
+
     /// Empirical kernel `T(f→g) = n(f→g) / N(f)` of edge `e`.
     pub fn kernel(&self, e: usize) -> f64 {
         self.count[e] as f64 / self.out_count[self.src[e] as usize] as f64

@@ -164,15 +164,7 @@ pub struct SplitPairs {
 impl SplitPairs {
     /// The pairs of `graph` with `m ≥ min_m` (see the module docs).
     pub fn of(graph: &TransitionGraph, min_m: u64) -> SplitPairs {
-        let pair_m = |e: usize| {
-            let r = graph.reverse[e];
-            graph.count[e]
-                + if r == crate::graph::NO_EDGE {
-                    0
-                } else {
-                    graph.count[r as usize]
-                }
-        };
+        let pair_m = |e: usize| graph.count[e] + graph.reverse_count(e);
         let scc = strongly_connected_components(graph, |e| pair_m(e) >= min_m);
         let n = graph.n_states();
         let mut compact = vec![u32::MAX; n];
@@ -213,11 +205,7 @@ impl SplitPairs {
             {
                 continue;
             }
-            let back = if r == crate::graph::NO_EDGE {
-                0
-            } else {
-                graph.count[r as usize]
-            };
+            let back = graph.reverse_count(e);
             let (lo, hi, n_lo) = if f < g {
                 (f, g, graph.count[e])
             } else {
@@ -672,15 +660,36 @@ pub fn quasi_symmetry_test(
 
 /// The pairs with `m ≥ min_transitions`, or with a lower threshold when those close no cycle (so
 /// a log with an independent cycle always gets a p-value, its calibration then flagged as
-/// approximate); and the threshold used.
+/// approximate); and the threshold used: the highest that closes a cycle, else 1.
+///
+/// Lowering the threshold only adds pairs (strongly connected components only merge), so the
+/// independent cycles only grow, and the selection changes only at the pairs' totals: the highest
+/// threshold is found by bisection over the totals below `min_transitions` (a step at a time, a
+/// threshold of 2⁶⁴ − 1 never ended).
 fn select_pairs(graph: &TransitionGraph, min_transitions: u64) -> (SplitPairs, u64) {
-    let mut min_m = min_transitions.max(1);
-    let mut pairs = SplitPairs::of(graph, min_m);
-    while pairs.ndf() <= 0 && min_m > 1 {
-        min_m -= 1;
-        pairs = SplitPairs::of(graph, min_m);
+    let start = min_transitions.max(1);
+    let pairs = SplitPairs::of(graph, start);
+    if pairs.ndf() > 0 || start == 1 {
+        return (pairs, start);
     }
-    (pairs, min_m)
+    let mut totals: Vec<u64> = (0..graph.n_edges())
+        .map(|e| graph.count[e] + graph.reverse_count(e))
+        .filter(|&m| m < start)
+        .chain([1])
+        .collect();
+    totals.sort_unstable();
+    totals.dedup();
+    // `totals[closes]` closes a cycle, or is 1; `totals[open]` (or `start`) closes none.
+    let (mut closes, mut open) = (0, totals.len());
+    while open - closes > 1 {
+        let middle = (closes + open) / 2;
+        if SplitPairs::of(graph, totals[middle]).ndf() > 0 {
+            closes = middle;
+        } else {
+            open = middle;
+        }
+    }
+    (SplitPairs::of(graph, totals[closes]), totals[closes])
 }
 
 /// Each pair's standardised residual under the fitted `u`, its two-sided p-value and its
@@ -1204,6 +1213,43 @@ mod tests {
         let (t, _, _) = test(&graph(&double), &VerdictSettings::default());
         assert_eq!(t.min_transitions, 2);
         assert!(t.decides, "{t:?}");
+    }
+
+    #[test]
+    fn the_threshold_is_lowered_to_the_highest_that_closes_a_cycle_in_one_bisection() {
+        // A cycle closes at 12 (a–b–c–a, one way each), another at 7 (through d); e–f–g–h, whose
+        // pairs have 40, 25 and 3 transitions, closes one only at 1.
+        let g = graph(&[
+            ("a", "b", 12),
+            ("b", "c", 12),
+            ("c", "a", 12),
+            ("a", "d", 5),
+            ("d", "a", 2),
+            ("d", "b", 7),
+            ("e", "f", 30),
+            ("f", "e", 10),
+            ("f", "g", 25),
+            ("g", "h", 2),
+            ("h", "f", 1),
+            ("h", "g", 1),
+        ]);
+        let stepwise = |min_transitions: u64| {
+            let mut m = min_transitions.max(1);
+            while SplitPairs::of(&g, m).ndf() <= 0 && m > 1 {
+                m -= 1;
+            }
+            m
+        };
+        for asked in 0..=45 {
+            let (pairs, used) = select_pairs(&g, asked);
+            assert_eq!(used, stepwise(asked), "asked {asked}");
+            assert_eq!(pairs.len(), SplitPairs::of(&g, used).len(), "asked {asked}");
+        }
+        assert_eq!(select_pairs(&g, 13).1, 12);
+        // Step by step this never ended.
+        assert_eq!(select_pairs(&g, u64::MAX).1, 12);
+        let none = graph(&[("a", "b", 4), ("b", "a", 3)]);
+        assert_eq!(select_pairs(&none, u64::MAX).1, 1);
     }
 
     #[test]
