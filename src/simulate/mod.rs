@@ -207,11 +207,18 @@ impl SimParams {
             return out_of_range("vscale", &self.vscale, "a finite value ≥ 0");
         }
         if !(self.mean_degree >= 0.0 && self.mean_degree <= n - 1.0) {
-            return out_of_range(
-                "mean_degree",
-                &self.mean_degree,
-                "a value in [0, states − 1]",
-            );
+            let range = format!("a value in [0, states − 1] = [0, {}]", self.states - 1);
+            let fewest = self.mean_degree.ceil() + 1.0;
+            return out_of_range("mean_degree", &self.mean_degree, &range).map_err(|error| {
+                match fewest.is_finite() && fewest <= f64::from(u32::MAX) {
+                    true => error.hint(format!(
+                        "each state has {} neighbours on average in this mode: --states {fewest} \
+                         or more has room for them",
+                        self.mean_degree
+                    )),
+                    false => error,
+                }
+            });
         }
         if !(self.triangles >= 0.0 && self.triangles <= 100.0) {
             return out_of_range(

@@ -833,3 +833,28 @@ fn simulate_says_what_it_wrote() {
         "{stdout}"
     );
 }
+
+#[test]
+fn too_few_states_for_the_modes_degree_says_how_many_are_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "simulate",
+        "--mode",
+        "driven",
+        "--states",
+        "3",
+        "--rows",
+        "5",
+        "-o",
+        "x.parquet",
+    ];
+    let out = detbal_in(dir.path(), &args, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("mean_degree = 10, expected a value in [0, states − 1] = [0, 2]")
+            && stderr.contains("--states 11 or more"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("x.parquet").exists());
+}
