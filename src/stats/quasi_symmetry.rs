@@ -45,9 +45,9 @@
 //! is its own observed share, so a draw carried the pair's observed noise with fresh noise on top
 //! into the entropy null's `σ*` (where the bridge lies on cycles through untested pairs), and the
 //! null's bias correction, linear in that variance, did not remove it at a few transitions per
-//! pair. On one heavy-tailed chain (20 logs of the outside audit's `chung-lu-giant`, whose 4,515
-//! tested pairs close 8 independent cycles) the null mean was 7.9 % above the mean `σ̂` (excess
-//! −2.79 ± 0.95 sd) with bridges drawn, conditioned to go both ways as until 2026-12-08; 0.5 %
+//! pair. On one heavy-tailed chain (20 logs of the outside audit's `chung-lu-giant`, whose
+//! 1,100–4,700 tested pairs close 1–28 independent cycles) the null mean was 7.9 % above the mean
+//! `σ̂` (excess −2.79 ± 0.95 sd) with bridges drawn, conditioned to go both ways as until 2026-12-08; 0.5 %
 //! (−0.68 ± 1.00 sd) with bridges kept (docs/METHOD.md §5). A kept bridge never separates;
 //! otherwise the selection (seen both ways) is an event on many overlapping splits, and
 //! redrawing the pairs a draw separates until none is (a partial rejection sampler after Moser
