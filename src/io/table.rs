@@ -162,11 +162,13 @@ impl Layout {
             let kind = match (role, kind) {
                 (Role::Count | Role::Step, Some(Kind::Integer)) => Kind::Integer,
                 (Role::Count | Role::Step, _) | (_, None) => {
-                    return Err(Error::bad_input(
-                        path,
-                        format!("expected {expected}, found {data_type}"),
-                    )
-                    .at(format!("column `{name}`")));
+                    let error =
+                        Error::bad_input(path, format!("expected {expected}, found {data_type}"))
+                            .at(format!("column `{name}`"));
+                    return Err(match type_hint(data_type) {
+                        Some(hint) => error.hint(hint),
+                        None => error,
+                    });
                 }
                 (_, Some(kind)) => kind,
             };
@@ -481,6 +483,26 @@ impl NameIds {
             }
         };
         &self.dictionaries[at].1
+    }
+}
+
+/// What to do about a column of a type the reader refuses, where the type says it.
+fn type_hint(data_type: &DataType) -> Option<&'static str> {
+    match data_type {
+        DataType::Dictionary(_, value) => type_hint(value),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Some(
+            "the column holds bytes with no text type (as some writers store strings): write it \
+             as a UTF-8 string column (pyarrow: pc.cast(column, pa.string()); Spark: read with \
+             spark.sql.parquet.binaryAsString=true, or cast it to string)",
+        ),
+        t if t.is_floating()
+            || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) =>
+        {
+            Some(
+                "counts, steps and integer names are whole numbers: cast the column to an integer type",
+            )
+        }
+        _ => None,
     }
 }
 

@@ -5,7 +5,9 @@
 //! analysed, and every dropped row is counted.
 
 use crate::support::{self, assert_error, detbal, report, text, write_parquet};
-use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array};
+use arrow::array::{
+    ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array,
+};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::properties::WriterProperties;
 use std::path::Path;
@@ -205,6 +207,28 @@ fn wrong_column_types() {
             "log.parquet",
             "column `source`",
             "expected a string or integer column, found Float64",
+            "hint: counts, steps and integer names are whole numbers",
+        ],
+    );
+    // Names stored as bytes without a text type, as some writers do: the hint says how to fix it.
+    write_parquet(
+        &path,
+        vec![
+            (
+                "source",
+                Arc::new(BinaryArray::from(vec![&b"a"[..]])) as ArrayRef,
+            ),
+            ("target", strings(&[Some("b")])),
+        ],
+        None,
+    );
+    rejected(
+        &[&path],
+        &[],
+        &[
+            "column `source`",
+            "expected a string or integer column, found Binary",
+            "hint: the column holds bytes with no text type",
         ],
     );
     log_with(&path, vec![("count", strings(&[Some("1"), Some("2")]))]);
