@@ -42,11 +42,12 @@ def test_a_wrong_column_type_has_the_clis_message(tmp_path):
     pq.write_table(pa.table({"source": [1.0, 2.0], "target": ["a", "b"]}), path)
     message = raised(source=path, device="cpu")
     assert message == cli_error(path)
-    assert message == f"{path} (column `source`): expected a string or integer column, found Float64"
+    hint = "\n  hint: counts, steps and integer names are whole numbers: cast the column to an integer type"
+    assert message == f"{path} (column `source`): expected a string or integer column, found Float64" + hint
     # A data frame is named by its type where a file is named by its path.
     frame = pd.DataFrame({"source": [1.0, 2.0], "target": ["a", "b"]})
     assert raised(source=frame, device="cpu") == (
-        "<pandas.DataFrame> (column `source`): expected a string or integer column, found Float64"
+        "<pandas.DataFrame> (column `source`): expected a string or integer column, found Float64" + hint
     )
 
 

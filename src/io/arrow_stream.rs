@@ -109,7 +109,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             error.to_string(),
-            "<pandas.DataFrame> (column `source`): expected a string or integer column, found Float64"
+            "<pandas.DataFrame> (column `source`): expected a string or integer column, found Float64\n  \
+             hint: counts, steps and integer names are whole numbers: cast the column to an integer type"
         );
     }
 
