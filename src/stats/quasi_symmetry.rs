@@ -47,14 +47,15 @@
 //! null's bias correction, linear in that variance, did not remove it at a few transitions per
 //! pair. On one heavy-tailed chain (20 logs of the outside audit's `chung-lu-giant`, whose
 //! 1,100–4,700 tested pairs close 1–28 independent cycles) the null mean was 7.9 % above the mean
-//! `σ̂` (excess −2.79 ± 0.95 sd) with bridges drawn, conditioned to go both ways as until 2026-12-08; 0.5 %
-//! (−0.68 ± 1.00 sd) with bridges kept (docs/METHOD.md §5). A kept bridge never separates;
-//! otherwise the selection (seen both ways) is an event on many overlapping splits, and
-//! redrawing the pairs a draw separates until none is (a partial rejection sampler after Moser
-//! and Tardos, approximate there) was tried and not kept: on 99 logs of independent single transitions at 1e6 llm-like rows it
-//! rejected 7.1 % at 0.05 against 3.0 % without. A resample that separates pairs which are not
-//! bridges ([`QuasiSymmetryTest::separated_resamples`]) takes degrees of freedom out of its fit
-//! that the observed fit has: its `X²` is compared with the observed one moved to the observed
+//! `σ̂` (excess −2.79 ± 0.95 sd) with bridges drawn, conditioned to go both ways as until
+//! 2026-12-08; 0.5 % (−0.68 ± 1.00 sd) with bridges kept (docs/METHOD.md §5). A kept bridge
+//! never separates; otherwise the selection (seen both ways) is an event on many overlapping
+//! splits, and redrawing the pairs a draw separates until none is (a partial rejection sampler
+//! after Moser and Tardos, approximate there) was tried and not kept: on 99 logs of independent
+//! single transitions at 1e6 llm-like rows it rejected 7.1 % at 0.05 against 3.0 % without.
+//! A resample that separates pairs which are not bridges
+//! ([`QuasiSymmetryTest::separated_resamples`]) takes degrees of freedom out of its fit that the
+//! observed fit has: its `X²` is compared with the observed one moved to the observed
 //! `ndf` at its χ² tail probability (`on_degrees`). Compared as they were, the resamples' `X²`
 //! sat on fewer degrees of freedom and the p-values were liberal: at 1e6 llm-like rows, where
 //! every resample separated about 38 pairs (3.4 degrees of freedom), 9.2 % of 499 logs under
